@@ -1,0 +1,441 @@
+//! Errors, grouped by what the portal should do about them.
+//!
+//! One top-level [`Error`] with a variant per source (bad input, configuration, invitation,
+//! journey, identity provider, store, mailer). Every error answers [`Error::action`]: retry,
+//! ask the customer, fix the configuration, reload, or start the journey again — the mapping
+//! a portal needs to show the right message. A failed transition wraps its error in
+//! [`Rejected`](crate::Rejected), which also hands back the unchanged stage.
+
+use std::fmt;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::flow::StageKind;
+use crate::ids::{CustomerId, Method, Version};
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A value supplied by the caller is malformed.
+    #[error("invalid input: {0}")]
+    Input(#[from] InputError),
+    /// The engine is configured wrongly or incompletely.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The invitation link is unknown, expired, revoked, superseded or already used. On
+    /// purpose this says nothing about which, nor whether the customer exists.
+    #[error("this invitation link is not valid or has expired")]
+    InvalidInvitation,
+    /// The step asked for does not fit the customer's journey now.
+    #[error("journey: {0}")]
+    Flow(#[from] FlowError),
+    /// The identity provider refused or failed.
+    #[error("identity provider: {0}")]
+    Provider(#[from] ProviderError),
+    /// The store refused or failed; the stored record is as it was.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The invitation email could not be sent.
+    #[error("mail: {0}")]
+    Mail(#[from] MailError),
+}
+
+/// What a portal should do about an [`Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// A passing fault: try the same step again, not before `after` if it is given.
+    Retry {
+        /// The earliest sensible moment, when the provider said so.
+        after: Option<Duration>,
+    },
+    /// The customer (or their admin) must act: sign in again, consent, use another method.
+    AskCustomer,
+    /// The MSP's configuration or app registration is wrong; retrying will not help.
+    FixConfiguration,
+    /// Someone else changed the record first: load it again and decide anew.
+    Reload,
+    /// The caller passed a malformed value or called a step out of turn.
+    FixInput,
+}
+
+impl Error {
+    /// What the portal should do about this error.
+    pub fn action(&self) -> Action {
+        match self {
+            Error::Input(_) => Action::FixInput,
+            Error::Config(_) => Action::FixConfiguration,
+            Error::InvalidInvitation => Action::AskCustomer,
+            Error::Flow(e) => e.action(),
+            Error::Provider(e) => e.action(),
+            Error::Store(e) => e.action(),
+            Error::Mail(e) => e.action(),
+        }
+    }
+
+    /// Whether trying the same step again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.action(), Action::Retry { .. } | Action::Reload)
+    }
+}
+
+/// A malformed value from the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// A customer id.
+    #[error("customer id {0}")]
+    CustomerId(&'static str),
+    /// A tenant id or domain.
+    #[error("tenant {0}")]
+    Tenant(&'static str),
+    /// An email address.
+    #[error("email address {0}")]
+    Email(&'static str),
+    /// A URL.
+    #[error("URL {0}")]
+    Url(String),
+    /// An admin-consent callback.
+    #[error("admin-consent callback {0}")]
+    ConsentCallback(&'static str),
+    /// Credentials for the password or app-registration journey.
+    #[error("credentials: {0}")]
+    Credentials(&'static str),
+}
+
+/// Wrong or missing configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The builder was not given a required part.
+    #[error("no {0} was given to the builder")]
+    Missing(&'static str),
+    /// The portal base URL cannot carry invitation links.
+    #[error("the portal URL {0}")]
+    PortalUrl(String),
+    /// A lifetime or interval is zero or negative.
+    #[error("{0} must be positive")]
+    NotPositive(&'static str),
+    /// Admin consent needs the MSP's client id, and none is configured.
+    #[error(
+        "the password journey needs an admin-consent client id: call Config::consent_client_id"
+    )]
+    MissingConsentClientId,
+    /// Admin consent needs a redirect URL, and none is configured.
+    #[error("admin consent needs a redirect URL: call Config::consent_redirect_url")]
+    MissingConsentRedirectUrl,
+}
+
+/// A step that does not fit the journey as it stands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlowError {
+    /// No customer has this id.
+    #[error("no customer {0}")]
+    NotFound(CustomerId),
+    /// The device code may not be polled yet (RFC 8628 interval).
+    #[error("polled too early: the next poll is allowed at {next_poll_at}")]
+    PollTooEarly {
+        /// When the next poll is allowed.
+        next_poll_at: OffsetDateTime,
+    },
+    /// The step belongs to another connection method.
+    #[error("this step is for the {expected} method, but the customer uses {actual}")]
+    WrongMethod {
+        /// The method the step needs.
+        expected: Method,
+        /// The customer's method.
+        actual: Method,
+    },
+    /// The stored record lacks something its stage needs (a hand-edited or damaged record).
+    #[error("the stored record is inconsistent: {0}")]
+    Inconsistent(&'static str),
+    /// The tenant proven by validation is not the invited one.
+    #[error("the token belongs to tenant {actual}, not the invited {expected}")]
+    TenantMismatch {
+        /// The invited tenant.
+        expected: String,
+        /// The tenant the token proved.
+        actual: String,
+    },
+    /// The admin-consent callback does not belong to a pending consent request.
+    #[error("the admin-consent callback does not match a pending request")]
+    ConsentStateMismatch,
+    /// The stored stage is not the one the caller expected.
+    #[error("the customer is in stage {actual}, not {expected}")]
+    UnexpectedStage {
+        /// The stage the caller needed.
+        expected: StageKind,
+        /// The stage stored.
+        actual: StageKind,
+    },
+}
+
+impl FlowError {
+    fn action(&self) -> Action {
+        match self {
+            FlowError::NotFound(_) | FlowError::WrongMethod { .. } => Action::FixInput,
+            FlowError::PollTooEarly { .. } => Action::Retry { after: None },
+            FlowError::Inconsistent(_) => Action::FixConfiguration,
+            FlowError::TenantMismatch { .. } | FlowError::ConsentStateMismatch => {
+                Action::AskCustomer
+            }
+            FlowError::UnexpectedStage { .. } => Action::Reload,
+        }
+    }
+}
+
+/// The raw answer of an identity provider: its `error`, numeric codes and description.
+///
+/// Decisions are made on `error` and `codes`; `description` is kept for people.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProviderDetail {
+    /// The OAuth `error` field (`invalid_grant`, …).
+    pub error: String,
+    /// Numeric codes (Entra's `error_codes`, the AADSTS numbers).
+    pub codes: Vec<u32>,
+    /// The human-readable description.
+    pub description: String,
+}
+
+impl ProviderDetail {
+    /// A detail with an error name and description and no codes.
+    pub fn new(error: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            codes: Vec::new(),
+            description: description.into(),
+        }
+    }
+
+    /// The same detail with a numeric code added.
+    pub fn with_code(mut self, code: u32) -> Self {
+        self.codes.push(code);
+        self
+    }
+}
+
+impl fmt::Display for ProviderDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.error)?;
+        for code in &self.codes {
+            write!(f, " AADSTS{code}")?;
+        }
+        if !self.description.is_empty() {
+            write!(f, ": {}", self.description)?;
+        }
+        Ok(())
+    }
+}
+
+/// What an identity provider answered when it did not hand out a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// Too many requests; wait before the next one.
+    #[error("throttled; retry after {retry_after:?}")]
+    Throttled {
+        /// How long the provider asked to wait.
+        retry_after: Option<Duration>,
+    },
+    /// The provider failed (5xx) or is down.
+    #[error("unavailable (HTTP {status}); retry after {retry_after:?}")]
+    Unavailable {
+        /// The HTTP status.
+        status: u16,
+        /// How long the provider asked to wait.
+        retry_after: Option<Duration>,
+    },
+    /// The request did not complete (timeout, connection reset, DNS).
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The answer could not be understood (malformed JSON, too large, missing fields).
+    #[error("invalid response: {0}")]
+    InvalidResponse(String),
+    /// The refresh token is dead (expired, revoked, password changed): the customer must
+    /// authenticate again.
+    #[error("re-authentication required: {0}")]
+    ReauthenticationRequired(ProviderDetail),
+    /// Multi-factor or stronger authentication is required, which the password journey cannot
+    /// do: use the device-code journey instead.
+    #[error(
+        "multi-factor authentication is required, which the password journey cannot satisfy; use the device-code journey: {0}"
+    )]
+    MfaRequired(ProviderDetail),
+    /// Wrong username or password.
+    #[error("invalid username or password: {0}")]
+    InvalidCredentials(ProviderDetail),
+    /// The account cannot sign in (password expired, locked, disabled).
+    #[error("the account cannot sign in: {0}")]
+    AccountUnusable(ProviderDetail),
+    /// Nobody has consented to the application in this tenant yet.
+    #[error("admin consent is required: {0}")]
+    ConsentRequired(ProviderDetail),
+    /// The administrator declined consent.
+    #[error("consent was declined: {0}")]
+    ConsentDeclined(ProviderDetail),
+    /// An administrator must approve the application (admin consent workflow).
+    #[error("an administrator must approve the application: {0}")]
+    AdminApprovalRequired(ProviderDetail),
+    /// The user does not belong to the tenant.
+    #[error("the user is not in this tenant: {0}")]
+    UserNotInTenant(ProviderDetail),
+    /// The application's client secret is wrong.
+    #[error("invalid client secret: {0}")]
+    InvalidClientSecret(ProviderDetail),
+    /// The application's client secret has expired.
+    #[error("the client secret has expired: {0}")]
+    ClientSecretExpired(ProviderDetail),
+    /// The application is not registered (or not consented) in the tenant.
+    #[error("the application is not in this tenant: {0}")]
+    AppNotInTenant(ProviderDetail),
+    /// A Conditional Access policy blocked the sign-in.
+    #[error("blocked by Conditional Access: {0}")]
+    ConditionalAccessBlocked(ProviderDetail),
+    /// The MSP's client configuration is wrong (unknown client, bad scope, bad redirect).
+    #[error("client misconfigured: {0}")]
+    Misconfigured(ProviderDetail),
+    /// The admin-consent callback is not a valid grant for the expected tenant.
+    #[error("admin-consent callback rejected: {0}")]
+    ConsentCallback(&'static str),
+    /// Anything else; the raw error and codes are kept.
+    #[error("{0}")]
+    Other(ProviderDetail),
+}
+
+impl ProviderError {
+    fn action(&self) -> Action {
+        use ProviderError::*;
+        match self {
+            Throttled { retry_after } | Unavailable { retry_after, .. } => Action::Retry {
+                after: *retry_after,
+            },
+            Transport(_) | InvalidResponse(_) => Action::Retry { after: None },
+            ReauthenticationRequired(_)
+            | MfaRequired(_)
+            | InvalidCredentials(_)
+            | AccountUnusable(_)
+            | ConsentRequired(_)
+            | ConsentDeclined(_)
+            | AdminApprovalRequired(_)
+            | UserNotInTenant(_)
+            | ConditionalAccessBlocked(_)
+            | ConsentCallback(_) => Action::AskCustomer,
+            InvalidClientSecret(_) | ClientSecretExpired(_) | AppNotInTenant(_) => {
+                Action::AskCustomer
+            }
+            Misconfigured(_) => Action::FixConfiguration,
+            Other(_) => Action::Retry { after: None },
+        }
+    }
+
+    /// Whether this is a passing fault (throttling, 5xx, transport) worth retrying.
+    pub fn is_transient(&self) -> bool {
+        matches!(self.action(), Action::Retry { .. }) && !matches!(self, ProviderError::Other(_))
+    }
+}
+
+/// A store failure. A failed write leaves the stored record as it was.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Compare-and-swap lost: the record changed since it was read.
+    #[error(
+        "customer {customer} was changed by someone else (expected {expected}, found {actual:?})"
+    )]
+    Conflict {
+        /// The customer.
+        customer: CustomerId,
+        /// The version the writer read.
+        expected: Version,
+        /// The version stored now (`None` if the record is gone).
+        actual: Option<Version>,
+    },
+    /// A record for this customer exists already.
+    #[error("customer {0} exists already")]
+    AlreadyExists(CustomerId),
+    /// A stored record cannot be decoded.
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    /// The backend failed (connection, I/O, constraint).
+    #[error("backend: {0}")]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    fn action(&self) -> Action {
+        match self {
+            StoreError::Conflict { .. } | StoreError::AlreadyExists(_) => Action::Reload,
+            StoreError::Corrupt(_) => Action::FixConfiguration,
+            StoreError::Backend(_) => Action::Retry { after: None },
+        }
+    }
+}
+
+/// A mail failure. The invitation stays unsent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MailError {
+    /// The mail server refused the message or the recipient for good.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A passing failure (connection, timeout, 4xx); resend later.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// The mailer is configured wrongly (bad credentials, bad sender).
+    #[error("misconfigured: {0}")]
+    Misconfigured(String),
+}
+
+impl MailError {
+    fn action(&self) -> Action {
+        match self {
+            MailError::Refused(_) => Action::FixInput,
+            MailError::Transient(_) => Action::Retry { after: None },
+            MailError::Misconfigured(_) => Action::FixConfiguration,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_group_errors_for_the_portal() {
+        let throttled = Error::from(ProviderError::Throttled {
+            retry_after: Some(Duration::seconds(7)),
+        });
+        assert_eq!(
+            throttled.action(),
+            Action::Retry {
+                after: Some(Duration::seconds(7))
+            }
+        );
+        assert!(throttled.is_retryable());
+        let mfa = Error::from(ProviderError::MfaRequired(ProviderDetail::default()));
+        assert_eq!(mfa.action(), Action::AskCustomer);
+        assert!(mfa.to_string().contains("device-code journey"));
+        assert_eq!(
+            Error::from(ConfigError::MissingConsentClientId).action(),
+            Action::FixConfiguration
+        );
+        assert_eq!(Error::InvalidInvitation.action(), Action::AskCustomer);
+    }
+
+    #[test]
+    fn detail_display_keeps_codes() {
+        let d = ProviderDetail::new("invalid_grant", "AADSTS50126: bad").with_code(50126);
+        assert_eq!(d.to_string(), "invalid_grant AADSTS50126: AADSTS50126: bad");
+    }
+
+    #[test]
+    fn error_is_small() {
+        assert!(
+            std::mem::size_of::<Error>() <= 96,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
+    }
+}

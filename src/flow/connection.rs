@@ -1,0 +1,197 @@
+//! A connection's life after the token: validate, verify again, refresh.
+
+use super::stages::*;
+use super::{Onboarding, Rejected};
+use crate::customer::{
+    Credentials, Customer, TenantInfo, TokenSet, Verification, VerificationStatus,
+};
+use crate::engine::TenantAccess;
+use crate::error::{Error, FlowError, ProviderError};
+use crate::ids::Method;
+use crate::provider::TokenResponse;
+
+/// What [`Onboarding::<Validated>::refresh`](Onboarding::refresh) found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RefreshOutcome {
+    /// A new token set is stored.
+    Refreshed(Onboarding<Validated>),
+    /// The refresh token is dead: the customer must authenticate again
+    /// ([`reinvite`](Onboarding::reinvite)).
+    ReauthRequired(Onboarding<ReauthRequired>),
+}
+
+/// Makes one validation call and checks the tenant it proves.
+async fn prove(ta: &TenantAccess, customer: &Customer) -> Result<TenantInfo, Error> {
+    let token = customer
+        .token
+        .as_ref()
+        .ok_or(FlowError::Inconsistent("no token to validate"))?;
+    let target = crate::provider::Target {
+        customer: customer.id.clone(),
+        tenant: customer.tenant.clone(),
+    };
+    let info = ta.provider().validate(&target, &token.access_token).await?;
+    if !customer.tenant.matches(&info.id, &info.domains) {
+        return Err(FlowError::TenantMismatch {
+            expected: customer.tenant.to_string(),
+            actual: info.id,
+        }
+        .into());
+    }
+    Ok(info)
+}
+
+fn verification_status(error: &Error) -> VerificationStatus {
+    if error.is_retryable() {
+        VerificationStatus::Transient
+    } else {
+        VerificationStatus::Failed
+    }
+}
+
+impl<S: StageType> Onboarding<S> {
+    /// Records a failed verification (status and error) and rejects with the error.
+    async fn verification_failed(self, ta: &TenantAccess, error: Error) -> Rejected<S> {
+        let mut customer = self.customer.clone();
+        customer.last_verification = Some(Verification {
+            at: ta.clock().now(),
+            status: verification_status(&error),
+        });
+        customer.last_error = Some(error.to_string());
+        let stage = self.stage.clone();
+        match self.save(ta, customer, stage).await {
+            Ok(saved) => saved.reject(error),
+            Err(rejected) => rejected.into_onboarding().reject(error),
+        }
+    }
+}
+
+impl Onboarding<TokenAcquired> {
+    /// Proves the token with one real call (Graph `GET /organization` for Entra ID) and
+    /// checks that it reached the invited tenant.
+    pub async fn validate(
+        self,
+        ta: &TenantAccess,
+    ) -> Result<Onboarding<Validated>, Rejected<TokenAcquired>> {
+        match prove(ta, &self.customer).await {
+            Ok(info) => {
+                let now = ta.clock().now();
+                let mut customer = self.customer.clone();
+                customer.tenant_info = Some(info);
+                customer.last_verification = Some(Verification {
+                    at: now,
+                    status: VerificationStatus::Ok,
+                });
+                customer.last_error = None;
+                self.advance(ta, customer, Validated { validated_at: now }, None)
+                    .await
+            }
+            Err(error) => Err(self.verification_failed(ta, error).await),
+        }
+    }
+}
+
+impl Onboarding<Validated> {
+    /// Proves the stored connection again today with one real call, and records the result
+    /// (when last verified, status, error).
+    pub async fn verify(
+        self,
+        ta: &TenantAccess,
+    ) -> Result<Onboarding<Validated>, Rejected<Validated>> {
+        match prove(ta, &self.customer).await {
+            Ok(info) => {
+                let now = ta.clock().now();
+                let mut customer = self.customer.clone();
+                customer.tenant_info = Some(info);
+                customer.last_verification = Some(Verification {
+                    at: now,
+                    status: VerificationStatus::Ok,
+                });
+                customer.last_error = None;
+                self.save(ta, customer, Validated { validated_at: now })
+                    .await
+            }
+            Err(error) => Err(self.verification_failed(ta, error).await),
+        }
+    }
+
+    /// Gets a new token set now: the refresh token for delegated connections (password
+    /// journeys without one fall back to the password grant), client credentials for app
+    /// registrations. A dead refresh token moves the journey to [`ReauthRequired`].
+    pub async fn refresh(self, ta: &TenantAccess) -> Result<RefreshOutcome, Rejected<Validated>> {
+        let target = self.target();
+        let provider = ta.provider();
+        let refresh_token = self
+            .customer
+            .token
+            .as_ref()
+            .and_then(|t| t.refresh_token.clone());
+        let answer: Result<TokenResponse, ProviderError> =
+            match (&self.customer.credentials, refresh_token) {
+                (
+                    Some(Credentials::AppRegistration {
+                        client_id,
+                        client_secret,
+                    }),
+                    _,
+                ) => {
+                    provider
+                        .client_credentials(&target, client_id, client_secret)
+                        .await
+                }
+                (_, Some(refresh_token)) => provider.refresh(&target, &refresh_token).await,
+                (Some(Credentials::Password { username, password }), None) => {
+                    provider.password_grant(&target, username, password).await
+                }
+                (None, None) => {
+                    return Err(self.reject(FlowError::Inconsistent(
+                        "no refresh token and no credentials to refresh with",
+                    )));
+                }
+            };
+        match answer {
+            Ok(response) => {
+                let now = ta.clock().now();
+                let mut customer = self.customer.clone();
+                let old_refresh = customer.token.take().and_then(|t| t.refresh_token);
+                let mut token = TokenSet::from_response(response, now);
+                // A refresh that does not rotate the refresh token keeps the old one.
+                if token.refresh_token.is_none() {
+                    token.refresh_token = old_refresh;
+                }
+                customer.token = Some(token);
+                customer.last_error = None;
+                let stage = self.stage.clone();
+                self.advance(ta, customer, stage, Some("token refreshed".into()))
+                    .await
+                    .map(RefreshOutcome::Refreshed)
+            }
+            Err(ProviderError::ReauthenticationRequired(detail))
+                if self.customer.method == Method::DeviceCode
+                    || self.customer.method == Method::Password =>
+            {
+                let now = ta.clock().now();
+                let mut customer = self.customer.clone();
+                let reason = detail.to_string();
+                customer.last_error = Some(reason.clone());
+                customer.last_verification = Some(Verification {
+                    at: now,
+                    status: VerificationStatus::Failed,
+                });
+                self.advance(
+                    ta,
+                    customer,
+                    ReauthRequired {
+                        since: now,
+                        reason: reason.clone(),
+                    },
+                    Some(format!("refresh token dead: {}", detail.error)),
+                )
+                .await
+                .map(RefreshOutcome::ReauthRequired)
+            }
+            Err(error) => Err(self.fail(ta, error).await),
+        }
+    }
+}

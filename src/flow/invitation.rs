@@ -1,0 +1,222 @@
+//! The invitation part of the journey: invite, send, resend, open the link, claim, expire,
+//! reinvite and revoke.
+
+use super::stages::*;
+use super::{AnyOnboarding, Onboarding, Rejected};
+use crate::customer::{Customer, NewCustomer};
+use crate::engine::TenantAccess;
+use crate::error::{Error, FlowError};
+use crate::ids::{Method, Version};
+use crate::invitation::{Delivery, Invitation, InvitationCode};
+use crate::mail::InvitationMessage;
+use crate::secret::InvitationLink;
+use crate::store::Record;
+
+/// The length of a well-formed invitation code (32 bytes in base64url without padding).
+const CODE_LEN: usize = 43;
+
+impl TenantAccess {
+    /// Creates a customer for the device-code journey, in stage [`Invited`]. Nothing is
+    /// mailed yet: call [`send`](Onboarding::send).
+    ///
+    /// Fails with [`StoreError::AlreadyExists`](crate::error::StoreError::AlreadyExists) if the
+    /// customer id is taken.
+    pub async fn invite(&self, new: NewCustomer) -> Result<Onboarding<Invited>, Error> {
+        let customer = Customer::new(new, Method::DeviceCode, self.clock().now());
+        self.create(customer, Invited).await
+    }
+
+    pub(crate) async fn create<S: StageType>(
+        &self,
+        customer: Customer,
+        stage: S,
+    ) -> Result<Onboarding<S>, Error> {
+        let event = self.event(&customer.id, None, S::KIND, None);
+        let record = Record {
+            customer,
+            stage: stage.into_stage(),
+            version: Version::NEW,
+        };
+        let version = self.store().create(&record, &event).await?;
+        tracing::info!(customer = %record.customer.id, to = %S::KIND, actor = %event.actor, "created");
+        let Record {
+            customer, stage, ..
+        } = record;
+        let stage = S::from_stage(stage).expect("the stage just wrapped");
+        Ok(Onboarding::from_parts(customer, stage, version))
+    }
+
+    /// Opens an invitation link: returns the customer's journey in whatever stage it is.
+    ///
+    /// Works while the journey waits for the customer (invitation sent, claimed, device code
+    /// issued, approval requested). An unknown, expired, revoked, superseded or used-up code
+    /// gets [`Error::InvalidInvitation`], which does not say which, nor whether the customer
+    /// exists. A code found expired moves its journey to [`Expired`].
+    pub async fn open_invitation(&self, code: &str) -> Result<AnyOnboarding, Error> {
+        let code = code.trim();
+        if code.len() != CODE_LEN {
+            return Err(Error::InvalidInvitation);
+        }
+        let hash = InvitationCode::from_received(code).hash();
+        let Some(record) = self.store().load_by_invitation(&hash).await? else {
+            tracing::debug!("invitation code not found");
+            return Err(Error::InvalidInvitation);
+        };
+        let Some(invitation) = record.customer.invitation.clone() else {
+            return Err(Error::InvalidInvitation);
+        };
+        let live = invitation.code_hash.is_some_and(|h| h.ct_eq(&hash));
+        if !live || !record.stage.kind().accepts_invitation_link() {
+            tracing::debug!(customer = %record.customer.id, "invitation code no longer live");
+            return Err(Error::InvalidInvitation);
+        }
+        if self.clock().now() >= invitation.expires_at {
+            tracing::debug!(customer = %record.customer.id, "invitation code expired");
+            self.expire(record).await?;
+            return Err(Error::InvalidInvitation);
+        }
+        Ok(AnyOnboarding::from_record(record))
+    }
+
+    /// Moves a journey whose invitation expired to [`Expired`] and kills the code.
+    async fn expire(&self, mut record: Record) -> Result<(), Error> {
+        let from = record.stage.kind();
+        let now = self.clock().now();
+        if let Some(invitation) = record.customer.invitation.as_mut() {
+            invitation.code_hash = None;
+        }
+        record.customer.updated_at = now;
+        record.stage = Expired { expired_at: now }.into_stage();
+        let event = self.event(
+            &record.customer.id,
+            Some(from),
+            StageKind::Expired,
+            Some("invitation expired".into()),
+        );
+        self.store().update(&record, Some(&event)).await?;
+        Ok(())
+    }
+}
+
+impl<S: StageType> Onboarding<S> {
+    /// Issues a fresh code and mails it. The new code replaces the old one only once the
+    /// mailer has accepted the message; on failure the old code (if any) still works and the
+    /// mail error is kept as the customer's last error.
+    async fn deliver(self, ta: &TenantAccess) -> Result<Onboarding<InvitationSent>, Rejected<S>> {
+        if self.customer.method != Method::DeviceCode {
+            let actual = self.customer.method;
+            return Err(self.reject(FlowError::WrongMethod {
+                expected: Method::DeviceCode,
+                actual,
+            }));
+        }
+        let now = ta.clock().now();
+        let code = InvitationCode::generate();
+        let link = match ta.config().link_base().join(code.expose_secret()) {
+            Ok(link) => InvitationLink::new(String::from(link)),
+            Err(_) => {
+                return Err(self.reject(FlowError::Inconsistent(
+                    "the invitation link base cannot carry a code",
+                )));
+            }
+        };
+        let expires_at = now + ta.config().lifetime();
+        let message = InvitationMessage {
+            customer: self.customer.id.clone(),
+            tenant: self.customer.tenant.clone(),
+            to: self.customer.admin_email.clone(),
+            link,
+            code: code.clone(),
+            expires_at,
+            msp_name: ta.config().msp().to_owned(),
+        };
+        let message_id = match ta.mailer().send_invitation(&message).await {
+            Ok(id) => id,
+            Err(error) => return Err(self.fail(ta, error).await),
+        };
+        let mut customer = self.customer.clone();
+        let codes_issued = customer.invitation.as_ref().map_or(0, |i| i.codes_issued) + 1;
+        customer.invitation = Some(Invitation {
+            code_hash: Some(code.hash()),
+            issued_at: now,
+            expires_at,
+            delivery: Some(Delivery {
+                message_id,
+                sent_at: now,
+            }),
+            opened_at: None,
+            codes_issued,
+        });
+        customer.last_error = None;
+        let note = (codes_issued > 1).then(|| format!("invitation resent (code {codes_issued})"));
+        self.advance(ta, customer, InvitationSent, note).await
+    }
+}
+
+impl Onboarding<Invited> {
+    /// Mails the invitation link. The stage becomes [`InvitationSent`] only once the mailer
+    /// accepted the message.
+    pub async fn send(
+        self,
+        ta: &TenantAccess,
+    ) -> Result<Onboarding<InvitationSent>, Rejected<Invited>> {
+        self.deliver(ta).await
+    }
+}
+
+impl<S: Resendable> Onboarding<S> {
+    /// Mails a new invitation link. The new code replaces the old one once the mailer has
+    /// accepted it; the journey restarts at [`InvitationSent`].
+    pub async fn resend(
+        self,
+        ta: &TenantAccess,
+    ) -> Result<Onboarding<InvitationSent>, Rejected<S>> {
+        self.deliver(ta).await
+    }
+}
+
+impl Onboarding<InvitationSent> {
+    /// The customer opened the link: the journey is theirs to continue.
+    pub async fn claim(
+        self,
+        ta: &TenantAccess,
+    ) -> Result<Onboarding<Claimed>, Rejected<InvitationSent>> {
+        let mut customer = self.customer.clone();
+        if let Some(invitation) = customer.invitation.as_mut() {
+            invitation.opened_at.get_or_insert(ta.clock().now());
+        }
+        self.advance(ta, customer, Claimed, None).await
+    }
+}
+
+impl<S: Reinvitable> Onboarding<S> {
+    /// Starts over with a device-code invitation (the method becomes
+    /// [`Method::DeviceCode`]); call [`send`](Onboarding::send) next.
+    pub async fn reinvite(self, ta: &TenantAccess) -> Result<Onboarding<Invited>, Rejected<S>> {
+        let mut customer = self.customer.clone();
+        customer.method = Method::DeviceCode;
+        customer.credentials = None;
+        if let Some(invitation) = customer.invitation.as_mut() {
+            invitation.code_hash = None;
+        }
+        self.advance(ta, customer, Invited, Some("re-invited".into()))
+            .await
+    }
+}
+
+impl<S: Revocable> Onboarding<S> {
+    /// Ends the journey for good: the invitation code dies and every stored secret (token,
+    /// password, client secret) is dropped.
+    pub async fn revoke(self, ta: &TenantAccess) -> Result<Onboarding<Revoked>, Rejected<S>> {
+        let mut customer = self.customer.clone();
+        if let Some(invitation) = customer.invitation.as_mut() {
+            invitation.code_hash = None;
+        }
+        customer.token = None;
+        customer.credentials = None;
+        let revoked = Revoked {
+            revoked_at: ta.clock().now(),
+        };
+        self.advance(ta, customer, revoked, None).await
+    }
+}

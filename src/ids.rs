@@ -1,0 +1,316 @@
+//! Validated identifiers: customers, tenants, email addresses, methods and record versions.
+//!
+//! Each type checks its input once, at construction, and returns an [`InputError`] naming
+//! what is wrong, so nothing malformed reaches a store, a provider or a mail header.
+
+use std::fmt;
+
+use crate::error::InputError;
+
+/// The MSP's own identifier for a customer (the key every record is stored under).
+///
+/// 1 to 128 characters, no control characters, no leading or trailing spaces.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CustomerId(String);
+
+impl CustomerId {
+    /// Checks and wraps a customer id.
+    pub fn new(value: impl Into<String>) -> Result<Self, InputError> {
+        let value = value.into();
+        if value.is_empty() || value.len() > 128 {
+            return Err(InputError::CustomerId("must be 1 to 128 bytes long"));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(InputError::CustomerId(
+                "must not contain control characters",
+            ));
+        }
+        if value.trim() != value {
+            return Err(InputError::CustomerId(
+                "must not start or end with white space",
+            ));
+        }
+        Ok(Self(value))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CustomerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CustomerId({:?})", self.0)
+    }
+}
+
+impl fmt::Display for CustomerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<&str> for CustomerId {
+    type Error = InputError;
+    fn try_from(value: &str) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+/// An Entra ID tenant: its GUID or one of its verified domains.
+///
+/// `common` and `consumers` are refused: this crate always talks to one named tenant
+/// (the password grant and admin consent do not work with them). `organizations` is refused
+/// too, since a connection must be bound to one customer.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// Checks and wraps a tenant GUID (any case) or domain name (stored lower-case).
+    pub fn new(value: impl Into<String>) -> Result<Self, InputError> {
+        let value = value.into().trim().to_ascii_lowercase();
+        if matches!(value.as_str(), "common" | "consumers" | "organizations") {
+            return Err(InputError::Tenant(
+                "must name one tenant (a GUID or a verified domain), not a shared endpoint",
+            ));
+        }
+        if is_guid(&value) || is_domain(&value) {
+            Ok(Self(value))
+        } else {
+            Err(InputError::Tenant(
+                "must be a tenant GUID or a domain name such as contoso.onmicrosoft.com",
+            ))
+        }
+    }
+
+    /// The tenant as text (lower-case).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is a GUID rather than a domain name.
+    pub fn is_guid(&self) -> bool {
+        is_guid(&self.0)
+    }
+
+    /// Whether a tenant proven by a validation call (its GUID and verified domains) is this one.
+    pub fn matches(&self, id: &str, domains: &[String]) -> bool {
+        if self.is_guid() {
+            self.0.eq_ignore_ascii_case(id)
+        } else {
+            domains.iter().any(|d| d.eq_ignore_ascii_case(&self.0))
+        }
+    }
+}
+
+impl fmt::Debug for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TenantId({:?})", self.0)
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn is_domain(s: &str) -> bool {
+    s.len() <= 253
+        && s.contains('.')
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// An email address, checked for the shape mail servers accept and free of anything that
+/// could break a mail header (no white space, no control characters, no angle brackets).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    /// Checks and wraps an address such as `admin@contoso.com`.
+    pub fn new(value: impl Into<String>) -> Result<Self, InputError> {
+        let value = value.into();
+        if value.len() > 254 {
+            return Err(InputError::Email("is longer than 254 bytes"));
+        }
+        if value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
+        {
+            return Err(InputError::Email(
+                "must not contain white space, control characters, angle brackets, commas or semicolons",
+            ));
+        }
+        let Some((local, domain)) = value.rsplit_once('@') else {
+            return Err(InputError::Email("has no @"));
+        };
+        if local.is_empty() || local.len() > 64 || local.contains('@') {
+            return Err(InputError::Email(
+                "needs one @ with 1 to 64 characters before it",
+            ));
+        }
+        if !is_domain(&domain.to_ascii_lowercase()) {
+            return Err(InputError::Email("has no valid domain after the @"));
+        }
+        Ok(Self(value))
+    }
+
+    /// The address as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EmailAddress({:?})", self.0)
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a customer's connection is obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Method {
+    /// Delegated token through the device-code flow (RFC 8628), started from an invitation.
+    DeviceCode,
+    /// A global admin's username and password (ROPC). Fails when MFA is on.
+    Password,
+    /// An application registered in the customer's tenant (client credentials).
+    AppRegistration,
+}
+
+impl Method {
+    /// A short, stable name (`device_code`, `password`, `app_registration`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::DeviceCode => "device_code",
+            Method::Password => "password",
+            Method::AppRegistration => "app_registration",
+        }
+    }
+
+    /// Parses [`as_str`](Self::as_str)'s names.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "device_code" => Method::DeviceCode,
+            "password" => Method::Password,
+            "app_registration" => Method::AppRegistration,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The version of a stored record, raised by one on every write (compare-and-swap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(pub u64);
+
+impl Version {
+    /// The version a record has before it is first stored.
+    pub const NEW: Version = Version(0);
+
+    /// The version after this one.
+    pub fn next(self) -> Version {
+        Version(self.0 + 1)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customer_ids() {
+        assert!(CustomerId::new("contoso").is_ok());
+        assert!(CustomerId::new("").is_err());
+        assert!(CustomerId::new(" x").is_err());
+        assert!(CustomerId::new("a\nb").is_err());
+        assert!(CustomerId::new("x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn tenants() {
+        let guid = TenantId::new("72F988BF-86F1-41AF-91AB-2D7CD011DB47").unwrap();
+        assert!(guid.is_guid());
+        assert!(guid.matches("72f988bf-86f1-41af-91ab-2d7cd011db47", &[]));
+        let domain = TenantId::new("Contoso.onmicrosoft.com").unwrap();
+        assert_eq!(domain.as_str(), "contoso.onmicrosoft.com");
+        assert!(domain.matches("x", &["contoso.onmicrosoft.com".into()]));
+        assert!(!domain.matches("x", &["fabrikam.com".into()]));
+        for bad in [
+            "common",
+            "consumers",
+            "organizations",
+            "",
+            "no_dots",
+            "a..b",
+            "-a.com",
+        ] {
+            assert!(TenantId::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn email_addresses() {
+        assert!(EmailAddress::new("admin@contoso.com").is_ok());
+        for bad in [
+            "admin",
+            "@contoso.com",
+            "admin@",
+            "admin@contoso",
+            "a b@contoso.com",
+            "admin@contoso.com\r\nBcc: x@evil.com",
+            "<admin@contoso.com>",
+            "a@b@contoso.com",
+        ] {
+            assert!(EmailAddress::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn method_names_round_trip() {
+        for m in [
+            Method::DeviceCode,
+            Method::Password,
+            Method::AppRegistration,
+        ] {
+            assert_eq!(Method::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(Method::parse("nope"), None);
+    }
+}

@@ -1,0 +1,91 @@
+//! Get and keep delegated access to customers' Microsoft 365 (Entra ID) tenants.
+//!
+//! An MSP's portal uses this crate to take every customer from an **invitation** through
+//! **authentication**, **consent** and **token** to a **validated** connection, and to keep
+//! it healthy afterwards. Each stage of a journey is a type; a transition consumes the stage
+//! and returns the next one, so a step taken from the wrong stage does not compile, and a
+//! failed step hands back the stage it started from ([`Rejected`]).
+//!
+//! # The state graph
+//!
+//! ```text
+//!  device code (invitation)                      password / app registration
+//!  ────────────────────────                      ───────────────────────────
+//!  invite ─▶ Invited                             connect_with_password ─┐
+//!              │ send                            connect_app_registration ┤
+//!              ▼                                                        ▼
+//!           InvitationSent ◀── resend ──┐                         ConsentRequired
+//!              │ claim (link opened)    │                               │ complete_consent
+//!              ▼                        │                               │ / acquire_token
+//!           Claimed ◀── expired/declined┤                               │
+//!              │ start_device_code      │                               │
+//!              ▼                        │                               │
+//!           DeviceCodeIssued ──poll──▶ ApprovalRequested                │
+//!              │ poll: authenticated      │ continue_authentication     │
+//!              │        ◀─────────────────┘ (new device code)           │
+//!              ▼                                                        │
+//!           TokenAcquired ◀─────────────────────────────────────────────┘
+//!              │ validate (one real call, tenant checked)
+//!              ▼
+//!           Validated ── verify / refresh ──▶ Validated
+//!              │ refresh: refresh token dead
+//!              ▼
+//!           ReauthRequired ── reinvite ──▶ Invited
+//!
+//!  Invitation expired ──▶ Expired ── reinvite ──▶ Invited
+//!  revoke (from any stage) ──▶ Revoked (terminal)
+//! ```
+//!
+//! Every transition is stored (compare-and-swap on the record's version) with an audit event,
+//! so a process can die between any two steps and [`TenantAccess::load`] resumes the journey as
+//! an [`AnyOnboarding`] to match on.
+//!
+//! # Parts
+//!
+//! The engine, [`TenantAccess`], is built from three async traits and a clock:
+//! [`IdentityProvider`](provider::IdentityProvider) (Entra ID, any OIDC server, or the
+//! scripted [`MockProvider`](provider::mock::MockProvider)),
+//! [`Store`](store::Store) ([`MemoryStore`](store::MemoryStore), or your database) and
+//! [`Mailer`](mail::Mailer) ([`CaptureMailer`](mail::CaptureMailer),
+//! [`LogMailer`](mail::LogMailer)), and a [`Clock`](clock::Clock) that tests drive.
+//!
+//! # Errors
+//!
+//! Every error is an [`Error`]; [`Error::action`] says whether to retry, ask the customer,
+//! fix the configuration, reload or fix the input. Secrets never appear in `Debug` output,
+//! errors or logs.
+//!
+//! # Optional features
+//!
+//! | feature   | what it adds |
+//! |-----------|--------------|
+//! | `mock`    | [`provider::mock`]: the scripted provider |
+//! | `testing` | everything downstream test suites need (`mock` for now) |
+#![cfg_attr(feature = "mock", doc = include_str!("docs/journeys.md"))]
+#![cfg_attr(
+    not(feature = "mock"),
+    doc = "\n# Journeys\n\nThe worked examples of each journey are compiled with the `mock` feature; \
+           see them on docs.rs or with `cargo doc --features mock`."
+)]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod clock;
+pub mod customer;
+mod engine;
+pub mod error;
+pub mod flow;
+pub mod ids;
+pub mod invitation;
+pub mod mail;
+pub mod provider;
+pub mod report;
+pub mod secret;
+pub mod store;
+
+pub use customer::NewCustomer;
+pub use engine::{Config, OnboardingPage, TenantAccess, TenantAccessBuilder};
+pub use error::{Action, ConfigError, Error};
+pub use flow::{AnyOnboarding, Onboarding, PollOutcome, RefreshOutcome, Rejected};
+pub use ids::{CustomerId, EmailAddress, Method, TenantId, Version};

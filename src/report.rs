@@ -1,0 +1,123 @@
+//! The status report: one row per customer, as a portal's "authentication status" table shows.
+
+use std::fmt::Write as _;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::customer::VerificationStatus;
+use crate::flow::StageKind;
+use crate::ids::{CustomerId, EmailAddress, Method};
+use crate::store::Record;
+
+/// One customer's status. Holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRow {
+    /// The customer's id.
+    pub customer: CustomerId,
+    /// The admin or service-account email.
+    pub admin_email: EmailAddress,
+    /// How the connection is obtained.
+    pub method: Method,
+    /// The journey's stage.
+    pub stage: StageKind,
+    /// Whether the current invitation email was accepted by the mail server.
+    pub email_sent: bool,
+    /// Whether the customer finished the device sign-in.
+    pub device_authenticated: bool,
+    /// When the current token was obtained.
+    pub token_created_at: Option<OffsetDateTime>,
+    /// When the current access token expires.
+    pub token_expires_at: Option<OffsetDateTime>,
+    /// When the connection was last verified.
+    pub last_verified_at: Option<OffsetDateTime>,
+    /// What that verification found.
+    pub last_verification: Option<VerificationStatus>,
+    /// The last error any step met.
+    pub last_error: Option<String>,
+}
+
+impl StatusRow {
+    /// The row for a stored record.
+    pub fn from_record(record: &Record) -> Self {
+        let c = &record.customer;
+        StatusRow {
+            customer: c.id.clone(),
+            admin_email: c.admin_email.clone(),
+            method: c.method,
+            stage: record.stage.kind(),
+            email_sent: c.invitation.as_ref().is_some_and(|i| i.delivery.is_some()),
+            device_authenticated: c.device_authenticated_at.is_some(),
+            token_created_at: c.token.as_ref().map(|t| t.obtained_at),
+            token_expires_at: c.token.as_ref().map(|t| t.expires_at),
+            last_verified_at: c.last_verification.as_ref().map(|v| v.at),
+            last_verification: c.last_verification.as_ref().map(|v| v.status),
+            last_error: c.last_error.clone(),
+        }
+    }
+
+    /// Renders rows as a plain-text table with a header, for terminals and logs.
+    pub fn table(rows: &[StatusRow]) -> String {
+        let header = [
+            "customer",
+            "admin email",
+            "method",
+            "stage",
+            "email sent",
+            "device auth",
+            "token created",
+            "token expires",
+            "last verified",
+            "status",
+            "last error",
+        ];
+        let cells: Vec<[String; 11]> = rows.iter().map(StatusRow::cells).collect();
+        let mut widths = header.map(str::len);
+        for row in &cells {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let mut line = |cells: &[&str]| {
+            let parts: Vec<String> = cells
+                .iter()
+                .zip(widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            let _ = writeln!(out, "{}", parts.join("  ").trim_end());
+        };
+        line(&header);
+        for row in &cells {
+            line(&row.each_ref().map(String::as_str));
+        }
+        out
+    }
+
+    fn cells(&self) -> [String; 11] {
+        let time = |t: Option<OffsetDateTime>| {
+            t.and_then(|t| t.format(&Rfc3339).ok())
+                .unwrap_or_else(|| "-".into())
+        };
+        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
+        let mut error = self.last_error.clone().unwrap_or_else(|| "-".into());
+        if error.chars().count() > 60 {
+            error = error.chars().take(57).collect::<String>() + "...";
+        }
+        [
+            self.customer.to_string(),
+            self.admin_email.to_string(),
+            self.method.to_string(),
+            self.stage.to_string(),
+            yes_no(self.email_sent),
+            yes_no(self.device_authenticated),
+            time(self.token_created_at),
+            time(self.token_expires_at),
+            time(self.last_verified_at),
+            self.last_verification
+                .map_or("-", VerificationStatus::as_str)
+                .to_owned(),
+            error,
+        ]
+    }
+}

@@ -1,0 +1,192 @@
+//! An in-memory [`Store`]: real compare-and-swap, safe under concurrent tasks, gone when the
+//! process ends. For tests, demos and single-process tools.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+
+use super::{Filter, Page, PageRequest, Record, Store};
+use crate::audit::AuditEvent;
+use crate::error::StoreError;
+use crate::ids::{CustomerId, Version};
+use crate::invitation::CodeHash;
+
+/// An in-memory store. Cheap to clone; clones share the same data.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<RwLock<Inner>>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    records: BTreeMap<CustomerId, Record>,
+    by_code: HashMap<CodeHash, CustomerId>,
+    events: HashMap<CustomerId, Vec<AuditEvent>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many customers are stored.
+    pub fn len(&self) -> usize {
+        self.read().records.len()
+    }
+
+    /// Whether no customer is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Inner {
+    fn index(&mut self, old: Option<CodeHash>, new: Option<CodeHash>, id: &CustomerId) {
+        if old != new {
+            if let Some(old) = old {
+                self.by_code.remove(&old);
+            }
+            if let Some(new) = new {
+                self.by_code.insert(new, id.clone());
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create(&self, record: &Record, event: &AuditEvent) -> Result<Version, StoreError> {
+        let mut inner = self.write();
+        if inner.records.contains_key(record.id()) {
+            return Err(StoreError::AlreadyExists(record.id().clone()));
+        }
+        if record.version != Version::NEW {
+            return Err(StoreError::Conflict {
+                customer: record.id().clone(),
+                expected: record.version,
+                actual: None,
+            });
+        }
+        let mut stored = record.clone();
+        stored.version = Version::NEW.next();
+        inner.index(None, stored.invitation_hash(), record.id());
+        inner.records.insert(record.id().clone(), stored);
+        inner
+            .events
+            .entry(record.id().clone())
+            .or_default()
+            .push(event.clone());
+        Ok(Version::NEW.next())
+    }
+
+    async fn load(&self, customer: &CustomerId) -> Result<Option<Record>, StoreError> {
+        Ok(self.read().records.get(customer).cloned())
+    }
+
+    async fn load_by_invitation(&self, hash: &CodeHash) -> Result<Option<Record>, StoreError> {
+        let inner = self.read();
+        Ok(inner
+            .by_code
+            .get(hash)
+            .and_then(|id| inner.records.get(id))
+            .cloned())
+    }
+
+    async fn update(
+        &self,
+        record: &Record,
+        event: Option<&AuditEvent>,
+    ) -> Result<Version, StoreError> {
+        let mut inner = self.write();
+        let Some(current) = inner.records.get(record.id()) else {
+            return Err(StoreError::Conflict {
+                customer: record.id().clone(),
+                expected: record.version,
+                actual: None,
+            });
+        };
+        if current.version != record.version {
+            return Err(StoreError::Conflict {
+                customer: record.id().clone(),
+                expected: record.version,
+                actual: Some(current.version),
+            });
+        }
+        let old_hash = current.invitation_hash();
+        let mut stored = record.clone();
+        stored.version = record.version.next();
+        let version = stored.version;
+        inner.index(old_hash, stored.invitation_hash(), record.id());
+        inner.records.insert(record.id().clone(), stored);
+        if let Some(event) = event {
+            inner
+                .events
+                .entry(record.id().clone())
+                .or_default()
+                .push(event.clone());
+        }
+        Ok(version)
+    }
+
+    async fn list(&self, filter: &Filter, page: &PageRequest) -> Result<Page, StoreError> {
+        let inner = self.read();
+        let start = match &page.after {
+            Some(after) => Bound::Excluded(after),
+            None => Bound::Unbounded,
+        };
+        let limit = page.limit.max(1);
+        let mut records = Vec::with_capacity(limit.min(1024));
+        let mut more = false;
+        for (_, record) in inner
+            .records
+            .range::<CustomerId, _>((start, Bound::Unbounded))
+        {
+            if !filter.matches(record) {
+                continue;
+            }
+            if records.len() == limit {
+                more = true;
+                break;
+            }
+            records.push(record.clone());
+        }
+        let next = if more {
+            records.last().map(|r: &Record| PageRequest {
+                after: Some(r.id().clone()),
+                limit,
+            })
+        } else {
+            None
+        };
+        Ok(Page { records, next })
+    }
+
+    async fn append_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.write()
+            .events
+            .entry(event.customer.clone())
+            .or_default()
+            .push(event.clone());
+        Ok(())
+    }
+
+    async fn events(&self, customer: &CustomerId) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(self
+            .read()
+            .events
+            .get(customer)
+            .cloned()
+            .unwrap_or_default())
+    }
+}

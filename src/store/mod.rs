@@ -1,0 +1,155 @@
+//! Where journeys are kept: the [`Store`] trait, the [`Record`] it stores, filters and pages.
+//!
+//! Every write is a compare-and-swap on the record's [`Version`]: two portal replicas racing
+//! on one customer never both win, and a failed write leaves the stored record as it was.
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::audit::AuditEvent;
+use crate::customer::{Customer, VerificationStatus};
+use crate::error::StoreError;
+use crate::flow::{Stage, StageKind};
+use crate::ids::{CustomerId, Method, Version};
+use crate::invitation::CodeHash;
+
+/// One customer as stored: the customer's facts, the stage data and the version.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The facts every stage shares.
+    pub customer: Customer,
+    /// The current stage and its data.
+    pub stage: Stage,
+    /// The version this record was read at ([`Version::NEW`] before the first write).
+    pub version: Version,
+}
+
+impl Record {
+    /// The customer's id.
+    pub fn id(&self) -> &CustomerId {
+        &self.customer.id
+    }
+
+    /// The hash of the live invitation code, if any: stores index this.
+    pub fn invitation_hash(&self) -> Option<CodeHash> {
+        self.customer.invitation.as_ref().and_then(|i| i.code_hash)
+    }
+}
+
+/// A persistence backend for journeys.
+///
+/// Implementations must be safe to share between tasks and processes: `update` is a
+/// compare-and-swap on [`Record::version`], and `create`/`update` store the audit event in the
+/// same atomic step as the record where the backend allows it.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Stores a new customer. `record.version` must be [`Version::NEW`]; returns the stored
+    /// version ([`Version`]`(1)`). Fails with [`StoreError::AlreadyExists`] if the id is taken.
+    async fn create(&self, record: &Record, event: &AuditEvent) -> Result<Version, StoreError>;
+
+    /// Loads a customer by id.
+    async fn load(&self, customer: &CustomerId) -> Result<Option<Record>, StoreError>;
+
+    /// Loads the customer whose live invitation code has this hash.
+    async fn load_by_invitation(&self, hash: &CodeHash) -> Result<Option<Record>, StoreError>;
+
+    /// Replaces the record if the stored version still equals `record.version`, and returns
+    /// the new version (one higher). Otherwise fails with [`StoreError::Conflict`] and changes
+    /// nothing.
+    async fn update(
+        &self,
+        record: &Record,
+        event: Option<&AuditEvent>,
+    ) -> Result<Version, StoreError>;
+
+    /// One page of customers matching `filter`, in customer-id order.
+    async fn list(&self, filter: &Filter, page: &PageRequest) -> Result<Page, StoreError>;
+
+    /// Appends an event that is not part of a write (for example a failed attempt).
+    async fn append_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
+
+    /// The customer's events, oldest first.
+    async fn events(&self, customer: &CustomerId) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// Which customers to list. Empty fields match everything; set fields must all match.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only these stages.
+    pub stages: Option<Vec<StageKind>>,
+    /// Only these methods.
+    pub methods: Option<Vec<Method>>,
+    /// Only customers whose last verification had this status.
+    pub verification: Option<VerificationStatus>,
+    /// Only customers whose access token expires before this moment.
+    pub token_expires_before: Option<OffsetDateTime>,
+    /// Only customers not verified since this moment (or never).
+    pub not_verified_since: Option<OffsetDateTime>,
+}
+
+impl Filter {
+    /// Every customer.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Customers in one of these stages.
+    pub fn stages(stages: impl IntoIterator<Item = StageKind>) -> Self {
+        Self {
+            stages: Some(stages.into_iter().collect()),
+            ..Self::default()
+        }
+    }
+
+    /// Whether `record` matches. Stores that cannot filter in their query language can use it.
+    pub fn matches(&self, record: &Record) -> bool {
+        let c = &record.customer;
+        self.stages
+            .as_ref()
+            .is_none_or(|s| s.contains(&record.stage.kind()))
+            && self.methods.as_ref().is_none_or(|m| m.contains(&c.method))
+            && self.verification.is_none_or(|v| {
+                c.last_verification
+                    .as_ref()
+                    .is_some_and(|last| last.status == v)
+            })
+            && self
+                .token_expires_before
+                .is_none_or(|t| c.token.as_ref().is_some_and(|token| token.expires_at < t))
+            && self
+                .not_verified_since
+                .is_none_or(|t| c.last_verification.as_ref().is_none_or(|last| last.at < t))
+    }
+}
+
+/// Where a page starts and how long it is (keyset pagination on customer id).
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    /// Start after this customer id (`None` for the first page).
+    pub after: Option<CustomerId>,
+    /// At most this many records (at least 1; stores may cap it).
+    pub limit: usize,
+}
+
+impl PageRequest {
+    /// The first page of `limit` records.
+    pub fn first(limit: usize) -> Self {
+        Self {
+            after: None,
+            limit: limit.max(1),
+        }
+    }
+}
+
+/// One page of records.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The records, in customer-id order.
+    pub records: Vec<Record>,
+    /// The request for the next page, if there may be more.
+    pub next: Option<PageRequest>,
+}
