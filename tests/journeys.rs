@@ -1,1 +1,1101 @@
-fn main() {}
+//! Every transition of every journey on the mock provider, memory store and manual clock.
+
+mod support;
+
+use support::{Harness, customer, harness};
+use tenant_access::audit::Actor;
+use tenant_access::customer::{TenantInfo, VerificationStatus};
+use tenant_access::error::{
+    Action, ConfigError, Error, FlowError, MailError, ProviderDetail, ProviderError, StoreError,
+};
+use tenant_access::flow::{
+    ApprovalRequested, Claimed, ConsentRequired, DeviceCodeIssued, StageKind, TokenAcquired,
+    Validated,
+};
+use tenant_access::mail::CaptureMailer;
+use tenant_access::provider::ConsentCallback;
+use tenant_access::provider::mock::{MockProvider, Operation};
+use tenant_access::secret::{ClientSecret, Password};
+use tenant_access::store::{Filter, MemoryStore, PageRequest, Store};
+use tenant_access::{
+    AnyOnboarding, Config, Method, NewCustomer, PollOutcome, RefreshOutcome, TenantAccess,
+};
+use time::Duration;
+
+// ---- invitation -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn invite_then_send_stores_each_stage_and_mails_a_link() {
+    let h = harness();
+    let invited = h.ta.invite(customer("contoso")).await.unwrap();
+    assert_eq!(invited.kind(), StageKind::Invited);
+    assert_eq!(invited.version().0, 1);
+    assert!(invited.customer().invitation.is_none());
+    assert!(h.mailer.messages().is_empty());
+
+    let sent = invited.send(&h.ta).await.unwrap();
+    assert_eq!(sent.version().0, 2);
+    let message = h.mailer.last_to("admin@contoso.com").unwrap();
+    let link = message.link.expose_secret();
+    assert!(
+        link.starts_with("https://portal.example.com/invitation/"),
+        "{link}"
+    );
+    assert!(link.ends_with(message.code.expose_secret()));
+    assert_eq!(message.msp_name, "Northwind IT");
+    let invitation = sent.customer().invitation.as_ref().unwrap();
+    assert_eq!(
+        invitation.expires_at - invitation.issued_at,
+        Duration::days(7)
+    );
+    assert_eq!(invitation.code_hash, Some(message.code.hash()));
+    assert!(invitation.delivery.is_some());
+
+    let stored = h.ta.load(sent.id()).await.unwrap();
+    assert_eq!(stored.kind(), StageKind::InvitationSent);
+    assert_eq!(stored.version(), sent.version());
+}
+
+#[tokio::test]
+async fn a_taken_customer_id_is_a_typed_error() {
+    let h = harness();
+    h.ta.invite(customer("contoso")).await.unwrap();
+    let err = h.ta.invite(customer("contoso")).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Store(StoreError::AlreadyExists(_))),
+        "{err}"
+    );
+    assert_eq!(err.action(), Action::Reload);
+}
+
+#[tokio::test]
+async fn a_refused_email_keeps_the_invitation_unsent_with_the_error_recorded() {
+    let h = harness();
+    let invited = h.ta.invite(customer("contoso")).await.unwrap();
+    h.mailer
+        .fail_next(MailError::Refused("550 5.1.1 no such user".into()));
+    let rejected = invited.send(&h.ta).await.unwrap_err();
+    assert!(matches!(
+        rejected.error(),
+        Error::Mail(MailError::Refused(_))
+    ));
+    let invited = rejected.into_onboarding();
+    assert_eq!(invited.kind(), StageKind::Invited);
+    assert!(invited.customer().invitation.is_none());
+    assert!(
+        invited
+            .customer()
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("550")
+    );
+    // The handed-back stage is the stored one: sending again works without reloading.
+    let sent = invited.send(&h.ta).await.unwrap();
+    assert_eq!(sent.kind(), StageKind::InvitationSent);
+    assert_eq!(sent.customer().last_error, None);
+    assert_eq!(h.mailer.attempts(), 2);
+}
+
+#[tokio::test]
+async fn opening_the_link_returns_the_journey_and_claim_records_it() {
+    let h = harness();
+    let (_, code) = h.sent("contoso").await;
+    h.clock.advance(Duration::hours(1));
+    let AnyOnboarding::InvitationSent(sent) = h.ta.open_invitation(&code).await.unwrap() else {
+        panic!("expected InvitationSent");
+    };
+    let claimed = sent.claim(&h.ta).await.unwrap();
+    let opened = claimed.customer().invitation.as_ref().unwrap().opened_at;
+    assert_eq!(opened, Some(h.clock_now()));
+    // Reopening the link mid-journey resumes it.
+    assert_eq!(
+        h.ta.open_invitation(&code).await.unwrap().kind(),
+        StageKind::Claimed
+    );
+}
+
+impl Harness {
+    fn clock_now(&self) -> time::OffsetDateTime {
+        use tenant_access::clock::Clock;
+        self.clock.now()
+    }
+}
+
+#[tokio::test]
+async fn unknown_expired_revoked_and_superseded_codes_get_the_same_error() {
+    let h = harness();
+    // Unknown, malformed.
+    for bad in ["", "short", &"A".repeat(43), &"x".repeat(500)] {
+        let err = h.ta.open_invitation(bad).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidInvitation), "{bad}");
+    }
+    // Superseded by a resend.
+    let (sent, old_code) = h.sent("superseded").await;
+    let resent = sent.resend(&h.ta).await.unwrap();
+    assert_eq!(
+        resent.customer().invitation.as_ref().unwrap().codes_issued,
+        2
+    );
+    let new_code = h.mailer.last_code_to("admin@superseded.com").unwrap();
+    assert_ne!(old_code, new_code);
+    assert!(matches!(
+        h.ta.open_invitation(&old_code).await.unwrap_err(),
+        Error::InvalidInvitation
+    ));
+    assert!(h.ta.open_invitation(&new_code).await.is_ok());
+
+    // Revoked.
+    let (sent, code) = h.sent("revoked").await;
+    sent.revoke(&h.ta).await.unwrap();
+    assert!(matches!(
+        h.ta.open_invitation(&code).await.unwrap_err(),
+        Error::InvalidInvitation
+    ));
+
+    // Expired: the journey moves to Expired, then the code stays dead.
+    let (_, code) = h.sent("expired").await;
+    h.clock.advance(Duration::days(7));
+    let err = h.ta.open_invitation(&code).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidInvitation));
+    assert_eq!(
+        err.to_string(),
+        "this invitation link is not valid or has expired"
+    );
+    let stored = h.ta.load(&"expired".try_into().unwrap()).await.unwrap();
+    assert_eq!(stored.kind(), StageKind::Expired);
+    assert!(matches!(
+        h.ta.open_invitation(&code).await.unwrap_err(),
+        Error::InvalidInvitation
+    ));
+}
+
+#[tokio::test]
+async fn an_expired_journey_can_be_reinvited_with_a_new_code() {
+    let h = harness();
+    let (_, code) = h.sent("contoso").await;
+    h.clock.advance(Duration::days(8));
+    h.ta.open_invitation(&code).await.unwrap_err();
+    let expired =
+        h.ta.load(&"contoso".try_into().unwrap())
+            .await
+            .unwrap()
+            .try_into_stage::<tenant_access::flow::Expired>()
+            .unwrap();
+    let sent = expired
+        .reinvite(&h.ta)
+        .await
+        .unwrap()
+        .send(&h.ta)
+        .await
+        .unwrap();
+    let new_code = h.mailer.last_code_to("admin@contoso.com").unwrap();
+    assert_ne!(new_code, code);
+    assert_eq!(sent.customer().invitation.as_ref().unwrap().codes_issued, 2);
+    assert!(h.ta.open_invitation(&new_code).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_used_up_link_no_longer_opens_the_journey() {
+    let h = harness();
+    let (_, code) = h.sent("contoso").await;
+    let AnyOnboarding::InvitationSent(sent) = h.ta.open_invitation(&code).await.unwrap() else {
+        panic!()
+    };
+    let device = sent
+        .claim(&h.ta)
+        .await
+        .unwrap()
+        .start_device_code(&h.ta)
+        .await
+        .unwrap();
+    let PollOutcome::Authenticated(_) = device.poll_until_done(&h.ta).await.unwrap() else {
+        panic!()
+    };
+    assert!(matches!(
+        h.ta.open_invitation(&code).await.unwrap_err(),
+        Error::InvalidInvitation
+    ));
+}
+
+// ---- device code ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn device_code_stage_carries_absolute_times() {
+    let h = harness();
+    let device = h.device("contoso").await;
+    let s = device.stage();
+    assert_eq!(s.expires_at - s.issued_at, Duration::minutes(15));
+    assert_eq!(s.interval, Duration::seconds(5));
+    assert_eq!(s.next_poll_at, s.issued_at + s.interval);
+    assert_eq!(
+        s.verification_uri().as_str(),
+        "https://microsoft.com/devicelogin"
+    );
+    assert_eq!(s.user_code().len(), 9);
+}
+
+#[tokio::test]
+async fn polling_before_the_interval_is_refused_without_a_request() {
+    let h = harness();
+    let device = h.device("contoso").await;
+    let rejected = device.poll(&h.ta).await.unwrap_err();
+    assert!(matches!(
+        rejected.error(),
+        Error::Flow(FlowError::PollTooEarly { .. })
+    ));
+    assert_eq!(h.mock.count(Operation::PollDeviceCode), 0);
+    let device = rejected.into_onboarding();
+    h.clock.advance(Duration::seconds(5));
+    let outcome = device.poll(&h.ta).await.unwrap();
+    assert!(matches!(outcome, PollOutcome::Authenticated(_)));
+    assert_eq!(h.mock.count(Operation::PollDeviceCode), 1);
+}
+
+#[tokio::test]
+async fn pending_then_slow_down_then_authenticated_one_request_per_poll() {
+    let h = harness();
+    h.mock.script("contoso", |s| {
+        s.pending(2).slow_down();
+    });
+    let mut device = h.device("contoso").await;
+    h.clock.advance(Duration::seconds(5));
+    device = match device.poll(&h.ta).await.unwrap() {
+        PollOutcome::Pending(d) => d,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        device.stage().next_poll_at,
+        h.clock_now() + Duration::seconds(5)
+    );
+    h.clock.advance(Duration::seconds(5));
+    device = match device.poll(&h.ta).await.unwrap() {
+        PollOutcome::Pending(d) => d,
+        other => panic!("{other:?}"),
+    };
+    h.clock.advance(Duration::seconds(5));
+    device = match device.poll(&h.ta).await.unwrap() {
+        PollOutcome::SlowDown(d) => d,
+        other => panic!("{other:?}"),
+    };
+    // RFC 8628: slow_down widens the interval by 5 s for every later poll.
+    assert_eq!(device.stage().interval, Duration::seconds(10));
+    assert_eq!(
+        device.stage().next_poll_at,
+        h.clock_now() + Duration::seconds(10)
+    );
+    h.clock.advance(Duration::seconds(5));
+    let device = device.poll(&h.ta).await.unwrap_err().into_onboarding();
+    h.clock.advance(Duration::seconds(5));
+    let PollOutcome::Authenticated(token) = device.poll(&h.ta).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(h.mock.count(Operation::PollDeviceCode), 4);
+    let c = token.customer();
+    assert!(c.device_authenticated_at.is_some());
+    let t = c.token.as_ref().unwrap();
+    assert_eq!(t.expires_at - t.obtained_at, Duration::seconds(3599));
+    assert!(t.refresh_token.is_some());
+    // Every poll was stored: the stored version matches.
+    assert_eq!(
+        h.ta.load(token.id()).await.unwrap().version(),
+        token.version()
+    );
+}
+
+#[tokio::test]
+async fn poll_until_done_waits_on_the_clock_not_the_wall() {
+    let h = harness();
+    h.mock.script("contoso", |s| {
+        s.pending(100);
+    });
+    let device = h.device("contoso").await;
+    let started = std::time::Instant::now();
+    let before = h.clock_now();
+    let outcome = device.poll_until_done(&h.ta).await.unwrap();
+    assert!(matches!(outcome, PollOutcome::Authenticated(_)));
+    assert_eq!(h.clock_now() - before, Duration::seconds(5 * 101));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn declined_and_expired_codes_return_to_claimed_and_can_start_again() {
+    let h = harness();
+    h.mock.script("declines", |s| {
+        s.decline();
+    });
+    let device = h.device("declines").await;
+    let PollOutcome::Declined(claimed) = device.poll_until_done(&h.ta).await.unwrap() else {
+        panic!()
+    };
+    let again = claimed.start_device_code(&h.ta).await.unwrap();
+    assert!(matches!(
+        again.poll_until_done(&h.ta).await.unwrap(),
+        PollOutcome::Authenticated(_)
+    ));
+
+    h.mock.script("expires", |s| {
+        s.expire_code();
+    });
+    let device = h.device("expires").await;
+    assert!(matches!(
+        device.poll_until_done(&h.ta).await.unwrap(),
+        PollOutcome::Expired(_)
+    ));
+    let events = h.ta.events(&"expires".try_into().unwrap()).await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.from, last.to),
+        (Some(StageKind::DeviceCodeIssued), StageKind::Claimed)
+    );
+    assert_eq!(last.note.as_deref(), Some("device code expired"));
+}
+
+#[tokio::test]
+async fn a_device_code_past_its_expiry_is_expired_without_a_request() {
+    let h = harness();
+    let device = h.device("contoso").await;
+    h.clock.advance(Duration::minutes(16));
+    let outcome = device.poll(&h.ta).await.unwrap();
+    assert!(matches!(outcome, PollOutcome::Expired(_)));
+    assert_eq!(h.mock.count(Operation::PollDeviceCode), 0);
+}
+
+#[tokio::test]
+async fn approval_workflow_waits_then_continues_after_a_reviewer_approves() {
+    let h = harness();
+    h.mock.script("contoso", |s| {
+        s.pending(1).approval_workflow();
+    });
+    let device = h.device("contoso").await;
+    let PollOutcome::ApprovalRequested(waiting) = device.poll_until_done(&h.ta).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(waiting.stage().requested_at, h.clock_now());
+    // Continuing before approval gets a new code, and polling finds approval still pending.
+    let device = waiting.continue_authentication(&h.ta).await.unwrap();
+    let PollOutcome::ApprovalRequested(waiting) = device.poll_until_done(&h.ta).await.unwrap()
+    else {
+        panic!()
+    };
+    // Days pass; the request is approved; the customer continues.
+    h.clock.advance(Duration::days(3));
+    h.mock.approve("contoso");
+    let device = waiting.continue_authentication(&h.ta).await.unwrap();
+    let PollOutcome::Authenticated(token) = device.poll_until_done(&h.ta).await.unwrap() else {
+        panic!()
+    };
+    let validated = token.validate(&h.ta).await.unwrap();
+    assert_eq!(h.mock.count(Operation::DeviceAuthorization), 3);
+    let kinds: Vec<_> =
+        h.ta.events(validated.id())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.to)
+            .collect();
+    assert_eq!(
+        kinds,
+        [
+            StageKind::Invited,
+            StageKind::InvitationSent,
+            StageKind::Claimed,
+            StageKind::DeviceCodeIssued,
+            StageKind::ApprovalRequested,
+            StageKind::DeviceCodeIssued,
+            StageKind::ApprovalRequested,
+            StageKind::DeviceCodeIssued,
+            StageKind::TokenAcquired,
+            StageKind::Validated,
+        ]
+    );
+}
+
+#[tokio::test]
+async fn throttled_and_transient_polls_hand_back_the_unchanged_stage() {
+    let h = harness();
+    h.mock.script("contoso", |s| {
+        s.throttle(Operation::PollDeviceCode, Duration::seconds(30))
+            .transient_failure(Operation::PollDeviceCode, 503);
+    });
+    let device = h.device("contoso").await;
+    h.clock.advance(Duration::seconds(5));
+    let rejected = device.poll(&h.ta).await.unwrap_err();
+    assert_eq!(
+        rejected.error().action(),
+        Action::Retry {
+            after: Some(Duration::seconds(30))
+        }
+    );
+    let device = rejected.into_onboarding();
+    assert_eq!(device.kind(), StageKind::DeviceCodeIssued);
+    assert!(
+        device
+            .customer()
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("throttled")
+    );
+    let rejected = device.poll(&h.ta).await.unwrap_err();
+    assert!(matches!(
+        rejected.error(),
+        Error::Provider(ProviderError::Unavailable { status: 503, .. })
+    ));
+    assert!(rejected.error().is_retryable());
+    let outcome = rejected.into_onboarding().poll(&h.ta).await.unwrap();
+    assert!(matches!(outcome, PollOutcome::Authenticated(_)));
+}
+
+#[tokio::test]
+async fn a_failed_device_authorization_keeps_the_claim() {
+    let h = harness();
+    h.mock.script("contoso", |s| {
+        s.transient_failure(Operation::DeviceAuthorization, 500);
+    });
+    let claimed = h.claimed("contoso").await;
+    let rejected = claimed.start_device_code(&h.ta).await.unwrap_err();
+    let claimed = rejected.into_onboarding();
+    assert_eq!(claimed.kind(), StageKind::Claimed);
+    assert!(claimed.start_device_code(&h.ta).await.is_ok());
+}
+
+// ---- validation -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn validation_proves_the_invited_tenant() {
+    let h = harness();
+    let validated = h.validated("contoso").await;
+    let c = validated.customer();
+    let info = c.tenant_info.as_ref().unwrap();
+    assert_eq!(info.domains, ["contoso.onmicrosoft.com"]);
+    let v = c.last_verification.as_ref().unwrap();
+    assert_eq!(v.status, VerificationStatus::Ok);
+    assert_eq!(validated.stage().validated_at, v.at);
+}
+
+#[tokio::test]
+async fn a_token_for_another_tenant_is_rejected_and_recorded() {
+    let h = harness();
+    h.mock.script("contoso", |s| {
+        s.validates_as(TenantInfo {
+            id: "00000000-0000-0000-0000-0000000000ff".into(),
+            display_name: "Evil".into(),
+            domains: vec!["evil.example".into()],
+        });
+    });
+    let device = h.device("contoso").await;
+    let PollOutcome::Authenticated(token) = device.poll_until_done(&h.ta).await.unwrap() else {
+        panic!()
+    };
+    let rejected = token.validate(&h.ta).await.unwrap_err();
+    assert!(matches!(
+        rejected.error(),
+        Error::Flow(FlowError::TenantMismatch { .. })
+    ));
+    let token = rejected.into_onboarding();
+    assert_eq!(token.kind(), StageKind::TokenAcquired);
+    assert_eq!(
+        token.customer().last_verification.as_ref().unwrap().status,
+        VerificationStatus::Failed
+    );
+}
+
+#[tokio::test]
+async fn verify_records_success_and_failure() {
+    let h = harness();
+    let validated = h.validated("contoso").await;
+    h.clock.advance(Duration::days(1));
+    let validated = validated.verify(&h.ta).await.unwrap();
+    assert_eq!(validated.stage().validated_at, h.clock_now());
+    h.mock.script("contoso", |s| {
+        s.throttle(Operation::Validate, Duration::seconds(2));
+    });
+    h.clock.advance(Duration::days(1));
+    let rejected = validated.verify(&h.ta).await.unwrap_err();
+    let validated = rejected.into_onboarding();
+    let v = validated.customer().last_verification.as_ref().unwrap();
+    assert_eq!(
+        (v.status, v.at),
+        (VerificationStatus::Transient, h.clock_now())
+    );
+    let stored = h.ta.load(validated.id()).await.unwrap();
+    assert_eq!(
+        stored.customer().last_verification.as_ref().unwrap().status,
+        VerificationStatus::Transient
+    );
+}
+
+// ---- refresh and re-authentication --------------------------------------------------------
+
+#[tokio::test]
+async fn refresh_rotates_tokens_and_a_dead_refresh_token_requires_reauthentication() {
+    let h = harness();
+    let validated = h.validated("contoso").await;
+    let old = validated.customer().token.clone().unwrap();
+    h.clock.advance(Duration::minutes(50));
+    let RefreshOutcome::Refreshed(validated) = validated.refresh(&h.ta).await.unwrap() else {
+        panic!()
+    };
+    let new = validated.customer().token.clone().unwrap();
+    assert_ne!(
+        old.access_token.expose_secret(),
+        new.access_token.expose_secret()
+    );
+    assert_ne!(
+        old.refresh_token.unwrap().expose_secret(),
+        new.refresh_token.as_ref().unwrap().expose_secret()
+    );
+    assert_eq!(new.obtained_at, h.clock_now());
+
+    h.mock.revoke_refresh_tokens("contoso");
+    let RefreshOutcome::ReauthRequired(dead) = validated.refresh(&h.ta).await.unwrap() else {
+        panic!()
+    };
+    assert!(
+        dead.stage().reason.contains("700082"),
+        "{}",
+        dead.stage().reason
+    );
+    let invited = dead.reinvite(&h.ta).await.unwrap();
+    assert_eq!(invited.customer().method, Method::DeviceCode);
+    invited.send(&h.ta).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_transient_refresh_failure_keeps_the_connection() {
+    let h = harness();
+    let validated = h.validated("contoso").await;
+    h.mock.script("contoso", |s| {
+        s.transient_failure(Operation::Refresh, 502);
+    });
+    let rejected = validated.refresh(&h.ta).await.unwrap_err();
+    assert!(rejected.error().is_retryable());
+    let validated = rejected.into_onboarding();
+    assert_eq!(validated.kind(), StageKind::Validated);
+    assert!(matches!(
+        validated.refresh(&h.ta).await.unwrap(),
+        RefreshOutcome::Refreshed(_)
+    ));
+}
+
+// ---- password journey --------------------------------------------------------------------
+
+async fn password_consent(h: &Harness, id: &str) -> tenant_access::Onboarding<ConsentRequired> {
+    h.ta.connect_with_password(
+        customer(id),
+        format!("admin@{id}.com"),
+        Password::new("pw-1"),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn password_journey_with_admin_consent_callback() {
+    let h = harness();
+    h.mock.script("fabrikam", |s| {
+        s.consent_required();
+    });
+    let consent = password_consent(&h, "fabrikam").await;
+    let url = consent.stage().admin_consent_url().clone();
+    assert!(
+        url.path()
+            .ends_with("/fabrikam.onmicrosoft.com/v2.0/adminconsent")
+    );
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["client_id"], support::CONSENT_CLIENT);
+    assert_eq!(q["redirect_uri"], support::REDIRECT);
+    assert_eq!(q["scope"], "https://graph.microsoft.com/.default");
+
+    // Before consent the grant fails and the stage stays.
+    let rejected = consent.acquire_token(&h.ta).await.unwrap_err();
+    assert!(matches!(
+        rejected.error(),
+        Error::Provider(ProviderError::ConsentRequired(_))
+    ));
+    let _consent = rejected.into_onboarding();
+
+    let callback = ConsentCallback::from_url(&h.mock.admin_consents(&url)).unwrap();
+    let token = h.ta.complete_consent(&callback).await.unwrap();
+    assert_eq!(token.customer().method, Method::Password);
+    assert!(token.customer().device_authenticated_at.is_none());
+    let validated = token.validate(&h.ta).await.unwrap();
+    assert_eq!(validated.kind(), StageKind::Validated);
+
+    // The same callback again matches no pending consent.
+    let err = h.ta.complete_consent(&callback).await.unwrap_err();
+    assert!(matches!(err, Error::Flow(FlowError::ConsentStateMismatch)));
+}
+
+#[tokio::test]
+async fn password_journey_with_mfa_points_at_the_device_code_journey() {
+    let h = harness();
+    h.mock.script("tailspin", |s| {
+        s.mfa_required();
+    });
+    let consent = password_consent(&h, "tailspin").await;
+    let url = consent.stage().admin_consent_url().clone();
+    let callback = ConsentCallback::from_url(&h.mock.admin_consents(&url)).unwrap();
+    let rejected = consent
+        .complete_consent(&h.ta, &callback)
+        .await
+        .unwrap_err();
+    match rejected.error() {
+        Error::Provider(ProviderError::MfaRequired(d)) => assert_eq!(d.codes, [50076]),
+        other => panic!("{other}"),
+    }
+    assert!(rejected.error().to_string().contains("device-code journey"));
+    assert_eq!(rejected.error().action(), Action::AskCustomer);
+    assert_eq!(
+        rejected.into_onboarding().kind(),
+        StageKind::ConsentRequired
+    );
+}
+
+#[tokio::test]
+async fn bad_credentials_and_declined_or_forged_consent_are_typed() {
+    let h = harness();
+    h.mock.script("woodgrove", |s| {
+        s.invalid_credentials();
+    });
+    let consent = password_consent(&h, "woodgrove").await;
+    let rejected = consent.acquire_token(&h.ta).await.unwrap_err();
+    assert!(matches!(
+        rejected.error(),
+        Error::Provider(ProviderError::InvalidCredentials(_))
+    ));
+    let consent = rejected.into_onboarding();
+    let url = consent.stage().admin_consent_url().clone();
+
+    let declined = ConsentCallback::from_url(&h.mock.admin_declines(&url)).unwrap();
+    let rejected = consent
+        .complete_consent(&h.ta, &declined)
+        .await
+        .unwrap_err();
+    match rejected.error() {
+        Error::Provider(ProviderError::ConsentDeclined(d)) => assert_eq!(d.codes, [65004]),
+        other => panic!("{other}"),
+    }
+    let consent = rejected.into_onboarding();
+
+    let mut forged = ConsentCallback::from_url(&h.mock.admin_consents(&url)).unwrap();
+    forged.state = Some("d29vZGdyb3Zl.forged".into());
+    let rejected = consent.complete_consent(&h.ta, &forged).await.unwrap_err();
+    assert!(matches!(
+        rejected.error(),
+        Error::Provider(ProviderError::ConsentCallback(_))
+    ));
+    let err = h.ta.complete_consent(&forged).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Provider(ProviderError::ConsentCallback(_))),
+        "{err}"
+    );
+    let no_state = ConsentCallback::from_query("admin_consent=True");
+    assert!(no_state.is_err());
+}
+
+#[tokio::test]
+async fn consent_journeys_need_their_configuration() {
+    let mock = MockProvider::new();
+    let ta = TenantAccess::builder()
+        .config(Config::new("https://portal.example.com").unwrap())
+        .store(MemoryStore::new())
+        .mailer(CaptureMailer::new())
+        .provider(mock)
+        .build()
+        .unwrap();
+    let err = ta
+        .connect_with_password(customer("a"), "admin@a.com", Password::new("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Config(ConfigError::MissingConsentClientId)
+    ));
+    let err = ta
+        .connect_app_registration(customer("a"), "client", ClientSecret::new("s"))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Config(ConfigError::MissingConsentRedirectUrl)
+    ));
+    assert_eq!(err.action(), Action::FixConfiguration);
+    // Nothing was stored.
+    assert!(matches!(
+        ta.load(&"a".try_into().unwrap()).await.unwrap_err(),
+        Error::Flow(FlowError::NotFound(_))
+    ));
+    let err = ta
+        .connect_app_registration(customer("a"), "", ClientSecret::new("s"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.action(), Action::FixInput);
+}
+
+#[test]
+fn the_builder_names_what_is_missing() {
+    let config = || Config::new("https://portal.example.com").unwrap();
+    assert_eq!(
+        TenantAccess::builder().build().unwrap_err(),
+        ConfigError::Missing("config")
+    );
+    assert_eq!(
+        TenantAccess::builder()
+            .config(config())
+            .store(MemoryStore::new())
+            .build()
+            .unwrap_err(),
+        ConfigError::Missing("mailer")
+    );
+    assert_eq!(
+        TenantAccess::builder()
+            .config(config())
+            .store(MemoryStore::new())
+            .mailer(CaptureMailer::new())
+            .build()
+            .unwrap_err(),
+        ConfigError::Missing("identity provider")
+    );
+    assert_eq!(
+        TenantAccess::builder()
+            .config(config().invitation_lifetime(Duration::ZERO))
+            .store(MemoryStore::new())
+            .mailer(CaptureMailer::new())
+            .provider(MockProvider::new())
+            .build()
+            .unwrap_err(),
+        ConfigError::NotPositive("the invitation lifetime")
+    );
+    assert!(Config::new("ftp://x").is_err());
+    assert!(Config::new("not a url").is_err());
+    assert!(Config::new("https://p.example.com/?q=1").is_err());
+    assert_eq!(
+        Config::new("https://p.example.com/msp")
+            .unwrap()
+            .link_base()
+            .as_str(),
+        "https://p.example.com/msp/invitation/"
+    );
+}
+
+// ---- app registration -------------------------------------------------------------------
+
+#[tokio::test]
+async fn app_registration_journey() {
+    let h = harness();
+    h.mock.script("woodgrove", |s| {
+        s.consent_required();
+    });
+    let consent =
+        h.ta.connect_app_registration(
+            customer("woodgrove"),
+            "99999999-8888-7777-6666-555555555555",
+            ClientSecret::new("app-secret"),
+        )
+        .await
+        .unwrap();
+    let url = consent.stage().admin_consent_url().clone();
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["client_id"], "99999999-8888-7777-6666-555555555555");
+    // Without consent the app is not in the tenant.
+    let rejected = consent.acquire_token(&h.ta).await.unwrap_err();
+    assert!(matches!(
+        rejected.error(),
+        Error::Provider(ProviderError::AppNotInTenant(_))
+    ));
+    let consent = rejected.into_onboarding();
+    let callback = ConsentCallback::from_url(&h.mock.admin_consents(&url)).unwrap();
+    let token = consent.complete_consent(&h.ta, &callback).await.unwrap();
+    assert!(
+        token
+            .customer()
+            .token
+            .as_ref()
+            .unwrap()
+            .refresh_token
+            .is_none()
+    );
+    let validated = token.validate(&h.ta).await.unwrap();
+    // Refreshing an app registration uses client credentials again.
+    let RefreshOutcome::Refreshed(_) = validated.refresh(&h.ta).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(h.mock.count(Operation::ClientCredentials), 3);
+    assert_eq!(h.mock.count(Operation::Refresh), 0);
+}
+
+// ---- revoke, audit, resume, list ---------------------------------------------------------
+
+#[tokio::test]
+async fn revoke_drops_every_secret() {
+    let h = harness();
+    let validated = h.validated("contoso").await;
+    let revoked = validated.revoke(&h.ta).await.unwrap();
+    let c = revoked.customer();
+    assert!(c.token.is_none() && c.credentials.is_none());
+    assert!(c.invitation.as_ref().unwrap().code_hash.is_none());
+    let consent = password_consent(&h, "fabrikam").await;
+    let revoked = consent.revoke(&h.ta).await.unwrap();
+    assert!(revoked.customer().credentials.is_none());
+    assert_eq!(
+        h.ta.load(revoked.id()).await.unwrap().kind(),
+        StageKind::Revoked
+    );
+}
+
+#[tokio::test]
+async fn every_transition_is_an_audit_event_with_its_actor() {
+    let h = harness();
+    let (sent, code) = h.sent("contoso").await;
+    drop(sent);
+    let customer_side = h.ta.acting_as(Actor::Customer);
+    let AnyOnboarding::InvitationSent(sent) = customer_side.open_invitation(&code).await.unwrap()
+    else {
+        panic!()
+    };
+    let device = sent
+        .claim(&customer_side)
+        .await
+        .unwrap()
+        .start_device_code(&customer_side)
+        .await
+        .unwrap();
+    let PollOutcome::Authenticated(token) = device.poll_until_done(&customer_side).await.unwrap()
+    else {
+        panic!()
+    };
+    token
+        .validate(&h.ta.acting_as(Actor::System))
+        .await
+        .unwrap();
+    let events = h.ta.events(&"contoso".try_into().unwrap()).await.unwrap();
+    let trail: Vec<_> = events
+        .iter()
+        .map(|e| (e.from, e.to, e.actor.to_string()))
+        .collect();
+    let op = "operator:alice@msp.example".to_string();
+    assert_eq!(
+        trail,
+        [
+            (None, StageKind::Invited, op.clone()),
+            (Some(StageKind::Invited), StageKind::InvitationSent, op),
+            (
+                Some(StageKind::InvitationSent),
+                StageKind::Claimed,
+                "customer".into()
+            ),
+            (
+                Some(StageKind::Claimed),
+                StageKind::DeviceCodeIssued,
+                "customer".into()
+            ),
+            (
+                Some(StageKind::DeviceCodeIssued),
+                StageKind::TokenAcquired,
+                "customer".into()
+            ),
+            (
+                Some(StageKind::TokenAcquired),
+                StageKind::Validated,
+                "system".into()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn every_stage_round_trips_through_the_store_and_resumes() {
+    let h = harness();
+    // Drive one customer into each stage.
+    h.ta.invite(customer("s-invited")).await.unwrap();
+    h.sent("s-sent").await;
+    h.claimed("s-claimed").await;
+    h.device("s-device").await;
+    h.mock.script("s-approval", |s| {
+        s.approval_workflow();
+    });
+    h.device("s-approval")
+        .await
+        .poll_until_done(&h.ta)
+        .await
+        .unwrap();
+    password_consent(&h, "s-consent").await;
+    let PollOutcome::Authenticated(_) = h
+        .device("s-token")
+        .await
+        .poll_until_done(&h.ta)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    h.validated("s-validated").await;
+    h.mock.revoke_refresh_tokens("s-reauth");
+    h.validated("s-reauth").await.refresh(&h.ta).await.unwrap();
+    h.ta.invite(customer("s-revoked"))
+        .await
+        .unwrap()
+        .revoke(&h.ta)
+        .await
+        .unwrap();
+    let (_, code) = h.sent("s-expired").await;
+    h.clock.advance(Duration::days(30));
+    h.ta.open_invitation(&code).await.unwrap_err();
+
+    let page =
+        h.ta.list(&Filter::all(), &PageRequest::first(100))
+            .await
+            .unwrap();
+    let mut kinds: Vec<StageKind> = page.items.iter().map(AnyOnboarding::kind).collect();
+    kinds.sort();
+    assert_eq!(kinds, StageKind::ALL);
+
+    // Resume each one as a new process would: load and continue where it stands.
+    for any in page.items {
+        let id = any.id().clone();
+        let version = any.version();
+        let record = any.into_record();
+        let again = AnyOnboarding::from_record(record);
+        assert_eq!(again.version(), version);
+        match h.ta.load(&id).await.unwrap() {
+            AnyOnboarding::Invited(o) => {
+                o.send(&h.ta).await.unwrap();
+            }
+            AnyOnboarding::InvitationSent(o) => {
+                o.claim(&h.ta).await.unwrap();
+            }
+            AnyOnboarding::Claimed(o) => {
+                o.start_device_code(&h.ta).await.unwrap();
+            }
+            AnyOnboarding::DeviceCodeIssued(o) => {
+                assert!(matches!(
+                    o.poll(&h.ta).await.unwrap(),
+                    PollOutcome::Expired(_)
+                ));
+            }
+            AnyOnboarding::ApprovalRequested(o) => {
+                h.mock.approve("s-approval");
+                o.continue_authentication(&h.ta).await.unwrap();
+            }
+            AnyOnboarding::ConsentRequired(o) => {
+                h.mock.grant_consent("s-consent");
+                o.acquire_token(&h.ta).await.unwrap();
+            }
+            AnyOnboarding::TokenAcquired(o) => {
+                o.validate(&h.ta).await.unwrap();
+            }
+            AnyOnboarding::Validated(o) => {
+                o.verify(&h.ta).await.unwrap();
+            }
+            AnyOnboarding::ReauthRequired(o) => {
+                o.reinvite(&h.ta).await.unwrap();
+            }
+            AnyOnboarding::Expired(o) => {
+                o.reinvite(&h.ta).await.unwrap();
+            }
+            AnyOnboarding::Revoked(o) => assert!(o.customer().token.is_none()),
+            other => panic!("unexpected stage {:?}", other.kind()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn try_into_stage_hands_the_journey_back_when_the_stage_differs() {
+    let h = harness();
+    h.ta.invite(customer("contoso")).await.unwrap();
+    let any = h.ta.load(&"contoso".try_into().unwrap()).await.unwrap();
+    let wrong = any.try_into_stage::<Validated>().unwrap_err();
+    assert_eq!(wrong.found.kind(), StageKind::Invited);
+    let err: Error = wrong.into();
+    assert!(matches!(
+        err,
+        Error::Flow(FlowError::UnexpectedStage {
+            expected: StageKind::Validated,
+            actual: StageKind::Invited
+        })
+    ));
+    assert!(
+        h.ta.load(&"contoso".try_into().unwrap())
+            .await
+            .unwrap()
+            .try_into_stage::<tenant_access::flow::Invited>()
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn two_replicas_racing_on_one_customer_never_both_win() {
+    let h = harness();
+    h.sent("contoso").await;
+    let id = "contoso".try_into().unwrap();
+    let a = h.ta.load(&id).await.unwrap().try_into_stage().unwrap();
+    let b = h.ta.load(&id).await.unwrap().try_into_stage().unwrap();
+    let (ra, rb) = tokio::join!(
+        tenant_access::Onboarding::<tenant_access::flow::InvitationSent>::claim(a, &h.ta),
+        tenant_access::Onboarding::<tenant_access::flow::InvitationSent>::claim(b, &h.ta)
+    );
+    assert_eq!(ra.is_ok() as u8 + rb.is_ok() as u8, 1);
+    let loser = ra.err().or(rb.err()).unwrap();
+    assert!(matches!(
+        loser.error(),
+        Error::Store(StoreError::Conflict { .. })
+    ));
+    assert_eq!(loser.error().action(), Action::Reload);
+    assert_eq!(loser.into_onboarding().kind(), StageKind::InvitationSent);
+    assert_eq!(h.ta.load(&id).await.unwrap().kind(), StageKind::Claimed);
+    assert_eq!(h.store.events(&id).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn status_report_has_one_row_per_customer() {
+    let h = harness();
+    h.validated("a-validated").await;
+    h.ta.invite(customer("b-invited")).await.unwrap();
+    password_consent(&h, "c-password").await;
+    let rows = h.ta.status_report(&Filter::all()).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    let a = &rows[0];
+    assert_eq!(a.customer.as_str(), "a-validated");
+    assert_eq!(a.stage, StageKind::Validated);
+    assert!(a.email_sent && a.device_authenticated);
+    assert!(a.token_expires_at.is_some() && a.last_verified_at.is_some());
+    assert_eq!(a.last_verification, Some(VerificationStatus::Ok));
+    assert!(!rows[1].email_sent && rows[1].token_created_at.is_none());
+    assert_eq!(rows[2].method, Method::Password);
+    let table = tenant_access::report::StatusRow::table(&rows);
+    assert_eq!(table.lines().count(), 4);
+    assert!(table.starts_with("customer"));
+    assert!(!table.contains("mock-at-"), "no token in the report");
+}
+
+#[test]
+fn bad_customer_input_is_a_typed_error() {
+    assert!(NewCustomer::new("", "contoso.com", "a@contoso.com").is_err());
+    assert!(NewCustomer::new("x", "common", "a@contoso.com").is_err());
+    assert!(NewCustomer::new("x", "contoso.com", "a\r\n@contoso.com").is_err());
+    let err: Error = NewCustomer::new("x", "contoso.com", "nope")
+        .unwrap_err()
+        .into();
+    assert_eq!(err.action(), Action::FixInput);
+}
+
+#[tokio::test]
+async fn provider_details_keep_unknown_codes() {
+    let h = harness();
+    h.mock.script("contoso", |s| {
+        s.fail(
+            Operation::DeviceAuthorization,
+            ProviderError::Other(
+                ProviderDetail::new("weird_error", "AADSTS999999: something new").with_code(999999),
+            ),
+        );
+    });
+    let claimed = h.claimed("contoso").await;
+    let rejected = claimed.start_device_code(&h.ta).await.unwrap_err();
+    assert!(rejected.error().to_string().contains("AADSTS999999"));
+    let _: tenant_access::Onboarding<Claimed> = rejected.into_onboarding();
+    let _unused: Option<(ApprovalRequested, DeviceCodeIssued, TokenAcquired)> = None;
+}

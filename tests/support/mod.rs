@@ -1,0 +1,107 @@
+//! Shared set-up for the integration tests: an engine on the mock provider, a memory store,
+//! a capture mailer and a manual clock.
+#![allow(dead_code)]
+
+use tenant_access::audit::Actor;
+use tenant_access::clock::ManualClock;
+use tenant_access::flow::{Claimed, DeviceCodeIssued, InvitationSent, Validated};
+use tenant_access::mail::CaptureMailer;
+use tenant_access::provider::mock::MockProvider;
+use tenant_access::store::MemoryStore;
+use tenant_access::{AnyOnboarding, Config, NewCustomer, Onboarding, PollOutcome, TenantAccess};
+use time::macros::datetime;
+
+pub const REDIRECT: &str = "https://portal.example.com/authenticate/OAuth2Callback";
+pub const CONSENT_CLIENT: &str = "11111111-2222-3333-4444-555555555555";
+
+pub struct Harness {
+    pub ta: TenantAccess,
+    pub mock: MockProvider,
+    pub mailer: CaptureMailer,
+    pub clock: ManualClock,
+    pub store: MemoryStore,
+}
+
+pub fn harness() -> Harness {
+    let mock = MockProvider::new();
+    let mailer = CaptureMailer::new();
+    let clock = ManualClock::new(datetime!(2026-11-23 10:00 UTC));
+    let store = MemoryStore::new();
+    let ta = TenantAccess::builder()
+        .config(
+            Config::new("https://portal.example.com")
+                .unwrap()
+                .msp_name("Northwind IT")
+                .consent_client_id(CONSENT_CLIENT)
+                .consent_redirect_url(REDIRECT)
+                .unwrap(),
+        )
+        .store(store.clone())
+        .mailer(mailer.clone())
+        .provider(mock.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let ta = ta.acting_as(Actor::Operator("alice@msp.example".into()));
+    Harness {
+        ta,
+        mock,
+        mailer,
+        clock,
+        store,
+    }
+}
+
+pub fn customer(id: &str) -> NewCustomer {
+    NewCustomer::new(
+        id,
+        format!("{id}.onmicrosoft.com"),
+        format!("admin@{id}.com"),
+    )
+    .unwrap()
+}
+
+impl Harness {
+    /// Invites and sends; returns the journey and the code the customer received.
+    pub async fn sent(&self, id: &str) -> (Onboarding<InvitationSent>, String) {
+        let sent = self
+            .ta
+            .invite(customer(id))
+            .await
+            .unwrap()
+            .send(&self.ta)
+            .await
+            .unwrap();
+        let code = self
+            .mailer
+            .last_code_to(&format!("admin@{id}.com"))
+            .unwrap();
+        (sent, code)
+    }
+
+    /// Opens the link and claims it.
+    pub async fn claimed(&self, id: &str) -> Onboarding<Claimed> {
+        let (_, code) = self.sent(id).await;
+        match self.ta.open_invitation(&code).await.unwrap() {
+            AnyOnboarding::InvitationSent(sent) => sent.claim(&self.ta).await.unwrap(),
+            other => panic!("unexpected {:?}", other.kind()),
+        }
+    }
+
+    pub async fn device(&self, id: &str) -> Onboarding<DeviceCodeIssued> {
+        self.claimed(id)
+            .await
+            .start_device_code(&self.ta)
+            .await
+            .unwrap()
+    }
+
+    /// A customer all the way to Validated through the device-code journey.
+    pub async fn validated(&self, id: &str) -> Onboarding<Validated> {
+        let device = self.device(id).await;
+        match device.poll_until_done(&self.ta).await.unwrap() {
+            PollOutcome::Authenticated(token) => token.validate(&self.ta).await.unwrap(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
