@@ -1,1 +1,143 @@
-fn main() {}
+//! The mock provider on its own: scripts, faults and the call log.
+
+use tenant_access::error::ProviderError;
+use tenant_access::provider::mock::{MockProvider, Operation};
+use tenant_access::provider::{AdminConsentRequest, ConsentCallback, DevicePoll, IdentityProvider, Target};
+use tenant_access::secret::{DeviceCode, Password, RefreshToken};
+use tenant_access::{CustomerId, TenantId};
+use time::Duration;
+use url::Url;
+
+fn target(id: &str) -> Target {
+    Target {
+        customer: CustomerId::new(id).unwrap(),
+        tenant: TenantId::new(format!("{id}.com")).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn scripted_polls_are_answered_in_order_then_granted() {
+    let mock = MockProvider::new();
+    mock.script("a", |s| {
+        s.pending(1).slow_down().decline().expire_code();
+    });
+    let t = target("a");
+    let dc = DeviceCode::new("x");
+    let answers: Vec<String> = {
+        let mut v = Vec::new();
+        for _ in 0..5 {
+            v.push(format!("{:?}", mock.poll_device_code(&t, &dc).await.unwrap()));
+        }
+        v
+    };
+    assert_eq!(&answers[..4], ["Pending", "SlowDown", "Declined", "Expired"]);
+    assert!(answers[4].starts_with("Granted"));
+    // Another customer is unaffected.
+    assert!(matches!(
+        mock.poll_device_code(&target("b"), &dc).await.unwrap(),
+        DevicePoll::Granted(_)
+    ));
+    let calls = mock.calls();
+    assert_eq!(calls.len(), 6);
+    assert_eq!(calls[5].customer, "b");
+    assert_eq!(calls[5].tenant, "b.com");
+    assert_eq!(mock.count(Operation::PollDeviceCode), 6);
+}
+
+#[tokio::test]
+async fn approval_workflow_holds_until_approved() {
+    let mock = MockProvider::new();
+    mock.script("a", |s| {
+        s.approval_workflow();
+    });
+    let t = target("a");
+    let dc = DeviceCode::new("x");
+    for _ in 0..3 {
+        assert!(matches!(
+            mock.poll_device_code(&t, &dc).await.unwrap(),
+            DevicePoll::ApprovalRequested
+        ));
+    }
+    mock.approve("a");
+    assert!(matches!(
+        mock.poll_device_code(&t, &dc).await.unwrap(),
+        DevicePoll::Granted(_)
+    ));
+}
+
+#[tokio::test]
+async fn faults_are_consumed_once_per_call() {
+    let mock = MockProvider::new();
+    mock.script("a", |s| {
+        s.throttle(Operation::Refresh, Duration::seconds(9))
+            .transient_failure(Operation::Refresh, 503);
+    });
+    let t = target("a");
+    let rt = RefreshToken::new("r");
+    assert_eq!(
+        mock.refresh(&t, &rt).await.unwrap_err(),
+        ProviderError::Throttled {
+            retry_after: Some(Duration::seconds(9))
+        }
+    );
+    assert!(matches!(
+        mock.refresh(&t, &rt).await.unwrap_err(),
+        ProviderError::Unavailable { status: 503, .. }
+    ));
+    let ok = mock.refresh(&t, &rt).await.unwrap();
+    assert!(ok.refresh_token.is_some());
+    mock.revoke_refresh_tokens("a");
+    assert!(matches!(
+        mock.refresh(&t, &rt).await.unwrap_err(),
+        ProviderError::ReauthenticationRequired(d) if d.codes == [700082]
+    ));
+}
+
+#[tokio::test]
+async fn password_grant_scripts() {
+    let mock = MockProvider::new();
+    let pw = Password::new("p");
+    mock.script("mfa", |s| {
+        s.mfa_required();
+    });
+    mock.script("consent", |s| {
+        s.consent_required();
+    });
+    assert!(matches!(
+        mock.password_grant(&target("mfa"), "u", &pw).await,
+        Err(ProviderError::MfaRequired(d)) if d.codes == [50076]
+    ));
+    assert!(matches!(
+        mock.password_grant(&target("consent"), "u", &pw).await,
+        Err(ProviderError::ConsentRequired(d)) if d.codes == [65001]
+    ));
+    mock.grant_consent("consent");
+    assert!(mock.password_grant(&target("consent"), "u", &pw).await.is_ok());
+    assert!(mock.password_grant(&target("other"), "u", &pw).await.is_ok());
+}
+
+#[tokio::test]
+async fn admin_consent_round_trip_through_the_simulated_browser() {
+    let mock = MockProvider::new();
+    let t = target("a");
+    let state = "YQ.random".into();
+    let url = mock
+        .admin_consent_url(
+            &t,
+            &AdminConsentRequest {
+                client_id: "cid".into(),
+                redirect_uri: Url::parse("https://portal.example.com/cb").unwrap(),
+                state: "YQ.random".into(),
+            },
+        )
+        .unwrap();
+    let redirect = mock.admin_consents(&url);
+    assert!(redirect.as_str().starts_with("https://portal.example.com/cb?admin_consent=True"));
+    let callback = ConsentCallback::from_url(&redirect).unwrap();
+    mock.verify_admin_consent(&t, &state, &callback).await.unwrap();
+    // Another tenant's consent is refused.
+    let mut other = callback.clone();
+    other.tenant = Some("00000000-0000-0000-0000-000000000001".into());
+    assert!(mock.verify_admin_consent(&t, &state, &other).await.is_err());
+    assert_eq!(mock.count(Operation::VerifyAdminConsent), 2);
+}

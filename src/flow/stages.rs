@@ -64,7 +64,9 @@ pub struct ApprovalRequested {
 
 /// An administrator must grant consent through the admin-consent URL (password and
 /// app-registration journeys).
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` leaves out the URL's query, which carries the state.
+#[derive(Clone)]
 pub struct ConsentRequired {
     /// The URL the administrator opens.
     pub admin_consent_url: Url,
@@ -72,6 +74,18 @@ pub struct ConsentRequired {
     pub state: ConsentState,
     /// When the URL was made.
     pub requested_at: OffsetDateTime,
+}
+
+impl fmt::Debug for ConsentRequired {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut url = self.admin_consent_url.clone();
+        url.set_query(Some("[REDACTED]"));
+        f.debug_struct("ConsentRequired")
+            .field("admin_consent_url", &url.as_str())
+            .field("state", &self.state)
+            .field("requested_at", &self.requested_at)
+            .finish()
+    }
 }
 
 impl ConsentRequired {

@@ -1,0 +1,9 @@
+// A validated customer's invitation cannot be claimed again.
+use tenant_access::flow::Validated;
+use tenant_access::{Onboarding, TenantAccess};
+
+async fn portal(ta: &TenantAccess, connected: Onboarding<Validated>) {
+    let _ = connected.claim(ta).await;
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+// Validation needs a token: a customer still signing in has none.
+use tenant_access::flow::DeviceCodeIssued;
+use tenant_access::{Onboarding, TenantAccess};
+
+async fn portal(ta: &TenantAccess, device: Onboarding<DeviceCodeIssued>) {
+    let _ = device.validate(ta).await;
+}
+
+fn main() {}
