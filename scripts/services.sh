@@ -1,0 +1,22 @@
+# Sourced by scripts/test and .ci/run: makes sure what the tests need is there.
+# Every step is idempotent and says what it does.
+
+# PostgreSQL: the machine's local server (127.0.0.1:5432, trust auth, database `test`).
+ensure_postgres() {
+    if [ -z "${TENANT_ACCESS_PG_URL:-}" ]; then
+        export TENANT_ACCESS_PG_URL="postgres://postgres@127.0.0.1:5432/test"
+    fi
+    if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+        echo "services: PostgreSQL is not answering on 127.0.0.1:5432; trying to start it"
+        if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+            pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+        fi
+        for _ in $(seq 1 20); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done
+    fi
+    if command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432; then
+        echo "services: PostgreSQL ready at $TENANT_ACCESS_PG_URL"
+    else
+        echo "services: WARNING: no PostgreSQL reachable; the PostgreSQL tests will say they did not run" >&2
+        unset TENANT_ACCESS_PG_URL
+    fi
+}
