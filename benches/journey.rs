@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, criterion_group};
 use tenant_access::clock::ManualClock;
-use tenant_access::mail::CaptureMailer;
 use tenant_access::provider::mock::MockProvider;
 use tenant_access::store::MemoryStore;
 use tenant_access::{AnyOnboarding, Config, NewCustomer, PollOutcome, TenantAccess};
@@ -37,8 +36,12 @@ impl tenant_access::mail::Mailer for Discard {
 
 async fn journey(ta: &TenantAccess, mailer: &Discard, clock: &ManualClock, n: u64) {
     let id = format!("customer-{n:010}");
-    let new = NewCustomer::new(&id, format!("{id}.onmicrosoft.com"), format!("admin@{id}.com"))
-        .unwrap();
+    let new = NewCustomer::new(
+        &id,
+        format!("{id}.onmicrosoft.com"),
+        format!("admin@{id}.com"),
+    )
+    .unwrap();
     let sent = ta.invite(new).await.unwrap().send(ta).await.unwrap();
     drop(sent);
     let code = mailer.codes.lock().unwrap().take().unwrap();

@@ -132,6 +132,9 @@ async fn main() -> Result<(), Error> {
     step("validated", &connected);
 
     println!();
-    print!("{}", StatusRow::table(&ta.status_report(&Filter::all()).await?));
+    print!(
+        "{}",
+        StatusRow::table(&ta.status_report(&Filter::all()).await?)
+    );
     Ok(())
 }

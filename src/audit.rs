@@ -1,6 +1,7 @@
 //! Audit events: one for every transition, never carrying a secret.
 
 use std::fmt;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
@@ -16,7 +17,7 @@ pub enum Actor {
     /// The customer, through the invitation wizard.
     Customer,
     /// A named MSP operator.
-    Operator(String),
+    Operator(Arc<str>),
 }
 
 impl fmt::Display for Actor {
@@ -37,7 +38,7 @@ impl Actor {
             "customer" => Some(Actor::Customer),
             other => other
                 .strip_prefix("operator:")
-                .map(|name| Actor::Operator(name.to_owned())),
+                .map(|name| Actor::Operator(name.into())),
         }
     }
 }

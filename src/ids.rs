@@ -4,6 +4,7 @@
 //! what is wrong, so nothing malformed reaches a store, a provider or a mail header.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::error::InputError;
 
@@ -11,7 +12,7 @@ use crate::error::InputError;
 ///
 /// 1 to 128 characters, no control characters, no leading or trailing spaces.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CustomerId(String);
+pub struct CustomerId(Arc<str>);
 
 impl CustomerId {
     /// Checks and wraps a customer id.
@@ -30,7 +31,7 @@ impl CustomerId {
                 "must not start or end with white space",
             ));
         }
-        Ok(Self(value))
+        Ok(Self(value.into()))
     }
 
     /// The id as text.
@@ -64,7 +65,7 @@ impl TryFrom<&str> for CustomerId {
 /// (the password grant and admin consent do not work with them). `organizations` is refused
 /// too, since a connection must be bound to one customer.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct TenantId(String);
+pub struct TenantId(Arc<str>);
 
 impl TenantId {
     /// Checks and wraps a tenant GUID (any case) or domain name (stored lower-case).
@@ -76,7 +77,7 @@ impl TenantId {
             ));
         }
         if is_guid(&value) || is_domain(&value) {
-            Ok(Self(value))
+            Ok(Self(value.into()))
         } else {
             Err(InputError::Tenant(
                 "must be a tenant GUID or a domain name such as contoso.onmicrosoft.com",
@@ -117,12 +118,11 @@ impl fmt::Display for TenantId {
 }
 
 fn is_guid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 fn is_domain(s: &str) -> bool {
@@ -142,7 +142,7 @@ fn is_domain(s: &str) -> bool {
 /// An email address, checked for the shape mail servers accept and free of anything that
 /// could break a mail header (no white space, no control characters, no angle brackets).
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct EmailAddress(String);
+pub struct EmailAddress(Arc<str>);
 
 impl EmailAddress {
     /// Checks and wraps an address such as `admin@contoso.com`.
@@ -170,7 +170,7 @@ impl EmailAddress {
         if !is_domain(&domain.to_ascii_lowercase()) {
             return Err(InputError::Email("has no valid domain after the @"));
         }
-        Ok(Self(value))
+        Ok(Self(value.into()))
     }
 
     /// The address as text.

@@ -2,7 +2,9 @@
 
 use tenant_access::error::ProviderError;
 use tenant_access::provider::mock::{MockProvider, Operation};
-use tenant_access::provider::{AdminConsentRequest, ConsentCallback, DevicePoll, IdentityProvider, Target};
+use tenant_access::provider::{
+    AdminConsentRequest, ConsentCallback, DevicePoll, IdentityProvider, Target,
+};
 use tenant_access::secret::{DeviceCode, Password, RefreshToken};
 use tenant_access::{CustomerId, TenantId};
 use time::Duration;
@@ -26,11 +28,17 @@ async fn scripted_polls_are_answered_in_order_then_granted() {
     let answers: Vec<String> = {
         let mut v = Vec::new();
         for _ in 0..5 {
-            v.push(format!("{:?}", mock.poll_device_code(&t, &dc).await.unwrap()));
+            v.push(format!(
+                "{:?}",
+                mock.poll_device_code(&t, &dc).await.unwrap()
+            ));
         }
         v
     };
-    assert_eq!(&answers[..4], ["Pending", "SlowDown", "Declined", "Expired"]);
+    assert_eq!(
+        &answers[..4],
+        ["Pending", "SlowDown", "Declined", "Expired"]
+    );
     assert!(answers[4].starts_with("Granted"));
     // Another customer is unaffected.
     assert!(matches!(
@@ -39,8 +47,8 @@ async fn scripted_polls_are_answered_in_order_then_granted() {
     ));
     let calls = mock.calls();
     assert_eq!(calls.len(), 6);
-    assert_eq!(calls[5].customer, "b");
-    assert_eq!(calls[5].tenant, "b.com");
+    assert_eq!(calls[5].customer.as_str(), "b");
+    assert_eq!(calls[5].tenant.as_str(), "b.com");
     assert_eq!(mock.count(Operation::PollDeviceCode), 6);
 }
 
@@ -112,8 +120,16 @@ async fn password_grant_scripts() {
         Err(ProviderError::ConsentRequired(d)) if d.codes == [65001]
     ));
     mock.grant_consent("consent");
-    assert!(mock.password_grant(&target("consent"), "u", &pw).await.is_ok());
-    assert!(mock.password_grant(&target("other"), "u", &pw).await.is_ok());
+    assert!(
+        mock.password_grant(&target("consent"), "u", &pw)
+            .await
+            .is_ok()
+    );
+    assert!(
+        mock.password_grant(&target("other"), "u", &pw)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -132,9 +148,15 @@ async fn admin_consent_round_trip_through_the_simulated_browser() {
         )
         .unwrap();
     let redirect = mock.admin_consents(&url);
-    assert!(redirect.as_str().starts_with("https://portal.example.com/cb?admin_consent=True"));
+    assert!(
+        redirect
+            .as_str()
+            .starts_with("https://portal.example.com/cb?admin_consent=True")
+    );
     let callback = ConsentCallback::from_url(&redirect).unwrap();
-    mock.verify_admin_consent(&t, &state, &callback).await.unwrap();
+    mock.verify_admin_consent(&t, &state, &callback)
+        .await
+        .unwrap();
     // Another tenant's consent is refused.
     let mut other = callback.clone();
     other.tenant = Some("00000000-0000-0000-0000-000000000001".into());

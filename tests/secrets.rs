@@ -106,9 +106,12 @@ async fn no_secret_reaches_debug_output_errors_or_logs() {
     h.mock.script("fabrikam", |s| {
         s.mfa_required();
     });
-    let consent = h
-        .ta
-        .connect_with_password(customer("fabrikam"), "admin@fabrikam.com", Password::new(PASSWORD))
+    let consent =
+        h.ta.connect_with_password(
+            customer("fabrikam"),
+            "admin@fabrikam.com",
+            Password::new(PASSWORD),
+        )
         .await
         .unwrap();
     secrets.push(consent.stage().state.expose_secret().into());
@@ -119,9 +122,12 @@ async fn no_secret_reaches_debug_output_errors_or_logs() {
     printed += &format!("{err:?}\n{err}\n");
 
     // App registration.
-    let consent = h
-        .ta
-        .connect_app_registration(customer("woodgrove"), "app-id", ClientSecret::new(CLIENT_SECRET))
+    let consent =
+        h.ta.connect_app_registration(
+            customer("woodgrove"),
+            "app-id",
+            ClientSecret::new(CLIENT_SECRET),
+        )
         .await
         .unwrap();
     secrets.push(consent.stage().state.expose_secret().into());
@@ -149,9 +155,17 @@ async fn no_secret_reaches_debug_output_errors_or_logs() {
         .await
         .unwrap();
     for record in &page.records {
-        printed += &format!("{record:?}\n{:?}\n", h.store.events(record.id()).await.unwrap());
+        printed += &format!(
+            "{record:?}\n{:?}\n",
+            h.store.events(record.id()).await.unwrap()
+        );
     }
-    printed += &format!("{:?}\n{:?}\n{:?}\n", h.mailer.messages(), h.mock.calls(), h.ta);
+    printed += &format!(
+        "{:?}\n{:?}\n{:?}\n",
+        h.mailer.messages(),
+        h.mock.calls(),
+        h.ta
+    );
     let rows = h.ta.status_report(&Filter::all()).await.unwrap();
     printed += &format!("{rows:?}\n{}", StatusRow::table(&rows));
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
@@ -163,9 +177,18 @@ async fn no_secret_reaches_debug_output_errors_or_logs() {
     assert!(printed.contains("[REDACTED]"));
     assert!(secrets.len() >= 12);
     for secret in &secrets {
-        assert!(secret.len() >= 8, "planted secret too short to scan for: {secret:?}");
-        assert!(!printed.contains(secret.as_str()), "secret {secret:?} in Debug output");
-        assert!(!logs.contains(secret.as_str()), "secret {secret:?} in the logs");
+        assert!(
+            secret.len() >= 8,
+            "planted secret too short to scan for: {secret:?}"
+        );
+        assert!(
+            !printed.contains(secret.as_str()),
+            "secret {secret:?} in Debug output"
+        );
+        assert!(
+            !logs.contains(secret.as_str()),
+            "secret {secret:?} in the logs"
+        );
     }
 }
 

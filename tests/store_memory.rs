@@ -165,10 +165,22 @@ async fn the_invitation_index_follows_the_live_code() {
         sent.id()
     );
     sent.resend(&h.ta).await.unwrap();
-    assert!(h.store.load_by_invitation(&old_hash).await.unwrap().is_none());
+    assert!(
+        h.store
+            .load_by_invitation(&old_hash)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let new = h.mailer.last_code_to("admin@contoso.com").unwrap();
     let new_hash = InvitationCode::from_received(&new).hash();
-    assert!(h.store.load_by_invitation(&new_hash).await.unwrap().is_some());
+    assert!(
+        h.store
+            .load_by_invitation(&new_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -177,7 +189,10 @@ async fn pages_cover_every_customer_once_in_order() {
     for n in 0..257 {
         let id = format!("c{n:04}");
         store
-            .create(&record(&id, Invited.into_stage()), &event(&id, StageKind::Invited))
+            .create(
+                &record(&id, Invited.into_stage()),
+                &event(&id, StageKind::Invited),
+            )
             .await
             .unwrap();
     }

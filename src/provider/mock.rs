@@ -34,7 +34,7 @@ use super::{
 };
 use crate::customer::TenantInfo;
 use crate::error::{ProviderDetail, ProviderError};
-use crate::ids::TenantId;
+use crate::ids::{CustomerId, TenantId};
 use crate::secret::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
 
 /// The provider operations, for scripting faults and counting calls.
@@ -65,9 +65,9 @@ pub struct Call {
     /// What was called.
     pub operation: Operation,
     /// For which customer.
-    pub customer: String,
+    pub customer: CustomerId,
     /// For which tenant.
-    pub tenant: String,
+    pub tenant: TenantId,
 }
 
 /// One scripted answer to a device-code poll.
@@ -204,6 +204,10 @@ struct Inner {
 
 const AUTHORITY: &str = "https://login.mock.invalid";
 
+static VERIFICATION_URI: std::sync::LazyLock<Url> = std::sync::LazyLock::new(|| {
+    Url::parse("https://microsoft.com/devicelogin").expect("static URL")
+});
+
 impl MockProvider {
     /// A provider where everything succeeds at once.
     pub fn new() -> Self {
@@ -310,8 +314,8 @@ impl MockProvider {
         let mut inner = self.lock();
         inner.calls.push(Call {
             operation,
-            customer: target.customer.to_string(),
-            tenant: target.tenant.to_string(),
+            customer: target.customer.clone(),
+            tenant: target.tenant.clone(),
         });
         let fault = inner
             .scripts
@@ -345,16 +349,17 @@ fn tenant_guid(tenant: &str) -> String {
     if TenantId::new(tenant).is_ok_and(|t| t.is_guid()) {
         return tenant.to_ascii_lowercase();
     }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let h = Sha256::digest(tenant.as_bytes());
-    let hex: String = h.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    let mut guid = String::with_capacity(36);
+    for (i, b) in h.iter().take(16).enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            guid.push('-');
+        }
+        guid.push(HEX[usize::from(b >> 4)] as char);
+        guid.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    guid
 }
 
 fn detail(error: &str, code: u32, text: &str) -> ProviderDetail {
@@ -379,7 +384,7 @@ impl IdentityProvider for MockProvider {
         Ok(DeviceAuthorization {
             device_code: DeviceCode::new(format!("mock-dc-{}-{n}", target.customer)),
             user_code: letters.clone(),
-            verification_uri: Url::parse("https://microsoft.com/devicelogin").expect("static URL"),
+            verification_uri: VERIFICATION_URI.clone(),
             expires_in: Duration::minutes(15),
             interval: Duration::seconds(5),
             message: Some(format!(
@@ -548,8 +553,13 @@ impl IdentityProvider for MockProvider {
         } else {
             vec![tenant.to_owned()]
         };
+        let id = if target.tenant.is_guid() {
+            tenant.to_owned()
+        } else {
+            tenant_guid(tenant)
+        };
         Ok(TenantInfo {
-            id: tenant_guid(tenant),
+            id,
             display_name: format!("Mock tenant {tenant}"),
             domains,
         })

@@ -52,6 +52,16 @@ impl MemoryStore {
 }
 
 impl Inner {
+    fn push_event(&mut self, event: &AuditEvent) {
+        match self.events.get_mut(&event.customer) {
+            Some(events) => events.push(event.clone()),
+            None => {
+                self.events
+                    .insert(event.customer.clone(), vec![event.clone()]);
+            }
+        }
+    }
+
     fn index(&mut self, old: Option<CodeHash>, new: Option<CodeHash>, id: &CustomerId) {
         if old != new {
             if let Some(old) = old {
@@ -82,11 +92,7 @@ impl Store for MemoryStore {
         stored.version = Version::NEW.next();
         inner.index(None, stored.invitation_hash(), record.id());
         inner.records.insert(record.id().clone(), stored);
-        inner
-            .events
-            .entry(record.id().clone())
-            .or_default()
-            .push(event.clone());
+        inner.push_event(event);
         Ok(Version::NEW.next())
     }
 
@@ -124,17 +130,16 @@ impl Store for MemoryStore {
             });
         }
         let old_hash = current.invitation_hash();
-        let mut stored = record.clone();
-        stored.version = record.version.next();
-        let version = stored.version;
-        inner.index(old_hash, stored.invitation_hash(), record.id());
-        inner.records.insert(record.id().clone(), stored);
+        let version = record.version.next();
+        inner.index(old_hash, record.invitation_hash(), record.id());
+        let slot = inner
+            .records
+            .get_mut(record.id())
+            .expect("checked above under the same lock");
+        slot.clone_from(record);
+        slot.version = version;
         if let Some(event) = event {
-            inner
-                .events
-                .entry(record.id().clone())
-                .or_default()
-                .push(event.clone());
+            inner.push_event(event);
         }
         Ok(version)
     }
@@ -173,11 +178,7 @@ impl Store for MemoryStore {
     }
 
     async fn append_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        self.write()
-            .events
-            .entry(event.customer.clone())
-            .or_default()
-            .push(event.clone());
+        self.write().push_event(event);
         Ok(())
     }
 
