@@ -4,6 +4,10 @@
 //! retrying are the journey's decisions, made with the engine's [`Clock`](crate::clock::Clock).
 
 mod consent;
+#[cfg(feature = "entra")]
+pub mod entra;
+#[cfg(feature = "testing")]
+pub mod fake_entra;
 #[cfg(feature = "mock")]
 pub mod mock;
 
