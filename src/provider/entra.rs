@@ -368,6 +368,12 @@ impl EntraProvider {
                         },
                         retry_after,
                     ),
+                    300..=399 => {
+                        return Err(ProviderError::InvalidResponse(format!(
+                            "HTTP {}: redirects are not followed",
+                            answer.status
+                        )));
+                    }
                     _ => return Ok(answer),
                 },
                 Err(error @ ProviderError::Transport(_)) => (error, None),
