@@ -1012,7 +1012,14 @@ async fn organization(AxumState(state): AxumState<Shared>, headers: HeaderMap) -
     let name = tenant
         .domains
         .first()
-        .map(|d| d.split('.').next().unwrap_or(d).to_owned())
+        .map(|d| {
+            let first = d.split('.').next().unwrap_or(d);
+            let mut chars = first.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
         .unwrap_or_else(|| "Fake tenant".into());
     json_response(
         StatusCode::OK,
