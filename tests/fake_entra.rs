@@ -451,3 +451,192 @@ async fn throttling_and_server_errors_through_the_engine() {
     );
     connected.verify(&w.ta).await.unwrap();
 }
+
+/// FakeEntra's own wire format, read raw (no provider in between).
+mod wire {
+    use super::*;
+    use tenant_access::ids::{CustomerId, TenantId};
+    use tenant_access::provider::entra::token_tenant;
+    use tenant_access::provider::{DevicePoll, IdentityProvider, Target};
+
+    async fn post(fake: &FakeEntra, path: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .post(fake.url().join(path).unwrap())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn errors_have_every_field_entra_sends() {
+        let w = world().await;
+        let (status, body) = post(
+            &w.fake,
+            "/contoso.com/oauth2/v2.0/token",
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", &w.fake.client_id()),
+                ("device_code", "nope"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"], "bad_verification_code");
+        assert_eq!(body["error_codes"], serde_json::json!([70018]));
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with("AADSTS70018: ")
+        );
+        for key in ["timestamp", "trace_id", "correlation_id", "error_uri"] {
+            assert!(body[key].is_string(), "{key} missing in {body}");
+        }
+
+        let (status, body) = post(
+            &w.fake,
+            "/contoso.com/oauth2/v2.0/token",
+            &[("grant_type", "implicit"), ("client_id", "x")],
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("unsupported_grant_type"))
+        );
+        let (status, body) = post(
+            &w.fake,
+            "/common/oauth2/v2.0/devicecode",
+            &[("client_id", "x")],
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+    }
+
+    #[tokio::test]
+    async fn device_code_answer_and_tokens_have_entra_shape() {
+        let w = world().await;
+        let client_id = w.fake.client_id();
+        let (status, device) = post(
+            &w.fake,
+            "/contoso.com/oauth2/v2.0/devicecode",
+            &[
+                ("client_id", &client_id),
+                (
+                    "scope",
+                    "https://graph.microsoft.com/.default offline_access openid",
+                ),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            device["verification_uri"],
+            "https://microsoft.com/devicelogin"
+        );
+        assert_eq!(device["expires_in"], 900);
+        assert_eq!(device["interval"], 5);
+        assert!(device.get("verification_uri_complete").is_none());
+        let user_code = device["user_code"].as_str().unwrap();
+        assert!(device["message"].as_str().unwrap().contains(user_code));
+
+        w.fake.sign_in(user_code);
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", client_id.as_str()),
+            ("device_code", device["device_code"].as_str().unwrap()),
+        ];
+        let (status, token) = post(&w.fake, "/contoso.com/oauth2/v2.0/token", &form).await;
+        assert_eq!(status, 200, "{token}");
+        assert_eq!(token["token_type"], "Bearer");
+        assert_eq!(token["expires_in"], 3599);
+        assert_eq!(token["ext_expires_in"], 3599);
+        assert!(token["refresh_token"].is_string());
+        assert!(token["id_token"].is_string());
+        let access = token["access_token"].as_str().unwrap();
+        assert_eq!(access.split('.').count(), 3);
+        assert_eq!(token_tenant(access), Some(w.fake.tenant_id("contoso.com")));
+
+        // The same device code again: already redeemed (AADSTS90120).
+        let (status, again) = post(&w.fake, "/contoso.com/oauth2/v2.0/token", &form).await;
+        assert_eq!(
+            (status, again["error_codes"][0].as_u64()),
+            (400, Some(90120))
+        );
+    }
+
+    #[tokio::test]
+    async fn polling_faster_than_the_interval_is_slow_down() {
+        let w = world().await;
+        let entra = w.fake.provider().unwrap();
+        let target = Target {
+            customer: CustomerId::new("c").unwrap(),
+            tenant: TenantId::new("contoso.com").unwrap(),
+        };
+        let device = entra.device_authorization(&target).await.unwrap();
+        let first = entra
+            .poll_device_code(&target, &device.device_code)
+            .await
+            .unwrap();
+        assert!(matches!(first, DevicePoll::Pending));
+        let second = entra
+            .poll_device_code(&target, &device.device_code)
+            .await
+            .unwrap();
+        assert!(matches!(second, DevicePoll::SlowDown));
+        // The interval is now 10 s on the server too.
+        w.clock.advance(Duration::seconds(6));
+        let third = entra
+            .poll_device_code(&target, &device.device_code)
+            .await
+            .unwrap();
+        assert!(matches!(third, DevicePoll::SlowDown));
+        w.clock.advance(Duration::seconds(20));
+        let fourth = entra
+            .poll_device_code(&target, &device.device_code)
+            .await
+            .unwrap();
+        assert!(matches!(fourth, DevicePoll::Pending));
+        // Fifteen minutes later the code is dead.
+        w.clock.advance(Duration::minutes(15));
+        let dead = entra
+            .poll_device_code(&target, &device.device_code)
+            .await
+            .unwrap();
+        assert!(matches!(dead, DevicePoll::Expired));
+    }
+
+    #[tokio::test]
+    async fn admin_consent_needs_scope_and_redirects_with_state() {
+        let w = world().await;
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut url = w.fake.url().join("/contoso.com/v2.0/adminconsent").unwrap();
+        url.query_pairs_mut()
+            .append_pair("client_id", "app")
+            .append_pair(
+                "redirect_uri",
+                "https://portal.example.com/authenticate/OAuth2Callback",
+            )
+            .append_pair("state", "s1");
+        let missing_scope = browser.get(url.clone()).send().await.unwrap();
+        assert_eq!(missing_scope.status().as_u16(), 400);
+        let body: serde_json::Value = missing_scope.json().await.unwrap();
+        assert_eq!(body["error_codes"][0], 900144);
+
+        url.query_pairs_mut()
+            .append_pair("scope", "https://graph.microsoft.com/.default");
+        let landed = w.fake.admin_consents(&url).await.unwrap();
+        let query: std::collections::BTreeMap<String, String> =
+            landed.query_pairs().into_owned().collect();
+        assert_eq!(query["admin_consent"], "True");
+        assert_eq!(query["tenant"], w.fake.tenant_id("contoso.com"));
+        assert_eq!(query["state"], "s1");
+        assert_eq!(query["scope"], "https://graph.microsoft.com/.default");
+        assert_eq!(w.fake.requests(FakeRequest::AdminConsent), 2);
+    }
+}
