@@ -732,6 +732,23 @@ async fn oversized_and_malformed_bodies_are_invalid_responses() {
 }
 
 #[tokio::test]
+async fn a_wrong_authority_is_a_configuration_error() {
+    let mut server = Server::new_async().await;
+    server
+        .mock("POST", DEVICE_PATH)
+        .with_status(404)
+        .with_body("<html>Not Found</html>")
+        .create_async()
+        .await;
+    let clock = clock();
+    let got = provider(&server, &clock)
+        .device_authorization(&target())
+        .await
+        .unwrap_err();
+    assert!(matches!(got, ProviderError::Misconfigured(_)), "{got:?}");
+}
+
+#[tokio::test]
 async fn redirects_are_never_followed() {
     let mut server = Server::new_async().await;
     let elsewhere = server

@@ -528,7 +528,16 @@ fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ProviderError
 
 fn parse_error(status: u16, body: &[u8]) -> Result<EntraError, ProviderError> {
     let parsed: ErrorBody = serde_json::from_slice(body).map_err(|e| {
-        ProviderError::InvalidResponse(format!("HTTP {status} without an OAuth error body: {e}"))
+        if status == 404 {
+            ProviderError::Misconfigured(ProviderDetail::new(
+                "not_found",
+                "HTTP 404: no such endpoint; check the authority host",
+            ))
+        } else {
+            ProviderError::InvalidResponse(format!(
+                "HTTP {status} without an OAuth error body: {e}"
+            ))
+        }
     })?;
     let codes = match parsed.error_codes {
         Some(Value::Array(items)) => items.iter().filter_map(lenient_u32).collect(),

@@ -646,6 +646,16 @@ async fn token(
             &field("password"),
             &field("scope"),
         ),
+        Some(FakeRequest::ClientCredentials) if !field("scope").ends_with("/.default") => {
+            oauth_error(
+                now,
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                Some(1002012),
+                "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).",
+                None,
+            )
+        }
         Some(FakeRequest::ClientCredentials) => {
             client_credentials(&mut s, now, &tenant, &client_id, &field("client_secret"))
         }
