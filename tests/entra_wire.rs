@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mockito::{Matcher, Server, ServerGuard};
+use mockito::{Server, ServerGuard};
 use tenant_access::clock::{Clock, ManualClock};
 use tenant_access::error::ProviderError;
 use tenant_access::ids::{CustomerId, TenantId};
@@ -884,5 +884,47 @@ fn hosts_must_be_bare_http_urls() {
             .graph("http://127.0.0.1:9/")
             .is_ok()
     );
-    let _ = Matcher::Any;
+}
+
+#[tokio::test]
+async fn a_chunked_body_is_cut_off_past_one_mebibyte() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A server that streams 2 MiB without a Content-Length.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = vec![0u8; 4096];
+        let _ = socket.read(&mut request).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+        if socket.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = vec![b' '; 64 * 1024];
+        for _ in 0..32 {
+            let frame = format!("{:x}\r\n", chunk.len());
+            if socket.write_all(frame.as_bytes()).await.is_err()
+                || socket.write_all(&chunk).await.is_err()
+                || socket.write_all(b"\r\n").await.is_err()
+            {
+                return;
+            }
+        }
+        let _ = socket.write_all(b"0\r\n\r\n").await;
+    });
+    let clock = clock();
+    let entra = EntraProvider::new(
+        EntraConfig::new(CLIENT)
+            .authority(&url)
+            .unwrap()
+            .retry(RetryPolicy::none()),
+    )
+    .unwrap()
+    .with_clock(Arc::new(clock.clone()));
+    let got = entra.device_authorization(&target()).await.unwrap_err();
+    match got {
+        ProviderError::InvalidResponse(text) => assert!(text.contains("larger than"), "{text}"),
+        other => panic!("{other:?}"),
+    }
+    server.abort();
 }
