@@ -1,135 +1,150 @@
-//! The three journeys end to end on the embedded defaults, no cloud account needed:
-//! device code with the admin consent workflow, global admin password, app registration.
-//! Prints every transition and a final status table.
+//! Quickstart: three customers connected over real HTTP to an in-process FakeEntra, through
+//! the real Entra ID provider. No environment variables, no waiting, exit code 0.
 //!
-//! Run with: `cargo run --example quickstart --features mock`
+//! ```sh
+//! cargo run --example quickstart --features testing
+//! ```
+//!
+//! Swap `fake.provider()` for an [`EntraProvider`](tenant_access::provider::entra::EntraProvider)
+//! configured for the real cloud (see README.md, "Connect to real Entra ID", and the `entra_*` examples) and the code
+//! stays the same.
+
+use std::sync::Arc;
 
 use tenant_access::clock::ManualClock;
+use tenant_access::flow::StageKind;
 use tenant_access::mail::CaptureMailer;
 use tenant_access::provider::ConsentCallback;
-use tenant_access::provider::mock::MockProvider;
+use tenant_access::provider::fake_entra::FakeEntra;
 use tenant_access::report::StatusRow;
 use tenant_access::secret::{ClientSecret, Password};
 use tenant_access::store::{Filter, MemoryStore};
 use tenant_access::{
-    AnyOnboarding, Config, Error, NewCustomer, Onboarding, PollOutcome, TenantAccess,
-    flow::StageType,
+    AnyOnboarding, Config, NewCustomer, PollOutcome, RefreshOutcome, TenantAccess,
 };
+use time::Duration;
 
-fn step<S: StageType>(what: &str, o: &Onboarding<S>) {
-    println!("  {:<12} {:<44} -> {}", o.id().as_str(), what, o.kind());
+fn step(customer: &str, from: StageKind, to: StageKind) {
+    println!("{customer:<10} {:<18} -> {}", from.as_str(), to.as_str());
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    let mock = MockProvider::new();
-    let mailer = CaptureMailer::new();
-    // The manual clock makes every wait (poll intervals, days until approval) instant.
+fn created(customer: &str, stage: StageKind) {
+    println!("{customer:<10} {:<18} -> {}", "(new)", stage.as_str());
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // One clock drives the engine, the provider's retries and FakeEntra's expiry.
     let clock = ManualClock::starting_now();
+    let fake = FakeEntra::builder()
+        .clock(Arc::new(clock.clone()))
+        .start()
+        .await?;
+    println!("FakeEntra (Entra ID v2 + Graph) on {}\n", fake.url());
+    let mailer = CaptureMailer::new();
     let ta = TenantAccess::builder()
         .config(
             Config::new("https://portal.example.com")?
                 .msp_name("Northwind IT")
-                .consent_client_id("11111111-2222-3333-4444-555555555555")
+                .consent_client_id(fake.client_id())
                 .consent_redirect_url("https://portal.example.com/authenticate/OAuth2Callback")?,
         )
         .store(MemoryStore::new())
         .mailer(mailer.clone())
-        .provider(mock.clone())
+        .provider(fake.provider()?)
         .clock(clock.clone())
         .build()?;
 
-    println!("1. Delegated token: invitation, device code, admin consent workflow");
-    mock.script("contoso", |s| {
-        s.pending(2).slow_down().approval_workflow();
-    });
-    let new = NewCustomer::new("contoso", "contoso.onmicrosoft.com", "admin@contoso.com")?;
+    // 1. Delegated token (device code) in a tenant that runs the admin consent workflow.
+    fake.require_admin_approval("contoso.com");
+    let new = NewCustomer::new("contoso", "contoso.com", "admin@contoso.com")?;
     let invited = ta.invite(new).await?;
-    step("MSP invites admin@contoso.com", &invited);
+    created("contoso", invited.kind());
     let sent = invited.send(&ta).await?;
-    step("invitation email accepted", &sent);
-    let code = mailer
-        .last_code_to("admin@contoso.com")
-        .expect("the capture mailer keeps the email");
+    step("contoso", StageKind::Invited, sent.kind());
+    let code = mailer.last_code_to("admin@contoso.com").ok_or("no mail")?;
     let AnyOnboarding::InvitationSent(sent) = ta.open_invitation(&code).await? else {
-        unreachable!("a fresh invitation waits in InvitationSent")
+        return Err("the invitation is not waiting".into());
     };
     let claimed = sent.claim(&ta).await?;
-    step("customer opens the link", &claimed);
-    let mut device = claimed.start_device_code(&ta).await?;
-    step("customer presses Start authentication", &device);
+    step("contoso", StageKind::InvitationSent, claimed.kind());
+    let device = claimed.start_device_code(&ta).await?;
+    step("contoso", StageKind::Claimed, device.kind());
     println!(
-        "  {:<12} go to {} and enter {}",
+        "{:<10} the customer opens {} and enters {}",
         "",
         device.stage().verification_uri(),
         device.stage().user_code()
     );
-    let waiting = loop {
-        use tenant_access::clock::Clock;
-        clock.sleep_until(device.stage().next_poll_at).await;
-        match device.poll(&ta).await? {
-            PollOutcome::Pending(d) => {
-                step("poll: authorization pending", &d);
-                device = d;
-            }
-            PollOutcome::SlowDown(d) => {
-                step("poll: slow down (interval +5 s)", &d);
-                device = d;
-            }
-            PollOutcome::ApprovalRequested(w) => {
-                step("poll: customer requested admin approval", &w);
-                break w;
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+    fake.sign_in(device.stage().user_code());
+    let PollOutcome::ApprovalRequested(waiting) = device.poll_until_done(&ta).await? else {
+        return Err("expected the approval workflow".into());
     };
-    clock.advance(time::Duration::days(2));
-    mock.approve("contoso");
-    println!("  {:<12} (two days later a reviewer approves)", "");
+    step("contoso", StageKind::DeviceCodeIssued, waiting.kind());
+    clock.advance(Duration::days(1));
+    fake.approve_admin_consent_requests("contoso.com");
+    println!("{:<10} a reviewer approves the application a day later", "");
     let device = waiting.continue_authentication(&ta).await?;
-    step("customer continues authentication", &device);
+    step("contoso", StageKind::ApprovalRequested, device.kind());
+    fake.sign_in(device.stage().user_code());
     let PollOutcome::Authenticated(token) = device.poll_until_done(&ta).await? else {
-        unreachable!("approved")
+        return Err("expected a token".into());
     };
-    step("poll: token acquired", &token);
-    let connected = token.validate(&ta).await?;
-    step("validated with Graph /organization", &connected);
+    step("contoso", StageKind::DeviceCodeIssued, token.kind());
+    let contoso = token.validate(&ta).await?;
+    step("contoso", StageKind::TokenAcquired, contoso.kind());
 
-    println!("2. Global admin username and password");
-    mock.script("fabrikam", |s| {
-        s.consent_required();
-    });
+    // 2. Global admin username + password, consented at the admin-consent URL.
+    fake.add_user("fabrikam.com", "admin@fabrikam.com", "correct horse");
     let new = NewCustomer::new("fabrikam", "fabrikam.com", "admin@fabrikam.com")?;
     let consent = ta
-        .connect_with_password(new, "admin@fabrikam.com", Password::new("demo-password"))
+        .connect_with_password(new, "admin@fabrikam.com", Password::new("correct horse"))
         .await?;
-    step("MSP enters the admin's credentials", &consent);
-    let redirect = mock.admin_consents(consent.stage().admin_consent_url());
-    println!("  {:<12} admin consents on behalf of the organization", "");
+    created("fabrikam", consent.kind());
+    let landed = fake
+        .admin_consents(consent.stage().admin_consent_url())
+        .await?;
     let token = ta
-        .complete_consent(&ConsentCallback::from_url(&redirect)?)
+        .complete_consent(&ConsentCallback::from_url(&landed)?)
         .await?;
-    step("consent callback, password grant", &token);
-    let connected = token.validate(&ta).await?;
-    step("validated", &connected);
+    step("fabrikam", StageKind::ConsentRequired, token.kind());
+    let fabrikam = token.validate(&ta).await?;
+    step("fabrikam", StageKind::TokenAcquired, fabrikam.kind());
 
-    println!("3. Application registration (client credentials)");
+    // 3. Application registration (client credentials).
+    let app_id = "99999999-8888-7777-6666-555555555555";
+    fake.add_app("woodgrove.com", app_id, "app-secret");
     let new = NewCustomer::new("woodgrove", "woodgrove.com", "it@woodgrove.com")?;
     let consent = ta
-        .connect_app_registration(
-            new,
-            "99999999-8888-7777-6666-555555555555",
-            ClientSecret::new("demo-client-secret"),
-        )
+        .connect_app_registration(new, app_id, ClientSecret::new("app-secret"))
         .await?;
-    step("MSP enters client id and secret", &consent);
-    let redirect = mock.admin_consents(consent.stage().admin_consent_url());
+    created("woodgrove", consent.kind());
+    let landed = fake
+        .admin_consents(consent.stage().admin_consent_url())
+        .await?;
     let token = consent
-        .complete_consent(&ta, &ConsentCallback::from_url(&redirect)?)
+        .complete_consent(&ta, &ConsentCallback::from_url(&landed)?)
         .await?;
-    step("consent callback, client credentials", &token);
-    let connected = token.validate(&ta).await?;
-    step("validated", &connected);
+    step("woodgrove", StageKind::ConsentRequired, token.kind());
+    let woodgrove = token.validate(&ta).await?;
+    step("woodgrove", StageKind::TokenAcquired, woodgrove.kind());
+
+    // Day Two, 30 days on: refresh everyone; fabrikam's admin changed their password.
+    clock.advance(Duration::days(30));
+    fake.revoke_refresh_tokens("fabrikam.com");
+    for connected in [contoso, fabrikam, woodgrove] {
+        let id = connected.id().to_string();
+        match connected.refresh(&ta).await? {
+            RefreshOutcome::Refreshed(c) => {
+                let c = c.verify(&ta).await?;
+                step(&id, StageKind::Validated, c.kind());
+            }
+            RefreshOutcome::ReauthRequired(dead) => {
+                step(&id, StageKind::Validated, dead.kind());
+            }
+            other => return Err(format!("unexpected {other:?}").into()),
+        }
+    }
 
     println!();
     print!(

@@ -220,7 +220,10 @@ impl fmt::Display for ProviderDetail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.error)?;
         for code in &self.codes {
-            write!(f, " AADSTS{code}")?;
+            // Entra's descriptions usually start with the code already; say it once.
+            if !self.description.contains(&format!("AADSTS{code}")) {
+                write!(f, " AADSTS{code}")?;
+            }
         }
         if !self.description.is_empty() {
             write!(f, ": {}", self.description)?;
@@ -427,7 +430,9 @@ mod tests {
     #[test]
     fn detail_display_keeps_codes() {
         let d = ProviderDetail::new("invalid_grant", "AADSTS50126: bad").with_code(50126);
-        assert_eq!(d.to_string(), "invalid_grant AADSTS50126: AADSTS50126: bad");
+        assert_eq!(d.to_string(), "invalid_grant: AADSTS50126: bad");
+        let d = ProviderDetail::new("invalid_grant", "bad").with_code(50126);
+        assert_eq!(d.to_string(), "invalid_grant AADSTS50126: bad");
     }
 
     #[test]

@@ -60,7 +60,8 @@
 //! | feature   | what it adds |
 //! |-----------|--------------|
 //! | `mock`    | [`provider::mock`]: the scripted provider |
-//! | `testing` | everything downstream test suites need (`mock` for now) |
+//! | `entra`   | `provider::entra`: Microsoft Entra ID over HTTPS (reqwest + rustls, no OpenSSL) |
+//! | `testing` | everything downstream test suites need: `mock`, `entra` and `provider::fake_entra`, a fake Entra ID served over HTTP on 127.0.0.1 |
 #![cfg_attr(feature = "mock", doc = include_str!("docs/journeys.md"))]
 #![cfg_attr(
     not(feature = "mock"),

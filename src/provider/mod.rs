@@ -1,9 +1,15 @@
 //! Identity providers: the [`IdentityProvider`] trait and what its calls return.
 //!
-//! A provider makes exactly one request per call and never loops: polling, waiting and
-//! retrying are the journey's decisions, made with the engine's [`Clock`](crate::clock::Clock).
+//! A provider makes one logical request per call and never loops on the journey's behalf:
+//! polling and waiting for the customer are the journey's decisions, made with the engine's
+//! [`Clock`](crate::clock::Clock). An HTTP provider may repeat the same request after a
+//! transient fault (throttling, 5xx, a dropped connection) within one call, waiting on a clock.
 
 mod consent;
+#[cfg(feature = "entra")]
+pub mod entra;
+#[cfg(feature = "testing")]
+pub mod fake_entra;
 #[cfg(feature = "mock")]
 pub mod mock;
 

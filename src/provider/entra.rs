@@ -1,0 +1,1110 @@
+//! Microsoft Entra ID (identity platform v2) over HTTPS (feature `entra`).
+//!
+//! [`EntraProvider`] speaks the v2 endpoints of `login.microsoftonline.com` and one Graph call
+//! (`GET /v1.0/organization`) with [`reqwest`] on rustls (no OpenSSL). It makes one logical
+//! request per call: a device-code poll is a single token request, never a hidden loop.
+//!
+//! * Errors are decided on Entra's `error` and `error_codes` (the AADSTS numbers), never on the
+//!   description text, and mapped onto [`ProviderError`]; an unknown code becomes
+//!   [`ProviderError::Other`] with the raw code and description.
+//! * HTTP 429 and 5xx honour `Retry-After`; timeouts and connection resets are retried with
+//!   bounded exponential backoff and jitter ([`RetryPolicy`]). Waiting goes through a
+//!   [`Clock`], so a [`ManualClock`](crate::clock::ManualClock) makes it instant in tests.
+//! * Redirects are never followed; bodies over 1 MiB and malformed JSON are
+//!   [`ProviderError::InvalidResponse`].
+//! * Both hosts may point at `http://127.0.0.1:PORT` (a test server such as FakeEntra).
+//!
+//! ```
+//! use tenant_access::provider::entra::{EntraConfig, EntraProvider};
+//! use std::time::Duration;
+//!
+//! let config = EntraConfig::new("11111111-2222-3333-4444-555555555555")
+//!     .authority("http://127.0.0.1:8080")?
+//!     .graph("http://127.0.0.1:8080")?
+//!     .timeout(Duration::from_secs(10))
+//!     .user_agent("northwind-portal/1.0");
+//! assert_eq!(config.authority_url().as_str(), "http://127.0.0.1:8080/");
+//! assert!(config.scope_list().contains(&"offline_access".to_owned()));
+//! let provider = EntraProvider::new(config)?;
+//! # let _ = provider;
+//! # Ok::<(), tenant_access::error::ProviderError>(())
+//! ```
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use oauth2::basic::BasicErrorResponseType;
+use oauth2::{ClientId, DeviceAuthorizationUrl, DeviceCodeErrorResponseType, Scope, TokenUrl};
+use serde::Deserialize;
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+use url::Url;
+
+use super::{
+    AdminConsentRequest, ConsentCallback, DeviceAuthorization, DevicePoll, IdentityProvider,
+    Target, TokenResponse, admin_consent_url, check_admin_consent,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::customer::TenantInfo;
+use crate::error::{ProviderDetail, ProviderError};
+use crate::secret::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
+
+/// The public cloud's authority host.
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+/// The public cloud's Microsoft Graph host.
+pub const DEFAULT_GRAPH: &str = "https://graph.microsoft.com";
+/// Microsoft Graph's resource identifier, used in `/.default` scopes whatever the Graph host.
+pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+/// The largest response body read (1 MiB); anything larger is an invalid response.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// How transient faults are retried inside one provider call.
+///
+/// HTTP 429 and 5xx wait for `Retry-After` when the server sends one (up to
+/// `max_retry_after`; a longer wait gives up at once and hands the wait to the caller);
+/// otherwise, and for timeouts and connection failures, the wait doubles from `base_delay`
+/// up to `max_delay`, plus up to 50 % random jitter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (0: never retry).
+    pub max_retries: u32,
+    /// The first backoff wait.
+    pub base_delay: Duration,
+    /// The largest backoff wait (before jitter).
+    pub max_delay: Duration,
+    /// The longest `Retry-After` waited for inside a call.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Three retries, 500 ms doubling to at most 8 s, `Retry-After` honoured up to 60 s.
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            base_delay: Duration::milliseconds(500),
+            max_delay: Duration::seconds(8),
+            max_retry_after: Duration::seconds(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Never retry: every transient fault is returned at once.
+    pub fn none() -> Self {
+        Self {
+            max_retries: 0,
+            ..Self::default()
+        }
+    }
+
+    /// The backoff before retry number `attempt` (0-based), without jitter.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2i32.saturating_pow(attempt.min(20));
+        let delay = self.base_delay.saturating_mul(factor);
+        if delay > self.max_delay {
+            self.max_delay
+        } else {
+            delay
+        }
+    }
+}
+
+/// What an [`EntraProvider`] talks to and as whom.
+#[derive(Clone)]
+pub struct EntraConfig {
+    authority: Url,
+    graph: Url,
+    resource: String,
+    client_id: ClientId,
+    client_secret: Option<ClientSecret>,
+    scopes: Vec<Scope>,
+    timeout: std::time::Duration,
+    user_agent: String,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for EntraConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntraConfig")
+            .field("authority", &self.authority.as_str())
+            .field("graph", &self.graph.as_str())
+            .field("client_id", &self.client_id.as_str())
+            .field("client_secret", &self.client_secret)
+            .field("scopes", &self.scope_list())
+            .field("timeout", &self.timeout)
+            .field("user_agent", &self.user_agent)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+fn host_url(text: &str) -> Result<Url, ProviderError> {
+    let bad = |why: String| {
+        ProviderError::Misconfigured(ProviderDetail::new(
+            "invalid_host",
+            format!("{text:?} {why}"),
+        ))
+    };
+    let url = Url::parse(text).map_err(|e| bad(format!("is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err(bad("is not an http(s) URL".into()));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must be a bare host, without path or query".into()));
+    }
+    Ok(url)
+}
+
+impl EntraConfig {
+    /// A configuration for the MSP's application `client_id` on the public cloud, with the
+    /// default delegated scopes (`https://graph.microsoft.com/.default offline_access openid
+    /// profile`), a 30 s timeout and the default [`RetryPolicy`].
+    pub fn new(client_id: impl Into<String>) -> Self {
+        Self {
+            authority: Url::parse(DEFAULT_AUTHORITY).expect("static URL"),
+            graph: Url::parse(DEFAULT_GRAPH).expect("static URL"),
+            resource: GRAPH_RESOURCE.to_owned(),
+            client_id: ClientId::new(client_id.into()),
+            client_secret: None,
+            scopes: [
+                &format!("{GRAPH_RESOURCE}/.default"),
+                "offline_access",
+                "openid",
+                "profile",
+            ]
+            .iter()
+            .map(|s| Scope::new((*s).to_owned()))
+            .collect(),
+            timeout: std::time::Duration::from_secs(30),
+            user_agent: concat!("tenant-access/", env!("CARGO_PKG_VERSION")).to_owned(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The authority host (default `https://login.microsoftonline.com`); a bare
+    /// `http(s)://host[:port]`.
+    pub fn authority(mut self, url: &str) -> Result<Self, ProviderError> {
+        self.authority = host_url(url)?;
+        Ok(self)
+    }
+
+    /// The Microsoft Graph host (default `https://graph.microsoft.com`).
+    pub fn graph(mut self, url: &str) -> Result<Self, ProviderError> {
+        self.graph = host_url(url)?;
+        Ok(self)
+    }
+
+    /// The MSP application's client secret, sent with the password and refresh grants
+    /// (confidential client). Device-code requests never carry it.
+    pub fn client_secret(mut self, secret: ClientSecret) -> Self {
+        self.client_secret = Some(secret);
+        self
+    }
+
+    /// The delegated scopes asked for (device code, password, refresh). Add
+    /// `offline_access` to get a refresh token.
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(|s| Scope::new(s.into())).collect();
+        self
+    }
+
+    /// The timeout of one HTTP request (default 30 s).
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The `User-Agent` header.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// How transient faults are retried.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The authority host.
+    pub fn authority_url(&self) -> &Url {
+        &self.authority
+    }
+
+    /// The Graph host.
+    pub fn graph_url(&self) -> &Url {
+        &self.graph
+    }
+
+    /// The MSP application's client id.
+    pub fn client_id(&self) -> &str {
+        self.client_id.as_str()
+    }
+
+    /// The delegated scopes.
+    pub fn scope_list(&self) -> Vec<String> {
+        self.scopes.iter().map(|s| s.as_ref().to_owned()).collect()
+    }
+
+    fn scope_param(&self) -> String {
+        self.scope_list()
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn default_scope(&self) -> String {
+        format!("{}/.default", self.resource)
+    }
+
+    fn tenant_endpoint(&self, tenant: &str, tail: &[&str]) -> Url {
+        let mut url = self.authority.clone();
+        url.path_segments_mut()
+            .expect("checked to be a base URL")
+            .pop_if_empty()
+            .push(tenant)
+            .extend(tail);
+        url
+    }
+
+    fn token_url(&self, tenant: &str) -> TokenUrl {
+        TokenUrl::from_url(self.tenant_endpoint(tenant, &["oauth2", "v2.0", "token"]))
+    }
+
+    fn device_url(&self, tenant: &str) -> DeviceAuthorizationUrl {
+        DeviceAuthorizationUrl::from_url(
+            self.tenant_endpoint(tenant, &["oauth2", "v2.0", "devicecode"]),
+        )
+    }
+}
+
+/// The Microsoft Entra ID identity provider. Cheap to clone.
+#[derive(Clone)]
+pub struct EntraProvider {
+    config: Arc<EntraConfig>,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for EntraProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntraProvider")
+            .field("config", &self.config)
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+/// Which request an Entra answer belongs to; the same code means different things in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grant {
+    DeviceAuthorization,
+    DevicePoll,
+    Password,
+    ClientCredentials,
+    Refresh,
+}
+
+/// One HTTP answer, body read (at most [`MAX_BODY_BYTES`]).
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl EntraProvider {
+    /// A provider with `config`; retries wait on the system clock.
+    pub fn new(config: EntraConfig) -> Result<Self, ProviderError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.timeout)
+            .user_agent(config.user_agent.clone())
+            .build()
+            .map_err(|e| {
+                ProviderError::Misconfigured(ProviderDetail::new("http_client", e.to_string()))
+            })?;
+        Ok(Self {
+            config: Arc::new(config),
+            http,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// The same provider waiting between retries on `clock` (use the engine's clock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EntraConfig {
+        &self.config
+    }
+
+    /// Sends one request (built anew for each attempt), retrying transient faults per the
+    /// [`RetryPolicy`]. Returns any answer that is not 429 or 5xx.
+    async fn execute(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Answer, ProviderError> {
+        let policy = &self.config.retry;
+        let mut attempt = 0u32;
+        loop {
+            let (error, retry_after) = match self.send_once(build()).await {
+                Ok((answer, retry_after)) => match answer.status {
+                    429 => (ProviderError::Throttled { retry_after }, retry_after),
+                    500..=599 => (
+                        ProviderError::Unavailable {
+                            status: answer.status,
+                            retry_after,
+                        },
+                        retry_after,
+                    ),
+                    300..=399 => {
+                        return Err(ProviderError::InvalidResponse(format!(
+                            "HTTP {}: redirects are not followed",
+                            answer.status
+                        )));
+                    }
+                    _ => return Ok(answer),
+                },
+                Err(error @ ProviderError::Transport(_)) => (error, None),
+                Err(error) => return Err(error),
+            };
+            if attempt >= policy.max_retries {
+                tracing::debug!(%error, attempts = attempt + 1, "giving up on Entra ID request");
+                return Err(error);
+            }
+            let wait = match retry_after {
+                Some(wait) if wait > policy.max_retry_after => return Err(error),
+                Some(wait) => wait,
+                None => with_jitter(policy.backoff(attempt)),
+            };
+            tracing::debug!(%error, ?wait, attempt, "retrying Entra ID request");
+            self.clock.sleep_until(self.clock.now() + wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn send_once(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(Answer, Option<Duration>), ProviderError> {
+        let mut response = request.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, self.clock.now()));
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((Answer { status, body }, retry_after))
+    }
+
+    async fn post_form(&self, url: &Url, fields: &[(&str, &str)]) -> Result<Answer, ProviderError> {
+        self.execute(|| {
+            self.http
+                .post(url.clone())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .form(fields)
+        })
+        .await
+    }
+
+    async fn token_request(
+        &self,
+        tenant: &str,
+        grant: Grant,
+        fields: &[(&str, &str)],
+    ) -> Result<Result<TokenResponse, EntraError>, ProviderError> {
+        let url = self.config.token_url(tenant);
+        let answer = self.post_form(url.url(), fields).await?;
+        if answer.status == 200 {
+            Ok(Ok(parse_token_response(&answer.body)?))
+        } else {
+            let error = parse_error(answer.status, &answer.body)?;
+            tracing::debug!(?grant, error = %error.detail, "Entra ID token endpoint refused");
+            Ok(Err(error))
+        }
+    }
+
+    async fn grant(
+        &self,
+        tenant: &str,
+        grant: Grant,
+        fields: &[(&str, &str)],
+    ) -> Result<TokenResponse, ProviderError> {
+        match self.token_request(tenant, grant, fields).await? {
+            Ok(token) => Ok(token),
+            Err(error) => Err(classify(grant, error)),
+        }
+    }
+}
+
+fn transport(e: reqwest::Error) -> ProviderError {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    ProviderError::Transport(format!("{kind}: {}", e.without_url()))
+}
+
+fn too_large() -> ProviderError {
+    ProviderError::InvalidResponse(format!("the body is larger than {MAX_BODY_BYTES} bytes"))
+}
+
+fn with_jitter(delay: Duration) -> Duration {
+    let millis = delay.whole_milliseconds().clamp(0, i64::MAX as i128) as u64;
+    let jitter = match millis / 2 {
+        0 => 0,
+        half => getrandom::u64().unwrap_or(0) % (half + 1),
+    };
+    Duration::milliseconds(millis.saturating_add(jitter).min(i64::MAX as u64) as i64)
+}
+
+/// Reads `Retry-After` as delay-seconds or an HTTP date (relative to `now`).
+fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u32>() {
+        return Some(Duration::seconds(seconds.into()));
+    }
+    let at = OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    let wait = at - now;
+    Some(if wait.is_negative() {
+        Duration::ZERO
+    } else {
+        wait
+    })
+}
+
+/// An Entra error answer: the HTTP status and the parsed body.
+#[derive(Debug, Clone)]
+struct EntraError {
+    status: u16,
+    detail: ProviderDetail,
+    suberror: Option<String>,
+}
+
+/// Entra's error body (every endpoint).
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+    #[serde(default)]
+    error_codes: Option<Value>,
+    #[serde(default)]
+    suberror: Option<String>,
+}
+
+fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ProviderError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ProviderError::InvalidResponse(format!("the body is not the expected JSON: {e}"))
+    })
+}
+
+fn parse_error(status: u16, body: &[u8]) -> Result<EntraError, ProviderError> {
+    let parsed: ErrorBody = serde_json::from_slice(body).map_err(|e| {
+        if status == 404 {
+            ProviderError::Misconfigured(ProviderDetail::new(
+                "not_found",
+                "HTTP 404: no such endpoint; check the authority host",
+            ))
+        } else {
+            ProviderError::InvalidResponse(format!(
+                "HTTP {status} without an OAuth error body: {e}"
+            ))
+        }
+    })?;
+    let codes = match parsed.error_codes {
+        Some(Value::Array(items)) => items.iter().filter_map(lenient_u32).collect(),
+        Some(other) => lenient_u32(&other).into_iter().collect(),
+        None => Vec::new(),
+    };
+    Ok(EntraError {
+        status,
+        detail: ProviderDetail {
+            error: parsed.error,
+            codes,
+            description: parsed.error_description.unwrap_or_default(),
+        },
+        suberror: parsed.suberror,
+    })
+}
+
+fn lenient_u32(value: &Value) -> Option<u32> {
+    match value {
+        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn lenient_i64(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Entra's token response: RFC 6749 plus `ext_expires_in`, with numbers that older endpoints
+/// send as strings.
+#[derive(Debug, Deserialize)]
+struct EntraTokenResponse {
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    expires_in: Option<Value>,
+    #[serde(default)]
+    #[allow(dead_code)] // read for completeness; the engine keys on expires_in
+    ext_expires_in: Option<Value>,
+    access_token: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)] // an id token is asked for (openid) but not needed: tid is in the AT
+    id_token: Option<String>,
+}
+
+/// Bounds a relative lifetime so adding it to a timestamp can never overflow.
+fn bounded_seconds(value: Option<&Value>, default: i64, max: i64) -> Duration {
+    Duration::seconds(value.and_then(lenient_i64).unwrap_or(default).clamp(0, max))
+}
+
+fn parse_token_response(body: &[u8]) -> Result<TokenResponse, ProviderError> {
+    let parsed: EntraTokenResponse = parse_json(body)?;
+    if parsed.access_token.is_empty() {
+        return Err(ProviderError::InvalidResponse(
+            "the token response has an empty access_token".into(),
+        ));
+    }
+    if let Some(kind) = &parsed.token_type
+        && !kind.eq_ignore_ascii_case("bearer")
+    {
+        return Err(ProviderError::InvalidResponse(format!(
+            "unsupported token_type {kind:?}"
+        )));
+    }
+    Ok(TokenResponse {
+        access_token: AccessToken::new(parsed.access_token),
+        refresh_token: parsed
+            .refresh_token
+            .filter(|t| !t.is_empty())
+            .map(RefreshToken::new),
+        expires_in: bounded_seconds(parsed.expires_in.as_ref(), 3600, 366 * 86_400),
+        scope: parsed.scope,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct DeviceCodeBody {
+    device_code: String,
+    user_code: String,
+    #[serde(alias = "verification_url")]
+    verification_uri: String,
+    #[serde(default)]
+    expires_in: Option<Value>,
+    #[serde(default)]
+    interval: Option<Value>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+fn parse_device_authorization(body: &[u8]) -> Result<DeviceAuthorization, ProviderError> {
+    let parsed: DeviceCodeBody = parse_json(body)?;
+    if parsed.device_code.is_empty() || parsed.user_code.is_empty() {
+        return Err(ProviderError::InvalidResponse(
+            "the device authorization has an empty code".into(),
+        ));
+    }
+    let verification_uri = Url::parse(&parsed.verification_uri)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http"))
+        .ok_or_else(|| {
+            ProviderError::InvalidResponse("verification_uri is not an http(s) URL".into())
+        })?;
+    Ok(DeviceAuthorization {
+        device_code: DeviceCode::new(parsed.device_code),
+        user_code: parsed.user_code,
+        verification_uri,
+        expires_in: bounded_seconds(parsed.expires_in.as_ref(), 900, 86_400),
+        interval: bounded_seconds(parsed.interval.as_ref(), 5, 3600),
+        message: parsed.message,
+    })
+}
+
+const REAUTH_CODES: &[u32] = &[70000, 700082, 50173, 70008, 70043, 700084, 50078, 50132];
+const MFA_CODES: &[u32] = &[50076, 50079, 50158];
+const ACCOUNT_CODES: &[u32] = &[50055, 50053, 50057];
+const APPROVAL_CODES: &[u32] = &[90094, 90095, 900941, 900981];
+const THROTTLE_CODES: &[u32] = &[50196, 90055];
+const MISCONFIGURED_CODES: &[u32] = &[900144, 700025, 7000218, 50011, 90002, 700054];
+
+/// Maps one AADSTS code onto an error kind, if the code is known.
+fn by_code(grant: Grant, code: u32, detail: &ProviderDetail) -> Option<ProviderError> {
+    let d = || detail.clone();
+    Some(match code {
+        c if REAUTH_CODES.contains(&c) => ProviderError::ReauthenticationRequired(d()),
+        // On a refresh, a demand for stronger sign-in means the customer must sign in again.
+        c if MFA_CODES.contains(&c) && grant == Grant::Refresh => {
+            ProviderError::ReauthenticationRequired(d())
+        }
+        c if MFA_CODES.contains(&c) => ProviderError::MfaRequired(d()),
+        50126 => ProviderError::InvalidCredentials(d()),
+        c if ACCOUNT_CODES.contains(&c) => ProviderError::AccountUnusable(d()),
+        65001 => ProviderError::ConsentRequired(d()),
+        65004 => ProviderError::ConsentDeclined(d()),
+        c if APPROVAL_CODES.contains(&c) => ProviderError::AdminApprovalRequired(d()),
+        50020 | 50034 => ProviderError::UserNotInTenant(d()),
+        7000215 => ProviderError::InvalidClientSecret(d()),
+        7000222 => ProviderError::ClientSecretExpired(d()),
+        700016 => ProviderError::AppNotInTenant(d()),
+        53003 => ProviderError::ConditionalAccessBlocked(d()),
+        c if THROTTLE_CODES.contains(&c) => ProviderError::Throttled { retry_after: None },
+        c if MISCONFIGURED_CODES.contains(&c) => ProviderError::Misconfigured(d()),
+        _ => return None,
+    })
+}
+
+/// Maps a refused token request onto a [`ProviderError`]: by the AADSTS codes when there are
+/// any (an unknown code is [`ProviderError::Other`]), else by the OAuth `error`.
+fn classify(grant: Grant, error: EntraError) -> ProviderError {
+    let detail = error.detail;
+    if let Some(known) = detail
+        .codes
+        .iter()
+        .find_map(|&c| by_code(grant, c, &detail))
+    {
+        return known;
+    }
+    if !detail.codes.is_empty() {
+        return ProviderError::Other(detail);
+    }
+    let consent = error.suberror.as_deref() == Some("consent_required");
+    let kind: BasicErrorResponseType = serde_json::from_value(Value::String(detail.error.clone()))
+        .unwrap_or_else(|_| BasicErrorResponseType::Extension(detail.error.clone()));
+    match kind {
+        BasicErrorResponseType::InvalidGrant if grant == Grant::Refresh => {
+            ProviderError::ReauthenticationRequired(detail)
+        }
+        BasicErrorResponseType::InvalidGrant if consent => ProviderError::ConsentRequired(detail),
+        BasicErrorResponseType::InvalidClient
+        | BasicErrorResponseType::UnauthorizedClient
+        | BasicErrorResponseType::InvalidScope
+        | BasicErrorResponseType::UnsupportedGrantType
+        | BasicErrorResponseType::InvalidRequest => ProviderError::Misconfigured(detail),
+        BasicErrorResponseType::Extension(ref e) if e == "interaction_required" => {
+            if grant == Grant::Refresh {
+                ProviderError::ReauthenticationRequired(detail)
+            } else {
+                ProviderError::MfaRequired(detail)
+            }
+        }
+        BasicErrorResponseType::Extension(ref e) if e == "temporarily_unavailable" => {
+            ProviderError::Unavailable {
+                status: error.status,
+                retry_after: None,
+            }
+        }
+        _ => ProviderError::Other(detail),
+    }
+}
+
+/// Maps one refused device-code poll onto [`DevicePoll`], or an error.
+fn classify_poll(error: EntraError) -> Result<DevicePoll, ProviderError> {
+    let codes = &error.detail.codes;
+    let has = |list: &[u32]| codes.iter().any(|c| list.contains(c));
+    let kind: DeviceCodeErrorResponseType =
+        serde_json::from_value(Value::String(error.detail.error.clone())).unwrap_or_else(|_| {
+            DeviceCodeErrorResponseType::Basic(BasicErrorResponseType::Extension(
+                error.detail.error.clone(),
+            ))
+        });
+    let name = error.detail.error.as_str();
+    Ok(match kind {
+        DeviceCodeErrorResponseType::AuthorizationPending => DevicePoll::Pending,
+        DeviceCodeErrorResponseType::SlowDown => DevicePoll::SlowDown,
+        DeviceCodeErrorResponseType::ExpiredToken => DevicePoll::Expired,
+        DeviceCodeErrorResponseType::AccessDenied => DevicePoll::Declined,
+        _ if name == "authorization_declined" => DevicePoll::Declined,
+        _ if name == "bad_verification_code" => DevicePoll::Expired,
+        _ if has(&[70016]) => DevicePoll::Pending,
+        _ if has(&[70018, 70019, 70020, 90120]) => DevicePoll::Expired,
+        _ if has(&[90094, 90095, 65001]) => DevicePoll::ApprovalRequested,
+        _ => return Err(classify(Grant::DevicePoll, error)),
+    })
+}
+
+/// The tenant (`tid` claim) of a JWT access token, read without checking the signature.
+///
+/// Returns `None` for tokens that are not JWTs (opaque tokens) or carry no `tid`.
+///
+/// ```
+/// use base64::Engine as _;
+/// use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+/// use tenant_access::provider::entra::token_tenant;
+///
+/// let payload = URL_SAFE_NO_PAD.encode(r#"{"tid":"72f988bf-86f1-41af-91ab-2d7cd011db47"}"#);
+/// let token = format!("eyJ0eXAiOiJKV1QifQ.{payload}.c2ln");
+/// assert_eq!(token_tenant(&token).as_deref(), Some("72f988bf-86f1-41af-91ab-2d7cd011db47"));
+/// assert_eq!(token_tenant("an-opaque-token"), None);
+/// ```
+pub fn token_tenant(token: &str) -> Option<String> {
+    let mut parts = token.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .or_else(|_| URL_SAFE.decode(payload))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("tid")?.as_str().map(str::to_owned)
+}
+
+#[derive(Debug, Deserialize)]
+struct OrganizationList {
+    value: Vec<Organization>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Organization {
+    id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    verified_domains: Vec<VerifiedDomain>,
+}
+
+#[derive(Debug, Deserialize)]
+struct VerifiedDomain {
+    name: String,
+}
+
+fn parse_organization(body: &[u8]) -> Result<TenantInfo, ProviderError> {
+    let list: OrganizationList = parse_json(body)?;
+    let org = list.value.into_iter().next().ok_or_else(|| {
+        ProviderError::InvalidResponse("GET /organization returned no organization".into())
+    })?;
+    if org.id.is_empty() {
+        return Err(ProviderError::InvalidResponse(
+            "the organization has an empty id".into(),
+        ));
+    }
+    Ok(TenantInfo {
+        id: org.id,
+        display_name: org.display_name.unwrap_or_default(),
+        domains: org.verified_domains.into_iter().map(|d| d.name).collect(),
+    })
+}
+
+/// Graph's error body: `{"error":{"code":"…","message":"…"}}`.
+fn graph_error(status: u16, body: &[u8]) -> ProviderError {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let field = |name: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get("error"))
+            .and_then(|e| e.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let detail = ProviderDetail::new(
+        field("code").unwrap_or_else(|| format!("http_{status}")),
+        field("message").unwrap_or_default(),
+    );
+    match status {
+        403 => ProviderError::ConsentRequired(detail),
+        _ => ProviderError::Other(detail),
+    }
+}
+
+#[async_trait]
+impl IdentityProvider for EntraProvider {
+    async fn device_authorization(
+        &self,
+        target: &Target,
+    ) -> Result<DeviceAuthorization, ProviderError> {
+        let url = self.config.device_url(target.tenant.as_str());
+        let scope = self.config.scope_param();
+        let fields = [("client_id", self.config.client_id()), ("scope", &scope)];
+        let answer = self.post_form(url.url(), &fields).await?;
+        if answer.status == 200 {
+            parse_device_authorization(&answer.body)
+        } else {
+            Err(classify(
+                Grant::DeviceAuthorization,
+                parse_error(answer.status, &answer.body)?,
+            ))
+        }
+    }
+
+    async fn poll_device_code(
+        &self,
+        target: &Target,
+        device_code: &DeviceCode,
+    ) -> Result<DevicePoll, ProviderError> {
+        let fields = [
+            ("grant_type", DEVICE_CODE_GRANT),
+            ("client_id", self.config.client_id()),
+            ("device_code", device_code.expose_secret()),
+        ];
+        match self
+            .token_request(target.tenant.as_str(), Grant::DevicePoll, &fields)
+            .await?
+        {
+            Ok(token) => Ok(DevicePoll::Granted(token)),
+            Err(error) => classify_poll(error),
+        }
+    }
+
+    async fn password_grant(
+        &self,
+        target: &Target,
+        username: &str,
+        password: &Password,
+    ) -> Result<TokenResponse, ProviderError> {
+        let scope = self.config.scope_param();
+        let mut fields = vec![
+            ("grant_type", "password"),
+            ("client_id", self.config.client_id()),
+            ("scope", &scope),
+            ("username", username),
+            ("password", password.expose_secret()),
+        ];
+        if let Some(secret) = &self.config.client_secret {
+            fields.push(("client_secret", secret.expose_secret()));
+        }
+        self.grant(target.tenant.as_str(), Grant::Password, &fields)
+            .await
+    }
+
+    async fn client_credentials(
+        &self,
+        target: &Target,
+        client_id: &str,
+        client_secret: &ClientSecret,
+    ) -> Result<TokenResponse, ProviderError> {
+        let scope = self.config.default_scope();
+        let fields = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", client_secret.expose_secret()),
+            ("scope", &scope),
+        ];
+        self.grant(target.tenant.as_str(), Grant::ClientCredentials, &fields)
+            .await
+    }
+
+    async fn refresh(
+        &self,
+        target: &Target,
+        refresh_token: &RefreshToken,
+    ) -> Result<TokenResponse, ProviderError> {
+        let scope = self.config.scope_param();
+        let mut fields = vec![
+            ("grant_type", "refresh_token"),
+            ("client_id", self.config.client_id()),
+            ("refresh_token", refresh_token.expose_secret()),
+            ("scope", &scope),
+        ];
+        if let Some(secret) = &self.config.client_secret {
+            fields.push(("client_secret", secret.expose_secret()));
+        }
+        self.grant(target.tenant.as_str(), Grant::Refresh, &fields)
+            .await
+    }
+
+    fn admin_consent_url(
+        &self,
+        target: &Target,
+        request: &AdminConsentRequest,
+    ) -> Result<Url, ProviderError> {
+        admin_consent_url(
+            &self.config.authority,
+            target.tenant.as_str(),
+            &request.client_id,
+            &self.config.default_scope(),
+            &request.redirect_uri,
+            &request.state,
+        )
+    }
+
+    async fn verify_admin_consent(
+        &self,
+        target: &Target,
+        expected_state: &ConsentState,
+        callback: &ConsentCallback,
+    ) -> Result<(), ProviderError> {
+        check_admin_consent(target, expected_state, callback)
+    }
+
+    async fn validate(
+        &self,
+        _target: &Target,
+        access_token: &AccessToken,
+    ) -> Result<TenantInfo, ProviderError> {
+        let mut url = self.config.graph.clone();
+        url.set_path("/v1.0/organization");
+        let answer = self
+            .execute(|| {
+                self.http
+                    .get(url.clone())
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .bearer_auth(access_token.expose_secret())
+            })
+            .await?;
+        if answer.status != 200 {
+            return Err(graph_error(answer.status, &answer.body));
+        }
+        let info = parse_organization(&answer.body)?;
+        if let Some(tid) = token_tenant(access_token.expose_secret())
+            && !tid.eq_ignore_ascii_case(&info.id)
+        {
+            return Err(ProviderError::InvalidResponse(format!(
+                "the access token's tid {tid} is not the organization {}",
+                info.id
+            )));
+        }
+        Ok(info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn err(error: &str, codes: &[u32]) -> EntraError {
+        EntraError {
+            status: 400,
+            detail: ProviderDetail {
+                error: error.into(),
+                codes: codes.to_vec(),
+                description: "text that must not matter: AADSTS50126".into(),
+            },
+            suberror: None,
+        }
+    }
+
+    #[test]
+    fn refresh_context_turns_mfa_into_reauthentication() {
+        assert!(matches!(
+            classify(Grant::Password, err("invalid_grant", &[50076])),
+            ProviderError::MfaRequired(_)
+        ));
+        assert!(matches!(
+            classify(Grant::Refresh, err("invalid_grant", &[50076])),
+            ProviderError::ReauthenticationRequired(_)
+        ));
+    }
+
+    #[test]
+    fn codes_win_over_description_and_unknown_codes_stay_raw() {
+        match classify(Grant::Password, err("invalid_grant", &[12345])) {
+            ProviderError::Other(d) => {
+                assert_eq!(d.codes, vec![12345]);
+                assert_eq!(d.error, "invalid_grant");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = time::macros::datetime!(2026-11-23 10:00 UTC);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::seconds(7)));
+        assert_eq!(
+            parse_retry_after("Mon, 23 Nov 2026 10:00:30 GMT", now),
+            Some(Duration::seconds(30))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.backoff(0), Duration::milliseconds(500));
+        assert_eq!(p.backoff(2), Duration::seconds(2));
+        assert_eq!(p.backoff(30), Duration::seconds(8));
+        let j = with_jitter(Duration::seconds(2));
+        assert!(
+            j >= Duration::seconds(2) && j <= Duration::seconds(3),
+            "{j:?}"
+        );
+    }
+
+    #[test]
+    fn string_typed_numbers_are_read() {
+        let t = parse_token_response(
+            br#"{"token_type":"Bearer","expires_in":"3599","ext_expires_in":"3599","access_token":"a"}"#,
+        )
+        .unwrap();
+        assert_eq!(t.expires_in, Duration::seconds(3599));
+        assert!(t.refresh_token.is_none());
+        let huge = parse_token_response(br#"{"expires_in":1e300,"access_token":"a"}"#).unwrap();
+        assert_eq!(huge.expires_in, Duration::days(366));
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic_on_bytes(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_token_response(&body);
+            let _ = parse_device_authorization(&body);
+            let _ = parse_organization(&body);
+            let _ = graph_error(401, &body);
+            if let Ok(e) = parse_error(400, &body) {
+                let _ = classify_poll(e.clone());
+                let _ = classify(Grant::Refresh, e);
+            }
+            let _ = token_tenant(&String::from_utf8_lossy(&body));
+        }
+
+        #[test]
+        fn parsers_never_panic_on_json_shaped_bodies(
+            error in "[a-z_]{0,24}",
+            codes in proptest::collection::vec(any::<i64>(), 0..4),
+            expires in any::<i64>(),
+            interval in any::<f64>(),
+        ) {
+            let body = serde_json::json!({
+                "error": error, "error_codes": codes, "expires_in": expires,
+                "interval": interval, "access_token": "x", "device_code": "d",
+                "user_code": "u", "verification_uri": "https://microsoft.com/devicelogin",
+            }).to_string();
+            let _ = parse_token_response(body.as_bytes());
+            let _ = parse_device_authorization(body.as_bytes());
+            if let Ok(e) = parse_error(400, body.as_bytes()) {
+                let _ = classify_poll(e);
+            }
+        }
+    }
+}

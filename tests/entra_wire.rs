@@ -1,0 +1,930 @@
+//! The Entra ID provider against mockito: every grant, every mapped error code, exact outgoing
+//! form fields, payloads shaped as Entra sends them (shared/entra-wire.md), throttling,
+//! transient faults, oversized and malformed bodies.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mockito::{Server, ServerGuard};
+use tenant_access::clock::{Clock, ManualClock};
+use tenant_access::error::ProviderError;
+use tenant_access::ids::{CustomerId, TenantId};
+use tenant_access::provider::entra::{EntraConfig, EntraProvider, RetryPolicy};
+use tenant_access::provider::{
+    AdminConsentRequest, ConsentCallback, DevicePoll, IdentityProvider, Target,
+};
+use tenant_access::secret::{
+    AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
+};
+use time::Duration;
+use time::macros::datetime;
+use url::Url;
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
+const SCOPE: &str = "https://graph.microsoft.com/.default offline_access openid profile";
+const TOKEN_PATH: &str = "/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token";
+const DEVICE_PATH: &str = "/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/devicecode";
+
+fn target() -> Target {
+    Target {
+        customer: CustomerId::new("contoso").unwrap(),
+        tenant: TenantId::new(TENANT).unwrap(),
+    }
+}
+
+fn clock() -> ManualClock {
+    ManualClock::new(datetime!(2026-11-23 10:00 UTC))
+}
+
+fn config(server: &ServerGuard) -> EntraConfig {
+    EntraConfig::new(CLIENT)
+        .authority(&server.url())
+        .unwrap()
+        .graph(&server.url())
+        .unwrap()
+        .user_agent("tenant-access-tests/1")
+}
+
+fn provider(server: &ServerGuard, clock: &ManualClock) -> EntraProvider {
+    EntraProvider::new(config(server))
+        .unwrap()
+        .with_clock(Arc::new(clock.clone()))
+}
+
+/// Matches a form body whose fields are exactly `expected` (no more, no fewer).
+fn form_is(
+    expected: &[(&str, &str)],
+) -> impl Fn(&mockito::Request) -> bool + Send + Sync + 'static {
+    let expected: BTreeMap<String, String> = expected
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |request| {
+        let body = request.utf8_lossy_body().unwrap_or_default().into_owned();
+        let got: BTreeMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+        got == expected
+    }
+}
+
+/// An Entra error body with every field the real service sends.
+fn entra_error(error: &str, codes: &[u32], suberror: Option<&str>) -> String {
+    let first = codes.first().copied().unwrap_or(0);
+    let mut body = serde_json::json!({
+        "error": error,
+        "error_description": format!("AADSTS{first}: Something happened. Trace ID: 0b5f8e1a-0000-0000-0000-000000000000 Correlation ID: 6c1c7a3e-0000-0000-0000-000000000000 Timestamp: 2026-11-23 10:00:00Z"),
+        "error_codes": codes,
+        "timestamp": "2026-11-23 10:00:00Z",
+        "trace_id": "0b5f8e1a-0000-0000-0000-000000000000",
+        "correlation_id": "6c1c7a3e-0000-0000-0000-000000000000",
+        "error_uri": format!("https://login.microsoftonline.com/error?code={first}"),
+    });
+    if let Some(s) = suberror {
+        body["suberror"] = serde_json::json!(s);
+    }
+    if error == "interaction_required" {
+        body["claims"] = serde_json::json!(
+            "{\"access_token\":{\"capolids\":{\"essential\":true,\"values\":[\"0000\"]}}}"
+        );
+    }
+    body.to_string()
+}
+
+fn jwt(tid: &str) -> String {
+    format!(
+        "{}.{}.c2lnbmF0dXJl",
+        URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT","alg":"RS256"}"#),
+        URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"aud":"https://graph.microsoft.com","tid":"{tid}"}}"#
+        ))
+    )
+}
+
+fn token_body(with_refresh: bool) -> String {
+    let mut body = serde_json::json!({
+        "token_type": "Bearer",
+        "scope": "https://graph.microsoft.com/User.Read https://graph.microsoft.com/.default",
+        "expires_in": 3599,
+        "ext_expires_in": 3599,
+        "access_token": jwt(TENANT),
+    });
+    if with_refresh {
+        body["refresh_token"] = serde_json::json!("1.AXkA-rotated-refresh-token");
+        body["id_token"] = serde_json::json!(jwt(TENANT));
+    }
+    body.to_string()
+}
+
+async fn mock_error(
+    server: &mut ServerGuard,
+    path: &str,
+    status: usize,
+    body: String,
+) -> mockito::Mock {
+    server
+        .mock("POST", path)
+        .with_status(status)
+        .with_header("content-type", "application/json; charset=utf-8")
+        .with_body(body)
+        .create_async()
+        .await
+}
+
+#[tokio::test]
+async fn device_authorization_sends_client_id_and_scope() {
+    let mut server = Server::new_async().await;
+    let m = server
+        .mock("POST", DEVICE_PATH)
+        .match_header("content-type", "application/x-www-form-urlencoded")
+        .match_header("user-agent", "tenant-access-tests/1")
+        .match_request(form_is(&[("client_id", CLIENT), ("scope", SCOPE)]))
+        .with_status(200)
+        .with_header("content-type", "application/json; charset=utf-8")
+        .with_body(r#"{"device_code":"DAQABAAEAAA-device","user_code":"FQK5HW3UF","verification_uri":"https://microsoft.com/devicelogin","expires_in":900,"interval":5,"message":"To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code FQK5HW3UF to authenticate."}"#)
+        .create_async()
+        .await;
+    let clock = clock();
+    let device = provider(&server, &clock)
+        .device_authorization(&target())
+        .await
+        .unwrap();
+    m.assert_async().await;
+    assert_eq!(device.device_code.expose_secret(), "DAQABAAEAAA-device");
+    assert_eq!(device.user_code, "FQK5HW3UF");
+    assert_eq!(
+        device.verification_uri.as_str(),
+        "https://microsoft.com/devicelogin"
+    );
+    assert_eq!(device.expires_in, Duration::seconds(900));
+    assert_eq!(device.interval, Duration::seconds(5));
+    assert!(device.message.unwrap().contains("FQK5HW3UF"));
+}
+
+#[tokio::test]
+async fn device_poll_sends_exactly_the_rfc8628_fields_and_gets_the_token() {
+    let mut server = Server::new_async().await;
+    let m = server
+        .mock("POST", TOKEN_PATH)
+        .match_request(form_is(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", CLIENT),
+            ("device_code", "DAQABAAEAAA-device"),
+        ]))
+        .with_status(200)
+        .with_body(token_body(true))
+        .create_async()
+        .await;
+    let clock = clock();
+    let poll = provider(&server, &clock)
+        .poll_device_code(&target(), &DeviceCode::new("DAQABAAEAAA-device"))
+        .await
+        .unwrap();
+    m.assert_async().await;
+    let DevicePoll::Granted(token) = poll else {
+        panic!("{poll:?}")
+    };
+    assert_eq!(token.access_token.expose_secret(), jwt(TENANT));
+    assert_eq!(
+        token.refresh_token.unwrap().expose_secret(),
+        "1.AXkA-rotated-refresh-token"
+    );
+    assert_eq!(token.expires_in, Duration::seconds(3599));
+}
+
+#[tokio::test]
+async fn device_poll_error_codes_map_onto_poll_outcomes() {
+    let table: &[(&str, &[u32], &str)] = &[
+        ("authorization_pending", &[70016], "Pending"),
+        ("slow_down", &[], "SlowDown"),
+        ("authorization_declined", &[], "Declined"),
+        ("bad_verification_code", &[70018], "Expired"),
+        ("expired_token", &[70019], "Expired"),
+        ("expired_token", &[70020], "Expired"),
+        ("invalid_grant", &[90120], "Expired"),
+        ("invalid_grant", &[90094], "ApprovalRequested"),
+        ("invalid_grant", &[90095], "ApprovalRequested"),
+        ("invalid_grant", &[65001], "ApprovalRequested"),
+    ];
+    for (error, codes, expected) in table {
+        let mut server = Server::new_async().await;
+        let m = mock_error(
+            &mut server,
+            TOKEN_PATH,
+            400,
+            entra_error(error, codes, None),
+        )
+        .await;
+        let clock = clock();
+        let poll = provider(&server, &clock)
+            .poll_device_code(&target(), &DeviceCode::new("dc"))
+            .await
+            .unwrap_or_else(|e| panic!("{error} {codes:?}: {e:?}"));
+        m.assert_async().await;
+        let got = format!("{poll:?}");
+        assert!(got.starts_with(expected), "{error} {codes:?} gave {got}");
+    }
+}
+
+#[tokio::test]
+async fn device_poll_unknown_code_is_a_typed_error_keeping_the_raw_detail() {
+    let mut server = Server::new_async().await;
+    mock_error(
+        &mut server,
+        TOKEN_PATH,
+        400,
+        entra_error("invalid_grant", &[123456], None),
+    )
+    .await;
+    let clock = clock();
+    match provider(&server, &clock)
+        .poll_device_code(&target(), &DeviceCode::new("dc"))
+        .await
+    {
+        Err(ProviderError::Other(d)) => {
+            assert_eq!(d.error, "invalid_grant");
+            assert_eq!(d.codes, vec![123456]);
+            assert!(d.description.starts_with("AADSTS123456"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn password_grant_sends_credentials_and_client_secret_when_configured() {
+    let mut server = Server::new_async().await;
+    let public = server
+        .mock("POST", TOKEN_PATH)
+        .match_request(form_is(&[
+            ("grant_type", "password"),
+            ("client_id", CLIENT),
+            ("scope", SCOPE),
+            ("username", "admin@contoso.com"),
+            ("password", "correct horse & battery=staple"),
+        ]))
+        .with_body(token_body(true))
+        .create_async()
+        .await;
+    let clock = clock();
+    let token = provider(&server, &clock)
+        .password_grant(
+            &target(),
+            "admin@contoso.com",
+            &Password::new("correct horse & battery=staple"),
+        )
+        .await
+        .unwrap();
+    public.assert_async().await;
+    assert!(token.refresh_token.is_some());
+
+    let confidential = server
+        .mock("POST", TOKEN_PATH)
+        .match_request(form_is(&[
+            ("grant_type", "password"),
+            ("client_id", CLIENT),
+            ("scope", SCOPE),
+            ("username", "admin@contoso.com"),
+            ("password", "pw"),
+            ("client_secret", "msp-secret"),
+        ]))
+        .with_body(token_body(true))
+        .create_async()
+        .await;
+    let with_secret =
+        EntraProvider::new(config(&server).client_secret(ClientSecret::new("msp-secret")))
+            .unwrap()
+            .with_clock(Arc::new(clock.clone()));
+    with_secret
+        .password_grant(&target(), "admin@contoso.com", &Password::new("pw"))
+        .await
+        .unwrap();
+    confidential.assert_async().await;
+}
+
+fn kind(e: &ProviderError) -> String {
+    let d = format!("{e:?}");
+    d.split('(')
+        .next()
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn password_grant_error_codes_are_typed() {
+    let table: &[(&str, u32, Option<&str>, &str)] = &[
+        ("invalid_grant", 50126, None, "InvalidCredentials"),
+        ("invalid_grant", 50076, Some("basic_action"), "MfaRequired"),
+        ("interaction_required", 50079, None, "MfaRequired"),
+        ("invalid_grant", 50158, None, "MfaRequired"),
+        ("invalid_grant", 50055, None, "AccountUnusable"),
+        ("invalid_grant", 50053, None, "AccountUnusable"),
+        ("invalid_grant", 50057, None, "AccountUnusable"),
+        (
+            "invalid_grant",
+            65001,
+            Some("consent_required"),
+            "ConsentRequired",
+        ),
+        ("invalid_grant", 65004, None, "ConsentDeclined"),
+        ("invalid_grant", 90094, None, "AdminApprovalRequired"),
+        ("invalid_grant", 90095, None, "AdminApprovalRequired"),
+        ("invalid_grant", 50020, None, "UserNotInTenant"),
+        ("invalid_grant", 50034, None, "UserNotInTenant"),
+        ("invalid_grant", 53003, None, "ConditionalAccessBlocked"),
+        ("invalid_request", 900144, None, "Misconfigured"),
+        ("invalid_grant", 4242, None, "Other"),
+    ];
+    for (error, code, suberror, expected) in table {
+        let mut server = Server::new_async().await;
+        mock_error(
+            &mut server,
+            TOKEN_PATH,
+            400,
+            entra_error(error, &[*code], *suberror),
+        )
+        .await;
+        let clock = clock();
+        let got = provider(&server, &clock)
+            .password_grant(&target(), "admin@contoso.com", &Password::new("pw"))
+            .await
+            .unwrap_err();
+        assert_eq!(kind(&got), *expected, "{error} {code}: {got:?}");
+        let text = got.to_string();
+        assert!(text.contains(&format!("AADSTS{code}")), "{text}");
+        assert!(!text.contains("pw\""), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn client_credentials_sends_the_apps_secret_and_default_scope() {
+    let mut server = Server::new_async().await;
+    let m = server
+        .mock("POST", TOKEN_PATH)
+        .match_request(form_is(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "99999999-8888-7777-6666-555555555555"),
+            ("client_secret", "app-secret"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ]))
+        .with_body(format!(
+            r#"{{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"{}"}}"#,
+            jwt(TENANT)
+        ))
+        .create_async()
+        .await;
+    let clock = clock();
+    let token = provider(&server, &clock)
+        .client_credentials(
+            &target(),
+            "99999999-8888-7777-6666-555555555555",
+            &ClientSecret::new("app-secret"),
+        )
+        .await
+        .unwrap();
+    m.assert_async().await;
+    assert!(token.refresh_token.is_none());
+    assert_eq!(token.scope, None);
+}
+
+#[tokio::test]
+async fn client_credentials_error_codes_are_typed() {
+    let table: &[(usize, &str, u32, &str)] = &[
+        (401, "invalid_client", 7000215, "InvalidClientSecret"),
+        (401, "invalid_client", 7000222, "ClientSecretExpired"),
+        (400, "unauthorized_client", 700016, "AppNotInTenant"),
+        (400, "invalid_client", 4711, "Other"),
+    ];
+    for (status, error, code, expected) in table {
+        let mut server = Server::new_async().await;
+        mock_error(
+            &mut server,
+            TOKEN_PATH,
+            *status,
+            entra_error(error, &[*code], None),
+        )
+        .await;
+        let clock = clock();
+        let got = provider(&server, &clock)
+            .client_credentials(&target(), "app", &ClientSecret::new("s"))
+            .await
+            .unwrap_err();
+        assert_eq!(kind(&got), *expected, "{code}: {got:?}");
+    }
+}
+
+#[tokio::test]
+async fn refresh_sends_the_token_and_returns_the_rotated_one() {
+    let mut server = Server::new_async().await;
+    let m = server
+        .mock("POST", TOKEN_PATH)
+        .match_request(form_is(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", CLIENT),
+            ("refresh_token", "1.AXkA-old"),
+            ("scope", SCOPE),
+        ]))
+        .with_body(token_body(true))
+        .create_async()
+        .await;
+    let clock = clock();
+    let token = provider(&server, &clock)
+        .refresh(&target(), &RefreshToken::new("1.AXkA-old"))
+        .await
+        .unwrap();
+    m.assert_async().await;
+    assert_eq!(
+        token.refresh_token.unwrap().expose_secret(),
+        "1.AXkA-rotated-refresh-token"
+    );
+}
+
+#[tokio::test]
+async fn dead_refresh_tokens_require_reauthentication() {
+    let table: &[(&str, u32, Option<&str>, &str)] = &[
+        ("invalid_grant", 70000, None, "ReauthenticationRequired"),
+        ("invalid_grant", 700082, None, "ReauthenticationRequired"),
+        ("invalid_grant", 50173, None, "ReauthenticationRequired"),
+        ("invalid_grant", 70008, None, "ReauthenticationRequired"),
+        (
+            "interaction_required",
+            70043,
+            Some("token_expired"),
+            "ReauthenticationRequired",
+        ),
+        ("invalid_grant", 700084, None, "ReauthenticationRequired"),
+        ("invalid_grant", 50078, None, "ReauthenticationRequired"),
+        ("invalid_grant", 53003, None, "ConditionalAccessBlocked"),
+        ("invalid_grant", 31337, None, "Other"),
+    ];
+    for (error, code, suberror, expected) in table {
+        let mut server = Server::new_async().await;
+        mock_error(
+            &mut server,
+            TOKEN_PATH,
+            400,
+            entra_error(error, &[*code], *suberror),
+        )
+        .await;
+        let clock = clock();
+        let got = provider(&server, &clock)
+            .refresh(&target(), &RefreshToken::new("1.old"))
+            .await
+            .unwrap_err();
+        assert_eq!(kind(&got), *expected, "{code}: {got:?}");
+        if let ProviderError::ReauthenticationRequired(d) = got {
+            assert_eq!(d.codes, vec![*code]);
+            assert_eq!(&d.error, error);
+        }
+    }
+}
+
+#[tokio::test]
+async fn validation_reads_the_organization_and_checks_the_tid_claim() {
+    let mut server = Server::new_async().await;
+    let org = format!(
+        r#"{{"value":[{{"id":"{TENANT}","displayName":"Contoso","verifiedDomains":[{{"name":"contoso.com","isDefault":true,"isInitial":false,"type":"Managed"}},{{"name":"contoso.onmicrosoft.com","isDefault":false,"isInitial":true,"type":"Managed"}}],"tenantType":"AAD"}}]}}"#
+    );
+    let token = jwt(TENANT);
+    let m = server
+        .mock("GET", "/v1.0/organization")
+        .match_header("authorization", format!("Bearer {token}").as_str())
+        .with_body(org.clone())
+        .create_async()
+        .await;
+    let clock = clock();
+    let entra = provider(&server, &clock);
+    let info = entra
+        .validate(&target(), &AccessToken::new(token))
+        .await
+        .unwrap();
+    m.assert_async().await;
+    assert_eq!(info.id, TENANT);
+    assert_eq!(info.display_name, "Contoso");
+    assert_eq!(info.domains, ["contoso.com", "contoso.onmicrosoft.com"]);
+
+    // A token from another tenant is refused even though Graph answered.
+    server
+        .mock("GET", "/v1.0/organization")
+        .with_body(org.clone())
+        .create_async()
+        .await;
+    let other = jwt("00000000-0000-0000-0000-000000000001");
+    assert!(matches!(
+        entra.validate(&target(), &AccessToken::new(other)).await,
+        Err(ProviderError::InvalidResponse(_))
+    ));
+    // An opaque (non-JWT) token has no claim to check.
+    assert!(
+        entra
+            .validate(&target(), &AccessToken::new("opaque-token"))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn validation_errors_are_typed() {
+    let clock = clock();
+    for (status, body, expected) in [
+        (
+            401,
+            r#"{"error":{"code":"InvalidAuthenticationToken","message":"Lifetime validation failed, the token is expired."}}"#,
+            "Other",
+        ),
+        (
+            403,
+            r#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation."}}"#,
+            "ConsentRequired",
+        ),
+        (200, r#"{"value":[]}"#, "InvalidResponse"),
+        (200, r#"{"value":"#, "InvalidResponse"),
+    ] {
+        let mut server = Server::new_async().await;
+        server
+            .mock("GET", "/v1.0/organization")
+            .with_status(status)
+            .with_body(body)
+            .create_async()
+            .await;
+        let got = provider(&server, &clock)
+            .validate(&target(), &AccessToken::new("t"))
+            .await
+            .unwrap_err();
+        assert_eq!(kind(&got), expected, "{status} {body}: {got:?}");
+    }
+}
+
+#[tokio::test]
+async fn throttling_honours_retry_after_on_the_injected_clock() {
+    let mut server = Server::new_async().await;
+    let throttled = server
+        .mock("POST", TOKEN_PATH)
+        .with_status(429)
+        .with_header("retry-after", "7")
+        .with_body(entra_error("temporarily_unavailable", &[90055], None))
+        .expect(1)
+        .create_async()
+        .await;
+    let ok = server
+        .mock("POST", TOKEN_PATH)
+        .with_body(token_body(true))
+        .expect(1)
+        .create_async()
+        .await;
+    let clock = clock();
+    let start = clock.now();
+    provider(&server, &clock)
+        .refresh(&target(), &RefreshToken::new("1.old"))
+        .await
+        .unwrap();
+    throttled.assert_async().await;
+    ok.assert_async().await;
+    assert_eq!(clock.now() - start, Duration::seconds(7));
+}
+
+#[tokio::test]
+async fn throttling_without_retries_hands_retry_after_to_the_caller() {
+    let mut server = Server::new_async().await;
+    let m = server
+        .mock("POST", TOKEN_PATH)
+        .with_status(429)
+        .with_header("retry-after", "120")
+        .expect(1)
+        .create_async()
+        .await;
+    let clock = clock();
+    let start = clock.now();
+    // 120 s is longer than the policy waits inside a call: give up at once.
+    let got = provider(&server, &clock)
+        .refresh(&target(), &RefreshToken::new("1.old"))
+        .await
+        .unwrap_err();
+    m.assert_async().await;
+    assert_eq!(
+        got,
+        ProviderError::Throttled {
+            retry_after: Some(Duration::seconds(120))
+        }
+    );
+    assert_eq!(clock.now(), start);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_with_bounded_backoff_then_typed() {
+    let mut server = Server::new_async().await;
+    let m = server
+        .mock("POST", TOKEN_PATH)
+        .with_status(503)
+        .with_body("<html>Service Unavailable</html>")
+        .expect(4)
+        .create_async()
+        .await;
+    let clock = clock();
+    let start = clock.now();
+    let got = provider(&server, &clock)
+        .password_grant(&target(), "u", &Password::new("p"))
+        .await
+        .unwrap_err();
+    m.assert_async().await;
+    assert_eq!(
+        got,
+        ProviderError::Unavailable {
+            status: 503,
+            retry_after: None
+        }
+    );
+    // 0.5 + 1 + 2 s of backoff, plus at most 50 % jitter.
+    let waited = clock.now() - start;
+    assert!(
+        waited >= Duration::milliseconds(3500) && waited <= Duration::milliseconds(5250),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn connection_failures_are_retried_then_typed() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let clock = clock();
+    let start = clock.now();
+    let entra = EntraProvider::new(EntraConfig::new(CLIENT).authority(&url).unwrap().retry(
+        RetryPolicy {
+            max_retries: 2,
+            ..RetryPolicy::default()
+        },
+    ))
+    .unwrap()
+    .with_clock(Arc::new(clock.clone()));
+    let got = entra.device_authorization(&target()).await.unwrap_err();
+    assert!(matches!(got, ProviderError::Transport(_)), "{got:?}");
+    assert!(got.is_transient());
+    assert!(clock.now() - start >= Duration::milliseconds(1500));
+}
+
+#[tokio::test]
+async fn timeouts_are_transport_errors() {
+    // A server that accepts and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let clock = clock();
+    let entra = EntraProvider::new(
+        EntraConfig::new(CLIENT)
+            .authority(&url)
+            .unwrap()
+            .timeout(std::time::Duration::from_millis(150))
+            .retry(RetryPolicy::none()),
+    )
+    .unwrap()
+    .with_clock(Arc::new(clock.clone()));
+    let got = entra.device_authorization(&target()).await.unwrap_err();
+    match got {
+        ProviderError::Transport(text) => assert!(text.starts_with("timed out"), "{text}"),
+        other => panic!("{other:?}"),
+    }
+    hold.abort();
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_bodies_are_invalid_responses() {
+    let clock = clock();
+    let huge = format!(
+        r#"{{"token_type":"Bearer","expires_in":3599,"access_token":"{}"}}"#,
+        "a".repeat(1024 * 1024 + 1)
+    );
+    for (status, body) in [
+        (200, huge.as_str()),
+        (200, "not json at all"),
+        (200, r#"{"token_type":"Bearer","expires_in":3599}"#),
+        (200, r#"{"token_type":"mac","access_token":"a"}"#),
+        (400, "<html><body>Bad Request</body></html>"),
+        (400, r#"{"error_description":"no error field"}"#),
+    ] {
+        let mut server = Server::new_async().await;
+        server
+            .mock("POST", TOKEN_PATH)
+            .with_status(status)
+            .with_body(body)
+            .create_async()
+            .await;
+        let got = provider(&server, &clock)
+            .refresh(&target(), &RefreshToken::new("1.old"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(got, ProviderError::InvalidResponse(_)),
+            "{status} {}: {got:?}",
+            &body[..body.len().min(60)]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_authority_is_a_configuration_error() {
+    let mut server = Server::new_async().await;
+    server
+        .mock("POST", DEVICE_PATH)
+        .with_status(404)
+        .with_body("<html>Not Found</html>")
+        .create_async()
+        .await;
+    let clock = clock();
+    let got = provider(&server, &clock)
+        .device_authorization(&target())
+        .await
+        .unwrap_err();
+    assert!(matches!(got, ProviderError::Misconfigured(_)), "{got:?}");
+}
+
+#[tokio::test]
+async fn redirects_are_never_followed() {
+    let mut server = Server::new_async().await;
+    let elsewhere = server
+        .mock("POST", "/elsewhere")
+        .expect(0)
+        .create_async()
+        .await;
+    server
+        .mock("POST", TOKEN_PATH)
+        .with_status(307)
+        .with_header("location", &format!("{}/elsewhere", server.url()))
+        .create_async()
+        .await;
+    let clock = clock();
+    let got = provider(&server, &clock)
+        .refresh(&target(), &RefreshToken::new("1.old"))
+        .await
+        .unwrap_err();
+    assert!(matches!(got, ProviderError::InvalidResponse(_)), "{got:?}");
+    elsewhere.assert_async().await;
+}
+
+#[tokio::test]
+async fn string_typed_numbers_and_ext_expires_in_are_accepted() {
+    let mut server = Server::new_async().await;
+    server
+        .mock("POST", TOKEN_PATH)
+        .with_body(r#"{"token_type":"Bearer","expires_in":"3599","ext_expires_in":"10799","access_token":"opaque","refresh_token":"1.r"}"#)
+        .create_async()
+        .await;
+    server
+        .mock("POST", DEVICE_PATH)
+        .with_body(r#"{"device_code":"d","user_code":"U","verification_uri":"https://microsoft.com/devicelogin","expires_in":"900","interval":"5"}"#)
+        .create_async()
+        .await;
+    let clock = clock();
+    let entra = provider(&server, &clock);
+    let token = entra
+        .refresh(&target(), &RefreshToken::new("1.old"))
+        .await
+        .unwrap();
+    assert_eq!(token.expires_in, Duration::seconds(3599));
+    let device = entra.device_authorization(&target()).await.unwrap();
+    assert_eq!(device.expires_in, Duration::seconds(900));
+    assert_eq!(device.interval, Duration::seconds(5));
+    assert_eq!(device.message, None);
+}
+
+#[tokio::test]
+async fn admin_consent_url_and_callback() {
+    let server = Server::new_async().await;
+    let clock = clock();
+    let entra = provider(&server, &clock);
+    let state = ConsentState::new("state-1");
+    let url = entra
+        .admin_consent_url(
+            &target(),
+            &AdminConsentRequest {
+                client_id: CLIENT.into(),
+                redirect_uri: Url::parse("https://portal.example.com/authenticate/OAuth2Callback")
+                    .unwrap(),
+                state: state.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(url.path(), format!("/{TENANT}/v2.0/adminconsent"));
+    let query: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(query["client_id"], CLIENT);
+    assert_eq!(query["scope"], "https://graph.microsoft.com/.default");
+    assert_eq!(
+        query["redirect_uri"],
+        "https://portal.example.com/authenticate/OAuth2Callback"
+    );
+    assert_eq!(query["state"], "state-1");
+
+    let ok = ConsentCallback::from_query(&format!(
+        "admin_consent=True&tenant={TENANT}&scope=x&state=state-1"
+    ))
+    .unwrap();
+    entra
+        .verify_admin_consent(&target(), &state, &ok)
+        .await
+        .unwrap();
+    let replayed =
+        ConsentCallback::from_query(&format!("admin_consent=True&tenant={TENANT}&state=state-0"))
+            .unwrap();
+    assert!(matches!(
+        entra
+            .verify_admin_consent(&target(), &state, &replayed)
+            .await,
+        Err(ProviderError::ConsentCallback(_))
+    ));
+    let other = ConsentCallback::from_query(
+        "admin_consent=True&tenant=00000000-0000-0000-0000-000000000001&state=state-1",
+    )
+    .unwrap();
+    assert!(
+        entra
+            .verify_admin_consent(&target(), &state, &other)
+            .await
+            .is_err()
+    );
+    let declined = ConsentCallback::from_query("admin_consent=True&error=consent_required&error_description=AADSTS65004%3A+User+declined+to+consent&state=state-1").unwrap();
+    assert!(matches!(
+        entra
+            .verify_admin_consent(&target(), &state, &declined)
+            .await,
+        Err(ProviderError::ConsentDeclined(_))
+    ));
+}
+
+#[test]
+fn secrets_stay_out_of_debug() {
+    let config = EntraConfig::new(CLIENT).client_secret(ClientSecret::new("super-secret-value"));
+    let printed = format!(
+        "{config:?} {:?}",
+        EntraProvider::new(config.clone()).unwrap()
+    );
+    assert!(!printed.contains("super-secret-value"), "{printed}");
+    assert!(printed.contains(CLIENT));
+}
+
+#[test]
+fn hosts_must_be_bare_http_urls() {
+    assert!(EntraConfig::new(CLIENT).authority("ftp://x").is_err());
+    assert!(
+        EntraConfig::new(CLIENT)
+            .authority("https://login.example/tenant")
+            .is_err()
+    );
+    assert!(
+        EntraConfig::new(CLIENT)
+            .graph("http://127.0.0.1:9/")
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_chunked_body_is_cut_off_past_one_mebibyte() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A server that streams 2 MiB without a Content-Length.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = vec![0u8; 4096];
+        let _ = socket.read(&mut request).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+        if socket.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = vec![b' '; 64 * 1024];
+        for _ in 0..32 {
+            let frame = format!("{:x}\r\n", chunk.len());
+            if socket.write_all(frame.as_bytes()).await.is_err()
+                || socket.write_all(&chunk).await.is_err()
+                || socket.write_all(b"\r\n").await.is_err()
+            {
+                return;
+            }
+        }
+        let _ = socket.write_all(b"0\r\n\r\n").await;
+    });
+    let clock = clock();
+    let entra = EntraProvider::new(
+        EntraConfig::new(CLIENT)
+            .authority(&url)
+            .unwrap()
+            .retry(RetryPolicy::none()),
+    )
+    .unwrap()
+    .with_clock(Arc::new(clock.clone()));
+    let got = entra.device_authorization(&target()).await.unwrap_err();
+    match got {
+        ProviderError::InvalidResponse(text) => assert!(text.contains("larger than"), "{text}"),
+        other => panic!("{other:?}"),
+    }
+    server.abort();
+}

@@ -1,0 +1,642 @@
+//! Every journey through the real engine and the real Entra provider, over HTTP, against
+//! FakeEntra. Time is a ManualClock shared by the engine, the provider's retries and the fake,
+//! so nothing sleeps.
+
+use std::sync::Arc;
+
+use tenant_access::clock::{Clock, ManualClock};
+use tenant_access::error::{Error, ProviderError};
+use tenant_access::flow::{Claimed, DeviceCodeIssued, StageKind, Validated};
+use tenant_access::mail::CaptureMailer;
+use tenant_access::provider::ConsentCallback;
+use tenant_access::provider::fake_entra::{FakeEndpoint, FakeEntra, FakeRequest, Fault, SignIn};
+use tenant_access::secret::{ClientSecret, Password};
+use tenant_access::store::MemoryStore;
+use tenant_access::{
+    AnyOnboarding, Config, NewCustomer, Onboarding, PollOutcome, RefreshOutcome, TenantAccess,
+};
+use time::Duration;
+use time::macros::datetime;
+
+const APP_ID: &str = "99999999-8888-7777-6666-555555555555";
+
+struct World {
+    fake: FakeEntra,
+    clock: ManualClock,
+    ta: TenantAccess,
+    mailer: CaptureMailer,
+}
+
+async fn world() -> World {
+    let clock = ManualClock::new(datetime!(2026-11-23 10:00 UTC));
+    let fake = FakeEntra::builder()
+        .clock(Arc::new(clock.clone()))
+        .start()
+        .await
+        .unwrap();
+    let mailer = CaptureMailer::new();
+    let ta = TenantAccess::builder()
+        .config(
+            Config::new("https://portal.example.com")
+                .unwrap()
+                .consent_client_id(fake.client_id())
+                .consent_redirect_url("https://portal.example.com/authenticate/OAuth2Callback")
+                .unwrap(),
+        )
+        .store(MemoryStore::new())
+        .mailer(mailer.clone())
+        .provider(fake.provider().unwrap())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    World {
+        fake,
+        clock,
+        ta,
+        mailer,
+    }
+}
+
+/// Invitation sent, link opened, "Start authentication" pressed.
+async fn claimed(w: &World, id: &str, tenant: &str) -> Onboarding<Claimed> {
+    let admin = format!("admin@{tenant}");
+    let new = NewCustomer::new(id, tenant, admin.as_str()).unwrap();
+    w.ta.invite(new).await.unwrap().send(&w.ta).await.unwrap();
+    let code = w.mailer.last_code_to(&admin).unwrap();
+    let AnyOnboarding::InvitationSent(sent) = w.ta.open_invitation(&code).await.unwrap() else {
+        panic!("a fresh invitation is in InvitationSent")
+    };
+    sent.claim(&w.ta).await.unwrap()
+}
+
+async fn device(w: &World, id: &str, tenant: &str) -> Onboarding<DeviceCodeIssued> {
+    claimed(w, id, tenant)
+        .await
+        .start_device_code(&w.ta)
+        .await
+        .unwrap()
+}
+
+async fn poll_once(w: &World, d: Onboarding<DeviceCodeIssued>) -> PollOutcome {
+    w.clock.sleep_until(d.stage().next_poll_at).await;
+    d.poll(&w.ta).await.unwrap()
+}
+
+async fn connected(w: &World, id: &str, tenant: &str) -> Onboarding<Validated> {
+    let d = device(w, id, tenant).await;
+    assert_eq!(w.fake.sign_in(d.stage().user_code()), SignIn::SignedIn);
+    let PollOutcome::Authenticated(token) = d.poll_until_done(&w.ta).await.unwrap() else {
+        panic!("signed in")
+    };
+    token.validate(&w.ta).await.unwrap()
+}
+
+fn provider_error(e: &Error) -> &ProviderError {
+    match e {
+        Error::Provider(p) => p,
+        other => panic!("not a provider error: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn device_code_journey_polls_once_per_tick_and_validates() {
+    let w = world().await;
+    let d = device(&w, "contoso", "contoso.com").await;
+    assert_eq!(
+        d.stage().verification_uri().as_str(),
+        "https://microsoft.com/devicelogin"
+    );
+    assert_eq!(d.stage().user_code().len(), 9);
+
+    let PollOutcome::Pending(d) = poll_once(&w, d).await else {
+        panic!("nobody signed in yet")
+    };
+    let PollOutcome::Pending(d) = poll_once(&w, d).await else {
+        panic!("nobody signed in yet")
+    };
+    assert_eq!(w.fake.requests(FakeRequest::DevicePoll), 2);
+
+    assert_eq!(w.fake.sign_in(d.stage().user_code()), SignIn::SignedIn);
+    let PollOutcome::Authenticated(token) = poll_once(&w, d).await else {
+        panic!("signed in")
+    };
+    assert_eq!(w.fake.requests(FakeRequest::DevicePoll), 3);
+    let token_set = token.customer().token.as_ref().unwrap();
+    assert!(token_set.refresh_token.is_some());
+    assert_eq!(
+        token_set.expires_at,
+        w.clock.now() + Duration::seconds(3599)
+    );
+
+    let connected = token.validate(&w.ta).await.unwrap();
+    let info = connected.customer().tenant_info.clone().unwrap();
+    assert_eq!(info.id, w.fake.tenant_id("contoso.com"));
+    assert_eq!(info.domains, ["contoso.com"]);
+    assert_eq!(w.fake.requests(FakeRequest::Organization), 1);
+}
+
+#[tokio::test]
+async fn slow_down_widens_the_interval_by_five_seconds() {
+    let w = world().await;
+    let d = device(&w, "contoso", "contoso.com").await;
+    assert_eq!(d.stage().interval, Duration::seconds(5));
+    assert!(w.fake.slow_down(d.stage().user_code()));
+    let PollOutcome::SlowDown(d) = poll_once(&w, d).await else {
+        panic!("slow_down was injected")
+    };
+    assert_eq!(d.stage().interval, Duration::seconds(10));
+    assert_eq!(
+        d.stage().next_poll_at,
+        w.clock.now() + Duration::seconds(10)
+    );
+    // Polling on the widened interval is not too fast for the server either.
+    let PollOutcome::Pending(d) = poll_once(&w, d).await else {
+        panic!("polled on the new interval")
+    };
+    w.fake.sign_in(d.stage().user_code());
+    assert!(matches!(
+        d.poll_until_done(&w.ta).await.unwrap(),
+        PollOutcome::Authenticated(_)
+    ));
+}
+
+#[tokio::test]
+async fn admin_consent_workflow_waits_for_the_reviewer_then_authenticates_again() {
+    let w = world().await;
+    w.fake.require_admin_approval("contoso.com");
+    let d = device(&w, "contoso", "contoso.com").await;
+    assert_eq!(
+        w.fake.sign_in(d.stage().user_code()),
+        SignIn::ApprovalRequested
+    );
+    let PollOutcome::ApprovalRequested(waiting) = d.poll_until_done(&w.ta).await.unwrap() else {
+        panic!("approval was requested")
+    };
+    assert_eq!(waiting.kind(), StageKind::ApprovalRequested);
+    assert_eq!(w.fake.admin_consent_requests("contoso.com"), 1);
+
+    // Days later the reviewer approves in the Entra admin centre.
+    w.clock.advance(Duration::days(2));
+    assert_eq!(w.fake.approve_admin_consent_requests("contoso.com"), 1);
+
+    // "Click here to continue the authentication process": a new device code.
+    let d = waiting.continue_authentication(&w.ta).await.unwrap();
+    assert_eq!(w.fake.sign_in(d.stage().user_code()), SignIn::SignedIn);
+    let PollOutcome::Authenticated(token) = d.poll_until_done(&w.ta).await.unwrap() else {
+        panic!("approved")
+    };
+    token.validate(&w.ta).await.unwrap();
+    assert_eq!(w.fake.requests(FakeRequest::DeviceAuthorization), 2);
+}
+
+#[tokio::test]
+async fn declined_and_expired_device_codes_go_back_to_claimed() {
+    let w = world().await;
+    let d = device(&w, "contoso", "contoso.com").await;
+    assert!(w.fake.decline(d.stage().user_code()));
+    let PollOutcome::Declined(claimed) = poll_once(&w, d).await else {
+        panic!("declined")
+    };
+
+    let d = claimed.start_device_code(&w.ta).await.unwrap();
+    assert!(w.fake.expire(d.stage().user_code()));
+    let PollOutcome::Expired(claimed) = poll_once(&w, d).await else {
+        panic!("expired on the server")
+    };
+
+    // Nobody signs in: the engine polls on its clock until the code dies 15 minutes later.
+    let d = claimed.start_device_code(&w.ta).await.unwrap();
+    let issued = w.clock.now();
+    let polls_before = w.fake.requests(FakeRequest::DevicePoll);
+    let PollOutcome::Expired(_) = d.poll_until_done(&w.ta).await.unwrap() else {
+        panic!("the code should expire")
+    };
+    assert!(w.clock.now() - issued >= Duration::minutes(15));
+    let polls = w.fake.requests(FakeRequest::DevicePoll) - polls_before;
+    assert!((170..=180).contains(&polls), "{polls} polls");
+}
+
+#[tokio::test]
+async fn password_journey_with_admin_consent_and_mfa() {
+    let w = world().await;
+    w.fake
+        .add_user("fabrikam.com", "admin@fabrikam.com", "correct horse");
+    let new = NewCustomer::new("fabrikam", "fabrikam.com", "admin@fabrikam.com").unwrap();
+    let consent =
+        w.ta.connect_with_password(new, "admin@fabrikam.com", Password::new("correct horse"))
+            .await
+            .unwrap();
+    let url = consent.stage().admin_consent_url().clone();
+    assert!(url.as_str().starts_with(w.fake.url().as_str()));
+    assert!(url.path().ends_with("/fabrikam.com/v2.0/adminconsent"));
+
+    // Before anyone consents, the password grant answers AADSTS65001.
+    let rejected = consent.acquire_token(&w.ta).await.unwrap_err();
+    assert!(matches!(
+        provider_error(rejected.error()),
+        ProviderError::ConsentRequired(d) if d.codes == [65001]
+    ));
+    let _consent = rejected.into_onboarding();
+
+    // The administrator consents; Entra redirects to the portal's callback.
+    let redirect = w.fake.admin_consents(&url).await.unwrap();
+    assert_eq!(redirect.path(), "/authenticate/OAuth2Callback");
+    let callback = ConsentCallback::from_url(&redirect).unwrap();
+    assert_eq!(
+        callback.tenant.as_deref(),
+        Some(w.fake.tenant_id("fabrikam.com").as_str())
+    );
+    let token = w.ta.complete_consent(&callback).await.unwrap();
+    // The same callback again is a replay.
+    assert!(w.ta.complete_consent(&callback).await.is_err());
+    token.validate(&w.ta).await.unwrap();
+    assert_eq!(w.fake.requests(FakeRequest::Password), 2);
+
+    // With MFA on, the password journey says so and hands the stage back.
+    w.fake.add_user("tailspin.com", "admin@tailspin.com", "pw");
+    w.fake.set_mfa("tailspin.com", "admin@tailspin.com", true);
+    w.fake
+        .grant_admin_consent("tailspin.com", &w.fake.client_id());
+    let new = NewCustomer::new("tailspin", "tailspin.com", "admin@tailspin.com").unwrap();
+    let consent =
+        w.ta.connect_with_password(new, "admin@tailspin.com", Password::new("pw"))
+            .await
+            .unwrap();
+    let rejected = consent.acquire_token(&w.ta).await.unwrap_err();
+    assert!(matches!(
+        provider_error(rejected.error()),
+        ProviderError::MfaRequired(d) if d.codes == [50076]
+    ));
+    assert!(rejected.error().to_string().contains("device-code journey"));
+    assert_eq!(
+        rejected.into_onboarding().kind(),
+        StageKind::ConsentRequired
+    );
+
+    // A wrong password is bad credentials.
+    w.fake.add_user("adatum.com", "admin@adatum.com", "right");
+    w.fake
+        .grant_admin_consent("adatum.com", &w.fake.client_id());
+    let new = NewCustomer::new("adatum", "adatum.com", "admin@adatum.com").unwrap();
+    let consent =
+        w.ta.connect_with_password(new, "admin@adatum.com", Password::new("wrong"))
+            .await
+            .unwrap();
+    let rejected = consent.acquire_token(&w.ta).await.unwrap_err();
+    assert!(matches!(
+        provider_error(rejected.error()),
+        ProviderError::InvalidCredentials(_)
+    ));
+}
+
+#[tokio::test]
+async fn app_registration_journey_and_declined_consent() {
+    let w = world().await;
+    w.fake.add_app("woodgrove.com", APP_ID, "app-secret");
+    let new = NewCustomer::new("woodgrove", "woodgrove.com", "it@woodgrove.com").unwrap();
+    let consent =
+        w.ta.connect_app_registration(new, APP_ID, ClientSecret::new("app-secret"))
+            .await
+            .unwrap();
+    let url = consent.stage().admin_consent_url().clone();
+    assert!(url.query().unwrap().contains(APP_ID));
+
+    // The first attempt is declined by the administrator.
+    w.fake.decline_next_admin_consent("woodgrove.com");
+    let redirect = w.fake.admin_consents(&url).await.unwrap();
+    let declined = ConsentCallback::from_url(&redirect).unwrap();
+    let rejected = consent
+        .complete_consent(&w.ta, &declined)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        provider_error(rejected.error()),
+        ProviderError::ConsentDeclined(d) if d.codes == [65004]
+    ));
+    let consent = rejected.into_onboarding();
+
+    let redirect = w.fake.admin_consents(&url).await.unwrap();
+    let token = consent
+        .complete_consent(&w.ta, &ConsentCallback::from_url(&redirect).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        token
+            .customer()
+            .token
+            .as_ref()
+            .unwrap()
+            .refresh_token
+            .is_none()
+    );
+    let connected = token.validate(&w.ta).await.unwrap();
+    // Day Two for an app registration: a new client-credentials token.
+    let RefreshOutcome::Refreshed(_) = connected.refresh(&w.ta).await.unwrap() else {
+        panic!("client credentials again")
+    };
+    assert_eq!(w.fake.requests(FakeRequest::ClientCredentials), 2);
+
+    // A wrong secret is typed.
+    w.fake.add_app("litware.com", APP_ID, "real-secret");
+    w.fake.grant_admin_consent("litware.com", APP_ID);
+    let new = NewCustomer::new("litware", "litware.com", "it@litware.com").unwrap();
+    let consent =
+        w.ta.connect_app_registration(new, APP_ID, ClientSecret::new("stale-secret"))
+            .await
+            .unwrap();
+    let rejected = consent.acquire_token(&w.ta).await.unwrap_err();
+    assert!(matches!(
+        provider_error(rejected.error()),
+        ProviderError::InvalidClientSecret(d) if d.codes == [7000215]
+    ));
+}
+
+#[tokio::test]
+async fn refresh_rotates_the_refresh_token_and_revives_an_expired_access_token() {
+    let w = world().await;
+    let connected = connected(&w, "contoso", "contoso.com").await;
+    let old = connected
+        .customer()
+        .token
+        .as_ref()
+        .and_then(|t| t.refresh_token.clone())
+        .unwrap();
+
+    // Two hours later the access token has expired: Graph refuses it.
+    w.clock.advance(Duration::hours(2));
+    let rejected = connected.verify(&w.ta).await.unwrap_err();
+    assert!(matches!(
+        provider_error(rejected.error()),
+        ProviderError::Other(d) if d.error == "InvalidAuthenticationToken"
+    ));
+    let connected = rejected.into_onboarding();
+
+    let RefreshOutcome::Refreshed(connected) = connected.refresh(&w.ta).await.unwrap() else {
+        panic!("the refresh token is alive")
+    };
+    assert_eq!(w.fake.requests(FakeRequest::Refresh), 1);
+    let new = connected
+        .customer()
+        .token
+        .as_ref()
+        .and_then(|t| t.refresh_token.clone())
+        .unwrap();
+    assert_ne!(new.expose_secret(), old.expose_secret(), "rotated");
+    // Entra does not revoke the old one on rotation.
+    assert!(w.fake.refresh_token_is_live(old.expose_secret()));
+    connected.verify(&w.ta).await.unwrap();
+}
+
+#[tokio::test]
+async fn revoked_or_idle_refresh_tokens_need_reauthentication() {
+    let w = world().await;
+    let connected = connected(&w, "contoso", "contoso.com").await;
+    assert_eq!(w.fake.revoke_refresh_tokens("contoso.com"), 1);
+    let RefreshOutcome::ReauthRequired(dead) = connected.refresh(&w.ta).await.unwrap() else {
+        panic!("revoked")
+    };
+    assert!(
+        dead.stage().reason.contains("AADSTS50173"),
+        "{}",
+        dead.stage().reason
+    );
+    let invited = dead.reinvite(&w.ta).await.unwrap();
+    assert_eq!(invited.kind(), StageKind::Invited);
+
+    let connected = connected_again(&w).await;
+    w.clock.advance(Duration::days(91));
+    let RefreshOutcome::ReauthRequired(dead) = connected.refresh(&w.ta).await.unwrap() else {
+        panic!("idle for 91 days")
+    };
+    assert!(dead.stage().reason.contains("AADSTS700082"));
+}
+
+async fn connected_again(w: &World) -> Onboarding<Validated> {
+    connected(w, "fabrikam", "fabrikam.com").await
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_through_the_engine() {
+    let w = world().await;
+    let connected = connected(&w, "contoso", "contoso.com").await;
+
+    // A 429 with Retry-After: 3 is waited out on the clock inside one refresh.
+    w.fake
+        .inject(FakeEndpoint::Token, Fault::Throttle { retry_after: 3 });
+    let before = w.clock.now();
+    let RefreshOutcome::Refreshed(connected) = connected.refresh(&w.ta).await.unwrap() else {
+        panic!("retried after the throttle")
+    };
+    assert_eq!(w.clock.now() - before, Duration::seconds(3));
+    assert_eq!(w.fake.requests(FakeRequest::Refresh), 2);
+
+    // Persistent 503s give up with a typed error and the stage unchanged.
+    for _ in 0..4 {
+        w.fake.inject(FakeEndpoint::Token, Fault::Status(503));
+    }
+    let rejected = connected.refresh(&w.ta).await.unwrap_err();
+    assert!(matches!(
+        provider_error(rejected.error()),
+        ProviderError::Unavailable { status: 503, .. }
+    ));
+    assert!(rejected.error().is_retryable());
+    let connected = rejected.into_onboarding();
+    assert_eq!(connected.kind(), StageKind::Validated);
+    assert_eq!(w.fake.requests(FakeRequest::Refresh), 6);
+
+    // Graph throttling during verification is retried too.
+    w.fake.inject(
+        FakeEndpoint::Organization,
+        Fault::Throttle { retry_after: 1 },
+    );
+    connected.verify(&w.ta).await.unwrap();
+}
+
+/// FakeEntra's own wire format, read raw (no provider in between).
+mod wire {
+    use super::*;
+    use tenant_access::ids::{CustomerId, TenantId};
+    use tenant_access::provider::entra::token_tenant;
+    use tenant_access::provider::{DevicePoll, IdentityProvider, Target};
+
+    async fn post(fake: &FakeEntra, path: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .post(fake.url().join(path).unwrap())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn errors_have_every_field_entra_sends() {
+        let w = world().await;
+        let (status, body) = post(
+            &w.fake,
+            "/contoso.com/oauth2/v2.0/token",
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", &w.fake.client_id()),
+                ("device_code", "nope"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"], "bad_verification_code");
+        assert_eq!(body["error_codes"], serde_json::json!([70018]));
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with("AADSTS70018: ")
+        );
+        for key in ["timestamp", "trace_id", "correlation_id", "error_uri"] {
+            assert!(body[key].is_string(), "{key} missing in {body}");
+        }
+
+        let (status, body) = post(
+            &w.fake,
+            "/contoso.com/oauth2/v2.0/token",
+            &[("grant_type", "implicit"), ("client_id", "x")],
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("unsupported_grant_type"))
+        );
+        let (status, body) = post(
+            &w.fake,
+            "/common/oauth2/v2.0/devicecode",
+            &[("client_id", "x")],
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+    }
+
+    #[tokio::test]
+    async fn device_code_answer_and_tokens_have_entra_shape() {
+        let w = world().await;
+        let client_id = w.fake.client_id();
+        let (status, device) = post(
+            &w.fake,
+            "/contoso.com/oauth2/v2.0/devicecode",
+            &[
+                ("client_id", &client_id),
+                (
+                    "scope",
+                    "https://graph.microsoft.com/.default offline_access openid",
+                ),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            device["verification_uri"],
+            "https://microsoft.com/devicelogin"
+        );
+        assert_eq!(device["expires_in"], 900);
+        assert_eq!(device["interval"], 5);
+        assert!(device.get("verification_uri_complete").is_none());
+        let user_code = device["user_code"].as_str().unwrap();
+        assert!(device["message"].as_str().unwrap().contains(user_code));
+
+        w.fake.sign_in(user_code);
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", client_id.as_str()),
+            ("device_code", device["device_code"].as_str().unwrap()),
+        ];
+        let (status, token) = post(&w.fake, "/contoso.com/oauth2/v2.0/token", &form).await;
+        assert_eq!(status, 200, "{token}");
+        assert_eq!(token["token_type"], "Bearer");
+        assert_eq!(token["expires_in"], 3599);
+        assert_eq!(token["ext_expires_in"], 3599);
+        assert!(token["refresh_token"].is_string());
+        assert!(token["id_token"].is_string());
+        let access = token["access_token"].as_str().unwrap();
+        assert_eq!(access.split('.').count(), 3);
+        assert_eq!(token_tenant(access), Some(w.fake.tenant_id("contoso.com")));
+
+        // The same device code again: already redeemed (AADSTS90120).
+        let (status, again) = post(&w.fake, "/contoso.com/oauth2/v2.0/token", &form).await;
+        assert_eq!(
+            (status, again["error_codes"][0].as_u64()),
+            (400, Some(90120))
+        );
+    }
+
+    #[tokio::test]
+    async fn polling_faster_than_the_interval_is_slow_down() {
+        let w = world().await;
+        let entra = w.fake.provider().unwrap();
+        let target = Target {
+            customer: CustomerId::new("c").unwrap(),
+            tenant: TenantId::new("contoso.com").unwrap(),
+        };
+        let device = entra.device_authorization(&target).await.unwrap();
+        let first = entra
+            .poll_device_code(&target, &device.device_code)
+            .await
+            .unwrap();
+        assert!(matches!(first, DevicePoll::Pending));
+        let second = entra
+            .poll_device_code(&target, &device.device_code)
+            .await
+            .unwrap();
+        assert!(matches!(second, DevicePoll::SlowDown));
+        // The interval is now 10 s on the server too.
+        w.clock.advance(Duration::seconds(6));
+        let third = entra
+            .poll_device_code(&target, &device.device_code)
+            .await
+            .unwrap();
+        assert!(matches!(third, DevicePoll::SlowDown));
+        w.clock.advance(Duration::seconds(20));
+        let fourth = entra
+            .poll_device_code(&target, &device.device_code)
+            .await
+            .unwrap();
+        assert!(matches!(fourth, DevicePoll::Pending));
+        // Fifteen minutes later the code is dead.
+        w.clock.advance(Duration::minutes(15));
+        let dead = entra
+            .poll_device_code(&target, &device.device_code)
+            .await
+            .unwrap();
+        assert!(matches!(dead, DevicePoll::Expired));
+    }
+
+    #[tokio::test]
+    async fn admin_consent_needs_scope_and_redirects_with_state() {
+        let w = world().await;
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut url = w.fake.url().join("/contoso.com/v2.0/adminconsent").unwrap();
+        url.query_pairs_mut()
+            .append_pair("client_id", "app")
+            .append_pair(
+                "redirect_uri",
+                "https://portal.example.com/authenticate/OAuth2Callback",
+            )
+            .append_pair("state", "s1");
+        let missing_scope = browser.get(url.clone()).send().await.unwrap();
+        assert_eq!(missing_scope.status().as_u16(), 400);
+        let body: serde_json::Value = missing_scope.json().await.unwrap();
+        assert_eq!(body["error_codes"][0], 900144);
+
+        url.query_pairs_mut()
+            .append_pair("scope", "https://graph.microsoft.com/.default");
+        let landed = w.fake.admin_consents(&url).await.unwrap();
+        let query: std::collections::BTreeMap<String, String> =
+            landed.query_pairs().into_owned().collect();
+        assert_eq!(query["admin_consent"], "True");
+        assert_eq!(query["tenant"], w.fake.tenant_id("contoso.com"));
+        assert_eq!(query["state"], "s1");
+        assert_eq!(query["scope"], "https://graph.microsoft.com/.default");
+        assert_eq!(w.fake.requests(FakeRequest::AdminConsent), 2);
+    }
+}
