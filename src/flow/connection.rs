@@ -42,6 +42,19 @@ async fn prove(ta: &TenantAccess, customer: &Customer) -> Result<TenantInfo, Err
     Ok(info)
 }
 
+/// The customer after a successful proof now, and the stage that records it.
+fn proven(ta: &TenantAccess, customer: &Customer, info: TenantInfo) -> (Customer, Validated) {
+    let now = ta.clock().now();
+    let mut customer = customer.clone();
+    customer.tenant_info = Some(info);
+    customer.last_verification = Some(Verification {
+        at: now,
+        status: VerificationStatus::Ok,
+    });
+    customer.last_error = None;
+    (customer, Validated { validated_at: now })
+}
+
 fn verification_status(error: &Error) -> VerificationStatus {
     if error.is_retryable() {
         VerificationStatus::Transient
@@ -76,16 +89,8 @@ impl Onboarding<TokenAcquired> {
     ) -> Result<Onboarding<Validated>, Rejected<TokenAcquired>> {
         match prove(ta, &self.customer).await {
             Ok(info) => {
-                let now = ta.clock().now();
-                let mut customer = self.customer.clone();
-                customer.tenant_info = Some(info);
-                customer.last_verification = Some(Verification {
-                    at: now,
-                    status: VerificationStatus::Ok,
-                });
-                customer.last_error = None;
-                self.advance(ta, customer, Validated { validated_at: now }, None)
-                    .await
+                let (customer, validated) = proven(ta, &self.customer, info);
+                self.advance(ta, customer, validated, None).await
             }
             Err(error) => Err(self.verification_failed(ta, error).await),
         }
@@ -101,16 +106,8 @@ impl Onboarding<Validated> {
     ) -> Result<Onboarding<Validated>, Rejected<Validated>> {
         match prove(ta, &self.customer).await {
             Ok(info) => {
-                let now = ta.clock().now();
-                let mut customer = self.customer.clone();
-                customer.tenant_info = Some(info);
-                customer.last_verification = Some(Verification {
-                    at: now,
-                    status: VerificationStatus::Ok,
-                });
-                customer.last_error = None;
-                self.save(ta, customer, Validated { validated_at: now })
-                    .await
+                let (customer, validated) = proven(ta, &self.customer, info);
+                self.save(ta, customer, validated).await
             }
             Err(error) => Err(self.verification_failed(ta, error).await),
         }
