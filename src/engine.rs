@@ -7,6 +7,7 @@ use url::Url;
 
 use crate::audit::{Actor, AuditEvent};
 use crate::clock::{Clock, SystemClock};
+use crate::day_two::TokenCache;
 use crate::error::{ConfigError, Error, FlowError};
 use crate::flow::{AnyOnboarding, StageKind};
 use crate::ids::CustomerId;
@@ -39,6 +40,8 @@ pub struct Config {
     consent_client_id: Option<String>,
     consent_redirect_url: Option<Url>,
     msp_name: String,
+    refresh_ahead: Duration,
+    reinvite_on_reauth: bool,
 }
 
 impl Config {
@@ -54,6 +57,8 @@ impl Config {
             consent_client_id: None,
             consent_redirect_url: None,
             msp_name: "Your IT provider".to_owned(),
+            refresh_ahead: Duration::minutes(5),
+            reinvite_on_reauth: false,
         })
     }
 
@@ -87,6 +92,31 @@ impl Config {
     pub fn msp_name(mut self, name: impl Into<String>) -> Self {
         self.msp_name = name.into();
         self
+    }
+
+    /// How long before expiry [`TenantAccess::access_token`] refreshes a token (default
+    /// 5 minutes).
+    pub fn refresh_ahead(mut self, margin: Duration) -> Self {
+        self.refresh_ahead = margin;
+        self
+    }
+
+    /// Whether a dead refresh token automatically sends the customer a fresh device-code
+    /// invitation (default: no; the journey waits in
+    /// [`ReauthRequired`](crate::flow::ReauthRequired) for the MSP).
+    pub fn reinvite_on_reauth(mut self, yes: bool) -> Self {
+        self.reinvite_on_reauth = yes;
+        self
+    }
+
+    /// The refresh-ahead margin.
+    pub fn refresh_margin(&self) -> Duration {
+        self.refresh_ahead
+    }
+
+    /// Whether re-authentication sends a fresh invitation automatically.
+    pub fn reinvites_on_reauth(&self) -> bool {
+        self.reinvite_on_reauth
     }
 
     /// The URL invitation codes are appended to.
@@ -154,6 +184,7 @@ struct Parts {
     provider: Arc<dyn IdentityProvider>,
     clock: Arc<dyn Clock>,
     config: Config,
+    tokens: TokenCache,
 }
 
 impl std::fmt::Debug for TenantAccess {
@@ -227,6 +258,9 @@ impl TenantAccessBuilder {
         if !config.invitation_lifetime.is_positive() {
             return Err(ConfigError::NotPositive("the invitation lifetime"));
         }
+        if config.refresh_ahead.is_negative() {
+            return Err(ConfigError::NotPositive("the refresh-ahead margin"));
+        }
         Ok(TenantAccess {
             parts: Arc::new(Parts {
                 store: self.store.ok_or(ConfigError::Missing("store"))?,
@@ -236,6 +270,7 @@ impl TenantAccessBuilder {
                     .ok_or(ConfigError::Missing("identity provider"))?,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 config,
+                tokens: TokenCache::default(),
             }),
             actor: Actor::System,
         })
@@ -300,6 +335,10 @@ impl TenantAccess {
     /// The clock.
     pub fn clock(&self) -> &dyn Clock {
         &*self.parts.clock
+    }
+
+    pub(crate) fn tokens(&self) -> &TokenCache {
+        &self.parts.tokens
     }
 
     /// Loads a customer's journey in whatever stage it is; match on it to get the typed stage.

@@ -162,6 +162,15 @@ pub enum FlowError {
     /// The admin-consent callback does not belong to a pending consent request.
     #[error("the admin-consent callback does not match a pending request")]
     ConsentStateMismatch,
+    /// The customer has no working connection (not yet validated, or it needs
+    /// re-authentication).
+    #[error("customer {customer} has no working connection (stage {stage})")]
+    NotConnected {
+        /// The customer.
+        customer: CustomerId,
+        /// The stage they are in.
+        stage: StageKind,
+    },
     /// The stored stage is not the one the caller expected.
     #[error("the customer is in stage {actual}, not {expected}")]
     UnexpectedStage {
@@ -178,9 +187,9 @@ impl FlowError {
             FlowError::NotFound(_) | FlowError::WrongMethod { .. } => Action::FixInput,
             FlowError::PollTooEarly { .. } => Action::Retry { after: None },
             FlowError::Inconsistent(_) => Action::FixConfiguration,
-            FlowError::TenantMismatch { .. } | FlowError::ConsentStateMismatch => {
-                Action::AskCustomer
-            }
+            FlowError::TenantMismatch { .. }
+            | FlowError::ConsentStateMismatch
+            | FlowError::NotConnected { .. } => Action::AskCustomer,
             FlowError::UnexpectedStage { .. } => Action::Reload,
         }
     }

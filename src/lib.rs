@@ -74,6 +74,7 @@
 pub mod audit;
 pub mod clock;
 pub mod customer;
+pub mod day_two;
 mod engine;
 pub mod error;
 pub mod flow;

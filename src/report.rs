@@ -10,6 +10,22 @@ use crate::flow::StageKind;
 use crate::ids::{CustomerId, EmailAddress, Method};
 use crate::store::Record;
 
+/// The flat, serialisable form of a row for CSV and JSON.
+#[derive(serde::Serialize)]
+struct Flat<'a> {
+    customer: &'a str,
+    admin_email: &'a str,
+    method: &'static str,
+    stage: &'static str,
+    email_sent: bool,
+    device_authenticated: bool,
+    token_created_at: Option<String>,
+    token_expires_at: Option<String>,
+    last_verified_at: Option<String>,
+    last_verification: Option<&'static str>,
+    last_error: Option<&'a str>,
+}
+
 /// One customer's status. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusRow {
@@ -92,6 +108,47 @@ impl StatusRow {
             line(&row.each_ref().map(String::as_str));
         }
         out
+    }
+
+    /// Writes rows as CSV with a header line (RFC 4180 quoting; times in RFC 3339).
+    pub fn write_csv<W: std::io::Write>(rows: &[StatusRow], out: W) -> std::io::Result<()> {
+        let mut writer = csv::Writer::from_writer(out);
+        for row in rows {
+            writer
+                .serialize(row.flat())
+                .map_err(std::io::Error::other)?;
+        }
+        writer.flush()
+    }
+
+    /// Rows as CSV text.
+    pub fn csv(rows: &[StatusRow]) -> String {
+        let mut out = Vec::new();
+        Self::write_csv(rows, &mut out).expect("writing to memory cannot fail");
+        String::from_utf8(out).expect("CSV of UTF-8 fields is UTF-8")
+    }
+
+    /// Rows as a JSON array of objects (times in RFC 3339, absent values `null`).
+    pub fn json(rows: &[StatusRow]) -> String {
+        let flat: Vec<Flat<'_>> = rows.iter().map(StatusRow::flat).collect();
+        serde_json::to_string_pretty(&flat).expect("plain strings and booleans serialise")
+    }
+
+    fn flat(&self) -> Flat<'_> {
+        let time = |t: Option<OffsetDateTime>| t.and_then(|t| t.format(&Rfc3339).ok());
+        Flat {
+            customer: self.customer.as_str(),
+            admin_email: self.admin_email.as_str(),
+            method: self.method.as_str(),
+            stage: self.stage.as_str(),
+            email_sent: self.email_sent,
+            device_authenticated: self.device_authenticated,
+            token_created_at: time(self.token_created_at),
+            token_expires_at: time(self.token_expires_at),
+            last_verified_at: time(self.last_verified_at),
+            last_verification: self.last_verification.map(VerificationStatus::as_str),
+            last_error: self.last_error.as_deref(),
+        }
     }
 
     fn cells(&self) -> [String; 11] {

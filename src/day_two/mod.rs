@@ -1,0 +1,16 @@
+//! Day Two: what a portal calls every day once customers are connected.
+//!
+//! - [`TenantAccess::access_token`](crate::TenantAccess::access_token): a valid access token,
+//!   refreshed ahead of expiry, one refresh per customer at a time in this process and
+//!   compare-and-swap across replicas; no store round trip while the cached token is valid.
+//! - [`TenantAccess::refresh_now`](crate::TenantAccess::refresh_now): refresh one customer now.
+//! - [`TenantAccess::verify`](crate::TenantAccess::verify) and
+//!   [`TenantAccess::verify_all`](crate::TenantAccess::verify_all): prove connections with
+//!   bounded concurrency, honouring the provider's `Retry-After` for the whole run.
+//! - The status report lives in [`report`](crate::report): rows, a table, CSV and JSON.
+
+mod access;
+mod verify;
+
+pub(crate) use access::TokenCache;
+pub use verify::{VerifyOutcome, VerifyProgress};

@@ -1,0 +1,315 @@
+//! Day Two on the mock provider: silent access tokens, refresh now, re-authentication policy,
+//! verify one and verify all, and the status report as CSV and JSON.
+
+mod support;
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use support::{customer, harness};
+use tenant_access::clock::Clock;
+use tenant_access::customer::{TenantInfo, VerificationStatus};
+use tenant_access::error::{Action, Error, FlowError};
+use tenant_access::flow::StageKind;
+use tenant_access::provider::mock::Operation;
+use tenant_access::report::StatusRow;
+use tenant_access::store::Filter;
+use tenant_access::{CustomerId, TenantAccess};
+use time::Duration;
+
+fn id(s: &str) -> CustomerId {
+    CustomerId::new(s).unwrap()
+}
+
+#[tokio::test]
+async fn a_valid_cached_token_needs_neither_store_nor_provider() {
+    let h = harness();
+    let connected = h.validated("contoso").await;
+    let stored = connected.customer().token.clone().unwrap();
+    let first = h.ta.access_token(&id("contoso")).await.unwrap();
+    assert_eq!(first.expose_secret(), stored.access_token.expose_secret());
+    let calls = h.mock.calls().len();
+    // Even with the record gone from under it, the cache answers.
+    for _ in 0..100 {
+        let again = h.ta.access_token(&id("contoso")).await.unwrap();
+        assert_eq!(again.expose_secret(), first.expose_secret());
+    }
+    assert_eq!(h.mock.calls().len(), calls);
+    assert_eq!(h.mock.count(Operation::Refresh), 0);
+}
+
+#[tokio::test]
+async fn a_token_near_expiry_is_refreshed_ahead() {
+    let h = harness();
+    h.validated("contoso").await;
+    let first = h.ta.access_token(&id("contoso")).await.unwrap();
+    // 3599 s tokens, 5 min margin: at 55 minutes the token is refreshed.
+    h.clock.advance(Duration::minutes(55));
+    let second = h.ta.access_token(&id("contoso")).await.unwrap();
+    assert_ne!(first.expose_secret(), second.expose_secret());
+    assert_eq!(h.mock.count(Operation::Refresh), 1);
+    let stored = h.ta.load(&id("contoso")).await.unwrap();
+    let token = stored.customer().token.as_ref().unwrap();
+    assert_eq!(token.access_token.expose_secret(), second.expose_secret());
+    assert_eq!(token.obtained_at, h.clock.now());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_concurrent_callers_share_one_refresh() {
+    let h = harness();
+    h.validated("contoso").await;
+    h.clock.advance(Duration::minutes(58));
+    let ta = Arc::new(h.ta.clone());
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let ta = Arc::clone(&ta);
+        tasks.push(tokio::spawn(async move {
+            ta.access_token(&CustomerId::new("contoso").unwrap())
+                .await
+                .unwrap()
+                .expose_secret()
+                .to_owned()
+        }));
+    }
+    let mut tokens = Vec::new();
+    for t in tasks {
+        tokens.push(t.await.unwrap());
+    }
+    assert_eq!(h.mock.count(Operation::Refresh), 1);
+    assert!(tokens.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[tokio::test]
+async fn a_replica_that_loses_the_race_uses_the_winners_token() {
+    let h = harness();
+    h.validated("contoso").await;
+    // A second engine on the same store and provider: another portal replica.
+    let replica = TenantAccess::builder()
+        .config(tenant_access::Config::new("https://portal.example.com").unwrap())
+        .shared_store(Arc::new(h.store.clone()))
+        .mailer(h.mailer.clone())
+        .provider(h.mock.clone())
+        .clock(h.clock.clone())
+        .build()
+        .unwrap();
+    h.clock.advance(Duration::minutes(58));
+    let ours = h.ta.access_token(&id("contoso")).await.unwrap();
+    // The replica's cache is empty; the store already holds the fresh token: no refresh.
+    let theirs = replica.access_token(&id("contoso")).await.unwrap();
+    assert_eq!(ours.expose_secret(), theirs.expose_secret());
+    assert_eq!(h.mock.count(Operation::Refresh), 1);
+}
+
+#[tokio::test]
+async fn a_transient_refresh_failure_serves_the_still_valid_token() {
+    let h = harness();
+    h.validated("contoso").await;
+    let first = h.ta.access_token(&id("contoso")).await.unwrap();
+    h.clock.advance(Duration::minutes(57));
+    h.mock.script("contoso", |s| {
+        s.transient_failure(Operation::Refresh, 503);
+    });
+    let still = h.ta.access_token(&id("contoso")).await.unwrap();
+    assert_eq!(still.expose_secret(), first.expose_secret());
+    // Once it has expired, the failure is the caller's.
+    h.clock.advance(Duration::minutes(3));
+    h.mock.script("contoso", |s| {
+        s.transient_failure(Operation::Refresh, 503);
+    });
+    let err = h.ta.access_token(&id("contoso")).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+}
+
+#[tokio::test]
+async fn a_dead_refresh_token_requires_reauthentication_and_may_reinvite() {
+    let h = harness();
+    h.validated("contoso").await;
+    h.mock.revoke_refresh_tokens("contoso");
+    h.clock.advance(Duration::hours(2));
+    let err = h.ta.access_token(&id("contoso")).await.unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Flow(FlowError::NotConnected {
+            stage: StageKind::ReauthRequired,
+            ..
+        })
+    ));
+    assert_eq!(err.action(), Action::AskCustomer);
+    assert_eq!(
+        h.ta.load(&id("contoso")).await.unwrap().kind(),
+        StageKind::ReauthRequired
+    );
+
+    // With the policy on, refresh_now mails a fresh invitation by itself.
+    let h = harness();
+    let ta = TenantAccess::builder()
+        .config(
+            tenant_access::Config::new("https://portal.example.com")
+                .unwrap()
+                .reinvite_on_reauth(true),
+        )
+        .shared_store(Arc::new(h.store.clone()))
+        .mailer(h.mailer.clone())
+        .provider(h.mock.clone())
+        .clock(h.clock.clone())
+        .build()
+        .unwrap();
+    h.validated("fabrikam").await;
+    let sent_before = h.mailer.messages().len();
+    let refreshed = ta.refresh_now(&id("fabrikam")).await.unwrap();
+    assert_eq!(refreshed.kind(), StageKind::Validated);
+    h.mock.revoke_refresh_tokens("fabrikam");
+    let after = ta.refresh_now(&id("fabrikam")).await.unwrap();
+    assert_eq!(after.kind(), StageKind::InvitationSent);
+    assert_eq!(h.mailer.messages().len(), sent_before + 1);
+    let events: Vec<_> = ta
+        .events(&id("fabrikam"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.to)
+        .collect();
+    assert_eq!(
+        &events[events.len() - 3..],
+        [
+            StageKind::ReauthRequired,
+            StageKind::Invited,
+            StageKind::InvitationSent
+        ]
+    );
+}
+
+#[tokio::test]
+async fn access_token_for_a_customer_without_a_connection_is_a_typed_error() {
+    let h = harness();
+    h.ta.invite(customer("contoso")).await.unwrap();
+    let err = h.ta.access_token(&id("contoso")).await.unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Flow(FlowError::NotConnected {
+            stage: StageKind::Invited,
+            ..
+        })
+    ));
+    assert!(matches!(
+        h.ta.access_token(&id("nobody")).await.unwrap_err(),
+        Error::Flow(FlowError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn verify_one_records_the_result() {
+    let h = harness();
+    h.validated("contoso").await;
+    h.clock.advance(Duration::days(1));
+    let connected = h.ta.verify(&id("contoso")).await.unwrap();
+    assert_eq!(
+        connected.customer().last_verification.as_ref().unwrap().at,
+        h.clock.now()
+    );
+    h.ta.invite(customer("pending")).await.unwrap();
+    assert!(matches!(
+        h.ta.verify(&id("pending")).await.unwrap_err(),
+        Error::Flow(FlowError::NotConnected { .. })
+    ));
+}
+
+#[tokio::test]
+async fn verify_all_updates_everyone_despite_failures_and_throttling() {
+    let h = harness();
+    let total = 60;
+    for n in 0..total {
+        h.validated(&format!("c{n:03}")).await;
+    }
+    h.ta.invite(customer("not-connected")).await.unwrap();
+    // 5% point at another tenant (failed); two get throttled once (retried after the pause).
+    for n in [7, 23, 51] {
+        h.mock.script(&format!("c{n:03}"), |s| {
+            s.validates_as(TenantInfo {
+                id: "00000000-0000-0000-0000-0000000000ff".into(),
+                display_name: "Elsewhere".into(),
+                domains: vec![],
+            });
+        });
+    }
+    for n in [10, 40] {
+        h.mock.script(&format!("c{n:03}"), |s| {
+            s.throttle(Operation::Validate, Duration::seconds(30));
+        });
+    }
+    h.clock.advance(Duration::days(1));
+    let started = h.clock.now();
+    let outcomes: Vec<_> =
+        h.ta.verify_all(Filter::all(), 8)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    assert_eq!(outcomes.len(), total);
+    let last = outcomes.last().unwrap().progress;
+    assert_eq!((last.done, last.ok, last.failed), (total, total - 3, 3));
+    assert_eq!(last.throttled, 2);
+    let mut failed: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o.result.is_err())
+        .map(|o| o.customer.to_string())
+        .collect();
+    failed.sort();
+    assert_eq!(failed, ["c007", "c023", "c051"]);
+    // The pause was honoured on the clock, not by sleeping.
+    assert!(h.clock.now() >= started + Duration::seconds(30));
+    for row in
+        h.ta.status_report(&Filter::stages([StageKind::Validated]))
+            .await
+            .unwrap()
+    {
+        let expected = if failed.contains(&row.customer.to_string()) {
+            VerificationStatus::Failed
+        } else {
+            VerificationStatus::Ok
+        };
+        assert_eq!(row.last_verification, Some(expected), "{}", row.customer);
+        assert!(row.last_verified_at.unwrap() >= started);
+    }
+    let throttled = h.ta.load(&id("c010")).await.unwrap();
+    assert_eq!(
+        throttled
+            .customer()
+            .last_verification
+            .as_ref()
+            .unwrap()
+            .status,
+        VerificationStatus::Ok
+    );
+}
+
+#[tokio::test]
+async fn status_report_as_csv_and_json() {
+    let h = harness();
+    h.validated("contoso").await;
+    let awkward =
+        tenant_access::NewCustomer::new("fab,\"rikam\"", "fabrikam.com", "admin@fabrikam.com")
+            .unwrap();
+    h.ta.invite(awkward).await.unwrap();
+    let rows = h.ta.status_report(&Filter::all()).await.unwrap();
+    let csv = StatusRow::csv(&rows);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "customer,admin_email,method,stage,email_sent,device_authenticated,token_created_at,token_expires_at,last_verified_at,last_verification,last_error"
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("contoso,admin@contoso.com,device_code,validated,true,true,2026-")
+    );
+    assert!(lines.next().unwrap().starts_with("\"fab,\"\"rikam\"\"\","));
+    let json: serde_json::Value = serde_json::from_str(&StatusRow::json(&rows)).unwrap();
+    assert_eq!(json[0]["customer"], "contoso");
+    assert_eq!(json[0]["last_verification"], "ok");
+    assert_eq!(json[1]["token_expires_at"], serde_json::Value::Null);
+    assert_eq!(json[1]["stage"], "invited");
+    assert!(!csv.contains("mock-at-"));
+}
