@@ -139,8 +139,25 @@ fn is_domain(s: &str) -> bool {
         })
 }
 
+/// RFC 5322 `dot-atom-text`: atext runs separated by single dots. Quoted local parts and
+/// non-ASCII (SMTPUTF8) addresses are refused on purpose: they are rare for admin accounts and
+/// many relays mishandle them.
+fn is_dot_atom(s: &str) -> bool {
+    s.split('.').all(|atom| {
+        !atom.is_empty()
+            && atom
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b))
+    })
+}
+
 /// An email address, checked for the shape mail servers accept and free of anything that
 /// could break a mail header (no white space, no control characters, no angle brackets).
+///
+/// The part before the `@` must be a plain RFC 5322 dot-atom (no quoted strings, no
+/// non-ASCII); with the `smtp` feature the address must also parse as a
+/// `lettre::Address`, so an address the SMTP mailer could not send to is refused here, at
+/// invitation time, before anything is stored.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct EmailAddress(String);
 
@@ -167,8 +184,19 @@ impl EmailAddress {
                 "needs one @ with 1 to 64 characters before it",
             ));
         }
+        if !is_dot_atom(local) {
+            return Err(InputError::Email(
+                "must have a plain local part: ASCII letters, digits, dots (not first, last or doubled) and !#$%&'*+-/=?^_`{|}~",
+            ));
+        }
         if !is_domain(&domain.to_ascii_lowercase()) {
             return Err(InputError::Email("has no valid domain after the @"));
+        }
+        // With the SMTP mailer on, the address must also be one lettre will send to, so a
+        // customer whose invitation could never be mailed is refused before it is stored.
+        #[cfg(feature = "smtp")]
+        if value.parse::<lettre::Address>().is_err() {
+            return Err(InputError::Email("is not accepted by the SMTP mailer"));
         }
         Ok(Self(value))
     }
@@ -288,6 +316,8 @@ mod tests {
     #[test]
     fn email_addresses() {
         assert!(EmailAddress::new("admin@contoso.com").is_ok());
+        assert!(EmailAddress::new("o'brien&co+msp@sub.contoso.com").is_ok());
+        assert!(EmailAddress::new("first.last@contoso.com").is_ok());
         for bad in [
             "admin",
             "@contoso.com",
@@ -297,6 +327,14 @@ mod tests {
             "admin@contoso.com\r\nBcc: x@evil.com",
             "<admin@contoso.com>",
             "a@b@contoso.com",
+            "a..b@contoso.com",
+            ".a@contoso.com",
+            "a.@contoso.com",
+            "\"quoted\"@contoso.com",
+            "a(comment)@contoso.com",
+            "a:b@contoso.com",
+            "a\\b@contoso.com",
+            "jos\u{e9}@contoso.com",
         ] {
             assert!(EmailAddress::new(bad).is_err(), "{bad:?}");
         }
