@@ -588,3 +588,82 @@ async fn replaced_templates_are_used() {
     assert!(html.contains("admin@contoso.com"));
     assert!(html_unescape(&html).contains("href=\"https://portal.example.com/invitation/"));
 }
+
+/// A server speaking TLS (`starttls` or `implicit`) with a certificate from a private CA.
+fn tls_server(tls: &str) -> (SmtpServer, String) {
+    let (ca, dir) = support::test_pki();
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let server = SmtpServer::start(
+        "accept",
+        &[
+            "--tls",
+            tls,
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    (server, ca)
+}
+
+fn tls_mailer(server: &SmtpServer, security: Security) -> SmtpMailerBuilder {
+    mailer(server)
+        .security(security)
+        .retry(RetryPolicy::none())
+        .hello_name("portal.test")
+}
+
+#[tokio::test]
+async fn starttls_with_a_trusted_certificate_delivers() {
+    let (server, ca) = tls_server("starttls");
+    let mailer = tls_mailer(&server, Security::StartTls)
+        .add_root_certificate_pem(ca)
+        .build()
+        .unwrap();
+    let (ta, _) = engine(mailer);
+    let sent = ta.invite(contoso()).await.unwrap().send(&ta).await.unwrap();
+    assert_eq!(sent.kind(), StageKind::InvitationSent);
+    assert_eq!(server.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn implicit_tls_with_a_trusted_certificate_delivers() {
+    let (server, ca) = tls_server("implicit");
+    let mailer = tls_mailer(&server, Security::Tls)
+        .add_root_certificate_pem(ca)
+        .build()
+        .unwrap();
+    let (ta, _) = engine(mailer);
+    ta.invite(contoso()).await.unwrap().send(&ta).await.unwrap();
+    assert_eq!(server.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn untrusted_certificate_is_a_configuration_error() {
+    let (server, _ca) = tls_server("starttls");
+    // Only the public roots: the private CA is unknown, so the handshake must fail.
+    let (ta, _) = engine(tls_mailer(&server, Security::StartTls).build().unwrap());
+    let error = failed_send(&ta).await;
+    assert!(
+        matches!(&error, Error::Mail(MailError::Misconfigured(r)) if r.contains("UnknownIssuer")),
+        "{error:?}"
+    );
+    assert_eq!(error.action(), Action::FixConfiguration);
+    assert!(server.messages().is_empty());
+}
+
+#[tokio::test]
+async fn starttls_is_required_when_asked_for() {
+    // A server that does not offer STARTTLS: the mailer must not fall back to plain text.
+    let server = SmtpServer::start("accept", &[]);
+    let (ta, _) = engine(tls_mailer(&server, Security::StartTls).build().unwrap());
+    let error = failed_send(&ta).await;
+    assert!(
+        matches!(&error, Error::Mail(MailError::Misconfigured(r)) if r.contains("STARTTLS")),
+        "{error:?}"
+    );
+    assert_eq!(server.count("mail"), 0);
+    assert!(server.messages().is_empty());
+}

@@ -9,7 +9,7 @@
 //! |---------------|-------|------------|
 //! | permanent `5xx` (recipient or message refused) | [`MailError::Refused`] | fix the address |
 //! | `4xx`, connection refused or dropped, timeout (after every retry) | [`MailError::Transient`] | resend later |
-//! | authentication failed, sender refused, TLS failed, broken template | [`MailError::Misconfigured`] | fix the mailer |
+//! | authentication failed, sender refused, TLS handshake or certificate failed, no STARTTLS, broken template | [`MailError::Misconfigured`] | fix the mailer |
 
 use std::fmt;
 use std::net::IpAddr;
@@ -549,12 +549,27 @@ fn classify(error: &smtp::Error) -> MailError {
         }
         return MailError::Refused(text);
     }
-    if error.is_tls() || error.is_client() {
-        // Certificate mismatch, no STARTTLS, no common authentication mechanism, ...
+    if error.is_tls() || error.is_client() || is_tls_handshake_failure(error) {
+        // Untrusted or mismatched certificate, no STARTTLS, TLS spoken to a plain port (or the
+        // reverse), no common authentication mechanism: retrying will not help.
         return MailError::Misconfigured(text);
     }
     // Connection refused or dropped, timeouts, garbled answers, pool shut down.
     MailError::Transient(text)
+}
+
+/// Whether the connection failed because the TLS handshake did: rustls reports every
+/// handshake failure (bad certificate, garbled record) as an I/O error of kind `InvalidData`,
+/// whereas a dropped or refused connection has another kind.
+fn is_tls_handshake_failure(error: &smtp::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::InvalidData;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// A message ready for the wire.

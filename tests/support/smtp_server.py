@@ -6,11 +6,15 @@ Started by the Rust tests (tests/support/mod.rs); needs aiosmtpd:
     python3 -m pip install 'aiosmtpd==1.4.6'
 
 Usage: smtp_server.py MODE DIR [--auth USER:PASSWORD] [--fail N]
+                       [--tls starttls|implicit --cert CERT.pem --key KEY.pem]
 
 Binds 127.0.0.1 on a free port, prints "READY <port>" on stdout, and serves until it is
 killed (or after 300 s, whichever comes first). Every event is appended to DIR/events.log
 (one word per line: connect, rcpt, data, ...); every accepted message is saved as
 DIR/NNN.eml (the bytes exactly as received) with DIR/NNN.envelope.json beside it.
+
+With --tls starttls the server offers and requires STARTTLS; with --tls implicit it speaks
+TLS from the first byte (SMTPS). Both use the given certificate chain and key.
 
 Modes:
   accept       accept every message (with --auth, AUTH is required and checked)
@@ -24,6 +28,7 @@ Modes:
 import asyncio
 import json
 import os
+import ssl
 import sys
 
 try:
@@ -116,9 +121,16 @@ async def main():
         handler = Handler(mode, recorder, int(options.get("--fail", "0")))
         auth = options.get("--auth")
         kwargs = {}
+        tls = options.get("--tls")
+        context = None
+        if tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(options["--cert"], options["--key"])
+            if tls == "starttls":
+                kwargs.update(tls_context=context, require_starttls=True)
         if auth:
             user, password = auth.split(":", 1)
-            kwargs = dict(
+            kwargs.update(
                 auth_required=True,
                 auth_require_tls=False,
                 authenticator=authenticator_for(user, password, recorder),
@@ -128,7 +140,8 @@ async def main():
             recorder.event("connect")
             return SMTP(handler, hostname="smtp.test.invalid", loop=loop, **kwargs)
 
-        server = await loop.create_server(factory, host="127.0.0.1", port=0)
+        implicit = context if tls == "implicit" else None
+        server = await loop.create_server(factory, host="127.0.0.1", port=0, ssl=implicit)
     elif mode == "drop":
 
         async def drop(reader, writer):
