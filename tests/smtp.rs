@@ -12,11 +12,13 @@ use support::SmtpServer;
 use tenant_access::clock::{Clock, ManualClock};
 use tenant_access::error::{InputError, MailError};
 use tenant_access::flow::StageKind;
+use tenant_access::mail::{InvitationMessage, Mailer, MessageId};
 use tenant_access::mail::{
     InvitationTemplates, RetryPolicy, Security, SmtpConfigError, SmtpMailer, SmtpMailerBuilder,
     SupportContact,
 };
 use tenant_access::provider::mock::MockProvider;
+use tenant_access::report::StatusRow;
 use tenant_access::secret::Password;
 use tenant_access::store::{Filter, MemoryStore};
 use tenant_access::{Action, AnyOnboarding, Config, CustomerId, Error, NewCustomer, TenantAccess};
@@ -214,13 +216,25 @@ async fn accepted_invitation_is_a_multipart_email_with_the_link_and_is_tracked()
     assert_eq!(rows.len(), 1);
     assert!(rows[0].email_sent);
     assert_eq!(rows[0].last_error, None);
-    assert!(
-        tenant_access::report::StatusRow::table(&rows)
-            .lines()
-            .nth(1)
-            .unwrap()
-            .contains("yes")
-    );
+    assert_eq!(email_sent_cell(&rows), "yes");
+}
+
+/// The "email sent" cell of the first row of the status table.
+fn email_sent_cell(rows: &[StatusRow]) -> String {
+    let table = StatusRow::table(rows);
+    let mut lines = table.lines();
+    let header: Vec<&str> = columns(lines.next().unwrap());
+    let row: Vec<&str> = columns(lines.next().unwrap());
+    let at = header.iter().position(|h| *h == "email sent").unwrap();
+    row[at].to_owned()
+}
+
+/// Splits a table line on runs of two or more spaces.
+fn columns(line: &str) -> Vec<&str> {
+    line.split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect()
 }
 
 #[tokio::test]
@@ -263,6 +277,7 @@ async fn failed_send(ta: &TenantAccess) -> Error {
 
     let rows = ta.status_report(&Filter::all()).await.unwrap();
     assert!(!rows[0].email_sent);
+    assert_eq!(email_sent_cell(&rows), "no");
     assert_eq!(rows[0].last_error.as_deref(), Some(&*error.to_string()));
     error
 }
@@ -414,7 +429,7 @@ async fn authentication_is_used_and_a_bad_password_is_a_configuration_error() {
 #[tokio::test]
 async fn customer_and_msp_values_arrive_escaped_in_html() {
     let server = SmtpServer::start("accept", &[]);
-    let hostile_msp = "<b>Evil & Co</b> \"quoted\" 'single'";
+    let hostile_msp = "<b>Evil & Co</b> \"quoted\" 'single' \u{dc}n\u{ef}c\u{f8}d\u{e9} \u{2014}";
     let mailer = mailer(&server)
         .from(
             "invitations@northwind.example",
@@ -720,4 +735,45 @@ async fn a_refused_resend_keeps_the_previous_link_and_records_the_error() {
     ));
     assert_eq!(good.messages().len(), 1);
     assert!(refusing.messages().is_empty());
+}
+
+/// A mailer that takes `delay` of (manual) time to get the message accepted, as retries do.
+#[derive(Debug)]
+struct Slow {
+    inner: SmtpMailer,
+    clock: ManualClock,
+    delay: time::Duration,
+}
+
+#[async_trait::async_trait]
+impl Mailer for Slow {
+    async fn send_invitation(&self, message: &InvitationMessage) -> Result<MessageId, MailError> {
+        self.clock.advance(self.delay);
+        self.inner.send_invitation(message).await
+    }
+}
+
+#[tokio::test]
+async fn accepted_at_is_when_the_server_accepted_not_when_the_send_began() {
+    let server = SmtpServer::start("accept", &[]);
+    let clock = ManualClock::new(datetime!(2026-11-23 10:00 UTC));
+    let ta = TenantAccess::builder()
+        .config(Config::new("https://portal.example.com").unwrap())
+        .store(MemoryStore::new())
+        .mailer(Slow {
+            inner: mailer(&server).build().unwrap(),
+            clock: clock.clone(),
+            delay: time::Duration::minutes(2),
+        })
+        .provider(MockProvider::new())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let sent = ta.invite(contoso()).await.unwrap().send(&ta).await.unwrap();
+    let invitation = sent.customer().invitation.clone().unwrap();
+    assert_eq!(invitation.issued_at, datetime!(2026-11-23 10:00 UTC));
+    assert_eq!(
+        invitation.delivery.unwrap().sent_at,
+        datetime!(2026-11-23 10:02 UTC)
+    );
 }
