@@ -38,6 +38,9 @@ pub enum SmtpConfigError {
     /// The host name is empty or malformed.
     #[error("SMTP host {0:?} is not a host name or IP address")]
     Host(String),
+    /// The `EHLO` name is not a plain domain name (letters, digits, dots and hyphens).
+    #[error("EHLO name {0:?} is not a domain name")]
+    HelloName(String),
     /// [`Security::Plain`] was asked for a host that is not on this machine. Plain SMTP would
     /// send the invitation link (and any password) in clear across the network.
     #[error(
@@ -228,13 +231,22 @@ impl SmtpMailerBuilder {
     /// Checks the configuration. Nothing connects yet: the connection pool starts with the
     /// first send (inside the Tokio runtime).
     pub fn build(self) -> Result<SmtpMailer, SmtpConfigError> {
-        let host = self.host.trim().to_owned();
-        if host.is_empty()
-            || host
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || "/@<>\"'".contains(c))
-        {
+        let trimmed = self.host.trim();
+        // `[::1]` is written as `::1` to connect and to check the certificate.
+        let host = trimmed
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(trimmed)
+            .to_owned();
+        let host_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':');
+        if host.is_empty() || !host.chars().all(host_char) {
             return Err(SmtpConfigError::Host(self.host));
+        }
+        if let Some(name) = &self.hello_name {
+            let name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-');
+            if name.is_empty() || name.len() > 253 || !name.chars().all(name_char) {
+                return Err(SmtpConfigError::HelloName(name.clone()));
+            }
         }
         if self.security == Security::Plain && !is_loopback(&host) {
             return Err(SmtpConfigError::PlainNotLoopback(host));
@@ -331,13 +343,9 @@ impl SmtpMailerBuilder {
 }
 
 fn is_loopback(host: &str) -> bool {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
     host.eq_ignore_ascii_case("localhost")
         || host.to_ascii_lowercase().ends_with(".localhost")
-        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Sends invitation emails through an SMTP server (feature `smtp`).
@@ -617,6 +625,7 @@ mod tests {
                 builder(host).security(Security::Plain).build().unwrap_err(),
                 SmtpConfigError::PlainNotLoopback(host.to_owned())
             );
+            assert!(builder(host).build().is_ok(), "{host}");
         }
         assert!(builder("smtp.example.com").build().is_ok());
         assert!(
@@ -646,10 +655,25 @@ mod tests {
             Err(SmtpConfigError::Name { .. })
         ));
         assert!(matches!(builder("").build(), Err(SmtpConfigError::Host(_))));
-        assert!(matches!(
-            builder("smtp example.com").build(),
-            Err(SmtpConfigError::Host(_))
-        ));
+        for host in ["smtp example.com", "smtp.example.com\r\nRCPT", "a/b", "a@b"] {
+            assert!(
+                matches!(builder(host).build(), Err(SmtpConfigError::Host(_))),
+                "{host:?}"
+            );
+        }
+        assert_eq!(
+            builder("smtp.example.com")
+                .hello_name("portal.example\r\nRCPT TO:<x@evil.example>")
+                .build()
+                .unwrap_err(),
+            SmtpConfigError::HelloName("portal.example\r\nRCPT TO:<x@evil.example>".into())
+        );
+        assert!(
+            builder("smtp.example.com")
+                .hello_name("portal.example")
+                .build()
+                .is_ok()
+        );
         assert_eq!(
             builder("smtp.example.com")
                 .timeout(Duration::ZERO)
