@@ -777,3 +777,27 @@ async fn accepted_at_is_when_the_server_accepted_not_when_the_send_began() {
         datetime!(2026-11-23 10:02 UTC)
     );
 }
+
+#[tokio::test]
+async fn a_try_cut_off_mid_conversation_never_reuses_its_connection() {
+    // The first DATA is answered only after 2 s; the mailer gives up after 300 ms and must
+    // retry on a fresh connection, not on the one still waiting for that answer.
+    let server = SmtpServer::start("slow-data", &["--delay", "2"]);
+    let mailer = mailer(&server)
+        .timeout(Duration::from_millis(300))
+        .retry(RetryPolicy {
+            attempts: 2,
+            initial_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(10),
+        })
+        .build()
+        .unwrap();
+    let (ta, _) = engine(mailer);
+    let sent = ta.invite(contoso()).await.unwrap().send(&ta).await.unwrap();
+    assert_eq!(sent.kind(), StageKind::InvitationSent);
+    assert_eq!(server.count("connect"), 2, "{:?}", server.events());
+    assert_eq!(server.count("data"), 2);
+    // The second try was answered at once, so its message is already saved. (The first may
+    // still arrive later: a cut-off try can mean a duplicate email, never a lost one.)
+    assert!(!server.messages().is_empty());
+}

@@ -13,7 +13,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -337,7 +337,7 @@ impl SmtpMailerBuilder {
             timeout: self.timeout,
             retry: self.retry,
             transport_builder: transport,
-            transport: OnceLock::new(),
+            transport: Mutex::new(None),
         })
     }
 }
@@ -387,7 +387,7 @@ pub struct SmtpMailer {
     timeout: Duration,
     retry: RetryPolicy,
     transport_builder: smtp::AsyncSmtpTransportBuilder,
-    transport: OnceLock<AsyncSmtpTransport<Tokio1Executor>>,
+    transport: Mutex<Option<AsyncSmtpTransport<Tokio1Executor>>>,
 }
 
 impl fmt::Debug for SmtpMailer {
@@ -463,15 +463,32 @@ impl SmtpMailer {
         Ok((composed, id))
     }
 
-    fn transport(&self) -> &AsyncSmtpTransport<Tokio1Executor> {
-        // lettre's pool spawns its clean-up task when built, so build it inside the runtime.
+    /// The pooled transport, built on first use: lettre's pool spawns its clean-up task when
+    /// built, so it must be built inside the runtime.
+    fn transport(&self) -> AsyncSmtpTransport<Tokio1Executor> {
+        let mut slot = self.transport.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert_with(|| self.transport_builder.clone().build())
+            .clone()
+    }
+
+    /// Forgets the pool after a try was cut off mid-conversation: the connection it used may
+    /// still be waiting for a reply, so it must never be reused. The old pool closes its
+    /// connections once the last user lets go of it.
+    fn discard_pool(&self) {
         self.transport
-            .get_or_init(|| self.transport_builder.clone().build())
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 
     async fn try_once(&self, email: &Composed) -> Result<(), MailError> {
-        let send = self.transport().send_raw(&email.envelope, &email.bytes);
-        match tokio::time::timeout(self.timeout, send).await {
+        let transport = self.transport();
+        let send = transport.send_raw(&email.envelope, &email.bytes);
+        let outcome = tokio::time::timeout(self.timeout, send).await;
+        if outcome.is_err() {
+            self.discard_pool();
+        }
+        match outcome {
             Ok(Ok(response)) => {
                 tracing::debug!(
                     code = %response.code(),

@@ -21,6 +21,7 @@ Modes:
   refuse       refuse every recipient: 550 5.1.1
   bad-sender   refuse the sender: 553 5.1.8
   tempfail     answer DATA with 451 4.3.0 for the first N messages (--fail N), then accept
+  slow-data    answer the first DATA only after --delay SECONDS, then accept at once
   drop         send the greeting, then close the connection at the first command
   hang         accept the TCP connection and never say anything
 """
@@ -89,6 +90,9 @@ class Handler:
         if self.mode == "tempfail" and self.fail > 0:
             self.fail -= 1
             return "451 4.3.0 try again later"
+        if self.mode == "slow-data" and self.delay > 0:
+            delay, self.delay = self.delay, 0
+            await asyncio.sleep(delay)
         self.recorder.save(envelope)
         return "250 2.0.0 Ok: queued as TEST%03d" % self.recorder.saved
 
@@ -117,8 +121,9 @@ async def main():
     recorder = Recorder(directory)
     loop = asyncio.get_running_loop()
 
-    if mode in ("accept", "refuse", "bad-sender", "tempfail"):
+    if mode in ("accept", "refuse", "bad-sender", "tempfail", "slow-data"):
         handler = Handler(mode, recorder, int(options.get("--fail", "0")))
+        handler.delay = float(options.get("--delay", "0"))
         auth = options.get("--auth")
         kwargs = {}
         tls = options.get("--tls")
