@@ -350,8 +350,13 @@ fn is_loopback(host: &str) -> bool {
 
 /// Sends invitation emails through an SMTP server (feature `smtp`).
 ///
-/// Built with [`SmtpMailer::builder`]; cheap to share (the engine keeps it behind an `Arc`).
-/// Connections are pooled and opened on first use, inside the Tokio runtime.
+/// Built with [`SmtpMailer::builder`]; the engine keeps it behind an `Arc`. Connections are
+/// pooled and opened on first use, inside the Tokio runtime.
+///
+/// Delivery is at-least-once: a try cut off by the timeout after the server already took
+/// the message may be retried, so a customer can get the same email twice, never none. A
+/// cut-off try also discards the pool, so a connection still waiting for a reply is never
+/// reused.
 ///
 /// ```
 /// use std::time::Duration;
