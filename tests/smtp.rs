@@ -3,12 +3,12 @@
 //!
 //! Needs `python3 -m pip install 'aiosmtpd==1.4.6'`; without it these tests fail and say so.
 
-mod support;
+mod smtp_support;
 
 use std::time::{Duration, Instant};
 
 use mail_parser::{MessageParser, MimeHeaders};
-use support::SmtpServer;
+use smtp_support::SmtpServer;
 use tenant_access::clock::{Clock, ManualClock};
 use tenant_access::error::{InputError, MailError};
 use tenant_access::flow::StageKind;
@@ -605,7 +605,7 @@ async fn replaced_templates_are_used() {
 
 /// A server speaking TLS (`starttls` or `implicit`) with a certificate from a private CA.
 fn tls_server(tls: &str) -> (SmtpServer, String) {
-    let (ca, dir) = support::test_pki();
+    let (ca, dir) = smtp_support::test_pki();
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     let server = SmtpServer::start(

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A real SMTP server on 127.0.0.1 for tenant-access's integration tests.
 
-Started by the Rust tests (tests/support/mod.rs); needs aiosmtpd:
+Started by the Rust tests (tests/smtp_support/mod.rs); needs aiosmtpd:
 
     python3 -m pip install 'aiosmtpd==1.4.6'
 

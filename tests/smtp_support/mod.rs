@@ -1,4 +1,4 @@
-//! A real SMTP server for the integration tests: `tests/support/smtp_server.py` (aiosmtpd),
+//! A real SMTP server for the integration tests: `tests/smtp_support/smtp_server.py` (aiosmtpd),
 //! started on 127.0.0.1 with a free port and killed when dropped.
 //!
 //! CI must install aiosmtpd first: `python3 -m pip install 'aiosmtpd==1.4.6'`. Without it
@@ -36,7 +36,10 @@ impl SmtpServer {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the server's directory");
         let python = std::env::var("TENANT_ACCESS_PYTHON").unwrap_or_else(|_| "python3".into());
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/smtp_support/smtp_server.py"
+        );
         let mut child = Command::new(&python)
             .arg(script)
             .arg(mode)
