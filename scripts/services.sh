@@ -20,3 +20,13 @@ ensure_postgres() {
         unset TENANT_ACCESS_PG_URL
     fi
 }
+
+# aiosmtpd: the real SMTP server the SMTP integration tests start on 127.0.0.1.
+ensure_aiosmtpd() {
+    local python="${TENANT_ACCESS_PYTHON:-python3}"
+    if ! "$python" -c 'import aiosmtpd' >/dev/null 2>&1; then
+        echo "services: installing aiosmtpd for the SMTP tests"
+        "$python" -m pip install --quiet 'aiosmtpd==1.4.6'
+    fi
+    echo "services: aiosmtpd ready ($("$python" -c 'import aiosmtpd; print(aiosmtpd.__version__)'))"
+}

@@ -139,8 +139,25 @@ fn is_domain(s: &str) -> bool {
         })
 }
 
+/// RFC 5322 `dot-atom-text`: atext runs separated by single dots. Quoted local parts and
+/// non-ASCII (SMTPUTF8) addresses are refused on purpose: they are rare for admin accounts and
+/// many relays mishandle them.
+fn is_dot_atom(s: &str) -> bool {
+    s.split('.').all(|atom| {
+        !atom.is_empty()
+            && atom
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b))
+    })
+}
+
 /// An email address, checked for the shape mail servers accept and free of anything that
 /// could break a mail header (no white space, no control characters, no angle brackets).
+///
+/// The part before the `@` must be a plain RFC 5322 dot-atom (no quoted strings, no
+/// non-ASCII); with the `smtp` feature the address must also parse as a
+/// `lettre::Address`, so an address the SMTP mailer could not send to is refused here, at
+/// invitation time, before anything is stored.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct EmailAddress(Arc<str>);
 
@@ -148,27 +165,12 @@ impl EmailAddress {
     /// Checks and wraps an address such as `admin@contoso.com`.
     pub fn new(value: impl Into<String>) -> Result<Self, InputError> {
         let value = value.into();
-        if value.len() > 254 {
-            return Err(InputError::Email("is longer than 254 bytes"));
-        }
-        if value
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
-        {
-            return Err(InputError::Email(
-                "must not contain white space, control characters, angle brackets, commas or semicolons",
-            ));
-        }
-        let Some((local, domain)) = value.rsplit_once('@') else {
-            return Err(InputError::Email("has no @"));
-        };
-        if local.is_empty() || local.len() > 64 || local.contains('@') {
-            return Err(InputError::Email(
-                "needs one @ with 1 to 64 characters before it",
-            ));
-        }
-        if !is_domain(&domain.to_ascii_lowercase()) {
-            return Err(InputError::Email("has no valid domain after the @"));
+        check_email_shape(&value)?;
+        // With the SMTP mailer on, the address must also be one lettre will send to, so a
+        // customer whose invitation could never be mailed is refused before it is stored.
+        #[cfg(feature = "smtp")]
+        if value.parse::<lettre::Address>().is_err() {
+            return Err(InputError::Email("is not accepted by the SMTP mailer"));
         }
         Ok(Self(value.into()))
     }
@@ -177,6 +179,38 @@ impl EmailAddress {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The crate's own address rules (without the `smtp` feature, the only ones).
+fn check_email_shape(value: &str) -> Result<(), InputError> {
+    if value.len() > 254 {
+        return Err(InputError::Email("is longer than 254 bytes"));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
+    {
+        return Err(InputError::Email(
+            "must not contain white space, control characters, angle brackets, commas or semicolons",
+        ));
+    }
+    let Some((local, domain)) = value.rsplit_once('@') else {
+        return Err(InputError::Email("has no @"));
+    };
+    if local.is_empty() || local.len() > 64 || local.contains('@') {
+        return Err(InputError::Email(
+            "needs one @ with 1 to 64 characters before it",
+        ));
+    }
+    if !is_dot_atom(local) {
+        return Err(InputError::Email(
+            "must have a plain local part: ASCII letters, digits, dots (not first, last or doubled) and !#$%&'*+-/=?^_`{|}~",
+        ));
+    }
+    if !is_domain(&domain.to_ascii_lowercase()) {
+        return Err(InputError::Email("has no valid domain after the @"));
+    }
+    Ok(())
 }
 
 impl fmt::Debug for EmailAddress {
@@ -288,6 +322,8 @@ mod tests {
     #[test]
     fn email_addresses() {
         assert!(EmailAddress::new("admin@contoso.com").is_ok());
+        assert!(EmailAddress::new("o'brien&co+msp@sub.contoso.com").is_ok());
+        assert!(EmailAddress::new("first.last@contoso.com").is_ok());
         for bad in [
             "admin",
             "@contoso.com",
@@ -297,9 +333,52 @@ mod tests {
             "admin@contoso.com\r\nBcc: x@evil.com",
             "<admin@contoso.com>",
             "a@b@contoso.com",
+            "a..b@contoso.com",
+            ".a@contoso.com",
+            "a.@contoso.com",
+            "\"quoted\"@contoso.com",
+            "a(comment)@contoso.com",
+            "a:b@contoso.com",
+            "a\\b@contoso.com",
+            "jos\u{e9}@contoso.com",
         ] {
             assert!(EmailAddress::new(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Every address the crate's own rules accept is one lettre accepts too, so the `smtp`
+    /// feature only adds a safety net and never changes which customers can be invited.
+    #[cfg(feature = "smtp")]
+    #[test]
+    fn own_rules_are_no_looser_than_lettre() {
+        let max_local = "l".repeat(64);
+        let long_label = "d".repeat(63);
+        let cases = [
+            "admin@contoso.com".to_owned(),
+            "!#$%&'*+-/=?^_`{|}~@contoso.com".to_owned(),
+            "first.last+tag@sub.contoso-it.example".to_owned(),
+            "1@2.example".to_owned(),
+            "a@1.2.3.4".to_owned(),
+            "A.B@CONTOSO.COM".to_owned(),
+            format!("{max_local}@contoso.com"),
+            format!("a@{long_label}.{long_label}.{long_label}.com"),
+            "a..b@contoso.com".to_owned(),
+            "a@contoso..com".to_owned(),
+            "a@-contoso.com".to_owned(),
+            "a@contoso.com.".to_owned(),
+            "\"a\"@contoso.com".to_owned(),
+            "a@[127.0.0.1]".to_owned(),
+        ];
+        for case in &cases {
+            if check_email_shape(case).is_ok() {
+                assert!(
+                    case.parse::<lettre::Address>().is_ok(),
+                    "{case:?} passes our rules but not lettre's"
+                );
+                assert!(EmailAddress::new(case.as_str()).is_ok());
+            }
+        }
+        assert!(check_email_shape("admin@contoso.com").is_ok());
     }
 
     #[test]

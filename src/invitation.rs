@@ -107,7 +107,7 @@ pub struct Invitation {
 pub struct Delivery {
     /// The message id the mailer returned.
     pub message_id: MessageId,
-    /// When it was accepted.
+    /// When the mailer reported it accepted (after any retries).
     pub sent_at: OffsetDateTime,
 }
 

@@ -47,7 +47,7 @@
 //! scripted [`MockProvider`](provider::mock::MockProvider)),
 //! [`Store`](store::Store) ([`MemoryStore`](store::MemoryStore), or your database) and
 //! [`Mailer`](mail::Mailer) ([`CaptureMailer`](mail::CaptureMailer),
-//! [`LogMailer`](mail::LogMailer)), and a [`Clock`](clock::Clock) that tests drive.
+//! [`LogMailer`](mail::LogMailer), or the SMTP mailer with the `smtp` feature), and a [`Clock`](clock::Clock) that tests drive.
 //!
 //! # Errors
 //!
@@ -62,6 +62,7 @@
 //! | `mock`    | [`provider::mock`]: the scripted provider |
 //! | `entra`   | `provider::entra`: Microsoft Entra ID over HTTPS (reqwest + rustls, no OpenSSL) |
 //! | `testing` | everything downstream test suites need: `mock`, `entra` and `provider::fake_entra`, a fake Entra ID served over HTTP on 127.0.0.1 |
+//! | `smtp`    | [`mail::SmtpMailer`] (lettre over rustls, pooled, retries) and the replaceable invitation templates ([`mail::InvitationTemplates`], minijinja) |
 #![cfg_attr(feature = "mock", doc = include_str!("docs/journeys.md"))]
 #![cfg_attr(
     not(feature = "mock"),

@@ -134,6 +134,8 @@ impl<S: StageType> Onboarding<S> {
             Ok(id) => id,
             Err(error) => return Err(self.fail(ta, error).await),
         };
+        // Accepted now, after any retries inside the mailer, not when the send began.
+        let accepted_at = ta.clock().now();
         let mut customer = self.customer.clone();
         let codes_issued = customer.invitation.as_ref().map_or(0, |i| i.codes_issued) + 1;
         customer.invitation = Some(Invitation {
@@ -142,7 +144,7 @@ impl<S: StageType> Onboarding<S> {
             expires_at,
             delivery: Some(Delivery {
                 message_id,
-                sent_at: now,
+                sent_at: accepted_at,
             }),
             opened_at: None,
             codes_issued,

@@ -1,10 +1,20 @@
-//! Sending the invitation email: the [`Mailer`] trait and the development mailers.
+//! Sending the invitation email: the [`Mailer`] trait, the development mailers
+//! ([`CaptureMailer`], [`LogMailer`]) and, with the `smtp` feature, the SMTP mailer
+//! (`SmtpMailer`) and its templates (`InvitationTemplates`).
 
 mod capture;
 mod log;
+#[cfg(feature = "smtp")]
+pub mod smtp;
+#[cfg(feature = "smtp")]
+pub mod template;
 
 pub use capture::CaptureMailer;
 pub use log::LogMailer;
+#[cfg(feature = "smtp")]
+pub use smtp::{RetryPolicy, Security, SmtpConfigError, SmtpMailer, SmtpMailerBuilder};
+#[cfg(feature = "smtp")]
+pub use template::{InvitationTemplates, RenderedInvitation, SupportContact};
 
 use std::fmt;
 
