@@ -313,3 +313,51 @@ async fn status_report_as_csv_and_json() {
     assert_eq!(json[1]["stage"], "invited");
     assert!(!csv.contains("mock-at-"));
 }
+
+#[tokio::test]
+async fn a_maintenance_pass_refreshes_due_tokens_and_verifies_stale_connections() {
+    use tenant_access::day_two::{MaintenancePolicy, PassReport};
+    let h = harness();
+    for n in 0..6 {
+        h.validated(&format!("m{n}")).await;
+    }
+    h.mock.revoke_refresh_tokens("m5");
+    let policy = MaintenancePolicy::default();
+    // Nothing is due yet and everything was verified just now.
+    assert_eq!(
+        h.ta.maintenance_pass(&policy).await.unwrap(),
+        PassReport::default()
+    );
+    assert_eq!(h.mock.count(Operation::Refresh), 0);
+    // 50 minutes on, every token expires within the window; a day on, all are stale.
+    h.clock.advance(Duration::minutes(50));
+    let report = h.ta.maintenance_pass(&policy).await.unwrap();
+    assert_eq!(report.refreshed, 5);
+    assert_eq!(report.reauth_required, 1);
+    assert_eq!(report.verified, 0);
+    assert_eq!(h.mock.count(Operation::Refresh), 6);
+    h.clock.advance(Duration::days(1));
+    let report = h.ta.maintenance_pass(&policy).await.unwrap();
+    // Tokens are due again (a day later) and the five live connections get verified.
+    assert_eq!((report.refreshed, report.verified), (5, 5));
+    assert_eq!(
+        h.ta.load(&id("m5")).await.unwrap().kind(),
+        StageKind::ReauthRequired
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_maintainer_runs_passes_until_shut_down() {
+    use tenant_access::day_two::MaintenancePolicy;
+    let h = harness();
+    h.validated("contoso").await;
+    let mut maintainer = h.ta.spawn_maintainer(MaintenancePolicy::default());
+    maintainer.wait_for_passes(3).await;
+    let before = h.clock.now();
+    maintainer.shutdown().await;
+    // With the manual clock each pass waited one tick on the clock, not on the wall.
+    assert!(before >= time::macros::datetime!(2026-11-23 10:02 UTC));
+    // Tokens stayed fresh the whole time: refreshed whenever they came due.
+    let stored = h.ta.load(&id("contoso")).await.unwrap();
+    assert!(stored.customer().token.as_ref().unwrap().expires_at > before);
+}

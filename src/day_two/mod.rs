@@ -7,10 +7,15 @@
 //! - [`TenantAccess::verify`](crate::TenantAccess::verify) and
 //!   [`TenantAccess::verify_all`](crate::TenantAccess::verify_all): prove connections with
 //!   bounded concurrency, honouring the provider's `Retry-After` for the whole run.
+//! - [`TenantAccess::maintenance_pass`](crate::TenantAccess::maintenance_pass) and
+//!   [`TenantAccess::spawn_maintainer`](crate::TenantAccess::spawn_maintainer): refresh tokens
+//!   before they expire and re-verify on a schedule, with graceful shutdown.
 //! - The status report lives in [`report`](crate::report): rows, a table, CSV and JSON.
 
 mod access;
+mod maintain;
 mod verify;
 
 pub(crate) use access::TokenCache;
+pub use maintain::{Maintainer, MaintenancePolicy, PassReport};
 pub use verify::{VerifyOutcome, VerifyProgress};
