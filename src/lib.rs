@@ -61,6 +61,10 @@
 //! |-----------|--------------|
 //! | `mock`    | [`provider::mock`]: the scripted provider |
 //! | `testing` | everything downstream test suites need (`mock` for now) |
+//! | `seal`    | [`seal`]: sealed secrets (XChaCha20-Poly1305 keyring) and [`store::codec`] |
+//! | `sqlite`  | [`store::SqliteStore`]: the embedded store (one file, WAL) |
+//! | `postgres`| [`store::PostgresStore`]: one database shared by many portal replicas |
+//! | `conformance` | [`store::conformance`]: the behavioural suite for any [`store::Store`] |
 #![cfg_attr(feature = "mock", doc = include_str!("docs/journeys.md"))]
 #![cfg_attr(
     not(feature = "mock"),
@@ -81,6 +85,8 @@ pub mod invitation;
 pub mod mail;
 pub mod provider;
 pub mod report;
+#[cfg(feature = "seal")]
+pub mod seal;
 pub mod secret;
 pub mod store;
 
