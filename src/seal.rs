@@ -203,6 +203,11 @@ impl Sealer {
         self.keyring.as_ref().map(Keyring::current_id)
     }
 
+    /// Whether a key with this id can open (always `false` in plaintext mode).
+    pub fn has_key(&self, id: &str) -> bool {
+        self.keyring.as_ref().is_some_and(|r| r.find(id).is_some())
+    }
+
     /// Seals `plaintext`, binding it to `aad` (which must be given again to open it).
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, SealError> {
         let Some(ring) = &self.keyring else {

@@ -7,7 +7,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor as _, Postgres, QueryBuilder, Row};
 
 use super::codec::{self, EncodedRecord};
-use super::sql::{MAX_PAGE, RESEAL_BATCH, ResealReport, SCHEMA_VERSION, backend, check_schema};
+use super::sql::{
+    MAX_PAGE, RESEAL_BATCH, ResealReport, SCHEMA_VERSION, STORED_KEYS, backend, check_keys,
+    check_schema,
+};
 use super::{Filter, Page, PageRequest, Record, Store};
 use crate::audit::AuditEvent;
 use crate::error::{SealError, StoreError};
@@ -79,6 +82,9 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects, creates the schema if needed and applies this crate's migrations (under an
     /// advisory lock, so replicas starting together migrate once).
+    ///
+    /// Refuses to open ([`StoreError::Seal`]) a database holding records the sealer cannot
+    /// open, and a database from a newer crate ([`StoreError::SchemaTooNew`]).
     pub async fn open(
         options: PostgresOptions,
         sealer: impl Into<Sealer>,
@@ -118,10 +124,13 @@ impl PostgresStore {
             .await
             .map_err(backend)?;
         migrate(&pool).await?;
-        Ok(Self {
-            pool,
-            sealer: sealer.into(),
-        })
+        let sealer = sealer.into();
+        let stored: Vec<Option<String>> = sqlx::query_scalar(STORED_KEYS)
+            .fetch_all(&pool)
+            .await
+            .map_err(backend)?;
+        check_keys(&sealer, &stored)?;
+        Ok(Self { pool, sealer })
     }
 
     /// The schema version stored in the database.

@@ -1,6 +1,7 @@
 //! What the SQL stores share: the schema version, error mapping, the reseal report.
 
-use crate::error::StoreError;
+use crate::error::{SealError, StoreError};
+use crate::seal::Sealer;
 
 /// The newest schema version this crate writes and understands.
 pub(crate) const SCHEMA_VERSION: i64 = 1;
@@ -37,3 +38,21 @@ pub(crate) fn check_schema(found: i64) -> Result<(), StoreError> {
         Ok(())
     }
 }
+
+/// Refuses to open a database whose records `sealer` cannot open: sealed records without a
+/// key, plaintext records under a keyring, or key ids missing from the keyring.
+pub(crate) fn check_keys(sealer: &Sealer, stored: &[Option<String>]) -> Result<(), StoreError> {
+    for id in stored {
+        match id {
+            None if !sealer.is_plaintext() => return Err(SealError::Plaintext.into()),
+            Some(_) if sealer.is_plaintext() => return Err(SealError::NoKey.into()),
+            Some(id) if !sealer.has_key(id) => {
+                return Err(SealError::UnknownKey(id.clone()).into());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+pub(crate) const STORED_KEYS: &str = "SELECT DISTINCT key_id FROM tenant_access_customers";

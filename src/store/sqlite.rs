@@ -11,7 +11,10 @@ use sqlx::sqlite::{
 use sqlx::{Executor as _, QueryBuilder, Row, Sqlite};
 
 use super::codec::{self, EncodedRecord};
-use super::sql::{MAX_PAGE, RESEAL_BATCH, ResealReport, SCHEMA_VERSION, backend, check_schema};
+use super::sql::{
+    MAX_PAGE, RESEAL_BATCH, ResealReport, SCHEMA_VERSION, STORED_KEYS, backend, check_keys,
+    check_schema,
+};
 use super::{Filter, Page, PageRequest, Record, Store};
 use crate::audit::AuditEvent;
 use crate::error::{SealError, StoreError};
@@ -49,6 +52,11 @@ impl SqliteStore {
     /// Opens (creating if missing) the database file at `path` and applies this crate's
     /// migrations. Secrets are sealed with `sealer` (a [`Keyring`](crate::seal::Keyring)
     /// converts into one).
+    ///
+    /// Refuses to open ([`StoreError::Seal`]) a database holding records the sealer cannot
+    /// open (a key id missing from the keyring, sealed records in plaintext mode, plaintext
+    /// records under a keyring), and a database from a newer crate
+    /// ([`StoreError::SchemaTooNew`]).
     pub async fn open(
         path: impl AsRef<Path>,
         sealer: impl Into<Sealer>,
@@ -83,6 +91,11 @@ impl SqliteStore {
 
     async fn with_pool(pool: SqlitePool, sealer: Sealer) -> Result<Self, StoreError> {
         migrate(&pool).await?;
+        let stored: Vec<Option<String>> = sqlx::query_scalar(STORED_KEYS)
+            .fetch_all(&pool)
+            .await
+            .map_err(backend)?;
+        check_keys(&sealer, &stored)?;
         Ok(Self { pool, sealer })
     }
 
