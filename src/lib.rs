@@ -61,10 +61,10 @@
 //! |-----------|--------------|
 //! | `mock`    | [`provider::mock`]: the scripted provider |
 //! | `testing` | everything downstream test suites need (`mock` for now) |
-//! | `seal`    | [`seal`]: sealed secrets (XChaCha20-Poly1305 keyring) and [`store::codec`] |
-//! | `sqlite`  | [`store::SqliteStore`]: the embedded store (one file, WAL) |
-//! | `postgres`| [`store::PostgresStore`]: one database shared by many portal replicas |
-//! | `conformance` | [`store::conformance`]: the behavioural suite for any [`store::Store`] |
+//! | `seal`    | `seal`: sealed secrets (XChaCha20-Poly1305 keyring) and `store::codec` |
+//! | `sqlite`  | `store::SqliteStore`: the embedded store (one file, WAL); implies `seal` |
+//! | `postgres`| `store::PostgresStore`: one database shared by many portal replicas; implies `seal` |
+//! | `conformance` | `store::conformance`: the behavioural suite for any [`store::Store`] |
 #![cfg_attr(feature = "mock", doc = include_str!("docs/journeys.md"))]
 #![cfg_attr(
     not(feature = "mock"),
