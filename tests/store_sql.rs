@@ -256,6 +256,17 @@ async fn tampered_rows_are_typed_errors(db: &Db) {
         s.store().load(&id("tp-c")).await,
         Err(StoreError::Seal(SealError::Tampered))
     ));
+    // A body edited by hand (still valid JSON) no longer opens its secrets.
+    s.sql(
+        db,
+        "UPDATE tenant_access_customers SET body = replace(body, 'admin@contoso.com', \
+         'admin@evil.example') WHERE customer_id = 'tp-a'",
+    )
+    .await;
+    assert!(matches!(
+        s.store().load(&id("tp-a")).await,
+        Err(StoreError::Seal(SealError::Tampered))
+    ));
     // A damaged body is Corrupt.
     s.sql(
         db,

@@ -6,8 +6,9 @@
 //!   verification status, last-verified time, token expiry, invitation-code hash;
 //! - **`body`**: every non-secret fact as JSON (times as RFC 3339, UTC), with a format version;
 //! - **`secrets`**: the access and refresh tokens, password, client secret, device code and
-//!   consent state, as JSON sealed by a [`Sealer`] with the customer id as associated data
-//!   (so a sealed blob copied onto another customer's row does not open).
+//!   consent state, as JSON sealed by a [`Sealer`] with the customer id and a hash of the body
+//!   as associated data (so a sealed blob copied onto another row, or a body edited by hand,
+//!   does not open).
 //!
 //! Times in index columns are Unix nanoseconds in an `i64` ([`timestamp`]).
 //!
@@ -27,6 +28,7 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime, UtcOffset};
 use url::Url;
@@ -104,10 +106,14 @@ pub fn from_timestamp(nanos: i64) -> Result<OffsetDateTime, StoreError> {
         .map_err(|_| StoreError::Corrupt("timestamp out of range".into()))
 }
 
-/// The associated data secrets are sealed with: binds them to one customer.
-pub fn associated_data(customer_id: &str) -> Vec<u8> {
+/// The associated data secrets are sealed with: binds them to one customer and to the exact
+/// body stored beside them, so neither can be swapped or edited without the secrets failing
+/// to open ([`SealError::Tampered`](crate::error::SealError::Tampered)).
+pub fn associated_data(customer_id: &str, body: &str) -> Vec<u8> {
     let mut aad = b"tenant-access/record/v1\0".to_vec();
     aad.extend_from_slice(customer_id.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(&Sha256::digest(body.as_bytes()));
     aad
 }
 
@@ -181,7 +187,7 @@ pub fn encode(record: &Record, sealer: &Sealer) -> Result<EncodedRecord, StoreEr
     let plain = Zeroizing::new(
         serde_json::to_vec(&secrets).map_err(|e| StoreError::Corrupt(e.to_string()))?,
     );
-    let sealed = sealer.seal(&plain, &associated_data(c.id.as_str()))?;
+    let sealed = sealer.seal(&plain, &associated_data(c.id.as_str(), &body))?;
     Ok(EncodedRecord {
         customer_id: c.id.as_str().to_owned(),
         stage: record.stage.kind().as_str(),
@@ -209,10 +215,11 @@ pub fn encode(record: &Record, sealer: &Sealer) -> Result<EncodedRecord, StoreEr
 pub fn decode(
     customer_id: &str,
     version: i64,
-    body: &str,
+    body_text: &str,
     secrets: &[u8],
     sealer: &Sealer,
 ) -> Result<Record, StoreError> {
+    let body = body_text;
     let body: BodyV1 = serde_json::from_str(body).map_err(|e| corrupt(e.to_string()))?;
     if body.format != BODY_FORMAT {
         return Err(corrupt(format!("unknown body format {}", body.format)));
@@ -220,7 +227,7 @@ pub fn decode(
     if body.id != customer_id {
         return Err(corrupt("the body belongs to another customer".into()));
     }
-    let plain = sealer.open(secrets, &associated_data(customer_id))?;
+    let plain = sealer.open(secrets, &associated_data(customer_id, body_text))?;
     let mut secrets: SecretsV1 = serde_json::from_slice(&plain)
         .map_err(|_| corrupt("sealed secrets are not valid".into()))?;
     let version = u64::try_from(version).map_err(|_| corrupt("negative version".into()))?;
@@ -676,6 +683,35 @@ mod tests {
             decode(&a.customer_id, 1, "{", &a.secrets, &sealer),
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn damaged_bodies_and_blobs_never_panic_or_decode_to_garbage() {
+        let sealer = Sealer::new(Keyring::new(SealingKey::new("k", [3; 32]).unwrap()));
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for kind in StageKind::ALL {
+            let row = encode(&testdata::record("fz", kind, 1), &sealer).unwrap();
+            for _ in 0..300 {
+                let mut body = row.body.clone().into_bytes();
+                let i = (next() as usize) % body.len();
+                body[i] = (next() % 128) as u8;
+                if let Ok(body) = String::from_utf8(body) {
+                    // The body is bound to the sealed secrets: any edit is an error.
+                    let decoded = decode("fz", 1, &body, &row.secrets, &sealer);
+                    assert_eq!(decoded.is_ok(), body == row.body, "{body}");
+                }
+                let mut blob = row.secrets.clone();
+                let i = (next() as usize) % blob.len();
+                blob[i] ^= 1 + (next() % 255) as u8;
+                assert!(decode("fz", 1, &row.body, &blob, &sealer).is_err());
+            }
+        }
     }
 
     #[test]

@@ -58,7 +58,8 @@ impl PostgresOptions {
 
 /// A [`Store`] in PostgreSQL, shared by many portal replicas: every update is a
 /// compare-and-swap on the version column, so two replicas racing on one customer never both
-/// win. Secrets are sealed by the [`Sealer`] it is opened with.
+/// win. Secrets are sealed by the [`Sealer`] it is opened with. Pages are capped at 10,000
+/// records; walk everything with [`Pager`](super::Pager).
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), tenant_access::error::StoreError> {
@@ -153,7 +154,7 @@ impl PostgresStore {
         let mut after = String::new();
         loop {
             let rows = sqlx::query(
-                "SELECT customer_id, version, secrets FROM tenant_access_customers \
+                "SELECT customer_id, version, body, secrets FROM tenant_access_customers \
                  WHERE key_id IS DISTINCT FROM $1 AND customer_id > $2 ORDER BY customer_id LIMIT $3",
             )
             .bind(&current)
@@ -170,7 +171,8 @@ impl PostgresStore {
                 let id: String = row.try_get("customer_id").map_err(backend)?;
                 let version: i64 = row.try_get("version").map_err(backend)?;
                 let sealed: Vec<u8> = row.try_get("secrets").map_err(backend)?;
-                let aad = codec::associated_data(&id);
+                let body: String = row.try_get("body").map_err(backend)?;
+                let aad = codec::associated_data(&id, &body);
                 let plain = self.sealer.open(&sealed, &aad)?;
                 let resealed = self.sealer.seal(&plain, &aad)?;
                 let done = sqlx::query(

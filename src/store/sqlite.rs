@@ -27,6 +27,8 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0
 /// A [`Store`] in one SQLite file (WAL journal, full sync): the embedded default for a
 /// single portal process. Secrets are sealed by the [`Sealer`] it is opened with.
 ///
+/// Pages are capped at 10,000 records; walk everything with [`Pager`](super::Pager).
+///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use tenant_access::seal::{Keyring, SealingKey};
@@ -119,7 +121,7 @@ impl SqliteStore {
         let mut after = String::new();
         loop {
             let rows = sqlx::query(
-                "SELECT customer_id, version, secrets FROM tenant_access_customers \
+                "SELECT customer_id, version, body, secrets FROM tenant_access_customers \
                  WHERE key_id IS NOT ? AND customer_id > ? ORDER BY customer_id LIMIT ?",
             )
             .bind(&current)
@@ -136,7 +138,8 @@ impl SqliteStore {
                 let id: String = row.try_get("customer_id").map_err(backend)?;
                 let version: i64 = row.try_get("version").map_err(backend)?;
                 let sealed: Vec<u8> = row.try_get("secrets").map_err(backend)?;
-                let aad = codec::associated_data(&id);
+                let body: String = row.try_get("body").map_err(backend)?;
+                let aad = codec::associated_data(&id, &body);
                 let plain = self.sealer.open(&sealed, &aad)?;
                 let resealed = self.sealer.seal(&plain, &aad)?;
                 let done = sqlx::query(
