@@ -209,6 +209,7 @@ fn crash_safety(rt: &tokio::runtime::Runtime, backend: &str, location: &str) -> 
         .unwrap_or(20);
     // customer -> every acknowledged refresh token number, in order
     let mut acked: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut stages: BTreeMap<StageKind, usize> = BTreeMap::new();
     let mut total_acks = 0usize;
     for kill in 0..kills {
         let mut child = Command::new(std::env::current_exe().unwrap())
@@ -262,10 +263,15 @@ fn crash_safety(rt: &tokio::runtime::Runtime, backend: &str, location: &str) -> 
                 total_acks += 1;
             }
         }
-        rt.block_on(verify_after_kill(location, &acked))
+        let found = rt
+            .block_on(verify_after_kill(location, &acked))
             .map_err(|e| format!("after kill {kill}: {e}"))?;
+        for (k, n) in found {
+            *stages.entry(k).or_default() += n;
+        }
     }
     println!("  {backend}: {kills} kills, {total_acks} acknowledged tokens, all present");
+    println!("  {backend}: records checked after the kills, by stage: {stages:?}");
     if total_acks < kills as usize {
         return Err(format!(
             "only {total_acks} acknowledgements in {kills} runs"
@@ -274,10 +280,12 @@ fn crash_safety(rt: &tokio::runtime::Runtime, backend: &str, location: &str) -> 
     Ok(())
 }
 
+/// Checks every record; returns how many were in each stage.
 async fn verify_after_kill(
     location: &str,
     acked: &HashMap<String, Vec<u64>>,
-) -> Result<(), String> {
+) -> Result<BTreeMap<StageKind, usize>, String> {
+    let mut stages = BTreeMap::new();
     let store = open(location).await;
     let mut pager = Pager::new(&*store, Filter::all(), 250);
     let mut seen = 0;
@@ -289,6 +297,7 @@ async fn verify_after_kill(
     {
         for record in page {
             seen += 1;
+            *stages.entry(record.stage.kind()).or_default() += 1;
             // Loads one by one too (the by-id path).
             let again = store
                 .load(record.id())
@@ -323,7 +332,7 @@ async fn verify_after_kill(
     if seen == 0 {
         return Err("no record survived".into());
     }
-    Ok(())
+    Ok(stages)
 }
 
 /// A record's stage agrees with its data and with its last audit event (written in the
