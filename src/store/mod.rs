@@ -15,7 +15,7 @@ mod postgres;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-#[cfg(any(test, feature = "conformance"))]
+#[cfg(any(all(test, feature = "seal"), feature = "conformance"))]
 pub(crate) mod testdata;
 
 pub use memory::MemoryStore;
