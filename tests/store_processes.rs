@@ -108,16 +108,24 @@ fn random(below: u64) -> u64 {
     h.finish() % below.max(1)
 }
 
+/// The `application_name` of child connections, so the parent can wait for them to end.
+fn child_app(schema: &str) -> String {
+    format!("ta-child-{schema}")
+}
+
 async fn open(location: &str) -> Arc<dyn Store> {
+    open_as(location, None).await
+}
+
+async fn open_as(location: &str, app: Option<String>) -> Arc<dyn Store> {
     match location.split_once('|') {
-        Some((url, schema)) => Arc::new(
-            PostgresStore::open(
-                PostgresOptions::new(url).schema(schema).max_connections(16),
-                sealer(),
-            )
-            .await
-            .unwrap(),
-        ),
+        Some((url, schema)) => {
+            let mut options = PostgresOptions::new(url).schema(schema).max_connections(16);
+            if let Some(app) = app {
+                options = options.application_name(app);
+            }
+            Arc::new(PostgresStore::open(options, sealer()).await.unwrap())
+        }
         None => Arc::new(SqliteStore::open(location, sealer()).await.unwrap()),
     }
 }
@@ -135,7 +143,10 @@ async fn child(role: &str) {
 /// Runs journeys forever (until killed): 4 tasks, each inviting customers, taking them to
 /// Validated and refreshing; prints `ACK <customer> <refresh token>` after every stored token.
 async fn journeys_child(location: &str, run: &str) {
-    let store = open(location).await;
+    let app = location
+        .split_once('|')
+        .map(|(_, schema)| child_app(schema));
+    let store = open_as(location, app).await;
     let ta = TenantAccess::builder()
         .config(Config::new("https://portal.example.com").unwrap())
         .shared_store(store)
@@ -286,6 +297,9 @@ async fn verify_after_kill(
     acked: &HashMap<String, Vec<u64>>,
 ) -> Result<BTreeMap<StageKind, usize>, String> {
     let mut stages = BTreeMap::new();
+    if let Some((url, schema)) = location.split_once('|') {
+        wait_for_server_side_cleanup(url, &child_app(schema)).await?;
+    }
     let store = open(location).await;
     let mut pager = Pager::new(&*store, Filter::all(), 250);
     let mut seen = 0;
@@ -333,6 +347,34 @@ async fn verify_after_kill(
         return Err("no record survived".into());
     }
     Ok(stages)
+}
+
+/// PostgreSQL notices a killed client only when it next reads from its socket: a commit that
+/// was in flight at the kill may still land. Wait until the dead child's server sessions end
+/// (or fail after 30 s), so the checks see the final state.
+async fn wait_for_server_side_cleanup(url: &str, app: &str) -> Result<(), String> {
+    let pool = sqlx::PgPool::connect(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1")
+                .bind(app)
+                .fetch_one(&pool)
+                .await
+                .map_err(|e| e.to_string())?;
+        if n == 0 {
+            pool.close().await;
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{n} sessions of the killed child are still open after 30 s"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// A record's stage agrees with its data and with its last audit event (written in the

@@ -31,6 +31,8 @@ pub struct PostgresOptions {
     pub schema: Option<String>,
     /// Connections in this process's pool.
     pub max_connections: u32,
+    /// The `application_name` the connections report (seen in `pg_stat_activity`).
+    pub application_name: Option<String>,
 }
 
 impl PostgresOptions {
@@ -40,12 +42,19 @@ impl PostgresOptions {
             url: url.into(),
             schema: None,
             max_connections: 8,
+            application_name: None,
         }
     }
 
     /// Keeps the tables in `schema` (letters, digits and `_`, created if missing).
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
         self.schema = Some(schema.into());
+        self
+    }
+
+    /// Names the connections in `pg_stat_activity` (for example after the replica).
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = Some(name.into());
         self
     }
 
@@ -91,6 +100,9 @@ impl PostgresStore {
         sealer: impl Into<Sealer>,
     ) -> Result<Self, StoreError> {
         let mut connect = PgConnectOptions::from_str(&options.url).map_err(backend)?;
+        if let Some(name) = &options.application_name {
+            connect = connect.application_name(name);
+        }
         if let Some(schema) = &options.schema {
             if schema.is_empty()
                 || schema.len() > 63
