@@ -1,8 +1,9 @@
 //! Quickstart: three customers connected over real HTTP to an in-process FakeEntra, through
-//! the real Entra ID provider. No environment variables, no waiting, exit code 0.
+//! the real Entra ID provider, kept in the embedded SQLite store with sealed secrets.
+//! No environment variables, no waiting, exit code 0.
 //!
 //! ```sh
-//! cargo run --example quickstart --features testing
+//! cargo run --example quickstart --features testing,sqlite
 //! ```
 //!
 //! Swap `fake.provider()` for an [`EntraProvider`](tenant_access::provider::entra::EntraProvider)
@@ -17,8 +18,9 @@ use tenant_access::mail::CaptureMailer;
 use tenant_access::provider::ConsentCallback;
 use tenant_access::provider::fake_entra::FakeEntra;
 use tenant_access::report::StatusRow;
+use tenant_access::seal::{Keyring, SealingKey};
 use tenant_access::secret::{ClientSecret, Password};
-use tenant_access::store::{Filter, MemoryStore};
+use tenant_access::store::{Filter, SqliteStore};
 use tenant_access::{
     AnyOnboarding, Config, NewCustomer, PollOutcome, RefreshOutcome, TenantAccess,
 };
@@ -40,7 +42,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .clock(Arc::new(clock.clone()))
         .start()
         .await?;
-    println!("FakeEntra (Entra ID v2 + Graph) on {}\n", fake.url());
+    println!("FakeEntra (Entra ID v2 + Graph) on {}", fake.url());
+    // The embedded store: one SQLite file, every secret sealed with XChaCha20-Poly1305. A real
+    // portal keeps the key outside the database (an environment variable, a key vault).
+    let db = std::env::temp_dir().join(format!(
+        "tenant-access-quickstart-{}.sqlite",
+        std::process::id()
+    ));
+    let store =
+        SqliteStore::open(&db, Keyring::new(SealingKey::generate("quickstart-key")?)).await?;
+    println!("SQLite store at {}\n", db.display());
     let mailer = CaptureMailer::new();
     let ta = TenantAccess::builder()
         .config(
@@ -49,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 .consent_client_id(fake.client_id())
                 .consent_redirect_url("https://portal.example.com/authenticate/OAuth2Callback")?,
         )
-        .store(MemoryStore::new())
+        .store(store.clone())
         .mailer(mailer.clone())
         .provider(fake.provider()?)
         .clock(clock.clone())
@@ -151,5 +162,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "{}",
         StatusRow::table(&ta.status_report(&Filter::all()).await?)
     );
+    store.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
     Ok(())
 }

@@ -373,6 +373,45 @@ pub enum StoreError {
     /// The backend failed (connection, I/O, constraint).
     #[error("backend: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
+    /// The database was written by a newer version of this crate: upgrade the crate (never
+    /// downgrade a database that newer replicas may already use).
+    #[error(
+        "the database schema is version {found}, newer than the {supported} this crate understands: upgrade tenant-access"
+    )]
+    SchemaTooNew {
+        /// The schema version found in the database.
+        found: i64,
+        /// The newest schema version this crate knows.
+        supported: i64,
+    },
+    /// A sealed secret could not be sealed or opened (wrong key, tampering, no key).
+    #[error("sealed secrets: {0}")]
+    Seal(#[from] SealError),
+}
+
+/// Why secrets could not be sealed or opened. Never carries a secret or a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The record was sealed under a key id that is not in the keyring.
+    #[error("no key with id {0:?} in the keyring")]
+    UnknownKey(String),
+    /// Authentication failed: the ciphertext was changed, moved to another record, or sealed
+    /// under a different key with the same id.
+    #[error("sealed data failed authentication (tampered, moved, or a different key)")]
+    Tampered,
+    /// The sealed data is not in a format this crate writes.
+    #[error("sealed data is malformed: {0}")]
+    Malformed(&'static str),
+    /// The record holds plaintext secrets but the store requires sealing (or the reverse).
+    #[error("the stored secrets are in plaintext, but this store seals secrets")]
+    Plaintext,
+    /// The stored secrets are sealed but the store was opened in plaintext test mode.
+    #[error("the stored secrets are sealed, but this store was opened without a key")]
+    NoKey,
+    /// A key is unusable (wrong length, bad id, bad encoding).
+    #[error("invalid key: {0}")]
+    InvalidKey(&'static str),
 }
 
 impl StoreError {
@@ -381,6 +420,7 @@ impl StoreError {
             StoreError::Conflict { .. } | StoreError::AlreadyExists(_) => Action::Reload,
             StoreError::Corrupt(_) => Action::FixConfiguration,
             StoreError::Backend(_) => Action::Retry { after: None },
+            StoreError::SchemaTooNew { .. } | StoreError::Seal(_) => Action::FixConfiguration,
         }
     }
 }

@@ -63,6 +63,10 @@
 //! | `entra`   | `provider::entra`: Microsoft Entra ID over HTTPS (reqwest + rustls, no OpenSSL) |
 //! | `testing` | everything downstream test suites need: `mock`, `entra` and `provider::fake_entra`, a fake Entra ID served over HTTP on 127.0.0.1 |
 //! | `smtp`    | [`mail::SmtpMailer`] (lettre over rustls, pooled, retries) and the replaceable invitation templates ([`mail::InvitationTemplates`], minijinja) |
+//! | `seal`    | `seal`: sealed secrets (XChaCha20-Poly1305 keyring) and `store::codec` |
+//! | `sqlite`  | `store::SqliteStore`: the embedded store (one file, WAL); implies `seal` |
+//! | `postgres`| `store::PostgresStore`: one database shared by many portal replicas; implies `seal` |
+//! | `conformance` | `store::conformance`: the behavioural suite for any [`store::Store`] |
 #![cfg_attr(feature = "mock", doc = include_str!("docs/journeys.md"))]
 #![cfg_attr(
     not(feature = "mock"),
@@ -84,6 +88,8 @@ pub mod invitation;
 pub mod mail;
 pub mod provider;
 pub mod report;
+#[cfg(feature = "seal")]
+pub mod seal;
 pub mod secret;
 pub mod store;
 

@@ -3,9 +3,29 @@
 //! Every write is a compare-and-swap on the record's [`Version`]: two portal replicas racing
 //! on one customer never both win, and a failed write leaves the stored record as it was.
 
+#[cfg(feature = "seal")]
+pub mod codec;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod memory;
+mod pager;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+#[cfg(any(all(test, feature = "seal"), feature = "conformance"))]
+pub(crate) mod testdata;
 
 pub use memory::MemoryStore;
+pub use pager::Pager;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresStore};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::ResealReport;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;

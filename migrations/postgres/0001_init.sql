@@ -1,0 +1,29 @@
+-- tenant-access schema 1 (PostgreSQL). Applied by the crate on open; do not edit.
+CREATE TABLE tenant_access_customers (
+    customer_id         TEXT COLLATE "C" PRIMARY KEY,
+    version             BIGINT NOT NULL,
+    stage               TEXT NOT NULL,
+    method              TEXT NOT NULL,
+    verification_status TEXT,
+    last_verified_at    BIGINT,
+    token_expires_at    BIGINT,
+    invitation_hash     BYTEA,
+    key_id              TEXT,
+    body                TEXT NOT NULL,
+    secrets             BYTEA NOT NULL
+);
+CREATE INDEX tenant_access_customers_invitation ON tenant_access_customers (invitation_hash);
+CREATE INDEX tenant_access_customers_token_expiry ON tenant_access_customers (token_expires_at);
+CREATE INDEX tenant_access_customers_last_verified ON tenant_access_customers (last_verified_at);
+CREATE INDEX tenant_access_customers_stage ON tenant_access_customers (stage, customer_id);
+CREATE INDEX tenant_access_customers_key ON tenant_access_customers (key_id);
+CREATE TABLE tenant_access_events (
+    seq         BIGSERIAL PRIMARY KEY,
+    customer_id TEXT COLLATE "C" NOT NULL,
+    from_stage  TEXT,
+    to_stage    TEXT NOT NULL,
+    at          BIGINT NOT NULL,
+    actor       TEXT NOT NULL,
+    note        TEXT
+);
+CREATE INDEX tenant_access_events_customer ON tenant_access_events (customer_id, seq);

@@ -1,0 +1,739 @@
+//! How a [`Record`] is laid out in a database row (feature `seal`): shared by the SQLite and
+//! PostgreSQL stores, and usable by integrators writing their own SQL store.
+//!
+//! A record becomes an [`EncodedRecord`]:
+//! - **index columns** the store filters and sorts on: customer id, version, stage, method,
+//!   verification status, last-verified time, token expiry, invitation-code hash;
+//! - **`body`**: every non-secret fact as JSON (times as RFC 3339, UTC), with a format version;
+//! - **`secrets`**: the access and refresh tokens, password, client secret, device code and
+//!   consent state, as JSON sealed by a [`Sealer`] with the customer id and a hash of the body
+//!   as associated data (so a sealed blob copied onto another row, or a body edited by hand,
+//!   does not open).
+//!
+//! Times in index columns are Unix nanoseconds in an `i64` ([`timestamp`]).
+//!
+//! ```
+//! use tenant_access::store::codec;
+//! use tenant_access::seal::{Keyring, Sealer, SealingKey};
+//! # use tenant_access::{customer::Customer, flow::{Stage, Invited}, store::Record, Method, NewCustomer, Version};
+//! # let now = time::macros::datetime!(2026-01-01 0:00 UTC);
+//! # let customer = Customer::new(NewCustomer::new("contoso", "contoso.com", "a@contoso.com").unwrap(), Method::DeviceCode, now);
+//! # let record = Record { customer, stage: Stage::Invited(Invited), version: Version::NEW };
+//! let sealer = Sealer::new(Keyring::new(SealingKey::generate("k1").unwrap()));
+//! let row = codec::encode(&record, &sealer).unwrap();
+//! assert_eq!(row.stage, "invited");
+//! assert_eq!(row.key_id.as_deref(), Some("k1"));
+//! let back = codec::decode(&row.customer_id, 1, &row.body, &row.secrets, &sealer).unwrap();
+//! assert_eq!(back.customer.id, record.customer.id);
+//! ```
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime, UtcOffset};
+use url::Url;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::Record;
+use crate::audit::{Actor, AuditEvent};
+use crate::customer::VerificationStatus;
+use crate::customer::{Credentials, Customer, TenantInfo, TokenSet, Verification};
+use crate::error::StoreError;
+use crate::flow::{
+    ApprovalRequested, Claimed, ConsentRequired, DeviceCodeIssued, Expired, InvitationSent,
+    Invited, ReauthRequired, Revoked, Stage, StageKind, TokenAcquired, Validated,
+};
+use crate::ids::{CustomerId, EmailAddress, Method, TenantId, Version};
+use crate::invitation::{CodeHash, Delivery, Invitation};
+use crate::mail::MessageId;
+use crate::seal::Sealer;
+use crate::secret::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
+
+/// The body format this crate writes.
+pub const BODY_FORMAT: u32 = 1;
+
+/// A record laid out for a row.
+#[derive(Debug, Clone)]
+pub struct EncodedRecord {
+    /// The customer id (primary key; sort and page on it, byte-wise).
+    pub customer_id: String,
+    /// The stage name ([`StageKind::as_str`]).
+    pub stage: &'static str,
+    /// The method name ([`Method::as_str`]).
+    pub method: &'static str,
+    /// The last verification's status ([`VerificationStatus::as_str`]).
+    pub verification_status: Option<&'static str>,
+    /// When the customer was last verified ([`timestamp`]).
+    pub last_verified_at: Option<i64>,
+    /// When the access token expires ([`timestamp`]).
+    pub token_expires_at: Option<i64>,
+    /// The live invitation code's SHA-256 (32 bytes).
+    pub invitation_hash: Option<Vec<u8>>,
+    /// The non-secret facts, JSON.
+    pub body: String,
+    /// The secrets, sealed.
+    pub secrets: Vec<u8>,
+    /// The id of the key that sealed `secrets` (`None` in plaintext test mode).
+    pub key_id: Option<String>,
+}
+
+/// An audit event laid out for a row.
+#[derive(Debug, Clone)]
+pub struct EncodedEvent {
+    /// The customer id.
+    pub customer_id: String,
+    /// The stage before, by name.
+    pub from_stage: Option<&'static str>,
+    /// The stage after, by name.
+    pub to_stage: &'static str,
+    /// When ([`timestamp`]).
+    pub at: i64,
+    /// Who ([`Actor`]'s text form).
+    pub actor: String,
+    /// The note.
+    pub note: Option<String>,
+}
+
+/// A moment as Unix nanoseconds (fits years 1678 to 2261).
+pub fn timestamp(t: OffsetDateTime) -> Result<i64, StoreError> {
+    i64::try_from(t.unix_timestamp_nanos())
+        .map_err(|_| StoreError::Corrupt("a time outside the years 1678-2261".into()))
+}
+
+/// The inverse of [`timestamp`], in UTC.
+pub fn from_timestamp(nanos: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+        .map_err(|_| StoreError::Corrupt("timestamp out of range".into()))
+}
+
+/// The associated data secrets are sealed with: binds them to one customer and to the exact
+/// body stored beside them, so neither can be swapped or edited without the secrets failing
+/// to open ([`SealError::Tampered`](crate::error::SealError::Tampered)).
+pub fn associated_data(customer_id: &str, body: &str) -> Vec<u8> {
+    let mut aad = b"tenant-access/record/v1\0".to_vec();
+    aad.extend_from_slice(customer_id.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(&Sha256::digest(body.as_bytes()));
+    aad
+}
+
+/// Lays out `record` for a row, sealing its secrets. `record.version` is not part of the
+/// output: the store writes its own version column.
+pub fn encode(record: &Record, sealer: &Sealer) -> Result<EncodedRecord, StoreError> {
+    let c = &record.customer;
+    let mut secrets = SecretsV1::default();
+    let body = BodyV1 {
+        format: BODY_FORMAT,
+        id: c.id.as_str().to_owned(),
+        tenant: c.tenant.as_str().to_owned(),
+        admin_email: c.admin_email.as_str().to_owned(),
+        method: c.method.as_str().to_owned(),
+        created_at: Ts(c.created_at),
+        updated_at: Ts(c.updated_at),
+        invitation: c.invitation.as_ref().map(|i| InvitationV1 {
+            code_hash: i.code_hash.map(|h| h.to_hex()),
+            issued_at: Ts(i.issued_at),
+            expires_at: Ts(i.expires_at),
+            delivery: i.delivery.as_ref().map(|d| DeliveryV1 {
+                message_id: d.message_id.0.clone(),
+                sent_at: Ts(d.sent_at),
+            }),
+            opened_at: i.opened_at.map(Ts),
+            codes_issued: i.codes_issued,
+        }),
+        credentials: c.credentials.as_ref().map(|cred| match cred {
+            Credentials::Password { username, password } => {
+                secrets.password = Some(password.expose_secret().to_owned());
+                CredentialsV1::Password {
+                    username: username.clone(),
+                }
+            }
+            Credentials::AppRegistration {
+                client_id,
+                client_secret,
+            } => {
+                secrets.client_secret = Some(client_secret.expose_secret().to_owned());
+                CredentialsV1::AppRegistration {
+                    client_id: client_id.clone(),
+                }
+            }
+        }),
+        token: c.token.as_ref().map(|t| {
+            secrets.access_token = Some(t.access_token.expose_secret().to_owned());
+            secrets.refresh_token = t
+                .refresh_token
+                .as_ref()
+                .map(|r| r.expose_secret().to_owned());
+            TokenV1 {
+                expires_at: Ts(t.expires_at),
+                obtained_at: Ts(t.obtained_at),
+                scope: t.scope.clone(),
+            }
+        }),
+        tenant_info: c.tenant_info.as_ref().map(|t| TenantInfoV1 {
+            id: t.id.clone(),
+            display_name: t.display_name.clone(),
+            domains: t.domains.clone(),
+        }),
+        device_authenticated_at: c.device_authenticated_at.map(Ts),
+        last_verification: c.last_verification.as_ref().map(|v| VerificationV1 {
+            at: Ts(v.at),
+            status: v.status.as_str().to_owned(),
+        }),
+        last_error: c.last_error.clone(),
+        stage: encode_stage(&record.stage, &mut secrets)?,
+    };
+    let body = serde_json::to_string(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let plain = Zeroizing::new(
+        serde_json::to_vec(&secrets).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    );
+    let sealed = sealer.seal(&plain, &associated_data(c.id.as_str(), &body))?;
+    Ok(EncodedRecord {
+        customer_id: c.id.as_str().to_owned(),
+        stage: record.stage.kind().as_str(),
+        method: c.method.as_str(),
+        verification_status: c.last_verification.as_ref().map(|v| v.status.as_str()),
+        last_verified_at: c
+            .last_verification
+            .as_ref()
+            .map(|v| timestamp(v.at))
+            .transpose()?,
+        token_expires_at: c
+            .token
+            .as_ref()
+            .map(|t| timestamp(t.expires_at))
+            .transpose()?,
+        invitation_hash: record.invitation_hash().map(|h| h.0.to_vec()),
+        body,
+        secrets: sealed,
+        key_id: sealer.current_key_id().map(str::to_owned),
+    })
+}
+
+/// Rebuilds a record from a row: `customer_id` and `version` from their columns, `body` and
+/// the sealed `secrets` as [`encode`] wrote them.
+pub fn decode(
+    customer_id: &str,
+    version: i64,
+    body_text: &str,
+    secrets: &[u8],
+    sealer: &Sealer,
+) -> Result<Record, StoreError> {
+    let body = body_text;
+    let body: BodyV1 = serde_json::from_str(body).map_err(|e| corrupt(e.to_string()))?;
+    if body.format != BODY_FORMAT {
+        return Err(corrupt(format!("unknown body format {}", body.format)));
+    }
+    if body.id != customer_id {
+        return Err(corrupt("the body belongs to another customer".into()));
+    }
+    let plain = sealer.open(secrets, &associated_data(customer_id, body_text))?;
+    let mut secrets: SecretsV1 = serde_json::from_slice(&plain)
+        .map_err(|_| corrupt("sealed secrets are not valid".into()))?;
+    let version = u64::try_from(version).map_err(|_| corrupt("negative version".into()))?;
+    let input = |e: crate::error::InputError| corrupt(e.to_string());
+    let customer = Customer {
+        id: CustomerId::new(body.id).map_err(input)?,
+        tenant: TenantId::new(body.tenant).map_err(input)?,
+        admin_email: EmailAddress::new(body.admin_email).map_err(input)?,
+        method: Method::parse(&body.method).ok_or_else(|| corrupt("unknown method".into()))?,
+        created_at: body.created_at.0,
+        updated_at: body.updated_at.0,
+        invitation: body
+            .invitation
+            .map(|i| -> Result<Invitation, StoreError> {
+                Ok(Invitation {
+                    code_hash: i
+                        .code_hash
+                        .map(|h| {
+                            CodeHash::from_hex(&h).ok_or_else(|| corrupt("bad code hash".into()))
+                        })
+                        .transpose()?,
+                    issued_at: i.issued_at.0,
+                    expires_at: i.expires_at.0,
+                    delivery: i.delivery.map(|d| Delivery {
+                        message_id: MessageId(d.message_id),
+                        sent_at: d.sent_at.0,
+                    }),
+                    opened_at: i.opened_at.map(|t| t.0),
+                    codes_issued: i.codes_issued,
+                })
+            })
+            .transpose()?,
+        credentials: body
+            .credentials
+            .map(|c| -> Result<Credentials, StoreError> {
+                Ok(match c {
+                    CredentialsV1::Password { username } => Credentials::Password {
+                        username,
+                        password: Password::new(
+                            secrets
+                                .password
+                                .take()
+                                .ok_or_else(|| corrupt("the password is missing".into()))?,
+                        ),
+                    },
+                    CredentialsV1::AppRegistration { client_id } => Credentials::AppRegistration {
+                        client_id,
+                        client_secret: ClientSecret::new(
+                            secrets
+                                .client_secret
+                                .take()
+                                .ok_or_else(|| corrupt("the client secret is missing".into()))?,
+                        ),
+                    },
+                })
+            })
+            .transpose()?,
+        token: body
+            .token
+            .map(|t| -> Result<TokenSet, StoreError> {
+                Ok(TokenSet {
+                    access_token: AccessToken::new(
+                        secrets
+                            .access_token
+                            .take()
+                            .ok_or_else(|| corrupt("the access token is missing".into()))?,
+                    ),
+                    refresh_token: secrets.refresh_token.take().map(RefreshToken::new),
+                    expires_at: t.expires_at.0,
+                    obtained_at: t.obtained_at.0,
+                    scope: t.scope,
+                })
+            })
+            .transpose()?,
+        tenant_info: body.tenant_info.map(|t| TenantInfo {
+            id: t.id,
+            display_name: t.display_name,
+            domains: t.domains,
+        }),
+        device_authenticated_at: body.device_authenticated_at.map(|t| t.0),
+        last_verification: body
+            .last_verification
+            .map(|v| -> Result<Verification, StoreError> {
+                Ok(Verification {
+                    at: v.at.0,
+                    status: parse_status(&v.status)
+                        .ok_or_else(|| corrupt("unknown verification status".into()))?,
+                })
+            })
+            .transpose()?,
+        last_error: body.last_error,
+    };
+    let stage = decode_stage(body.stage, &mut secrets)?;
+    Ok(Record {
+        customer,
+        stage,
+        version: Version(version),
+    })
+}
+
+/// Lays out an audit event for a row.
+pub fn encode_event(event: &AuditEvent) -> Result<EncodedEvent, StoreError> {
+    Ok(EncodedEvent {
+        customer_id: event.customer.as_str().to_owned(),
+        from_stage: event.from.map(StageKind::as_str),
+        to_stage: event.to.as_str(),
+        at: timestamp(event.at)?,
+        actor: event.actor.to_string(),
+        note: event.note.clone(),
+    })
+}
+
+/// Rebuilds an audit event from its columns.
+pub fn decode_event(
+    customer_id: &str,
+    from_stage: Option<&str>,
+    to_stage: &str,
+    at: i64,
+    actor: &str,
+    note: Option<String>,
+) -> Result<AuditEvent, StoreError> {
+    let stage = |s: &str| StageKind::parse(s).ok_or_else(|| corrupt(format!("unknown stage {s}")));
+    Ok(AuditEvent {
+        customer: CustomerId::new(customer_id).map_err(|e| corrupt(e.to_string()))?,
+        from: from_stage.map(stage).transpose()?,
+        to: stage(to_stage)?,
+        at: from_timestamp(at)?,
+        actor: Actor::parse(actor).ok_or_else(|| corrupt("unknown actor".into()))?,
+        note,
+    })
+}
+
+/// Parses [`VerificationStatus::as_str`]'s names.
+pub fn parse_status(name: &str) -> Option<VerificationStatus> {
+    [
+        VerificationStatus::Ok,
+        VerificationStatus::Transient,
+        VerificationStatus::Failed,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == name)
+}
+
+fn corrupt(msg: String) -> StoreError {
+    StoreError::Corrupt(msg)
+}
+
+fn encode_stage(stage: &Stage, secrets: &mut SecretsV1) -> Result<StageV1, StoreError> {
+    Ok(match stage {
+        Stage::Invited(_) => StageV1::Invited,
+        Stage::InvitationSent(_) => StageV1::InvitationSent,
+        Stage::Claimed(_) => StageV1::Claimed,
+        Stage::DeviceCodeIssued(d) => {
+            secrets.device_code = Some(d.device_code.expose_secret().to_owned());
+            StageV1::DeviceCodeIssued {
+                user_code: d.user_code.clone(),
+                verification_uri: d.verification_uri.to_string(),
+                message: d.message.clone(),
+                issued_at: Ts(d.issued_at),
+                expires_at: Ts(d.expires_at),
+                interval_ns: i64::try_from(d.interval.whole_nanoseconds())
+                    .map_err(|_| corrupt("poll interval out of range".into()))?,
+                next_poll_at: Ts(d.next_poll_at),
+            }
+        }
+        Stage::ApprovalRequested(a) => StageV1::ApprovalRequested {
+            requested_at: Ts(a.requested_at),
+        },
+        Stage::ConsentRequired(c) => {
+            secrets.consent_state = Some(c.state.expose_secret().to_owned());
+            StageV1::ConsentRequired {
+                admin_consent_url: c.admin_consent_url.to_string(),
+                requested_at: Ts(c.requested_at),
+            }
+        }
+        Stage::TokenAcquired(_) => StageV1::TokenAcquired,
+        Stage::Validated(v) => StageV1::Validated {
+            validated_at: Ts(v.validated_at),
+        },
+        Stage::ReauthRequired(r) => StageV1::ReauthRequired {
+            since: Ts(r.since),
+            reason: r.reason.clone(),
+        },
+        Stage::Revoked(r) => StageV1::Revoked {
+            revoked_at: Ts(r.revoked_at),
+        },
+        Stage::Expired(e) => StageV1::Expired {
+            expired_at: Ts(e.expired_at),
+        },
+    })
+}
+
+fn decode_stage(stage: StageV1, secrets: &mut SecretsV1) -> Result<Stage, StoreError> {
+    let url = |s: String| Url::parse(&s).map_err(|_| corrupt("bad URL".into()));
+    Ok(match stage {
+        StageV1::Invited => Stage::Invited(Invited),
+        StageV1::InvitationSent => Stage::InvitationSent(InvitationSent),
+        StageV1::Claimed => Stage::Claimed(Claimed),
+        StageV1::DeviceCodeIssued {
+            user_code,
+            verification_uri,
+            message,
+            issued_at,
+            expires_at,
+            interval_ns,
+            next_poll_at,
+        } => Stage::DeviceCodeIssued(DeviceCodeIssued {
+            device_code: DeviceCode::new(
+                secrets
+                    .device_code
+                    .take()
+                    .ok_or_else(|| corrupt("the device code is missing".into()))?,
+            ),
+            user_code,
+            verification_uri: url(verification_uri)?,
+            message,
+            issued_at: issued_at.0,
+            expires_at: expires_at.0,
+            interval: Duration::nanoseconds(interval_ns),
+            next_poll_at: next_poll_at.0,
+        }),
+        StageV1::ApprovalRequested { requested_at } => {
+            Stage::ApprovalRequested(ApprovalRequested {
+                requested_at: requested_at.0,
+            })
+        }
+        StageV1::ConsentRequired {
+            admin_consent_url,
+            requested_at,
+        } => Stage::ConsentRequired(ConsentRequired {
+            admin_consent_url: url(admin_consent_url)?,
+            state: ConsentState::new(
+                secrets
+                    .consent_state
+                    .take()
+                    .ok_or_else(|| corrupt("the consent state is missing".into()))?,
+            ),
+            requested_at: requested_at.0,
+        }),
+        StageV1::TokenAcquired => Stage::TokenAcquired(TokenAcquired),
+        StageV1::Validated { validated_at } => Stage::Validated(Validated {
+            validated_at: validated_at.0,
+        }),
+        StageV1::ReauthRequired { since, reason } => Stage::ReauthRequired(ReauthRequired {
+            since: since.0,
+            reason,
+        }),
+        StageV1::Revoked { revoked_at } => Stage::Revoked(Revoked {
+            revoked_at: revoked_at.0,
+        }),
+        StageV1::Expired { expired_at } => Stage::Expired(Expired {
+            expired_at: expired_at.0,
+        }),
+    })
+}
+
+/// A moment in RFC 3339, UTC.
+#[derive(Debug, Clone, Copy)]
+struct Ts(OffsetDateTime);
+
+impl Serialize for Ts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let text = self
+            .0
+            .to_offset(UtcOffset::UTC)
+            .format(&Rfc3339)
+            .map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        OffsetDateTime::parse(&text, &Rfc3339)
+            .map(|t| Ts(t.to_offset(UtcOffset::UTC)))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct BodyV1 {
+    format: u32,
+    id: String,
+    tenant: String,
+    admin_email: String,
+    method: String,
+    created_at: Ts,
+    updated_at: Ts,
+    invitation: Option<InvitationV1>,
+    credentials: Option<CredentialsV1>,
+    token: Option<TokenV1>,
+    tenant_info: Option<TenantInfoV1>,
+    device_authenticated_at: Option<Ts>,
+    last_verification: Option<VerificationV1>,
+    last_error: Option<String>,
+    stage: StageV1,
+}
+
+#[derive(Serialize, Deserialize)]
+struct InvitationV1 {
+    code_hash: Option<String>,
+    issued_at: Ts,
+    expires_at: Ts,
+    delivery: Option<DeliveryV1>,
+    opened_at: Option<Ts>,
+    codes_issued: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DeliveryV1 {
+    message_id: String,
+    sent_at: Ts,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum CredentialsV1 {
+    Password { username: String },
+    AppRegistration { client_id: String },
+}
+
+#[derive(Serialize, Deserialize)]
+struct TokenV1 {
+    expires_at: Ts,
+    obtained_at: Ts,
+    scope: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TenantInfoV1 {
+    id: String,
+    display_name: String,
+    domains: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct VerificationV1 {
+    at: Ts,
+    status: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum StageV1 {
+    Invited,
+    InvitationSent,
+    Claimed,
+    DeviceCodeIssued {
+        user_code: String,
+        verification_uri: String,
+        message: Option<String>,
+        issued_at: Ts,
+        expires_at: Ts,
+        interval_ns: i64,
+        next_poll_at: Ts,
+    },
+    ApprovalRequested {
+        requested_at: Ts,
+    },
+    ConsentRequired {
+        admin_consent_url: String,
+        requested_at: Ts,
+    },
+    TokenAcquired,
+    Validated {
+        validated_at: Ts,
+    },
+    ReauthRequired {
+        since: Ts,
+        reason: String,
+    },
+    Revoked {
+        revoked_at: Ts,
+    },
+    Expired {
+        expired_at: Ts,
+    },
+}
+
+/// The secrets of one record, zeroed when dropped.
+#[derive(Serialize, Deserialize, Default)]
+struct SecretsV1 {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    device_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    consent_state: Option<String>,
+}
+
+impl Drop for SecretsV1 {
+    fn drop(&mut self) {
+        self.access_token.zeroize();
+        self.refresh_token.zeroize();
+        self.password.zeroize();
+        self.client_secret.zeroize();
+        self.device_code.zeroize();
+        self.consent_state.zeroize();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::{Keyring, SealingKey};
+    use crate::store::testdata;
+
+    #[test]
+    fn every_stage_round_trips_and_body_has_no_secret() {
+        let sealer = Sealer::new(Keyring::new(SealingKey::new("k", [3; 32]).unwrap()));
+        for kind in StageKind::ALL {
+            let record = testdata::record("c-1", kind, 0);
+            let row = encode(&record, &sealer).unwrap();
+            assert_eq!(row.stage, kind.as_str());
+            for secret in testdata::secrets_of(&record) {
+                assert!(!row.body.contains(&secret), "{kind}: body holds a secret");
+                assert!(
+                    !row.secrets
+                        .windows(secret.len())
+                        .any(|w| w == secret.as_bytes()),
+                    "{kind}: secrets not sealed"
+                );
+            }
+            let back = decode(&row.customer_id, 7, &row.body, &row.secrets, &sealer).unwrap();
+            assert_eq!(back.version, Version(7));
+            assert_eq!(testdata::fingerprint(&back), testdata::fingerprint(&record));
+        }
+    }
+
+    #[test]
+    fn moved_or_damaged_rows_are_typed_errors() {
+        let sealer = Sealer::new(Keyring::new(SealingKey::new("k", [3; 32]).unwrap()));
+        let a = encode(&testdata::record("a", StageKind::Validated, 0), &sealer).unwrap();
+        let b = encode(&testdata::record("b", StageKind::Validated, 0), &sealer).unwrap();
+        // a's sealed secrets on b's row do not open.
+        assert!(matches!(
+            decode(&b.customer_id, 1, &b.body, &a.secrets, &sealer),
+            Err(StoreError::Seal(crate::error::SealError::Tampered))
+        ));
+        // a's body under b's id is refused.
+        assert!(matches!(
+            decode(&b.customer_id, 1, &a.body, &b.secrets, &sealer),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            decode(&a.customer_id, 1, "{", &a.secrets, &sealer),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn damaged_bodies_and_blobs_never_panic_or_decode_to_garbage() {
+        let sealer = Sealer::new(Keyring::new(SealingKey::new("k", [3; 32]).unwrap()));
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for kind in StageKind::ALL {
+            let row = encode(&testdata::record("fz", kind, 1), &sealer).unwrap();
+            for _ in 0..300 {
+                let mut body = row.body.clone().into_bytes();
+                let i = (next() as usize) % body.len();
+                body[i] = (next() % 128) as u8;
+                if let Ok(body) = String::from_utf8(body) {
+                    // The body is bound to the sealed secrets: any edit is an error.
+                    let decoded = decode("fz", 1, &body, &row.secrets, &sealer);
+                    assert_eq!(decoded.is_ok(), body == row.body, "{body}");
+                }
+                let mut blob = row.secrets.clone();
+                let i = (next() as usize) % blob.len();
+                blob[i] ^= 1 + (next() % 255) as u8;
+                assert!(decode("fz", 1, &row.body, &blob, &sealer).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn event_round_trip() {
+        let e = AuditEvent {
+            customer: CustomerId::new("c").unwrap(),
+            from: Some(StageKind::Claimed),
+            to: StageKind::DeviceCodeIssued,
+            at: time::macros::datetime!(2026-01-02 03:04:05.123456789 UTC),
+            actor: Actor::Operator("x".into()),
+            note: Some("n".into()),
+        };
+        let r = encode_event(&e).unwrap();
+        let back = decode_event(
+            &r.customer_id,
+            r.from_stage,
+            r.to_stage,
+            r.at,
+            &r.actor,
+            r.note.clone(),
+        )
+        .unwrap();
+        assert_eq!(back, e);
+    }
+}

@@ -1,0 +1,537 @@
+//! The shared store: PostgreSQL, for many portal replicas (feature `postgres`).
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Executor as _, Postgres, QueryBuilder, Row};
+
+use super::codec::{self, EncodedRecord};
+use super::sql::{
+    MAX_PAGE, RESEAL_BATCH, ResealReport, SCHEMA_VERSION, STORED_KEYS, backend, check_keys,
+    check_schema,
+};
+use super::{Filter, Page, PageRequest, Record, Store};
+use crate::audit::AuditEvent;
+use crate::error::{SealError, StoreError};
+use crate::ids::{CustomerId, Version};
+use crate::invitation::CodeHash;
+use crate::seal::Sealer;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+
+/// How to reach PostgreSQL.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    /// The connection URL (`postgres://user@host:5432/db`).
+    pub url: String,
+    /// The schema to keep the tables in (created if missing); `None` for the connection's
+    /// default search path.
+    pub schema: Option<String>,
+    /// Connections in this process's pool.
+    pub max_connections: u32,
+    /// The `application_name` the connections report (seen in `pg_stat_activity`).
+    pub application_name: Option<String>,
+}
+
+impl PostgresOptions {
+    /// Options for `url`, in the default schema, with a pool of 8 connections.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            schema: None,
+            max_connections: 8,
+            application_name: None,
+        }
+    }
+
+    /// Keeps the tables in `schema` (letters, digits and `_`, created if missing).
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// Names the connections in `pg_stat_activity` (for example after the replica).
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = Some(name.into());
+        self
+    }
+
+    /// Sets the pool size.
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+}
+
+/// A [`Store`] in PostgreSQL, shared by many portal replicas: every update is a
+/// compare-and-swap on the version column, so two replicas racing on one customer never both
+/// win. Secrets are sealed by the [`Sealer`] it is opened with. Pages are capped at 10,000
+/// records; walk everything with [`Pager`](super::Pager).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), tenant_access::error::StoreError> {
+/// use tenant_access::seal::{Keyring, SealingKey};
+/// use tenant_access::store::{PostgresOptions, PostgresStore};
+///
+/// let key = SealingKey::from_base64("2026-01", &std::env::var("TENANT_ACCESS_KEY").unwrap())?;
+/// let store = PostgresStore::open(
+///     PostgresOptions::new("postgres://portal@db:5432/portal").schema("tenant_access"),
+///     Keyring::new(key),
+/// )
+/// .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    sealer: Sealer,
+}
+
+impl PostgresStore {
+    /// Connects, creates the schema if needed and applies this crate's migrations (under an
+    /// advisory lock, so replicas starting together migrate once).
+    ///
+    /// Refuses to open ([`StoreError::Seal`]) a database holding records the sealer cannot
+    /// open, and a database from a newer crate ([`StoreError::SchemaTooNew`]).
+    pub async fn open(
+        options: PostgresOptions,
+        sealer: impl Into<Sealer>,
+    ) -> Result<Self, StoreError> {
+        let mut connect = PgConnectOptions::from_str(&options.url).map_err(backend)?;
+        if let Some(name) = &options.application_name {
+            connect = connect.application_name(name);
+        }
+        if let Some(schema) = &options.schema {
+            if schema.is_empty()
+                || schema.len() > 63
+                || !schema
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                return Err(StoreError::Backend(
+                    "the schema name must be 1 to 63 letters, digits or '_'".into(),
+                ));
+            }
+            let setup = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(connect.clone())
+                .await
+                .map_err(backend)?;
+            setup
+                .execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
+                .await
+                .or_else(|e| match &e {
+                    // Two replicas creating the schema at once: the loser sees a duplicate.
+                    sqlx::Error::Database(d) if d.is_unique_violation() => Ok(Default::default()),
+                    _ => Err(e),
+                })
+                .map_err(backend)?;
+            setup.close().await;
+            connect = connect.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .connect_with(connect)
+            .await
+            .map_err(backend)?;
+        migrate(&pool).await?;
+        let sealer = sealer.into();
+        let stored: Vec<Option<String>> = sqlx::query_scalar(STORED_KEYS)
+            .fetch_all(&pool)
+            .await
+            .map_err(backend)?;
+        check_keys(&sealer, &stored)?;
+        Ok(Self { pool, sealer })
+    }
+
+    /// The schema version stored in the database.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM tenant_access_schema")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    /// Re-seals every record not sealed under the keyring's current key, so older keys can
+    /// be retired. Safe while the store is in use (each row is compare-and-swapped).
+    pub async fn reseal_all(&self) -> Result<ResealReport, StoreError> {
+        let current = self
+            .sealer
+            .current_key_id()
+            .ok_or(SealError::NoKey)?
+            .to_owned();
+        let mut report = ResealReport::default();
+        let mut after = String::new();
+        loop {
+            let rows = sqlx::query(
+                "SELECT customer_id, version, body, secrets FROM tenant_access_customers \
+                 WHERE key_id IS DISTINCT FROM $1 AND customer_id > $2 ORDER BY customer_id LIMIT $3",
+            )
+            .bind(&current)
+            .bind(&after)
+            .bind(RESEAL_BATCH)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+            let Some(last) = rows.last() else {
+                return Ok(report);
+            };
+            after = last.try_get("customer_id").map_err(backend)?;
+            for row in rows {
+                let id: String = row.try_get("customer_id").map_err(backend)?;
+                let version: i64 = row.try_get("version").map_err(backend)?;
+                let sealed: Vec<u8> = row.try_get("secrets").map_err(backend)?;
+                let body: String = row.try_get("body").map_err(backend)?;
+                let aad = codec::associated_data(&id, &body);
+                let plain = self.sealer.open(&sealed, &aad)?;
+                let resealed = self.sealer.seal(&plain, &aad)?;
+                let done = sqlx::query(
+                    "UPDATE tenant_access_customers SET secrets = $1, key_id = $2 \
+                     WHERE customer_id = $3 AND version = $4",
+                )
+                .bind(resealed)
+                .bind(&current)
+                .bind(&id)
+                .bind(version)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+                if done == 1 {
+                    report.resealed += 1;
+                } else {
+                    report.changed_concurrently += 1;
+                }
+            }
+        }
+    }
+
+    /// Every stored byte of every customer and event row, concatenated: for tests that check
+    /// no secret is stored in plaintext (the conformance kit's raw hook).
+    pub async fn raw_contents(&self) -> Result<Vec<u8>, StoreError> {
+        let mut out = Vec::new();
+        let rows = sqlx::query(
+            "SELECT convert_to(customer_id, 'UTF8'), convert_to(stage, 'UTF8'), \
+             convert_to(method, 'UTF8'), convert_to(COALESCE(verification_status, ''), 'UTF8'), \
+             COALESCE(invitation_hash, ''::bytea), convert_to(COALESCE(key_id, ''), 'UTF8'), \
+             convert_to(body, 'UTF8'), secrets FROM tenant_access_customers",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        for row in rows {
+            for i in 0..8 {
+                let bytes: Vec<u8> = row.try_get(i).map_err(backend)?;
+                out.extend_from_slice(&bytes);
+                out.push(0);
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT customer_id, COALESCE(from_stage, ''), to_stage, actor, COALESCE(note, '') \
+             FROM tenant_access_events",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        for row in rows {
+            for i in 0..5 {
+                let text: String = row.try_get(i).map_err(backend)?;
+                out.extend_from_slice(text.as_bytes());
+                out.push(0);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn decode(&self, row: &PgRow) -> Result<Record, StoreError> {
+        let id: String = row.try_get("customer_id").map_err(backend)?;
+        let version: i64 = row.try_get("version").map_err(backend)?;
+        let body: String = row.try_get("body").map_err(backend)?;
+        let secrets: Vec<u8> = row.try_get("secrets").map_err(backend)?;
+        codec::decode(&id, version, &body, &secrets, &self.sealer)
+    }
+
+    async fn insert_event(
+        conn: &mut sqlx::PgConnection,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let e = codec::encode_event(event)?;
+        sqlx::query(
+            "INSERT INTO tenant_access_events (customer_id, from_stage, to_stage, at, actor, note) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(e.customer_id)
+        .bind(e.from_stage)
+        .bind(e.to_stage)
+        .bind(e.at)
+        .bind(e.actor)
+        .bind(e.note)
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+}
+
+async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await.map_err(backend)?;
+    (&mut *conn)
+        .execute("BEGIN; SELECT pg_advisory_xact_lock(7243417461)")
+        .await
+        .map_err(backend)?;
+    let result = migrate_steps(&mut conn).await;
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    (&mut *conn).execute(end).await.map_err(backend)?;
+    result
+}
+
+async fn migrate_steps(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+    (&mut *conn)
+        .execute(
+            "CREATE TABLE IF NOT EXISTS tenant_access_schema (\
+             version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)",
+        )
+        .await
+        .map_err(backend)?;
+    let found: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM tenant_access_schema")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend)?;
+    check_schema(found)?;
+    for (version, sql) in MIGRATIONS {
+        if *version > found {
+            (&mut *conn).execute(*sql).await.map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO tenant_access_schema (version, applied_at) VALUES ($1, now())",
+            )
+            .bind(version)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+        }
+    }
+    debug_assert_eq!(MIGRATIONS.last().map(|m| m.0), Some(SCHEMA_VERSION));
+    Ok(())
+}
+
+fn bind_columns<'q>(
+    q: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    e: &'q EncodedRecord,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    q.bind(e.stage)
+        .bind(e.method)
+        .bind(e.verification_status)
+        .bind(e.last_verified_at)
+        .bind(e.token_expires_at)
+        .bind(e.invitation_hash.as_deref())
+        .bind(e.key_id.as_deref())
+        .bind(e.body.as_str())
+        .bind(e.secrets.as_slice())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create(&self, record: &Record, event: &AuditEvent) -> Result<Version, StoreError> {
+        let e = codec::encode(record, &self.sealer)?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let q = sqlx::query(
+            "INSERT INTO tenant_access_customers (stage, method, verification_status, \
+             last_verified_at, token_expires_at, invitation_hash, key_id, body, secrets, \
+             customer_id, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1) \
+             ON CONFLICT (customer_id) DO NOTHING",
+        );
+        let inserted = bind_columns(q, &e)
+            .bind(e.customer_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        if inserted == 0 {
+            return Err(StoreError::AlreadyExists(record.id().clone()));
+        }
+        if record.version != Version::NEW {
+            return Err(StoreError::Conflict {
+                customer: record.id().clone(),
+                expected: record.version,
+                actual: None,
+            });
+        }
+        Self::insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Version::NEW.next())
+    }
+
+    async fn load(&self, customer: &CustomerId) -> Result<Option<Record>, StoreError> {
+        let row = sqlx::query(
+            "SELECT customer_id, version, body, secrets FROM tenant_access_customers \
+             WHERE customer_id = $1",
+        )
+        .bind(customer.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|r| self.decode(&r)).transpose()
+    }
+
+    async fn load_by_invitation(&self, hash: &CodeHash) -> Result<Option<Record>, StoreError> {
+        let row = sqlx::query(
+            "SELECT customer_id, version, body, secrets FROM tenant_access_customers \
+             WHERE invitation_hash = $1 LIMIT 1",
+        )
+        .bind(&hash.0[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|r| self.decode(&r)).transpose()
+    }
+
+    async fn update(
+        &self,
+        record: &Record,
+        event: Option<&AuditEvent>,
+    ) -> Result<Version, StoreError> {
+        let e = codec::encode(record, &self.sealer)?;
+        let expected = i64::try_from(record.version.0)
+            .map_err(|_| StoreError::Corrupt("version out of range".into()))?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let q = sqlx::query(
+            "UPDATE tenant_access_customers SET stage = $1, method = $2, verification_status = $3, \
+             last_verified_at = $4, token_expires_at = $5, invitation_hash = $6, key_id = $7, \
+             body = $8, secrets = $9, version = version + 1 \
+             WHERE customer_id = $10 AND version = $11",
+        );
+        let updated = bind_columns(q, &e)
+            .bind(e.customer_id.as_str())
+            .bind(expected)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        if updated == 0 {
+            let actual: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM tenant_access_customers WHERE customer_id = $1",
+            )
+            .bind(e.customer_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            return Err(StoreError::Conflict {
+                customer: record.id().clone(),
+                expected: record.version,
+                actual: actual.map(|v| Version(v as u64)),
+            });
+        }
+        if let Some(event) = event {
+            Self::insert_event(&mut tx, event).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(record.version.next())
+    }
+
+    async fn list(&self, filter: &Filter, page: &PageRequest) -> Result<Page, StoreError> {
+        let limit = page.limit.clamp(1, MAX_PAGE);
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+            "SELECT customer_id, version, body, secrets FROM tenant_access_customers WHERE 1 = 1",
+        );
+        if let Some(stages) = &filter.stages {
+            if stages.is_empty() {
+                return Ok(Page {
+                    records: Vec::new(),
+                    next: None,
+                });
+            }
+            qb.push(" AND stage IN (");
+            let mut list = qb.separated(", ");
+            for s in stages {
+                list.push_bind(s.as_str());
+            }
+            qb.push(")");
+        }
+        if let Some(methods) = &filter.methods {
+            if methods.is_empty() {
+                return Ok(Page {
+                    records: Vec::new(),
+                    next: None,
+                });
+            }
+            qb.push(" AND method IN (");
+            let mut list = qb.separated(", ");
+            for m in methods {
+                list.push_bind(m.as_str());
+            }
+            qb.push(")");
+        }
+        if let Some(v) = filter.verification {
+            qb.push(" AND verification_status = ").push_bind(v.as_str());
+        }
+        if let Some(t) = filter.token_expires_before {
+            qb.push(" AND token_expires_at < ")
+                .push_bind(codec::timestamp(t)?);
+        }
+        if let Some(t) = filter.not_verified_since {
+            qb.push(" AND (last_verified_at IS NULL OR last_verified_at < ")
+                .push_bind(codec::timestamp(t)?)
+                .push(")");
+        }
+        if let Some(after) = &page.after {
+            qb.push(" AND customer_id > ")
+                .push_bind(after.as_str().to_owned());
+        }
+        qb.push(" ORDER BY customer_id LIMIT ")
+            .push_bind((limit + 1) as i64);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
+        let more = rows.len() > limit;
+        let records = rows
+            .iter()
+            .take(limit)
+            .map(|r| self.decode(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if more {
+            records.last().map(|r| PageRequest {
+                after: Some(r.id().clone()),
+                limit,
+            })
+        } else {
+            None
+        };
+        Ok(Page { records, next })
+    }
+
+    async fn append_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        Self::insert_event(&mut conn, event).await
+    }
+
+    async fn events(&self, customer: &CustomerId) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT customer_id, from_stage, to_stage, at, actor, note FROM tenant_access_events \
+             WHERE customer_id = $1 ORDER BY seq",
+        )
+        .bind(customer.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                codec::decode_event(
+                    &r.try_get::<String, _>(0).map_err(backend)?,
+                    r.try_get::<Option<String>, _>(1)
+                        .map_err(backend)?
+                        .as_deref(),
+                    &r.try_get::<String, _>(2).map_err(backend)?,
+                    r.try_get(3).map_err(backend)?,
+                    &r.try_get::<String, _>(4).map_err(backend)?,
+                    r.try_get(5).map_err(backend)?,
+                )
+            })
+            .collect()
+    }
+}

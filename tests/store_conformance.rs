@@ -1,0 +1,199 @@
+//! The conformance kit against every store this crate ships.
+
+#[path = "sql_support/mod.rs"]
+mod support;
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use tenant_access::store::conformance::{self, CHECKS, Harness};
+use tenant_access::store::{MemoryStore, PostgresOptions, PostgresStore, SqliteStore};
+
+use support::{TempDir, drop_schemas, pg_url, sealer, unique_schema};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_conforms() {
+    let report = conformance::run_with(|| async { MemoryStore::new() }).await;
+    report.assert_passed();
+    // MemoryStore has no raw storage to search; everything else ran.
+    assert_eq!(report.passed().len(), CHECKS.len() - 1);
+    assert_eq!(report.skipped().len(), 1);
+}
+
+struct SqliteMemory;
+
+#[async_trait]
+impl Harness for SqliteMemory {
+    type Store = SqliteStore;
+    async fn fresh(&self) -> SqliteStore {
+        SqliteStore::in_memory(sealer()).await.unwrap()
+    }
+    async fn raw_contents(&self, store: &SqliteStore) -> Option<Vec<u8>> {
+        Some(store.raw_contents().await.unwrap())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_in_memory_conforms() {
+    let report = conformance::run(&SqliteMemory).await;
+    report.assert_passed();
+    assert_eq!(report.passed(), CHECKS);
+}
+
+/// SQLite on a file; the raw hook reads the database file and its WAL byte for byte.
+struct SqliteFile {
+    dir: TempDir,
+    n: Mutex<u32>,
+}
+
+#[async_trait]
+impl Harness for SqliteFile {
+    type Store = SqliteStore;
+    async fn fresh(&self) -> SqliteStore {
+        let n = {
+            let mut n = self.n.lock().unwrap();
+            *n += 1;
+            *n
+        };
+        SqliteStore::open(self.dir.0.join(format!("db-{n}.sqlite")), sealer())
+            .await
+            .unwrap()
+    }
+    async fn raw_contents(&self, _store: &SqliteStore) -> Option<Vec<u8>> {
+        let n = *self.n.lock().unwrap();
+        let mut raw = Vec::new();
+        for suffix in ["", "-wal"] {
+            let path = self.dir.0.join(format!("db-{n}.sqlite{suffix}"));
+            if let Ok(bytes) = std::fs::read(&path) {
+                raw.extend(bytes);
+            }
+        }
+        Some(raw)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_file_conforms_and_the_file_holds_no_plaintext_secret() {
+    let harness = SqliteFile {
+        dir: TempDir::new("conformance"),
+        n: Mutex::new(0),
+    };
+    let report = conformance::run(&harness).await;
+    report.assert_passed();
+    assert_eq!(report.passed(), CHECKS);
+}
+
+struct Pg {
+    url: String,
+    schemas: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Harness for Pg {
+    type Store = PostgresStore;
+    async fn fresh(&self) -> PostgresStore {
+        let schema = unique_schema("conf");
+        self.schemas.lock().unwrap().push(schema.clone());
+        PostgresStore::open(
+            PostgresOptions::new(&self.url)
+                .schema(schema)
+                .max_connections(8),
+            sealer(),
+        )
+        .await
+        .unwrap()
+    }
+    async fn raw_contents(&self, store: &PostgresStore) -> Option<Vec<u8>> {
+        Some(store.raw_contents().await.unwrap())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_conforms() {
+    let Some(url) = pg_url("postgres_conforms") else {
+        return;
+    };
+    let harness = Pg {
+        url: url.clone(),
+        schemas: Mutex::new(Vec::new()),
+    };
+    let report = conformance::run(&harness).await;
+    let schemas = harness.schemas.lock().unwrap().clone();
+    drop_schemas(&url, &schemas).await;
+    report.assert_passed();
+    assert_eq!(report.passed(), CHECKS);
+}
+
+/// A store that drops every update must fail the kit: the kit can fail.
+#[derive(Debug, Default)]
+struct ForgetfulStore(MemoryStore);
+
+#[async_trait]
+impl tenant_access::store::Store for ForgetfulStore {
+    async fn create(
+        &self,
+        record: &tenant_access::store::Record,
+        event: &tenant_access::audit::AuditEvent,
+    ) -> Result<tenant_access::Version, tenant_access::error::StoreError> {
+        self.0.create(record, event).await
+    }
+    async fn load(
+        &self,
+        customer: &tenant_access::CustomerId,
+    ) -> Result<Option<tenant_access::store::Record>, tenant_access::error::StoreError> {
+        self.0.load(customer).await
+    }
+    async fn load_by_invitation(
+        &self,
+        hash: &tenant_access::invitation::CodeHash,
+    ) -> Result<Option<tenant_access::store::Record>, tenant_access::error::StoreError> {
+        self.0.load_by_invitation(hash).await
+    }
+    async fn update(
+        &self,
+        record: &tenant_access::store::Record,
+        _event: Option<&tenant_access::audit::AuditEvent>,
+    ) -> Result<tenant_access::Version, tenant_access::error::StoreError> {
+        // Claims success without checking or storing anything.
+        Ok(record.version.next())
+    }
+    async fn list(
+        &self,
+        filter: &tenant_access::store::Filter,
+        page: &tenant_access::store::PageRequest,
+    ) -> Result<tenant_access::store::Page, tenant_access::error::StoreError> {
+        self.0.list(filter, page).await
+    }
+    async fn append_event(
+        &self,
+        event: &tenant_access::audit::AuditEvent,
+    ) -> Result<(), tenant_access::error::StoreError> {
+        self.0.append_event(event).await
+    }
+    async fn events(
+        &self,
+        customer: &tenant_access::CustomerId,
+    ) -> Result<Vec<tenant_access::audit::AuditEvent>, tenant_access::error::StoreError> {
+        self.0.events(customer).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broken_store_fails_the_kit() {
+    let report = conformance::run_with(|| async { ForgetfulStore::default() }).await;
+    assert!(!report.is_ok());
+    let failed: Vec<_> = report.failed().iter().map(|(n, _)| *n).collect();
+    for must_fail in [
+        "round_trip_every_stage",
+        "cas_conflict",
+        "concurrent_writers",
+        "invitation_lookup",
+    ] {
+        assert!(
+            failed.contains(&must_fail),
+            "{must_fail} passed: {failed:?}"
+        );
+    }
+    // Pagination and filters do not depend on updates and still pass.
+    assert!(report.passed().contains(&"pagination"));
+}
