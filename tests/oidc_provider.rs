@@ -19,7 +19,9 @@ use tenant_access::flow::{Claimed, DeviceCodeIssued};
 use tenant_access::ids::{CustomerId, TenantId};
 use tenant_access::mail::CaptureMailer;
 use tenant_access::provider::oidc::{ClientAuth, OidcConfig, OidcProvider, Revocable, Validation};
-use tenant_access::provider::{AdminConsentRequest, DevicePoll, IdentityProvider, Target};
+use tenant_access::provider::{
+    AdminConsentRequest, ConsentCallback, DevicePoll, IdentityProvider, Target,
+};
 use tenant_access::secret::{ClientSecret, ConsentState, DeviceCode};
 use tenant_access::store::MemoryStore;
 use tenant_access::{
@@ -29,6 +31,7 @@ use time::Duration;
 use time::macros::datetime;
 
 const TENANT: &str = "fabrikam.example";
+const REDIRECT: &str = "http://127.0.0.1/callback";
 
 fn server_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/oidc-server")
@@ -161,7 +164,7 @@ async fn world_with(server: OidcServer, config: OidcConfig) -> World {
             Config::new("https://portal.example.com")
                 .unwrap()
                 .consent_client_id("portal-basic")
-                .consent_redirect_url("http://127.0.0.1/callback")
+                .consent_redirect_url(REDIRECT)
                 .unwrap(),
         )
         .store(MemoryStore::new())
@@ -188,7 +191,9 @@ async fn basic_world() -> World {
             "portal-basic",
             ClientAuth::ClientSecretBasic(ClientSecret::new("basic-secret")),
         )
-        .tenant_claim("tenant");
+        .tenant_claim("tenant")
+        .redirect_uri(REDIRECT)
+        .unwrap();
     world_with(server, config).await
 }
 
@@ -473,6 +478,97 @@ async fn client_credentials_app_registration_through_the_engine() {
     ));
 }
 
+/// What a browser does with the consent URL against the real server: follow it to the sign-in
+/// interaction, sign in and consent (the control endpoint stands in for the pages), and come
+/// back to the portal's redirect URI. Returns that redirect.
+async fn consent_in_browser(server: &OidcServer, url: &url::Url) -> url::Url {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = browser.get(url.clone()).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 303, "{url}");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let uid = location
+        .strip_prefix("/interaction/")
+        .unwrap_or_else(|| panic!("not an interaction: {location}"))
+        .to_owned();
+    let cookies: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
+    let finished: serde_json::Value = browser
+        .post(format!("{}/control/interaction/finish", server.issuer))
+        .query(&[("uid", uid.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let return_to = finished["returnTo"].as_str().unwrap().to_owned();
+    let response = browser
+        .get(&return_to)
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303, "{return_to}");
+    let location = response.headers()["location"].to_str().unwrap();
+    url::Url::parse(location).unwrap()
+}
+
+#[tokio::test]
+async fn consent_step_is_an_authorization_code_with_pkce_redeemed_at_the_real_server() {
+    let w = basic_world().await;
+    let new = NewCustomer::new("fabrikam", TENANT, "it@fabrikam.example").unwrap();
+    let consent =
+        w.ta.connect_app_registration(new, "customer-app", ClientSecret::new("app-secret"))
+            .await
+            .unwrap();
+    let url = consent.stage().admin_consent_url().clone();
+
+    // A callback with the right state but a code the server never issued is refused by the
+    // server, and the journey stays where it was.
+    let redirect = consent_in_browser(&w.server, &url).await;
+    assert!(redirect.as_str().starts_with(REDIRECT), "{redirect}");
+    let callback = ConsentCallback::from_url(&redirect).unwrap();
+    assert!(callback.code.is_some());
+    let forged = ConsentCallback::from_query(&format!(
+        "code={}&state={}",
+        "not-the-code",
+        callback.state.as_ref().unwrap().expose_secret()
+    ))
+    .unwrap();
+    let rejected = consent.complete_consent(&w.ta, &forged).await.unwrap_err();
+    assert!(matches!(
+        provider_error(rejected.error()),
+        ProviderError::ConsentCallback(_)
+    ));
+    let consent = rejected.into_onboarding();
+
+    // The real callback: the code is redeemed with the PKCE verifier, then the app's
+    // client-credentials token is acquired.
+    let token = consent.complete_consent(&w.ta, &callback).await.unwrap();
+    let connected = token.validate(&w.ta).await.unwrap();
+    assert_eq!(
+        connected.customer().tenant_info.as_ref().unwrap().id,
+        TENANT
+    );
+
+    // A code is good once: replaying the callback fails at the server.
+    let direct = w
+        .provider
+        .verify_admin_consent(&target(TENANT), callback.state.as_ref().unwrap(), &callback)
+        .await;
+    assert!(
+        matches!(direct, Err(ProviderError::ConsentCallback(_))),
+        "{direct:?}"
+    );
+}
+
 #[tokio::test]
 async fn consent_url_carries_a_pkce_challenge_the_verifier_matches() {
     let w = basic_world().await;
@@ -483,22 +579,15 @@ async fn consent_url_carries_a_pkce_challenge_the_verifier_matches() {
             &target(TENANT),
             &AdminConsentRequest {
                 client_id: "portal-basic".into(),
-                redirect_uri: "http://127.0.0.1/callback".parse().unwrap(),
+                redirect_uri: REDIRECT.parse().unwrap(),
                 state: state.clone(),
             },
         )
         .unwrap();
-    // The real server accepts the request: it answers with a redirect into its sign-in
-    // interaction, not an error redirect to the client.
-    let response = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(url.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 303, "{url}");
-    let location = response.headers()["location"].to_str().unwrap();
-    assert!(location.starts_with("/interaction/"), "{location}");
+    // The server accepts the request: a redirect into its sign-in interaction, not an error
+    // redirect to the client (a bad PKCE challenge or redirect URI would be one).
+    let location = consent_in_browser(&w.server, &url).await;
+    let callback = ConsentCallback::from_url(&location).unwrap();
+    assert!(callback.error.is_none(), "{location}");
+    assert!(callback.state.unwrap().ct_eq(&state));
 }

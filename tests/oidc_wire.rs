@@ -624,7 +624,7 @@ async fn consent_redeems_the_code_with_the_verifier_of_the_challenge_sent() {
         .admin_consent_url(
             &target(),
             &AdminConsentRequest {
-                client_id: "portal".into(),
+                client_id: "customer-app".into(),
                 redirect_uri: redirect.parse().unwrap(),
                 state: state.clone(),
             },
@@ -633,6 +633,8 @@ async fn consent_redeems_the_code_with_the_verifier_of_the_challenge_sent() {
     assert_eq!(url.path(), "/authorize");
     let q: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
     assert_eq!(q["response_type"], "code");
+    // Always the configured client: the only one that can redeem the code.
+    assert_eq!(q["client_id"], "portal");
     assert_eq!(q["state"], "st-1");
     assert_eq!(q["redirect_uri"], redirect);
     assert_eq!(q["code_challenge_method"], "S256");

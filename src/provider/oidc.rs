@@ -32,6 +32,10 @@
 //! Standard OAuth has no "admin consent for the whole organisation". The consent URL here is
 //! an authorization request (`response_type=code`, PKCE S256, `prompt=consent`) for the
 //! configured scopes: whoever signs in grants the client those scopes on the server's terms.
+//! It is always for the configured client, the only one that can redeem the code; in the
+//! app-registration journey the customer's app needs no user consent under standard OAuth 2.0
+//! (its client credentials are authorised by its registration), so the step proves that a
+//! customer administrator can sign in and grant the portal's client.
 //! [`verify_admin_consent`](IdentityProvider::verify_admin_consent) checks the state, maps an
 //! `error` to [`ProviderError::ConsentDeclined`], and redeems the `code` (with the PKCE
 //! verifier and [`OidcConfig::redirect_uri`]) to prove the server granted it; the tokens are
@@ -831,6 +835,11 @@ impl IdentityProvider for OidcProvider {
     /// An authorization request with PKCE S256 (see the module docs). Needs discovery to
     /// have run ([`OidcProvider::discover`]), an `authorization_endpoint`, and S256 among the
     /// server's `code_challenge_methods_supported` when it lists any.
+    ///
+    /// The request is always for the configured client ([`OidcConfig::client_id`]), the only
+    /// one that can redeem the code in [`verify_admin_consent`](Self::verify_admin_consent);
+    /// `request.client_id` (the customer's app in the app-registration journey) is not used:
+    /// in standard OAuth 2.0 client credentials need no user consent at all.
     fn admin_consent_url(
         &self,
         _target: &Target,
@@ -851,11 +860,18 @@ impl IdentityProvider for OidcProvider {
                 "the server does not support PKCE with S256",
             ));
         }
+        if request.client_id != self.config.client_id {
+            tracing::debug!(
+                requested = %request.client_id,
+                configured = %self.config.client_id,
+                "OIDC consent is asked for the configured client, the only one that can redeem the code"
+            );
+        }
         let verifier = self.config.pkce_verifier(&request.state);
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         url.query_pairs_mut()
             .append_pair("response_type", "code")
-            .append_pair("client_id", &request.client_id)
+            .append_pair("client_id", &self.config.client_id)
             .append_pair("redirect_uri", request.redirect_uri.as_str())
             .append_pair("scope", &self.config.scope_param())
             .append_pair("state", request.state.expose_secret())

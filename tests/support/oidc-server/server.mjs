@@ -11,6 +11,8 @@
 //
 //   POST /control/device/approve?user_code=XXXX   signs in as the test account and consents
 //   POST /control/device/deny?user_code=XXXX      the customer declines (access_denied)
+//   POST /control/interaction/finish?uid=U       completes the sign-in and consent of an
+//                                                  authorization request (the consent step)
 //   POST /control/slow-down?count=N               the next N device-code token requests answer
 //                                                  `slow_down` (oidc-provider itself never sends
 //                                                  it: its SlowDown error exists but no grant
@@ -133,6 +135,19 @@ async function control(req, res, url) {
   if (url.pathname === '/control/slow-down') {
     slowDowns = Number(url.searchParams.get('count') ?? '1');
     return reply(200, { slow_down: slowDowns });
+  }
+  if (url.pathname === '/control/interaction/finish') {
+    // The browser sign-in and consent of an authorization request, done: the test account
+    // signs in and grants what was asked. The caller then follows `returnTo` (with the
+    // cookies the authorization endpoint set) to get the redirect with the code.
+    const interaction = await provider.Interaction.find(url.searchParams.get('uid') ?? '');
+    if (!interaction) return reply(404, { error: 'no such interaction' });
+    const grant = new provider.Grant({ accountId: ACCOUNT, clientId: interaction.params.client_id });
+    grant.addOIDCScope(interaction.params.scope ?? 'openid');
+    const grantId = await grant.save();
+    interaction.result = { login: { accountId: ACCOUNT }, consent: { grantId } };
+    await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+    return reply(200, { returnTo: interaction.returnTo });
   }
   const userCode = url.searchParams.get('user_code');
   // Stored normalised, as the verification page normalises what the user types.
