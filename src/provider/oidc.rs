@@ -962,11 +962,46 @@ impl IdentityProvider for OidcProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn metadata_and_claims_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Endpoints::from_metadata(&body);
+            let provider = OidcProvider::new(OidcConfig::new("https://id.example", "c").unwrap().tenant_claim("tid")).unwrap();
+            let endpoints = Endpoints::new("https://id.example", "https://id.example/token".parse().unwrap());
+            if let Ok(claims) = serde_json::from_slice::<Value>(&body) {
+                let _ = provider.tenant_info(&endpoints, &claims);
+            }
+        }
+    }
 
     #[test]
-    fn hmac_matches_rfc_4231_shape() {
-        // HMAC-SHA256 with a 32-byte key of 0x0b and "Hi There" (RFC 4231 test case 1 uses a
-        // 20-byte key; a 32-byte key of 0x0b padded is checked against a known value).
+    fn pkce_verifier_is_a_valid_rfc_7636_verifier_and_depends_on_key_and_state() {
+        let config = OidcConfig::new("https://id.example", "c")
+            .unwrap()
+            .pkce_key([1; 32]);
+        let v = config.pkce_verifier(&ConsentState::new("a"));
+        assert_eq!(v.len(), 43);
+        assert!(
+            v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_eq!(v, config.pkce_verifier(&ConsentState::new("a")));
+        assert_ne!(v, config.pkce_verifier(&ConsentState::new("b")));
+        assert_ne!(
+            v,
+            config
+                .clone()
+                .pkce_key([2; 32])
+                .pkce_verifier(&ConsentState::new("a"))
+        );
+    }
+
+    #[test]
+    fn hmac_sha256_matches_a_reference_value() {
+        // HMAC-SHA256 with a 32-byte key of 0x0b and "Hi There" (the message of RFC 4231 test
+        // case 1 with a longer key); the value was computed with Python's hmac module.
         let key = [0x0bu8; 32];
         let mac = hmac_sha256(&key, b"Hi There");
         assert_eq!(
