@@ -16,13 +16,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use criterion::{BenchmarkId, Criterion};
 use futures_util::FutureExt;
 use tenant_access::audit::{Actor, AuditEvent};
-use tenant_access::clock::{Clock as _, ManualClock};
+use tenant_access::clock::ManualClock;
 use tenant_access::customer::{Customer, TenantInfo, TokenSet, Verification, VerificationStatus};
 use tenant_access::flow::{StageKind, StageType, Validated};
 use tenant_access::mail::CaptureMailer;
 use tenant_access::provider::mock::MockProvider;
 use tenant_access::secret::{AccessToken, RefreshToken};
-use tenant_access::store::{MemoryStore, Record, Store as _};
+use tenant_access::store::{MemoryStore, Record};
 use tenant_access::{Config, CustomerId, Method, NewCustomer, TenantAccess, Version};
 use time::Duration;
 
@@ -162,7 +162,9 @@ fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     for n in SIZES {
-        let path = target_dir.join(format!("criterion/access_token_cached/{n}/new/estimates.json"));
+        let path = target_dir.join(format!(
+            "criterion/access_token_cached/{n}/new/estimates.json"
+        ));
         let Ok(text) = std::fs::read_to_string(&path) else {
             return; // `cargo test --benches`: nothing measured, nothing to report.
         };
@@ -172,7 +174,11 @@ fn main() {
     let slowest = medians.iter().map(|m| m.1).fold(0.0, f64::max);
     let fastest = medians.iter().map(|m| m.1).fold(f64::MAX, f64::min);
     let flat = slowest <= 2.0 * fastest;
-    let verdict = if slowest < TARGET_NS && flat { "pass" } else { "FAIL" };
+    let verdict = if slowest < TARGET_NS && flat {
+        "pass"
+    } else {
+        "FAIL"
+    };
     let out = serde_json::json!({
         "access_token_cached_median_ns": medians.iter().map(|(n, m)| serde_json::json!({"customers": n, "median_ns": m.round()})).collect::<Vec<_>>(),
         "target": "median < 1000 ns at every size, slowest <= 2x fastest",

@@ -30,3 +30,14 @@ ensure_aiosmtpd() {
     fi
     echo "services: aiosmtpd ready ($("$python" -c 'import aiosmtpd; print(aiosmtpd.__version__)'))"
 }
+
+# The OIDC integration tests' authorization server (npm `oidc-provider`, run with Node.js):
+# installs its locked packages once. The tests fail, naming this command, when they are missing.
+ensure_oidc_server() {
+    local dir=tests/support/oidc-server
+    if [ ! -f "$dir/node_modules/oidc-provider/package.json" ]; then
+        echo "services: installing the OIDC test server: npm ci --prefix $dir"
+        npm ci --prefix "$dir" --no-audit --no-fund
+    fi
+    echo "services: OIDC test server packages ready ($(node --version))"
+}

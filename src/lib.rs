@@ -61,6 +61,7 @@
 //! |-----------|--------------|
 //! | `mock`    | [`provider::mock`]: the scripted provider |
 //! | `entra`   | `provider::entra`: Microsoft Entra ID over HTTPS (reqwest + rustls, no OpenSSL) |
+//! | `oidc`    | `provider::oidc`: any OAuth 2.0 / OpenID Connect server with the device flow (discovery, PKCE consent, revocation, userinfo/introspection; reqwest + rustls) |
 //! | `testing` | everything downstream test suites need: `mock`, `entra` and `provider::fake_entra`, a fake Entra ID served over HTTP on 127.0.0.1 |
 //! | `smtp`    | [`mail::SmtpMailer`] (lettre over rustls, pooled, retries) and the replaceable invitation templates ([`mail::InvitationTemplates`], minijinja) |
 //! | `seal`    | `seal`: sealed secrets (XChaCha20-Poly1305 keyring) and `store::codec` |

@@ -56,6 +56,11 @@ macro_rules! secret_type {
 }
 
 secret_type!(
+    /// An OAuth 2.0 authorization code, as an authorization redirect brings it back.
+    AuthorizationCode
+);
+
+secret_type!(
     /// An OAuth 2.0 access token (a bearer credential for Graph and other APIs).
     AccessToken
 );

@@ -4,7 +4,7 @@ use url::Url;
 
 use super::Target;
 use crate::error::{InputError, ProviderDetail, ProviderError};
-use crate::secret::ConsentState;
+use crate::secret::{AuthorizationCode, ConsentState};
 
 /// The query parameters an admin-consent redirect brings back to the portal.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +21,9 @@ pub struct ConsentCallback {
     pub error: Option<String>,
     /// The error's description.
     pub error_description: Option<String>,
+    /// The authorization `code` (standards-only servers, where consent is an authorization
+    /// code grant with PKCE; Entra's admin-consent redirect carries none).
+    pub code: Option<AuthorizationCode>,
 }
 
 impl ConsentCallback {
@@ -46,6 +49,7 @@ impl ConsentCallback {
                 "scope" => callback.scope = Some(value),
                 "error" => callback.error = Some(value),
                 "error_description" => callback.error_description = Some(value),
+                "code" => callback.code = Some(AuthorizationCode::new(value)),
                 _ => {}
             }
         }

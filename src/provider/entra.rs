@@ -35,18 +35,21 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
-use oauth2::basic::BasicErrorResponseType;
-use oauth2::{ClientId, DeviceAuthorizationUrl, DeviceCodeErrorResponseType, Scope, TokenUrl};
+use oauth2::{ClientId, DeviceAuthorizationUrl, Scope, TokenUrl};
 use serde::Deserialize;
 use serde_json::Value;
-use time::{Duration, OffsetDateTime};
 use url::Url;
+
+use super::http::{
+    DEVICE_CODE_GRANT, HttpClient, OAuthError, classify_standard, parse_device_authorization,
+    parse_error, parse_json, parse_token_response, standard_poll,
+};
 
 use super::{
     AdminConsentRequest, ConsentCallback, DeviceAuthorization, DevicePoll, IdentityProvider,
     Target, TokenResponse, admin_consent_url, check_admin_consent,
 };
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::customer::TenantInfo;
 use crate::error::{ProviderDetail, ProviderError};
 use crate::secret::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
@@ -57,61 +60,8 @@ pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 pub const DEFAULT_GRAPH: &str = "https://graph.microsoft.com";
 /// Microsoft Graph's resource identifier, used in `/.default` scopes whatever the Graph host.
 pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
-/// The largest response body read (1 MiB); anything larger is an invalid response.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-
-/// How transient faults are retried inside one provider call.
-///
-/// HTTP 429 and 5xx wait for `Retry-After` when the server sends one (up to
-/// `max_retry_after`; a longer wait gives up at once and hands the wait to the caller);
-/// otherwise, and for timeouts and connection failures, the wait doubles from `base_delay`
-/// up to `max_delay`, plus up to 50 % random jitter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt (0: never retry).
-    pub max_retries: u32,
-    /// The first backoff wait.
-    pub base_delay: Duration,
-    /// The largest backoff wait (before jitter).
-    pub max_delay: Duration,
-    /// The longest `Retry-After` waited for inside a call.
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// Three retries, 500 ms doubling to at most 8 s, `Retry-After` honoured up to 60 s.
-    fn default() -> Self {
-        Self {
-            max_retries: 3,
-            base_delay: Duration::milliseconds(500),
-            max_delay: Duration::seconds(8),
-            max_retry_after: Duration::seconds(60),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Never retry: every transient fault is returned at once.
-    pub fn none() -> Self {
-        Self {
-            max_retries: 0,
-            ..Self::default()
-        }
-    }
-
-    /// The backoff before retry number `attempt` (0-based), without jitter.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2i32.saturating_pow(attempt.min(20));
-        let delay = self.base_delay.saturating_mul(factor);
-        if delay > self.max_delay {
-            self.max_delay
-        } else {
-            delay
-        }
-    }
-}
+pub use super::http::{MAX_BODY_BYTES, RetryPolicy};
 
 /// What an [`EntraProvider`] talks to and as whom.
 #[derive(Clone)]
@@ -291,15 +241,14 @@ impl EntraConfig {
 #[derive(Clone)]
 pub struct EntraProvider {
     config: Arc<EntraConfig>,
-    http: reqwest::Client,
-    clock: Arc<dyn Clock>,
+    http: HttpClient,
 }
 
 impl std::fmt::Debug for EntraProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EntraProvider")
             .field("config", &self.config)
-            .field("clock", &self.clock)
+            .field("clock", self.http.clock())
             .finish()
     }
 }
@@ -314,33 +263,24 @@ enum Grant {
     Refresh,
 }
 
-/// One HTTP answer, body read (at most [`MAX_BODY_BYTES`]).
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-}
-
 impl EntraProvider {
     /// A provider with `config`; retries wait on the system clock.
     pub fn new(config: EntraConfig) -> Result<Self, ProviderError> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(config.timeout)
-            .user_agent(config.user_agent.clone())
-            .build()
-            .map_err(|e| {
-                ProviderError::Misconfigured(ProviderDetail::new("http_client", e.to_string()))
-            })?;
+        let http = HttpClient::new(
+            config.timeout,
+            &config.user_agent,
+            config.retry.clone(),
+            "Entra ID",
+        )?;
         Ok(Self {
             config: Arc::new(config),
             http,
-            clock: Arc::new(SystemClock),
         })
     }
 
     /// The same provider waiting between retries on `clock` (use the engine's clock).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.http.set_clock(clock);
         self
     }
 
@@ -349,96 +289,14 @@ impl EntraProvider {
         &self.config
     }
 
-    /// Sends one request (built anew for each attempt), retrying transient faults per the
-    /// [`RetryPolicy`]. Returns any answer that is not 429 or 5xx.
-    async fn execute(
-        &self,
-        build: impl Fn() -> reqwest::RequestBuilder,
-    ) -> Result<Answer, ProviderError> {
-        let policy = &self.config.retry;
-        let mut attempt = 0u32;
-        loop {
-            let (error, retry_after) = match self.send_once(build()).await {
-                Ok((answer, retry_after)) => match answer.status {
-                    429 => (ProviderError::Throttled { retry_after }, retry_after),
-                    500..=599 => (
-                        ProviderError::Unavailable {
-                            status: answer.status,
-                            retry_after,
-                        },
-                        retry_after,
-                    ),
-                    300..=399 => {
-                        return Err(ProviderError::InvalidResponse(format!(
-                            "HTTP {}: redirects are not followed",
-                            answer.status
-                        )));
-                    }
-                    _ => return Ok(answer),
-                },
-                Err(error @ ProviderError::Transport(_)) => (error, None),
-                Err(error) => return Err(error),
-            };
-            if attempt >= policy.max_retries {
-                tracing::debug!(%error, attempts = attempt + 1, "giving up on Entra ID request");
-                return Err(error);
-            }
-            let wait = match retry_after {
-                Some(wait) if wait > policy.max_retry_after => return Err(error),
-                Some(wait) => wait,
-                None => with_jitter(policy.backoff(attempt)),
-            };
-            tracing::debug!(%error, ?wait, attempt, "retrying Entra ID request");
-            self.clock.sleep_until(self.clock.now() + wait).await;
-            attempt += 1;
-        }
-    }
-
-    async fn send_once(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<(Answer, Option<Duration>), ProviderError> {
-        let mut response = request.send().await.map_err(transport)?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, self.clock.now()));
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
-        {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((Answer { status, body }, retry_after))
-    }
-
-    async fn post_form(&self, url: &Url, fields: &[(&str, &str)]) -> Result<Answer, ProviderError> {
-        self.execute(|| {
-            self.http
-                .post(url.clone())
-                .header(reqwest::header::ACCEPT, "application/json")
-                .form(fields)
-        })
-        .await
-    }
-
     async fn token_request(
         &self,
         tenant: &str,
         grant: Grant,
         fields: &[(&str, &str)],
-    ) -> Result<Result<TokenResponse, EntraError>, ProviderError> {
+    ) -> Result<Result<TokenResponse, OAuthError>, ProviderError> {
         let url = self.config.token_url(tenant);
-        let answer = self.post_form(url.url(), fields).await?;
+        let answer = self.http.post_form(url.url(), fields, None).await?;
         if answer.status == 200 {
             Ok(Ok(parse_token_response(&answer.body)?))
         } else {
@@ -459,204 +317,6 @@ impl EntraProvider {
             Err(error) => Err(classify(grant, error)),
         }
     }
-}
-
-fn transport(e: reqwest::Error) -> ProviderError {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    ProviderError::Transport(format!("{kind}: {}", e.without_url()))
-}
-
-fn too_large() -> ProviderError {
-    ProviderError::InvalidResponse(format!("the body is larger than {MAX_BODY_BYTES} bytes"))
-}
-
-fn with_jitter(delay: Duration) -> Duration {
-    let millis = delay.whole_milliseconds().clamp(0, i64::MAX as i128) as u64;
-    let jitter = match millis / 2 {
-        0 => 0,
-        half => getrandom::u64().unwrap_or(0) % (half + 1),
-    };
-    Duration::milliseconds(millis.saturating_add(jitter).min(i64::MAX as u64) as i64)
-}
-
-/// Reads `Retry-After` as delay-seconds or an HTTP date (relative to `now`).
-fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u32>() {
-        return Some(Duration::seconds(seconds.into()));
-    }
-    let at = OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
-    let wait = at - now;
-    Some(if wait.is_negative() {
-        Duration::ZERO
-    } else {
-        wait
-    })
-}
-
-/// An Entra error answer: the HTTP status and the parsed body.
-#[derive(Debug, Clone)]
-struct EntraError {
-    status: u16,
-    detail: ProviderDetail,
-    suberror: Option<String>,
-}
-
-/// Entra's error body (every endpoint).
-#[derive(Debug, Deserialize)]
-struct ErrorBody {
-    error: String,
-    #[serde(default)]
-    error_description: Option<String>,
-    #[serde(default)]
-    error_codes: Option<Value>,
-    #[serde(default)]
-    suberror: Option<String>,
-}
-
-fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ProviderError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ProviderError::InvalidResponse(format!("the body is not the expected JSON: {e}"))
-    })
-}
-
-fn parse_error(status: u16, body: &[u8]) -> Result<EntraError, ProviderError> {
-    let parsed: ErrorBody = serde_json::from_slice(body).map_err(|e| {
-        if status == 404 {
-            ProviderError::Misconfigured(ProviderDetail::new(
-                "not_found",
-                "HTTP 404: no such endpoint; check the authority host",
-            ))
-        } else {
-            ProviderError::InvalidResponse(format!(
-                "HTTP {status} without an OAuth error body: {e}"
-            ))
-        }
-    })?;
-    let codes = match parsed.error_codes {
-        Some(Value::Array(items)) => items.iter().filter_map(lenient_u32).collect(),
-        Some(other) => lenient_u32(&other).into_iter().collect(),
-        None => Vec::new(),
-    };
-    Ok(EntraError {
-        status,
-        detail: ProviderDetail {
-            error: parsed.error,
-            codes,
-            description: parsed.error_description.unwrap_or_default(),
-        },
-        suberror: parsed.suberror,
-    })
-}
-
-fn lenient_u32(value: &Value) -> Option<u32> {
-    match value {
-        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn lenient_i64(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// Entra's token response: RFC 6749 plus `ext_expires_in`, with numbers that older endpoints
-/// send as strings.
-#[derive(Debug, Deserialize)]
-struct EntraTokenResponse {
-    #[serde(default)]
-    token_type: Option<String>,
-    #[serde(default)]
-    scope: Option<String>,
-    #[serde(default)]
-    expires_in: Option<Value>,
-    #[serde(default)]
-    #[allow(dead_code)] // read for completeness; the engine keys on expires_in
-    ext_expires_in: Option<Value>,
-    access_token: String,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    #[serde(default)]
-    #[allow(dead_code)] // an id token is asked for (openid) but not needed: tid is in the AT
-    id_token: Option<String>,
-}
-
-/// Bounds a relative lifetime so adding it to a timestamp can never overflow.
-fn bounded_seconds(value: Option<&Value>, default: i64, max: i64) -> Duration {
-    Duration::seconds(value.and_then(lenient_i64).unwrap_or(default).clamp(0, max))
-}
-
-fn parse_token_response(body: &[u8]) -> Result<TokenResponse, ProviderError> {
-    let parsed: EntraTokenResponse = parse_json(body)?;
-    if parsed.access_token.is_empty() {
-        return Err(ProviderError::InvalidResponse(
-            "the token response has an empty access_token".into(),
-        ));
-    }
-    if let Some(kind) = &parsed.token_type
-        && !kind.eq_ignore_ascii_case("bearer")
-    {
-        return Err(ProviderError::InvalidResponse(format!(
-            "unsupported token_type {kind:?}"
-        )));
-    }
-    Ok(TokenResponse {
-        access_token: AccessToken::new(parsed.access_token),
-        refresh_token: parsed
-            .refresh_token
-            .filter(|t| !t.is_empty())
-            .map(RefreshToken::new),
-        expires_in: bounded_seconds(parsed.expires_in.as_ref(), 3600, 366 * 86_400),
-        scope: parsed.scope,
-    })
-}
-
-#[derive(Debug, Deserialize)]
-struct DeviceCodeBody {
-    device_code: String,
-    user_code: String,
-    #[serde(alias = "verification_url")]
-    verification_uri: String,
-    #[serde(default)]
-    expires_in: Option<Value>,
-    #[serde(default)]
-    interval: Option<Value>,
-    #[serde(default)]
-    message: Option<String>,
-}
-
-fn parse_device_authorization(body: &[u8]) -> Result<DeviceAuthorization, ProviderError> {
-    let parsed: DeviceCodeBody = parse_json(body)?;
-    if parsed.device_code.is_empty() || parsed.user_code.is_empty() {
-        return Err(ProviderError::InvalidResponse(
-            "the device authorization has an empty code".into(),
-        ));
-    }
-    let verification_uri = Url::parse(&parsed.verification_uri)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "https" | "http"))
-        .ok_or_else(|| {
-            ProviderError::InvalidResponse("verification_uri is not an http(s) URL".into())
-        })?;
-    Ok(DeviceAuthorization {
-        device_code: DeviceCode::new(parsed.device_code),
-        user_code: parsed.user_code,
-        verification_uri,
-        expires_in: bounded_seconds(parsed.expires_in.as_ref(), 900, 86_400),
-        interval: bounded_seconds(parsed.interval.as_ref(), 5, 3600),
-        message: parsed.message,
-    })
 }
 
 const REAUTH_CODES: &[u32] = &[70000, 700082, 50173, 70008, 70043, 700084, 50078, 50132];
@@ -694,7 +354,7 @@ fn by_code(grant: Grant, code: u32, detail: &ProviderDetail) -> Option<ProviderE
 
 /// Maps a refused token request onto a [`ProviderError`]: by the AADSTS codes when there are
 /// any (an unknown code is [`ProviderError::Other`]), else by the OAuth `error`.
-fn classify(grant: Grant, error: EntraError) -> ProviderError {
+fn classify(grant: Grant, error: OAuthError) -> ProviderError {
     let detail = error.detail;
     if let Some(known) = detail
         .codes
@@ -707,51 +367,22 @@ fn classify(grant: Grant, error: EntraError) -> ProviderError {
         return ProviderError::Other(detail);
     }
     let consent = error.suberror.as_deref() == Some("consent_required");
-    let kind: BasicErrorResponseType = serde_json::from_value(Value::String(detail.error.clone()))
-        .unwrap_or_else(|_| BasicErrorResponseType::Extension(detail.error.clone()));
-    match kind {
-        BasicErrorResponseType::InvalidGrant if grant == Grant::Refresh => {
-            ProviderError::ReauthenticationRequired(detail)
-        }
-        BasicErrorResponseType::InvalidGrant if consent => ProviderError::ConsentRequired(detail),
-        BasicErrorResponseType::InvalidClient
-        | BasicErrorResponseType::UnauthorizedClient
-        | BasicErrorResponseType::InvalidScope
-        | BasicErrorResponseType::UnsupportedGrantType
-        | BasicErrorResponseType::InvalidRequest => ProviderError::Misconfigured(detail),
-        BasicErrorResponseType::Extension(ref e) if e == "interaction_required" => {
-            if grant == Grant::Refresh {
-                ProviderError::ReauthenticationRequired(detail)
-            } else {
-                ProviderError::MfaRequired(detail)
-            }
-        }
-        BasicErrorResponseType::Extension(ref e) if e == "temporarily_unavailable" => {
-            ProviderError::Unavailable {
-                status: error.status,
-                retry_after: None,
-            }
-        }
-        _ => ProviderError::Other(detail),
-    }
+    classify_standard(
+        grant == Grant::Refresh,
+        consent,
+        OAuthError { detail, ..error },
+    )
 }
 
 /// Maps one refused device-code poll onto [`DevicePoll`], or an error.
-fn classify_poll(error: EntraError) -> Result<DevicePoll, ProviderError> {
+fn classify_poll(error: OAuthError) -> Result<DevicePoll, ProviderError> {
     let codes = &error.detail.codes;
     let has = |list: &[u32]| codes.iter().any(|c| list.contains(c));
-    let kind: DeviceCodeErrorResponseType =
-        serde_json::from_value(Value::String(error.detail.error.clone())).unwrap_or_else(|_| {
-            DeviceCodeErrorResponseType::Basic(BasicErrorResponseType::Extension(
-                error.detail.error.clone(),
-            ))
-        });
+    if let Some(poll) = standard_poll(&error.detail.error) {
+        return Ok(poll);
+    }
     let name = error.detail.error.as_str();
-    Ok(match kind {
-        DeviceCodeErrorResponseType::AuthorizationPending => DevicePoll::Pending,
-        DeviceCodeErrorResponseType::SlowDown => DevicePoll::SlowDown,
-        DeviceCodeErrorResponseType::ExpiredToken => DevicePoll::Expired,
-        DeviceCodeErrorResponseType::AccessDenied => DevicePoll::Declined,
+    Ok(match () {
         _ if name == "authorization_declined" => DevicePoll::Declined,
         _ if name == "bad_verification_code" => DevicePoll::Expired,
         _ if has(&[70016]) => DevicePoll::Pending,
@@ -856,7 +487,7 @@ impl IdentityProvider for EntraProvider {
         let url = self.config.device_url(target.tenant.as_str());
         let scope = self.config.scope_param();
         let fields = [("client_id", self.config.client_id()), ("scope", &scope)];
-        let answer = self.post_form(url.url(), &fields).await?;
+        let answer = self.http.post_form(url.url(), &fields, None).await?;
         if answer.status == 200 {
             parse_device_authorization(&answer.body)
         } else {
@@ -975,8 +606,10 @@ impl IdentityProvider for EntraProvider {
         let mut url = self.config.graph.clone();
         url.set_path("/v1.0/organization");
         let answer = self
+            .http
             .execute(|| {
                 self.http
+                    .reqwest()
                     .get(url.clone())
                     .header(reqwest::header::ACCEPT, "application/json")
                     .bearer_auth(access_token.expose_secret())
@@ -1003,8 +636,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn err(error: &str, codes: &[u32]) -> EntraError {
-        EntraError {
+    fn err(error: &str, codes: &[u32]) -> OAuthError {
+        OAuthError {
             status: 400,
             detail: ProviderDetail {
                 error: error.into(),
@@ -1036,42 +669,6 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        let now = time::macros::datetime!(2026-11-23 10:00 UTC);
-        assert_eq!(parse_retry_after("7", now), Some(Duration::seconds(7)));
-        assert_eq!(
-            parse_retry_after("Mon, 23 Nov 2026 10:00:30 GMT", now),
-            Some(Duration::seconds(30))
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let p = RetryPolicy::default();
-        assert_eq!(p.backoff(0), Duration::milliseconds(500));
-        assert_eq!(p.backoff(2), Duration::seconds(2));
-        assert_eq!(p.backoff(30), Duration::seconds(8));
-        let j = with_jitter(Duration::seconds(2));
-        assert!(
-            j >= Duration::seconds(2) && j <= Duration::seconds(3),
-            "{j:?}"
-        );
-    }
-
-    #[test]
-    fn string_typed_numbers_are_read() {
-        let t = parse_token_response(
-            br#"{"token_type":"Bearer","expires_in":"3599","ext_expires_in":"3599","access_token":"a"}"#,
-        )
-        .unwrap();
-        assert_eq!(t.expires_in, Duration::seconds(3599));
-        assert!(t.refresh_token.is_none());
-        let huge = parse_token_response(br#"{"expires_in":1e300,"access_token":"a"}"#).unwrap();
-        assert_eq!(huge.expires_in, Duration::days(366));
     }
 
     proptest! {

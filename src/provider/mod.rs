@@ -10,10 +10,16 @@ mod consent;
 pub mod entra;
 #[cfg(feature = "testing")]
 pub mod fake_entra;
+#[cfg(any(feature = "entra", feature = "oidc"))]
+mod http;
 #[cfg(feature = "mock")]
 pub mod mock;
+#[cfg(feature = "oidc")]
+pub mod oidc;
 
 pub use consent::{ConsentCallback, admin_consent_url, check_admin_consent};
+#[cfg(any(feature = "entra", feature = "oidc"))]
+pub use http::{MAX_BODY_BYTES, RetryPolicy};
 
 use async_trait::async_trait;
 use time::Duration;

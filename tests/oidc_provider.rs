@@ -1,0 +1,593 @@
+//! The `oidc` provider against a real, independent, OpenID Certified authorization server:
+//! panva's `oidc-provider` (npm), run with Node on 127.0.0.1 from tests/support/oidc-server.
+//!
+//! Needs `npm ci --prefix tests/support/oidc-server` once; without it every test fails and says
+//! so. Each test starts its own server on a free port (so control calls never cross tests) and
+//! drives the real `TenantAccess` engine on a `ManualClock`; the only real wait is the one
+//! second a short-lived device code needs to expire on the server.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tenant_access::clock::{Clock, ManualClock};
+use tenant_access::error::{Error, ProviderError};
+use tenant_access::flow::{Claimed, DeviceCodeIssued};
+use tenant_access::ids::{CustomerId, TenantId};
+use tenant_access::mail::CaptureMailer;
+use tenant_access::provider::oidc::{ClientAuth, OidcConfig, OidcProvider, Revocable, Validation};
+use tenant_access::provider::{
+    AdminConsentRequest, ConsentCallback, DevicePoll, IdentityProvider, Target,
+};
+use tenant_access::secret::{ClientSecret, ConsentState, DeviceCode};
+use tenant_access::store::MemoryStore;
+use tenant_access::{
+    AnyOnboarding, Config, NewCustomer, Onboarding, PollOutcome, RefreshOutcome, TenantAccess,
+};
+use time::Duration;
+use time::macros::datetime;
+
+const TENANT: &str = "fabrikam.example";
+const REDIRECT: &str = "http://127.0.0.1/callback";
+
+fn server_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/oidc-server")
+}
+
+/// One oidc-provider process; killed on drop (and it exits by itself when its stdin closes).
+struct OidcServer {
+    child: Child,
+    _stdin: ChildStdin,
+    issuer: String,
+    http: reqwest::Client,
+}
+
+impl OidcServer {
+    fn start() -> Self {
+        let dir = server_dir();
+        assert!(
+            dir.join("node_modules/oidc-provider/package.json").exists(),
+            "\n\nThe OIDC integration tests need the test server's npm packages. Install them with:\n\n    npm ci --prefix tests/support/oidc-server\n\n(from the repository root; Node.js >= 20 and npm are required)\n"
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new("node")
+            .arg("server.mjs")
+            .arg(port.to_string())
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("`node` must be on PATH to run the OIDC integration tests");
+        let stdin = child.stdin.take().unwrap();
+        // Pass the server's stderr on, without its start-up warnings about the development
+        // keys and adapter this test server uses on purpose.
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if !line.starts_with("oidc-provider WARNING")
+                    && !line.starts_with("oidc-provider NOTICE")
+                {
+                    eprintln!("oidc-server: {line}");
+                }
+            }
+        });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let started = Instant::now();
+        let issuer = loop {
+            match lines.next() {
+                Some(Ok(line)) if line.starts_with("ready ") => break line[6..].to_owned(),
+                Some(Ok(_)) => {}
+                other => panic!("the OIDC test server did not start: {other:?}"),
+            }
+            assert!(started.elapsed().as_secs() < 30, "server start timed out");
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            _stdin: stdin,
+            issuer,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn control(&self, path: &str, query: &[(&str, &str)]) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.issuer))
+            .query(query)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "control {path}: {}",
+            response.text().await.unwrap()
+        );
+    }
+
+    async fn approve(&self, user_code: &str) {
+        self.control("/control/device/approve", &[("user_code", user_code)])
+            .await;
+    }
+
+    async fn deny(&self, user_code: &str) {
+        self.control("/control/device/deny", &[("user_code", user_code)])
+            .await;
+    }
+
+    async fn slow_down_next_poll(&self) {
+        self.control("/control/slow-down", &[("count", "1")]).await;
+    }
+
+    fn config(&self, client: &str, auth: ClientAuth) -> OidcConfig {
+        OidcConfig::new(&self.issuer, client)
+            .unwrap()
+            .client_auth(auth)
+            .scopes(["openid", "offline_access"])
+            .user_agent("tenant-access-tests/1")
+    }
+}
+
+impl Drop for OidcServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct World {
+    server: OidcServer,
+    provider: OidcProvider,
+    clock: ManualClock,
+    ta: TenantAccess,
+    mailer: CaptureMailer,
+}
+
+async fn world_with(server: OidcServer, config: OidcConfig) -> World {
+    let clock = ManualClock::new(datetime!(2026-11-23 10:00 UTC));
+    let provider = OidcProvider::new(config)
+        .unwrap()
+        .with_clock(Arc::new(clock.clone()));
+    provider.discover().await.unwrap();
+    let mailer = CaptureMailer::new();
+    let ta = TenantAccess::builder()
+        .config(
+            Config::new("https://portal.example.com")
+                .unwrap()
+                .consent_client_id("portal-basic")
+                .consent_redirect_url(REDIRECT)
+                .unwrap(),
+        )
+        .store(MemoryStore::new())
+        .mailer(mailer.clone())
+        .provider(provider.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    World {
+        server,
+        provider,
+        clock,
+        ta,
+        mailer,
+    }
+}
+
+/// The MSP portal as a confidential `client_secret_basic` client, validating by introspection
+/// and reading the tenant from the server's `tenant` claim.
+async fn basic_world() -> World {
+    let server = OidcServer::start();
+    let config = server
+        .config(
+            "portal-basic",
+            ClientAuth::ClientSecretBasic(ClientSecret::new("basic-secret")),
+        )
+        .tenant_claim("tenant")
+        .redirect_uri(REDIRECT)
+        .unwrap();
+    world_with(server, config).await
+}
+
+async fn claimed(w: &World, id: &str, tenant: &str) -> Onboarding<Claimed> {
+    let admin = format!("admin@{id}.example");
+    let new = NewCustomer::new(id, tenant, admin.as_str()).unwrap();
+    w.ta.invite(new).await.unwrap().send(&w.ta).await.unwrap();
+    let code = w.mailer.last_code_to(&admin).unwrap();
+    let AnyOnboarding::InvitationSent(sent) = w.ta.open_invitation(&code).await.unwrap() else {
+        panic!("a fresh invitation is in InvitationSent")
+    };
+    sent.claim(&w.ta).await.unwrap()
+}
+
+async fn device(w: &World, id: &str, tenant: &str) -> Onboarding<DeviceCodeIssued> {
+    claimed(w, id, tenant)
+        .await
+        .start_device_code(&w.ta)
+        .await
+        .unwrap()
+}
+
+async fn poll_once(w: &World, d: Onboarding<DeviceCodeIssued>) -> PollOutcome {
+    w.clock.sleep_until(d.stage().next_poll_at).await;
+    d.poll(&w.ta).await.unwrap()
+}
+
+fn provider_error(e: &Error) -> &ProviderError {
+    match e {
+        Error::Provider(p) => p,
+        other => panic!("not a provider error: {other:?}"),
+    }
+}
+
+fn target(tenant: &str) -> Target {
+    Target {
+        customer: CustomerId::new("direct").unwrap(),
+        tenant: TenantId::new(tenant).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn device_flow_approved_validated_refreshed_and_revoked() {
+    let w = basic_world().await;
+    let d = device(&w, "fabrikam", TENANT).await;
+    assert_eq!(
+        d.stage().verification_uri().as_str(),
+        format!("{}/device", w.server.issuer)
+    );
+
+    let PollOutcome::Pending(d) = poll_once(&w, d).await else {
+        panic!("nobody approved yet: authorization_pending")
+    };
+    w.server.approve(d.stage().user_code()).await;
+    let PollOutcome::Authenticated(token) = poll_once(&w, d).await else {
+        panic!("approved")
+    };
+    let tokens = token.customer().token.clone().unwrap();
+    assert!(tokens.refresh_token.is_some(), "offline_access was granted");
+    assert_eq!(tokens.expires_at, w.clock.now() + Duration::seconds(3600));
+
+    // Validation by introspection: the server's `tenant` claim is the invited tenant.
+    let connected = token.validate(&w.ta).await.unwrap();
+    let info = connected.customer().tenant_info.clone().unwrap();
+    assert_eq!(info.id, TENANT);
+    assert_eq!(info.display_name, w.server.issuer);
+    assert_eq!(info.domains, [TENANT, "127.0.0.1"]);
+
+    // Refresh through the engine, then validate the new access token.
+    w.clock.advance(Duration::minutes(50));
+    let RefreshOutcome::Refreshed(connected) = connected.refresh(&w.ta).await.unwrap() else {
+        panic!("the refresh token is alive")
+    };
+    let refreshed = connected.customer().token.clone().unwrap();
+    assert_ne!(
+        refreshed.access_token.expose_secret(),
+        tokens.access_token.expose_secret()
+    );
+    let connected = connected.verify(&w.ta).await.unwrap();
+
+    // Customer removal: revoke the refresh token (RFC 7009). The grant is gone, so the next
+    // refresh is invalid_grant, which the engine turns into re-authentication.
+    let refresh_token = refreshed.refresh_token.clone().unwrap();
+    w.provider
+        .revoke(Revocable::Refresh(&refresh_token))
+        .await
+        .unwrap();
+    // Revoking again is still a success (RFC 7009 §2.2).
+    w.provider
+        .revoke(Revocable::Refresh(&refresh_token))
+        .await
+        .unwrap();
+    let RefreshOutcome::ReauthRequired(_) = connected.refresh(&w.ta).await.unwrap() else {
+        panic!("the refresh token was revoked")
+    };
+}
+
+#[tokio::test]
+async fn revoked_access_token_fails_validation() {
+    let w = basic_world().await;
+    let d = device(&w, "fabrikam", TENANT).await;
+    w.server.approve(d.stage().user_code()).await;
+    let PollOutcome::Authenticated(token) = poll_once(&w, d).await else {
+        panic!("approved")
+    };
+    let access = token.customer().token.clone().unwrap().access_token;
+    w.provider.revoke(Revocable::Access(&access)).await.unwrap();
+    let rejected = token.validate(&w.ta).await.unwrap_err();
+    assert!(matches!(
+        provider_error(rejected.error()),
+        ProviderError::Other(d) if d.error == "invalid_token"
+    ));
+}
+
+#[tokio::test]
+async fn device_flow_denied_goes_back_to_claimed() {
+    // A client_secret_post client this time.
+    let server = OidcServer::start();
+    let config = server.config(
+        "portal-post",
+        ClientAuth::ClientSecretPost(ClientSecret::new("post-secret")),
+    );
+    let w = world_with(server, config).await;
+    let d = device(&w, "fabrikam", TENANT).await;
+    w.server.deny(d.stage().user_code()).await;
+    let PollOutcome::Declined(claimed) = poll_once(&w, d).await else {
+        panic!("access_denied is a decline")
+    };
+    // The customer can start again with a new device code.
+    let again = claimed.start_device_code(&w.ta).await.unwrap();
+    w.server.approve(again.stage().user_code()).await;
+    assert!(matches!(
+        poll_once(&w, again).await,
+        PollOutcome::Authenticated(_)
+    ));
+}
+
+#[tokio::test]
+async fn slow_down_widens_the_interval_then_userinfo_validates_a_public_client() {
+    // A public client (auth method `none`) validates through userinfo; with no tenant claim
+    // configured the tenant is the issuer's host.
+    let server = OidcServer::start();
+    let config = server.config("portal-public", ClientAuth::None);
+    let w = world_with(server, config).await;
+    let d = device(&w, "loopback", "127.0.0.1").await;
+    assert_eq!(d.stage().interval, Duration::seconds(5));
+    w.server.slow_down_next_poll().await;
+    let PollOutcome::SlowDown(d) = poll_once(&w, d).await else {
+        panic!("slow_down was armed")
+    };
+    assert_eq!(d.stage().interval, Duration::seconds(10));
+    assert_eq!(
+        d.stage().next_poll_at,
+        w.clock.now() + Duration::seconds(10)
+    );
+    w.server.approve(d.stage().user_code()).await;
+    let PollOutcome::Authenticated(token) = d.poll_until_done(&w.ta).await.unwrap() else {
+        panic!("approved")
+    };
+    let connected = token.validate(&w.ta).await.unwrap();
+    let info = connected.customer().tenant_info.clone().unwrap();
+    assert_eq!(info.id, "127.0.0.1");
+    assert_eq!(info.domains, ["127.0.0.1"]);
+}
+
+#[tokio::test]
+async fn public_client_refresh_rotates_and_reuse_needs_reauthentication() {
+    let server = OidcServer::start();
+    let config = server
+        .config("portal-public", ClientAuth::None)
+        .validation(Validation::Userinfo)
+        .tenant_claim("tenant");
+    let w = world_with(server, config).await;
+    let d = device(&w, "fabrikam", TENANT).await;
+    w.server.approve(d.stage().user_code()).await;
+    let PollOutcome::Authenticated(token) = poll_once(&w, d).await else {
+        panic!("approved")
+    };
+    let connected = token.validate(&w.ta).await.unwrap();
+    let first = connected.customer().token.clone().unwrap();
+    let t = target(TENANT);
+    let old = first.refresh_token.clone().unwrap();
+    let fresh = w.provider.refresh(&t, &old).await.unwrap();
+    let rotated = fresh
+        .refresh_token
+        .expect("public clients get rotated tokens");
+    assert_ne!(rotated.expose_secret(), old.expose_secret());
+    // The rotated-out refresh token is dead (and oidc-provider revokes the whole grant on
+    // reuse): re-authentication.
+    assert!(matches!(
+        w.provider.refresh(&t, &old).await.unwrap_err(),
+        ProviderError::ReauthenticationRequired(d) if d.error == "invalid_grant"
+    ));
+}
+
+#[tokio::test]
+async fn device_code_expires_on_the_server() {
+    // portal-shortlived's device codes live one second on the server. The engine would stop
+    // polling by itself at expires_at, so this asks the provider directly: the server's own
+    // `expired_token` answer is DevicePoll::Expired.
+    let server = OidcServer::start();
+    let provider = OidcProvider::new(server.config("portal-shortlived", ClientAuth::None)).unwrap();
+    let t = target(TENANT);
+    let auth = provider.device_authorization(&t).await.unwrap();
+    assert_eq!(auth.expires_in, Duration::seconds(1));
+    assert!(matches!(
+        provider
+            .poll_device_code(&t, &auth.device_code)
+            .await
+            .unwrap(),
+        DevicePoll::Pending
+    ));
+    let started = Instant::now();
+    let expired = loop {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        match provider
+            .poll_device_code(&t, &auth.device_code)
+            .await
+            .unwrap()
+        {
+            DevicePoll::Pending => assert!(started.elapsed().as_secs() < 5, "never expired"),
+            other => break other,
+        }
+    };
+    assert!(matches!(expired, DevicePoll::Expired), "{expired:?}");
+
+    // An unknown device code (invalid_grant) is expired too.
+    assert!(matches!(
+        provider
+            .poll_device_code(&t, &DeviceCode::new("no-such-code"))
+            .await
+            .unwrap(),
+        DevicePoll::Expired
+    ));
+}
+
+#[tokio::test]
+async fn client_credentials_app_registration_through_the_engine() {
+    let w = basic_world().await;
+    let new = NewCustomer::new("fabrikam", TENANT, "it@fabrikam.example").unwrap();
+    let consent =
+        w.ta.connect_app_registration(new, "customer-app", ClientSecret::new("app-secret"))
+            .await
+            .unwrap();
+    // The consent URL is the server's authorization endpoint with PKCE.
+    let url = consent.stage().admin_consent_url().clone();
+    assert!(
+        url.as_str()
+            .starts_with(&format!("{}/auth?", w.server.issuer))
+    );
+    let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    assert!(query.contains(&("code_challenge_method".into(), "S256".into())));
+    assert!(query.contains(&("response_type".into(), "code".into())));
+
+    let token = consent.acquire_token(&w.ta).await.unwrap();
+    assert!(
+        token
+            .customer()
+            .token
+            .as_ref()
+            .unwrap()
+            .refresh_token
+            .is_none()
+    );
+    // Introspected by the portal's client; the token carries the tenant claim.
+    let connected = token.validate(&w.ta).await.unwrap();
+    assert_eq!(
+        connected.customer().tenant_info.as_ref().unwrap().id,
+        TENANT
+    );
+
+    // A wrong secret is the customer's to fix.
+    let new = NewCustomer::new("litware", TENANT, "it@litware.example").unwrap();
+    let consent =
+        w.ta.connect_app_registration(new, "customer-app", ClientSecret::new("wrong"))
+            .await
+            .unwrap();
+    let rejected = consent.acquire_token(&w.ta).await.unwrap_err();
+    assert!(matches!(
+        provider_error(rejected.error()),
+        ProviderError::InvalidClientSecret(d) if d.error == "invalid_client"
+    ));
+}
+
+/// What a browser does with the consent URL against the real server: follow it to the sign-in
+/// interaction, sign in and consent (the control endpoint stands in for the pages), and come
+/// back to the portal's redirect URI. Returns that redirect.
+async fn consent_in_browser(server: &OidcServer, url: &url::Url) -> url::Url {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = browser.get(url.clone()).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 303, "{url}");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let uid = location
+        .strip_prefix("/interaction/")
+        .unwrap_or_else(|| panic!("not an interaction: {location}"))
+        .to_owned();
+    let cookies: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
+    let finished: serde_json::Value = browser
+        .post(format!("{}/control/interaction/finish", server.issuer))
+        .query(&[("uid", uid.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let return_to = finished["returnTo"].as_str().unwrap().to_owned();
+    let response = browser
+        .get(&return_to)
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303, "{return_to}");
+    let location = response.headers()["location"].to_str().unwrap();
+    url::Url::parse(location).unwrap()
+}
+
+#[tokio::test]
+async fn consent_step_is_an_authorization_code_with_pkce_redeemed_at_the_real_server() {
+    let w = basic_world().await;
+    let new = NewCustomer::new("fabrikam", TENANT, "it@fabrikam.example").unwrap();
+    let consent =
+        w.ta.connect_app_registration(new, "customer-app", ClientSecret::new("app-secret"))
+            .await
+            .unwrap();
+    let url = consent.stage().admin_consent_url().clone();
+
+    // A callback with the right state but a code the server never issued is refused by the
+    // server, and the journey stays where it was.
+    let redirect = consent_in_browser(&w.server, &url).await;
+    assert!(redirect.as_str().starts_with(REDIRECT), "{redirect}");
+    let callback = ConsentCallback::from_url(&redirect).unwrap();
+    assert!(callback.code.is_some());
+    let forged = ConsentCallback::from_query(&format!(
+        "code={}&state={}",
+        "not-the-code",
+        callback.state.as_ref().unwrap().expose_secret()
+    ))
+    .unwrap();
+    let rejected = consent.complete_consent(&w.ta, &forged).await.unwrap_err();
+    assert!(matches!(
+        provider_error(rejected.error()),
+        ProviderError::ConsentCallback(_)
+    ));
+    let consent = rejected.into_onboarding();
+
+    // The real callback: the code is redeemed with the PKCE verifier, then the app's
+    // client-credentials token is acquired.
+    let token = consent.complete_consent(&w.ta, &callback).await.unwrap();
+    let connected = token.validate(&w.ta).await.unwrap();
+    assert_eq!(
+        connected.customer().tenant_info.as_ref().unwrap().id,
+        TENANT
+    );
+
+    // A code is good once: replaying the callback fails at the server.
+    let direct = w
+        .provider
+        .verify_admin_consent(&target(TENANT), callback.state.as_ref().unwrap(), &callback)
+        .await;
+    assert!(
+        matches!(direct, Err(ProviderError::ConsentCallback(_))),
+        "{direct:?}"
+    );
+}
+
+#[tokio::test]
+async fn consent_url_carries_a_pkce_challenge_the_verifier_matches() {
+    let w = basic_world().await;
+    let state = ConsentState::new("state-1");
+    let url = w
+        .provider
+        .admin_consent_url(
+            &target(TENANT),
+            &AdminConsentRequest {
+                client_id: "portal-basic".into(),
+                redirect_uri: REDIRECT.parse().unwrap(),
+                state: state.clone(),
+            },
+        )
+        .unwrap();
+    // The server accepts the request: a redirect into its sign-in interaction, not an error
+    // redirect to the client (a bad PKCE challenge or redirect URI would be one).
+    let location = consent_in_browser(&w.server, &url).await;
+    let callback = ConsentCallback::from_url(&location).unwrap();
+    assert!(callback.error.is_none(), "{location}");
+    assert!(callback.state.unwrap().ct_eq(&state));
+}

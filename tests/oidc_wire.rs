@@ -1,0 +1,724 @@
+//! The `oidc` provider against mockito: discovery and its fallbacks, missing endpoints, the
+//! exact request of each client authentication method, error mapping, retries on the clock,
+//! and the PKCE consent step.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use mockito::{Matcher, Server, ServerGuard};
+use sha2::{Digest, Sha256};
+use tenant_access::clock::{Clock, ManualClock};
+use tenant_access::error::ProviderError;
+use tenant_access::ids::{CustomerId, TenantId};
+use tenant_access::provider::oidc::{ClientAuth, Endpoints, OidcConfig, OidcProvider, Revocable};
+use tenant_access::provider::{
+    AdminConsentRequest, ConsentCallback, DevicePoll, IdentityProvider, RetryPolicy, Target,
+};
+use tenant_access::secret::{
+    AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
+};
+use time::Duration;
+use time::macros::datetime;
+
+const DEVICE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+fn target() -> Target {
+    Target {
+        customer: CustomerId::new("fabrikam").unwrap(),
+        tenant: TenantId::new("fabrikam.example").unwrap(),
+    }
+}
+
+fn metadata(issuer: &str, skip: &[&str]) -> String {
+    let mut m = serde_json::json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/token"),
+        "device_authorization_endpoint": format!("{issuer}/device"),
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        "code_challenge_methods_supported": ["S256"],
+    });
+    for key in skip {
+        m.as_object_mut().unwrap().remove(*key);
+    }
+    m.to_string()
+}
+
+/// A server whose discovery document lists every endpoint but those in `skip`.
+async fn discoverable(skip: &[&str]) -> ServerGuard {
+    let mut server = Server::new_async().await;
+    let body = metadata(&server.url(), skip);
+    server
+        .mock("GET", "/.well-known/openid-configuration")
+        .with_header("content-type", "application/json")
+        .with_body(body)
+        .create_async()
+        .await;
+    server
+}
+
+fn provider(server: &ServerGuard, auth: ClientAuth) -> OidcProvider {
+    OidcProvider::new(
+        OidcConfig::new(&server.url(), "portal")
+            .unwrap()
+            .client_auth(auth)
+            .retry(RetryPolicy::none()),
+    )
+    .unwrap()
+}
+
+/// Matches a form body whose fields are exactly `expected`.
+fn form_is(
+    expected: &[(&str, &str)],
+) -> impl Fn(&mockito::Request) -> bool + Send + Sync + 'static {
+    let expected: BTreeMap<String, String> = expected
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |request| {
+        let body = request.utf8_lossy_body().unwrap_or_default().into_owned();
+        let got: BTreeMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+        got == expected
+    }
+}
+
+fn token_body() -> &'static str {
+    r#"{"access_token":"at-1","token_type":"Bearer","expires_in":600,"refresh_token":"rt-1","scope":"openid offline_access"}"#
+}
+
+fn oauth_error(error: &str) -> String {
+    serde_json::json!({"error": error, "error_description": "from the server"}).to_string()
+}
+
+async fn token_error(server: &mut ServerGuard, status: usize, error: &str) {
+    server
+        .mock("POST", "/token")
+        .with_status(status)
+        .with_header("content-type", "application/json")
+        .with_body(oauth_error(error))
+        .create_async()
+        .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery
+
+#[tokio::test]
+async fn discovery_reads_every_endpoint() {
+    let server = discoverable(&[]).await;
+    let p = provider(&server, ClientAuth::None);
+    let e = p.discover().await.unwrap();
+    let base = server.url();
+    assert_eq!(e.issuer, base);
+    assert_eq!(e.token.as_str(), format!("{base}/token"));
+    assert_eq!(
+        e.device_authorization.as_ref().unwrap().as_str(),
+        format!("{base}/device")
+    );
+    assert_eq!(
+        e.revocation.as_ref().unwrap().as_str(),
+        format!("{base}/revoke")
+    );
+    assert_eq!(
+        e.userinfo.as_ref().unwrap().as_str(),
+        format!("{base}/userinfo")
+    );
+    assert_eq!(
+        e.introspection.as_ref().unwrap().as_str(),
+        format!("{base}/introspect")
+    );
+    assert_eq!(e.code_challenge_methods, ["S256"]);
+}
+
+#[tokio::test]
+async fn discovery_falls_back_to_rfc_8414_with_the_issuer_path_after_the_well_known_part() {
+    let mut server = Server::new_async().await;
+    let issuer = format!("{}/tenants/t1", server.url());
+    server
+        .mock("GET", "/tenants/t1/.well-known/openid-configuration")
+        .with_status(404)
+        .create_async()
+        .await;
+    let rfc8414 = server
+        .mock("GET", "/.well-known/oauth-authorization-server/tenants/t1")
+        .with_header("content-type", "application/json")
+        .with_body(metadata(&issuer, &["userinfo_endpoint"]))
+        .expect(1)
+        .create_async()
+        .await;
+    let p = OidcProvider::new(OidcConfig::new(&issuer, "portal").unwrap()).unwrap();
+    let e = p.discover().await.unwrap();
+    assert_eq!(e.issuer, issuer);
+    assert!(e.userinfo.is_none());
+    // Cached: a second call makes no request.
+    p.discover().await.unwrap();
+    rfc8414.assert_async().await;
+}
+
+#[tokio::test]
+async fn no_metadata_anywhere_is_a_configuration_error() {
+    let mut server = Server::new_async().await;
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        server
+            .mock("GET", path)
+            .with_status(404)
+            .create_async()
+            .await;
+    }
+    let p = provider(&server, ClientAuth::None);
+    match p.discover().await {
+        Err(ProviderError::Misconfigured(d)) => {
+            assert_eq!(d.error, "discovery_failed");
+            assert!(d.description.contains("oauth-authorization-server"), "{d}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn metadata_for_another_issuer_is_refused() {
+    let mut server = Server::new_async().await;
+    server
+        .mock("GET", "/.well-known/openid-configuration")
+        .with_body(metadata("https://evil.example", &[]))
+        .create_async()
+        .await;
+    match provider(&server, ClientAuth::None).discover().await {
+        Err(ProviderError::Misconfigured(d)) => assert_eq!(d.error, "issuer_mismatch"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn each_missing_endpoint_is_named_when_a_call_needs_it() {
+    let t = target();
+    let server = discoverable(&[
+        "device_authorization_endpoint",
+        "revocation_endpoint",
+        "userinfo_endpoint",
+        "introspection_endpoint",
+        "authorization_endpoint",
+    ])
+    .await;
+    let p = provider(&server, ClientAuth::None);
+    let named = |result: ProviderError, name: &str| match result {
+        ProviderError::Misconfigured(d) => {
+            assert_eq!(d.error, "missing_endpoint");
+            assert!(d.description.contains(name), "{d}");
+        }
+        other => panic!("{name}: {other:?}"),
+    };
+    named(
+        p.device_authorization(&t).await.unwrap_err(),
+        "device_authorization_endpoint",
+    );
+    named(
+        p.revoke(Revocable::Refresh(&RefreshToken::new("r")))
+            .await
+            .unwrap_err(),
+        "revocation_endpoint",
+    );
+    named(
+        p.validate(&t, &AccessToken::new("a")).await.unwrap_err(),
+        "userinfo_endpoint",
+    );
+    let request = AdminConsentRequest {
+        client_id: "portal".into(),
+        redirect_uri: "https://portal.example.com/cb".parse().unwrap(),
+        state: ConsentState::new("s"),
+    };
+    named(
+        p.admin_consent_url(&t, &request).unwrap_err(),
+        "authorization_endpoint",
+    );
+}
+
+#[tokio::test]
+async fn consent_url_before_discovery_is_a_clear_error() {
+    let server = discoverable(&[]).await;
+    let p = provider(&server, ClientAuth::None);
+    let request = AdminConsentRequest {
+        client_id: "portal".into(),
+        redirect_uri: "https://portal.example.com/cb".parse().unwrap(),
+        state: ConsentState::new("s"),
+    };
+    match p.admin_consent_url(&target(), &request) {
+        Err(ProviderError::Misconfigured(d)) => assert_eq!(d.error, "not_discovered"),
+        other => panic!("{other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client authentication: the exact request of each method
+
+#[tokio::test]
+async fn client_secret_basic_sends_an_encoded_authorization_header_and_no_secret_in_the_body() {
+    let mut server = discoverable(&[]).await;
+    // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
+    let expected = format!("Basic {}", STANDARD.encode("portal:s%3Ac+r%2Fet"));
+    let m = server
+        .mock("POST", "/token")
+        .match_header("authorization", expected.as_str())
+        .match_request(form_is(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "rt-0"),
+        ]))
+        .with_body(token_body())
+        .create_async()
+        .await;
+    let p = provider(
+        &server,
+        ClientAuth::ClientSecretBasic(ClientSecret::new("s:c r/et")),
+    );
+    let token = p
+        .refresh(&target(), &RefreshToken::new("rt-0"))
+        .await
+        .unwrap();
+    assert_eq!(token.access_token.expose_secret(), "at-1");
+    assert_eq!(token.expires_in, Duration::seconds(600));
+    m.assert_async().await;
+}
+
+#[tokio::test]
+async fn client_secret_post_puts_both_in_the_body_and_sends_no_authorization_header() {
+    let mut server = discoverable(&[]).await;
+    let m = server
+        .mock("POST", "/device")
+        .match_header("authorization", Matcher::Missing)
+        .match_request(form_is(&[
+            ("scope", "openid offline_access"),
+            ("client_id", "portal"),
+            ("client_secret", "post-secret"),
+        ]))
+        .with_body(
+            r#"{"device_code":"dc","user_code":"ABCD-EFGH","verification_uri":"https://id.example/device","expires_in":600}"#,
+        )
+        .create_async()
+        .await;
+    let p = provider(
+        &server,
+        ClientAuth::ClientSecretPost(ClientSecret::new("post-secret")),
+    );
+    let auth = p.device_authorization(&target()).await.unwrap();
+    assert_eq!(auth.user_code, "ABCD-EFGH");
+    assert_eq!(auth.interval, Duration::seconds(5), "RFC 8628 default");
+    m.assert_async().await;
+}
+
+#[tokio::test]
+async fn a_public_client_sends_only_its_id() {
+    let mut server = discoverable(&[]).await;
+    let m = server
+        .mock("POST", "/token")
+        .match_header("authorization", Matcher::Missing)
+        .match_request(form_is(&[
+            ("grant_type", DEVICE),
+            ("device_code", "dc"),
+            ("client_id", "portal"),
+        ]))
+        .with_body(token_body())
+        .create_async()
+        .await;
+    let p = provider(&server, ClientAuth::None);
+    let poll = p
+        .poll_device_code(&target(), &DeviceCode::new("dc"))
+        .await
+        .unwrap();
+    assert!(matches!(poll, DevicePoll::Granted(t) if t.refresh_token.is_some()));
+    m.assert_async().await;
+}
+
+#[tokio::test]
+async fn client_credentials_authenticate_as_the_customers_app() {
+    let mut server = discoverable(&[]).await;
+    let expected = format!("Basic {}", STANDARD.encode("customer-app:app-secret"));
+    let m = server
+        .mock("POST", "/token")
+        .match_header("authorization", expected.as_str())
+        .match_request(form_is(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "api.read"),
+        ]))
+        .with_body(r#"{"access_token":"cc","token_type":"bearer","expires_in":300}"#)
+        .create_async()
+        .await;
+    let p = OidcProvider::new(
+        OidcConfig::new(&server.url(), "portal")
+            .unwrap()
+            .client_credentials_scope("api.read"),
+    )
+    .unwrap();
+    let token = p
+        .client_credentials(&target(), "customer-app", &ClientSecret::new("app-secret"))
+        .await
+        .unwrap();
+    assert!(token.refresh_token.is_none());
+    m.assert_async().await;
+}
+
+#[tokio::test]
+async fn revocation_sends_the_token_and_its_type_hint() {
+    let mut server = discoverable(&[]).await;
+    let m = server
+        .mock("POST", "/revoke")
+        .match_request(form_is(&[
+            ("token", "at-9"),
+            ("token_type_hint", "access_token"),
+            ("client_id", "portal"),
+            ("client_secret", "pw"),
+        ]))
+        .with_status(200)
+        .create_async()
+        .await;
+    let p = provider(
+        &server,
+        ClientAuth::ClientSecretPost(ClientSecret::new("pw")),
+    );
+    p.revoke(Revocable::Access(&AccessToken::new("at-9")))
+        .await
+        .unwrap();
+    m.assert_async().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error mapping
+
+#[tokio::test]
+async fn device_poll_errors_map_onto_poll_answers() {
+    for (error, expected) in [
+        ("authorization_pending", "Pending"),
+        ("slow_down", "SlowDown"),
+        ("access_denied", "Declined"),
+        ("expired_token", "Expired"),
+        ("invalid_grant", "Expired"),
+    ] {
+        let mut server = discoverable(&[]).await;
+        token_error(&mut server, 400, error).await;
+        let poll = provider(&server, ClientAuth::None)
+            .poll_device_code(&target(), &DeviceCode::new("dc"))
+            .await
+            .unwrap();
+        let got = match poll {
+            DevicePoll::Pending => "Pending",
+            DevicePoll::SlowDown => "SlowDown",
+            DevicePoll::Declined => "Declined",
+            DevicePoll::Expired => "Expired",
+            other => panic!("{error}: {other:?}"),
+        };
+        assert_eq!(got, expected, "{error}");
+    }
+}
+
+#[tokio::test]
+async fn token_errors_map_onto_provider_errors() {
+    let t = target();
+    let mut server = discoverable(&[]).await;
+    token_error(&mut server, 400, "invalid_grant").await;
+    let p = provider(&server, ClientAuth::None);
+    assert!(matches!(
+        p.refresh(&t, &RefreshToken::new("dead")).await.unwrap_err(),
+        ProviderError::ReauthenticationRequired(d) if d.error == "invalid_grant" && d.description == "from the server"
+    ));
+    assert!(matches!(
+        p.password_grant(&t, "alice", &Password::new("wrong"))
+            .await
+            .unwrap_err(),
+        ProviderError::InvalidCredentials(_)
+    ));
+
+    let mut server = Server::new_async().await;
+    let body = metadata(&server.url(), &[]);
+    server
+        .mock("GET", "/.well-known/openid-configuration")
+        .with_body(body)
+        .create_async()
+        .await;
+    token_error(&mut server, 401, "invalid_client").await;
+    assert!(matches!(
+        provider(&server, ClientAuth::None)
+            .client_credentials(&t, "app", &ClientSecret::new("bad"))
+            .await
+            .unwrap_err(),
+        ProviderError::InvalidClientSecret(_)
+    ));
+
+    for (error, misconfigured) in [
+        ("invalid_scope", true),
+        ("unauthorized_client", true),
+        ("unsupported_grant_type", true),
+        ("something_new", false),
+    ] {
+        let mut server = discoverable(&[]).await;
+        token_error(&mut server, 400, error).await;
+        let e = provider(&server, ClientAuth::None)
+            .refresh(&t, &RefreshToken::new("r"))
+            .await
+            .unwrap_err();
+        match (misconfigured, &e) {
+            (true, ProviderError::Misconfigured(d)) | (false, ProviderError::Other(d)) => {
+                assert_eq!(d.error, error)
+            }
+            _ => panic!("{error}: {e:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_5xx_is_retried_after_retry_after_on_the_clock() {
+    let mut server = discoverable(&[]).await;
+    let failing = server
+        .mock("POST", "/token")
+        .with_status(503)
+        .with_header("retry-after", "7")
+        .expect(1)
+        .create_async()
+        .await;
+    let ok = server
+        .mock("POST", "/token")
+        .with_body(token_body())
+        .expect(1)
+        .create_async()
+        .await;
+    let clock = ManualClock::new(datetime!(2026-11-23 10:00 UTC));
+    let p = OidcProvider::new(OidcConfig::new(&server.url(), "portal").unwrap())
+        .unwrap()
+        .with_clock(Arc::new(clock.clone()));
+    let started = clock.now();
+    let token = p.refresh(&target(), &RefreshToken::new("r")).await.unwrap();
+    assert_eq!(token.access_token.expose_secret(), "at-1");
+    failing.assert_async().await;
+    ok.assert_async().await;
+    assert_eq!(clock.now() - started, Duration::seconds(7));
+}
+
+#[tokio::test]
+async fn an_oversized_metadata_body_is_an_invalid_response() {
+    let mut server = Server::new_async().await;
+    server
+        .mock("GET", "/.well-known/openid-configuration")
+        .with_body(vec![b' '; 1024 * 1024 + 1])
+        .create_async()
+        .await;
+    assert!(matches!(
+        provider(&server, ClientAuth::None).discover().await,
+        Err(ProviderError::InvalidResponse(_))
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+#[tokio::test]
+async fn userinfo_validation_maps_claims_and_checks_the_issuer() {
+    let mut server = discoverable(&["introspection_endpoint"]).await;
+    let issuer = server.url();
+    server
+        .mock("GET", "/userinfo")
+        .match_header("authorization", "Bearer at-1")
+        .with_body(
+            serde_json::json!({"sub": "alice", "org": "fabrikam.example", "iss": issuer})
+                .to_string(),
+        )
+        .create_async()
+        .await;
+    let p = OidcProvider::new(
+        OidcConfig::new(&issuer, "portal")
+            .unwrap()
+            .tenant_claim("org"),
+    )
+    .unwrap();
+    let info = p
+        .validate(&target(), &AccessToken::new("at-1"))
+        .await
+        .unwrap();
+    assert_eq!(info.id, "fabrikam.example");
+    assert_eq!(info.domains, ["fabrikam.example", "127.0.0.1"]);
+
+    // A configured tenant claim that is missing is an invalid response.
+    let p = OidcProvider::new(
+        OidcConfig::new(&issuer, "portal")
+            .unwrap()
+            .tenant_claim("tid"),
+    )
+    .unwrap();
+    assert!(matches!(
+        p.validate(&target(), &AccessToken::new("at-1")).await,
+        Err(ProviderError::InvalidResponse(m)) if m.contains("tid")
+    ));
+}
+
+#[tokio::test]
+async fn introspection_is_used_by_confidential_clients_and_inactive_tokens_fail() {
+    let mut server = discoverable(&[]).await;
+    let issuer = server.url();
+    server
+        .mock("POST", "/introspect")
+        .match_request(form_is(&[
+            ("token", "good"),
+            ("token_type_hint", "access_token"),
+            ("client_id", "portal"),
+            ("client_secret", "pw"),
+        ]))
+        .with_body(serde_json::json!({"active": true, "iss": issuer, "sub": "x"}).to_string())
+        .create_async()
+        .await;
+    server
+        .mock("POST", "/introspect")
+        .match_request(|r| r.utf8_lossy_body().unwrap().contains("token=old"))
+        .with_body(r#"{"active":false}"#)
+        .create_async()
+        .await;
+    server
+        .mock("POST", "/introspect")
+        .match_request(|r| r.utf8_lossy_body().unwrap().contains("token=foreign"))
+        .with_body(r#"{"active":true,"iss":"https://elsewhere.example"}"#)
+        .create_async()
+        .await;
+    let p = provider(
+        &server,
+        ClientAuth::ClientSecretPost(ClientSecret::new("pw")),
+    );
+    let info = p
+        .validate(&target(), &AccessToken::new("good"))
+        .await
+        .unwrap();
+    assert_eq!(info.id, "127.0.0.1", "no tenant claim: the issuer's host");
+    assert!(matches!(
+        p.validate(&target(), &AccessToken::new("old")).await,
+        Err(ProviderError::Other(d)) if d.error == "invalid_token"
+    ));
+    assert!(matches!(
+        p.validate(&target(), &AccessToken::new("foreign")).await,
+        Err(ProviderError::InvalidResponse(_))
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consent: authorization code with PKCE
+
+#[tokio::test]
+async fn consent_redeems_the_code_with_the_verifier_of_the_challenge_sent() {
+    let mut server = discoverable(&[]).await;
+    let redirect = "https://portal.example.com/cb";
+    let p = OidcProvider::new(
+        OidcConfig::new(&server.url(), "portal")
+            .unwrap()
+            .client_auth(ClientAuth::ClientSecretBasic(ClientSecret::new("pw")))
+            .redirect_uri(redirect)
+            .unwrap()
+            .pkce_key([7; 32]),
+    )
+    .unwrap();
+    p.discover().await.unwrap();
+    let state = ConsentState::new("st-1");
+    let url = p
+        .admin_consent_url(
+            &target(),
+            &AdminConsentRequest {
+                client_id: "customer-app".into(),
+                redirect_uri: redirect.parse().unwrap(),
+                state: state.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(url.path(), "/authorize");
+    let q: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["response_type"], "code");
+    // Always the configured client: the only one that can redeem the code.
+    assert_eq!(q["client_id"], "portal");
+    assert_eq!(q["state"], "st-1");
+    assert_eq!(q["redirect_uri"], redirect);
+    assert_eq!(q["code_challenge_method"], "S256");
+    let challenge = q["code_challenge"].clone();
+
+    // The token request must carry a verifier whose S256 is the challenge.
+    let m = server
+        .mock("POST", "/token")
+        .match_request(move |r| {
+            let body = r.utf8_lossy_body().unwrap().into_owned();
+            let f: BTreeMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+                .into_owned()
+                .collect();
+            f.get("grant_type").map(String::as_str) == Some("authorization_code")
+                && f.get("code").map(String::as_str) == Some("the-code")
+                && f.get("redirect_uri").map(String::as_str) == Some(redirect)
+                && f.get("code_verifier").is_some_and(|v| {
+                    (43..=128).contains(&v.len())
+                        && URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())) == challenge
+                })
+        })
+        .with_body(token_body())
+        .expect(1)
+        .create_async()
+        .await;
+    let ok = ConsentCallback::from_query("code=the-code&state=st-1").unwrap();
+    p.verify_admin_consent(&target(), &state, &ok)
+        .await
+        .unwrap();
+    m.assert_async().await;
+
+    let wrong = ConsentCallback::from_query("code=the-code&state=other").unwrap();
+    assert!(matches!(
+        p.verify_admin_consent(&target(), &state, &wrong).await,
+        Err(ProviderError::ConsentCallback(_))
+    ));
+    let declined =
+        ConsentCallback::from_query("error=access_denied&error_description=no&state=st-1").unwrap();
+    assert!(matches!(
+        p.verify_admin_consent(&target(), &state, &declined).await,
+        Err(ProviderError::ConsentDeclined(d)) if d.error == "access_denied"
+    ));
+}
+
+#[tokio::test]
+async fn consent_is_refused_when_the_server_lacks_s256() {
+    let mut server = Server::new_async().await;
+    let mut m: serde_json::Value = serde_json::from_str(&metadata(&server.url(), &[])).unwrap();
+    m["code_challenge_methods_supported"] = serde_json::json!(["plain"]);
+    server
+        .mock("GET", "/.well-known/openid-configuration")
+        .with_body(m.to_string())
+        .create_async()
+        .await;
+    let p = provider(&server, ClientAuth::None);
+    p.discover().await.unwrap();
+    let request = AdminConsentRequest {
+        client_id: "portal".into(),
+        redirect_uri: "https://portal.example.com/cb".parse().unwrap(),
+        state: ConsentState::new("s"),
+    };
+    assert!(matches!(
+        p.admin_consent_url(&target(), &request),
+        Err(ProviderError::Misconfigured(d)) if d.error == "pkce_unsupported"
+    ));
+}
+
+#[test]
+fn endpoints_can_be_given_by_hand() {
+    let e = Endpoints::new(
+        "https://id.example",
+        "https://id.example/token".parse().unwrap(),
+    );
+    let p = OidcProvider::with_endpoints(
+        OidcConfig::new("https://id.example", "portal").unwrap(),
+        e.clone(),
+    )
+    .unwrap();
+    assert!(format!("{p:?}").contains("\"/token\""), "{p:?}");
+    let secret = format!(
+        "{:?}",
+        OidcConfig::new("https://id.example", "portal")
+            .unwrap()
+            .client_auth(ClientAuth::ClientSecretPost(ClientSecret::new("hunter2")))
+    );
+    assert!(!secret.contains("hunter2"), "{secret}");
+}
