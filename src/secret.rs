@@ -1,7 +1,8 @@
 //! Secret values: tokens, passwords, client secrets, device codes, invitation codes.
 //!
 //! Every type here wraps [`secrecy::SecretString`]: its `Debug` prints the type name and
-//! `[REDACTED]`, it has no `Display`, and it is zeroed when dropped. The only way to read
+//! `[REDACTED]`, it has no `Display`, and it is zeroed when the last copy is dropped. Copies
+//! share one allocation (`Arc`), so handing a token to many callers costs no copy of it. The only way to read
 //! the value is [`expose_secret`](AccessToken::expose_secret), which makes every use easy to
 //! find in review.
 
@@ -12,12 +13,12 @@ macro_rules! secret_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
         #[derive(Clone)]
-        pub struct $name(SecretString);
+        pub struct $name(std::sync::Arc<SecretString>);
 
         impl $name {
             /// Wraps a secret value.
             pub fn new(value: impl Into<String>) -> Self {
-                Self(SecretString::from(value.into()))
+                Self(std::sync::Arc::new(SecretString::from(value.into())))
             }
 
             /// Reads the secret. Call it only where the value leaves the process
