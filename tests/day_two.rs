@@ -362,3 +362,18 @@ async fn the_maintainer_runs_passes_until_shut_down() {
     let stored = h.ta.load(&id("contoso")).await.unwrap();
     assert!(stored.customer().token.as_ref().unwrap().expires_at > before);
 }
+
+#[tokio::test]
+async fn a_revoked_customer_gets_no_more_tokens_from_the_cache() {
+    let h = harness();
+    let connected = h.validated("contoso").await;
+    h.ta.access_token(&id("contoso")).await.unwrap();
+    connected.revoke(&h.ta).await.unwrap();
+    assert!(matches!(
+        h.ta.access_token(&id("contoso")).await.unwrap_err(),
+        Error::Flow(FlowError::NotConnected {
+            stage: StageKind::Revoked,
+            ..
+        })
+    ));
+}

@@ -833,13 +833,24 @@ async fn app_registration_journey() {
 async fn revoke_drops_every_secret() {
     let h = harness();
     let validated = h.validated("contoso").await;
+    // The provider cannot revoke right now: nothing changes, the error says retry.
+    h.mock.script("contoso", |s| {
+        s.transient_failure(Operation::RevokeTokens, 503);
+    });
+    let rejected = validated.revoke(&h.ta).await.unwrap_err();
+    assert!(rejected.error().is_retryable());
+    let validated = rejected.into_onboarding();
+    assert!(validated.customer().token.is_some());
     let revoked = validated.revoke(&h.ta).await.unwrap();
+    assert_eq!(h.mock.count(Operation::RevokeTokens), 2);
     let c = revoked.customer();
     assert!(c.token.is_none() && c.credentials.is_none());
     assert!(c.invitation.as_ref().unwrap().code_hash.is_none());
     let consent = password_consent(&h, "fabrikam").await;
     let revoked = consent.revoke(&h.ta).await.unwrap();
     assert!(revoked.customer().credentials.is_none());
+    // No token, nothing to revoke at the provider.
+    assert_eq!(h.mock.count(Operation::RevokeTokens), 2);
     assert_eq!(
         h.ta.load(revoked.id()).await.unwrap().kind(),
         StageKind::Revoked

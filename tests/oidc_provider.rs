@@ -591,3 +591,38 @@ async fn consent_url_carries_a_pkce_challenge_the_verifier_matches() {
     assert!(callback.error.is_none(), "{location}");
     assert!(callback.state.unwrap().ct_eq(&state));
 }
+
+#[tokio::test]
+async fn removing_a_customer_revokes_its_tokens_at_the_server() {
+    let w = basic_world().await;
+    let d = device(&w, "fabrikam", TENANT).await;
+    w.server.approve(d.stage().user_code()).await;
+    let PollOutcome::Authenticated(token) = poll_once(&w, d).await else {
+        panic!("approved")
+    };
+    let connected = token.validate(&w.ta).await.unwrap();
+    let tokens = connected.customer().token.clone().unwrap();
+    // The engine's revoke calls RFC 7009 before it drops the secrets.
+    let revoked = connected.revoke(&w.ta).await.unwrap();
+    assert!(revoked.customer().token.is_none());
+    // The server no longer honours either token.
+    let target = tenant_access::provider::Target {
+        customer: tenant_access::CustomerId::new("fabrikam").unwrap(),
+        tenant: tenant_access::TenantId::new(TENANT).unwrap(),
+    };
+    let again = w
+        .provider
+        .refresh(&target, tokens.refresh_token.as_ref().unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, ProviderError::ReauthenticationRequired(_)),
+        "{again:?}"
+    );
+    assert!(
+        w.provider
+            .validate(&target, &tokens.access_token)
+            .await
+            .is_err()
+    );
+}

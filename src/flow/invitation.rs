@@ -207,9 +207,17 @@ impl<S: Reinvitable> Onboarding<S> {
 }
 
 impl<S: Revocable> Onboarding<S> {
-    /// Ends the journey for good: the invitation code dies and every stored secret (token,
-    /// password, client secret) is dropped.
+    /// Ends the journey for good: the customer's tokens are revoked at the provider (where
+    /// it has a revocation endpoint), the invitation code dies and every stored secret (token,
+    /// password, client secret) is dropped. If the provider cannot revoke now, nothing changes
+    /// and the error says whether to retry.
     pub async fn revoke(self, ta: &TenantAccess) -> Result<Onboarding<Revoked>, Rejected<S>> {
+        if let Some(tokens) = &self.customer.token {
+            if let Err(error) = ta.provider().revoke_tokens(&self.target(), tokens).await {
+                return Err(self.fail(ta, error).await);
+            }
+        }
+        ta.tokens().forget(&self.customer.id);
         let mut customer = self.customer.clone();
         if let Some(invitation) = customer.invitation.as_mut() {
             invitation.code_hash = None;

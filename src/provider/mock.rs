@@ -57,6 +57,8 @@ pub enum Operation {
     VerifyAdminConsent,
     /// [`IdentityProvider::validate`].
     Validate,
+    /// [`IdentityProvider::revoke_tokens`].
+    RevokeTokens,
 }
 
 /// One recorded call.
@@ -532,6 +534,19 @@ impl IdentityProvider for MockProvider {
             ));
         }
         inner.script(target).consent_granted = true;
+        Ok(())
+    }
+
+    async fn revoke_tokens(
+        &self,
+        target: &Target,
+        _tokens: &crate::customer::TokenSet,
+    ) -> Result<(), ProviderError> {
+        let (mut inner, fault) = self.begin(Operation::RevokeTokens, target);
+        if let Some(fault) = fault {
+            return Err(fault);
+        }
+        inner.script(target).refresh_dead = true;
         Ok(())
     }
 

@@ -162,4 +162,15 @@ pub trait IdentityProvider: Send + Sync + std::fmt::Debug {
         target: &Target,
         access_token: &AccessToken,
     ) -> Result<TenantInfo, ProviderError>;
+
+    /// Revokes a customer's tokens at the provider (RFC 7009) when the MSP removes the
+    /// customer. Providers with no revocation endpoint (Entra ID has none for these tokens)
+    /// keep this default, which does nothing.
+    async fn revoke_tokens(
+        &self,
+        _target: &Target,
+        _tokens: &crate::customer::TokenSet,
+    ) -> Result<(), ProviderError> {
+        Ok(())
+    }
 }

@@ -726,6 +726,22 @@ fn classify_poll(error: super::http::OAuthError) -> Result<DevicePoll, ProviderE
 
 #[async_trait]
 impl IdentityProvider for OidcProvider {
+    /// Revokes the refresh token (which ends the grant on most servers), then the access
+    /// token. A server that lists no revocation endpoint has nothing to revoke.
+    async fn revoke_tokens(
+        &self,
+        _target: &Target,
+        tokens: &crate::customer::TokenSet,
+    ) -> Result<(), ProviderError> {
+        if self.discover().await?.revocation.is_none() {
+            return Ok(());
+        }
+        if let Some(refresh) = &tokens.refresh_token {
+            self.revoke(Revocable::Refresh(refresh)).await?;
+        }
+        self.revoke(Revocable::Access(&tokens.access_token)).await
+    }
+
     async fn device_authorization(
         &self,
         _target: &Target,
