@@ -68,6 +68,7 @@
 //! | `sqlite`  | `store::SqliteStore`: the embedded store (one file, WAL); implies `seal` |
 //! | `postgres`| `store::PostgresStore`: one database shared by many portal replicas; implies `seal` |
 //! | `conformance` | `store::conformance`: the behavioural suite for any [`store::Store`] |
+//! | `axum`    | `web`: the embeddable web wizard: the customer's invitation wizard, the admin-consent callback and the MSP's admin pages as axum routers |
 #![cfg_attr(feature = "mock", doc = include_str!("docs/journeys.md"))]
 #![cfg_attr(
     not(feature = "mock"),
@@ -93,6 +94,8 @@ pub mod report;
 pub mod seal;
 pub mod secret;
 pub mod store;
+#[cfg(feature = "axum")]
+pub mod web;
 
 pub use customer::NewCustomer;
 pub use engine::{Config, OnboardingPage, TenantAccess, TenantAccessBuilder};

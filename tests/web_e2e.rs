@@ -1,0 +1,855 @@
+//! End-to-end tests of the web wizard (feature `axum`) in a real browser: Debian's chromium,
+//! headless, driven over WebDriver (chromedriver) with fantoccini. The portal runs on
+//! 127.0.0.1 with FakeEntra and a `ManualClock`: the tests move time, the browser's own
+//! waits for the page to change are bounded by a timeout.
+//!
+//! `TENANT_ACCESS_CHROMEDRIVER` names the chromedriver binary (`scripts/test` installs Debian's
+//! `chromium` and `chromium-driver` and sets it); without it the browser tests say loudly that
+//! they did not run. The HTTP-level checks (CSRF, headers, cookies, the no-JavaScript
+//! fallback) run always. With `TA_SCREENSHOTS=docs/screenshots` the browser tests save PNGs of
+//! the main pages there.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use tenant_access::clock::ManualClock;
+use tenant_access::mail::CaptureMailer;
+use tenant_access::provider::RetryPolicy;
+use tenant_access::provider::fake_entra::{FakeEndpoint, FakeEntra, FakeRequest, Fault};
+use tenant_access::secret::Password;
+use tenant_access::store::MemoryStore;
+use tenant_access::web::{self, AdminAuthorizer, Operator, WebConfig};
+use tenant_access::{AnyOnboarding, Config, NewCustomer, PollOutcome, TenantAccess};
+use time::Duration;
+
+/// Browser sessions run one at a time: two cores do not carry several chromiums well.
+static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const ADMIN_COOKIE: &str = "e2e_admin";
+const ADMIN_TOKEN: &str = "e2e-operator-token";
+const WAIT: StdDuration = StdDuration::from_secs(15);
+
+/// The test portal's admin check: a fixed cookie, as an integrator's session would be.
+struct CookieAuth;
+
+#[async_trait]
+impl AdminAuthorizer for CookieAuth {
+    async fn authorize(&self, request: &Parts) -> Result<Operator, Response> {
+        let has = request
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .any(|c| c.trim() == format!("{ADMIN_COOKIE}={ADMIN_TOKEN}"));
+        if has {
+            Ok(Operator::new("alice@northwind.example"))
+        } else {
+            Err((StatusCode::UNAUTHORIZED, "sign in first").into_response())
+        }
+    }
+}
+
+struct Portal {
+    url: String,
+    ta: TenantAccess,
+    fake: FakeEntra,
+    clock: ManualClock,
+    mailer: CaptureMailer,
+}
+
+impl Portal {
+    async fn start() -> Portal {
+        let clock = ManualClock::starting_now();
+        let fake = FakeEntra::builder()
+            .clock(Arc::new(clock.clone()))
+            .start()
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mailer = CaptureMailer::new();
+        let ta = TenantAccess::builder()
+            .config(
+                Config::new(&url)
+                    .unwrap()
+                    .msp_name("Northwind IT")
+                    .consent_client_id(fake.client_id())
+                    .consent_redirect_url(&format!("{url}/authenticate/OAuth2Callback"))
+                    .unwrap(),
+            )
+            .store(MemoryStore::new())
+            .mailer(mailer.clone())
+            // No retries inside a provider call, so an injected fault shows in the run.
+            .provider(fake.provider_with_retry(RetryPolicy::none()).unwrap())
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let config = WebConfig::new().check_every(StdDuration::from_millis(150));
+        let app = axum::Router::new()
+            .merge(web::customer_router(ta.clone(), config.clone()))
+            .merge(web::admin_router(ta.clone(), config, CookieAuth));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Portal {
+            url,
+            ta,
+            fake,
+            clock,
+            mailer,
+        }
+    }
+
+    /// Invites and mails a customer; returns the link from the email.
+    async fn invite(&self, id: &str, tenant: &str) -> String {
+        let email = format!("admin@{tenant}");
+        let new = NewCustomer::new(id, tenant, &email).unwrap();
+        self.ta
+            .invite(new)
+            .await
+            .unwrap()
+            .send(&self.ta)
+            .await
+            .unwrap();
+        self.link_to(&email)
+    }
+
+    fn link_to(&self, email: &str) -> String {
+        let message = self.mailer.last_to(email).expect("an invitation email");
+        message.link.expose_secret().to_owned()
+    }
+
+    /// A customer connected through the whole device-code journey, without a browser.
+    async fn connected(&self, id: &str, tenant: &str) {
+        let link = self.invite(id, tenant).await;
+        let code = link.rsplit('/').next().unwrap();
+        let AnyOnboarding::InvitationSent(sent) = self.ta.open_invitation(code).await.unwrap()
+        else {
+            panic!("not waiting")
+        };
+        let device = sent
+            .claim(&self.ta)
+            .await
+            .unwrap()
+            .start_device_code(&self.ta)
+            .await
+            .unwrap();
+        self.fake.sign_in(device.stage().user_code());
+        let PollOutcome::Authenticated(token) = device.poll_until_done(&self.ta).await.unwrap()
+        else {
+            panic!("no token")
+        };
+        token.validate(&self.ta).await.unwrap();
+    }
+
+    /// One device-code poll interval passes.
+    fn tick(&self) {
+        self.clock.advance(Duration::seconds(5));
+    }
+}
+
+/// chromedriver on a free loopback port, and a headless chromium session through it.
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn chromedriver(test: &str) -> Option<String> {
+    match std::env::var("TENANT_ACCESS_CHROMEDRIVER") {
+        Ok(path) if !path.is_empty() => Some(path),
+        _ => {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! {test}: TENANT_ACCESS_CHROMEDRIVER is not set: the browser tests were NOT run \
+                 (scripts/test installs chromium and chromium-driver and sets it) !!!"
+            );
+            None
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Browser {
+    async fn start(driver_path: &str) -> Browser {
+        let port = free_port();
+        let driver = Command::new(driver_path)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {driver_path}: {e}"));
+        let profile = TempDir(
+            std::env::temp_dir().join(format!("ta-e2e-chromium-{}-{port}", std::process::id())),
+        );
+        std::fs::create_dir_all(&profile.0).unwrap();
+        let mut caps = serde_json::Map::new();
+        let chrome = serde_json::json!({
+            "binary": std::env::var("TENANT_ACCESS_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1000,700",
+                format!("--user-data-dir={}", profile.0.display()),
+            ],
+        });
+        caps.insert("goog:chromeOptions".into(), chrome);
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let url = format!("http://{address}");
+        // chromedriver needs a moment to listen: try to connect for up to 10 s.
+        let mut last = None;
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(address).is_ok() {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+        for _ in 0..3 {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Browser {
+                        client,
+                        driver,
+                        _profile: profile,
+                    };
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        panic!("no WebDriver session: {last:?}");
+    }
+
+    async fn stop(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        match self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(element) => element.text().await.unwrap(),
+            Err(e) => panic!("no {css}: {e}; page:\n{}", self.page().await),
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn page(&self) -> String {
+        self.client.source().await.unwrap_or_default()
+    }
+
+    async fn press(&self, key: Key) {
+        let keys = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: key.into() })
+            .then(KeyAction::Up { value: key.into() });
+        self.client.perform_actions(keys).await.unwrap();
+    }
+
+    async fn focused_id(&self) -> String {
+        let el = self.client.active_element().await.unwrap();
+        let id = el.attr("id").await.unwrap().unwrap_or_default();
+        if id.is_empty() {
+            el.attr("class").await.unwrap().unwrap_or_default()
+        } else {
+            id
+        }
+    }
+
+    /// Saves a screenshot when `TA_SCREENSHOTS` names a directory.
+    async fn screenshot(&self, name: &str) {
+        let Ok(dir) = std::env::var("TA_SCREENSHOTS") else {
+            return;
+        };
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
+    }
+
+    async fn sign_in_as_admin(&self, portal: &Portal) {
+        // A cookie can only be set for the page's origin: visit it first.
+        self.client
+            .goto(&format!("{}/assets/ta-wizard.css", portal.url))
+            .await
+            .unwrap();
+        // (WebDriver's add-cookie refuses an IP address as the domain; the page's own
+        // document.cookie is the same thing.)
+        self.client
+            .execute(
+                &format!("document.cookie = '{ADMIN_COOKIE}={ADMIN_TOKEN}; path=/';"),
+                vec![],
+            )
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_code_journey_in_the_browser() {
+    let Some(driver) = chromedriver("device_code_journey_in_the_browser") else {
+        return;
+    };
+    let _one = BROWSER.lock().await;
+    let portal = Portal::start().await;
+    let b = Browser::start(&driver).await;
+
+    // The MSP invites the customer on the admin page.
+    b.sign_in_as_admin(&portal).await;
+    b.client
+        .goto(&format!("{}/admin/invitations", portal.url))
+        .await
+        .unwrap();
+    let form = b.client.form(Locator::Css("form.grid")).await.unwrap();
+    form.set_by_name("customer", "contoso").await.unwrap();
+    form.set_by_name("tenant", "contoso.com").await.unwrap();
+    form.set_by_name("admin_email", "admin@contoso.com")
+        .await
+        .unwrap();
+    b.click("#invite").await;
+    assert!(
+        b.text(".notice")
+            .await
+            .contains("Invitation sent to contoso")
+    );
+    let row = b.text("#invitations tr[data-customer=contoso]").await;
+    assert!(row.contains("invitation sent"), "{row}");
+    b.screenshot("admin-invitations").await;
+
+    // The customer opens the link from the email: the code leaves the address bar at once.
+    let link = portal.link_to("admin@contoso.com");
+    b.client.goto(&link).await.unwrap();
+    let title = b.text("#welcome-title").await;
+    assert!(title.contains("Northwind IT"), "{title}");
+    assert_eq!(b.client.current_url().await.unwrap().path(), "/wizard");
+    b.screenshot("welcome").await;
+
+    // Keyboard: the skip link comes first, then the one button; Enter starts.
+    b.press(Key::Tab).await;
+    assert_eq!(b.focused_id().await, "skip");
+    b.press(Key::Tab).await;
+    assert_eq!(b.focused_id().await, "start");
+    b.press(Key::Enter).await;
+
+    let user_code = b.text("#user-code").await;
+    assert!(!user_code.is_empty());
+    let link = b
+        .client
+        .find(Locator::Css("#verification-link"))
+        .await
+        .unwrap();
+    assert_eq!(
+        link.attr("target").await.unwrap().as_deref(),
+        Some("_blank")
+    );
+    assert_eq!(
+        link.attr("rel").await.unwrap().as_deref(),
+        Some("noopener noreferrer")
+    );
+    // With script, the copy button shows; the live region waits.
+    assert!(
+        b.client
+            .find(Locator::Css("button[data-copy]"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    assert!(b.text("#progress").await.contains("Waiting"));
+    b.screenshot("device-code").await;
+
+    // The customer signs in at Microsoft; a poll interval passes; the page moves on by itself.
+    portal.fake.sign_in(&user_code);
+    portal.tick();
+    let done = b.text("#success-title").await;
+    assert_eq!(done, "You are connected");
+    let said = b.text("#success").await;
+    assert!(
+        said.contains("Northwind IT now has delegated access to"),
+        "{said}"
+    );
+    b.screenshot("success").await;
+    assert!(matches!(
+        portal
+            .ta
+            .load(&"contoso".try_into().unwrap())
+            .await
+            .unwrap(),
+        AnyOnboarding::Validated(_)
+    ));
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_workflow_journey_in_the_browser() {
+    let Some(driver) = chromedriver("approval_workflow_journey_in_the_browser") else {
+        return;
+    };
+    let _one = BROWSER.lock().await;
+    let portal = Portal::start().await;
+    portal.fake.require_admin_approval("fabrikam.com");
+    let link = portal.invite("fabrikam", "fabrikam.com").await;
+    let b = Browser::start(&driver).await;
+
+    b.client.goto(&link).await.unwrap();
+    b.click("#start").await;
+    let user_code = b.text("#user-code").await;
+    portal.fake.sign_in(&user_code);
+    portal.tick();
+    let title = b.text("#approval-title").await;
+    assert_eq!(title, "An administrator must approve");
+    assert!(b.page().await.contains("admin consent workflow"));
+    b.screenshot("approval-requested").await;
+
+    // A day later a reviewer approves; the customer comes back with the same link.
+    portal.clock.advance(Duration::hours(20));
+    assert_eq!(
+        portal.fake.approve_admin_consent_requests("fabrikam.com"),
+        1
+    );
+    b.client.goto(&link).await.unwrap();
+    b.click("#continue").await;
+    let user_code = b.text("#user-code").await;
+    portal.fake.sign_in(&user_code);
+    portal.tick();
+    assert_eq!(b.text("#success-title").await, "You are connected");
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_revoked_and_unknown_links_get_clear_pages() {
+    let Some(driver) = chromedriver("expired_revoked_and_unknown_links_get_clear_pages") else {
+        return;
+    };
+    let _one = BROWSER.lock().await;
+    let portal = Portal::start().await;
+    let expired = portal.invite("woodgrove", "woodgrove.com").await;
+    let b = Browser::start(&driver).await;
+
+    portal.clock.advance(Duration::days(8));
+    b.client.goto(&expired).await.unwrap();
+    assert_eq!(
+        b.text("[data-error=invalid_invitation] h1").await,
+        "This invitation link does not work"
+    );
+    assert!(
+        b.page()
+            .await
+            .contains("ask your IT provider to send you a new invitation")
+    );
+    b.screenshot("expired-link").await;
+
+    let revoked = portal.invite("tailspin", "tailspin.com").await;
+    let AnyOnboarding::InvitationSent(sent) = portal
+        .ta
+        .load(&"tailspin".try_into().unwrap())
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    sent.revoke(&portal.ta).await.unwrap();
+    b.client.goto(&revoked).await.unwrap();
+    b.text("[data-error=invalid_invitation]").await;
+
+    b.client
+        .goto(&format!("{}/invitation/not-a-real-code", portal.url))
+        .await
+        .unwrap();
+    b.text("[data-error=invalid_invitation]").await;
+
+    // No session at all: a clear page too.
+    b.client
+        .goto(&format!("{}/wizard", portal.url))
+        .await
+        .unwrap();
+    b.text("[data-error=no_session]").await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_verify_all_shows_live_progress_until_done() {
+    let Some(driver) = chromedriver("admin_verify_all_shows_live_progress_until_done") else {
+        return;
+    };
+    let _one = BROWSER.lock().await;
+    let portal = Portal::start().await;
+    for i in 0..6 {
+        portal
+            .connected(
+                &format!("customer-{i}"),
+                &format!("customer-{i}.onmicrosoft.com"),
+            )
+            .await;
+    }
+    portal.invite("waiting", "waiting.onmicrosoft.com").await;
+    // One throttling answer pauses the run; a 503 makes one customer fail.
+    portal.fake.inject(
+        FakeEndpoint::Organization,
+        Fault::Throttle { retry_after: 2 },
+    );
+    portal
+        .fake
+        .inject(FakeEndpoint::Organization, Fault::Status(503));
+    let b = Browser::start(&driver).await;
+    b.sign_in_as_admin(&portal).await;
+    b.client
+        .goto(&format!("{}/admin", portal.url))
+        .await
+        .unwrap();
+    let table = b.text("#status").await;
+    assert!(
+        table.contains("customer-0") && table.contains("waiting"),
+        "{table}"
+    );
+    b.screenshot("admin-status").await;
+
+    b.click("#verify-all").await;
+    assert_eq!(
+        b.client.current_url().await.unwrap().path(),
+        "/admin/verify-all"
+    );
+    let finished = b
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#verify-status[data-finished=yes]"))
+        .await
+        .unwrap();
+    let text = finished.text().await.unwrap();
+    assert!(
+        text.starts_with("6 of 6 verified: 5 working, 1 failing"),
+        "{text}"
+    );
+    assert!(text.contains("slow down 1 time"), "{text}");
+    assert!(b.text("#failures").await.contains("customer-"));
+    b.screenshot("admin-verify-all").await;
+
+    // Refresh token now, from the status table.
+    b.client
+        .goto(&format!("{}/admin", portal.url))
+        .await
+        .unwrap();
+    b.click("tr[data-customer=customer-1] form button").await;
+    assert!(
+        b.text(".notice")
+            .await
+            .contains("The token of customer-1 was refreshed")
+    );
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_consent_callback_in_the_browser() {
+    let Some(driver) = chromedriver("admin_consent_callback_in_the_browser") else {
+        return;
+    };
+    let _one = BROWSER.lock().await;
+    let portal = Portal::start().await;
+    portal
+        .fake
+        .add_user("litware.com", "admin@litware.com", "correct horse");
+    let consent = portal
+        .ta
+        .connect_with_password(
+            NewCustomer::new("litware", "litware.com", "admin@litware.com").unwrap(),
+            "admin@litware.com",
+            Password::new("correct horse"),
+        )
+        .await
+        .unwrap();
+    let b = Browser::start(&driver).await;
+    // The administrator opens the consent URL; FakeEntra redirects to the portal's callback.
+    b.client
+        .goto(consent.stage().admin_consent_url().as_str())
+        .await
+        .unwrap();
+    assert_eq!(b.text("#success-title").await, "Consent granted: connected");
+    // Replaying the callback finds no pending consent: a clear page, nothing changes.
+    b.client.refresh().await.unwrap();
+    b.text("[data-error=engine]").await;
+    b.stop().await;
+}
+
+// ---- HTTP-level checks: no browser needed ----
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The `name=value` part of the response's `Set-Cookie` for `name`.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE.as_str())
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| {
+            let pair = v.split(';').next().unwrap().to_owned();
+            (pair, v.to_owned())
+        })
+}
+
+/// The hidden CSRF field's value in a page.
+fn csrf_field(page: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let at = page.find(marker).expect("a CSRF field") + marker.len();
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+/// A browser without JavaScript, played with plain HTTP: the cookies it holds.
+struct NoScript {
+    client: reqwest::Client,
+    url: String,
+    session: String,
+    csrf_cookie: String,
+    token: String,
+}
+
+impl NoScript {
+    /// Opens the invitation link and the wizard page it leads to.
+    async fn open(portal: &Portal, link: &str) -> NoScript {
+        let client = http();
+        let opened = client.get(link).send().await.unwrap();
+        let (session, _) = set_cookie(&opened, "ta_wizard").unwrap();
+        let page = client
+            .get(format!("{}/wizard", portal.url))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        let (csrf_cookie, _) = set_cookie(&page, "ta_csrf").unwrap();
+        let token = csrf_field(&page.text().await.unwrap());
+        NoScript {
+            client,
+            url: portal.url.clone(),
+            session,
+            csrf_cookie,
+            token,
+        }
+    }
+
+    fn cookies(&self) -> String {
+        format!("{}; {}", self.session, self.csrf_cookie)
+    }
+
+    async fn post(&self, path: &str, cookies: String, body: String) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .header("cookie", cookies)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, path: &str) -> String {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .header("cookie", self.cookies())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_without_a_valid_csrf_token_are_refused() {
+    let portal = Portal::start().await;
+    let link = portal.invite("contoso", "contoso.com").await;
+    let browser = NoScript::open(&portal, &link).await;
+    let (session, token) = (browser.session.clone(), browser.token.clone());
+
+    // No token, a token without its cookie, a forged token: 403 and nothing changes.
+    for (cookies, body) in [
+        (browser.cookies(), String::new()),
+        (session.clone(), format!("csrf={token}")),
+        (
+            format!("{session}; ta_csrf=AAAA.BBBB"),
+            "csrf=AAAA.BBBB".to_owned(),
+        ),
+    ] {
+        let refused = browser.post("/wizard/start", cookies, body).await;
+        assert_eq!(refused.status(), 403);
+        assert!(
+            refused
+                .text()
+                .await
+                .unwrap()
+                .contains("data-error=\"csrf\"")
+        );
+    }
+    assert_eq!(
+        portal
+            .ta
+            .load(&"contoso".try_into().unwrap())
+            .await
+            .unwrap()
+            .kind(),
+        tenant_access::flow::StageKind::Claimed
+    );
+    // The right token works.
+    let started = browser
+        .post("/wizard/start", browser.cookies(), format!("csrf={token}"))
+        .await;
+    assert_eq!(started.status(), 303);
+
+    // The admin pages: no authorisation, 401 before anything else; authorised but no token, 403.
+    let anonymous = http()
+        .get(format!("{}/admin", portal.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let refused = browser
+        .post(
+            "/admin/invitations",
+            format!("{ADMIN_COOKIE}={ADMIN_TOKEN}"),
+            "customer=evil&tenant=evil.com&admin_email=a%40evil.com".into(),
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+    assert!(portal.ta.load(&"evil".try_into().unwrap()).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_carry_security_headers_and_no_secret() {
+    let portal = Portal::start().await;
+    let link = portal.invite("contoso", "contoso.com").await;
+    let code = link.rsplit('/').next().unwrap().to_owned();
+    let client = http();
+    let opened = client.get(&link).send().await.unwrap();
+    assert_eq!(opened.status(), 303);
+    assert_eq!(opened.headers()["location"], "/wizard");
+    let (session, full) = set_cookie(&opened, "ta_wizard").unwrap();
+    assert!(
+        full.contains("HttpOnly") && full.contains("SameSite=Lax"),
+        "{full}"
+    );
+    assert!(
+        !full.contains(&code),
+        "the session cookie must not hold the code"
+    );
+
+    for (path, cookie) in [
+        ("/wizard".to_owned(), session.clone()),
+        ("/invitation/unknown".to_owned(), String::new()),
+        ("/admin".to_owned(), format!("{ADMIN_COOKIE}={ADMIN_TOKEN}")),
+        ("/admin".to_owned(), String::new()),
+    ] {
+        let response = client
+            .get(format!("{}{path}", portal.url))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        let h = response.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
+        assert!(!csp.contains("unsafe-inline"));
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["cache-control"], "no-store");
+        assert_eq!(h["x-frame-options"], "DENY");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains(&code), "{path} shows the invitation code");
+        assert!(!body.contains("<script>"), "{path} has inline script");
+    }
+    // The admin pages list the customer but never its link.
+    let admin = client
+        .get(format!("{}/admin/invitations", portal.url))
+        .header("cookie", format!("{ADMIN_COOKIE}={ADMIN_TOKEN}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(admin.contains("contoso") && !admin.contains(&code));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_javascript_the_device_code_page_refreshes_and_polls() {
+    let portal = Portal::start().await;
+    let link = portal.invite("contoso", "contoso.com").await;
+    let browser = NoScript::open(&portal, &link).await;
+    browser
+        .post(
+            "/wizard/start",
+            browser.cookies(),
+            format!("csrf={}", browser.token),
+        )
+        .await;
+    let device = browser.get("/wizard").await;
+    assert!(device.contains("<noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript>"));
+    let marker = "id=\"user-code\" class=\"user-code\">";
+    let at = device.find(marker).unwrap() + marker.len();
+    let user_code = device[at..].split('<').next().unwrap().to_owned();
+
+    // A refresh before the interval passed does not poll upstream.
+    let polls = || portal.fake.requests(FakeRequest::DevicePoll);
+    let before = polls();
+    browser.get("/wizard").await;
+    assert_eq!(polls(), before);
+    portal.fake.sign_in(&user_code);
+    portal.tick();
+    let done = browser.get("/wizard").await;
+    assert!(done.contains("You are connected"), "{done}");
+    assert_eq!(polls(), before + 1);
+}
