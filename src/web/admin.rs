@@ -233,8 +233,8 @@ struct StatusView {
 
 fn method_name(method: Method) -> &'static str {
     match method {
-        Method::DeviceCode => "Delegated token (device code)",
-        Method::Password => "Global admin password",
+        Method::DeviceCode => "Device code",
+        Method::Password => "Admin password",
         Method::AppRegistration => "App registration",
     }
 }

@@ -1,0 +1,265 @@
+//! The whole portal in one command: the customer wizard, the admin-consent callback and the
+//! MSP's admin pages (`tenant_access::web`, feature `axum`) on the embedded SQLite store,
+//! against an in-process FakeEntra, with invitation emails printed on stdout.
+//!
+//! ```sh
+//! cargo run --features axum,testing,sqlite --example portal            # http://127.0.0.1:8080/admin
+//! cargo run --features axum,testing,sqlite --example portal -- --port 9000
+//! cargo run --features axum,testing,sqlite --example portal -- --smoke # start, check, exit (CI)
+//! ```
+//!
+//! The admin pages are behind a demo authoriser: HTTP Basic with user `admin` and the
+//! password printed at start-up (or `TA_PORTAL_ADMIN_PASSWORD`). A real portal plugs its own
+//! sign-in in through `AdminAuthorizer`.
+//!
+//! FakeEntra has no sign-in page a person could use, so the example plays Microsoft's side:
+//! a few seconds after a user code appears, the customer "signs in" with it. Tenants whose
+//! name ends in `.approval.test` run the admin consent workflow: the sign-in ends in an
+//! approval request, which a "reviewer" approves 20 seconds later; then press *Continue
+//! authentication* in the wizard.
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use subtle::ConstantTimeEq;
+use tenant_access::clock::SystemClock;
+use tenant_access::error::MailError;
+use tenant_access::flow::StageKind;
+use tenant_access::mail::{CaptureMailer, InvitationMessage, Mailer, MessageId};
+use tenant_access::provider::fake_entra::FakeEntra;
+use tenant_access::seal::{Keyring, SealingKey};
+use tenant_access::store::{Filter, SqliteStore};
+use tenant_access::web::{self, AdminAuthorizer, Operator, WebConfig};
+use tenant_access::{AnyOnboarding, Config, NewCustomer, PollOutcome, TenantAccess};
+use time::Duration;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Prints every invitation (the link is what the customer would click in the email) and
+/// keeps it, as a development mailer.
+#[derive(Debug, Clone, Default)]
+struct PrintMailer(CaptureMailer);
+
+#[async_trait]
+impl Mailer for PrintMailer {
+    async fn send_invitation(&self, message: &InvitationMessage) -> Result<MessageId, MailError> {
+        let id = self.0.send_invitation(message).await?;
+        println!(
+            "\n[mail] to {} ({}): open {}\n",
+            message.to,
+            message.customer,
+            message.link.expose_secret()
+        );
+        Ok(id)
+    }
+}
+
+/// The demo's admin check: HTTP Basic, user `admin`, the printed password.
+struct BasicAuth {
+    expected: String,
+}
+
+#[async_trait]
+impl AdminAuthorizer for BasicAuth {
+    async fn authorize(&self, request: &Parts) -> Result<Operator, Response> {
+        let given = request
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .unwrap_or("");
+        if bool::from(given.as_bytes().ct_eq(self.expected.as_bytes())) {
+            Ok(Operator::new("admin"))
+        } else {
+            Err((
+                StatusCode::UNAUTHORIZED,
+                [(
+                    header::WWW_AUTHENTICATE,
+                    "Basic realm=\"tenant-access demo portal\"",
+                )],
+                "Sign in as admin with the password the portal printed.",
+            )
+                .into_response())
+        }
+    }
+}
+
+fn random_password() -> String {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).expect("the OS random source is unavailable");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let mut args = std::env::args().skip(1);
+    let mut port = 8080u16;
+    let mut smoke = std::env::var("TA_PORTAL_EXIT_AFTER_START").is_ok_and(|v| v == "1");
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--port" => port = args.next().ok_or("--port needs a number")?.parse()?,
+            "--smoke" => smoke = true,
+            other => {
+                return Err(format!("unknown argument {other:?} (try --port N, --smoke)").into());
+            }
+        }
+    }
+    let listener =
+        tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, if smoke { 0 } else { port })).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+
+    let fake = FakeEntra::builder()
+        .clock(Arc::new(SystemClock))
+        .start()
+        .await?;
+    let dir = std::env::temp_dir().join(format!("tenant-access-portal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let store = SqliteStore::open(
+        dir.join("portal.sqlite"),
+        Keyring::new(SealingKey::generate("portal-demo")?),
+    )
+    .await?;
+    let mailer = PrintMailer::default();
+    let ta = TenantAccess::builder()
+        .config(
+            Config::new(&url)?
+                .msp_name("Northwind IT")
+                .consent_client_id(fake.client_id())
+                .consent_redirect_url(&format!("{url}/authenticate/OAuth2Callback"))?,
+        )
+        .store(store.clone())
+        .mailer(mailer.clone())
+        .provider(fake.provider()?)
+        .build()?;
+    seed(&ta, &fake, &mailer).await?;
+
+    let password = std::env::var("TA_PORTAL_ADMIN_PASSWORD").unwrap_or_else(|_| random_password());
+    let auth = BasicAuth {
+        expected: STANDARD.encode(format!("admin:{password}")),
+    };
+    let config = WebConfig::new();
+    let app = axum::Router::new()
+        .merge(web::customer_router(ta.clone(), config.clone()))
+        .merge(web::admin_router(ta.clone(), config, auth));
+    let fake = Arc::new(fake);
+    tokio::spawn(play_microsoft(ta.clone(), Arc::clone(&fake)));
+
+    println!("tenant-access demo portal on {url}");
+    println!("  admin pages:  {url}/admin   (user admin, password {password})");
+    println!("  FakeEntra:    {}", fake.url());
+    println!("  SQLite store: {}", dir.join("portal.sqlite").display());
+    println!("Invite a customer on {url}/admin/invitations; the link appears here. Ctrl-C stops.");
+
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    if smoke {
+        let response = reqwest::Client::new()
+            .get(format!("{url}/admin"))
+            .basic_auth("admin", Some(&password))
+            .send()
+            .await?;
+        let status = response.status();
+        let page = response.text().await?;
+        if status != 200 || !page.contains("Authentication status") {
+            return Err(format!("smoke: GET /admin answered {status}").into());
+        }
+        println!("smoke: GET /admin answered 200 with the status table; exiting");
+    } else {
+        tokio::signal::ctrl_c().await?;
+    }
+    server.abort();
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Two customers so the admin pages are not empty: one connected, one invited.
+async fn seed(ta: &TenantAccess, fake: &FakeEntra, mailer: &PrintMailer) -> Result<(), BoxError> {
+    if !ta.status_report(&Filter::all()).await?.is_empty() {
+        return Ok(());
+    }
+    let sent = ta
+        .invite(NewCustomer::new(
+            "contoso",
+            "contoso.com",
+            "admin@contoso.com",
+        )?)
+        .await?
+        .send(ta)
+        .await?;
+    let code = mailer
+        .0
+        .last_code_to("admin@contoso.com")
+        .ok_or("no mail")?;
+    let AnyOnboarding::InvitationSent(sent_again) = ta.open_invitation(&code).await? else {
+        return Err(format!("contoso is in {}", sent.kind()).into());
+    };
+    let device = sent_again.claim(ta).await?.start_device_code(ta).await?;
+    fake.sign_in(device.stage().user_code());
+    // The system clock: the first poll waits one interval (5 s on FakeEntra).
+    if let PollOutcome::Authenticated(token) = device.poll_until_done(ta).await? {
+        token.validate(ta).await?;
+    }
+    ta.invite(NewCustomer::new(
+        "fabrikam",
+        "fabrikam.approval.test",
+        "it@fabrikam.approval.test",
+    )?)
+    .await?
+    .send(ta)
+    .await?;
+    fake.require_admin_approval("fabrikam.approval.test");
+    Ok(())
+}
+
+/// Plays the customer at Microsoft's sign-in page and the approving reviewer.
+async fn play_microsoft(ta: TenantAccess, fake: Arc<FakeEntra>) {
+    let mut signed_in = HashSet::new();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let Ok(waiting) = ta
+            .list(
+                &Filter::stages([StageKind::DeviceCodeIssued, StageKind::ApprovalRequested]),
+                &tenant_access::store::PageRequest::first(500),
+            )
+            .await
+        else {
+            continue;
+        };
+        let now = ta.clock().now();
+        for journey in waiting.items {
+            let tenant = journey.customer().tenant.to_string();
+            if tenant.ends_with(".approval.test") {
+                fake.require_admin_approval(&tenant);
+            }
+            match journey {
+                AnyOnboarding::DeviceCodeIssued(device)
+                    if now - device.stage().issued_at > Duration::seconds(3) =>
+                {
+                    let code = device.stage().user_code().to_owned();
+                    if signed_in.insert(code.clone()) {
+                        println!(
+                            "[fake microsoft] the customer of {} signs in with {code}",
+                            device.id()
+                        );
+                        fake.sign_in(&code);
+                    }
+                }
+                AnyOnboarding::ApprovalRequested(waiting)
+                    if now - waiting.stage().requested_at > Duration::seconds(20) =>
+                {
+                    if fake.approve_admin_consent_requests(&tenant) > 0 {
+                        println!("[fake microsoft] a reviewer of {tenant} approves the request");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
