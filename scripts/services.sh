@@ -41,3 +41,22 @@ ensure_oidc_server() {
     fi
     echo "services: OIDC test server packages ready ($(node --version))"
 }
+
+# Debian's chromium and chromedriver, for the web wizard's browser tests (tests/web_e2e.rs).
+# Installs them with apt-get only when /usr/bin/chromedriver is missing; the tests read
+# TENANT_ACCESS_CHROMEDRIVER and say loudly that they did not run without it.
+ensure_chromium() {
+    if [ ! -x /usr/bin/chromedriver ]; then
+        echo "services: installing chromium and chromium-driver for the browser tests (apt-get)"
+        local sudo=""
+        if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+        $sudo apt-get update -q
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium chromium-driver
+    fi
+    if [ -x /usr/bin/chromedriver ]; then
+        export TENANT_ACCESS_CHROMEDRIVER=/usr/bin/chromedriver
+        echo "services: chromedriver ready ($(/usr/bin/chromedriver --version | head -1))"
+    else
+        echo "services: WARNING: no chromedriver; the browser tests will say they did not run" >&2
+    fi
+}
