@@ -252,11 +252,10 @@ async fn play_microsoft(ta: TenantAccess, fake: Arc<FakeEntra>) {
                     }
                 }
                 AnyOnboarding::ApprovalRequested(waiting)
-                    if now - waiting.stage().requested_at > Duration::seconds(20) =>
+                    if now - waiting.stage().requested_at > Duration::seconds(20)
+                        && fake.approve_admin_consent_requests(&tenant) > 0 =>
                 {
-                    if fake.approve_admin_consent_requests(&tenant) > 0 {
-                        println!("[fake microsoft] a reviewer of {tenant} approves the request");
-                    }
+                    println!("[fake microsoft] a reviewer of {tenant} approves the request");
                 }
                 _ => {}
             }
