@@ -553,6 +553,7 @@ async fn admin_verify_all_shows_live_progress_until_done() {
     b.screenshot("admin-status").await;
 
     b.click("#verify-all").await;
+    b.text("#run-title").await;
     assert_eq!(
         b.client.current_url().await.unwrap().path(),
         "/admin/verify-all"
