@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
-use tenant_access::clock::ManualClock;
+use tenant_access::clock::{Clock, ManualClock};
 use tenant_access::mail::CaptureMailer;
 use tenant_access::provider::RetryPolicy;
 use tenant_access::provider::fake_entra::{FakeEndpoint, FakeEntra, FakeRequest, Fault};
@@ -59,19 +59,60 @@ impl AdminAuthorizer for CookieAuth {
     }
 }
 
+/// A `ManualClock` whose waits can be held: while the gate is shut, `sleep_until` does not
+/// return. Lets a test look at a run that is waiting (e.g. *Verify all* paused by a
+/// `Retry-After`) for as long as it likes, then let it go; time still never passes by itself.
+#[derive(Debug, Clone)]
+struct GatedClock {
+    clock: ManualClock,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl GatedClock {
+    fn new(clock: ManualClock) -> Self {
+        Self {
+            clock,
+            open: tokio::sync::watch::Sender::new(true),
+        }
+    }
+
+    fn shut(&self) {
+        self.open.send_replace(false);
+    }
+
+    fn open(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+#[async_trait]
+impl Clock for GatedClock {
+    fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
+    async fn sleep_until(&self, deadline: time::OffsetDateTime) {
+        let mut open = self.open.subscribe();
+        let _ = open.wait_for(|open| *open).await;
+        self.clock.sleep_until(deadline).await;
+    }
+}
+
 struct Portal {
     url: String,
     ta: TenantAccess,
     fake: FakeEntra,
     clock: ManualClock,
+    gate: GatedClock,
     mailer: CaptureMailer,
 }
 
 impl Portal {
     async fn start() -> Portal {
         let clock = ManualClock::starting_now();
+        let gate = GatedClock::new(clock.clone());
         let fake = FakeEntra::builder()
-            .clock(Arc::new(clock.clone()))
+            .clock(Arc::new(gate.clone()))
             .start()
             .await
             .unwrap();
@@ -93,7 +134,7 @@ impl Portal {
             .mailer(mailer.clone())
             // No retries inside a provider call, so an injected fault shows in the run.
             .provider(fake.provider_with_retry(RetryPolicy::none()).unwrap())
-            .clock(clock.clone())
+            .clock(gate.clone())
             .build()
             .unwrap();
         let config = WebConfig::new().check_every(StdDuration::from_millis(150));
@@ -106,6 +147,7 @@ impl Portal {
             ta,
             fake,
             clock,
+            gate,
             mailer,
         }
     }
@@ -552,12 +594,39 @@ async fn admin_verify_all_shows_live_progress_until_done() {
     );
     b.screenshot("admin-status").await;
 
+    // The throttled customer waits for its Retry-After on the clock, which the test holds:
+    // the page shows the run in progress and keeps asking the server for its counts.
+    portal.gate.shut();
     b.click("#verify-all").await;
     b.text("#run-title").await;
     assert_eq!(
         b.client.current_url().await.unwrap().path(),
         "/admin/verify-all"
     );
+    let live = b
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(
+            "//div[@id='verify-status'][@data-finished='no'][contains(., '5 of 6 verified')]",
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("no live progress at 5 of 6: {e}"));
+    let text = live.text().await.unwrap();
+    assert!(text.ends_with('\u{2026}'), "{text}");
+    let bar = b
+        .client
+        .execute(
+            "return document.getElementById('verify-progress').value;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(bar, serde_json::json!(5));
+    b.screenshot("admin-verify-all").await;
+
+    // The wait ends: the page follows the run to the end by itself.
+    portal.gate.open();
     let finished = b
         .client
         .wait()
@@ -572,7 +641,7 @@ async fn admin_verify_all_shows_live_progress_until_done() {
     );
     assert!(text.contains("slow down 1 time"), "{text}");
     assert!(b.text("#failures").await.contains("customer-"));
-    b.screenshot("admin-verify-all").await;
+    b.screenshot("admin-verify-all-done").await;
 
     // Refresh token now, from the status table.
     b.client
