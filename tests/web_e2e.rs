@@ -109,6 +109,12 @@ struct Portal {
 
 impl Portal {
     async fn start() -> Portal {
+        Self::start_public(None).await
+    }
+
+    /// A portal whose public address (where invitation links point) is `public`, e.g. an
+    /// https reverse proxy in front of it; it still listens on 127.0.0.1.
+    async fn start_public(public: Option<&str>) -> Portal {
         let clock = ManualClock::starting_now();
         let gate = GatedClock::new(clock.clone());
         let fake = FakeEntra::builder()
@@ -123,7 +129,7 @@ impl Portal {
         let mailer = CaptureMailer::new();
         let ta = TenantAccess::builder()
             .config(
-                Config::new(&url)
+                Config::new(public.unwrap_or(&url))
                     .unwrap()
                     .msp_name("Northwind IT")
                     .consent_client_id(fake.client_id())
@@ -922,4 +928,34 @@ async fn without_javascript_the_device_code_page_refreshes_and_polls() {
     let done = browser.get("/wizard").await;
     assert!(done.contains("You are connected"), "{done}");
     assert_eq!(polls(), before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_portals_get_secure_host_only_cookies() {
+    let portal = Portal::start_public(Some("https://portal.example.com")).await;
+    let link = portal.invite("contoso", "contoso.com").await;
+    let code = link.rsplit('/').next().unwrap();
+    let client = http();
+    let opened = client
+        .get(format!("{}/invitation/{code}", portal.url))
+        .send()
+        .await
+        .unwrap();
+    let (session, full) = set_cookie(&opened, "__Host-ta_wizard").unwrap();
+    assert!(
+        full.contains("; Path=/;") && full.contains("; Secure"),
+        "{full}"
+    );
+    let page = client
+        .get(format!("{}/wizard", portal.url))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    let (_, csrf) = set_cookie(&page, "__Host-ta_csrf").unwrap();
+    assert!(
+        csrf.contains("SameSite=Strict") && csrf.contains("; Secure"),
+        "{csrf}"
+    );
+    assert!(page.text().await.unwrap().contains("Start authentication"));
 }

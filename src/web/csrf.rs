@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 use super::session::{cookie, set_cookie, sign, verify};
 use super::{Web, WebError};
 
-/// The CSRF cookie and form field.
+/// The CSRF cookie (before any `__Host-` prefix) and form field.
 pub(crate) const CSRF_COOKIE: &str = "ta_csrf";
 pub(crate) const CSRF_FIELD: &str = "csrf";
 const PURPOSE: &str = "csrf";
@@ -41,7 +41,7 @@ pub(crate) async fn provide(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let existing = cookie(request.headers(), CSRF_COOKIE)
+    let existing = cookie(request.headers(), &web.csrf_cookie)
         .filter(|t| genuine(&web, t))
         .map(str::to_owned);
     let minted = existing.is_none();
@@ -49,7 +49,14 @@ pub(crate) async fn provide(
     request.extensions_mut().insert(CsrfToken(token.clone()));
     let mut response = next.run(request).await;
     if minted {
-        let value = set_cookie(&web.config, web.secure, CSRF_COOKIE, &token, "Strict", None);
+        let value = set_cookie(
+            &web.config,
+            web.secure,
+            &web.csrf_cookie,
+            &token,
+            "Strict",
+            None,
+        );
         if let Ok(value) = HeaderValue::from_str(&value) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
@@ -82,7 +89,7 @@ where
         let sent = url::form_urlencoded::parse(&bytes)
             .find(|(k, _)| k == CSRF_FIELD)
             .map(|(_, v)| v.into_owned());
-        let from_cookie = cookie(&parts.headers, CSRF_COOKIE);
+        let from_cookie = cookie(&parts.headers, &web.csrf_cookie);
         let ok = match (sent.as_deref(), from_cookie) {
             (Some(sent), Some(kept)) => {
                 bool::from(sent.as_bytes().ct_eq(kept.as_bytes())) && genuine(web, sent)

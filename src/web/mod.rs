@@ -76,7 +76,7 @@ pub use admin::{AdminAuthorizer, Operator, admin_router};
 pub use wizard::customer_router;
 
 use crate::engine::TenantAccess;
-use crate::error::Error;
+use crate::error::{Action, Error};
 
 /// The default path of the admin-consent callback.
 pub const DEFAULT_CONSENT_CALLBACK_PATH: &str = "/authenticate/OAuth2Callback";
@@ -241,6 +241,10 @@ pub(crate) struct Web {
     pub(crate) engine: TenantAccess,
     pub(crate) config: WebConfig,
     pub(crate) secure: bool,
+    /// The session and CSRF cookies' names: `__Host-` prefixed when they are `Secure` and
+    /// scoped to `/` (so no sibling subdomain can set or shadow them).
+    pub(crate) session_cookie: String,
+    pub(crate) csrf_cookie: String,
     /// Where this router serves the stylesheet and script, under the mount point.
     assets: &'static str,
     templates: Environment<'static>,
@@ -251,7 +255,17 @@ impl Web {
         let secure = config
             .secure_cookies
             .unwrap_or_else(|| engine.config().link_base().scheme() == "https");
+        let host_only = secure && config.base_path.is_empty();
+        let name = |base: &str| {
+            if host_only {
+                format!("__Host-{base}")
+            } else {
+                base.to_owned()
+            }
+        };
         Arc::new(Self {
+            session_cookie: name(session::SESSION_COOKIE),
+            csrf_cookie: name(csrf::CSRF_COOKIE),
             engine,
             config,
             secure,
@@ -402,27 +416,32 @@ impl WebError {
                 "There is no such customer.".into(),
                 "Go back to the list.",
             ),
-            WebError::Engine(e) => {
-                let retry = e.is_retryable();
-                (
-                    if retry {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    } else {
-                        StatusCode::BAD_GATEWAY
-                    },
-                    if retry {
-                        "Something went wrong for a moment"
-                    } else {
-                        "This step failed"
-                    },
+            WebError::Engine(e) => match e.action() {
+                Action::Retry { .. } | Action::Reload => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Something went wrong for a moment",
                     e.to_string(),
-                    if retry {
-                        "Nothing was lost. Please try again in a minute."
-                    } else {
-                        "Nothing was lost. Please contact your IT provider with the message above."
-                    },
-                )
-            }
+                    "Nothing was lost. Please try again in a minute.",
+                ),
+                Action::AskCustomer => (
+                    StatusCode::CONFLICT,
+                    "This needs your attention",
+                    e.to_string(),
+                    "Nothing was changed. Please read the message above, or ask your IT provider.",
+                ),
+                Action::FixInput => (
+                    StatusCode::BAD_REQUEST,
+                    "This request cannot be carried out",
+                    e.to_string(),
+                    "Nothing was changed. Go back and check what was asked.",
+                ),
+                _ => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The portal is not set up correctly",
+                    e.to_string(),
+                    "Nothing was lost. Please tell your IT provider what the message above says.",
+                ),
+            },
         }
     }
 }

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::WebConfig;
 use crate::ids::CustomerId;
 
-/// The wizard's session cookie.
+/// The wizard's session cookie (before any `__Host-` prefix).
 pub(crate) const SESSION_COOKIE: &str = "ta_wizard";
 
 /// `base64url(payload) "." base64url(HMAC-SHA256(key, purpose "\0" payload))`.

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use super::csrf::{self, CsrfForm, CsrfToken};
-use super::session::{SESSION_COOKIE, Session, cookie, set_cookie};
+use super::session::{Session, cookie, set_cookie};
 use super::{Web, WebConfig, WebError, asset, headers, show_time};
 use crate::audit::Actor;
 use crate::engine::TenantAccess;
@@ -94,7 +94,7 @@ async fn open_link(
     let cookie = set_cookie(
         &web.config,
         web.secure,
-        SESSION_COOKIE,
+        &web.session_cookie,
         &session.encode(&web.config.key),
         "Lax",
         Some(web.config.session_lifetime.whole_seconds()),
@@ -117,7 +117,7 @@ fn invitation_number(journey: &AnyOnboarding) -> u32 {
 /// The journey this browser's session belongs to, as stored now.
 async fn journey(web: &Web, headers: &HeaderMap) -> Result<AnyOnboarding, WebError> {
     let now = web.engine.clock().now();
-    let session = cookie(headers, SESSION_COOKIE)
+    let session = cookie(headers, &web.session_cookie)
         .and_then(|value| Session::decode(&web.config.key, value, now))
         .ok_or(WebError::NoSession)?;
     let journey = match web.engine.load(&session.customer).await {
