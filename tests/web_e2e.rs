@@ -935,27 +935,22 @@ async fn https_portals_get_secure_host_only_cookies() {
     let portal = Portal::start_public(Some("https://portal.example.com")).await;
     let link = portal.invite("contoso", "contoso.com").await;
     let code = link.rsplit('/').next().unwrap();
-    let client = http();
-    let opened = client
-        .get(format!("{}/invitation/{code}", portal.url))
-        .send()
+    let fetch = |path: String, cookie: String| {
+        http()
+            .get(format!("{}{path}", portal.url))
+            .header("cookie", cookie)
+            .send()
+    };
+    let opened = fetch(format!("/invitation/{code}"), String::new())
         .await
         .unwrap();
     let (session, full) = set_cookie(&opened, "__Host-ta_wizard").unwrap();
-    assert!(
-        full.contains("; Path=/;") && full.contains("; Secure"),
-        "{full}"
-    );
-    let page = client
-        .get(format!("{}/wizard", portal.url))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let page = fetch("/wizard".into(), session).await.unwrap();
     let (_, csrf) = set_cookie(&page, "__Host-ta_csrf").unwrap();
-    assert!(
-        csrf.contains("SameSite=Strict") && csrf.contains("; Secure"),
-        "{csrf}"
-    );
+    for (cookie, same_site) in [(full, "SameSite=Lax"), (csrf, "SameSite=Strict")] {
+        for part in ["; Path=/;", "; Secure", "; HttpOnly", same_site] {
+            assert!(cookie.contains(part), "{cookie} lacks {part}");
+        }
+    }
     assert!(page.text().await.unwrap().contains("Start authentication"));
 }
