@@ -171,6 +171,18 @@ pub enum FlowError {
         /// The stage they are in.
         stage: StageKind,
     },
+    /// A method switch is already under way for this customer: cancel it first
+    /// ([`TenantAccess::cancel_switch`](crate::TenantAccess::cancel_switch)).
+    #[error("customer {customer} is already switching to the {method} method")]
+    SwitchInProgress {
+        /// The customer.
+        customer: CustomerId,
+        /// The method the switch under way goes to.
+        method: Method,
+    },
+    /// No method switch is under way for this customer.
+    #[error("customer {0} has no method switch under way")]
+    NoSwitchInProgress(CustomerId),
     /// The stored stage is not the one the caller expected.
     #[error("the customer is in stage {actual}, not {expected}")]
     UnexpectedStage {
@@ -184,7 +196,10 @@ pub enum FlowError {
 impl FlowError {
     fn action(&self) -> Action {
         match self {
-            FlowError::NotFound(_) | FlowError::WrongMethod { .. } => Action::FixInput,
+            FlowError::NotFound(_)
+            | FlowError::WrongMethod { .. }
+            | FlowError::SwitchInProgress { .. }
+            | FlowError::NoSwitchInProgress(_) => Action::FixInput,
             FlowError::PollTooEarly { .. } => Action::Retry { after: None },
             FlowError::Inconsistent(_) => Action::FixConfiguration,
             FlowError::TenantMismatch { .. }

@@ -34,6 +34,47 @@ impl CustomerId {
         Ok(Self(value.into()))
     }
 
+    /// The suffix that marks the journey of a method switch: customer `contoso` switches
+    /// through the journey `contoso#switch`. Ids with this ending are reserved.
+    pub const SWITCH_SUFFIX: &'static str = "#switch";
+
+    /// Checks that a new customer may take this id: it must not be one reserved for the
+    /// journey of a method switch (ending in [`SWITCH_SUFFIX`](Self::SWITCH_SUFFIX)).
+    pub fn check_not_reserved(&self) -> Result<(), InputError> {
+        if self.is_switch_journey() {
+            return Err(InputError::CustomerId(
+                "must not end in #switch: that ending is reserved for method switches",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The id of this customer's method-switch journey.
+    ///
+    /// ```
+    /// use tenant_access::CustomerId;
+    /// let id = CustomerId::new("contoso").unwrap();
+    /// assert_eq!(id.switch_journey().as_str(), "contoso#switch");
+    /// assert_eq!(id.switch_journey().switching(), Some(id.clone()));
+    /// assert_eq!(id.switching(), None);
+    /// ```
+    pub fn switch_journey(&self) -> CustomerId {
+        Self(format!("{}{}", self.0, Self::SWITCH_SUFFIX).into())
+    }
+
+    /// Whether this is the id of a method-switch journey.
+    pub fn is_switch_journey(&self) -> bool {
+        self.0.ends_with(Self::SWITCH_SUFFIX)
+    }
+
+    /// For a method-switch journey, the customer whose method it switches.
+    pub fn switching(&self) -> Option<CustomerId> {
+        self.0
+            .strip_suffix(Self::SWITCH_SUFFIX)
+            .filter(|base| !base.is_empty())
+            .map(|base| Self(base.into()))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0

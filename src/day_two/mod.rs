@@ -10,10 +10,17 @@
 //! - [`TenantAccess::maintenance_pass`](crate::TenantAccess::maintenance_pass) and
 //!   [`TenantAccess::spawn_maintainer`](crate::TenantAccess::spawn_maintainer): refresh tokens
 //!   before they expire and re-verify on a schedule, with graceful shutdown.
+//! - [`TenantAccess::switch_to_device_code`](crate::TenantAccess::switch_to_device_code),
+//!   [`switch_to_password`](crate::TenantAccess::switch_to_password) and
+//!   [`switch_to_app_registration`](crate::TenantAccess::switch_to_app_registration): a new
+//!   method's journey runs (as `customer#switch`) while the old connection keeps serving; once
+//!   validated it takes over in one write. [`cancel_switch`](crate::TenantAccess::cancel_switch)
+//!   keeps the old one.
 //! - The status report lives in [`report`](crate::report): rows, a table, CSV and JSON.
 
 mod access;
 mod maintain;
+mod switch;
 mod verify;
 
 pub(crate) use access::TokenCache;

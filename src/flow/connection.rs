@@ -83,6 +83,11 @@ impl<S: StageType> Onboarding<S> {
 impl Onboarding<TokenAcquired> {
     /// Proves the token with one real call (Graph `GET /organization` for Entra ID) and
     /// checks that it reached the invited tenant.
+    ///
+    /// For the journey of a method switch ([`TenantAccess::switch_to_device_code`] and
+    /// siblings) this is the take-over: the proven connection replaces the customer's old one
+    /// in one write, the switch journey is deleted, and the customer's own journey is
+    /// returned.
     pub async fn validate(
         self,
         ta: &TenantAccess,
@@ -90,6 +95,9 @@ impl Onboarding<TokenAcquired> {
         match prove(ta, &self.customer).await {
             Ok(info) => {
                 let (customer, validated) = proven(ta, &self.customer, info);
+                if let Some(owner) = self.customer.id.switching() {
+                    return ta.take_over(self, customer, validated, owner).await;
+                }
                 self.advance(ta, customer, validated, None).await
             }
             Err(error) => Err(self.verification_failed(ta, error).await),

@@ -22,6 +22,7 @@ impl TenantAccess {
     /// Fails with [`StoreError::AlreadyExists`](crate::error::StoreError::AlreadyExists) if the
     /// customer id is taken.
     pub async fn invite(&self, new: NewCustomer) -> Result<Onboarding<Invited>, Error> {
+        new.id.check_not_reserved()?;
         let customer = Customer::new(new, Method::DeviceCode, self.clock().now());
         self.create(customer, Invited).await
     }

@@ -391,6 +391,43 @@ impl Store for SqliteStore {
         Ok(record.version.next())
     }
 
+    async fn delete(
+        &self,
+        customer: &CustomerId,
+        expected: Version,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let expected_db = i64::try_from(expected.0)
+            .map_err(|_| StoreError::Corrupt("version out of range".into()))?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let deleted = sqlx::query(
+            "DELETE FROM tenant_access_customers WHERE customer_id = ? AND version = ?",
+        )
+        .bind(customer.as_str())
+        .bind(expected_db)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if deleted == 0 {
+            let actual: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM tenant_access_customers WHERE customer_id = ?",
+            )
+            .bind(customer.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            return Err(StoreError::Conflict {
+                customer: customer.clone(),
+                expected,
+                actual: actual.map(|v| Version(v as u64)),
+            });
+        }
+        Self::insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
     async fn list(&self, filter: &Filter, page: &PageRequest) -> Result<Page, StoreError> {
         let limit = page.limit.clamp(1, MAX_PAGE);
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
