@@ -6,7 +6,12 @@ use crate::customer::{
     Credentials, Customer, TenantInfo, TokenSet, Verification, VerificationStatus,
 };
 use crate::engine::TenantAccess;
-use crate::error::{Error, FlowError, ProviderError};
+use crate::error::{Error, FlowError, ProviderError, StoreError};
+use crate::flow::AnyOnboarding;
+
+/// How many times a refreshed token set is re-applied to a newer record after losing a
+/// compare-and-swap.
+const MERGE_RETRIES: usize = 3;
 use crate::ids::Method;
 use crate::provider::TokenResponse;
 
@@ -106,6 +111,50 @@ impl Onboarding<TokenAcquired> {
 }
 
 impl Onboarding<Validated> {
+    /// Stores a freshly obtained token set (ending any refresh lease). If another write came
+    /// first (a verification, another replica), the tokens are applied to the newer record
+    /// instead, so a token obtained from the provider is never thrown away.
+    async fn store_refreshed(
+        self,
+        ta: &TenantAccess,
+        token: TokenSet,
+    ) -> Result<Onboarding<Validated>, Rejected<Validated>> {
+        let with_token = |mut customer: Customer| {
+            customer.token = Some(token.clone());
+            customer.last_error = None;
+            customer.refresh_lease = None;
+            customer
+        };
+        let customer = with_token(self.customer.clone());
+        let stage = self.stage.clone();
+        let note = || Some("token refreshed".to_owned());
+        let (unchanged, mut error) = match self.advance(ta, customer, stage, note()).await {
+            Ok(stored) => return Ok(stored),
+            Err(rejected) => rejected.into_parts(),
+        };
+        for _ in 0..MERGE_RETRIES {
+            if !matches!(error, Error::Store(StoreError::Conflict { .. })) {
+                break;
+            }
+            let latest = match ta.load(unchanged.id()).await {
+                Ok(AnyOnboarding::Validated(latest)) => latest,
+                // No longer connected (revoked, switched away): the tokens have no home.
+                Ok(_) => break,
+                Err(e) => {
+                    error = e;
+                    break;
+                }
+            };
+            let customer = with_token(latest.customer.clone());
+            let stage = latest.stage.clone();
+            match latest.advance(ta, customer, stage, note()).await {
+                Ok(stored) => return Ok(stored),
+                Err(rejected) => error = rejected.into_parts().1,
+            }
+        }
+        Err(unchanged.reject(error))
+    }
+
     /// Proves the stored connection again today with one real call, and records the result
     /// (when last verified, status, error).
     pub async fn verify(
@@ -158,17 +207,17 @@ impl Onboarding<Validated> {
         match answer {
             Ok(response) => {
                 let now = ta.clock().now();
-                let mut customer = self.customer.clone();
-                let old_refresh = customer.token.take().and_then(|t| t.refresh_token);
+                let old_refresh = self
+                    .customer
+                    .token
+                    .as_ref()
+                    .and_then(|t| t.refresh_token.clone());
                 let mut token = TokenSet::from_response(response, now);
                 // A refresh that does not rotate the refresh token keeps the old one.
                 if token.refresh_token.is_none() {
                     token.refresh_token = old_refresh;
                 }
-                customer.token = Some(token);
-                customer.last_error = None;
-                let stage = self.stage.clone();
-                self.advance(ta, customer, stage, Some("token refreshed".into()))
+                self.store_refreshed(ta, token)
                     .await
                     .map(RefreshOutcome::Refreshed)
             }
@@ -180,6 +229,7 @@ impl Onboarding<Validated> {
                 let mut customer = self.customer.clone();
                 let reason = detail.to_string();
                 customer.last_error = Some(reason.clone());
+                customer.refresh_lease = None;
                 customer.last_verification = Some(Verification {
                     at: now,
                     status: VerificationStatus::Failed,
