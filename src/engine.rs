@@ -7,7 +7,7 @@ use url::Url;
 
 use crate::audit::{Actor, AuditEvent};
 use crate::clock::{Clock, SystemClock};
-use crate::day_two::TokenCache;
+use crate::day_two::{ResourceCache, TokenCache};
 use crate::error::{ConfigError, Error, FlowError};
 use crate::flow::{AnyOnboarding, StageKind};
 use crate::ids::CustomerId;
@@ -200,6 +200,7 @@ struct Parts {
     clock: Arc<dyn Clock>,
     config: Config,
     tokens: TokenCache,
+    resource_tokens: ResourceCache,
     instance: String,
 }
 
@@ -297,6 +298,7 @@ impl TenantAccessBuilder {
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 config,
                 tokens: TokenCache::default(),
+                resource_tokens: ResourceCache::default(),
                 instance: new_instance_id(),
             }),
             actor: Actor::System,
@@ -368,6 +370,10 @@ impl TenantAccess {
     /// (one per [`build`](TenantAccessBuilder::build); clones share it).
     pub fn instance_id(&self) -> &str {
         &self.parts.instance
+    }
+
+    pub(crate) fn resource_tokens(&self) -> &ResourceCache {
+        &self.parts.resource_tokens
     }
 
     pub(crate) fn tokens(&self) -> &TokenCache {

@@ -99,6 +99,9 @@ pub enum InputError {
     /// An admin-consent callback.
     #[error("admin-consent callback {0}")]
     ConsentCallback(&'static str),
+    /// A scope list for [`Scopes`](crate::Scopes) is malformed.
+    #[error("invalid scopes: {0}")]
+    Scopes(&'static str),
     /// Credentials for the password or app-registration journey.
     #[error("credentials: {0}")]
     Credentials(&'static str),
@@ -329,6 +332,9 @@ pub enum ProviderError {
     /// Anything else; the raw error and codes are kept.
     #[error("{0}")]
     Other(ProviderDetail),
+    /// The provider cannot do what was asked (for example tokens for other scopes).
+    #[error("not supported by this provider: {0}")]
+    Unsupported(&'static str),
 }
 
 impl ProviderError {
@@ -352,7 +358,7 @@ impl ProviderError {
             InvalidClientSecret(_) | ClientSecretExpired(_) | AppNotInTenant(_) => {
                 Action::AskCustomer
             }
-            Misconfigured(_) => Action::FixConfiguration,
+            Misconfigured(_) | Unsupported(_) => Action::FixConfiguration,
             Other(_) => Action::Retry { after: None },
         }
     }

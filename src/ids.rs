@@ -266,6 +266,68 @@ impl fmt::Display for EmailAddress {
     }
 }
 
+/// The scopes of an access token for another resource than the connection's own, such as
+/// `https://management.azure.com/.default` (Azure Resource Manager). Kept sorted and without
+/// duplicates, so equal sets compare equal.
+///
+/// ```
+/// use tenant_access::Scopes;
+/// let arm = Scopes::new(["https://management.azure.com/.default"]).unwrap();
+/// assert_eq!(arm.as_str(), "https://management.azure.com/.default");
+/// let two = Scopes::new(["b", "a", "b"]).unwrap();
+/// assert_eq!(two.as_str(), "a b");
+/// assert!(Scopes::new(Vec::<String>::new()).is_err());
+/// assert!(Scopes::new(["has space"]).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scopes(Arc<str>);
+
+impl Scopes {
+    /// Checks and normalises a set of scopes: at least one, none empty, none with white space
+    /// or control characters.
+    pub fn new<I, S>(scopes: I) -> Result<Self, InputError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut list: Vec<String> = Vec::new();
+        for scope in scopes {
+            let scope = scope.as_ref();
+            if scope.is_empty() || scope.len() > 512 {
+                return Err(InputError::Scopes("each scope must be 1 to 512 bytes long"));
+            }
+            if scope.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(InputError::Scopes(
+                    "a scope must not contain white space or control characters",
+                ));
+            }
+            list.push(scope.to_owned());
+        }
+        if list.is_empty() {
+            return Err(InputError::Scopes("at least one scope is needed"));
+        }
+        list.sort();
+        list.dedup();
+        Ok(Self(list.join(" ").into()))
+    }
+
+    /// The scopes, space separated (the OAuth `scope` parameter).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The scopes one by one.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.split(' ')
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// How a customer's connection is obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

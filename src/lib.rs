@@ -98,4 +98,4 @@ pub use customer::NewCustomer;
 pub use engine::{Config, OnboardingPage, TenantAccess, TenantAccessBuilder};
 pub use error::{Action, ConfigError, Error};
 pub use flow::{AnyOnboarding, Onboarding, PollOutcome, RefreshOutcome, Rejected};
-pub use ids::{CustomerId, EmailAddress, Method, TenantId, Version};
+pub use ids::{CustomerId, EmailAddress, Method, Scopes, TenantId, Version};

@@ -7,18 +7,27 @@ use std::sync::{Arc, Mutex, RwLock};
 use time::{Duration, OffsetDateTime};
 
 use crate::customer::RefreshLease;
+use crate::customer::TokenSet;
 use crate::engine::TenantAccess;
 use crate::error::{Error, FlowError, StoreError};
-use crate::flow::{AnyOnboarding, ReauthRequired, RefreshOutcome, Validated};
-use crate::ids::CustomerId;
+use crate::flow::{AnyOnboarding, ReauthRequired, RefreshOutcome, ScopedRefresh, Validated};
+use crate::ids::{CustomerId, Scopes};
 use crate::secret::AccessToken;
 use crate::{Onboarding, flow::StageKind};
 
 /// How often a replica waiting for another replica's refresh looks at the store again.
 const LEASE_POLL: Duration = Duration::milliseconds(100);
 
+/// What to do under the refresh lease.
+pub(super) enum Job<'a> {
+    /// Renew the connection's own token until it is what [`Wanted`] says.
+    Renew(Wanted),
+    /// Get a token for other scopes from the refresh token (storing a rotated one).
+    ForScopes(&'a Scopes),
+}
+
 /// What a refresh must achieve.
-enum Wanted {
+pub(super) enum Wanted {
     /// A stored token valid beyond this moment (`access_token`).
     FreshUntil(OffsetDateTime),
     /// Any stored token other than this one (`refresh_now`): a refresh another replica
@@ -72,7 +81,7 @@ impl TokenCache {
         tokens.remove(customer);
     }
 
-    fn flight(&self, customer: &CustomerId) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn flight(&self, customer: &CustomerId) -> Arc<tokio::sync::Mutex<()>> {
         let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(flights.entry(customer.clone()).or_default())
     }
@@ -178,18 +187,33 @@ impl TenantAccess {
         customer: &CustomerId,
         wanted: Wanted,
     ) -> Result<AnyOnboarding, Error> {
+        self.under_lease(customer, Job::Renew(wanted))
+            .await
+            .map(|(journey, _)| journey)
+    }
+
+    /// Runs `job` under the replicas' refresh lease on `customer`'s stored connection: waits
+    /// while another replica holds the lease, claims it by compare-and-swap, then calls the
+    /// provider. Returns the journey as it then stands and, for [`Job::ForScopes`], the token.
+    pub(super) async fn under_lease(
+        &self,
+        customer: &CustomerId,
+        job: Job<'_>,
+    ) -> Result<(AnyOnboarding, Option<TokenSet>), Error> {
         let mut journey = self.load(customer).await?;
         loop {
             let connected = match journey {
                 AnyOnboarding::Validated(connected) => connected,
                 other => {
-                    self.tokens().forget(customer);
-                    return Ok(other);
+                    self.forget_tokens(customer);
+                    return Ok((other, None));
                 }
             };
-            if wanted.is_met(&connected) {
-                self.cache_from(&connected);
-                return Ok(connected.into());
+            if let Job::Renew(wanted) = &job {
+                if wanted.is_met(&connected) {
+                    self.cache_from(&connected);
+                    return Ok((connected.into(), None));
+                }
             }
             let now = self.clock().now();
             if let Some(lease) = &connected.customer().refresh_lease {
@@ -219,14 +243,30 @@ impl TenantAccess {
                     continue;
                 }
             };
-            return match claimed.refresh(self).await {
-                Ok(RefreshOutcome::Refreshed(fresh)) => {
-                    self.cache_from(&fresh);
-                    Ok(fresh.into())
+            let scopes = match &job {
+                Job::Renew(_) => None,
+                Job::ForScopes(scopes) => Some(*scopes),
+            };
+            let Some(scopes) = scopes else {
+                return match claimed.refresh(self).await {
+                    Ok(RefreshOutcome::Refreshed(fresh)) => {
+                        self.cache_from(&fresh);
+                        Ok((fresh.into(), None))
+                    }
+                    Ok(RefreshOutcome::ReauthRequired(dead)) => {
+                        self.forget_tokens(customer);
+                        Ok((self.after_reauth(dead).await, None))
+                    }
+                    Err(rejected) => Err(rejected.into_parts().1),
+                };
+            };
+            return match claimed.refresh_for_scopes(self, scopes).await {
+                Ok(ScopedRefresh::Token { connection, token }) => {
+                    Ok((connection.into(), Some(token)))
                 }
-                Ok(RefreshOutcome::ReauthRequired(dead)) => {
-                    self.tokens().forget(customer);
-                    Ok(self.after_reauth(dead).await)
+                Ok(ScopedRefresh::ReauthRequired(dead)) => {
+                    self.forget_tokens(customer);
+                    Ok((self.after_reauth(dead).await, None))
                 }
                 Err(rejected) => Err(rejected.into_parts().1),
             };
@@ -238,7 +278,7 @@ impl TenantAccess {
         match self.load(customer).await? {
             AnyOnboarding::Validated(connected) => Ok(connected),
             other => {
-                self.tokens().forget(customer);
+                self.forget_tokens(customer);
                 Err(not_connected(customer, other.kind()))
             }
         }

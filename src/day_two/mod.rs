@@ -3,6 +3,8 @@
 //! - [`TenantAccess::access_token`](crate::TenantAccess::access_token): a valid access token,
 //!   refreshed ahead of expiry, one refresh per customer at a time in this process and
 //!   compare-and-swap across replicas; no store round trip while the cached token is valid.
+//! - [`TenantAccess::access_token_for`](crate::TenantAccess::access_token_for): a token for
+//!   another resource from the same refresh token, where the provider allows it.
 //! - [`TenantAccess::refresh_now`](crate::TenantAccess::refresh_now): refresh one customer now.
 //! - [`TenantAccess::verify`](crate::TenantAccess::verify) and
 //!   [`TenantAccess::verify_all`](crate::TenantAccess::verify_all): prove connections with
@@ -20,9 +22,11 @@
 
 mod access;
 mod maintain;
+mod resource;
 mod switch;
 mod verify;
 
 pub(crate) use access::TokenCache;
 pub use maintain::{Maintainer, MaintenancePolicy, PassReport};
+pub(crate) use resource::ResourceCache;
 pub use verify::{VerifyOutcome, VerifyProgress};

@@ -250,7 +250,7 @@ impl TenantAccess {
                 Err(error) => return Err(journey.reject(error)),
             }
         };
-        self.tokens().forget(&owner);
+        self.forget_tokens(&owner);
         tracing::info!(customer = %owner, from = %old_method, to = %taken.customer().method, "method switched");
         let event = self.event(
             journey.id(),

@@ -12,7 +12,7 @@ use crate::flow::AnyOnboarding;
 /// How many times a refreshed token set is re-applied to a newer record after losing a
 /// compare-and-swap.
 const MERGE_RETRIES: usize = 3;
-use crate::ids::Method;
+use crate::ids::{Method, Scopes};
 use crate::provider::TokenResponse;
 
 /// What [`Onboarding::<Validated>::refresh`](Onboarding::refresh) found.
@@ -117,17 +117,18 @@ impl Onboarding<Validated> {
     async fn store_refreshed(
         self,
         ta: &TenantAccess,
-        token: TokenSet,
+        note: &str,
+        apply: impl Fn(&mut Option<TokenSet>),
     ) -> Result<Onboarding<Validated>, Rejected<Validated>> {
         let with_token = |mut customer: Customer| {
-            customer.token = Some(token.clone());
+            apply(&mut customer.token);
             customer.last_error = None;
             customer.refresh_lease = None;
             customer
         };
         let customer = with_token(self.customer.clone());
         let stage = self.stage.clone();
-        let note = || Some("token refreshed".to_owned());
+        let note = || Some(note.to_owned());
         let (unchanged, mut error) = match self.advance(ta, customer, stage, note()).await {
             Ok(stored) => return Ok(stored),
             Err(rejected) => rejected.into_parts(),
@@ -217,36 +218,110 @@ impl Onboarding<Validated> {
                 if token.refresh_token.is_none() {
                     token.refresh_token = old_refresh;
                 }
-                self.store_refreshed(ta, token)
-                    .await
-                    .map(RefreshOutcome::Refreshed)
+                self.store_refreshed(ta, "token refreshed", move |stored| {
+                    *stored = Some(token.clone());
+                })
+                .await
+                .map(RefreshOutcome::Refreshed)
             }
             Err(ProviderError::ReauthenticationRequired(detail))
                 if self.customer.method == Method::DeviceCode
                     || self.customer.method == Method::Password =>
             {
-                let now = ta.clock().now();
-                let mut customer = self.customer.clone();
-                let reason = detail.to_string();
-                customer.last_error = Some(reason.clone());
-                customer.refresh_lease = None;
-                customer.last_verification = Some(Verification {
-                    at: now,
-                    status: VerificationStatus::Failed,
-                });
-                self.advance(
-                    ta,
-                    customer,
-                    ReauthRequired {
-                        since: now,
-                        reason: reason.clone(),
-                    },
-                    Some(format!("refresh token dead: {}", detail.error)),
-                )
-                .await
-                .map(RefreshOutcome::ReauthRequired)
+                self.refresh_token_dead(ta, detail)
+                    .await
+                    .map(RefreshOutcome::ReauthRequired)
             }
             Err(error) => Err(self.fail(ta, error).await),
         }
     }
+
+    /// Gets an access token for other `scopes` (another resource) from the stored refresh
+    /// token, and stores the refresh token the answer rotated in. The connection's own token
+    /// is kept. A dead refresh token moves the journey to [`ReauthRequired`].
+    pub(crate) async fn refresh_for_scopes(
+        self,
+        ta: &TenantAccess,
+        scopes: &Scopes,
+    ) -> Result<ScopedRefresh, Rejected<Validated>> {
+        let Some(refresh_token) = self
+            .customer
+            .token
+            .as_ref()
+            .and_then(|t| t.refresh_token.clone())
+        else {
+            let actual = self.customer.method;
+            return Err(self
+                .fail(
+                    ta,
+                    FlowError::WrongMethod {
+                        expected: Method::DeviceCode,
+                        actual,
+                    },
+                )
+                .await);
+        };
+        let answer = ta
+            .provider()
+            .refresh_for_scopes(&self.target(), &refresh_token, scopes)
+            .await;
+        match answer {
+            Ok(response) => {
+                let resource = TokenSet::from_response(response, ta.clock().now());
+                let rotated = resource.refresh_token.clone();
+                let stored = self
+                    .store_refreshed(ta, "refresh token rotated", move |token| {
+                        if let (Some(token), Some(rotated)) = (token.as_mut(), &rotated) {
+                            token.refresh_token = Some(rotated.clone());
+                        }
+                    })
+                    .await?;
+                Ok(ScopedRefresh::Token {
+                    connection: stored,
+                    token: resource,
+                })
+            }
+            Err(ProviderError::ReauthenticationRequired(detail)) => self
+                .refresh_token_dead(ta, detail)
+                .await
+                .map(ScopedRefresh::ReauthRequired),
+            Err(error) => Err(self.fail(ta, error).await),
+        }
+    }
+
+    /// The refresh token is dead: to [`ReauthRequired`], recording why.
+    async fn refresh_token_dead(
+        self,
+        ta: &TenantAccess,
+        detail: crate::error::ProviderDetail,
+    ) -> Result<Onboarding<ReauthRequired>, Rejected<Validated>> {
+        let now = ta.clock().now();
+        let mut customer = self.customer.clone();
+        let reason = detail.to_string();
+        customer.last_error = Some(reason.clone());
+        customer.refresh_lease = None;
+        customer.last_verification = Some(Verification {
+            at: now,
+            status: VerificationStatus::Failed,
+        });
+        self.advance(
+            ta,
+            customer,
+            ReauthRequired { since: now, reason },
+            Some(format!("refresh token dead: {}", detail.error)),
+        )
+        .await
+    }
+}
+
+/// What a refresh for other scopes found.
+pub(crate) enum ScopedRefresh {
+    /// The token for the other scopes, and the connection with any rotated refresh token
+    /// stored.
+    Token {
+        connection: Onboarding<Validated>,
+        token: TokenSet,
+    },
+    /// The refresh token is dead.
+    ReauthRequired(Onboarding<ReauthRequired>),
 }

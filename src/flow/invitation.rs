@@ -218,7 +218,7 @@ impl<S: Revocable> Onboarding<S> {
                 return Err(self.fail(ta, error).await);
             }
         }
-        ta.tokens().forget(&self.customer.id);
+        ta.forget_tokens(&self.customer.id);
         let mut customer = self.customer.clone();
         if let Some(invitation) = customer.invitation.as_mut() {
             invitation.code_hash = None;

@@ -10,6 +10,7 @@ mod stages;
 
 pub use any::{AnyOnboarding, WrongStage};
 pub use connection::RefreshOutcome;
+pub(crate) use connection::ScopedRefresh;
 pub(crate) use consent::app_credentials;
 pub use device::PollOutcome;
 pub use stages::{
