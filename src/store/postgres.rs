@@ -64,7 +64,7 @@ impl PostgresOptions {
     }
 }
 
-/// A [`Store`] in PostgreSQL, shared by many portal replicas: every update is a
+/// A [`Store`](super::Store) in PostgreSQL, shared by many portal replicas: every update is a
 /// compare-and-swap on the version column, so two replicas racing on one customer never both
 /// win. Secrets are sealed by the [`Sealer`] it is opened with. Pages are capped at 10,000
 /// records; walk everything with [`Pager`](super::Pager).

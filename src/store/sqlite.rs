@@ -22,7 +22,7 @@ use crate::seal::Sealer;
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
 
-/// A [`Store`] in one SQLite file (WAL journal, full sync): the embedded default for a
+/// A [`Store`](super::Store) in one SQLite file (WAL journal, full sync): the embedded default for a
 /// single portal process. Secrets are sealed by the [`Sealer`] it is opened with.
 ///
 /// Pages are capped at 10,000 records; walk everything with [`Pager`](super::Pager).
