@@ -1,6 +1,6 @@
 //! A command-line admin for the MSP, over the embedded SQLite store and an in-process FakeEntra:
 //! the authentication status table, verify all with a progress bar, refresh token now, resend
-//! an invitation, and the report as CSV or JSON.
+//! an invitation, switch a customer's method, and the report as CSV or JSON.
 //!
 //! ```sh
 //! cargo run --all-features --example admin                       # the default tour
@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Commands run in order in one process (FakeEntra lives in it): `status`, `verify-all`,
-//! `refresh ID`, `resend ID`, `csv`, `json`. First `--customers N` (default 12) customers are
+//! `refresh ID`, `resend ID`, `switch ID METHOD` (start a switch to `device-code` or
+//! `app-registration` and let the simulated customer finish it), `start-switch ID METHOD`,
+//! `finish-switch ID`, `cancel-switch ID`, `csv`, `json`. First `--customers N` (default 12) customers are
 //! onboarded: most connected through the device-code journey, every fourth one left waiting for
 //! the customer.
 
@@ -35,7 +37,9 @@ async fn main() -> Result<()> {
         args.drain(..2);
     }
     if args.is_empty() {
-        args = "status verify-all refresh customer-001 resend customer-003 status"
+        args = "status verify-all refresh customer-001 resend customer-003 \
+                switch customer-002 app-registration start-switch customer-004 device-code \
+                cancel-switch customer-004 status"
             .split(' ')
             .map(str::to_owned)
             .collect();
@@ -51,7 +55,12 @@ async fn main() -> Result<()> {
     let store = SqliteStore::open(&db, Keyring::new(SealingKey::generate("admin-demo")?)).await?;
     let mailer = CaptureMailer::new();
     let ta = TenantAccess::builder()
-        .config(Config::new("https://portal.example.com")?.msp_name("Northwind IT"))
+        .config(
+            Config::new("https://portal.example.com")?
+                .msp_name("Northwind IT")
+                .consent_client_id(fake.client_id())
+                .consent_redirect_url("https://portal.example.com/authenticate/OAuth2Callback")?,
+        )
         .store(store.clone())
         .mailer(mailer.clone())
         .provider(fake.provider()?)
@@ -94,6 +103,40 @@ async fn main() -> Result<()> {
                         words.next().ok_or("resend needs a customer id")?.as_str(),
                     )?;
                     resend(&ta, &id).await?;
+                }
+                "switch" | "start-switch" => {
+                    let id = CustomerId::new(
+                        words.next().ok_or("switch needs a customer id")?.as_str(),
+                    )?;
+                    let method = words.next().ok_or("switch needs a method")?;
+                    start_switch(&ta, &fake, &id, method).await?;
+                    if command == "switch" {
+                        finish_switch(&ta, &fake, &mailer, &id).await?;
+                    }
+                }
+                "finish-switch" => {
+                    let id = CustomerId::new(
+                        words
+                            .next()
+                            .ok_or("finish-switch needs a customer id")?
+                            .as_str(),
+                    )?;
+                    finish_switch(&ta, &fake, &mailer, &id).await?;
+                }
+                "cancel-switch" => {
+                    let id = CustomerId::new(
+                        words
+                            .next()
+                            .ok_or("cancel-switch needs a customer id")?
+                            .as_str(),
+                    )?;
+                    ta.cancel_switch(&id).await?;
+                    let kept = ta.load(&id).await?;
+                    println!(
+                        "{id}: switch cancelled; still {} with the {} method",
+                        kept.kind(),
+                        kept.customer().method
+                    );
                 }
                 other => return Err(format!("unknown command {other:?}").into()),
             }
@@ -192,5 +235,96 @@ async fn resend(ta: &TenantAccess, id: &CustomerId) -> Result<()> {
         .as_ref()
         .map_or(0, |i| i.codes_issued);
     println!("{id}: invitation sent again (code number {codes}); the old link no longer works");
+    Ok(())
+}
+
+/// Starts switching `id` to `method` (`device-code` or `app-registration`). The old
+/// connection keeps serving meanwhile.
+async fn start_switch(
+    ta: &TenantAccess,
+    fake: &FakeEntra,
+    id: &CustomerId,
+    method: &str,
+) -> Result<()> {
+    let AnyOnboarding::Validated(current) = ta.load(id).await? else {
+        return Err(format!("{id} has no working connection to switch from").into());
+    };
+    match method {
+        "device-code" => {
+            ta.switch_to_device_code(id, None).await?.send(ta).await?;
+            println!("{id}: switch to device code started; a new invitation is mailed");
+        }
+        "app-registration" => {
+            let tenant = current.customer().tenant.to_string();
+            let client_id = format!("app-{id}");
+            let secret = format!("secret-for-{id}");
+            // The customer registers an application in their tenant and gives the MSP its id
+            // and secret.
+            fake.add_app(&tenant, &client_id, &secret);
+            let pending = ta
+                .switch_to_app_registration(
+                    id,
+                    client_id,
+                    tenant_access::secret::ClientSecret::new(secret),
+                )
+                .await?;
+            println!(
+                "{id}: switch to app registration started; an administrator consents at {}",
+                pending.stage().admin_consent_url()
+            );
+        }
+        other => {
+            return Err(format!("unknown method {other:?} (device-code, app-registration)").into());
+        }
+    }
+    let serving = ta.access_token(id).await?;
+    println!(
+        "{id}: the {} connection keeps serving meanwhile (token of {} bytes)",
+        current.customer().method,
+        serving.expose_secret().len()
+    );
+    Ok(())
+}
+
+/// Plays the customer's part of a switch under way (signs in, or consents), then validates:
+/// the take-over.
+async fn finish_switch(
+    ta: &TenantAccess,
+    fake: &FakeEntra,
+    mailer: &CaptureMailer,
+    id: &CustomerId,
+) -> Result<()> {
+    let token = match ta.pending_switch(id).await?.ok_or("no switch under way")? {
+        AnyOnboarding::InvitationSent(sent) => {
+            let email = sent.customer().admin_email.to_string();
+            let code = mailer.last_code_to(&email).ok_or("no invitation email")?;
+            let AnyOnboarding::InvitationSent(sent) = ta.open_invitation(&code).await? else {
+                return Err("the switch invitation is not waiting".into());
+            };
+            let device = sent.claim(ta).await?.start_device_code(ta).await?;
+            fake.sign_in(device.stage().user_code());
+            let PollOutcome::Authenticated(token) = device.poll_until_done(ta).await? else {
+                return Err("the sign-in did not finish".into());
+            };
+            token
+        }
+        AnyOnboarding::ConsentRequired(pending) => {
+            let tenant = pending.customer().tenant.to_string();
+            if let Some(tenant_access::customer::Credentials::AppRegistration {
+                client_id, ..
+            }) = &pending.customer().credentials
+            {
+                fake.grant_admin_consent(&tenant, client_id);
+            }
+            pending.acquire_token(ta).await?
+        }
+        other => return Err(format!("the switch is in stage {}", other.kind()).into()),
+    };
+    let switched = token.validate(ta).await?;
+    println!(
+        "{id}: switched; now {} with the {} method",
+        switched.kind(),
+        switched.customer().method
+    );
     Ok(())
 }

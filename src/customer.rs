@@ -36,6 +36,20 @@ pub struct Customer {
     pub last_verification: Option<Verification>,
     /// The last error any step met, for the status report.
     pub last_error: Option<String>,
+    /// Which portal replica is refreshing the token right now, and until when; other
+    /// replicas wait for its result instead of refreshing too.
+    pub refresh_lease: Option<RefreshLease>,
+}
+
+/// A short claim on a token refresh, stored with the customer by compare-and-swap: while it
+/// runs, other replicas wait for the holder's result instead of calling the provider too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshLease {
+    /// The engine instance that holds the lease
+    /// ([`TenantAccess::instance_id`](crate::TenantAccess::instance_id)).
+    pub holder: String,
+    /// When the lease lapses if the holder never finishes (it crashed, say).
+    pub until: OffsetDateTime,
 }
 
 impl Customer {
@@ -55,6 +69,7 @@ impl Customer {
             device_authenticated_at: None,
             last_verification: None,
             last_error: None,
+            refresh_lease: None,
         }
     }
 }
@@ -78,14 +93,17 @@ impl NewCustomer {
     /// let c = NewCustomer::new("contoso", "contoso.onmicrosoft.com", "admin@contoso.com").unwrap();
     /// assert_eq!(c.tenant.as_str(), "contoso.onmicrosoft.com");
     /// assert!(NewCustomer::new("contoso", "common", "admin@contoso.com").is_err());
+    /// assert!(NewCustomer::new("contoso#switch", "contoso.com", "admin@contoso.com").is_err());
     /// ```
     pub fn new(
         id: impl Into<String>,
         tenant: impl Into<String>,
         admin_email: impl Into<String>,
     ) -> Result<Self, crate::error::InputError> {
+        let id = CustomerId::new(id)?;
+        id.check_not_reserved()?;
         Ok(Self {
-            id: CustomerId::new(id)?,
+            id,
             tenant: TenantId::new(tenant)?,
             admin_email: EmailAddress::new(admin_email)?,
         })

@@ -7,7 +7,7 @@ use url::Url;
 
 use crate::audit::{Actor, AuditEvent};
 use crate::clock::{Clock, SystemClock};
-use crate::day_two::TokenCache;
+use crate::day_two::{ResourceCache, TokenCache};
 use crate::error::{ConfigError, Error, FlowError};
 use crate::flow::{AnyOnboarding, StageKind};
 use crate::ids::CustomerId;
@@ -41,6 +41,7 @@ pub struct Config {
     consent_redirect_url: Option<Url>,
     msp_name: String,
     refresh_ahead: Duration,
+    refresh_lease: Duration,
     reinvite_on_reauth: bool,
 }
 
@@ -58,6 +59,7 @@ impl Config {
             consent_redirect_url: None,
             msp_name: "Your IT provider".to_owned(),
             refresh_ahead: Duration::minutes(5),
+            refresh_lease: Duration::seconds(30),
             reinvite_on_reauth: false,
         })
     }
@@ -99,6 +101,19 @@ impl Config {
     pub fn refresh_ahead(mut self, margin: Duration) -> Self {
         self.refresh_ahead = margin;
         self
+    }
+
+    /// How long a replica's claim on a token refresh lasts if it never finishes (default
+    /// 30 seconds). While the claim runs, other replicas wait for its result instead of
+    /// refreshing too; after it lapses (the holder crashed) another replica takes over.
+    pub fn refresh_lease(mut self, lease: Duration) -> Self {
+        self.refresh_lease = lease;
+        self
+    }
+
+    /// The refresh lease duration.
+    pub fn lease_duration(&self) -> Duration {
+        self.refresh_lease
     }
 
     /// Whether a dead refresh token automatically sends the customer a fresh device-code
@@ -185,6 +200,15 @@ struct Parts {
     clock: Arc<dyn Clock>,
     config: Config,
     tokens: TokenCache,
+    resource_tokens: ResourceCache,
+    instance: String,
+}
+
+/// A random id for one engine instance: 64 bits from the OS, hex.
+fn new_instance_id() -> String {
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).expect("the OS random source is unavailable");
+    random.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl std::fmt::Debug for TenantAccess {
@@ -261,6 +285,9 @@ impl TenantAccessBuilder {
         if config.refresh_ahead.is_negative() {
             return Err(ConfigError::NotPositive("the refresh-ahead margin"));
         }
+        if !config.refresh_lease.is_positive() {
+            return Err(ConfigError::NotPositive("the refresh lease"));
+        }
         Ok(TenantAccess {
             parts: Arc::new(Parts {
                 store: self.store.ok_or(ConfigError::Missing("store"))?,
@@ -271,6 +298,8 @@ impl TenantAccessBuilder {
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 config,
                 tokens: TokenCache::default(),
+                resource_tokens: ResourceCache::default(),
+                instance: new_instance_id(),
             }),
             actor: Actor::System,
         })
@@ -335,6 +364,16 @@ impl TenantAccess {
     /// The clock.
     pub fn clock(&self) -> &dyn Clock {
         &*self.parts.clock
+    }
+
+    /// This engine instance's random id: the holder named in the refresh leases it takes
+    /// (one per [`build`](TenantAccessBuilder::build); clones share it).
+    pub fn instance_id(&self) -> &str {
+        &self.parts.instance
+    }
+
+    pub(crate) fn resource_tokens(&self) -> &ResourceCache {
+        &self.parts.resource_tokens
     }
 
     pub(crate) fn tokens(&self) -> &TokenCache {

@@ -99,6 +99,9 @@ pub enum InputError {
     /// An admin-consent callback.
     #[error("admin-consent callback {0}")]
     ConsentCallback(&'static str),
+    /// A scope list for [`Scopes`](crate::Scopes) is malformed.
+    #[error("invalid scopes: {0}")]
+    Scopes(&'static str),
     /// Credentials for the password or app-registration journey.
     #[error("credentials: {0}")]
     Credentials(&'static str),
@@ -171,6 +174,18 @@ pub enum FlowError {
         /// The stage they are in.
         stage: StageKind,
     },
+    /// A method switch is already under way for this customer: cancel it first
+    /// ([`TenantAccess::cancel_switch`](crate::TenantAccess::cancel_switch)).
+    #[error("customer {customer} is already switching to the {method} method")]
+    SwitchInProgress {
+        /// The customer.
+        customer: CustomerId,
+        /// The method the switch under way goes to.
+        method: Method,
+    },
+    /// No method switch is under way for this customer.
+    #[error("customer {0} has no method switch under way")]
+    NoSwitchInProgress(CustomerId),
     /// The stored stage is not the one the caller expected.
     #[error("the customer is in stage {actual}, not {expected}")]
     UnexpectedStage {
@@ -184,7 +199,10 @@ pub enum FlowError {
 impl FlowError {
     fn action(&self) -> Action {
         match self {
-            FlowError::NotFound(_) | FlowError::WrongMethod { .. } => Action::FixInput,
+            FlowError::NotFound(_)
+            | FlowError::WrongMethod { .. }
+            | FlowError::SwitchInProgress { .. }
+            | FlowError::NoSwitchInProgress(_) => Action::FixInput,
             FlowError::PollTooEarly { .. } => Action::Retry { after: None },
             FlowError::Inconsistent(_) => Action::FixConfiguration,
             FlowError::TenantMismatch { .. }
@@ -314,6 +332,9 @@ pub enum ProviderError {
     /// Anything else; the raw error and codes are kept.
     #[error("{0}")]
     Other(ProviderDetail),
+    /// The provider cannot do what was asked (for example tokens for other scopes).
+    #[error("not supported by this provider: {0}")]
+    Unsupported(&'static str),
 }
 
 impl ProviderError {
@@ -337,7 +358,7 @@ impl ProviderError {
             InvalidClientSecret(_) | ClientSecretExpired(_) | AppNotInTenant(_) => {
                 Action::AskCustomer
             }
-            Misconfigured(_) => Action::FixConfiguration,
+            Misconfigured(_) | Unsupported(_) => Action::FixConfiguration,
             Other(_) => Action::Retry { after: None },
         }
     }

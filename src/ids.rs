@@ -34,6 +34,47 @@ impl CustomerId {
         Ok(Self(value.into()))
     }
 
+    /// The suffix that marks the journey of a method switch: customer `contoso` switches
+    /// through the journey `contoso#switch`. Ids with this ending are reserved.
+    pub const SWITCH_SUFFIX: &'static str = "#switch";
+
+    /// Checks that a new customer may take this id: it must not be one reserved for the
+    /// journey of a method switch (ending in [`SWITCH_SUFFIX`](Self::SWITCH_SUFFIX)).
+    pub fn check_not_reserved(&self) -> Result<(), InputError> {
+        if self.is_switch_journey() {
+            return Err(InputError::CustomerId(
+                "must not end in #switch: that ending is reserved for method switches",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The id of this customer's method-switch journey.
+    ///
+    /// ```
+    /// use tenant_access::CustomerId;
+    /// let id = CustomerId::new("contoso").unwrap();
+    /// assert_eq!(id.switch_journey().as_str(), "contoso#switch");
+    /// assert_eq!(id.switch_journey().switching(), Some(id.clone()));
+    /// assert_eq!(id.switching(), None);
+    /// ```
+    pub fn switch_journey(&self) -> CustomerId {
+        Self(format!("{}{}", self.0, Self::SWITCH_SUFFIX).into())
+    }
+
+    /// Whether this is the id of a method-switch journey.
+    pub fn is_switch_journey(&self) -> bool {
+        self.0.ends_with(Self::SWITCH_SUFFIX)
+    }
+
+    /// For a method-switch journey, the customer whose method it switches.
+    pub fn switching(&self) -> Option<CustomerId> {
+        self.0
+            .strip_suffix(Self::SWITCH_SUFFIX)
+            .filter(|base| !base.is_empty())
+            .map(|base| Self(base.into()))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -220,6 +261,68 @@ impl fmt::Debug for EmailAddress {
 }
 
 impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The scopes of an access token for another resource than the connection's own, such as
+/// `https://management.azure.com/.default` (Azure Resource Manager). Kept sorted and without
+/// duplicates, so equal sets compare equal.
+///
+/// ```
+/// use tenant_access::Scopes;
+/// let arm = Scopes::new(["https://management.azure.com/.default"]).unwrap();
+/// assert_eq!(arm.as_str(), "https://management.azure.com/.default");
+/// let two = Scopes::new(["b", "a", "b"]).unwrap();
+/// assert_eq!(two.as_str(), "a b");
+/// assert!(Scopes::new(Vec::<String>::new()).is_err());
+/// assert!(Scopes::new(["has space"]).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scopes(Arc<str>);
+
+impl Scopes {
+    /// Checks and normalises a set of scopes: at least one, none empty, none with white space
+    /// or control characters.
+    pub fn new<I, S>(scopes: I) -> Result<Self, InputError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut list: Vec<String> = Vec::new();
+        for scope in scopes {
+            let scope = scope.as_ref();
+            if scope.is_empty() || scope.len() > 512 {
+                return Err(InputError::Scopes("each scope must be 1 to 512 bytes long"));
+            }
+            if scope.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(InputError::Scopes(
+                    "a scope must not contain white space or control characters",
+                ));
+            }
+            list.push(scope.to_owned());
+        }
+        if list.is_empty() {
+            return Err(InputError::Scopes("at least one scope is needed"));
+        }
+        list.sort();
+        list.dedup();
+        Ok(Self(list.join(" ").into()))
+    }
+
+    /// The scopes, space separated (the OAuth `scope` parameter).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The scopes one by one.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.split(' ')
+    }
+}
+
+impl fmt::Display for Scopes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }

@@ -34,6 +34,11 @@
 //!
 //!  Invitation expired ──▶ Expired ── reinvite ──▶ Invited
 //!  revoke (from any stage) ──▶ Revoked (terminal)
+//!
+//!  switch method (from Validated or ReauthRequired): switch_to_device_code /
+//!  switch_to_password / switch_to_app_registration start the same graph for
+//!  "<id>#switch" while <id> keeps serving; its validate takes over <id> in one write
+//!  (the switch journey is deleted); cancel_switch deletes it and keeps <id> as it was.
 //! ```
 //!
 //! Every transition is stored (compare-and-swap on the record's version) with an audit event,
@@ -101,4 +106,4 @@ pub use customer::NewCustomer;
 pub use engine::{Config, OnboardingPage, TenantAccess, TenantAccessBuilder};
 pub use error::{Action, ConfigError, Error};
 pub use flow::{AnyOnboarding, Onboarding, PollOutcome, RefreshOutcome, Rejected};
-pub use ids::{CustomerId, EmailAddress, Method, TenantId, Version};
+pub use ids::{CustomerId, EmailAddress, Method, Scopes, TenantId, Version};

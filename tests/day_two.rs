@@ -14,7 +14,7 @@ use tenant_access::flow::StageKind;
 use tenant_access::provider::mock::Operation;
 use tenant_access::report::StatusRow;
 use tenant_access::store::Filter;
-use tenant_access::{CustomerId, TenantAccess};
+use tenant_access::{CustomerId, Scopes, TenantAccess};
 use time::Duration;
 
 fn id(s: &str) -> CustomerId {
@@ -376,4 +376,114 @@ async fn a_revoked_customer_gets_no_more_tokens_from_the_cache() {
             ..
         })
     ));
+}
+
+#[tokio::test]
+async fn tokens_for_another_resource_come_from_the_same_refresh_token() {
+    let h = harness();
+    h.validated("contoso").await;
+    let arm = Scopes::new(["https://management.azure.com/.default"]).unwrap();
+    let graph = h.ta.access_token(&id("contoso")).await.unwrap();
+    let before = h.ta.load(&id("contoso")).await.unwrap();
+    let old_refresh = before
+        .customer()
+        .token
+        .as_ref()
+        .unwrap()
+        .refresh_token
+        .clone();
+
+    let first = h.ta.access_token_for(&id("contoso"), &arm).await.unwrap();
+    assert_ne!(first.expose_secret(), graph.expose_secret());
+    assert_eq!(h.mock.count(Operation::RefreshForScopes), 1);
+    // Cached: no second call while it is valid.
+    let again = h.ta.access_token_for(&id("contoso"), &arm).await.unwrap();
+    assert_eq!(again.expose_secret(), first.expose_secret());
+    assert_eq!(h.mock.count(Operation::RefreshForScopes), 1);
+    // The rotated refresh token is stored; the connection's own access token is kept.
+    let after = h.ta.load(&id("contoso")).await.unwrap();
+    let token = after.customer().token.as_ref().unwrap();
+    assert_eq!(token.access_token.expose_secret(), graph.expose_secret());
+    assert_ne!(
+        token.refresh_token.as_ref().unwrap().expose_secret(),
+        old_refresh.unwrap().expose_secret()
+    );
+    assert!(after.customer().refresh_lease.is_none());
+    // Renewed ahead of expiry, like the connection's own token.
+    h.clock.advance(Duration::minutes(56));
+    let renewed = h.ta.access_token_for(&id("contoso"), &arm).await.unwrap();
+    assert_ne!(renewed.expose_secret(), first.expose_secret());
+    assert_eq!(h.mock.count(Operation::RefreshForScopes), 2);
+}
+
+#[tokio::test]
+async fn tokens_for_another_resource_need_a_live_refresh_token() {
+    let h = harness();
+    h.validated("contoso").await;
+    let arm = Scopes::new(["https://management.azure.com/.default"]).unwrap();
+    h.mock.revoke_refresh_tokens("contoso");
+    match h.ta.access_token_for(&id("contoso"), &arm).await {
+        Err(Error::Flow(FlowError::NotConnected { stage, .. })) => {
+            assert_eq!(stage, StageKind::ReauthRequired)
+        }
+        other => panic!("expected NotConnected, got {other:?}"),
+    }
+    assert_eq!(
+        h.ta.load(&id("contoso")).await.unwrap().kind(),
+        StageKind::ReauthRequired
+    );
+}
+
+#[tokio::test]
+async fn app_registrations_have_no_refresh_token_for_other_resources() {
+    let h = harness();
+    let pending =
+        h.ta.connect_app_registration(
+            customer("fabrikam"),
+            "app-1",
+            tenant_access::secret::ClientSecret::new("s"),
+        )
+        .await
+        .unwrap();
+    let url = pending.stage().admin_consent_url().clone();
+    let callback =
+        tenant_access::provider::ConsentCallback::from_url(&h.mock.admin_consents(&url)).unwrap();
+    let connected =
+        h.ta.complete_consent(&callback)
+            .await
+            .unwrap()
+            .validate(&h.ta)
+            .await
+            .unwrap();
+    let arm = Scopes::new(["https://management.azure.com/.default"]).unwrap();
+    let err =
+        h.ta.access_token_for(&id("fabrikam"), &arm)
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(err, Error::Flow(FlowError::WrongMethod { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.action(), Action::FixInput);
+    let stored = h.ta.load(&id("fabrikam")).await.unwrap();
+    assert!(
+        stored.customer().refresh_lease.is_none(),
+        "the lease was left behind"
+    );
+    assert_eq!(
+        stored
+            .customer()
+            .token
+            .as_ref()
+            .unwrap()
+            .access_token
+            .expose_secret(),
+        connected
+            .customer()
+            .token
+            .as_ref()
+            .unwrap()
+            .access_token
+            .expose_secret()
+    );
 }

@@ -445,6 +445,36 @@ async fn refresh_sends_the_token_and_returns_the_rotated_one() {
 }
 
 #[tokio::test]
+async fn a_token_for_another_resource_comes_from_the_same_refresh_token() {
+    let mut server = Server::new_async().await;
+    let m = server
+        .mock("POST", TOKEN_PATH)
+        .match_request(form_is(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", CLIENT),
+            ("refresh_token", "1.AXkA-old"),
+            (
+                "scope",
+                "https://management.azure.com/.default offline_access",
+            ),
+        ]))
+        .with_body(token_body(true))
+        .create_async()
+        .await;
+    let clock = clock();
+    let arm = tenant_access::Scopes::new(["https://management.azure.com/.default"]).unwrap();
+    let token = provider(&server, &clock)
+        .refresh_for_scopes(&target(), &RefreshToken::new("1.AXkA-old"), &arm)
+        .await
+        .unwrap();
+    m.assert_async().await;
+    assert_eq!(
+        token.refresh_token.unwrap().expose_secret(),
+        "1.AXkA-rotated-refresh-token"
+    );
+}
+
+#[tokio::test]
 async fn dead_refresh_tokens_require_reauthentication() {
     let table: &[(&str, u32, Option<&str>, &str)] = &[
         ("invalid_grant", 70000, None, "ReauthenticationRequired"),

@@ -640,3 +640,49 @@ mod wire {
         assert_eq!(w.fake.requests(FakeRequest::AdminConsent), 2);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_callers_of_a_token_about_to_expire_make_one_refresh_request() {
+    let w = world().await;
+    connected(&w, "contoso", "contoso.com").await;
+    // 58 minutes on, the hour-long token is inside the 5-minute refresh-ahead margin.
+    w.clock.advance(Duration::minutes(58));
+    let before = w.fake.requests(FakeRequest::Refresh);
+    let ta = Arc::new(w.ta.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let ta = Arc::clone(&ta);
+        tasks.spawn(async move {
+            let contoso = tenant_access::CustomerId::new("contoso").unwrap();
+            ta.access_token(&contoso)
+                .await
+                .unwrap()
+                .expose_secret()
+                .to_owned()
+        });
+    }
+    let mut tokens = Vec::new();
+    while let Some(token) = tasks.join_next().await {
+        tokens.push(token.unwrap());
+    }
+    assert_eq!(w.fake.requests(FakeRequest::Refresh) - before, 1);
+    assert_eq!(tokens.len(), 64);
+    assert!(tokens.windows(2).all(|p| p[0] == p[1]), "one token for all");
+}
+
+#[tokio::test]
+async fn a_token_for_azure_resource_manager_from_the_graph_refresh_token() {
+    let w = world().await;
+    connected(&w, "contoso", "contoso.com").await;
+    let contoso = tenant_access::CustomerId::new("contoso").unwrap();
+    let arm = tenant_access::Scopes::new(["https://management.azure.com/.default"]).unwrap();
+    let graph = w.ta.access_token(&contoso).await.unwrap();
+    let before = w.fake.requests(FakeRequest::Refresh);
+    let token = w.ta.access_token_for(&contoso, &arm).await.unwrap();
+    assert_ne!(token.expose_secret(), graph.expose_secret());
+    assert_eq!(w.fake.requests(FakeRequest::Refresh) - before, 1);
+    // The Graph connection still works with its own token.
+    let again = w.ta.access_token(&contoso).await.unwrap();
+    assert_eq!(again.expose_secret(), graph.expose_secret());
+    w.ta.verify(&contoso).await.unwrap();
+}

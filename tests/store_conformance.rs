@@ -157,6 +157,15 @@ impl tenant_access::store::Store for ForgetfulStore {
         // Claims success without checking or storing anything.
         Ok(record.version.next())
     }
+    async fn delete(
+        &self,
+        _customer: &tenant_access::CustomerId,
+        _expected: tenant_access::Version,
+        _event: &tenant_access::audit::AuditEvent,
+    ) -> Result<(), tenant_access::error::StoreError> {
+        // Claims success without checking or deleting anything.
+        Ok(())
+    }
     async fn list(
         &self,
         filter: &tenant_access::store::Filter,
@@ -186,6 +195,7 @@ async fn a_broken_store_fails_the_kit() {
     for must_fail in [
         "round_trip_every_stage",
         "cas_conflict",
+        "delete_rules",
         "concurrent_writers",
         "invitation_lookup",
     ] {

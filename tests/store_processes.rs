@@ -7,6 +7,9 @@
 //!   acknowledged (printed after the store confirmed the write) is lost.
 //! - **replicas** (PostgreSQL only): 4 processes x 16 tasks race read-modify-write updates on
 //!   the same 100 customers; every version has exactly one winner and no update is lost.
+//! - **refresh lease** (PostgreSQL only): 4 processes x 16 tasks ask for the access token of
+//!   customers whose token is about to expire, all at once; FakeEntra (in the parent) counts
+//!   exactly one refresh request per customer and every caller gets the same new token.
 
 #[path = "sql_support/mod.rs"]
 mod support;
@@ -19,10 +22,13 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sha2::{Digest as _, Sha256};
 use tenant_access::clock::ManualClock;
 use tenant_access::error::StoreError;
 use tenant_access::flow::{StageKind, Validated};
 use tenant_access::mail::CaptureMailer;
+use tenant_access::provider::entra::{EntraConfig, EntraProvider};
+use tenant_access::provider::fake_entra::{FakeEntra, FakeRequest};
 use tenant_access::provider::mock::MockProvider;
 use tenant_access::store::{
     Filter, Pager, PostgresOptions, PostgresStore, Record, SqliteStore, Store,
@@ -75,6 +81,12 @@ fn main() {
                 rt.block_on(drop_schemas(url, std::slice::from_ref(&schema)));
                 result
             });
+            run("refresh_lease_postgres", &|| {
+                let schema = unique_schema("lease");
+                let result = refresh_lease(&rt, url, &schema);
+                rt.block_on(drop_schemas(url, std::slice::from_ref(&schema)));
+                result
+            });
             run("replicas_postgres", &|| {
                 let schema = unique_schema("replicas");
                 let result = replicas(&rt, url, &schema);
@@ -84,12 +96,13 @@ fn main() {
         }
         None => {
             eprintln!(
-                "\n!!! TENANT_ACCESS_PG_URL is not set: crash_safety_postgres and \
-                 replicas_postgres were NOT run !!!\n"
+                "\n!!! TENANT_ACCESS_PG_URL is not set: crash_safety_postgres, \
+                 refresh_lease_postgres and replicas_postgres were NOT run !!!\n"
             );
             println!("test crash_safety_postgres ... SKIPPED (TENANT_ACCESS_PG_URL not set)");
+            println!("test refresh_lease_postgres ... SKIPPED (TENANT_ACCESS_PG_URL not set)");
             println!("test replicas_postgres ... SKIPPED (TENANT_ACCESS_PG_URL not set)");
-            skipped += 2;
+            skipped += 3;
         }
     }
     println!();
@@ -137,6 +150,7 @@ async fn child(role: &str) {
     match role {
         "journeys" => journeys_child(&location, &tag).await,
         "replica" => replica_child(&location, &tag).await,
+        "lease" => lease_child(&location).await,
         other => panic!("unknown child role {other}"),
     }
 }
@@ -543,5 +557,189 @@ fn replicas(rt: &tokio::runtime::Runtime, url: &str, schema: &str) -> Result<(),
         Ok(())
     })?;
     println!("  replicas: 4 processes x 16 tasks, 1600 updates, every version one winner");
+    Ok(())
+}
+
+/// Customers in the refresh-lease test.
+const LEASE_CUSTOMERS: usize = 4;
+
+fn lease_id(i: usize) -> CustomerId {
+    CustomerId::new(format!("lease-{i}")).unwrap()
+}
+
+/// One portal replica: waits for GO, then 16 tasks ask for every customer's access token at
+/// once; prints `TOKEN <customer> <sha256 of the token>` per answer.
+async fn lease_child(location: &str) {
+    let fake_url = std::env::var("TA_FAKE_URL").unwrap();
+    let client_id = std::env::var("TA_FAKE_CLIENT").unwrap();
+    let store = open(location).await;
+    let provider = EntraProvider::new(
+        EntraConfig::new(client_id)
+            .authority(&fake_url)
+            .and_then(|c| c.graph(&fake_url))
+            .unwrap()
+            .timeout(Duration::from_secs(10)),
+    )
+    .unwrap();
+    let ta = TenantAccess::builder()
+        .config(Config::new("https://portal.example.com").unwrap())
+        .shared_store(store)
+        .mailer(CaptureMailer::new())
+        .provider(provider)
+        .build()
+        .unwrap();
+    println!("READY");
+    let mut go = String::new();
+    std::io::stdin().read_line(&mut go).unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let ta = ta.clone();
+        tasks.spawn(async move {
+            let mut lines = Vec::new();
+            for i in 0..LEASE_CUSTOMERS {
+                let token = ta.access_token(&lease_id(i)).await.unwrap();
+                let digest = Sha256::digest(token.expose_secret().as_bytes());
+                let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+                lines.push(format!("TOKEN lease-{i} {hex}"));
+            }
+            lines
+        });
+    }
+    while let Some(lines) = tasks.join_next().await {
+        for line in lines.unwrap() {
+            println!("{line}");
+        }
+    }
+}
+
+fn refresh_lease(rt: &tokio::runtime::Runtime, url: &str, schema: &str) -> Result<(), String> {
+    let location = format!("{url}|{schema}");
+    let clock = ManualClock::starting_now();
+    let fake = rt
+        .block_on(FakeEntra::builder().clock(Arc::new(clock.clone())).start())
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let store = open(&location).await;
+        let mailer = CaptureMailer::new();
+        let ta = TenantAccess::builder()
+            .config(Config::new("https://portal.example.com").unwrap())
+            .shared_store(Arc::clone(&store))
+            .mailer(mailer.clone())
+            .provider(fake.provider().unwrap())
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        for i in 0..LEASE_CUSTOMERS {
+            let id = lease_id(i);
+            let email = format!("admin@{id}.com");
+            let new =
+                NewCustomer::new(id.as_str(), format!("{id}.onmicrosoft.com"), &email).unwrap();
+            ta.invite(new).await.unwrap().send(&ta).await.unwrap();
+            let code = mailer.last_code_to(&email).unwrap();
+            let tenant_access::AnyOnboarding::InvitationSent(sent) =
+                ta.open_invitation(&code).await.unwrap()
+            else {
+                panic!("the invitation is not waiting");
+            };
+            let device = sent
+                .claim(&ta)
+                .await
+                .unwrap()
+                .start_device_code(&ta)
+                .await
+                .unwrap();
+            fake.sign_in(device.stage().user_code());
+            let PollOutcome::Authenticated(token) = device.poll_until_done(&ta).await.unwrap()
+            else {
+                panic!("the sign-in did not finish");
+            };
+            token.validate(&ta).await.unwrap();
+            // The token is about to expire (in real time, which the replicas run on).
+            let mut record = store.load(&id).await.unwrap().unwrap();
+            record.customer.token.as_mut().unwrap().expires_at =
+                time::OffsetDateTime::now_utc() + time::Duration::seconds(60);
+            store.update(&record, None).await.unwrap();
+        }
+    });
+    let refreshes_before = fake.requests(FakeRequest::Refresh);
+    let mut children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(std::env::current_exe().unwrap())
+                .env(CHILD, "lease")
+                .env("TA_LOCATION", &location)
+                .env("TA_TAG", "lease")
+                .env("TA_FAKE_URL", fake.url().as_str())
+                .env("TA_FAKE_CLIENT", fake.client_id())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Start all four at once.
+    let mut readers: Vec<_> = children
+        .iter_mut()
+        .map(|c| BufReader::new(c.stdout.take().unwrap()))
+        .collect();
+    for reader in &mut readers {
+        let mut line = String::new();
+        reader.read_line(&mut line).map_err(|e| e.to_string())?;
+        if line.trim() != "READY" {
+            return Err(format!("a replica said {line:?} instead of READY"));
+        }
+    }
+    for child in &mut children {
+        use std::io::Write as _;
+        writeln!(child.stdin.as_mut().unwrap(), "GO").map_err(|e| e.to_string())?;
+    }
+    let mut tokens: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (child, reader) in children.iter_mut().zip(readers) {
+        for line in reader.lines() {
+            let line = line.map_err(|e| e.to_string())?;
+            if let ["TOKEN", id, digest] = line.split(' ').collect::<Vec<_>>()[..] {
+                tokens
+                    .entry(id.to_owned())
+                    .or_default()
+                    .push(digest.to_owned());
+            }
+        }
+        let status = child.wait().map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err(format!("a replica failed: {status}"));
+        }
+    }
+    let refreshes = fake.requests(FakeRequest::Refresh) - refreshes_before;
+    if refreshes != LEASE_CUSTOMERS as u64 {
+        return Err(format!(
+            "{refreshes} refresh requests for {LEASE_CUSTOMERS} customers (want exactly one each)"
+        ));
+    }
+    for i in 0..LEASE_CUSTOMERS {
+        let answers = tokens
+            .get(&format!("lease-{i}"))
+            .cloned()
+            .unwrap_or_default();
+        if answers.len() != 64 || answers.windows(2).any(|w| w[0] != w[1]) {
+            return Err(format!(
+                "lease-{i}: {} answers, not 64 identical ones: {answers:?}",
+                answers.len()
+            ));
+        }
+    }
+    rt.block_on(async {
+        let store = open(&location).await;
+        for i in 0..LEASE_CUSTOMERS {
+            let record = store.load(&lease_id(i)).await.unwrap().unwrap();
+            if record.customer.refresh_lease.is_some() {
+                return Err(format!("lease-{i}: the refresh lease was left behind"));
+            }
+        }
+        Ok(())
+    })?;
+    println!(
+        "  refresh lease: 4 processes x 16 tasks x {LEASE_CUSTOMERS} customers, \
+         {refreshes} refresh requests, one token per customer"
+    );
     Ok(())
 }

@@ -4,17 +4,49 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
+use crate::customer::RefreshLease;
+use crate::customer::TokenSet;
 use crate::engine::TenantAccess;
 use crate::error::{Error, FlowError, StoreError};
-use crate::flow::{AnyOnboarding, ReauthRequired, RefreshOutcome, Validated};
-use crate::ids::CustomerId;
+use crate::flow::{AnyOnboarding, ReauthRequired, RefreshOutcome, ScopedRefresh, Validated};
+use crate::ids::{CustomerId, Scopes};
 use crate::secret::AccessToken;
 use crate::{Onboarding, flow::StageKind};
 
-/// How many times a refresh that lost a compare-and-swap reloads and looks again.
-const CAS_RETRIES: usize = 3;
+/// How often a replica waiting for another replica's refresh looks at the store again.
+const LEASE_POLL: Duration = Duration::milliseconds(100);
+
+/// What to do under the refresh lease.
+pub(super) enum Job<'a> {
+    /// Renew the connection's own token until it is what [`Wanted`] says.
+    Renew(Wanted),
+    /// Get a token for other scopes from the refresh token (storing a rotated one).
+    ForScopes(&'a Scopes),
+}
+
+/// What a refresh must achieve.
+pub(super) enum Wanted {
+    /// A stored token valid beyond this moment (`access_token`).
+    FreshUntil(OffsetDateTime),
+    /// Any stored token other than this one (`refresh_now`): a refresh another replica
+    /// finished meanwhile counts.
+    Replacing(Option<AccessToken>),
+}
+
+impl Wanted {
+    fn is_met(&self, connected: &Onboarding<Validated>) -> bool {
+        let token = connected.customer().token.as_ref();
+        match self {
+            Wanted::FreshUntil(until) => token.is_some_and(|t| t.expires_at > *until),
+            Wanted::Replacing(old) => match (token, old) {
+                (Some(t), Some(old)) => t.access_token.expose_secret() != old.expose_secret(),
+                _ => false,
+            },
+        }
+    }
+}
 
 /// Access tokens known to this process, and one lock per customer so concurrent callers share
 /// a single refresh.
@@ -49,7 +81,7 @@ impl TokenCache {
         tokens.remove(customer);
     }
 
-    fn flight(&self, customer: &CustomerId) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn flight(&self, customer: &CustomerId) -> Arc<tokio::sync::Mutex<()>> {
         let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(flights.entry(customer.clone()).or_default())
     }
@@ -82,8 +114,9 @@ impl TenantAccess {
     /// While the cached token is valid for longer than the refresh-ahead margin
     /// ([`Config::refresh_ahead`](crate::Config::refresh_ahead)) this touches neither the
     /// store nor the provider. Otherwise one caller per customer refreshes while the others
-    /// wait for its result; across replicas the store's compare-and-swap decides, and a
-    /// loser uses the winner's fresh token instead of refreshing again. If a refresh fails
+    /// wait for its result. Across replicas a refresh lease, taken by compare-and-swap on the
+    /// stored record, decides: one replica calls the provider, the others wait for its token
+    /// ([`Config::refresh_lease`](crate::Config::refresh_lease)). If a refresh fails
     /// transiently while the old token has not expired yet, the old token is returned.
     ///
     /// A dead refresh token moves the customer to
@@ -101,63 +134,142 @@ impl TenantAccess {
         if let Some(token) = self.tokens().fresh(customer, fresh_until) {
             return Ok(token);
         }
-        let mut connected = self.connected(customer).await?;
-        for _ in 0..CAS_RETRIES {
-            if let Some((token, expires_at)) = stored_fresh(&connected, fresh_until) {
+        match self
+            .refresh_leased(customer, Wanted::FreshUntil(fresh_until))
+            .await
+        {
+            Ok(AnyOnboarding::Validated(connected)) => {
+                let (token, expires_at) = stored_fresh(&connected, self.clock().now()).ok_or(
+                    FlowError::Inconsistent("a refreshed journey without a token"),
+                )?;
                 self.tokens().put(customer, token.clone(), expires_at);
-                return Ok(token);
+                Ok(token)
             }
-            match self.refresh_connected(connected).await {
-                Ok(Some(refreshed)) => connected = refreshed,
-                Ok(None) => return Err(not_connected(customer, StageKind::ReauthRequired)),
-                Err((stale, error)) => {
-                    let now = self.clock().now();
-                    if let Some((token, _)) = stored_fresh(&stale, now) {
-                        if !matches!(error, Error::Store(StoreError::Conflict { .. })) {
-                            // The old token still works: serve it, refresh next time.
-                            return Ok(token);
-                        }
-                    }
-                    if !matches!(error, Error::Store(StoreError::Conflict { .. })) {
-                        return Err(error);
-                    }
-                    // Another replica wrote first: read its result.
-                    connected = self.connected(customer).await?;
+            Ok(other) => Err(not_connected(customer, other.kind())),
+            Err(error) if error.is_retryable() => {
+                // The old token still works: serve it, refresh next time.
+                match self.connected(customer).await {
+                    Ok(connected) => match stored_fresh(&connected, self.clock().now()) {
+                        Some((token, _)) => Ok(token),
+                        None => Err(error),
+                    },
+                    Err(_) => Err(error),
                 }
             }
+            Err(error) => Err(error),
         }
-        stored_fresh(&connected, fresh_until)
-            .map(|(token, expires_at)| {
-                self.tokens().put(customer, token.clone(), expires_at);
-                token
-            })
-            .ok_or_else(|| {
-                Error::Store(StoreError::Conflict {
-                    customer: customer.clone(),
-                    expected: connected.version(),
-                    actual: None,
-                })
-            })
     }
 
     /// "Refresh token now": refreshes one customer's token whatever its expiry, sharing the
-    /// single-flight lock with [`access_token`](Self::access_token). Returns the journey as it
-    /// then stands: [`Validated`] with the new token, [`ReauthRequired`] when the refresh
-    /// token is dead, or a fresh invitation when
+    /// single-flight lock with [`access_token`](Self::access_token) and the refresh lease
+    /// across replicas (a refresh another replica finishes meanwhile counts). Returns the
+    /// journey as it then stands: [`Validated`] with the new token, [`ReauthRequired`] when
+    /// the refresh token is dead, or a fresh invitation when
     /// [`Config::reinvite_on_reauth`](crate::Config::reinvite_on_reauth) is on.
     pub async fn refresh_now(&self, customer: &CustomerId) -> Result<AnyOnboarding, Error> {
         let flight = self.tokens().flight(customer);
         let _one_at_a_time = flight.lock().await;
         let connected = self.connected(customer).await?;
-        match connected.refresh(self).await? {
-            RefreshOutcome::Refreshed(fresh) => {
-                self.cache_from(&fresh);
-                Ok(fresh.into())
+        let current = connected
+            .customer()
+            .token
+            .as_ref()
+            .map(|t| t.access_token.clone());
+        self.refresh_leased(customer, Wanted::Replacing(current))
+            .await
+    }
+
+    /// Refreshes under the replicas' refresh lease until the stored token is what `wanted`
+    /// asks for. Returns the journey as it then stands ([`Validated`], or wherever a dead
+    /// refresh token took it).
+    async fn refresh_leased(
+        &self,
+        customer: &CustomerId,
+        wanted: Wanted,
+    ) -> Result<AnyOnboarding, Error> {
+        self.under_lease(customer, Job::Renew(wanted))
+            .await
+            .map(|(journey, _)| journey)
+    }
+
+    /// Runs `job` under the replicas' refresh lease on `customer`'s stored connection: waits
+    /// while another replica holds the lease, claims it by compare-and-swap, then calls the
+    /// provider. Returns the journey as it then stands and, for [`Job::ForScopes`], the token.
+    pub(super) async fn under_lease(
+        &self,
+        customer: &CustomerId,
+        job: Job<'_>,
+    ) -> Result<(AnyOnboarding, Option<TokenSet>), Error> {
+        let mut journey = self.load(customer).await?;
+        loop {
+            let connected = match journey {
+                AnyOnboarding::Validated(connected) => connected,
+                other => {
+                    self.forget_tokens(customer);
+                    return Ok((other, None));
+                }
+            };
+            if let Job::Renew(wanted) = &job {
+                if wanted.is_met(&connected) {
+                    self.cache_from(&connected);
+                    return Ok((connected.into(), None));
+                }
             }
-            RefreshOutcome::ReauthRequired(dead) => {
-                self.tokens().forget(customer);
-                Ok(self.after_reauth(dead).await)
+            let now = self.clock().now();
+            if let Some(lease) = &connected.customer().refresh_lease {
+                if lease.holder != self.instance_id() && lease.until > now {
+                    // Another replica is refreshing: wait for its result.
+                    let wake = (now + LEASE_POLL).min(lease.until);
+                    self.clock().sleep_until(wake).await;
+                    journey = self.load(customer).await?;
+                    continue;
+                }
             }
+            let mut claim = connected.customer().clone();
+            claim.refresh_lease = Some(RefreshLease {
+                holder: self.instance_id().to_owned(),
+                until: now + self.config().lease_duration(),
+            });
+            let stage = connected.stage().clone();
+            let claimed = match connected.save(self, claim, stage).await {
+                Ok(claimed) => claimed,
+                Err(rejected) => {
+                    let (_, error) = rejected.into_parts();
+                    if !matches!(error, Error::Store(StoreError::Conflict { .. })) {
+                        return Err(error);
+                    }
+                    // Another replica wrote first (perhaps its own claim): look again.
+                    journey = self.load(customer).await?;
+                    continue;
+                }
+            };
+            let scopes = match &job {
+                Job::Renew(_) => None,
+                Job::ForScopes(scopes) => Some(*scopes),
+            };
+            let Some(scopes) = scopes else {
+                return match claimed.refresh(self).await {
+                    Ok(RefreshOutcome::Refreshed(fresh)) => {
+                        self.cache_from(&fresh);
+                        Ok((fresh.into(), None))
+                    }
+                    Ok(RefreshOutcome::ReauthRequired(dead)) => {
+                        self.forget_tokens(customer);
+                        Ok((self.after_reauth(dead).await, None))
+                    }
+                    Err(rejected) => Err(rejected.into_parts().1),
+                };
+            };
+            return match claimed.refresh_for_scopes(self, scopes).await {
+                Ok(ScopedRefresh::Token { connection, token }) => {
+                    Ok((connection.into(), Some(token)))
+                }
+                Ok(ScopedRefresh::ReauthRequired(dead)) => {
+                    self.forget_tokens(customer);
+                    Ok((self.after_reauth(dead).await, None))
+                }
+                Err(rejected) => Err(rejected.into_parts().1),
+            };
         }
     }
 
@@ -166,7 +278,7 @@ impl TenantAccess {
         match self.load(customer).await? {
             AnyOnboarding::Validated(connected) => Ok(connected),
             other => {
-                self.tokens().forget(customer);
+                self.forget_tokens(customer);
                 Err(not_connected(customer, other.kind()))
             }
         }
@@ -176,26 +288,6 @@ impl TenantAccess {
         if let Some(t) = &connected.customer().token {
             self.tokens()
                 .put(connected.id(), t.access_token.clone(), t.expires_at);
-        }
-    }
-
-    /// One refresh: `Ok(Some)` refreshed and cached, `Ok(None)` the refresh token is dead,
-    /// `Err` the unchanged journey and why.
-    async fn refresh_connected(
-        &self,
-        connected: Onboarding<Validated>,
-    ) -> Result<Option<Onboarding<Validated>>, (Onboarding<Validated>, Error)> {
-        match connected.refresh(self).await {
-            Ok(RefreshOutcome::Refreshed(fresh)) => {
-                self.cache_from(&fresh);
-                Ok(Some(fresh))
-            }
-            Ok(RefreshOutcome::ReauthRequired(dead)) => {
-                self.tokens().forget(dead.id());
-                self.after_reauth(dead).await;
-                Ok(None)
-            }
-            Err(rejected) => Err(rejected.into_parts()),
         }
     }
 

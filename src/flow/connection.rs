@@ -6,8 +6,13 @@ use crate::customer::{
     Credentials, Customer, TenantInfo, TokenSet, Verification, VerificationStatus,
 };
 use crate::engine::TenantAccess;
-use crate::error::{Error, FlowError, ProviderError};
-use crate::ids::Method;
+use crate::error::{Error, FlowError, ProviderError, StoreError};
+use crate::flow::AnyOnboarding;
+
+/// How many times a refreshed token set is re-applied to a newer record after losing a
+/// compare-and-swap.
+const MERGE_RETRIES: usize = 3;
+use crate::ids::{Method, Scopes};
 use crate::provider::TokenResponse;
 
 /// What [`Onboarding::<Validated>::refresh`](Onboarding::refresh) found.
@@ -83,6 +88,11 @@ impl<S: StageType> Onboarding<S> {
 impl Onboarding<TokenAcquired> {
     /// Proves the token with one real call (Graph `GET /organization` for Entra ID) and
     /// checks that it reached the invited tenant.
+    ///
+    /// For the journey of a method switch ([`TenantAccess::switch_to_device_code`] and
+    /// siblings) this is the take-over: the proven connection replaces the customer's old one
+    /// in one write, the switch journey is deleted, and the customer's own journey is
+    /// returned.
     pub async fn validate(
         self,
         ta: &TenantAccess,
@@ -90,6 +100,9 @@ impl Onboarding<TokenAcquired> {
         match prove(ta, &self.customer).await {
             Ok(info) => {
                 let (customer, validated) = proven(ta, &self.customer, info);
+                if let Some(owner) = self.customer.id.switching() {
+                    return ta.take_over(self, customer, validated, owner).await;
+                }
                 self.advance(ta, customer, validated, None).await
             }
             Err(error) => Err(self.verification_failed(ta, error).await),
@@ -98,6 +111,51 @@ impl Onboarding<TokenAcquired> {
 }
 
 impl Onboarding<Validated> {
+    /// Stores a freshly obtained token set (ending any refresh lease). If another write came
+    /// first (a verification, another replica), the tokens are applied to the newer record
+    /// instead, so a token obtained from the provider is never thrown away.
+    async fn store_refreshed(
+        self,
+        ta: &TenantAccess,
+        note: &str,
+        apply: impl Fn(&mut Option<TokenSet>),
+    ) -> Result<Onboarding<Validated>, Rejected<Validated>> {
+        let with_token = |mut customer: Customer| {
+            apply(&mut customer.token);
+            customer.last_error = None;
+            customer.refresh_lease = None;
+            customer
+        };
+        let customer = with_token(self.customer.clone());
+        let stage = self.stage.clone();
+        let note = || Some(note.to_owned());
+        let (unchanged, mut error) = match self.advance(ta, customer, stage, note()).await {
+            Ok(stored) => return Ok(stored),
+            Err(rejected) => rejected.into_parts(),
+        };
+        for _ in 0..MERGE_RETRIES {
+            if !matches!(error, Error::Store(StoreError::Conflict { .. })) {
+                break;
+            }
+            let latest = match ta.load(unchanged.id()).await {
+                Ok(AnyOnboarding::Validated(latest)) => latest,
+                // No longer connected (revoked, switched away): the tokens have no home.
+                Ok(_) => break,
+                Err(e) => {
+                    error = e;
+                    break;
+                }
+            };
+            let customer = with_token(latest.customer.clone());
+            let stage = latest.stage.clone();
+            match latest.advance(ta, customer, stage, note()).await {
+                Ok(stored) => return Ok(stored),
+                Err(rejected) => error = rejected.into_parts().1,
+            }
+        }
+        Err(unchanged.reject(error))
+    }
+
     /// Proves the stored connection again today with one real call, and records the result
     /// (when last verified, status, error).
     pub async fn verify(
@@ -150,45 +208,120 @@ impl Onboarding<Validated> {
         match answer {
             Ok(response) => {
                 let now = ta.clock().now();
-                let mut customer = self.customer.clone();
-                let old_refresh = customer.token.take().and_then(|t| t.refresh_token);
+                let old_refresh = self
+                    .customer
+                    .token
+                    .as_ref()
+                    .and_then(|t| t.refresh_token.clone());
                 let mut token = TokenSet::from_response(response, now);
                 // A refresh that does not rotate the refresh token keeps the old one.
                 if token.refresh_token.is_none() {
                     token.refresh_token = old_refresh;
                 }
-                customer.token = Some(token);
-                customer.last_error = None;
-                let stage = self.stage.clone();
-                self.advance(ta, customer, stage, Some("token refreshed".into()))
-                    .await
-                    .map(RefreshOutcome::Refreshed)
+                self.store_refreshed(ta, "token refreshed", move |stored| {
+                    *stored = Some(token.clone());
+                })
+                .await
+                .map(RefreshOutcome::Refreshed)
             }
             Err(ProviderError::ReauthenticationRequired(detail))
                 if self.customer.method == Method::DeviceCode
                     || self.customer.method == Method::Password =>
             {
-                let now = ta.clock().now();
-                let mut customer = self.customer.clone();
-                let reason = detail.to_string();
-                customer.last_error = Some(reason.clone());
-                customer.last_verification = Some(Verification {
-                    at: now,
-                    status: VerificationStatus::Failed,
-                });
-                self.advance(
-                    ta,
-                    customer,
-                    ReauthRequired {
-                        since: now,
-                        reason: reason.clone(),
-                    },
-                    Some(format!("refresh token dead: {}", detail.error)),
-                )
-                .await
-                .map(RefreshOutcome::ReauthRequired)
+                self.refresh_token_dead(ta, detail)
+                    .await
+                    .map(RefreshOutcome::ReauthRequired)
             }
             Err(error) => Err(self.fail(ta, error).await),
         }
     }
+
+    /// Gets an access token for other `scopes` (another resource) from the stored refresh
+    /// token, and stores the refresh token the answer rotated in. The connection's own token
+    /// is kept. A dead refresh token moves the journey to [`ReauthRequired`].
+    pub(crate) async fn refresh_for_scopes(
+        self,
+        ta: &TenantAccess,
+        scopes: &Scopes,
+    ) -> Result<ScopedRefresh, Rejected<Validated>> {
+        let Some(refresh_token) = self
+            .customer
+            .token
+            .as_ref()
+            .and_then(|t| t.refresh_token.clone())
+        else {
+            let actual = self.customer.method;
+            return Err(self
+                .fail(
+                    ta,
+                    FlowError::WrongMethod {
+                        expected: Method::DeviceCode,
+                        actual,
+                    },
+                )
+                .await);
+        };
+        let answer = ta
+            .provider()
+            .refresh_for_scopes(&self.target(), &refresh_token, scopes)
+            .await;
+        match answer {
+            Ok(response) => {
+                let resource = TokenSet::from_response(response, ta.clock().now());
+                let rotated = resource.refresh_token.clone();
+                let stored = self
+                    .store_refreshed(ta, "refresh token rotated", move |token| {
+                        if let (Some(token), Some(rotated)) = (token.as_mut(), &rotated) {
+                            token.refresh_token = Some(rotated.clone());
+                        }
+                    })
+                    .await?;
+                Ok(ScopedRefresh::Token {
+                    connection: stored,
+                    token: resource,
+                })
+            }
+            Err(ProviderError::ReauthenticationRequired(detail)) => self
+                .refresh_token_dead(ta, detail)
+                .await
+                .map(ScopedRefresh::ReauthRequired),
+            Err(error) => Err(self.fail(ta, error).await),
+        }
+    }
+
+    /// The refresh token is dead: to [`ReauthRequired`], recording why.
+    async fn refresh_token_dead(
+        self,
+        ta: &TenantAccess,
+        detail: crate::error::ProviderDetail,
+    ) -> Result<Onboarding<ReauthRequired>, Rejected<Validated>> {
+        let now = ta.clock().now();
+        let mut customer = self.customer.clone();
+        let reason = detail.to_string();
+        customer.last_error = Some(reason.clone());
+        customer.refresh_lease = None;
+        customer.last_verification = Some(Verification {
+            at: now,
+            status: VerificationStatus::Failed,
+        });
+        self.advance(
+            ta,
+            customer,
+            ReauthRequired { since: now, reason },
+            Some(format!("refresh token dead: {}", detail.error)),
+        )
+        .await
+    }
+}
+
+/// What a refresh for other scopes found.
+pub(crate) enum ScopedRefresh {
+    /// The token for the other scopes, and the connection with any rotated refresh token
+    /// stored.
+    Token {
+        connection: Onboarding<Validated>,
+        token: TokenSet,
+    },
+    /// The refresh token is dead.
+    ReauthRequired(Onboarding<ReauthRequired>),
 }

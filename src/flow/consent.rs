@@ -32,6 +32,23 @@ fn customer_in_state(state: &ConsentState) -> Option<CustomerId> {
     CustomerId::new(String::from_utf8(id).ok()?).ok()
 }
 
+/// Checks app-registration credentials; returns them with the client id consent is asked for.
+pub(crate) fn app_credentials(
+    client_id: String,
+    client_secret: ClientSecret,
+) -> Result<(Credentials, String), Error> {
+    if client_id.trim().is_empty() || client_secret.expose_secret().is_empty() {
+        return Err(
+            InputError::Credentials("client id and client secret must not be empty").into(),
+        );
+    }
+    let credentials = Credentials::AppRegistration {
+        client_id: client_id.clone(),
+        client_secret,
+    };
+    Ok((credentials, client_id))
+}
+
 impl TenantAccess {
     /// Starts the password (ROPC) journey: stores the admin's credentials (sealed at rest by
     /// durable stores) and returns [`ConsentRequired`] with the URL where an administrator
@@ -48,14 +65,23 @@ impl TenantAccess {
         username: impl Into<String>,
         password: Password,
     ) -> Result<Onboarding<ConsentRequired>, Error> {
+        new.id.check_not_reserved()?;
+        let (credentials, client_id) = self.password_credentials(username.into(), password)?;
+        let customer = Customer::new(new, Method::Password, self.clock().now());
+        self.start_consent(customer, credentials, client_id).await
+    }
+
+    /// Checks password credentials; returns them with the client id consent is asked for.
+    pub(crate) fn password_credentials(
+        &self,
+        username: String,
+        password: Password,
+    ) -> Result<(Credentials, String), Error> {
         let client_id = self.config().require_consent_client_id()?.to_owned();
-        let username = username.into();
         if username.trim().is_empty() || password.expose_secret().is_empty() {
             return Err(InputError::Credentials("username and password must not be empty").into());
         }
-        let credentials = Credentials::Password { username, password };
-        self.start_consent(new, Method::Password, credentials, client_id)
-            .await
+        Ok((Credentials::Password { username, password }, client_id))
     }
 
     /// Starts the app-registration journey: stores the application's client id and secret
@@ -68,30 +94,22 @@ impl TenantAccess {
         client_id: impl Into<String>,
         client_secret: ClientSecret,
     ) -> Result<Onboarding<ConsentRequired>, Error> {
-        let client_id = client_id.into();
-        if client_id.trim().is_empty() || client_secret.expose_secret().is_empty() {
-            return Err(
-                InputError::Credentials("client id and client secret must not be empty").into(),
-            );
-        }
-        let credentials = Credentials::AppRegistration {
-            client_id: client_id.clone(),
-            client_secret,
-        };
-        self.start_consent(new, Method::AppRegistration, credentials, client_id)
-            .await
+        new.id.check_not_reserved()?;
+        let (credentials, client_id) = app_credentials(client_id.into(), client_secret)?;
+        let customer = Customer::new(new, Method::AppRegistration, self.clock().now());
+        self.start_consent(customer, credentials, client_id).await
     }
 
-    async fn start_consent(
+    /// Stores `customer` with its credentials in [`ConsentRequired`], with a fresh consent
+    /// state and the admin-consent URL for `client_id`.
+    pub(crate) async fn start_consent(
         &self,
-        new: NewCustomer,
-        method: Method,
+        mut customer: Customer,
         credentials: Credentials,
         client_id: String,
     ) -> Result<Onboarding<ConsentRequired>, Error> {
         let redirect_uri = self.config().require_consent_redirect_url()?.clone();
         let now = self.clock().now();
-        let mut customer = Customer::new(new, method, now);
         customer.credentials = Some(credentials);
         let state = new_state(&customer.id);
         let target = Target {

@@ -22,6 +22,7 @@ impl TenantAccess {
     /// Fails with [`StoreError::AlreadyExists`](crate::error::StoreError::AlreadyExists) if the
     /// customer id is taken.
     pub async fn invite(&self, new: NewCustomer) -> Result<Onboarding<Invited>, Error> {
+        new.id.check_not_reserved()?;
         let customer = Customer::new(new, Method::DeviceCode, self.clock().now());
         self.create(customer, Invited).await
     }
@@ -217,7 +218,7 @@ impl<S: Revocable> Onboarding<S> {
                 return Err(self.fail(ta, error).await);
             }
         }
-        ta.tokens().forget(&self.customer.id);
+        ta.forget_tokens(&self.customer.id);
         let mut customer = self.customer.clone();
         if let Some(invitation) = customer.invitation.as_mut() {
             invitation.code_hash = None;

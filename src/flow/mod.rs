@@ -10,6 +10,8 @@ mod stages;
 
 pub use any::{AnyOnboarding, WrongStage};
 pub use connection::RefreshOutcome;
+pub(crate) use connection::ScopedRefresh;
+pub(crate) use consent::app_credentials;
 pub use device::PollOutcome;
 pub use stages::{
     ApprovalRequested, Claimed, ConsentRequired, DeviceCodeIssued, Expired, InvitationSent,
@@ -160,10 +162,12 @@ impl<S: StageType> Onboarding<S> {
     /// Rejects with `error`, first recording it as the customer's last error when the store
     /// allows (the returned stage is then the stored one, at its new version; otherwise it is
     /// `self` as it was).
+    /// A refresh lease the journey held ends with the failure.
     pub(crate) async fn fail(self, ta: &TenantAccess, error: impl Into<Error>) -> Rejected<S> {
         let error = error.into();
         let mut customer = self.customer.clone();
         customer.last_error = Some(error.to_string());
+        customer.refresh_lease = None;
         let stage = self.stage.clone();
         match self.save(ta, customer, stage).await {
             Ok(saved) => saved.reject(error),

@@ -52,6 +52,7 @@ use super::{
 use crate::clock::Clock;
 use crate::customer::TenantInfo;
 use crate::error::{ProviderDetail, ProviderError};
+use crate::ids::Scopes;
 use crate::secret::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
 
 /// The public cloud's authority host.
@@ -561,6 +562,31 @@ impl IdentityProvider for EntraProvider {
         refresh_token: &RefreshToken,
     ) -> Result<TokenResponse, ProviderError> {
         let scope = self.config.scope_param();
+        let mut fields = vec![
+            ("grant_type", "refresh_token"),
+            ("client_id", self.config.client_id()),
+            ("refresh_token", refresh_token.expose_secret()),
+            ("scope", &scope),
+        ];
+        if let Some(secret) = &self.config.client_secret {
+            fields.push(("client_secret", secret.expose_secret()));
+        }
+        self.grant(target.tenant.as_str(), Grant::Refresh, &fields)
+            .await
+    }
+
+    /// A refresh-token grant with `scope` set to `scopes` plus `offline_access`: Entra ID
+    /// issues an access token for that resource and a new refresh token.
+    async fn refresh_for_scopes(
+        &self,
+        target: &Target,
+        refresh_token: &RefreshToken,
+        scopes: &Scopes,
+    ) -> Result<TokenResponse, ProviderError> {
+        let mut scope = scopes.as_str().to_owned();
+        if !scopes.iter().any(|s| s == "offline_access") {
+            scope.push_str(" offline_access");
+        }
         let mut fields = vec![
             ("grant_type", "refresh_token"),
             ("client_id", self.config.client_id()),

@@ -34,7 +34,7 @@ use super::{
 };
 use crate::customer::TenantInfo;
 use crate::error::{ProviderDetail, ProviderError};
-use crate::ids::{CustomerId, TenantId};
+use crate::ids::{CustomerId, Scopes, TenantId};
 use crate::secret::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
 
 /// The provider operations, for scripting faults and counting calls.
@@ -51,6 +51,8 @@ pub enum Operation {
     ClientCredentials,
     /// [`IdentityProvider::refresh`].
     Refresh,
+    /// [`IdentityProvider::refresh_for_scopes`].
+    RefreshForScopes,
     /// [`IdentityProvider::admin_consent_url`].
     AdminConsentUrl,
     /// [`IdentityProvider::verify_admin_consent`].
@@ -492,6 +494,28 @@ impl IdentityProvider for MockProvider {
             )));
         }
         Ok(inner.tokens(target, true))
+    }
+
+    async fn refresh_for_scopes(
+        &self,
+        target: &Target,
+        _refresh_token: &RefreshToken,
+        scopes: &Scopes,
+    ) -> Result<TokenResponse, ProviderError> {
+        let (mut inner, fault) = self.begin(Operation::RefreshForScopes, target);
+        if let Some(fault) = fault {
+            return Err(fault);
+        }
+        if inner.script(target).refresh_dead {
+            return Err(ProviderError::ReauthenticationRequired(detail(
+                "invalid_grant",
+                700082,
+                "The refresh token has expired due to inactivity.",
+            )));
+        }
+        let mut tokens = inner.tokens(target, true);
+        tokens.scope = Some(format!("{scopes} offline_access"));
+        Ok(tokens)
     }
 
     fn admin_consent_url(

@@ -27,7 +27,7 @@ use url::Url;
 
 use crate::customer::TenantInfo;
 use crate::error::ProviderError;
-use crate::ids::{CustomerId, TenantId};
+use crate::ids::{CustomerId, Scopes, TenantId};
 use crate::secret::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
 
 /// Which customer and tenant a provider call is for.
@@ -140,6 +140,22 @@ pub trait IdentityProvider: Send + Sync + std::fmt::Debug {
         target: &Target,
         refresh_token: &RefreshToken,
     ) -> Result<TokenResponse, ProviderError>;
+
+    /// Redeems the refresh token for an access token to other scopes (another resource, such
+    /// as Azure Resource Manager), where the provider allows it. Entra ID does: a refresh
+    /// token is good for every resource the user consented to. The answer may carry a new
+    /// refresh token, which replaces the stored one. The default says
+    /// [`ProviderError::Unsupported`].
+    async fn refresh_for_scopes(
+        &self,
+        _target: &Target,
+        _refresh_token: &RefreshToken,
+        _scopes: &Scopes,
+    ) -> Result<TokenResponse, ProviderError> {
+        Err(ProviderError::Unsupported(
+            "access tokens for other scopes from the refresh token",
+        ))
+    }
 
     /// Builds the URL an administrator opens to consent for the whole organisation.
     fn admin_consent_url(

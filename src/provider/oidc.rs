@@ -78,6 +78,7 @@ use super::{
 use crate::clock::Clock;
 use crate::customer::TenantInfo;
 use crate::error::{ProviderDetail, ProviderError};
+use crate::ids::Scopes;
 use crate::secret::{
     AccessToken, AuthorizationCode, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
 };
@@ -838,6 +839,28 @@ impl IdentityProvider for OidcProvider {
         let fields = vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose_secret()),
+        ];
+        self.grant(
+            Grant::Refresh,
+            fields,
+            &self.config.client_id,
+            &self.config.auth,
+        )
+        .await
+    }
+
+    /// A refresh-token grant with `scope` set to `scopes` (RFC 6749 §6): standard servers
+    /// allow a subset of the granted scopes.
+    async fn refresh_for_scopes(
+        &self,
+        _target: &Target,
+        refresh_token: &RefreshToken,
+        scopes: &Scopes,
+    ) -> Result<TokenResponse, ProviderError> {
+        let fields = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose_secret()),
+            ("scope", scopes.as_str()),
         ];
         self.grant(
             Grant::Refresh,

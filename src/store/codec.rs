@@ -37,7 +37,7 @@ use zeroize::{Zeroize, Zeroizing};
 use super::Record;
 use crate::audit::{Actor, AuditEvent};
 use crate::customer::VerificationStatus;
-use crate::customer::{Credentials, Customer, TenantInfo, TokenSet, Verification};
+use crate::customer::{Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification};
 use crate::error::StoreError;
 use crate::flow::{
     ApprovalRequested, Claimed, ConsentRequired, DeviceCodeIssued, Expired, InvitationSent,
@@ -181,6 +181,10 @@ pub fn encode(record: &Record, sealer: &Sealer) -> Result<EncodedRecord, StoreEr
             status: v.status.as_str().to_owned(),
         }),
         last_error: c.last_error.clone(),
+        refresh_lease: c.refresh_lease.as_ref().map(|l| LeaseV1 {
+            holder: l.holder.clone(),
+            until: Ts(l.until),
+        }),
         stage: encode_stage(&record.stage, &mut secrets)?,
     };
     let body = serde_json::to_string(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -319,6 +323,10 @@ pub fn decode(
             })
             .transpose()?,
         last_error: body.last_error,
+        refresh_lease: body.refresh_lease.map(|l| RefreshLease {
+            holder: l.holder,
+            until: l.until.0,
+        }),
     };
     let stage = decode_stage(body.stage, &mut secrets)?;
     Ok(Record {
@@ -524,7 +532,16 @@ struct BodyV1 {
     device_authenticated_at: Option<Ts>,
     last_verification: Option<VerificationV1>,
     last_error: Option<String>,
+    /// Absent in bodies written before leases existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_lease: Option<LeaseV1>,
     stage: StageV1,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LeaseV1 {
+    holder: String,
+    until: Ts,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -22,7 +22,8 @@
 //! update; keyset pagination has no gaps or duplicates for several page sizes; every
 //! [`Filter`] field (and combinations) returns exactly what [`Filter::matches`] says; audit
 //! events are kept in order and a lost compare-and-swap stores none; lookup by invitation
-//! hash follows the live code (an old hash is dead once it changes); and, when the harness
+//! hash follows the live code (an old hash is dead once it changes); `delete` is a
+//! compare-and-swap that kills the invitation and keeps the events; and, when the harness
 //! exposes raw storage, no secret appears in it.
 
 use std::collections::BTreeSet;
@@ -46,6 +47,7 @@ pub const CHECKS: &[&str] = &[
     "round_trip_every_stage",
     "create_rules",
     "cas_conflict",
+    "delete_rules",
     "concurrent_writers",
     "pagination",
     "filters",
@@ -142,6 +144,7 @@ pub async fn run<H: Harness>(harness: &H) -> Report {
             "round_trip_every_stage" => round_trip_every_stage(&store).await,
             "create_rules" => create_rules(&store).await,
             "cas_conflict" => cas_conflict(&store).await,
+            "delete_rules" => delete_rules(&store).await,
             "concurrent_writers" => concurrent_writers(Arc::new(store)).await,
             "pagination" => pagination(&store).await,
             "filters" => filters(&store).await,
@@ -384,6 +387,69 @@ async fn cas_conflict<S: Store>(store: &S) -> Check {
         store.load(ghost.id()).await.map_err(err("load"))?.is_none(),
         "updating an unknown customer created it"
     );
+    Ok(())
+}
+
+async fn delete_rules<S: Store>(store: &S) -> Check {
+    let r = testdata::record("del-1", StageKind::InvitationSent, 0);
+    let keep = testdata::record("del-2", StageKind::InvitationSent, 1);
+    create(store, &r).await?;
+    create(store, &keep).await?;
+    let hash = r.invitation_hash().expect("sample has a code");
+    let gone = event(
+        r.id(),
+        Some(StageKind::InvitationSent),
+        StageKind::Revoked,
+        1,
+    );
+    match store.delete(r.id(), Version(2), &gone).await {
+        Err(StoreError::Conflict {
+            expected, actual, ..
+        }) => ensure!(
+            expected == Version(2) && actual == Some(Version(1)),
+            "a stale delete's conflict says expected {expected}, actual {actual:?}"
+        ),
+        other => return Err(format!("a stale delete: expected Conflict, got {other:?}")),
+    }
+    ensure!(
+        store.load(r.id()).await.map_err(err("load"))?.is_some(),
+        "a stale delete removed the customer"
+    );
+    store
+        .delete(r.id(), Version(1), &gone)
+        .await
+        .map_err(err("delete"))?;
+    ensure!(
+        store.load(r.id()).await.map_err(err("load"))?.is_none(),
+        "a deleted customer still loads"
+    );
+    ensure!(
+        store
+            .load_by_invitation(&hash)
+            .await
+            .map_err(err("load_by_invitation"))?
+            .is_none(),
+        "a deleted customer's invitation still finds it"
+    );
+    let events = store.events(r.id()).await.map_err(err("events"))?;
+    ensure!(
+        events.len() == 2 && events[1] == gone,
+        "after a delete the events are {events:?}"
+    );
+    match store.delete(r.id(), Version(1), &gone).await {
+        Err(StoreError::Conflict { actual: None, .. }) => {}
+        other => {
+            return Err(format!(
+                "deleting a deleted customer: expected Conflict with actual None, got {other:?}"
+            ));
+        }
+    }
+    ensure!(
+        must_load(store, keep.id()).await?.version == Version(1),
+        "deleting one customer touched another"
+    );
+    // The id can be used again.
+    create(store, &r).await?;
     Ok(())
 }
 

@@ -144,6 +144,28 @@ impl Store for MemoryStore {
         Ok(version)
     }
 
+    async fn delete(
+        &self,
+        customer: &CustomerId,
+        expected: Version,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.write();
+        let actual = inner.records.get(customer).map(|r| r.version);
+        if actual != Some(expected) {
+            return Err(StoreError::Conflict {
+                customer: customer.clone(),
+                expected,
+                actual,
+            });
+        }
+        if let Some(record) = inner.records.remove(customer) {
+            inner.index(record.invitation_hash(), None, customer);
+        }
+        inner.push_event(event);
+        Ok(())
+    }
+
     async fn list(&self, filter: &Filter, page: &PageRequest) -> Result<Page, StoreError> {
         let inner = self.read();
         let start = match &page.after {

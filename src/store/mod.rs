@@ -86,6 +86,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         event: Option<&AuditEvent>,
     ) -> Result<Version, StoreError>;
 
+    /// Removes a customer if the stored version still equals `expected` (compare-and-swap),
+    /// storing `event` in the same atomic step where the backend allows it. The customer's
+    /// invitation stops working; its audit events stay. Otherwise fails with
+    /// [`StoreError::Conflict`] and changes nothing.
+    async fn delete(
+        &self,
+        customer: &CustomerId,
+        expected: Version,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
     /// One page of customers matching `filter`, in customer-id order.
     async fn list(&self, filter: &Filter, page: &PageRequest) -> Result<Page, StoreError>;
 

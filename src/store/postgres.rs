@@ -2,8 +2,7 @@
 
 use std::str::FromStr;
 
-use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Executor as _, Postgres, QueryBuilder, Row};
 
 use super::codec::{self, EncodedRecord};
@@ -11,7 +10,7 @@ use super::sql::{
     MAX_PAGE, RESEAL_BATCH, ResealReport, SCHEMA_VERSION, STORED_KEYS, backend, check_keys,
     check_schema,
 };
-use super::{Filter, Page, PageRequest, Record, Store};
+use super::{Filter, Page, PageRequest, Record};
 use crate::audit::AuditEvent;
 use crate::error::{SealError, StoreError};
 use crate::ids::{CustomerId, Version};
@@ -65,7 +64,7 @@ impl PostgresOptions {
     }
 }
 
-/// A [`Store`] in PostgreSQL, shared by many portal replicas: every update is a
+/// A [`Store`](super::Store) in PostgreSQL, shared by many portal replicas: every update is a
 /// compare-and-swap on the version column, so two replicas racing on one customer never both
 /// win. Secrets are sealed by the [`Sealer`] it is opened with. Pages are capped at 10,000
 /// records; walk everything with [`Pager`](super::Pager).
@@ -249,35 +248,6 @@ impl PostgresStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-
-    fn decode(&self, row: &PgRow) -> Result<Record, StoreError> {
-        let id: String = row.try_get("customer_id").map_err(backend)?;
-        let version: i64 = row.try_get("version").map_err(backend)?;
-        let body: String = row.try_get("body").map_err(backend)?;
-        let secrets: Vec<u8> = row.try_get("secrets").map_err(backend)?;
-        codec::decode(&id, version, &body, &secrets, &self.sealer)
-    }
-
-    async fn insert_event(
-        conn: &mut sqlx::PgConnection,
-        event: &AuditEvent,
-    ) -> Result<(), StoreError> {
-        let e = codec::encode_event(event)?;
-        sqlx::query(
-            "INSERT INTO tenant_access_events (customer_id, from_stage, to_stage, at, actor, note) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(e.customer_id)
-        .bind(e.from_stage)
-        .bind(e.to_stage)
-        .bind(e.at)
-        .bind(e.actor)
-        .bind(e.note)
-        .execute(conn)
-        .await
-        .map_err(backend)?;
-        Ok(())
-    }
 }
 
 async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
@@ -322,216 +292,4 @@ async fn migrate_steps(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> 
     Ok(())
 }
 
-fn bind_columns<'q>(
-    q: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
-    e: &'q EncodedRecord,
-) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-    q.bind(e.stage)
-        .bind(e.method)
-        .bind(e.verification_status)
-        .bind(e.last_verified_at)
-        .bind(e.token_expires_at)
-        .bind(e.invitation_hash.as_deref())
-        .bind(e.key_id.as_deref())
-        .bind(e.body.as_str())
-        .bind(e.secrets.as_slice())
-}
-
-#[async_trait]
-impl Store for PostgresStore {
-    async fn create(&self, record: &Record, event: &AuditEvent) -> Result<Version, StoreError> {
-        let e = codec::encode(record, &self.sealer)?;
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let q = sqlx::query(
-            "INSERT INTO tenant_access_customers (stage, method, verification_status, \
-             last_verified_at, token_expires_at, invitation_hash, key_id, body, secrets, \
-             customer_id, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1) \
-             ON CONFLICT (customer_id) DO NOTHING",
-        );
-        let inserted = bind_columns(q, &e)
-            .bind(e.customer_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?
-            .rows_affected();
-        if inserted == 0 {
-            return Err(StoreError::AlreadyExists(record.id().clone()));
-        }
-        if record.version != Version::NEW {
-            return Err(StoreError::Conflict {
-                customer: record.id().clone(),
-                expected: record.version,
-                actual: None,
-            });
-        }
-        Self::insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(Version::NEW.next())
-    }
-
-    async fn load(&self, customer: &CustomerId) -> Result<Option<Record>, StoreError> {
-        let row = sqlx::query(
-            "SELECT customer_id, version, body, secrets FROM tenant_access_customers \
-             WHERE customer_id = $1",
-        )
-        .bind(customer.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        row.map(|r| self.decode(&r)).transpose()
-    }
-
-    async fn load_by_invitation(&self, hash: &CodeHash) -> Result<Option<Record>, StoreError> {
-        let row = sqlx::query(
-            "SELECT customer_id, version, body, secrets FROM tenant_access_customers \
-             WHERE invitation_hash = $1 LIMIT 1",
-        )
-        .bind(&hash.0[..])
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        row.map(|r| self.decode(&r)).transpose()
-    }
-
-    async fn update(
-        &self,
-        record: &Record,
-        event: Option<&AuditEvent>,
-    ) -> Result<Version, StoreError> {
-        let e = codec::encode(record, &self.sealer)?;
-        let expected = i64::try_from(record.version.0)
-            .map_err(|_| StoreError::Corrupt("version out of range".into()))?;
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let q = sqlx::query(
-            "UPDATE tenant_access_customers SET stage = $1, method = $2, verification_status = $3, \
-             last_verified_at = $4, token_expires_at = $5, invitation_hash = $6, key_id = $7, \
-             body = $8, secrets = $9, version = version + 1 \
-             WHERE customer_id = $10 AND version = $11",
-        );
-        let updated = bind_columns(q, &e)
-            .bind(e.customer_id.as_str())
-            .bind(expected)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?
-            .rows_affected();
-        if updated == 0 {
-            let actual: Option<i64> = sqlx::query_scalar(
-                "SELECT version FROM tenant_access_customers WHERE customer_id = $1",
-            )
-            .bind(e.customer_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
-            return Err(StoreError::Conflict {
-                customer: record.id().clone(),
-                expected: record.version,
-                actual: actual.map(|v| Version(v as u64)),
-            });
-        }
-        if let Some(event) = event {
-            Self::insert_event(&mut tx, event).await?;
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(record.version.next())
-    }
-
-    async fn list(&self, filter: &Filter, page: &PageRequest) -> Result<Page, StoreError> {
-        let limit = page.limit.clamp(1, MAX_PAGE);
-        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
-            "SELECT customer_id, version, body, secrets FROM tenant_access_customers WHERE 1 = 1",
-        );
-        if let Some(stages) = &filter.stages {
-            if stages.is_empty() {
-                return Ok(Page {
-                    records: Vec::new(),
-                    next: None,
-                });
-            }
-            qb.push(" AND stage IN (");
-            let mut list = qb.separated(", ");
-            for s in stages {
-                list.push_bind(s.as_str());
-            }
-            qb.push(")");
-        }
-        if let Some(methods) = &filter.methods {
-            if methods.is_empty() {
-                return Ok(Page {
-                    records: Vec::new(),
-                    next: None,
-                });
-            }
-            qb.push(" AND method IN (");
-            let mut list = qb.separated(", ");
-            for m in methods {
-                list.push_bind(m.as_str());
-            }
-            qb.push(")");
-        }
-        if let Some(v) = filter.verification {
-            qb.push(" AND verification_status = ").push_bind(v.as_str());
-        }
-        if let Some(t) = filter.token_expires_before {
-            qb.push(" AND token_expires_at < ")
-                .push_bind(codec::timestamp(t)?);
-        }
-        if let Some(t) = filter.not_verified_since {
-            qb.push(" AND (last_verified_at IS NULL OR last_verified_at < ")
-                .push_bind(codec::timestamp(t)?)
-                .push(")");
-        }
-        if let Some(after) = &page.after {
-            qb.push(" AND customer_id > ")
-                .push_bind(after.as_str().to_owned());
-        }
-        qb.push(" ORDER BY customer_id LIMIT ")
-            .push_bind((limit + 1) as i64);
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
-        let more = rows.len() > limit;
-        let records = rows
-            .iter()
-            .take(limit)
-            .map(|r| self.decode(r))
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = if more {
-            records.last().map(|r| PageRequest {
-                after: Some(r.id().clone()),
-                limit,
-            })
-        } else {
-            None
-        };
-        Ok(Page { records, next })
-    }
-
-    async fn append_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(backend)?;
-        Self::insert_event(&mut conn, event).await
-    }
-
-    async fn events(&self, customer: &CustomerId) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT customer_id, from_stage, to_stage, at, actor, note FROM tenant_access_events \
-             WHERE customer_id = $1 ORDER BY seq",
-        )
-        .bind(customer.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter()
-            .map(|r| {
-                codec::decode_event(
-                    &r.try_get::<String, _>(0).map_err(backend)?,
-                    r.try_get::<Option<String>, _>(1)
-                        .map_err(backend)?
-                        .as_deref(),
-                    &r.try_get::<String, _>(2).map_err(backend)?,
-                    r.try_get(3).map_err(backend)?,
-                    &r.try_get::<String, _>(4).map_err(backend)?,
-                    r.try_get(5).map_err(backend)?,
-                )
-            })
-            .collect()
-    }
-}
+super::sql::sql_store_impl!(PostgresStore, Postgres);

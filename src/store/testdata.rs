@@ -5,7 +5,7 @@ use url::Url;
 
 use super::Record;
 use crate::customer::{
-    Credentials, Customer, TenantInfo, TokenSet, Verification, VerificationStatus,
+    Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification, VerificationStatus,
 };
 use crate::flow::{
     ApprovalRequested, Claimed, ConsentRequired, DeviceCodeIssued, Expired, InvitationSent,
@@ -83,6 +83,10 @@ pub(crate) fn record(id: &str, kind: StageKind, n: u64) -> Record {
             status: VerificationStatus::Ok,
         }),
         last_error: Some("AADSTS70016: authorization_pending \"quoted\" 'single'".into()),
+        refresh_lease: (n % 2 == 1).then(|| RefreshLease {
+            holder: format!("replica-{n}"),
+            until: t + Duration::seconds(30),
+        }),
     };
     let stage = match kind {
         StageKind::Invited => Stage::Invited(Invited),

@@ -1,0 +1,349 @@
+//! Switching method: the new journey runs while the old connection serves, takes over in one
+//! write when validated, and cancelling keeps the old connection.
+
+mod support;
+
+use support::{Harness, customer, harness};
+use tenant_access::customer::TenantInfo;
+use tenant_access::error::{Error, FlowError, InputError};
+use tenant_access::flow::{StageKind, TokenAcquired, Validated};
+use tenant_access::provider::ConsentCallback;
+use tenant_access::provider::mock::Operation;
+use tenant_access::secret::{ClientSecret, Password};
+use tenant_access::{
+    AnyOnboarding, CustomerId, EmailAddress, Method, Onboarding, PollOutcome, TenantAccess,
+};
+use time::Duration;
+
+fn id(s: &str) -> CustomerId {
+    CustomerId::new(s).unwrap()
+}
+
+/// A second portal replica on the same store, provider and clock, with an empty cache.
+fn replica(h: &Harness) -> TenantAccess {
+    TenantAccess::builder()
+        .config(h.ta.config().clone())
+        .store(h.store.clone())
+        .mailer(h.mailer.clone())
+        .provider(h.mock.clone())
+        .clock(h.clock.clone())
+        .build()
+        .unwrap()
+}
+
+/// A customer connected with the password journey.
+async fn password_connected(h: &Harness, name: &str) -> Onboarding<Validated> {
+    let pending =
+        h.ta.connect_with_password(customer(name), "svc@contoso.com", Password::new("pw"))
+            .await
+            .unwrap();
+    let url = pending.stage().admin_consent_url().clone();
+    let callback = ConsentCallback::from_url(&h.mock.admin_consents(&url)).unwrap();
+    let token = h.ta.complete_consent(&callback).await.unwrap();
+    token.validate(&h.ta).await.unwrap()
+}
+
+/// Starts a device-code switch to the current admin and mails its invitation.
+async fn start_device_switch(h: &Harness, name: &str) {
+    h.ta.switch_to_device_code(&id(name), None)
+        .await
+        .unwrap()
+        .send(&h.ta)
+        .await
+        .unwrap();
+}
+
+/// The access token a journey holds, as text.
+fn access_of(customer: &tenant_access::customer::Customer) -> String {
+    customer
+        .token
+        .as_ref()
+        .expect("a token")
+        .access_token
+        .expose_secret()
+        .to_owned()
+}
+
+/// Drives a device-code switch journey from its mailed link to a token.
+async fn device_switch_to_token(h: &Harness, name: &str, admin: &str) -> Onboarding<TokenAcquired> {
+    let code = h
+        .mailer
+        .last_code_to(admin)
+        .expect("switch invitation mailed");
+    let claimed = match h.ta.open_invitation(&code).await.unwrap() {
+        AnyOnboarding::InvitationSent(sent) => sent.claim(&h.ta).await.unwrap(),
+        other => panic!("unexpected {:?}", other.kind()),
+    };
+    assert_eq!(claimed.id(), &id(name).switch_journey());
+    let device = claimed.start_device_code(&h.ta).await.unwrap();
+    match device.poll_until_done(&h.ta).await.unwrap() {
+        PollOutcome::Authenticated(token) => token,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn password_to_app_registration_serves_the_old_token_until_the_take_over() {
+    let h = harness();
+    let before = password_connected(&h, "contoso").await;
+    let old_token = h.ta.access_token(&id("contoso")).await.unwrap();
+
+    let pending =
+        h.ta.switch_to_app_registration(&id("contoso"), "app-123", ClientSecret::new("s3cret"))
+            .await
+            .unwrap();
+    assert_eq!(pending.id().as_str(), "contoso#switch");
+    assert_eq!(pending.customer().method, Method::AppRegistration);
+
+    // While the switch waits for consent, the old connection is untouched and serves.
+    let during = h.ta.load(&id("contoso")).await.unwrap();
+    assert_eq!(during.kind(), StageKind::Validated);
+    assert_eq!(during.customer().method, Method::Password);
+    assert_eq!(during.version(), before.version());
+    // Another replica, with nothing cached, is served the old token from the store.
+    let served = replica(&h).access_token(&id("contoso")).await.unwrap();
+    assert_eq!(served.expose_secret(), old_token.expose_secret());
+    assert_eq!(
+        h.ta.pending_switch(&id("contoso"))
+            .await
+            .unwrap()
+            .map(|p| p.kind()),
+        Some(StageKind::ConsentRequired)
+    );
+
+    let url = pending.stage().admin_consent_url().clone();
+    let callback = ConsentCallback::from_url(&h.mock.admin_consents(&url)).unwrap();
+    let token = h.ta.complete_consent(&callback).await.unwrap();
+    let taken = token.validate(&h.ta).await.unwrap();
+
+    assert_eq!(taken.id(), &id("contoso"));
+    assert_eq!(taken.customer().method, Method::AppRegistration);
+    assert_eq!(taken.customer().created_at, before.customer().created_at);
+    let stored = h.ta.load(&id("contoso")).await.unwrap();
+    assert_eq!(stored.kind(), StageKind::Validated);
+    assert_eq!(stored.customer().method, Method::AppRegistration);
+    assert_eq!(stored.version(), taken.version());
+    let new_token = h.ta.access_token(&id("contoso")).await.unwrap();
+    assert_ne!(new_token.expose_secret(), old_token.expose_secret());
+    assert_eq!(new_token.expose_secret(), access_of(taken.customer()));
+    // The switch journey is gone; the audit trails tell the story.
+    assert!(h.ta.pending_switch(&id("contoso")).await.unwrap().is_none());
+    let notes: Vec<String> =
+        h.ta.events(&id("contoso"))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| e.note)
+            .collect();
+    assert!(notes.contains(&"method switch to app_registration started".to_owned()));
+    assert!(notes.contains(&"method switched from password to app_registration".to_owned()));
+    let journey_events = h.ta.events(&id("contoso").switch_journey()).await.unwrap();
+    assert_eq!(
+        journey_events.last().unwrap().note.as_deref(),
+        Some("taken over by contoso")
+    );
+}
+
+#[tokio::test]
+async fn device_code_switch_runs_through_the_invitation_link() {
+    let h = harness();
+    password_connected(&h, "fabrikam").await;
+    let new_admin = EmailAddress::new("it-lead@fabrikam.com").unwrap();
+    let invited =
+        h.ta.switch_to_device_code(&id("fabrikam"), Some(new_admin))
+            .await
+            .unwrap();
+    invited.send(&h.ta).await.unwrap();
+    let token = device_switch_to_token(&h, "fabrikam", "it-lead@fabrikam.com").await;
+    // Still the old method until validation.
+    let stored = h.ta.load(&id("fabrikam")).await.unwrap();
+    assert_eq!(stored.customer().method, Method::Password);
+    let taken = token.validate(&h.ta).await.unwrap();
+    assert_eq!(taken.customer().method, Method::DeviceCode);
+    assert_eq!(
+        taken.customer().admin_email.as_str(),
+        "it-lead@fabrikam.com"
+    );
+    assert!(taken.customer().device_authenticated_at.is_some());
+    let invitation = taken.customer().invitation.as_ref().unwrap();
+    assert!(invitation.code_hash.is_none(), "the switch link must die");
+    assert!(taken.customer().credentials.is_none());
+    let stored = h.ta.load(&id("fabrikam")).await.unwrap();
+    assert_eq!(stored.customer().method, Method::DeviceCode);
+    assert!(
+        h.ta.pending_switch(&id("fabrikam"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn cancelling_keeps_the_old_connection_and_kills_the_link() {
+    let h = harness();
+    let before = h.validated("contoso").await;
+    start_device_switch(&h, "contoso").await;
+    let code = h.mailer.last_code_to("admin@contoso.com").unwrap();
+    h.ta.cancel_switch(&id("contoso")).await.unwrap();
+
+    assert!(h.ta.pending_switch(&id("contoso")).await.unwrap().is_none());
+    assert!(matches!(
+        h.ta.open_invitation(&code).await,
+        Err(Error::InvalidInvitation)
+    ));
+    let after = h.ta.load(&id("contoso")).await.unwrap();
+    assert_eq!(after.kind(), StageKind::Validated);
+    assert_eq!(after.version(), before.version());
+    assert_eq!(after.customer().method, Method::DeviceCode);
+    assert_eq!(access_of(after.customer()), access_of(before.customer()));
+    // A new switch may start after a cancel; a second cancel has nothing to cancel.
+    assert!(matches!(
+        h.ta.cancel_switch(&id("contoso")).await,
+        Err(Error::Flow(FlowError::NoSwitchInProgress(_)))
+    ));
+    h.ta.switch_to_device_code(&id("contoso"), None)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn one_switch_at_a_time_only_for_connected_customers_and_reserved_ids() {
+    let h = harness();
+    h.validated("contoso").await;
+    h.ta.switch_to_device_code(&id("contoso"), None)
+        .await
+        .unwrap();
+    match h
+        .ta
+        .switch_to_password(&id("contoso"), "svc@contoso.com", Password::new("pw"))
+        .await
+    {
+        Err(Error::Flow(FlowError::SwitchInProgress { customer, method })) => {
+            assert_eq!(customer, id("contoso"));
+            assert_eq!(method, Method::DeviceCode);
+        }
+        other => panic!("expected SwitchInProgress, got {other:?}"),
+    }
+    // Not connected yet: nothing to switch from.
+    h.ta.invite(customer("northwind")).await.unwrap();
+    assert!(matches!(
+        h.ta.switch_to_device_code(&id("northwind"), None).await,
+        Err(Error::Flow(FlowError::NotConnected {
+            stage: StageKind::Invited,
+            ..
+        }))
+    ));
+    assert!(matches!(
+        h.ta.switch_to_device_code(&id("nobody"), None).await,
+        Err(Error::Flow(FlowError::NotFound(_)))
+    ));
+    // Bad credentials are refused before anything is stored.
+    assert!(matches!(
+        h.ta.switch_to_app_registration(&id("northwind"), " ", ClientSecret::new("x"))
+            .await,
+        Err(Error::Input(InputError::Credentials(_)))
+    ));
+    // Nobody can take a switch journey's id for a customer of their own.
+    let mut reserved = customer("contoso");
+    reserved.id = id("contoso#switch");
+    assert!(matches!(
+        h.ta.invite(reserved).await,
+        Err(Error::Input(InputError::CustomerId(_)))
+    ));
+}
+
+#[tokio::test]
+async fn the_take_over_replaces_a_connection_refreshed_during_the_switch() {
+    let h = harness();
+    h.validated("contoso").await;
+    start_device_switch(&h, "contoso").await;
+    let token = device_switch_to_token(&h, "contoso", "admin@contoso.com").await;
+    let new_access = access_of(token.customer());
+    // The old connection refreshes (a new record version) before the take-over.
+    h.clock.advance(Duration::minutes(58));
+    let refreshes = h.mock.count(Operation::Refresh);
+    h.ta.access_token(&id("contoso")).await.unwrap();
+    assert_eq!(h.mock.count(Operation::Refresh), refreshes + 1);
+    let taken = token.validate(&h.ta).await.unwrap();
+    assert_eq!(
+        taken
+            .customer()
+            .token
+            .as_ref()
+            .unwrap()
+            .access_token
+            .expose_secret(),
+        new_access
+    );
+    let stored = h.ta.load(&id("contoso")).await.unwrap();
+    assert_eq!(stored.version(), taken.version());
+    assert_eq!(
+        stored
+            .customer()
+            .token
+            .as_ref()
+            .unwrap()
+            .access_token
+            .expose_secret(),
+        new_access
+    );
+    // The new connection serves (its token, obtained 58 minutes ago, is refreshed ahead).
+    let refreshes = h.mock.count(Operation::Refresh);
+    let served = h.ta.access_token(&id("contoso")).await.unwrap();
+    assert_eq!(h.mock.count(Operation::Refresh), refreshes + 1);
+    assert!(served.expose_secret().starts_with("mock-at-contoso-"));
+}
+
+#[tokio::test]
+async fn a_switch_that_fails_validation_leaves_the_old_connection_alone() {
+    let h = harness();
+    let before = h.validated("contoso").await;
+    start_device_switch(&h, "contoso").await;
+    h.mock.script("contoso#switch", |s| {
+        s.validates_as(TenantInfo {
+            id: "99999999-9999-9999-9999-999999999999".into(),
+            display_name: "Someone Else".into(),
+            domains: vec!["someone-else.com".into()],
+        });
+    });
+    let token = device_switch_to_token(&h, "contoso", "admin@contoso.com").await;
+    let rejected = token.validate(&h.ta).await.unwrap_err();
+    assert!(matches!(
+        rejected.error(),
+        Error::Flow(FlowError::TenantMismatch { .. })
+    ));
+    // The switch journey is still there, in TokenAcquired; the old connection is unchanged.
+    let journey = h.ta.pending_switch(&id("contoso")).await.unwrap().unwrap();
+    assert_eq!(journey.kind(), StageKind::TokenAcquired);
+    let after = h.ta.load(&id("contoso")).await.unwrap();
+    assert_eq!(after.version(), before.version());
+    assert_eq!(after.customer().method, Method::DeviceCode);
+    // A customer removed meanwhile is not brought back by the take-over.
+    let journey: Onboarding<TokenAcquired> = journey.try_into_stage().unwrap();
+    h.mock.script("contoso#switch", |s| {
+        s.validates_as(TenantInfo {
+            id: "00000000-0000-0000-0000-000000000000".into(),
+            display_name: "Contoso".into(),
+            domains: vec!["contoso.onmicrosoft.com".into()],
+        });
+    });
+    let connected: Onboarding<Validated> =
+        h.ta.load(&id("contoso"))
+            .await
+            .unwrap()
+            .try_into_stage()
+            .unwrap();
+    connected.revoke(&h.ta).await.unwrap();
+    let rejected = journey.validate(&h.ta).await.unwrap_err();
+    assert!(matches!(
+        rejected.error(),
+        Error::Flow(FlowError::NotConnected {
+            stage: StageKind::Revoked,
+            ..
+        })
+    ));
+    assert_eq!(
+        h.ta.load(&id("contoso")).await.unwrap().kind(),
+        StageKind::Revoked
+    );
+}
