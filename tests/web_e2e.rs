@@ -664,6 +664,66 @@ async fn admin_verify_all_shows_live_progress_until_done() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_switches_a_customer_to_an_app_registration() {
+    let Some(driver) = chromedriver("admin_switches_a_customer_to_an_app_registration") else {
+        return;
+    };
+    let _one = BROWSER.lock().await;
+    let portal = Portal::start().await;
+    portal.connected("contoso", "contoso.com").await;
+    let app = "99999999-8888-7777-6666-555555555555";
+    portal.fake.add_app("contoso.com", app, "app-secret");
+    let b = Browser::start(&driver).await;
+    b.sign_in_as_admin(&portal).await;
+    b.client
+        .goto(&format!("{}/admin", portal.url))
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Css("#switch-method"))
+        .await
+        .unwrap()
+        .select_by_value("app_registration")
+        .await
+        .unwrap();
+    let form = b
+        .client
+        .form(Locator::Css("form[action='/admin/switch']"))
+        .await
+        .unwrap();
+    form.set_by_name("client_id", app).await.unwrap();
+    form.set_by_name("client_secret", "app-secret")
+        .await
+        .unwrap();
+    b.click("#switch").await;
+    assert!(b.text(".notice").await.contains("Switching contoso"));
+    let row = b.text("tr[data-customer=contoso]").await;
+    assert!(
+        row.contains("Switching to App registration: consent required"),
+        "{row}"
+    );
+    assert!(
+        row.contains("Device code") && row.contains("validated"),
+        "{row}"
+    );
+    b.screenshot("admin-switch").await;
+
+    // The operator opens the admin consent; Entra sends the browser back to the callback.
+    b.click("tr[data-customer=contoso] a.button").await;
+    assert_eq!(b.text("#success-title").await, "Consent granted: connected");
+    b.client
+        .goto(&format!("{}/admin", portal.url))
+        .await
+        .unwrap();
+    let row = b.text("tr[data-customer=contoso]").await;
+    assert!(
+        row.contains("App registration") && row.contains("validated") && !row.contains("Switching"),
+        "{row}"
+    );
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_consent_callback_in_the_browser() {
     let Some(driver) = chromedriver("admin_consent_callback_in_the_browser") else {
         return;
@@ -718,6 +778,13 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, Strin
         })
 }
 
+/// The user code a device-code page shows.
+fn user_code_in(page: &str) -> String {
+    let marker = "id=\"user-code\" class=\"user-code\">";
+    let at = page.find(marker).expect("a user code") + marker.len();
+    page[at..].split('<').next().unwrap().to_owned()
+}
+
 /// The hidden CSRF field's value in a page.
 fn csrf_field(page: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
@@ -755,6 +822,13 @@ impl NoScript {
             csrf_cookie,
             token,
         }
+    }
+
+    /// Presses *Start authentication* and returns the device-code page.
+    async fn start_authentication(&self) -> String {
+        let form = format!("csrf={}", self.token);
+        self.post("/wizard/start", self.cookies(), form).await;
+        self.get("/wizard").await
     }
 
     fn cookies(&self) -> String {
@@ -905,18 +979,9 @@ async fn without_javascript_the_device_code_page_refreshes_and_polls() {
     let portal = Portal::start().await;
     let link = portal.invite("contoso", "contoso.com").await;
     let browser = NoScript::open(&portal, &link).await;
-    browser
-        .post(
-            "/wizard/start",
-            browser.cookies(),
-            format!("csrf={}", browser.token),
-        )
-        .await;
-    let device = browser.get("/wizard").await;
+    let device = browser.start_authentication().await;
     assert!(device.contains("<noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript>"));
-    let marker = "id=\"user-code\" class=\"user-code\">";
-    let at = device.find(marker).unwrap() + marker.len();
-    let user_code = device[at..].split('<').next().unwrap().to_owned();
+    let user_code = user_code_in(&device);
 
     // A refresh before the interval passed does not poll upstream.
     let polls = || portal.fake.requests(FakeRequest::DevicePoll);
@@ -953,4 +1018,32 @@ async fn https_portals_get_secure_host_only_cookies() {
         }
     }
     assert!(page.text().await.unwrap().contains("Start authentication"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_code_switch_runs_through_the_wizard_and_takes_over() {
+    let portal = Portal::start().await;
+    portal.connected("contoso", "contoso.com").await;
+    let id = "contoso".try_into().unwrap();
+    let invited = portal
+        .ta
+        .switch_to_device_code(
+            &id,
+            Some(tenant_access::EmailAddress::new("it@contoso.com").unwrap()),
+        )
+        .await
+        .unwrap();
+    invited.send(&portal.ta).await.unwrap();
+    let browser = NoScript::open(&portal, &portal.link_to("it@contoso.com")).await;
+    let device = browser.start_authentication().await;
+    portal.fake.sign_in(&user_code_in(&device));
+    portal.tick();
+    assert!(browser.get("/wizard").await.contains("You are connected"));
+    // The switch journey is gone (taken over): the page still shows the connection.
+    assert!(browser.get("/wizard").await.contains("You are connected"));
+    let AnyOnboarding::Validated(done) = portal.ta.load(&id).await.unwrap() else {
+        panic!("not validated")
+    };
+    assert_eq!(done.customer().admin_email.as_str(), "it@contoso.com");
+    assert!(portal.ta.pending_switch(&id).await.unwrap().is_none());
 }

@@ -24,8 +24,9 @@ use crate::day_two::VerifyProgress;
 use crate::engine::TenantAccess;
 use crate::error::{Error, FlowError};
 use crate::flow::{AnyOnboarding, Reinvitable, Resendable, Revocable, StageKind};
-use crate::ids::{CustomerId, Method};
+use crate::ids::{CustomerId, EmailAddress, Method};
 use crate::report::StatusRow;
+use crate::secret::{ClientSecret, Password};
 use crate::store::{Filter, PageRequest};
 
 /// An MSP operator, as the integrator's [`AdminAuthorizer`] identified them. Their name is
@@ -132,6 +133,8 @@ impl Job {
 /// | GET, POST | `/admin/invitations` | customer invitations (email sent, device authenticated, created, expires) and the form that creates one |
 /// | POST | `/admin/invitations/resend`, `/admin/invitations/revoke` | resend (a new link; the old one stops working) or revoke |
 /// | POST | `/admin/refresh` | *Refresh token now* for one customer |
+/// | POST | `/admin/switch`, `/admin/switch/cancel` | *Switch method* (the old connection serves until the new one is validated), or cancel it |
+/// | GET | `/admin/switch/consent?customer=ID` | redirects to the pending switch's admin-consent page |
 /// | POST, GET | `/admin/verify-all` | starts *Verify all* in the background / shows its progress |
 /// | GET | `/admin/verify-all/progress` | its progress as JSON, for the page's script |
 /// | GET | `/admin/assets/ta-wizard.css`, `/admin/assets/ta-wizard.js` | the stylesheet and script |
@@ -154,6 +157,9 @@ pub fn admin_router(
         .route("/admin/invitations/resend", axum::routing::post(resend))
         .route("/admin/invitations/revoke", axum::routing::post(revoke))
         .route("/admin/refresh", axum::routing::post(refresh))
+        .route("/admin/switch", axum::routing::post(switch))
+        .route("/admin/switch/consent", get(switch_consent))
+        .route("/admin/switch/cancel", axum::routing::post(cancel_switch))
         .route("/admin/verify-all", get(verify_page).post(start_verify))
         .route("/admin/verify-all/progress", get(verify_progress))
         .route(
@@ -206,6 +212,15 @@ impl Notice {
             "reauth" => format!(
                 "The refresh token of {who} no longer works: the customer must authenticate again."
             ),
+            "switch-invited" => format!(
+                "Switching {who} to the device code: an invitation was sent. The current connection keeps working until the new one is validated."
+            ),
+            "switch-consent" => format!(
+                "Switching {who}: an administrator of the customer must consent (\u{201c}Open admin consent\u{201d} in its row). The current connection keeps working meanwhile."
+            ),
+            "switch-cancelled" => {
+                format!("The method switch of {who} was cancelled; its connection is unchanged.")
+            }
             _ => return None,
         })
     }
@@ -229,6 +244,17 @@ struct StatusView {
     status: &'static str,
     last_error: Option<String>,
     can_refresh: bool,
+    can_switch: bool,
+    /// The method switch under way: the new method and its stage.
+    switching: Option<SwitchView>,
+}
+
+#[derive(Serialize)]
+struct SwitchView {
+    method: &'static str,
+    stage: String,
+    /// The query of the link to the admin-consent redirect, when consent is what it waits for.
+    consent_query: Option<String>,
 }
 
 fn method_name(method: Method) -> &'static str {
@@ -255,7 +281,7 @@ async fn status_page(
         Ok(rows) => rows,
         Err(error) => return web.error_page(&WebError::Engine(error), Some(&csrf.0)),
     };
-    let rows: Vec<StatusView> = rows.iter().map(status_view).collect();
+    let rows = status_views(&rows);
     let running = state
         .job
         .lock()
@@ -282,7 +308,36 @@ fn status_view(row: &StatusRow) -> StatusView {
         status: row.last_verification.map_or("not verified", |s| s.as_str()),
         last_error: row.last_error.clone(),
         can_refresh: row.stage == StageKind::Validated,
+        can_switch: matches!(row.stage, StageKind::Validated | StageKind::ReauthRequired),
+        switching: None,
     }
+}
+
+/// The status rows, each method-switch journey folded into its customer's row.
+fn status_views(rows: &[StatusRow]) -> Vec<StatusView> {
+    let mut views: Vec<StatusView> = rows
+        .iter()
+        .filter(|r| !r.customer.is_switch_journey())
+        .map(status_view)
+        .collect();
+    for row in rows.iter().filter(|r| r.customer.is_switch_journey()) {
+        let Some(owner) = row.customer.switching() else {
+            continue;
+        };
+        if let Some(view) = views.iter_mut().find(|v| v.customer == owner.as_str()) {
+            view.can_switch = false;
+            view.switching = Some(SwitchView {
+                method: method_name(row.method),
+                stage: stage_name(row.stage),
+                consent_query: (row.stage == StageKind::ConsentRequired).then(|| {
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("customer", owner.as_str())
+                        .finish()
+                }),
+            });
+        }
+    }
+    views
 }
 
 #[derive(Serialize)]
@@ -321,7 +376,8 @@ fn invitation_view(journey: &AnyOnboarding) -> InvitationView {
                 | StageKind::Expired
                 | StageKind::ReauthRequired
         ),
-        can_revoke: kind != StageKind::Revoked,
+        // A method switch is cancelled on the status page, not revoked.
+        can_revoke: kind != StageKind::Revoked && !c.id.is_switch_journey(),
     }
 }
 
@@ -483,6 +539,24 @@ async fn revoke(
     row_action(&state, &csrf, &operator, &form, RowAction::Revoke).await
 }
 
+/// Runs an admin action as `operator`; answers with a redirect to `page` carrying the notice
+/// the action names, or with the error's page.
+async fn act<Fut>(
+    state: &AdminState,
+    csrf: &CsrfToken,
+    operator: &Operator,
+    page: &str,
+    action: impl FnOnce(TenantAccess) -> Fut,
+) -> Response
+where
+    Fut: std::future::Future<Output = Result<(CustomerId, &'static str), WebError>>,
+{
+    match action(engine_for(&state.web, operator)).await {
+        Ok((id, done)) => redirect(&state.web, page, done, &id),
+        Err(error) => state.web.error_page(&error, Some(&csrf.0)),
+    }
+}
+
 async fn row_action(
     state: &AdminState,
     csrf: &CsrfToken,
@@ -490,24 +564,28 @@ async fn row_action(
     form: &CustomerForm,
     action: RowAction,
 ) -> Response {
-    let ta = engine_for(&state.web, operator);
-    let done = async {
-        let id = form.id()?;
-        let journey = load(&ta, &id).await?;
-        match action {
-            RowAction::Resend => resend_journey(&ta, journey).await?,
-            RowAction::Revoke => revoke_journey(&ta, journey).await?,
-        }
-        Ok::<_, WebError>(id)
-    };
-    let word = match action {
-        RowAction::Resend => "resent",
-        RowAction::Revoke => "revoked",
-    };
-    match done.await {
-        Ok(id) => redirect(&state.web, "/admin/invitations", word, &id),
-        Err(error) => state.web.error_page(&error, Some(&csrf.0)),
-    }
+    act(
+        state,
+        csrf,
+        operator,
+        "/admin/invitations",
+        |ta| async move {
+            let id = form.id()?;
+            let journey = load(&ta, &id).await?;
+            let done = match action {
+                RowAction::Resend => {
+                    resend_journey(&ta, journey).await?;
+                    "resent"
+                }
+                RowAction::Revoke => {
+                    revoke_journey(&ta, journey).await?;
+                    "revoked"
+                }
+            };
+            Ok((id, done))
+        },
+    )
+    .await
 }
 
 /// Mails a new link from wherever the journey waits for the customer; starts over from an
@@ -577,20 +655,20 @@ async fn refresh(
     Extension(operator): Extension<Operator>,
     CsrfForm(form): CsrfForm<CustomerForm>,
 ) -> Response {
-    let ta = engine_for(&state.web, &operator);
-    let done = async {
+    act(&state, &csrf, &operator, "/admin", |ta| async move {
         let id = form.id()?;
         let after = ta.refresh_now(&id).await.map_err(|e| match e {
             Error::Flow(FlowError::NotFound(_)) => WebError::NotFound,
             e => e.into(),
         })?;
-        Ok::<_, WebError>((id, after.kind()))
-    };
-    match done.await {
-        Ok((id, StageKind::Validated)) => redirect(&state.web, "/admin", "refreshed", &id),
-        Ok((id, _)) => redirect(&state.web, "/admin", "reauth", &id),
-        Err(error) => state.web.error_page(&error, Some(&csrf.0)),
-    }
+        let done = if after.kind() == StageKind::Validated {
+            "refreshed"
+        } else {
+            "reauth"
+        };
+        Ok((id, done))
+    })
+    .await
 }
 
 /// `POST /admin/verify-all`: starts a run in the background unless one is running.
@@ -741,4 +819,119 @@ async fn verify_progress(State(state): State<AdminState>) -> Response {
         },
     };
     Json(progress).into_response()
+}
+
+/// The *Switch method* form.
+#[derive(Deserialize)]
+struct SwitchForm {
+    #[serde(default)]
+    customer: String,
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    admin_email: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    client_secret: String,
+}
+
+/// `POST /admin/switch`: starts switching a customer to another method; the old connection
+/// keeps serving until the new one is validated.
+async fn switch(
+    State(state): State<AdminState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Extension(operator): Extension<Operator>,
+    CsrfForm(form): CsrfForm<SwitchForm>,
+) -> Response {
+    act(&state, &csrf, &operator, "/admin", |ta| async move {
+        let id = CustomerId::new(form.customer.as_str())
+            .map_err(|e| WebError::Input(format!("The {e}.")))?;
+        let done = match Method::parse(form.method.as_str()) {
+            Some(Method::DeviceCode) => {
+                let email = match form.admin_email.trim() {
+                    "" => None,
+                    email => Some(
+                        EmailAddress::new(email)
+                            .map_err(|e| WebError::Input(format!("The {e}.")))?,
+                    ),
+                };
+                let invited = ta.switch_to_device_code(&id, email).await?;
+                invited.send(&ta).await.map_err(Error::from)?;
+                "switch-invited"
+            }
+            Some(Method::Password) => {
+                ta.switch_to_password(
+                    &id,
+                    form.username.trim(),
+                    Password::new(form.password.clone()),
+                )
+                .await?;
+                "switch-consent"
+            }
+            Some(Method::AppRegistration) => {
+                ta.switch_to_app_registration(
+                    &id,
+                    form.client_id.trim(),
+                    ClientSecret::new(form.client_secret.clone()),
+                )
+                .await?;
+                "switch-consent"
+            }
+            _ => return Err(WebError::Input("Choose the method to switch to.".into())),
+        };
+        Ok((id, done))
+    })
+    .await
+}
+
+/// `GET /admin/switch/consent?customer=ID`: sends the operator's browser to the pending
+/// switch's admin-consent page. The URL (its `state` included) is never written into a page.
+/// A link, not a form: it changes nothing, and a form's redirect to another origin would be
+/// blocked by the pages' `form-action 'self'`.
+async fn switch_consent(
+    State(state): State<AdminState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Extension(operator): Extension<Operator>,
+    Query(form): Query<CustomerForm>,
+) -> Response {
+    let ta = engine_for(&state.web, &operator);
+    let found = async {
+        let id = form.id()?;
+        match ta.pending_switch(&id).await? {
+            Some(AnyOnboarding::ConsentRequired(pending)) => {
+                Ok(pending.stage().admin_consent_url().to_string())
+            }
+            Some(other) => Err(WebError::WrongStage(format!(
+                "The switch of {id} is in the stage \u{201c}{}\u{201d}, which needs no admin consent.",
+                stage_name(other.kind())
+            ))),
+            None => Err(WebError::WrongStage(format!(
+                "{id} has no method switch under way."
+            ))),
+        }
+    };
+    match found.await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(error) => state.web.error_page(&error, Some(&csrf.0)),
+    }
+}
+
+/// `POST /admin/switch/cancel`: the switch journey goes; the old connection stays.
+async fn cancel_switch(
+    State(state): State<AdminState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Extension(operator): Extension<Operator>,
+    CsrfForm(form): CsrfForm<CustomerForm>,
+) -> Response {
+    act(&state, &csrf, &operator, "/admin", |ta| async move {
+        let id = form.id()?;
+        ta.cancel_switch(&id).await?;
+        Ok((id, "switch-cancelled"))
+    })
+    .await
 }

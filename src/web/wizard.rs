@@ -122,7 +122,15 @@ async fn journey(web: &Web, headers: &HeaderMap) -> Result<AnyOnboarding, WebErr
         .ok_or(WebError::NoSession)?;
     let journey = match web.engine.load(&session.customer).await {
         Ok(journey) => journey,
-        Err(Error::Flow(FlowError::NotFound(_))) => return Err(WebError::NoSession),
+        Err(Error::Flow(FlowError::NotFound(_))) => {
+            // A method switch's journey is deleted once it took over its customer's
+            // connection: show that connection.
+            let owner = session.customer.switching().ok_or(WebError::NoSession)?;
+            return match web.engine.load(&owner).await? {
+                done @ AnyOnboarding::Validated(_) => Ok(done),
+                _ => Err(WebError::InvalidInvitation),
+            };
+        }
         Err(error) => return Err(error.into()),
     };
     if invitation_number(&journey) != session.invitation || journey.kind().is_terminal() {
