@@ -171,7 +171,8 @@ async fn main() -> Result<(), BoxError> {
         }
         println!("smoke: GET /admin answered 200 with the status table; exiting");
     } else {
-        tokio::signal::ctrl_c().await?;
+        stopped().await?;
+        println!("stopping");
     }
     server.abort();
     store.close().await;
@@ -261,4 +262,18 @@ async fn play_microsoft(ta: TenantAccess, fake: Arc<FakeEntra>) {
             }
         }
     }
+}
+
+/// Ctrl-C, or (on Unix) SIGTERM: either way the temporary store is removed.
+async fn stopped() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await
 }
