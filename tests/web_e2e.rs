@@ -972,6 +972,25 @@ async fn pages_carry_security_headers_and_no_secret() {
         .await
         .unwrap();
     assert!(admin.contains("contoso") && !admin.contains(&code));
+
+    // Whatever the MSP typed is escaped (HTML auto-escaping on every template).
+    portal
+        .invite("<script>alert(1)</script>", "fabrikam.com")
+        .await;
+    let admin = client
+        .get(format!("{}/admin/invitations", portal.url))
+        .header("cookie", format!("{ADMIN_COOKIE}={ADMIN_TOKEN}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!admin.contains("<script>alert"));
+    assert!(
+        admin.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+        "{admin}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
