@@ -10,7 +10,8 @@
 //!   otherwise) and the two small static assets (`/assets/ta-wizard.css`, `/assets/ta-wizard.js`).
 //! - [`admin_router`]: the MSP's pages under `/admin`: customer invitations (create, resend,
 //!   revoke), the authentication status table, *Verify all* with live progress, *Refresh token
-//!   now*. It needs an [`AdminAuthorizer`]: there is no default and no way to leave it out.
+//!   now*, *Switch method* (the old connection serves until the new one is validated). It
+//!   needs an [`AdminAuthorizer`]: there is no default and no way to leave it out.
 //!
 //! Pages are rendered on the server (minijinja, HTML auto-escaping) and work without
 //! JavaScript: progress then falls back to a page refresh. Every response carries strict
