@@ -109,12 +109,13 @@ struct Portal {
 
 impl Portal {
     async fn start() -> Portal {
-        Self::start_public(None).await
+        Self::start_at(None, "").await
     }
 
     /// A portal whose public address (where invitation links point) is `public`, e.g. an
-    /// https reverse proxy in front of it; it still listens on 127.0.0.1.
-    async fn start_public(public: Option<&str>) -> Portal {
+    /// https reverse proxy in front of it, with the routers nested under `base` ("" for the
+    /// root); it still listens on 127.0.0.1.
+    async fn start_at(public: Option<&str>, base: &str) -> Portal {
         let clock = ManualClock::starting_now();
         let gate = GatedClock::new(clock.clone());
         let fake = FakeEntra::builder()
@@ -129,7 +130,7 @@ impl Portal {
         let mailer = CaptureMailer::new();
         let ta = TenantAccess::builder()
             .config(
-                Config::new(public.unwrap_or(&url))
+                Config::new(public.unwrap_or(&format!("{url}{base}")))
                     .unwrap()
                     .msp_name("Northwind IT")
                     .consent_client_id(fake.client_id())
@@ -143,10 +144,20 @@ impl Portal {
             .clock(gate.clone())
             .build()
             .unwrap();
-        let config = WebConfig::new().check_every(StdDuration::from_millis(150));
-        let app = axum::Router::new()
-            .merge(web::customer_router(ta.clone(), config.clone()))
-            .merge(web::admin_router(ta.clone(), config, CookieAuth));
+        let mut config = WebConfig::new().check_every(StdDuration::from_millis(150));
+        if !base.is_empty() {
+            config = config.base_path(base).unwrap();
+        }
+        let routers = web::customer_router(ta.clone(), config.clone()).merge(web::admin_router(
+            ta.clone(),
+            config,
+            CookieAuth,
+        ));
+        let app = if base.is_empty() {
+            routers
+        } else {
+            axum::Router::new().nest(base, routers)
+        };
         tokio::spawn(async move { axum::serve(listener, app).await });
         Portal {
             url,
@@ -847,16 +858,21 @@ impl NoScript {
     }
 
     async fn get(&self, path: &str) -> String {
-        self.client
-            .get(format!("{}{path}", self.url))
-            .header("cookie", self.cookies())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        page_text(&format!("{}{path}", self.url), &self.cookies()).await
     }
+}
+
+/// The body of a `GET` with these cookies.
+async fn page_text(url: &str, cookies: &str) -> String {
+    http()
+        .get(url)
+        .header("cookie", cookies)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1016,7 +1032,7 @@ async fn without_javascript_the_device_code_page_refreshes_and_polls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_portals_get_secure_host_only_cookies() {
-    let portal = Portal::start_public(Some("https://portal.example.com")).await;
+    let portal = Portal::start_at(Some("https://portal.example.com"), "").await;
     let link = portal.invite("contoso", "contoso.com").await;
     let code = link.rsplit('/').next().unwrap();
     let fetch = |path: String, cookie: String| {
@@ -1065,4 +1081,34 @@ async fn a_device_code_switch_runs_through_the_wizard_and_takes_over() {
     };
     assert_eq!(done.customer().admin_email.as_str(), "it@contoso.com");
     assert!(portal.ta.pending_switch(&id).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routers_nested_under_a_base_path_link_and_scope_cookies_there() {
+    let portal = Portal::start_at(None, "/portal").await;
+    let url = portal.url.clone();
+    let link = portal.invite("contoso", "contoso.com").await;
+    assert!(link.starts_with(&format!("{url}/portal/invitation/")));
+
+    let opened = http().get(&link).send().await.unwrap();
+    assert_eq!(opened.headers()["location"], "/portal/wizard");
+    let (session, full) = set_cookie(&opened, "ta_wizard").unwrap();
+    assert!(full.contains("; Path=/portal;"), "{full}");
+    let page = page_text(&format!("{url}/portal/wizard"), &session)
+        .await
+        // Auto-escaping writes '/' in attribute values as an entity; browsers read it back.
+        .replace("&#x2f;", "/");
+    for wanted in [
+        "action=\"/portal/wizard/start\"",
+        "href=\"/portal/assets/ta-wizard.css\"",
+        "src=\"/portal/assets/ta-wizard.js\"",
+    ] {
+        assert!(page.contains(wanted), "{wanted} not in {page}");
+    }
+    let css = http()
+        .get(format!("{url}/portal/assets/ta-wizard.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
 }
