@@ -224,6 +224,20 @@ struct Browser {
     _profile: TempDir,
 }
 
+impl Drop for Browser {
+    /// Also when a test fails half-way: chromedriver runs in its own process group (with the
+    /// chromium it started), and the whole group is ended by its id.
+    fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
 struct TempDir(std::path::PathBuf);
 
 impl Drop for TempDir {
@@ -258,11 +272,15 @@ fn free_port() -> u16 {
 impl Browser {
     async fn start(driver_path: &str) -> Browser {
         let port = free_port();
-        let driver = Command::new(driver_path)
+        let mut command = Command::new(driver_path);
+        command
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::null());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let driver = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {driver_path}: {e}"));
         let profile = TempDir(
@@ -311,10 +329,9 @@ impl Browser {
         panic!("no WebDriver session: {last:?}");
     }
 
-    async fn stop(mut self) {
+    async fn stop(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // Drop ends chromedriver.
     }
 
     async fn text(&self, css: &str) -> String {
