@@ -264,13 +264,13 @@ impl fmt::Display for ProviderDetail {
 #[non_exhaustive]
 pub enum ProviderError {
     /// Too many requests; wait before the next one.
-    #[error("throttled; retry after {retry_after:?}")]
+    #[error("throttled{}", retry_hint(retry_after))]
     Throttled {
         /// How long the provider asked to wait.
         retry_after: Option<Duration>,
     },
     /// The provider failed (5xx) or is down.
-    #[error("unavailable (HTTP {status}); retry after {retry_after:?}")]
+    #[error("unavailable (HTTP {status}){}", retry_hint(retry_after))]
     Unavailable {
         /// The HTTP status.
         status: u16,
@@ -335,6 +335,14 @@ pub enum ProviderError {
     /// The provider cannot do what was asked (for example tokens for other scopes).
     #[error("not supported by this provider: {0}")]
     Unsupported(&'static str),
+}
+
+/// "; retry after 30s" when the provider said how long to wait, else nothing.
+fn retry_hint(after: &Option<Duration>) -> String {
+    match after {
+        Some(after) => format!("; retry after {after}"),
+        None => String::new(),
+    }
 }
 
 impl ProviderError {
@@ -474,6 +482,19 @@ impl MailError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_hints_read_well() {
+        let throttled = ProviderError::Throttled {
+            retry_after: Some(Duration::seconds(30)),
+        };
+        assert_eq!(throttled.to_string(), "throttled; retry after 30s");
+        let bare = ProviderError::Unavailable {
+            status: 503,
+            retry_after: None,
+        };
+        assert_eq!(bare.to_string(), "unavailable (HTTP 503)");
+    }
 
     #[test]
     fn actions_group_errors_for_the_portal() {
