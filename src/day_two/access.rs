@@ -1,9 +1,6 @@
 //! Silent access tokens: a per-process cache, refresh-ahead, single flight per customer, and
 //! compare-and-swap across replicas.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
-
 use time::OffsetDateTime;
 
 use crate::engine::TenantAccess;
@@ -15,45 +12,6 @@ use crate::{Onboarding, flow::StageKind};
 
 /// How many times a refresh that lost a compare-and-swap reloads and looks again.
 const CAS_RETRIES: usize = 3;
-
-/// Access tokens known to this process, and one lock per customer so concurrent callers share
-/// a single refresh.
-#[derive(Default)]
-pub(crate) struct TokenCache {
-    tokens: RwLock<HashMap<CustomerId, Cached>>,
-    flights: Mutex<HashMap<CustomerId, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-struct Cached {
-    token: AccessToken,
-    expires_at: OffsetDateTime,
-}
-
-impl TokenCache {
-    /// The cached token if it is still valid at `fresh_until`.
-    fn fresh(&self, customer: &CustomerId, fresh_until: OffsetDateTime) -> Option<AccessToken> {
-        let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
-        tokens
-            .get(customer)
-            .filter(|c| c.expires_at > fresh_until)
-            .map(|c| c.token.clone())
-    }
-
-    fn put(&self, customer: &CustomerId, token: AccessToken, expires_at: OffsetDateTime) {
-        let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
-        tokens.insert(customer.clone(), Cached { token, expires_at });
-    }
-
-    pub(crate) fn forget(&self, customer: &CustomerId) {
-        let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
-        tokens.remove(customer);
-    }
-
-    fn flight(&self, customer: &CustomerId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(flights.entry(customer.clone()).or_default())
-    }
-}
 
 /// The stored token of a validated journey, if it is still valid at `fresh_until`.
 fn stored_fresh(

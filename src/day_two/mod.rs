@@ -13,9 +13,10 @@
 //! - The status report lives in [`report`](crate::report): rows, a table, CSV and JSON.
 
 mod access;
+mod cache;
 mod maintain;
 mod verify;
 
-pub(crate) use access::TokenCache;
+pub(crate) use cache::TokenCache;
 pub use maintain::{Maintainer, MaintenancePolicy, PassReport};
 pub use verify::{VerifyOutcome, VerifyProgress};
