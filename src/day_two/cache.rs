@@ -8,8 +8,10 @@
 //!   concurrent readers on different cores rarely share a lock word;
 //! - a shard's entry is 32 bytes (the id, the token's `Arc` and the expiry as Unix
 //!   nanoseconds), so one lookup reads one control group and one bucket line;
-//! - keys are hashed with a seeded `foldhash` (fast on short ids, still randomised per
-//!   process);
+//! - the id is hashed once, with a seeded `foldhash` (fast on short ids, still randomised per
+//!   process): the same hash picks the shard and the bucket;
+//! - ids compare by pointer first (`Arc<str>`), so an id cloned from the store is never
+//!   dereferenced to compare;
 //! - a hit clones the token's `Arc` (no string copy) and compares one `i64`.
 //!
 //! What remains at large sizes is memory latency: the id's bytes, the bucket and the token's
@@ -19,6 +21,8 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, RwLock};
 
+use hashbrown::HashTable;
+
 use time::OffsetDateTime;
 
 use crate::ids::CustomerId;
@@ -27,7 +31,7 @@ use crate::secret::AccessToken;
 /// Shards of the token map (a power of two).
 const SHARDS: usize = 64;
 
-type Map = HashMap<CustomerId, Cached, foldhash::fast::RandomState>;
+type Map = HashTable<Cached>;
 
 /// One shard, alone on its cache line(s) so readers on other shards never share its lock word.
 #[repr(align(128))]
@@ -36,6 +40,7 @@ struct Shard(RwLock<Map>);
 
 /// A cached token and the moment it expires.
 struct Cached {
+    customer: CustomerId,
     /// `expires_at` as Unix nanoseconds: one integer compare on the hot path.
     expires_ns: i64,
     token: AccessToken,
@@ -43,16 +48,17 @@ struct Cached {
 
 /// Unix nanoseconds, saturating (tokens never expire outside ±292 years of 1970).
 fn unix_ns(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos()).unwrap_or(if at.year() < 1970 {
-        i64::MIN
-    } else {
-        i64::MAX
-    })
+    saturate(at.unix_timestamp_nanos())
+}
+
+fn saturate(ns: i128) -> i64 {
+    i64::try_from(ns).unwrap_or(if ns < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// Access tokens known to this process, and one lock per customer so concurrent callers share
 /// a single refresh.
 pub(crate) struct TokenCache {
+    /// One seed for every shard: an id's hash picks both its shard and its bucket.
     hasher: foldhash::fast::RandomState,
     shards: Box<[Shard]>,
     flights: Mutex<HashMap<CustomerId, Arc<tokio::sync::Mutex<()>>>>,
@@ -69,11 +75,11 @@ impl Default for TokenCache {
 }
 
 impl TokenCache {
-    fn shard(&self, customer: &CustomerId) -> &RwLock<Map> {
-        // The top bits pick the shard; the map inside uses its own seed, so entries of one
-        // shard still spread over all of its buckets.
+    /// The id's hash, and the shard it lives in. The shard takes bits 32..38: the table inside
+    /// uses the low bits for the bucket and the top seven as tags, so these stay independent.
+    fn locate(&self, customer: &CustomerId) -> (u64, &RwLock<Map>) {
         let hash = self.hasher.hash_one(customer);
-        &self.shards[(hash >> 58) as usize % SHARDS].0
+        (hash, &self.shards[(hash >> 32) as usize % SHARDS].0)
     }
 
     /// The cached token if it is still valid at `fresh_until`.
@@ -82,12 +88,25 @@ impl TokenCache {
         customer: &CustomerId,
         fresh_until: OffsetDateTime,
     ) -> Option<AccessToken> {
-        let fresh_until = unix_ns(fresh_until);
-        let shard = self
-            .shard(customer)
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        match shard.get(customer) {
+        self.fresh_ns(customer, unix_ns(fresh_until))
+    }
+
+    /// The cached token if it is still valid `margin` after `now_ns` (Unix nanoseconds, as
+    /// [`Clock::now_unix_nanos`](crate::clock::Clock::now_unix_nanos) gives): the hot path,
+    /// with no calendar arithmetic.
+    pub(crate) fn fresh_at(
+        &self,
+        customer: &CustomerId,
+        now_ns: i128,
+        margin: time::Duration,
+    ) -> Option<AccessToken> {
+        self.fresh_ns(customer, saturate(now_ns + margin.whole_nanoseconds()))
+    }
+
+    fn fresh_ns(&self, customer: &CustomerId, fresh_until: i64) -> Option<AccessToken> {
+        let (hash, shard) = self.locate(customer);
+        let shard = shard.read().unwrap_or_else(|e| e.into_inner());
+        match shard.find(hash, |c| c.customer == *customer) {
             Some(c) if c.expires_ns > fresh_until => Some(c.token.clone()),
             _ => None,
         }
@@ -100,24 +119,36 @@ impl TokenCache {
         token: AccessToken,
         expires_at: OffsetDateTime,
     ) {
-        let cached = Cached {
-            expires_ns: unix_ns(expires_at),
-            token,
-        };
-        let mut shard = self
-            .shard(customer)
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        shard.insert(customer.clone(), cached);
+        let expires_ns = unix_ns(expires_at);
+        let (hash, shard) = self.locate(customer);
+        let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
+        match shard.entry(
+            hash,
+            |c| c.customer == *customer,
+            |c| self.hasher.hash_one(&c.customer),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut slot) => {
+                let cached = slot.get_mut();
+                cached.expires_ns = expires_ns;
+                cached.token = token;
+            }
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(Cached {
+                    customer: customer.clone(),
+                    expires_ns,
+                    token,
+                });
+            }
+        }
     }
 
     /// Drops the cached token of `customer`.
     pub(crate) fn forget(&self, customer: &CustomerId) {
-        let mut shard = self
-            .shard(customer)
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        shard.remove(customer);
+        let (hash, shard) = self.locate(customer);
+        let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
+        if let Ok(slot) = shard.find_entry(hash, |c| c.customer == *customer) {
+            slot.remove();
+        }
     }
 
     /// The lock one refresh of `customer` holds.
@@ -220,6 +251,46 @@ mod tests {
                 format!("t{i}")
             );
         }
+    }
+
+    #[test]
+    fn the_hot_path_agrees_with_the_calendar_one() {
+        let cache = TokenCache::default();
+        let at = datetime!(2026-11-24 10:00 UTC);
+        let margin = Duration::minutes(5);
+        cache.put(
+            &id("contoso"),
+            AccessToken::new("t1"),
+            at + Duration::hours(1),
+        );
+        for now in [
+            at,
+            at + Duration::minutes(55) - Duration::nanoseconds(1),
+            at + Duration::minutes(55),
+            at + Duration::hours(2),
+        ] {
+            assert_eq!(
+                cache
+                    .fresh_at(&id("contoso"), now.unix_timestamp_nanos(), margin)
+                    .is_some(),
+                cache.fresh(&id("contoso"), now + margin).is_some(),
+                "{now}"
+            );
+        }
+        assert!(
+            cache
+                .fresh_at(&id("contoso"), at.unix_timestamp_nanos(), margin)
+                .is_some()
+        );
+        assert!(
+            cache
+                .fresh_at(
+                    &id("contoso"),
+                    (at + Duration::minutes(55)).unix_timestamp_nanos(),
+                    margin
+                )
+                .is_none()
+        );
     }
 
     #[test]
