@@ -1,30 +1,50 @@
 //! Day Two figures:
 //!
-//! 1. `access_token` with a valid cached token for 1,000, 10,000 and 100,000 customers.
-//!    Target: median under 1 µs and flat across the three sizes.
-//! 2. Memory with 100,000 validated customers in the in-memory store, tokens of realistic
+//! 1. `verify_all` of 10,000 validated customers against FakeEntra on loopback at
+//!    concurrency 64, against a plain reqwest loop making the same HTTP requests (one Graph
+//!    `GET /v1.0/organization` with the customer's bearer token, body read) with the same
+//!    client settings at the same concurrency, in the same process. The two run alternately
+//!    (7 rounds each); the medians of their throughputs are compared. Target: ours at least
+//!    0.95 of the plain loop's.
+//! 2. `access_token` with a valid cached token for 1,000, 10,000 and 100,000 customers.
+//!    Access pattern: a pseudo-random customer per call (xorshift over the ids a portal holds,
+//!    clones of the stored ids), so at 100,000 customers a call finds the cache entry, the id
+//!    and the token's reference count outside the CPU cache, as a portal serving many
+//!    customers would. Target: median under 1 µs, slowest size at most 2x the fastest.
+//! 3. Memory with 100,000 validated customers in the in-memory store, tokens of realistic
 //!    Entra size (~1.5 KB access, ~1 KB refresh), every token also in the engine's cache.
 //!    Reported as bytes per customer.
 //!
-//! Results go to `benches/results/day_two.json`.
+//! Results go to `benches/results/day_two.json` (`TA_BENCH_QUICK=1`: to
+//! `benches/results/day_two.quick.json`).
 //!
-//! Run with: `cargo bench --all-features --bench day_two`
+//! Run with: `cargo bench --all-features --bench day_two` (the issue's full spec).
+//! `TA_BENCH_QUICK=1` shrinks it for CI (2,000 customers and 3 rounds for part 1, short
+//! criterion samples for part 2; about 20 s). Every run writes its verdicts; it exits 1 on a
+//! missed target only with `TA_BENCH_STRICT=1`: both figures move a lot with whatever else the
+//! 2-core machine is doing (part 1 is CPU-bound on loopback, part 2's 100,000-customer figure
+//! is memory latency), so gating on them is a choice, not the default. `cargo test --benches` runs a tiny smoke version and writes nothing;
+//! `TA_BENCH_ONLY=verify` (or `access_token`) runs one part alone, for profiling, and writes
+//! nothing.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration as StdDuration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use futures_util::FutureExt;
+use futures_util::{FutureExt, StreamExt};
 use tenant_access::audit::{Actor, AuditEvent};
-use tenant_access::clock::ManualClock;
+use tenant_access::clock::SystemClock;
 use tenant_access::customer::{Customer, TenantInfo, TokenSet, Verification, VerificationStatus};
 use tenant_access::flow::{StageKind, StageType, Validated};
 use tenant_access::mail::CaptureMailer;
+use tenant_access::provider::fake_entra::{FakeEntra, FakeRequest};
 use tenant_access::provider::mock::MockProvider;
 use tenant_access::secret::{AccessToken, RefreshToken};
-use tenant_access::store::{MemoryStore, Record};
+use tenant_access::store::{Filter, MemoryStore, Record};
 use tenant_access::{Config, CustomerId, Method, NewCustomer, TenantAccess, Version};
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 /// Counts live heap bytes, to measure memory per customer without an external tool.
 struct Counting;
@@ -52,14 +72,296 @@ static ALLOCATOR: Counting = Counting;
 
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 const TARGET_NS: f64 = 1_000.0;
+/// Part 1: verify_all's throughput must be at least this share of the plain loop's.
+const TARGET_RATIO: f64 = 0.95;
+const CONCURRENCY: usize = 64;
 
-fn engine(clock: &ManualClock, store: MemoryStore) -> TenantAccess {
+/// How big this run is: the issue's spec, the CI's quick run, or `cargo test --benches`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Full,
+    Quick,
+    Smoke,
+}
+
+impl Mode {
+    fn from_env() -> Self {
+        // `cargo bench` passes `--bench`; `cargo test --benches` does not.
+        if !std::env::args().any(|a| a == "--bench") {
+            Mode::Smoke
+        } else if std::env::var("TA_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0") {
+            Mode::Quick
+        } else {
+            Mode::Full
+        }
+    }
+
+    /// Customers verified per run, and alternating rounds of (ours, plain loop).
+    fn verify_size(self) -> (usize, usize) {
+        match self {
+            Mode::Full => (10_000, 7),
+            Mode::Quick => (2_000, 3),
+            Mode::Smoke => (200, 1),
+        }
+    }
+}
+
+fn strict() -> bool {
+    std::env::var("TA_BENCH_STRICT").is_ok_and(|v| v == "1")
+}
+
+fn validated_record(
+    name: &str,
+    tenant: &str,
+    now: OffsetDateTime,
+    token: TokenSet,
+    tenant_id: &str,
+) -> (Record, AuditEvent) {
+    let new = NewCustomer::new(name, tenant, format!("admin@{tenant}")).unwrap();
+    let mut customer = Customer::new(new, Method::DeviceCode, now);
+    customer.token = Some(token);
+    customer.tenant_info = Some(TenantInfo {
+        id: tenant_id.into(),
+        display_name: name.into(),
+        domains: vec![tenant.into()],
+    });
+    customer.device_authenticated_at = Some(now);
+    customer.last_verification = Some(Verification {
+        at: now,
+        status: VerificationStatus::Ok,
+    });
+    let record = Record {
+        stage: Validated { validated_at: now }.into_stage(),
+        version: Version::NEW,
+        customer,
+    };
+    let event = AuditEvent {
+        customer: record.id().clone(),
+        from: None,
+        to: StageKind::Validated,
+        at: now,
+        actor: Actor::System,
+        note: None,
+    };
+    (record, event)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 1: verify_all against FakeEntra, and the plain reqwest loop.
+
+struct VerifyFigures {
+    customers: usize,
+    rounds: usize,
+    ours_per_s: Vec<f64>,
+    plain_per_s: Vec<f64>,
+    ours_cpu_us: Vec<f64>,
+    plain_cpu_us: Vec<f64>,
+    requests_per_customer: f64,
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
+/// `n` validated customers, each with a token FakeEntra issued for its own tenant.
+async fn seed_fake(fake: &FakeEntra, ta: &TenantAccess, n: usize) -> Vec<AccessToken> {
+    let now = ta.clock().now();
+    let mut tokens = Vec::with_capacity(n);
+    for i in 0..n {
+        let name = format!("customer-{i:06}");
+        let tenant = format!("{name}.onmicrosoft.com");
+        let issued = fake.issue_signed_in_tokens(&tenant).unwrap();
+        let token = TokenSet {
+            access_token: issued.access_token.clone(),
+            refresh_token: issued.refresh_token,
+            expires_at: now + issued.expires_in,
+            obtained_at: now,
+            scope: issued.scope,
+        };
+        let (record, event) =
+            validated_record(&name, &tenant, now, token, &fake.tenant_id(&tenant));
+        ta.store().create(&record, &event).await.unwrap();
+        tokens.push(issued.access_token);
+    }
+    tokens
+}
+
+/// The process's CPU time so far (user + system), from `/proc/self/stat` (Linux; zero
+/// elsewhere). Ticks are 10 ms, fine for runs of half a second and more.
+fn cpu_time() -> StdDuration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return StdDuration::ZERO;
+    };
+    let after_comm = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks: u64 = fields
+        .get(11..13)
+        .map(|f| f.iter().filter_map(|t| t.parse::<u64>().ok()).sum())
+        .unwrap_or(0);
+    StdDuration::from_millis(ticks * 10)
+}
+
+/// One timed run: throughput, and the whole process's CPU time per customer (client, server
+/// and runtime: on loopback with 2 cores this is what throughput is bound by).
+#[derive(Clone, Copy)]
+struct Run {
+    per_s: f64,
+    cpu_us: f64,
+}
+
+impl Run {
+    fn new(n: usize, elapsed: StdDuration, cpu: StdDuration) -> Self {
+        Run {
+            per_s: n as f64 / elapsed.as_secs_f64(),
+            cpu_us: cpu.as_secs_f64() * 1e6 / n as f64,
+        }
+    }
+}
+
+/// One `verify_all` run over every customer.
+async fn run_ours(ta: &TenantAccess, n: usize) -> Run {
+    let cpu = cpu_time();
+    let started = Instant::now();
+    let mut run = std::pin::pin!(ta.verify_all(Filter::all(), CONCURRENCY));
+    let mut ok = 0;
+    while let Some(outcome) = run.next().await {
+        let outcome = outcome.unwrap();
+        if let Err(e) = &outcome.result {
+            panic!("{}: {e}", outcome.customer);
+        }
+        ok += 1;
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(ok, n);
+    Run::new(n, elapsed, cpu_time() - cpu)
+}
+
+/// What a portal would write by hand: the same GET per customer, same client settings
+/// (no redirects, the same timeout and user agent), the body read, at the same concurrency.
+async fn run_plain(client: &reqwest::Client, url: &url::Url, tokens: &[AccessToken]) -> Run {
+    let cpu = cpu_time();
+    let started = Instant::now();
+    let ok = futures_util::stream::iter(tokens.iter().cloned())
+        .map(|token| async move {
+            let response = client
+                .get(url.clone())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .bearer_auth(token.expose_secret())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.bytes().await.unwrap().len()
+        })
+        .buffer_unordered(CONCURRENCY)
+        .fold(0usize, |n, len| async move { n + usize::from(len > 0) })
+        .await;
+    let elapsed = started.elapsed();
+    assert_eq!(ok, tokens.len());
+    Run::new(ok, elapsed, cpu_time() - cpu)
+}
+
+fn verify_all_vs_plain(mode: Mode) -> VerifyFigures {
+    let (n, rounds) = mode.verify_size();
+    // A portal's runtime: multi-threaded, both cores. FakeEntra serves on the same runtime,
+    // so both contenders share the machine with the same server.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Driven from a task on the runtime, as a portal's handler or background job would (not
+    // from a third thread competing with the two workers).
+    let run = rt.spawn(async move {
+        let fake = FakeEntra::builder()
+            .clock(Arc::new(SystemClock))
+            .start()
+            .await
+            .unwrap();
+        let ta = TenantAccess::builder()
+            .config(Config::new("https://portal.example.com").unwrap())
+            .store(MemoryStore::new())
+            .mailer(CaptureMailer::new())
+            .provider(fake.provider().unwrap())
+            .build()
+            .unwrap();
+        let tokens = seed_fake(&fake, &ta, n).await;
+        // The settings EntraProvider's client uses (FakeEntra's config: 10 s timeout).
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(StdDuration::from_secs(10))
+            .user_agent(concat!("tenant-access/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap();
+        let mut url = fake.url().clone();
+        url.set_path("/v1.0/organization");
+
+        // Warm both (connections, allocator) and check they send the same requests.
+        let before = fake.requests(FakeRequest::Organization);
+        run_ours(&ta, n).await;
+        let ours_requests = fake.requests(FakeRequest::Organization) - before;
+        let before = fake.requests(FakeRequest::Organization);
+        run_plain(&client, &url, &tokens).await;
+        let plain_requests = fake.requests(FakeRequest::Organization) - before;
+        assert_eq!(
+            ours_requests, plain_requests,
+            "verify_all and the plain loop must make the same requests"
+        );
+        for kind in [FakeRequest::Refresh, FakeRequest::DevicePoll] {
+            assert_eq!(fake.requests(kind), 0, "verify makes no {kind:?} request");
+        }
+
+        let mut ours = Vec::new();
+        let mut plain = Vec::new();
+        for round in 0..rounds {
+            // Alternate who goes first, so neither always runs on a warmer machine.
+            if round % 2 == 0 {
+                ours.push(run_ours(&ta, n).await);
+                plain.push(run_plain(&client, &url, &tokens).await);
+            } else {
+                plain.push(run_plain(&client, &url, &tokens).await);
+                ours.push(run_ours(&ta, n).await);
+            }
+            let (o, p): (Run, Run) = (ours[round], plain[round]);
+            println!(
+                "verify_all round {}: ours {:.0}/s ({:.1} µs CPU each), plain loop {:.0}/s ({:.1} µs CPU each)",
+                round + 1,
+                o.per_s,
+                o.cpu_us,
+                p.per_s,
+                p.cpu_us
+            );
+        }
+        VerifyFigures {
+            customers: n,
+            rounds,
+            ours_per_s: ours.iter().map(|r| r.per_s).collect(),
+            plain_per_s: plain.iter().map(|r| r.per_s).collect(),
+            ours_cpu_us: ours.iter().map(|r| r.cpu_us).collect(),
+            plain_cpu_us: plain.iter().map(|r| r.cpu_us).collect(),
+            requests_per_customer: ours_requests as f64 / n as f64,
+        }
+    });
+    rt.block_on(run).expect("the verify_all bench task")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parts 2 and 3: access_token on a warm cache, and memory per customer.
+
+/// The engine a portal runs: the system clock (read once per call), the memory store.
+fn engine(store: MemoryStore) -> TenantAccess {
     TenantAccess::builder()
         .config(Config::new("https://portal.example.com").unwrap())
         .store(store)
         .mailer(CaptureMailer::new())
         .provider(MockProvider::new())
-        .clock(clock.clone())
         .build()
         .unwrap()
 }
@@ -73,43 +375,21 @@ fn populate(rt: &tokio::runtime::Runtime, ta: &TenantAccess, n: usize) -> Vec<Cu
     rt.block_on(async {
         for i in 0..n {
             let name = format!("customer-{i:07}");
-            let new = NewCustomer::new(
-                &name,
-                format!("{name}.onmicrosoft.com"),
-                format!("admin@{name}.com"),
-            )
-            .unwrap();
-            let mut customer = Customer::new(new, Method::DeviceCode, now);
-            customer.token = Some(TokenSet {
+            let token = TokenSet {
                 access_token: AccessToken::new(format!("{access}{i}")),
                 refresh_token: Some(RefreshToken::new(format!("{refresh}{i}"))),
                 expires_at: now + Duration::hours(1),
                 obtained_at: now,
                 scope: Some("https://graph.microsoft.com/.default offline_access".into()),
-            });
-            customer.tenant_info = Some(TenantInfo {
-                id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
-                display_name: name.clone(),
-                domains: vec![format!("{name}.onmicrosoft.com")],
-            });
-            customer.device_authenticated_at = Some(now);
-            customer.last_verification = Some(Verification {
-                at: now,
-                status: VerificationStatus::Ok,
-            });
-            let record = Record {
-                stage: Validated { validated_at: now }.into_stage(),
-                version: Version::NEW,
-                customer,
             };
-            let event = AuditEvent {
-                customer: record.id().clone(),
-                from: None,
-                to: StageKind::Validated,
-                at: now,
-                actor: Actor::System,
-                note: None,
-            };
+            let tenant = format!("{name}.onmicrosoft.com");
+            let (record, event) = validated_record(
+                &name,
+                &tenant,
+                now,
+                token,
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            );
             ta.store().create(&record, &event).await.unwrap();
             ids.push(record.id().clone());
         }
@@ -121,31 +401,54 @@ fn populate(rt: &tokio::runtime::Runtime, ta: &TenantAccess, n: usize) -> Vec<Cu
     ids
 }
 
+/// xorshift64*: a cheap pseudo-random customer per call.
+struct Picker(u64);
+
+impl Picker {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let x = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        ((u128::from(x) * n as u128) >> 64) as usize
+    }
+}
+
 fn main() {
+    let mode = Mode::from_env();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let mut criterion = Criterion::default().configure_from_args();
+    let mut criterion = Criterion::default();
+    if mode != Mode::Full {
+        criterion = criterion
+            .sample_size(10)
+            .warm_up_time(StdDuration::from_millis(300))
+            .measurement_time(StdDuration::from_secs(1));
+    }
+    let mut criterion = criterion.configure_from_args();
     let mut medians = Vec::new();
     let mut bytes_per_customer = 0.0;
-    {
+    // `TA_BENCH_ONLY=verify` or `=access_token`: that part alone (for profiling), no results.
+    let only = std::env::var("TA_BENCH_ONLY")
+        .ok()
+        .filter(|v| !v.is_empty());
+    if only.as_deref() != Some("verify") {
         let mut group = criterion.benchmark_group("access_token_cached");
         for n in SIZES {
-            let clock = ManualClock::starting_now();
+            let n = if mode == Mode::Smoke { n / 100 } else { n };
             let before = LIVE.load(Ordering::Relaxed);
-            let ta = engine(&clock, MemoryStore::new());
+            let ta = engine(MemoryStore::new());
             let ids = populate(&rt, &ta, n);
             if n == 100_000 {
                 let live = LIVE.load(Ordering::Relaxed) - before;
                 bytes_per_customer = live as f64 / n as f64;
             }
-            let mut i = 0usize;
+            let mut picker = Picker(0x9e37_79b9_7f4a_7c15);
             group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
                 b.iter(|| {
-                    // A stride through the ids so every lookup misses the CPU cache like a
-                    // portal serving many customers would.
-                    i = (i + 7919) % ids.len();
-                    ta.access_token(&ids[i])
+                    let id = &ids[picker.next(ids.len())];
+                    ta.access_token(id)
                         .now_or_never()
                         .expect("a cached token never waits")
                         .unwrap()
@@ -154,8 +457,24 @@ fn main() {
             drop(ta);
         }
         group.finish();
+        criterion.final_summary();
     }
-    criterion.final_summary();
+
+    if only.as_deref() == Some("access_token") {
+        return;
+    }
+    let verify = verify_all_vs_plain(mode);
+    let ours = median(&verify.ours_per_s);
+    let plain = median(&verify.plain_per_s);
+    let ratio = ours / plain;
+    println!(
+        "verify_all, {} customers at concurrency {CONCURRENCY}: median {ours:.0}/s, plain loop {plain:.0}/s, ratio {ratio:.3} (target >= {TARGET_RATIO})",
+        verify.customers
+    );
+    if mode == Mode::Smoke || only.is_some() {
+        // `cargo test --benches`, or one part alone while profiling: nothing to report.
+        return;
+    }
 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -165,33 +484,67 @@ fn main() {
         let path = target_dir.join(format!(
             "criterion/access_token_cached/{n}/new/estimates.json"
         ));
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            return; // `cargo test --benches`: nothing measured, nothing to report.
-        };
+        let text = std::fs::read_to_string(&path).expect("criterion estimates");
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         medians.push((n, json["median"]["point_estimate"].as_f64().unwrap()));
     }
     let slowest = medians.iter().map(|m| m.1).fold(0.0, f64::max);
     let fastest = medians.iter().map(|m| m.1).fold(f64::MAX, f64::min);
     let flat = slowest <= 2.0 * fastest;
-    let verdict = if slowest < TARGET_NS && flat {
+    let access_verdict = if slowest < TARGET_NS && flat {
         "pass"
     } else {
         "FAIL"
     };
+    let verify_verdict = if ratio >= TARGET_RATIO {
+        "pass"
+    } else {
+        "FAIL"
+    };
+    let verdict = if access_verdict == "pass" && verify_verdict == "pass" {
+        "pass"
+    } else {
+        "FAIL"
+    };
+    let round = |v: &[f64]| v.iter().map(|x| x.round()).collect::<Vec<_>>();
     let out = serde_json::json!({
+        "mode": if mode == Mode::Full { "full" } else { "quick (TA_BENCH_QUICK=1)" },
+        "verify_all_vs_plain_reqwest": {
+            "customers": verify.customers,
+            "concurrency": CONCURRENCY,
+            "rounds": verify.rounds,
+            "requests_per_customer": verify.requests_per_customer,
+            "what": "verify_all over FakeEntra on loopback (EntraProvider, MemoryStore, system clock) vs a plain reqwest loop making the same GET /v1.0/organization with the same bearer tokens and client settings, buffer_unordered(64); alternating rounds in one process, multi-threaded tokio runtime on 2 workers shared with FakeEntra, driven from a spawned task",
+            "ours_customers_per_s": round(&verify.ours_per_s),
+            "plain_requests_per_s": round(&verify.plain_per_s),
+            "ours_median_per_s": ours.round(),
+            "plain_median_per_s": plain.round(),
+            "ratio": (ratio * 1000.0).round() / 1000.0,
+            "ours_median_cpu_us_per_customer": (median(&verify.ours_cpu_us) * 10.0).round() / 10.0,
+            "plain_median_cpu_us_per_request": (median(&verify.plain_cpu_us) * 10.0).round() / 10.0,
+            "cpu_note": "CPU time of the whole process (both sides of loopback HTTP, 10 ms ticks); the difference is verify_all's own work per customer",
+            "target": "ratio >= 0.95",
+            "verdict": verify_verdict,
+        },
         "access_token_cached_median_ns": medians.iter().map(|(n, m)| serde_json::json!({"customers": n, "median_ns": m.round()})).collect::<Vec<_>>(),
-        "target": "median < 1000 ns at every size, slowest <= 2x fastest",
-        "verdict": verdict,
+        "access_token_pattern": "a pseudo-random customer per call (xorshift64*), ids held by the caller as clones of the stored ids",
+        "access_token_target": "median < 1000 ns at every size, slowest <= 2x fastest",
+        "access_token_verdict": access_verdict,
         "memory_100k_validated_customers": {
             "bytes_per_customer": bytes_per_customer.round(),
             "what": "memory store record + audit event + cached access token; 1.5 KB access and 1 KB refresh tokens",
         },
         "peak_heap_bytes": PEAK.load(Ordering::Relaxed),
+        "verdict": verdict,
     });
+    let file = if mode == Mode::Full {
+        "day_two.json"
+    } else {
+        "day_two.quick.json"
+    };
     std::fs::create_dir_all(root.join("benches/results")).unwrap();
     std::fs::write(
-        root.join("benches/results/day_two.json"),
+        root.join("benches/results").join(file),
         serde_json::to_string_pretty(&out).unwrap() + "\n",
     )
     .unwrap();
@@ -199,8 +552,8 @@ fn main() {
         println!("access_token cached, {n} customers: median {m:.0} ns");
     }
     println!("memory: {bytes_per_customer:.0} bytes per validated customer (100,000 in memory)");
-    println!("verdict: {verdict}");
-    if verdict != "pass" {
+    println!("verdict: {verdict} (verify_all {verify_verdict}, access_token {access_verdict})");
+    if verdict != "pass" && strict() {
         std::process::exit(1);
     }
 }

@@ -14,6 +14,14 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     /// The current time, in UTC.
     fn now(&self) -> OffsetDateTime;
 
+    /// The same instant as [`now`](Self::now), as nanoseconds since the Unix epoch, for hot
+    /// paths that only compare instants (the cached
+    /// [`access_token`](crate::TenantAccess::access_token)). The default converts `now()`;
+    /// [`SystemClock`] reads the system time without building a calendar date.
+    fn now_unix_nanos(&self) -> i128 {
+        self.now().unix_timestamp_nanos()
+    }
+
     /// Waits until `deadline` (returns at once if it has passed).
     async fn sleep_until(&self, deadline: OffsetDateTime);
 }
@@ -26,6 +34,13 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
+    }
+
+    fn now_unix_nanos(&self) -> i128 {
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(after) => after.as_nanos() as i128,
+            Err(before) => -(before.duration().as_nanos() as i128),
+        }
     }
 
     async fn sleep_until(&self, deadline: OffsetDateTime) {

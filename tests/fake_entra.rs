@@ -686,3 +686,32 @@ async fn a_token_for_azure_resource_manager_from_the_graph_refresh_token() {
     assert_eq!(again.expose_secret(), graph.expose_secret());
     w.ta.verify(&contoso).await.unwrap();
 }
+
+/// Seeding without a journey: the issued token set validates against Graph and refreshes, and
+/// issuing it makes no request.
+#[tokio::test]
+async fn signed_in_tokens_can_be_issued_directly_for_fixtures() {
+    use tenant_access::ids::{CustomerId, TenantId};
+    use tenant_access::provider::{IdentityProvider, Target};
+
+    let w = world().await;
+    let issued = w
+        .fake
+        .issue_signed_in_tokens("contoso.onmicrosoft.com")
+        .unwrap();
+    assert!(w.fake.issue_signed_in_tokens("common").is_none());
+    assert_eq!(w.fake.requests(FakeRequest::Organization), 0);
+    let refresh = issued.refresh_token.clone().unwrap();
+    assert!(w.fake.refresh_token_is_live(refresh.expose_secret()));
+
+    let entra = w.fake.provider().unwrap();
+    let target = Target {
+        customer: CustomerId::new("contoso").unwrap(),
+        tenant: TenantId::new("contoso.onmicrosoft.com").unwrap(),
+    };
+    let info = entra.validate(&target, &issued.access_token).await.unwrap();
+    assert_eq!(info.id, w.fake.tenant_id("contoso.onmicrosoft.com"));
+    assert!(info.domains.contains(&"contoso.onmicrosoft.com".to_owned()));
+    assert_eq!(w.fake.requests(FakeRequest::Organization), 1);
+    entra.refresh(&target, &refresh).await.unwrap();
+}

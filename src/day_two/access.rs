@@ -1,9 +1,6 @@
 //! Silent access tokens: a per-process cache, refresh-ahead, single flight per customer, and
 //! compare-and-swap across replicas.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
-
 use time::{Duration, OffsetDateTime};
 
 use crate::customer::RefreshLease;
@@ -48,45 +45,6 @@ impl Wanted {
     }
 }
 
-/// Access tokens known to this process, and one lock per customer so concurrent callers share
-/// a single refresh.
-#[derive(Default)]
-pub(crate) struct TokenCache {
-    tokens: RwLock<HashMap<CustomerId, Cached>>,
-    flights: Mutex<HashMap<CustomerId, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-struct Cached {
-    token: AccessToken,
-    expires_at: OffsetDateTime,
-}
-
-impl TokenCache {
-    /// The cached token if it is still valid at `fresh_until`.
-    fn fresh(&self, customer: &CustomerId, fresh_until: OffsetDateTime) -> Option<AccessToken> {
-        let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
-        tokens
-            .get(customer)
-            .filter(|c| c.expires_at > fresh_until)
-            .map(|c| c.token.clone())
-    }
-
-    fn put(&self, customer: &CustomerId, token: AccessToken, expires_at: OffsetDateTime) {
-        let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
-        tokens.insert(customer.clone(), Cached { token, expires_at });
-    }
-
-    pub(crate) fn forget(&self, customer: &CustomerId) {
-        let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
-        tokens.remove(customer);
-    }
-
-    pub(crate) fn flight(&self, customer: &CustomerId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(flights.entry(customer.clone()).or_default())
-    }
-}
-
 /// The stored token of a validated journey, if it is still valid at `fresh_until`.
 fn stored_fresh(
     connected: &Onboarding<Validated>,
@@ -125,7 +83,11 @@ impl TenantAccess {
     /// invitation) and returns [`FlowError::NotConnected`].
     pub async fn access_token(&self, customer: &CustomerId) -> Result<AccessToken, Error> {
         let margin = self.config().refresh_margin();
-        if let Some(token) = self.tokens().fresh(customer, self.clock().now() + margin) {
+        // The hot path: one clock read, no calendar arithmetic, one shard read lock.
+        if let Some(token) = self
+            .tokens()
+            .fresh_at(customer, self.clock().now_unix_nanos(), margin)
+        {
             return Ok(token);
         }
         let flight = self.tokens().flight(customer);

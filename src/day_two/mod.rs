@@ -21,12 +21,13 @@
 //! - The status report lives in [`report`](crate::report): rows, a table, CSV and JSON.
 
 mod access;
+mod cache;
 mod maintain;
 mod resource;
 mod switch;
 mod verify;
 
-pub(crate) use access::TokenCache;
+pub(crate) use cache::TokenCache;
 pub use maintain::{Maintainer, MaintenancePolicy, PassReport};
 pub(crate) use resource::ResourceCache;
 pub use verify::{VerifyOutcome, VerifyProgress};

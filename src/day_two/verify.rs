@@ -120,9 +120,11 @@ impl TenantAccess {
         pages
             .flatten()
             .map(move |item| match item {
-                Ok(record) => {
-                    Either::Left(self.verify_record(record, Arc::clone(&pause_for_tasks)))
-                }
+                // Boxed once here: a verification's state is several kilobytes, and the
+                // stream adapters and the task set would otherwise copy it on every move.
+                Ok(record) => Either::Left(Box::pin(
+                    self.verify_record(record, Arc::clone(&pause_for_tasks)),
+                )),
                 Err(error) => Either::Right(std::future::ready(Err(error))),
             })
             .buffer_unordered(concurrency.max(1))

@@ -243,6 +243,8 @@ impl EntraConfig {
 pub struct EntraProvider {
     config: Arc<EntraConfig>,
     http: HttpClient,
+    /// Graph's `/v1.0/organization`, built once.
+    organization: Url,
 }
 
 impl std::fmt::Debug for EntraProvider {
@@ -273,9 +275,12 @@ impl EntraProvider {
             config.retry.clone(),
             "Entra ID",
         )?;
+        let mut organization = config.graph.clone();
+        organization.set_path("/v1.0/organization");
         Ok(Self {
             config: Arc::new(config),
             http,
+            organization,
         })
     }
 
@@ -417,8 +422,18 @@ pub fn token_tenant(token: &str) -> Option<String> {
         .decode(payload.trim_end_matches('='))
         .or_else(|_| URL_SAFE.decode(payload))
         .ok()?;
-    let claims: Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("tid")?.as_str().map(str::to_owned)
+    // Only `tid` is read: every other claim is skipped without being built (this runs on
+    // every verification, so no `Value` tree of the whole payload).
+    let claims: TidClaim<'_> = serde_json::from_slice(&bytes).ok()?;
+    claims.tid.map(std::borrow::Cow::into_owned)
+}
+
+/// The one claim [`token_tenant`] reads; a `tid` that is not a string makes the token
+/// unreadable (`None`), as does a repeated `tid`.
+#[derive(Deserialize)]
+struct TidClaim<'a> {
+    #[serde(borrow, default)]
+    tid: Option<std::borrow::Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -629,8 +644,7 @@ impl IdentityProvider for EntraProvider {
         _target: &Target,
         access_token: &AccessToken,
     ) -> Result<TenantInfo, ProviderError> {
-        let mut url = self.config.graph.clone();
-        url.set_path("/v1.0/organization");
+        let url = &self.organization;
         let answer = self
             .http
             .execute(|| {

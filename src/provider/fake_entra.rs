@@ -1260,6 +1260,28 @@ impl FakeEntra {
             .push_back(fault);
     }
 
+    /// A user of `tenant` has already signed in and consented: issues the delegated token set
+    /// (access token with `tid`, refresh token) the token endpoint would answer after a
+    /// device-code sign-in, without any request being made or counted. For seeding large
+    /// fixtures (benchmarks, soak tests) without running a journey per customer. `None` for a
+    /// shared tenant name such as `common`.
+    pub fn issue_signed_in_tokens(&self, tenant: &str) -> Option<crate::provider::TokenResponse> {
+        let mut s = self.lock();
+        let client_id = s.client_id.clone();
+        let tenant = s.tenant(tenant)?;
+        tenant.consented.insert(client_id.clone());
+        let tenant_id = tenant.id.clone();
+        let scope = format!("{GRAPH_RESOURCE}/.default offline_access");
+        let body = s.issue(&tenant_id, &client_id, &scope, false);
+        let text = |name: &str| body[name].as_str().map(str::to_owned);
+        Some(crate::provider::TokenResponse {
+            access_token: crate::secret::AccessToken::new(text("access_token")?),
+            refresh_token: text("refresh_token").map(crate::secret::RefreshToken::new),
+            expires_in: ACCESS_TOKEN_LIFETIME,
+            scope: text("scope"),
+        })
+    }
+
     /// How many requests of this kind arrived (faulted ones included).
     pub fn requests(&self, request: FakeRequest) -> u64 {
         self.lock().counts.get(&request).copied().unwrap_or(0)

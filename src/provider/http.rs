@@ -195,7 +195,8 @@ impl HttpClient {
         {
             return Err(too_large());
         }
-        let mut body = Vec::new();
+        // Sized once when the server says how long the body is (checked against the cap above).
+        let mut body = Vec::with_capacity(response.content_length().map_or(0, |n| n as usize));
         while let Some(chunk) = response.chunk().await.map_err(transport)? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(too_large());
