@@ -135,6 +135,7 @@ pub enum SignIn {
 pub struct FakeEntraBuilder {
     clock: Arc<dyn Clock>,
     client_id: String,
+    latency: std::time::Duration,
 }
 
 impl FakeEntraBuilder {
@@ -147,6 +148,14 @@ impl FakeEntraBuilder {
     /// The MSP application's client id (default [`DEFAULT_CLIENT_ID`]).
     pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
         self.client_id = client_id.into();
+        self
+    }
+
+    /// Holds every answer back this long (real time), as a far-away service would: for
+    /// benchmarks that want network latency on loopback. Default: none. Tests that drive
+    /// time through a `ManualClock` should leave it at zero.
+    pub fn latency(mut self, latency: std::time::Duration) -> Self {
+        self.latency = latency;
         self
     }
 
@@ -171,6 +180,17 @@ impl FakeEntraBuilder {
             .route("/{tenant}/v2.0/adminconsent", get(adminconsent))
             .route("/v1.0/organization", get(organization))
             .with_state(state.clone());
+        let latency = self.latency;
+        let app = if latency.is_zero() {
+            app
+        } else {
+            app.layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                    tokio::time::sleep(latency).await;
+                    next.run(request).await
+                },
+            ))
+        };
         let (shutdown, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -1056,6 +1076,7 @@ impl FakeEntra {
         FakeEntraBuilder {
             clock: Arc::new(SystemClock),
             client_id: DEFAULT_CLIENT_ID.to_owned(),
+            latency: std::time::Duration::ZERO,
         }
     }
 
