@@ -205,33 +205,25 @@ impl TenantAccess {
                     continue;
                 }
             };
-            let scopes = match &job {
-                Job::Renew(_) => None,
-                Job::ForScopes(scopes) => Some(*scopes),
-            };
-            let Some(scopes) = scopes else {
-                return match claimed.refresh(self).await {
+            let dead = match job {
+                Job::Renew(_) => match claimed.refresh(self).await {
                     Ok(RefreshOutcome::Refreshed(fresh)) => {
                         self.cache_from(&fresh);
-                        Ok((fresh.into(), None))
+                        return Ok((fresh.into(), None));
                     }
-                    Ok(RefreshOutcome::ReauthRequired(dead)) => {
-                        self.forget_tokens(customer);
-                        Ok((self.after_reauth(dead).await, None))
+                    Ok(RefreshOutcome::ReauthRequired(dead)) => dead,
+                    Err(rejected) => return Err(rejected.into_parts().1),
+                },
+                Job::ForScopes(scopes) => match claimed.refresh_for_scopes(self, scopes).await {
+                    Ok(ScopedRefresh::Token { connection, token }) => {
+                        return Ok((connection.into(), Some(token)));
                     }
-                    Err(rejected) => Err(rejected.into_parts().1),
-                };
+                    Ok(ScopedRefresh::ReauthRequired(dead)) => dead,
+                    Err(rejected) => return Err(rejected.into_parts().1),
+                },
             };
-            return match claimed.refresh_for_scopes(self, scopes).await {
-                Ok(ScopedRefresh::Token { connection, token }) => {
-                    Ok((connection.into(), Some(token)))
-                }
-                Ok(ScopedRefresh::ReauthRequired(dead)) => {
-                    self.forget_tokens(customer);
-                    Ok((self.after_reauth(dead).await, None))
-                }
-                Err(rejected) => Err(rejected.into_parts().1),
-            };
+            self.forget_tokens(customer);
+            return Ok((self.after_reauth(dead).await, None));
         }
     }
 

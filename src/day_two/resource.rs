@@ -9,7 +9,6 @@ use time::OffsetDateTime;
 use super::access::Job;
 use crate::engine::TenantAccess;
 use crate::error::{Error, FlowError};
-use crate::flow::AnyOnboarding;
 use crate::ids::{CustomerId, Scopes};
 use crate::secret::AccessToken;
 
@@ -114,10 +113,7 @@ impl TenantAccess {
                 cache.forget(customer);
                 Err(FlowError::NotConnected {
                     customer: customer.clone(),
-                    stage: match journey {
-                        AnyOnboarding::Validated(_) => crate::flow::StageKind::ReauthRequired,
-                        other => other.kind(),
-                    },
+                    stage: journey.kind(),
                 }
                 .into())
             }

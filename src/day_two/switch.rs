@@ -46,12 +46,13 @@ impl TenantAccess {
         customer: &CustomerId,
         admin_email: Option<EmailAddress>,
     ) -> Result<Onboarding<Invited>, Error> {
-        let journey = self
+        let (journey, kind) = self
             .switch_customer(customer, Method::DeviceCode, admin_email)
             .await?;
         let invited = self.create(journey, Invited).await?;
         self.note_switch(
             customer,
+            kind,
             format!("method switch to {} started", Method::DeviceCode),
         )
         .await;
@@ -69,12 +70,13 @@ impl TenantAccess {
         password: Password,
     ) -> Result<Onboarding<ConsentRequired>, Error> {
         let (credentials, client_id) = self.password_credentials(username.into(), password)?;
-        let journey = self
+        let (journey, kind) = self
             .switch_customer(customer, Method::Password, None)
             .await?;
         let pending = self.start_consent(journey, credentials, client_id).await?;
         self.note_switch(
             customer,
+            kind,
             format!("method switch to {} started", Method::Password),
         )
         .await;
@@ -93,12 +95,13 @@ impl TenantAccess {
     ) -> Result<Onboarding<ConsentRequired>, Error> {
         let (credentials, client_id) =
             crate::flow::app_credentials(client_id.into(), client_secret)?;
-        let journey = self
+        let (journey, kind) = self
             .switch_customer(customer, Method::AppRegistration, None)
             .await?;
         let pending = self.start_consent(journey, credentials, client_id).await?;
         self.note_switch(
             customer,
+            kind,
             format!("method switch to {} started", Method::AppRegistration),
         )
         .await;
@@ -136,8 +139,10 @@ impl TenantAccess {
             );
             match self.store().delete(&id, journey.version, &event).await {
                 Ok(()) => {
-                    self.note_switch(customer, format!("method switch to {method} cancelled"))
-                        .await;
+                    if let Ok(Some(owner)) = self.store().load(customer).await {
+                        let note = format!("method switch to {method} cancelled");
+                        self.note_switch(customer, owner.stage.kind(), note).await;
+                    }
                     return Ok(());
                 }
                 // The journey moved meanwhile (a poll, a resend): look again.
@@ -154,7 +159,7 @@ impl TenantAccess {
         customer: &CustomerId,
         method: Method,
         admin_email: Option<EmailAddress>,
-    ) -> Result<Customer, Error> {
+    ) -> Result<(Customer, StageKind), Error> {
         let current = self.load(customer).await?;
         if !may_switch(current.kind()) {
             return Err(FlowError::NotConnected {
@@ -176,16 +181,15 @@ impl TenantAccess {
             tenant: old.tenant.clone(),
             admin_email: admin_email.unwrap_or_else(|| old.admin_email.clone()),
         };
-        Ok(Customer::new(new, method, self.clock().now()))
+        Ok((
+            Customer::new(new, method, self.clock().now()),
+            current.kind(),
+        ))
     }
 
     /// Records a switch milestone in the customer's own audit trail (best effort: the
     /// switch journey's own events are the record of its steps).
-    async fn note_switch(&self, customer: &CustomerId, note: String) {
-        let kind = match self.store().load(customer).await {
-            Ok(Some(record)) => record.stage.kind(),
-            _ => return,
-        };
+    async fn note_switch(&self, customer: &CustomerId, kind: StageKind, note: String) {
         let event = self.event(customer, Some(kind), kind, Some(note));
         if let Err(error) = self.store().append_event(&event).await {
             tracing::warn!(customer = %customer, %error, "switch audit event not stored");

@@ -330,6 +330,28 @@ impl MockProvider {
     }
 }
 
+impl MockProvider {
+    /// A refresh-token grant: the scripted fault, a dead token, or fresh tokens.
+    fn redeem_refresh_token(
+        &self,
+        operation: Operation,
+        target: &Target,
+    ) -> Result<TokenResponse, ProviderError> {
+        let (mut inner, fault) = self.begin(operation, target);
+        if let Some(fault) = fault {
+            return Err(fault);
+        }
+        if inner.script(target).refresh_dead {
+            return Err(ProviderError::ReauthenticationRequired(detail(
+                "invalid_grant",
+                700082,
+                "The refresh token has expired due to inactivity.",
+            )));
+        }
+        Ok(inner.tokens(target, true))
+    }
+}
+
 impl Inner {
     fn script(&mut self, target: &Target) -> &mut Script {
         self.scripts.entry(target.customer.to_string()).or_default()
@@ -482,18 +504,7 @@ impl IdentityProvider for MockProvider {
         target: &Target,
         _refresh_token: &RefreshToken,
     ) -> Result<TokenResponse, ProviderError> {
-        let (mut inner, fault) = self.begin(Operation::Refresh, target);
-        if let Some(fault) = fault {
-            return Err(fault);
-        }
-        if inner.script(target).refresh_dead {
-            return Err(ProviderError::ReauthenticationRequired(detail(
-                "invalid_grant",
-                700082,
-                "The refresh token has expired due to inactivity.",
-            )));
-        }
-        Ok(inner.tokens(target, true))
+        self.redeem_refresh_token(Operation::Refresh, target)
     }
 
     async fn refresh_for_scopes(
@@ -502,18 +513,7 @@ impl IdentityProvider for MockProvider {
         _refresh_token: &RefreshToken,
         scopes: &Scopes,
     ) -> Result<TokenResponse, ProviderError> {
-        let (mut inner, fault) = self.begin(Operation::RefreshForScopes, target);
-        if let Some(fault) = fault {
-            return Err(fault);
-        }
-        if inner.script(target).refresh_dead {
-            return Err(ProviderError::ReauthenticationRequired(detail(
-                "invalid_grant",
-                700082,
-                "The refresh token has expired due to inactivity.",
-            )));
-        }
-        let mut tokens = inner.tokens(target, true);
+        let mut tokens = self.redeem_refresh_token(Operation::RefreshForScopes, target)?;
         tokens.scope = Some(format!("{scopes} offline_access"));
         Ok(tokens)
     }
