@@ -7,8 +7,29 @@ use crate::ids::{CustomerId, EmailAddress, Method, TenantId};
 use crate::invitation::Invitation;
 use crate::secret::{AccessToken, ClientSecret, Password, RefreshToken};
 
+/// `Clone` whose `clone_from` goes field by field, so overwriting a stored value with a newer
+/// one reuses the allocations it already has (a store writing a record back, say) instead of
+/// building a whole copy and dropping the old one. A field left out of the list does not
+/// compile.
+macro_rules! clone_by_field {
+    ($ty:ident { $($field:ident),* $(,)? }) => {
+        impl Clone for $ty {
+            fn clone(&self) -> Self {
+                Self {
+                    $($field: self.$field.clone()),*
+                }
+            }
+
+            fn clone_from(&mut self, source: &Self) {
+                $(self.$field.clone_from(&source.$field);)*
+            }
+        }
+    };
+}
+pub(crate) use clone_by_field;
+
 /// The facts a journey keeps about one customer, whatever its stage.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Customer {
     /// The MSP's id for the customer.
     pub id: CustomerId,
@@ -40,6 +61,23 @@ pub struct Customer {
     /// replicas wait for its result instead of refreshing too.
     pub refresh_lease: Option<RefreshLease>,
 }
+
+clone_by_field!(Customer {
+    id,
+    tenant,
+    admin_email,
+    method,
+    created_at,
+    updated_at,
+    invitation,
+    credentials,
+    token,
+    tenant_info,
+    device_authenticated_at,
+    last_verification,
+    last_error,
+    refresh_lease
+});
 
 /// A short claim on a token refresh, stored with the customer by compare-and-swap: while it
 /// runs, other replicas wait for the holder's result instead of calling the provider too.
@@ -131,7 +169,7 @@ pub enum Credentials {
 }
 
 /// The tokens of a connection, with absolute times.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TokenSet {
     /// The access token.
     pub access_token: AccessToken,
@@ -145,8 +183,16 @@ pub struct TokenSet {
     pub scope: Option<String>,
 }
 
+clone_by_field!(TokenSet {
+    access_token,
+    refresh_token,
+    expires_at,
+    obtained_at,
+    scope
+});
+
 /// A tenant as proven by a validation call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct TenantInfo {
     /// The tenant GUID.
     pub id: String,
@@ -155,6 +201,12 @@ pub struct TenantInfo {
     /// The verified domains.
     pub domains: Vec<String>,
 }
+
+clone_by_field!(TenantInfo {
+    id,
+    display_name,
+    domains
+});
 
 /// The result of the last verification of a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -215,6 +215,33 @@ async fn verify_one_records_the_result() {
 }
 
 #[tokio::test]
+async fn a_verification_that_loses_the_write_hands_back_the_connection_unchanged() {
+    let h = harness();
+    let stale = h.validated("contoso").await;
+    // Another replica verifies first: the stale value's write loses the compare-and-swap.
+    h.clock.advance(Duration::hours(1));
+    h.ta.verify(&id("contoso")).await.unwrap();
+    h.clock.advance(Duration::hours(1));
+    let before = format!("{:?}", stale.customer());
+    let (version, stage) = (stale.version(), stale.stage().clone());
+    let rejected = stale.verify(&h.ta).await.unwrap_err();
+    assert!(matches!(
+        rejected.error(),
+        Error::Store(tenant_access::error::StoreError::Conflict { .. })
+    ));
+    let back = rejected.into_onboarding();
+    assert_eq!(format!("{:?}", back.customer()), before);
+    assert_eq!((back.version(), back.stage()), (version, &stage));
+    // The stored record is the other replica's, untouched by the loser.
+    let stored = h.ta.load(&id("contoso")).await.unwrap();
+    assert_eq!(stored.version(), version.next());
+    assert_eq!(
+        stored.customer().last_verification.as_ref().unwrap().at,
+        h.clock.now() - Duration::hours(1)
+    );
+}
+
+#[tokio::test]
 async fn verify_all_updates_everyone_despite_failures_and_throttling() {
     let h = harness();
     let total = 1000;

@@ -14,6 +14,7 @@ use crate::flow::AnyOnboarding;
 const MERGE_RETRIES: usize = 3;
 use crate::ids::{Method, Scopes};
 use crate::provider::TokenResponse;
+use crate::store::Record;
 
 /// What [`Onboarding::<Validated>::refresh`](Onboarding::refresh) found.
 #[derive(Debug)]
@@ -158,16 +159,58 @@ impl Onboarding<Validated> {
 
     /// Proves the stored connection again today with one real call, and records the result
     /// (when last verified, status, error).
-    pub async fn verify(
-        self,
+    // Not an `async fn`: one copies its arguments into the future twice (rust-lang/rust#62958),
+    // and verify_all holds one such future per customer in flight.
+    #[allow(clippy::manual_async_fn)]
+    pub fn verify(
+        mut self,
         ta: &TenantAccess,
-    ) -> Result<Onboarding<Validated>, Rejected<Validated>> {
-        match prove(ta, &self.customer).await {
-            Ok(info) => {
-                let (customer, validated) = proven(ta, &self.customer, info);
-                self.save(ta, customer, validated).await
+    ) -> impl Future<Output = Result<Onboarding<Validated>, Rejected<Validated>>> + Send + '_ {
+        async move {
+            let info = match prove(ta, &self.customer).await {
+                Ok(info) => info,
+                // Boxed: the failure path's state (a copy of the record, its write) would
+                // otherwise make every verification's future several kilobytes larger.
+                Err(error) => return Err(Box::pin(self.verification_failed(ta, error)).await),
+            };
+            // Changed in place and moved into the record (verify_all runs this for every
+            // customer: no copy of it); the old facts are put back if the write fails, so a
+            // rejection still hands back the connection as it was.
+            let now = ta.clock().now();
+            let previous = (
+                self.customer.tenant_info.replace(info),
+                self.customer.last_verification.replace(Verification {
+                    at: now,
+                    status: VerificationStatus::Ok,
+                }),
+                self.customer.last_error.take(),
+                std::mem::replace(&mut self.customer.updated_at, now),
+                std::mem::replace(&mut self.stage, Validated { validated_at: now }),
+            );
+            let record = Record {
+                customer: self.customer,
+                stage: Validated { validated_at: now }.into_stage(),
+                version: self.version,
+            };
+            match ta.store().update(&record, None).await {
+                Ok(version) => Ok(Onboarding::from_parts(
+                    record.customer,
+                    Validated { validated_at: now },
+                    version,
+                )),
+                Err(error) => {
+                    let mut customer = record.customer;
+                    let stage;
+                    (
+                        customer.tenant_info,
+                        customer.last_verification,
+                        customer.last_error,
+                        customer.updated_at,
+                        stage,
+                    ) = previous;
+                    Err(Onboarding::from_parts(customer, stage, self.version).reject(error))
+                }
             }
-            Err(error) => Err(self.verification_failed(ta, error).await),
         }
     }
 

@@ -38,7 +38,7 @@ use crate::ids::{CustomerId, Method, Version};
 use crate::invitation::CodeHash;
 
 /// One customer as stored: the customer's facts, the stage data and the version.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Record {
     /// The facts every stage shares.
     pub customer: Customer,
@@ -47,6 +47,12 @@ pub struct Record {
     /// The version this record was read at ([`Version::NEW`] before the first write).
     pub version: Version,
 }
+
+crate::customer::clone_by_field!(Record {
+    customer,
+    stage,
+    version
+});
 
 impl Record {
     /// The customer's id.
