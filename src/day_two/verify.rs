@@ -12,7 +12,7 @@ use crate::engine::TenantAccess;
 use crate::error::{Error, ProviderError, StoreError};
 use crate::flow::{AnyOnboarding, StageKind, Validated};
 use crate::ids::CustomerId;
-use crate::store::{Filter, PageRequest, Record};
+use crate::store::{Filter, PageRequest};
 
 /// How many records [`TenantAccess::verify_all`] reads from the store at a time.
 const PAGE: usize = 200;
@@ -107,12 +107,14 @@ impl TenantAccess {
             move |(request, filter)| async move {
                 let request = request?;
                 match self.store().list(&filter, &request).await {
-                    Ok(page) => {
-                        let records: Vec<Result<Record, Error>> =
-                            page.records.into_iter().map(Ok).collect();
-                        Some((stream::iter(records), (page.next, filter)))
-                    }
-                    Err(error) => Some((stream::iter(vec![Err(error.into())]), (None, filter))),
+                    Ok(page) => Some((
+                        Either::Left(stream::iter(page.records).map(Ok)),
+                        (page.next, filter),
+                    )),
+                    Err(error) => Some((
+                        Either::Right(stream::once(std::future::ready(Err(error.into())))),
+                        (None, filter),
+                    )),
                 }
             },
         );

@@ -80,7 +80,7 @@ impl RetryPolicy {
 /// One HTTP answer, body read (at most [`MAX_BODY_BYTES`]).
 pub(crate) struct Answer {
     pub(crate) status: u16,
-    pub(crate) body: Vec<u8>,
+    pub(crate) body: bytes::Bytes,
 }
 
 /// A reqwest client (rustls, no redirects) with a retry policy and the clock it waits on.
@@ -195,14 +195,20 @@ impl HttpClient {
         {
             return Err(too_large());
         }
-        // Sized once when the server says how long the body is (checked against the cap above).
-        let mut body = Vec::with_capacity(response.content_length().map_or(0, |n| n as usize));
-        while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(too_large());
+        let body = if response.content_length().is_some() {
+            // The length is checked against the cap above: reqwest collects the body, without
+            // a copy when it came in one piece.
+            response.bytes().await.map_err(transport)?
+        } else {
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(transport)? {
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
             }
-            body.extend_from_slice(&chunk);
-        }
+            body.into()
+        };
         Ok((Answer { status, body }, retry_after))
     }
 

@@ -61,15 +61,21 @@ impl Inner {
             }
         }
     }
+}
 
-    fn index(&mut self, old: Option<CodeHash>, new: Option<CodeHash>, id: &CustomerId) {
-        if old != new {
-            if let Some(old) = old {
-                self.by_code.remove(&old);
-            }
-            if let Some(new) = new {
-                self.by_code.insert(new, id.clone());
-            }
+/// Points the invitation-code index at `id` for `new` instead of `old`.
+fn reindex(
+    by_code: &mut HashMap<CodeHash, CustomerId>,
+    old: Option<CodeHash>,
+    new: Option<CodeHash>,
+    id: &CustomerId,
+) {
+    if old != new {
+        if let Some(old) = old {
+            by_code.remove(&old);
+        }
+        if let Some(new) = new {
+            by_code.insert(new, id.clone());
         }
     }
 }
@@ -90,7 +96,12 @@ impl Store for MemoryStore {
         }
         let mut stored = record.clone();
         stored.version = Version::NEW.next();
-        inner.index(None, stored.invitation_hash(), record.id());
+        reindex(
+            &mut inner.by_code,
+            None,
+            stored.invitation_hash(),
+            record.id(),
+        );
         inner.records.insert(record.id().clone(), stored);
         inner.push_event(event);
         Ok(Version::NEW.next())
@@ -115,27 +126,32 @@ impl Store for MemoryStore {
         event: Option<&AuditEvent>,
     ) -> Result<Version, StoreError> {
         let mut inner = self.write();
-        let Some(current) = inner.records.get(record.id()) else {
+        let Inner {
+            records, by_code, ..
+        } = &mut *inner;
+        // One lookup: the slot is checked, re-indexed and overwritten in place (its
+        // allocations reused, see `Record::clone_from`).
+        let Some(slot) = records.get_mut(record.id()) else {
             return Err(StoreError::Conflict {
                 customer: record.id().clone(),
                 expected: record.version,
                 actual: None,
             });
         };
-        if current.version != record.version {
+        if slot.version != record.version {
             return Err(StoreError::Conflict {
                 customer: record.id().clone(),
                 expected: record.version,
-                actual: Some(current.version),
+                actual: Some(slot.version),
             });
         }
-        let old_hash = current.invitation_hash();
+        reindex(
+            by_code,
+            slot.invitation_hash(),
+            record.invitation_hash(),
+            record.id(),
+        );
         let version = record.version.next();
-        inner.index(old_hash, record.invitation_hash(), record.id());
-        let slot = inner
-            .records
-            .get_mut(record.id())
-            .expect("checked above under the same lock");
         slot.clone_from(record);
         slot.version = version;
         if let Some(event) = event {
@@ -160,7 +176,7 @@ impl Store for MemoryStore {
             });
         }
         if let Some(record) = inner.records.remove(customer) {
-            inner.index(record.invitation_hash(), None, customer);
+            reindex(&mut inner.by_code, record.invitation_hash(), None, customer);
         }
         inner.push_event(event);
         Ok(())
