@@ -11,8 +11,53 @@ use crate::error::InputError;
 /// The MSP's own identifier for a customer (the key every record is stored under).
 ///
 /// 1 to 128 characters, no control characters, no leading or trailing spaces.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CustomerId(Arc<str>);
+///
+/// Cheap to clone (the text is shared). The id carries its hash, computed once when it is
+/// made: looking a customer up in the engine's token cache reads neither the id's text nor
+/// a hasher's state, which is what keeps a cached
+/// [`access_token`](crate::TenantAccess::access_token) fast with many customers.
+#[derive(Clone)]
+pub struct CustomerId {
+    text: Arc<str>,
+    /// [`id_hash`] of `text`.
+    hash: u64,
+}
+
+/// The process's hash of an id's text: foldhash, seeded at random once per process.
+pub(crate) fn id_hash(text: &str) -> u64 {
+    static STATE: std::sync::LazyLock<foldhash::fast::RandomState> =
+        std::sync::LazyLock::new(Default::default);
+    std::hash::BuildHasher::hash_one(&*STATE, text)
+}
+
+impl PartialEq for CustomerId {
+    fn eq(&self, other: &Self) -> bool {
+        // Different hashes: different ids, without reading either text; the same text
+        // `Arc` (a clone of a stored id): equal, also without reading it.
+        self.hash == other.hash && self.text == other.text
+    }
+}
+
+impl Eq for CustomerId {}
+
+impl PartialOrd for CustomerId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for CustomerId {
+    /// By text: stores list customers in id order.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text.cmp(&other.text)
+    }
+}
+
+impl std::hash::Hash for CustomerId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
 
 impl CustomerId {
     /// Checks and wraps a customer id.
@@ -31,7 +76,22 @@ impl CustomerId {
                 "must not start or end with white space",
             ));
         }
-        Ok(Self(value.into()))
+        Ok(Self::from_text(value.into()))
+    }
+
+    fn from_text(text: Arc<str>) -> Self {
+        let hash = id_hash(&text);
+        Self { text, hash }
+    }
+
+    /// The hash the id carries (see the type's docs); equal ids have equal hashes.
+    pub(crate) fn precomputed_hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// The shared text, for tables that keep the hash apart (the token cache).
+    pub(crate) fn shared_text(&self) -> &Arc<str> {
+        &self.text
     }
 
     /// The suffix that marks the journey of a method switch: customer `contoso` switches
@@ -59,37 +119,37 @@ impl CustomerId {
     /// assert_eq!(id.switching(), None);
     /// ```
     pub fn switch_journey(&self) -> CustomerId {
-        Self(format!("{}{}", self.0, Self::SWITCH_SUFFIX).into())
+        Self::from_text(format!("{}{}", self.text, Self::SWITCH_SUFFIX).into())
     }
 
     /// Whether this is the id of a method-switch journey.
     pub fn is_switch_journey(&self) -> bool {
-        self.0.ends_with(Self::SWITCH_SUFFIX)
+        self.text.ends_with(Self::SWITCH_SUFFIX)
     }
 
     /// For a method-switch journey, the customer whose method it switches.
     pub fn switching(&self) -> Option<CustomerId> {
-        self.0
+        self.text
             .strip_suffix(Self::SWITCH_SUFFIX)
             .filter(|base| !base.is_empty())
-            .map(|base| Self(base.into()))
+            .map(|base| Self::from_text(base.into()))
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 }
 
 impl fmt::Debug for CustomerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CustomerId({:?})", self.0)
+        write!(f, "CustomerId({:?})", self.text)
     }
 }
 
 impl fmt::Display for CustomerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -390,6 +450,30 @@ impl fmt::Display for Version {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn customer_ids_carry_a_hash_that_follows_their_text() {
+        use std::hash::BuildHasher;
+        let a = CustomerId::new("contoso").unwrap();
+        let b = CustomerId::new(String::from("contoso")).unwrap();
+        let other = CustomerId::new("fabrikam").unwrap();
+        assert!(!Arc::ptr_eq(&a.text, &b.text));
+        assert_eq!(a, b);
+        assert_eq!(a.precomputed_hash(), b.precomputed_hash());
+        assert_ne!(a, other);
+        assert_ne!(a.precomputed_hash(), other.precomputed_hash());
+        // `Hash` agrees with `Eq` in any hasher.
+        let state = std::collections::hash_map::RandomState::new();
+        assert_eq!(state.hash_one(&a), state.hash_one(&b));
+        // Order is the text's; derived ids carry their own text's hash.
+        assert!(a < other);
+        let switch = a.switch_journey();
+        assert_eq!(switch.precomputed_hash(), id_hash("contoso#switch"));
+        assert_eq!(
+            switch.switching().unwrap().precomputed_hash(),
+            a.precomputed_hash()
+        );
+    }
 
     #[test]
     fn customer_ids() {

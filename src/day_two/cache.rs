@@ -6,19 +6,19 @@
 //!
 //! - the map is split into shards, each behind its own cache-line-aligned `RwLock`, so
 //!   concurrent readers on different cores rarely share a lock word;
-//! - a shard's entry is 32 bytes (the id, the token's `Arc` and the expiry as Unix
+//! - a shard's entry is 32 bytes (the id's text, the token's `Arc` and the expiry as Unix
 //!   nanoseconds), so one lookup reads one control group and one bucket line;
-//! - the id is hashed once, with a seeded `foldhash` (fast on short ids, still randomised per
-//!   process): the same hash picks the shard and the bucket;
+//! - the hash is the one the [`CustomerId`] carries (computed once, when the id was made, with
+//!   a per-process seed): a lookup reads neither the id's text nor a hasher; the same hash
+//!   picks the shard and the bucket;
 //! - ids compare by pointer first (`Arc<str>`), so an id cloned from the store is never
 //!   dereferenced to compare;
 //! - a hit clones the token's `Arc` (no string copy) and compares one `i64`.
 //!
-//! What remains at large sizes is memory latency: the id's bytes, the bucket and the token's
-//! reference count are each one cache line that may not be in the CPU cache.
+//! What remains at large sizes is memory latency: the bucket and the token's reference count
+//! are each one cache line (and one page) that may not be in the CPU cache.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, RwLock};
 
 use hashbrown::HashTable;
@@ -40,7 +40,8 @@ struct Shard(RwLock<Map>);
 
 /// A cached token and the moment it expires.
 struct Cached {
-    customer: CustomerId,
+    /// The id's text (its hash is the table's).
+    customer: Arc<str>,
     /// `expires_at` as Unix nanoseconds: one integer compare on the hot path.
     expires_ns: i64,
     token: AccessToken,
@@ -58,8 +59,6 @@ fn saturate(ns: i128) -> i64 {
 /// Access tokens known to this process, and one lock per customer so concurrent callers share
 /// a single refresh.
 pub(crate) struct TokenCache {
-    /// One seed for every shard: an id's hash picks both its shard and its bucket.
-    hasher: foldhash::fast::RandomState,
     shards: Box<[Shard]>,
     flights: Mutex<HashMap<CustomerId, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -67,7 +66,6 @@ pub(crate) struct TokenCache {
 impl Default for TokenCache {
     fn default() -> Self {
         Self {
-            hasher: foldhash::fast::RandomState::default(),
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             flights: Mutex::default(),
         }
@@ -78,7 +76,7 @@ impl TokenCache {
     /// The id's hash, and the shard it lives in. The shard takes bits 32..38: the table inside
     /// uses the low bits for the bucket and the top seven as tags, so these stay independent.
     fn locate(&self, customer: &CustomerId) -> (u64, &RwLock<Map>) {
-        let hash = self.hasher.hash_one(customer);
+        let hash = customer.precomputed_hash();
         (hash, &self.shards[(hash >> 32) as usize % SHARDS].0)
     }
 
@@ -106,7 +104,7 @@ impl TokenCache {
     fn fresh_ns(&self, customer: &CustomerId, fresh_until: i64) -> Option<AccessToken> {
         let (hash, shard) = self.locate(customer);
         let shard = shard.read().unwrap_or_else(|e| e.into_inner());
-        match shard.find(hash, |c| c.customer == *customer) {
+        match shard.find(hash, |c| c.customer == *customer.shared_text()) {
             Some(c) if c.expires_ns > fresh_until => Some(c.token.clone()),
             _ => None,
         }
@@ -124,8 +122,8 @@ impl TokenCache {
         let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
         match shard.entry(
             hash,
-            |c| c.customer == *customer,
-            |c| self.hasher.hash_one(&c.customer),
+            |c| c.customer == *customer.shared_text(),
+            |c| crate::ids::id_hash(&c.customer),
         ) {
             hashbrown::hash_table::Entry::Occupied(mut slot) => {
                 let cached = slot.get_mut();
@@ -134,7 +132,7 @@ impl TokenCache {
             }
             hashbrown::hash_table::Entry::Vacant(slot) => {
                 slot.insert(Cached {
-                    customer: customer.clone(),
+                    customer: Arc::clone(customer.shared_text()),
                     expires_ns,
                     token,
                 });
@@ -146,7 +144,7 @@ impl TokenCache {
     pub(crate) fn forget(&self, customer: &CustomerId) {
         let (hash, shard) = self.locate(customer);
         let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
-        if let Ok(slot) = shard.find_entry(hash, |c| c.customer == *customer) {
+        if let Ok(slot) = shard.find_entry(hash, |c| c.customer == *customer.shared_text()) {
             slot.remove();
         }
     }
