@@ -38,8 +38,8 @@ async fn main() -> Result<()> {
     }
     if args.is_empty() {
         args = "status verify-all refresh customer-001 resend customer-003 \
-                switch customer-002 app-registration start-switch customer-004 device-code \
-                cancel-switch customer-004 status"
+                switch customer-002 app-registration start-switch customer-004 device-code status \
+                cancel-switch customer-004"
             .split(' ')
             .map(str::to_owned)
             .collect();

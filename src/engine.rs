@@ -1,5 +1,6 @@
 //! The engine: [`TenantAccess`], its [`Config`] and its builder.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use time::Duration;
@@ -13,8 +14,11 @@ use crate::flow::{AnyOnboarding, StageKind};
 use crate::ids::CustomerId;
 use crate::mail::Mailer;
 use crate::provider::IdentityProvider;
-use crate::report::StatusRow;
+use crate::report::{PendingSwitchStatus, StatusRow};
 use crate::store::{Filter, PageRequest, Store};
+
+/// How many records [`TenantAccess::status_report`] asks the store for at a time.
+const STATUS_PAGE: usize = 500;
 
 /// What the engine needs to know about the MSP's portal.
 ///
@@ -407,13 +411,42 @@ impl TenantAccess {
     }
 
     /// One status row per customer matching `filter`, in customer-id order.
+    ///
+    /// A method switch under way (the journey stored under
+    /// [`CustomerId::switch_journey`]) has no row of its own: it is folded into its customer's
+    /// row as [`StatusRow::switch`], whether or not the switch journey itself matches
+    /// `filter`. A switch journey whose customer does not match (or no longer exists) is left
+    /// out.
     pub async fn status_report(&self, filter: &Filter) -> Result<Vec<StatusRow>, Error> {
         let mut rows = Vec::new();
-        let mut page = Some(PageRequest::first(500));
+        let mut switches = HashMap::new();
+        let mut page = Some(PageRequest::first(STATUS_PAGE));
         while let Some(request) = page {
             let result = self.store().list(filter, &request).await?;
-            rows.extend(result.records.iter().map(StatusRow::from_record));
+            for record in &result.records {
+                match record.customer.id.switching() {
+                    Some(owner) => {
+                        switches.insert(owner, PendingSwitchStatus::from_record(record));
+                    }
+                    None => rows.push(StatusRow::from_record(record)),
+                }
+            }
             page = result.next;
+        }
+        // The switch journey sorts after its customer, not always right after (`a b` comes
+        // between `a` and `a#switch`), and may be on a later page: fold once all are read.
+        let listed_all = filter.is_all();
+        for row in &mut rows {
+            row.switch = switches.remove(&row.customer);
+            if row.switch.is_none() && !listed_all {
+                // The filter may have hidden the switch journey of a customer it matched.
+                row.switch = self
+                    .store()
+                    .load(&row.customer.switch_journey())
+                    .await?
+                    .as_ref()
+                    .map(PendingSwitchStatus::from_record);
+            }
         }
         Ok(rows)
     }

@@ -15,6 +15,7 @@ use tenant_access::flow::{
 use tenant_access::mail::CaptureMailer;
 use tenant_access::provider::ConsentCallback;
 use tenant_access::provider::mock::{MockProvider, Operation};
+use tenant_access::report::PendingSwitchStatus;
 use tenant_access::secret::{ClientSecret, Password};
 use tenant_access::store::{Filter, MemoryStore, PageRequest, Store};
 use tenant_access::{
@@ -1076,10 +1077,69 @@ async fn status_report_has_one_row_per_customer() {
     assert_eq!(a.last_verification, Some(VerificationStatus::Ok));
     assert!(!rows[1].email_sent && rows[1].token_created_at.is_none());
     assert_eq!(rows[2].method, Method::Password);
+    assert!(rows.iter().all(|r| r.switch.is_none()));
     let table = tenant_access::report::StatusRow::table(&rows);
     assert_eq!(table.lines().count(), 4);
     assert!(table.starts_with("customer"));
     assert!(!table.contains("mock-at-"), "no token in the report");
+
+    // A method switch under way is folded into its customer's row.
+    h.ta.switch_to_device_code(&"a-validated".try_into().unwrap(), None)
+        .await
+        .unwrap();
+    let rows = h.ta.status_report(&Filter::all()).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0].customer.as_str(), "a-validated");
+    assert_eq!(rows[0].stage, StageKind::Validated);
+    assert_eq!(
+        rows[0].switch,
+        Some(PendingSwitchStatus {
+            method: Method::DeviceCode,
+            stage: StageKind::Invited,
+        })
+    );
+    assert!(rows[1..].iter().all(|r| r.switch.is_none()));
+    let table = tenant_access::report::StatusRow::table(&rows);
+    assert_eq!(table.lines().count(), 4);
+    assert!(table.contains("device_code (invited)"), "{table}");
+    assert!(!table.contains("#switch"), "{table}");
+}
+
+#[tokio::test]
+async fn status_report_folds_a_switch_on_the_next_page() {
+    let h = harness();
+    // 499 customers before `z`, so `z` ends the report's first page of 500 and its switch
+    // journey starts the second.
+    for n in 0..499 {
+        h.ta.invite(customer(&format!("c{n:03}"))).await.unwrap();
+    }
+    h.validated("z").await;
+    let z: tenant_access::CustomerId = "z".try_into().unwrap();
+    h.ta.switch_to_device_code(&z, None).await.unwrap();
+    let first =
+        h.ta.list(&Filter::all(), &PageRequest::first(500))
+            .await
+            .unwrap();
+    assert_eq!(first.items.last().unwrap().id(), &z);
+    let second =
+        h.ta.list(&Filter::all(), &first.next.unwrap())
+            .await
+            .unwrap();
+    assert_eq!(second.items[0].id(), &z.switch_journey());
+
+    let rows = h.ta.status_report(&Filter::all()).await.unwrap();
+    assert_eq!(rows.len(), 500);
+    assert!(rows.iter().all(|r| !r.customer.is_switch_journey()));
+    let last = rows.last().unwrap();
+    assert_eq!(last.customer, z);
+    assert_eq!(
+        last.switch,
+        Some(PendingSwitchStatus {
+            method: Method::DeviceCode,
+            stage: StageKind::Invited,
+        })
+    );
+    assert!(rows[..499].iter().all(|r| r.switch.is_none()));
 }
 
 #[test]

@@ -281,7 +281,7 @@ async fn status_page(
         Ok(rows) => rows,
         Err(error) => return web.error_page(&WebError::Engine(error), Some(&csrf.0)),
     };
-    let rows = status_views(&rows);
+    let rows: Vec<StatusView> = rows.iter().map(status_view).collect();
     let running = state
         .job
         .lock()
@@ -298,6 +298,8 @@ async fn status_page(
     )
 }
 
+/// A customer's status row; a method switch under way shows in it (the engine folds the
+/// switch journey into its customer's row).
 fn status_view(row: &StatusRow) -> StatusView {
     StatusView {
         customer: row.customer.to_string(),
@@ -308,36 +310,18 @@ fn status_view(row: &StatusRow) -> StatusView {
         status: row.last_verification.map_or("not verified", |s| s.as_str()),
         last_error: row.last_error.clone(),
         can_refresh: row.stage == StageKind::Validated,
-        can_switch: matches!(row.stage, StageKind::Validated | StageKind::ReauthRequired),
-        switching: None,
+        can_switch: row.switch.is_none()
+            && matches!(row.stage, StageKind::Validated | StageKind::ReauthRequired),
+        switching: row.switch.map(|switch| SwitchView {
+            method: method_name(switch.method),
+            stage: stage_name(switch.stage),
+            consent_query: (switch.stage == StageKind::ConsentRequired).then(|| {
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("customer", row.customer.as_str())
+                    .finish()
+            }),
+        }),
     }
-}
-
-/// The status rows, each method-switch journey folded into its customer's row.
-fn status_views(rows: &[StatusRow]) -> Vec<StatusView> {
-    let mut views: Vec<StatusView> = rows
-        .iter()
-        .filter(|r| !r.customer.is_switch_journey())
-        .map(status_view)
-        .collect();
-    for row in rows.iter().filter(|r| r.customer.is_switch_journey()) {
-        let Some(owner) = row.customer.switching() else {
-            continue;
-        };
-        if let Some(view) = views.iter_mut().find(|v| v.customer == owner.as_str()) {
-            view.can_switch = false;
-            view.switching = Some(SwitchView {
-                method: method_name(row.method),
-                stage: stage_name(row.stage),
-                consent_query: (row.stage == StageKind::ConsentRequired).then(|| {
-                    url::form_urlencoded::Serializer::new(String::new())
-                        .append_pair("customer", owner.as_str())
-                        .finish()
-                }),
-            });
-        }
-    }
-    views
 }
 
 #[derive(Serialize)]
