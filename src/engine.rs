@@ -15,7 +15,7 @@ use crate::ids::CustomerId;
 use crate::mail::Mailer;
 use crate::provider::IdentityProvider;
 use crate::report::{PendingSwitchStatus, StatusRow};
-use crate::store::{Filter, PageRequest, Store};
+use crate::store::{Filter, PageRequest, Record, Store};
 
 /// How many records [`TenantAccess::status_report`] asks the store for at a time.
 const STATUS_PAGE: usize = 500;
@@ -420,35 +420,70 @@ impl TenantAccess {
     pub async fn status_report(&self, filter: &Filter) -> Result<Vec<StatusRow>, Error> {
         let mut rows = Vec::new();
         let mut switches = HashMap::new();
-        let mut page = Some(PageRequest::first(STATUS_PAGE));
-        while let Some(request) = page {
-            let result = self.store().list(filter, &request).await?;
-            for record in &result.records {
-                match record.customer.id.switching() {
-                    Some(owner) => {
-                        switches.insert(owner, PendingSwitchStatus::from_record(record));
-                    }
-                    None => rows.push(StatusRow::from_record(record)),
-                }
+        self.each_record(filter, |record| match record.customer.id.switching() {
+            Some(owner) => {
+                switches.insert(owner, PendingSwitchStatus::from_record(record));
             }
-            page = result.next;
-        }
+            None => rows.push(StatusRow::from_record(record)),
+        })
+        .await?;
         // The switch journey sorts after its customer, not always right after (`a b` comes
         // between `a` and `a#switch`), and may be on a later page: fold once all are read.
-        let listed_all = filter.is_all();
         for row in &mut rows {
             row.switch = switches.remove(&row.customer);
-            if row.switch.is_none() && !listed_all {
-                // The filter may have hidden the switch journey of a customer it matched.
-                row.switch = self
+        }
+        if !filter.is_all() {
+            self.fold_filtered_out_switches(&mut rows).await?;
+        }
+        Ok(rows)
+    }
+
+    /// Folds in the switch journeys a filter may have hidden (their stage or method differs
+    /// from their customer's): by key for up to a page of rows, else in one pass over every
+    /// record, which costs less than that many reads by key.
+    async fn fold_filtered_out_switches(&self, rows: &mut [StatusRow]) -> Result<(), Error> {
+        let without: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].switch.is_none())
+            .collect();
+        if without.len() <= STATUS_PAGE {
+            for i in without {
+                let journey = rows[i].customer.switch_journey();
+                rows[i].switch = self
                     .store()
-                    .load(&row.customer.switch_journey())
+                    .load(&journey)
                     .await?
                     .as_ref()
                     .map(PendingSwitchStatus::from_record);
             }
+            return Ok(());
         }
-        Ok(rows)
+        let index: HashMap<CustomerId, usize> = without
+            .into_iter()
+            .map(|i| (rows[i].customer.clone(), i))
+            .collect();
+        self.each_record(&Filter::all(), |record| {
+            let owner = record.customer.id.switching();
+            if let Some(&i) = owner.and_then(|owner| index.get(&owner)) {
+                rows[i].switch = Some(PendingSwitchStatus::from_record(record));
+            }
+        })
+        .await
+    }
+
+    /// Calls `each` with every record matching `filter`, in customer-id order, a page of the
+    /// store at a time.
+    async fn each_record(
+        &self,
+        filter: &Filter,
+        mut each: impl FnMut(&Record),
+    ) -> Result<(), Error> {
+        let mut page = Some(PageRequest::first(STATUS_PAGE));
+        while let Some(request) = page {
+            let result = self.store().list(filter, &request).await?;
+            result.records.iter().for_each(&mut each);
+            page = result.next;
+        }
+        Ok(())
     }
 
     pub(crate) fn event(

@@ -1145,13 +1145,19 @@ async fn status_report_has_one_row_per_customer() {
 async fn status_report_folds_a_switch_on_the_next_page() {
     let h = harness();
     // 499 customers before `z`, so `z` ends the report's first page of 500 and its switch
-    // journey starts the second.
+    // journey starts the second, before `zz`.
     for n in 0..499 {
         h.ta.invite(customer(&format!("c{n:03}"))).await.unwrap();
     }
     h.validated("z").await;
+    h.ta.invite(customer("zz")).await.unwrap();
     let z: tenant_access::CustomerId = "z".try_into().unwrap();
-    h.ta.switch_to_device_code(&z, None).await.unwrap();
+    h.ta.switch_to_device_code(&z, None)
+        .await
+        .unwrap()
+        .send(&h.ta)
+        .await
+        .unwrap();
     let first =
         h.ta.list(&Filter::all(), &PageRequest::first(500))
             .await
@@ -1163,19 +1169,33 @@ async fn status_report_folds_a_switch_on_the_next_page() {
             .unwrap();
     assert_eq!(second.items[0].id(), &z.switch_journey());
 
+    let pending = Some(PendingSwitchStatus {
+        method: Method::DeviceCode,
+        stage: StageKind::InvitationSent,
+    });
     let rows = h.ta.status_report(&Filter::all()).await.unwrap();
-    assert_eq!(rows.len(), 500);
+    assert_eq!(rows.len(), 501);
     assert!(rows.iter().all(|r| !r.customer.is_switch_journey()));
-    let last = rows.last().unwrap();
-    assert_eq!(last.customer, z);
-    assert_eq!(
-        last.switch,
-        Some(PendingSwitchStatus {
-            method: Method::DeviceCode,
-            stage: StageKind::Invited,
-        })
-    );
-    assert!(rows[..499].iter().all(|r| r.switch.is_none()));
+    assert_eq!(rows[499].customer, z);
+    assert_eq!(rows[499].switch, pending);
+    assert_eq!(rows.iter().filter(|r| r.switch.is_some()).count(), 1);
+
+    // More than a page of customers match a filter that hides the switch journey: it is
+    // still found and folded.
+    let rows =
+        h.ta.status_report(&Filter::stages([StageKind::Invited, StageKind::Validated]))
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 501);
+    assert_eq!(rows[499].customer, z);
+    assert_eq!(rows[499].switch, pending);
+    assert_eq!(rows.iter().filter(|r| r.switch.is_some()).count(), 1);
+    // Only the switch journey matches: no row.
+    let rows =
+        h.ta.status_report(&Filter::stages([StageKind::InvitationSent]))
+            .await
+            .unwrap();
+    assert!(rows.is_empty(), "{rows:?}");
 }
 
 // ---- resending an invitation --------------------------------------------------------------
