@@ -38,8 +38,8 @@ async fn main() -> Result<()> {
     }
     if args.is_empty() {
         args = "status verify-all refresh customer-001 resend customer-003 \
-                switch customer-002 app-registration start-switch customer-004 device-code \
-                cancel-switch customer-004 status"
+                switch customer-002 app-registration start-switch customer-004 device-code status \
+                cancel-switch customer-004"
             .split(' ')
             .map(str::to_owned)
             .collect();
@@ -217,18 +217,10 @@ async fn verify_all(ta: &TenantAccess, fake: &FakeEntra) -> Result<()> {
     Ok(())
 }
 
-/// Resends the invitation of a customer still waiting for it.
+/// Resends the invitation of a customer still waiting for it (or starts over from an
+/// expired invitation or a dead refresh token).
 async fn resend(ta: &TenantAccess, id: &CustomerId) -> Result<()> {
-    let sent = match ta.load(id).await? {
-        AnyOnboarding::InvitationSent(o) => o.resend(ta).await?,
-        AnyOnboarding::Claimed(o) => o.resend(ta).await?,
-        AnyOnboarding::DeviceCodeIssued(o) => o.resend(ta).await?,
-        AnyOnboarding::ApprovalRequested(o) => o.resend(ta).await?,
-        AnyOnboarding::Invited(o) => o.send(ta).await?,
-        other => {
-            return Err(format!("{id} is in stage {}: nothing to resend", other.kind()).into());
-        }
-    };
+    let sent = ta.resend_invitation(id).await?;
     let codes = sent
         .customer()
         .invitation

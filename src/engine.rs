@@ -1,5 +1,6 @@
 //! The engine: [`TenantAccess`], its [`Config`] and its builder.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use time::Duration;
@@ -13,8 +14,11 @@ use crate::flow::{AnyOnboarding, StageKind};
 use crate::ids::CustomerId;
 use crate::mail::Mailer;
 use crate::provider::IdentityProvider;
-use crate::report::StatusRow;
-use crate::store::{Filter, PageRequest, Store};
+use crate::report::{PendingSwitchStatus, StatusRow};
+use crate::store::{Filter, PageRequest, Record, Store};
+
+/// How many records [`TenantAccess::status_report`] asks the store for at a time.
+const STATUS_PAGE: usize = 500;
 
 /// What the engine needs to know about the MSP's portal.
 ///
@@ -407,15 +411,79 @@ impl TenantAccess {
     }
 
     /// One status row per customer matching `filter`, in customer-id order.
+    ///
+    /// A method switch under way (the journey stored under
+    /// [`CustomerId::switch_journey`]) has no row of its own: it is folded into its customer's
+    /// row as [`StatusRow::switch`], whether or not the switch journey itself matches
+    /// `filter`. A switch journey whose customer does not match (or no longer exists) is left
+    /// out.
     pub async fn status_report(&self, filter: &Filter) -> Result<Vec<StatusRow>, Error> {
         let mut rows = Vec::new();
-        let mut page = Some(PageRequest::first(500));
-        while let Some(request) = page {
-            let result = self.store().list(filter, &request).await?;
-            rows.extend(result.records.iter().map(StatusRow::from_record));
-            page = result.next;
+        let mut switches = HashMap::new();
+        self.each_record(filter, |record| match record.customer.id.switching() {
+            Some(owner) => {
+                switches.insert(owner, PendingSwitchStatus::from_record(record));
+            }
+            None => rows.push(StatusRow::from_record(record)),
+        })
+        .await?;
+        // The switch journey sorts after its customer, not always right after (`a b` comes
+        // between `a` and `a#switch`), and may be on a later page: fold once all are read.
+        for row in &mut rows {
+            row.switch = switches.remove(&row.customer);
+        }
+        if !filter.is_all() {
+            self.fold_filtered_out_switches(&mut rows).await?;
         }
         Ok(rows)
+    }
+
+    /// Folds in the switch journeys a filter may have hidden (their stage or method differs
+    /// from their customer's): by key for up to a page of rows, else in one pass over every
+    /// record, which costs less than that many reads by key.
+    async fn fold_filtered_out_switches(&self, rows: &mut [StatusRow]) -> Result<(), Error> {
+        let without: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].switch.is_none())
+            .collect();
+        if without.len() <= STATUS_PAGE {
+            for i in without {
+                let journey = rows[i].customer.switch_journey();
+                rows[i].switch = self
+                    .store()
+                    .load(&journey)
+                    .await?
+                    .as_ref()
+                    .map(PendingSwitchStatus::from_record);
+            }
+            return Ok(());
+        }
+        let index: HashMap<CustomerId, usize> = without
+            .into_iter()
+            .map(|i| (rows[i].customer.clone(), i))
+            .collect();
+        self.each_record(&Filter::all(), |record| {
+            let owner = record.customer.id.switching();
+            if let Some(&i) = owner.and_then(|owner| index.get(&owner)) {
+                rows[i].switch = Some(PendingSwitchStatus::from_record(record));
+            }
+        })
+        .await
+    }
+
+    /// Calls `each` with every record matching `filter`, in customer-id order, a page of the
+    /// store at a time.
+    async fn each_record(
+        &self,
+        filter: &Filter,
+        mut each: impl FnMut(&Record),
+    ) -> Result<(), Error> {
+        let mut page = Some(PageRequest::first(STATUS_PAGE));
+        while let Some(request) = page {
+            let result = self.store().list(filter, &request).await?;
+            result.records.iter().for_each(&mut each);
+            page = result.next;
+        }
+        Ok(())
     }
 
     pub(crate) fn event(

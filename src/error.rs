@@ -186,6 +186,15 @@ pub enum FlowError {
     /// No method switch is under way for this customer.
     #[error("customer {0} has no method switch under way")]
     NoSwitchInProgress(CustomerId),
+    /// The journey is at a stage with no invitation to send again (see
+    /// [`TenantAccess::resend_invitation`](crate::TenantAccess::resend_invitation)).
+    #[error("customer {customer} is in stage {stage}: there is no invitation to resend")]
+    NothingToResend {
+        /// The customer.
+        customer: CustomerId,
+        /// The stage they are in.
+        stage: StageKind,
+    },
     /// The stored stage is not the one the caller expected.
     #[error("the customer is in stage {actual}, not {expected}")]
     UnexpectedStage {
@@ -202,7 +211,8 @@ impl FlowError {
             FlowError::NotFound(_)
             | FlowError::WrongMethod { .. }
             | FlowError::SwitchInProgress { .. }
-            | FlowError::NoSwitchInProgress(_) => Action::FixInput,
+            | FlowError::NoSwitchInProgress(_)
+            | FlowError::NothingToResend { .. } => Action::FixInput,
             FlowError::PollTooEarly { .. } => Action::Retry { after: None },
             FlowError::Inconsistent(_) => Action::FixConfiguration,
             FlowError::TenantMismatch { .. }

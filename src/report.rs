@@ -24,6 +24,28 @@ struct Flat<'a> {
     last_verified_at: Option<String>,
     last_verification: Option<&'static str>,
     last_error: Option<&'a str>,
+    switch_method: Option<&'static str>,
+    switch_stage: Option<&'static str>,
+}
+
+/// A method switch under way, folded into its customer's [`StatusRow`]: the journey stored
+/// under [`CustomerId::switch_journey`] while the old connection keeps serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingSwitchStatus {
+    /// The method the customer is switching to.
+    pub method: Method,
+    /// The switch journey's stage.
+    pub stage: StageKind,
+}
+
+impl PendingSwitchStatus {
+    /// The pending switch a stored switch journey describes.
+    pub fn from_record(record: &Record) -> Self {
+        PendingSwitchStatus {
+            method: record.customer.method,
+            stage: record.stage.kind(),
+        }
+    }
 }
 
 /// One customer's status. Holds no secret.
@@ -51,10 +73,13 @@ pub struct StatusRow {
     pub last_verification: Option<VerificationStatus>,
     /// The last error any step met.
     pub last_error: Option<String>,
+    /// The method switch under way, if any (its journey has no row of its own).
+    pub switch: Option<PendingSwitchStatus>,
 }
 
 impl StatusRow {
-    /// The row for a stored record.
+    /// The row for a stored record, with no switch folded in (see
+    /// [`TenantAccess::status_report`](crate::TenantAccess::status_report), which folds it).
     pub fn from_record(record: &Record) -> Self {
         let c = &record.customer;
         StatusRow {
@@ -69,6 +94,7 @@ impl StatusRow {
             last_verified_at: c.last_verification.as_ref().map(|v| v.at),
             last_verification: c.last_verification.as_ref().map(|v| v.status),
             last_error: c.last_error.clone(),
+            switch: None,
         }
     }
 
@@ -86,8 +112,9 @@ impl StatusRow {
             "last verified",
             "status",
             "last error",
+            "switching to",
         ];
-        let cells: Vec<[String; 11]> = rows.iter().map(StatusRow::cells).collect();
+        let cells: Vec<[String; 12]> = rows.iter().map(StatusRow::cells).collect();
         let mut widths = header.map(str::len);
         for row in &cells {
             for (w, cell) in widths.iter_mut().zip(row) {
@@ -148,10 +175,12 @@ impl StatusRow {
             last_verified_at: time(self.last_verified_at),
             last_verification: self.last_verification.map(VerificationStatus::as_str),
             last_error: self.last_error.as_deref(),
+            switch_method: self.switch.map(|s| s.method.as_str()),
+            switch_stage: self.switch.map(|s| s.stage.as_str()),
         }
     }
 
-    fn cells(&self) -> [String; 11] {
+    fn cells(&self) -> [String; 12] {
         let time = |t: Option<OffsetDateTime>| {
             t.and_then(|t| t.format(&Rfc3339).ok())
                 .unwrap_or_else(|| "-".into())
@@ -175,6 +204,8 @@ impl StatusRow {
                 .map_or("-", VerificationStatus::as_str)
                 .to_owned(),
             error,
+            self.switch
+                .map_or_else(|| "-".into(), |s| format!("{} ({})", s.method, s.stage)),
         ]
     }
 }

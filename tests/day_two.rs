@@ -325,21 +325,45 @@ async fn status_report_as_csv_and_json() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "customer,admin_email,method,stage,email_sent,device_authenticated,token_created_at,token_expires_at,last_verified_at,last_verification,last_error"
+        "customer,admin_email,method,stage,email_sent,device_authenticated,token_created_at,token_expires_at,last_verified_at,last_verification,last_error,switch_method,switch_stage"
     );
-    assert!(
-        lines
-            .next()
-            .unwrap()
-            .starts_with("contoso,admin@contoso.com,device_code,validated,true,true,2026-")
-    );
+    let contoso = lines.next().unwrap();
+    assert!(contoso.starts_with("contoso,admin@contoso.com,device_code,validated,true,true,2026-"));
+    assert!(contoso.ends_with(",ok,,,"), "{contoso}");
     assert!(lines.next().unwrap().starts_with("\"fab,\"\"rikam\"\"\","));
     let json: serde_json::Value = serde_json::from_str(&StatusRow::json(&rows)).unwrap();
     assert_eq!(json[0]["customer"], "contoso");
     assert_eq!(json[0]["last_verification"], "ok");
+    assert_eq!(json[0]["switch_method"], serde_json::Value::Null);
+    assert_eq!(json[0]["switch_stage"], serde_json::Value::Null);
     assert_eq!(json[1]["token_expires_at"], serde_json::Value::Null);
     assert_eq!(json[1]["stage"], "invited");
     assert!(!csv.contains("mock-at-"));
+
+    // A method switch under way shows in its customer's row, not as a row of its own.
+    h.ta.switch_to_device_code(&id("contoso"), None)
+        .await
+        .unwrap()
+        .send(&h.ta)
+        .await
+        .unwrap();
+    let rows = h.ta.status_report(&Filter::all()).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    let csv = StatusRow::csv(&rows);
+    let contoso = csv.lines().nth(1).unwrap();
+    assert!(contoso.starts_with("contoso,"), "{contoso}");
+    assert!(
+        contoso.ends_with(",ok,,device_code,invitation_sent"),
+        "{contoso}"
+    );
+    assert!(!csv.contains("#switch"));
+    let json: serde_json::Value = serde_json::from_str(&StatusRow::json(&rows)).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    assert_eq!(json[0]["customer"], "contoso");
+    assert_eq!(json[0]["stage"], "validated");
+    assert_eq!(json[0]["switch_method"], "device_code");
+    assert_eq!(json[0]["switch_stage"], "invitation_sent");
+    assert_eq!(json[1]["switch_method"], serde_json::Value::Null);
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ use tenant_access::flow::{
 use tenant_access::mail::CaptureMailer;
 use tenant_access::provider::ConsentCallback;
 use tenant_access::provider::mock::{MockProvider, Operation};
+use tenant_access::report::PendingSwitchStatus;
 use tenant_access::secret::{ClientSecret, Password};
 use tenant_access::store::{Filter, MemoryStore, PageRequest, Store};
 use tenant_access::{
@@ -170,12 +171,19 @@ async fn unknown_expired_revoked_and_superseded_codes_get_the_same_error() {
     ));
 }
 
+/// Mails `id` an invitation and lets it expire (a month passes; opening the link finds it
+/// expired, which moves the journey to [`StageKind::Expired`]). Returns the dead code.
+async fn expired(h: &Harness, id: &str) -> String {
+    let (_, code) = h.sent(id).await;
+    h.clock.advance(Duration::days(30));
+    h.ta.open_invitation(&code).await.unwrap_err();
+    code
+}
+
 #[tokio::test]
 async fn an_expired_journey_can_be_reinvited_with_a_new_code() {
     let h = harness();
-    let (_, code) = h.sent("contoso").await;
-    h.clock.advance(Duration::days(8));
-    h.ta.open_invitation(&code).await.unwrap_err();
+    let code = expired(&h, "contoso").await;
     let expired =
         h.ta.load(&"contoso".try_into().unwrap())
             .await
@@ -917,25 +925,45 @@ async fn every_transition_is_an_audit_event_with_its_actor() {
     );
 }
 
-#[tokio::test]
-async fn every_stage_round_trips_through_the_store_and_resumes() {
-    let h = harness();
-    // Drive one customer into each stage.
-    h.ta.invite(customer("s-invited")).await.unwrap();
-    h.sent("s-sent").await;
-    h.claimed("s-claimed").await;
-    h.device("s-device").await;
-    h.mock.script("s-approval", |s| {
+/// The customer [`each_stage_but_expired`] (or [`expired`]) drives into `stage`:
+/// `{prefix}-invited`, `-sent`, `-claimed`, `-device`, `-approval`, `-consent`, `-token`,
+/// `-validated`, `-reauth`, `-revoked` or `-expired`.
+fn in_stage(prefix: &str, stage: StageKind) -> String {
+    let suffix = match stage {
+        StageKind::Invited => "invited",
+        StageKind::InvitationSent => "sent",
+        StageKind::Claimed => "claimed",
+        StageKind::DeviceCodeIssued => "device",
+        StageKind::ApprovalRequested => "approval",
+        StageKind::ConsentRequired => "consent",
+        StageKind::TokenAcquired => "token",
+        StageKind::Validated => "validated",
+        StageKind::ReauthRequired => "reauth",
+        StageKind::Revoked => "revoked",
+        StageKind::Expired => "expired",
+        other => panic!("no customer for {other:?}"),
+    };
+    format!("{prefix}-{suffix}")
+}
+
+/// Drives one customer into each stage but [`StageKind::Expired`] (see [`in_stage`]).
+async fn each_stage_but_expired(h: &Harness, prefix: &str) {
+    let name = |stage: &str| format!("{prefix}-{stage}");
+    h.ta.invite(customer(&name("invited"))).await.unwrap();
+    h.sent(&name("sent")).await;
+    h.claimed(&name("claimed")).await;
+    h.device(&name("device")).await;
+    h.mock.script(&name("approval"), |s| {
         s.approval_workflow();
     });
-    h.device("s-approval")
+    h.device(&name("approval"))
         .await
         .poll_until_done(&h.ta)
         .await
         .unwrap();
-    password_consent(&h, "s-consent").await;
+    password_consent(h, &name("consent")).await;
     let PollOutcome::Authenticated(_) = h
-        .device("s-token")
+        .device(&name("token"))
         .await
         .poll_until_done(&h.ta)
         .await
@@ -943,18 +971,27 @@ async fn every_stage_round_trips_through_the_store_and_resumes() {
     else {
         panic!()
     };
-    h.validated("s-validated").await;
-    h.mock.revoke_refresh_tokens("s-reauth");
-    h.validated("s-reauth").await.refresh(&h.ta).await.unwrap();
-    h.ta.invite(customer("s-revoked"))
+    h.validated(&name("validated")).await;
+    h.mock.revoke_refresh_tokens(&name("reauth"));
+    h.validated(&name("reauth"))
+        .await
+        .refresh(&h.ta)
+        .await
+        .unwrap();
+    h.ta.invite(customer(&name("revoked")))
         .await
         .unwrap()
         .revoke(&h.ta)
         .await
         .unwrap();
-    let (_, code) = h.sent("s-expired").await;
-    h.clock.advance(Duration::days(30));
-    h.ta.open_invitation(&code).await.unwrap_err();
+}
+
+#[tokio::test]
+async fn every_stage_round_trips_through_the_store_and_resumes() {
+    let h = harness();
+    // Drive one customer into each stage.
+    each_stage_but_expired(&h, "s").await;
+    expired(&h, "s-expired").await;
 
     let page =
         h.ta.list(&Filter::all(), &PageRequest::first(100))
@@ -1076,10 +1113,181 @@ async fn status_report_has_one_row_per_customer() {
     assert_eq!(a.last_verification, Some(VerificationStatus::Ok));
     assert!(!rows[1].email_sent && rows[1].token_created_at.is_none());
     assert_eq!(rows[2].method, Method::Password);
+    assert!(rows.iter().all(|r| r.switch.is_none()));
     let table = tenant_access::report::StatusRow::table(&rows);
     assert_eq!(table.lines().count(), 4);
     assert!(table.starts_with("customer"));
     assert!(!table.contains("mock-at-"), "no token in the report");
+
+    // A method switch under way is folded into its customer's row.
+    h.ta.switch_to_device_code(&"a-validated".try_into().unwrap(), None)
+        .await
+        .unwrap();
+    let rows = h.ta.status_report(&Filter::all()).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0].customer.as_str(), "a-validated");
+    assert_eq!(rows[0].stage, StageKind::Validated);
+    assert_eq!(
+        rows[0].switch,
+        Some(PendingSwitchStatus {
+            method: Method::DeviceCode,
+            stage: StageKind::Invited,
+        })
+    );
+    assert!(rows[1..].iter().all(|r| r.switch.is_none()));
+    let table = tenant_access::report::StatusRow::table(&rows);
+    assert_eq!(table.lines().count(), 4);
+    assert!(table.contains("device_code (invited)"), "{table}");
+    assert!(!table.contains("#switch"), "{table}");
+}
+
+#[tokio::test]
+async fn status_report_folds_a_switch_on_the_next_page() {
+    let h = harness();
+    // 499 customers before `z`, so `z` ends the report's first page of 500 and its switch
+    // journey starts the second, before `zz`.
+    for n in 0..499 {
+        h.ta.invite(customer(&format!("c{n:03}"))).await.unwrap();
+    }
+    h.validated("z").await;
+    h.ta.invite(customer("zz")).await.unwrap();
+    let z: tenant_access::CustomerId = "z".try_into().unwrap();
+    h.ta.switch_to_device_code(&z, None)
+        .await
+        .unwrap()
+        .send(&h.ta)
+        .await
+        .unwrap();
+    let first =
+        h.ta.list(&Filter::all(), &PageRequest::first(500))
+            .await
+            .unwrap();
+    assert_eq!(first.items.last().unwrap().id(), &z);
+    let second =
+        h.ta.list(&Filter::all(), &first.next.unwrap())
+            .await
+            .unwrap();
+    assert_eq!(second.items[0].id(), &z.switch_journey());
+
+    let pending = Some(PendingSwitchStatus {
+        method: Method::DeviceCode,
+        stage: StageKind::InvitationSent,
+    });
+    let rows = h.ta.status_report(&Filter::all()).await.unwrap();
+    assert_eq!(rows.len(), 501);
+    assert!(rows.iter().all(|r| !r.customer.is_switch_journey()));
+    assert_eq!(rows[499].customer, z);
+    assert_eq!(rows[499].switch, pending);
+    assert_eq!(rows.iter().filter(|r| r.switch.is_some()).count(), 1);
+
+    // More than a page of customers match a filter that hides the switch journey: it is
+    // still found and folded.
+    let rows =
+        h.ta.status_report(&Filter::stages([StageKind::Invited, StageKind::Validated]))
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 501);
+    assert_eq!(rows[499].customer, z);
+    assert_eq!(rows[499].switch, pending);
+    assert_eq!(rows.iter().filter(|r| r.switch.is_some()).count(), 1);
+    // Only the switch journey matches: no row.
+    let rows =
+        h.ta.status_report(&Filter::stages([StageKind::InvitationSent]))
+            .await
+            .unwrap();
+    assert!(rows.is_empty(), "{rows:?}");
+}
+
+// ---- resending an invitation --------------------------------------------------------------
+
+/// The latest invitation code mailed to `id`'s admin, if any.
+fn last_code(h: &Harness, id: &str) -> Option<String> {
+    h.mailer.last_code_to(&format!("admin@{id}.com"))
+}
+
+#[tokio::test]
+async fn resend_invitation_mails_a_new_link_wherever_the_customer_is_awaited() {
+    let h = harness();
+    // Expired first: the clock jump must not expire the others.
+    expired(&h, &in_stage("r", StageKind::Expired)).await;
+    each_stage_but_expired(&h, "r").await;
+
+    for stage in StageKind::ALL
+        .into_iter()
+        .filter(|s| s.can_resend_invitation())
+    {
+        let name = in_stage("r", stage);
+        let name = name.as_str();
+        let id: tenant_access::CustomerId = name.try_into().unwrap();
+        assert_eq!(h.ta.load(&id).await.unwrap().kind(), stage, "{name}");
+        let old = last_code(&h, name);
+        let sent = h.ta.resend_invitation(&id).await.unwrap();
+        assert_eq!(sent.id(), &id);
+        assert_eq!(sent.customer().method, Method::DeviceCode, "{name}");
+        let new = last_code(&h, name).expect("a new link mailed");
+        assert_ne!(Some(&new), old.as_ref(), "{name}");
+        match h.ta.open_invitation(&new).await.unwrap() {
+            AnyOnboarding::InvitationSent(o) => assert_eq!(o.id(), &id),
+            other => panic!("{name}: unexpected {:?}", other.kind()),
+        }
+        if let Some(old) = old {
+            assert!(
+                matches!(
+                    h.ta.open_invitation(&old).await.unwrap_err(),
+                    Error::InvalidInvitation
+                ),
+                "{name}: the old link still works"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn resend_invitation_refuses_stages_without_an_invitation_and_changes_nothing() {
+    let h = harness();
+    each_stage_but_expired(&h, "n").await;
+    let refused: Vec<StageKind> = StageKind::ALL
+        .into_iter()
+        .filter(|s| !s.can_resend_invitation())
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            StageKind::ConsentRequired,
+            StageKind::TokenAcquired,
+            StageKind::Validated,
+            StageKind::Revoked
+        ]
+    );
+    for stage in refused {
+        let name = in_stage("n", stage);
+        let name = name.as_str();
+        let id: tenant_access::CustomerId = name.try_into().unwrap();
+        let before = h.ta.load(&id).await.unwrap();
+        assert_eq!(before.kind(), stage, "{name}");
+        let mails = h.mailer.attempts();
+        let events = h.store.events(&id).await.unwrap().len();
+        let err = h.ta.resend_invitation(&id).await.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Flow(FlowError::NothingToResend { customer, stage: s })
+                    if customer == &id && *s == stage
+            ),
+            "{name}: {err}"
+        );
+        assert_eq!(err.action(), Action::FixInput);
+        let after = h.ta.load(&id).await.unwrap();
+        assert_eq!(after.kind(), stage, "{name}");
+        assert_eq!(after.version(), before.version(), "{name}");
+        assert_eq!(h.mailer.attempts(), mails, "{name}");
+        assert_eq!(h.store.events(&id).await.unwrap().len(), events, "{name}");
+    }
+    let unknown: tenant_access::CustomerId = "nobody".try_into().unwrap();
+    assert!(matches!(
+        h.ta.resend_invitation(&unknown).await.unwrap_err(),
+        Error::Flow(FlowError::NotFound(_))
+    ));
 }
 
 #[test]

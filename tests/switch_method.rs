@@ -347,3 +347,75 @@ async fn a_switch_that_fails_validation_leaves_the_old_connection_alone() {
         StageKind::Revoked
     );
 }
+
+#[tokio::test]
+async fn the_status_report_folds_a_pending_switch_into_its_customers_row() {
+    use tenant_access::report::{PendingSwitchStatus, StatusRow};
+    use tenant_access::store::Filter;
+
+    let h = harness();
+    password_connected(&h, "contoso").await;
+    // `contoso b` sorts between `contoso` and `contoso#switch`.
+    let neighbour = tenant_access::NewCustomer::new(
+        "contoso b",
+        "contoso-b.onmicrosoft.com",
+        "admin@contoso-b.com",
+    )
+    .unwrap();
+    h.ta.invite(neighbour)
+        .await
+        .unwrap()
+        .send(&h.ta)
+        .await
+        .unwrap();
+    start_device_switch(&h, "contoso").await;
+    let pending = Some(PendingSwitchStatus {
+        method: Method::DeviceCode,
+        stage: StageKind::InvitationSent,
+    });
+
+    let rows = h.ta.status_report(&Filter::all()).await.unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r.customer.as_str()).collect();
+    assert_eq!(ids, ["contoso", "contoso b"]);
+    assert_eq!(rows[0].method, Method::Password);
+    assert_eq!(rows[0].stage, StageKind::Validated);
+    assert_eq!(rows[0].switch, pending);
+    assert_eq!(rows[1].switch, None);
+    let csv = StatusRow::csv(&rows);
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",switch_method,switch_stage")
+    );
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .ends_with(",device_code,invitation_sent"),
+        "{csv}"
+    );
+
+    // The filter picks customers; their switch shows even when it would not match.
+    let validated =
+        h.ta.status_report(&Filter::stages([StageKind::Validated]))
+            .await
+            .unwrap();
+    assert_eq!(validated.len(), 1);
+    assert_eq!(validated[0].customer, id("contoso"));
+    assert_eq!(validated[0].switch, pending);
+    // A switch journey whose customer is filtered out is no row of its own.
+    let waiting =
+        h.ta.status_report(&Filter::stages([StageKind::InvitationSent]))
+            .await
+            .unwrap();
+    let ids: Vec<&str> = waiting.iter().map(|r| r.customer.as_str()).collect();
+    assert_eq!(ids, ["contoso b"]);
+    assert_eq!(waiting[0].switch, None);
+
+    // Cancelled, the switch leaves the row.
+    h.ta.cancel_switch(&id("contoso")).await.unwrap();
+    let rows = h.ta.status_report(&Filter::all()).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.switch.is_none()));
+}

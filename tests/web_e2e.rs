@@ -820,6 +820,21 @@ fn csrf_field(page: &str) -> String {
     page[at..].split('"').next().unwrap().to_owned()
 }
 
+/// `GET`s a page with forms: its CSRF cookie (`name=value`), the token in its forms and its
+/// text.
+async fn form_page(client: &reqwest::Client, url: &str, cookies: &str) -> (String, String, String) {
+    let page = client
+        .get(url)
+        .header("cookie", cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "{url}");
+    let (csrf_cookie, _) = set_cookie(&page, "ta_csrf").unwrap();
+    let text = page.text().await.unwrap();
+    (csrf_cookie, csrf_field(&text), text)
+}
+
 /// A browser without JavaScript, played with plain HTTP: the cookies it holds.
 struct NoScript {
     client: reqwest::Client,
@@ -835,14 +850,8 @@ impl NoScript {
         let client = http();
         let opened = client.get(link).send().await.unwrap();
         let (session, _) = set_cookie(&opened, "ta_wizard").unwrap();
-        let page = client
-            .get(format!("{}/wizard", portal.url))
-            .header("cookie", &session)
-            .send()
-            .await
-            .unwrap();
-        let (csrf_cookie, _) = set_cookie(&page, "ta_csrf").unwrap();
-        let token = csrf_field(&page.text().await.unwrap());
+        let (csrf_cookie, token, _) =
+            form_page(&client, &format!("{}/wizard", portal.url), &session).await;
         NoScript {
             client,
             url: portal.url.clone(),
@@ -864,19 +873,29 @@ impl NoScript {
     }
 
     async fn post(&self, path: &str, cookies: String, body: String) -> reqwest::Response {
-        self.client
-            .post(format!("{}{path}", self.url))
-            .header("cookie", cookies)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap()
+        post_form(&self.client, format!("{}{path}", self.url), cookies, body).await
     }
 
     async fn get(&self, path: &str) -> String {
         page_text(&format!("{}{path}", self.url), &self.cookies()).await
     }
+}
+
+/// `POST`s a form with these cookies.
+async fn post_form(
+    client: &reqwest::Client,
+    url: String,
+    cookies: String,
+    body: String,
+) -> reqwest::Response {
+    client
+        .post(url)
+        .header("cookie", cookies)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// The body of a `GET` with these cookies.
@@ -1128,4 +1147,56 @@ async fn routers_nested_under_a_base_path_link_and_scope_cookies_there() {
         .await
         .unwrap();
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_status_shows_a_pending_switch_in_its_customers_row_and_resend_checks_the_stage() {
+    let portal = Portal::start().await;
+    portal.connected("contoso", "contoso.com").await;
+    let id: tenant_access::CustomerId = "contoso".try_into().unwrap();
+    portal
+        .ta
+        .switch_to_device_code(&id, None)
+        .await
+        .unwrap()
+        .send(&portal.ta)
+        .await
+        .unwrap();
+    let client = http();
+    let admin = format!("{ADMIN_COOKIE}={ADMIN_TOKEN}");
+    let (csrf_cookie, token, page) =
+        form_page(&client, &format!("{}/admin", portal.url), &admin).await;
+    // One row, for the customer; the switch journey shows inside it.
+    assert_eq!(page.matches("<tr data-customer=").count(), 1, "{page}");
+    assert!(page.contains("data-customer=\"contoso\""));
+    assert!(!page.contains("contoso#switch"), "{page}");
+    assert!(page.contains("Switching to"), "{page}");
+
+    let resend = |customer: &'static str| {
+        let client = client.clone();
+        let url = format!("{}/admin/invitations/resend", portal.url);
+        let cookies = format!("{admin}; {csrf_cookie}");
+        let body = format!("csrf={token}&customer={}", customer.replace('#', "%23"));
+        async move { post_form(&client, url, cookies, body).await }
+    };
+    // The connected customer has no invitation to resend: the library's typed refusal.
+    let before = portal.ta.load(&id).await.unwrap().version();
+    let refused = resend("contoso").await;
+    assert_eq!(refused.status(), 409);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("data-error=\"wrong_stage\""), "{text}");
+    assert!(text.contains("there is no invitation to resend"), "{text}");
+    assert_eq!(portal.ta.load(&id).await.unwrap().version(), before);
+    // The switch journey's invitation can be sent again: a new link, the old one dead.
+    let old = portal.link_to("admin@contoso.com");
+    let resent = resend("contoso#switch").await;
+    assert_eq!(resent.status(), 303);
+    let new = portal.link_to("admin@contoso.com");
+    assert_ne!(new, old);
+    let old_code = old.rsplit('/').next().unwrap();
+    assert!(portal.ta.open_invitation(old_code).await.is_err());
+    let new_code = new.rsplit('/').next().unwrap();
+    assert!(portal.ta.open_invitation(new_code).await.is_ok());
+    // An unknown customer: not found.
+    assert_eq!(resend("nobody").await.status(), 404);
 }

@@ -6,7 +6,7 @@ use super::{AnyOnboarding, Onboarding, Rejected};
 use crate::customer::{Customer, NewCustomer};
 use crate::engine::TenantAccess;
 use crate::error::{Error, FlowError};
-use crate::ids::{Method, Version};
+use crate::ids::{CustomerId, Method, Version};
 use crate::invitation::{Delivery, Invitation, InvitationCode};
 use crate::mail::InvitationMessage;
 use crate::secret::InvitationLink;
@@ -77,6 +77,39 @@ impl TenantAccess {
             return Err(Error::InvalidInvitation);
         }
         Ok(AnyOnboarding::from_record(record))
+    }
+
+    /// Mails `customer` a new invitation link, from whatever stage the journey waits in; the
+    /// old link stops working.
+    ///
+    /// - [`Invited`]: the first link is mailed ([`send`](Onboarding::send)).
+    /// - [`InvitationSent`], [`Claimed`], [`DeviceCodeIssued`], [`ApprovalRequested`]: a new
+    ///   code replaces the old one ([`resend`](Onboarding::resend)).
+    /// - [`Expired`], [`ReauthRequired`]: the journey starts over with a device-code
+    ///   invitation ([`reinvite`](Onboarding::reinvite)), which is mailed.
+    ///
+    /// Fails with [`FlowError::NothingToResend`] at any other stage, leaving the record as it
+    /// is, and with [`FlowError::NotFound`] for an unknown customer.
+    pub async fn resend_invitation(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Onboarding<InvitationSent>, Error> {
+        Ok(match self.load(customer).await? {
+            AnyOnboarding::Invited(o) => o.send(self).await?,
+            AnyOnboarding::InvitationSent(o) => o.resend(self).await?,
+            AnyOnboarding::Claimed(o) => o.resend(self).await?,
+            AnyOnboarding::DeviceCodeIssued(o) => o.resend(self).await?,
+            AnyOnboarding::ApprovalRequested(o) => o.resend(self).await?,
+            AnyOnboarding::Expired(o) => o.reinvite(self).await?.send(self).await?,
+            AnyOnboarding::ReauthRequired(o) => o.reinvite(self).await?.send(self).await?,
+            other => {
+                return Err(FlowError::NothingToResend {
+                    customer: customer.clone(),
+                    stage: other.kind(),
+                }
+                .into());
+            }
+        })
     }
 
     /// Moves a journey whose invitation expired to [`Expired`] and kills the code.

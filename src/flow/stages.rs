@@ -205,6 +205,22 @@ impl StageKind {
         matches!(self, StageKind::Revoked | StageKind::Expired)
     }
 
+    /// Whether [`TenantAccess::resend_invitation`](crate::TenantAccess::resend_invitation)
+    /// mails a new link in this stage: while the journey waits for the customer, and from an
+    /// expired invitation or a dead refresh token (which start over).
+    pub fn can_resend_invitation(self) -> bool {
+        matches!(
+            self,
+            StageKind::Invited
+                | StageKind::InvitationSent
+                | StageKind::Claimed
+                | StageKind::DeviceCodeIssued
+                | StageKind::ApprovalRequested
+                | StageKind::Expired
+                | StageKind::ReauthRequired
+        )
+    }
+
     /// Whether the invitation link still opens the journey in this stage.
     pub(crate) fn accepts_invitation_link(self) -> bool {
         matches!(

@@ -142,6 +142,22 @@ impl Filter {
         }
     }
 
+    /// Whether this filter matches every record (no field is set).
+    pub(crate) fn is_all(&self) -> bool {
+        let Filter {
+            stages,
+            methods,
+            verification,
+            token_expires_before,
+            not_verified_since,
+        } = self;
+        stages.is_none()
+            && methods.is_none()
+            && verification.is_none()
+            && token_expires_before.is_none()
+            && not_verified_since.is_none()
+    }
+
     /// Whether `record` matches. Stores that cannot filter in their query language can use it.
     pub fn matches(&self, record: &Record) -> bool {
         let c = &record.customer;

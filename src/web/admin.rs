@@ -23,7 +23,7 @@ use crate::customer::NewCustomer;
 use crate::day_two::VerifyProgress;
 use crate::engine::TenantAccess;
 use crate::error::{Error, FlowError};
-use crate::flow::{AnyOnboarding, Reinvitable, Resendable, Revocable, StageKind};
+use crate::flow::{AnyOnboarding, Revocable, StageKind};
 use crate::ids::{CustomerId, EmailAddress, Method};
 use crate::report::StatusRow;
 use crate::secret::{ClientSecret, Password};
@@ -281,7 +281,7 @@ async fn status_page(
         Ok(rows) => rows,
         Err(error) => return web.error_page(&WebError::Engine(error), Some(&csrf.0)),
     };
-    let rows = status_views(&rows);
+    let rows: Vec<StatusView> = rows.iter().map(status_view).collect();
     let running = state
         .job
         .lock()
@@ -298,6 +298,8 @@ async fn status_page(
     )
 }
 
+/// A customer's status row; a method switch under way shows in it (the engine folds the
+/// switch journey into its customer's row).
 fn status_view(row: &StatusRow) -> StatusView {
     StatusView {
         customer: row.customer.to_string(),
@@ -308,36 +310,18 @@ fn status_view(row: &StatusRow) -> StatusView {
         status: row.last_verification.map_or("not verified", |s| s.as_str()),
         last_error: row.last_error.clone(),
         can_refresh: row.stage == StageKind::Validated,
-        can_switch: matches!(row.stage, StageKind::Validated | StageKind::ReauthRequired),
-        switching: None,
+        can_switch: row.switch.is_none()
+            && matches!(row.stage, StageKind::Validated | StageKind::ReauthRequired),
+        switching: row.switch.map(|switch| SwitchView {
+            method: method_name(switch.method),
+            stage: stage_name(switch.stage),
+            consent_query: (switch.stage == StageKind::ConsentRequired).then(|| {
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("customer", row.customer.as_str())
+                    .finish()
+            }),
+        }),
     }
-}
-
-/// The status rows, each method-switch journey folded into its customer's row.
-fn status_views(rows: &[StatusRow]) -> Vec<StatusView> {
-    let mut views: Vec<StatusView> = rows
-        .iter()
-        .filter(|r| !r.customer.is_switch_journey())
-        .map(status_view)
-        .collect();
-    for row in rows.iter().filter(|r| r.customer.is_switch_journey()) {
-        let Some(owner) = row.customer.switching() else {
-            continue;
-        };
-        if let Some(view) = views.iter_mut().find(|v| v.customer == owner.as_str()) {
-            view.can_switch = false;
-            view.switching = Some(SwitchView {
-                method: method_name(row.method),
-                stage: stage_name(row.stage),
-                consent_query: (row.stage == StageKind::ConsentRequired).then(|| {
-                    url::form_urlencoded::Serializer::new(String::new())
-                        .append_pair("customer", owner.as_str())
-                        .finish()
-                }),
-            });
-        }
-    }
-    views
 }
 
 #[derive(Serialize)]
@@ -366,16 +350,7 @@ fn invitation_view(journey: &AnyOnboarding) -> InvitationView {
         device_authenticated: c.device_authenticated_at.is_some(),
         created: show_time(Some(c.created_at)),
         expires: show_time(c.invitation.as_ref().map(|i| i.expires_at)),
-        can_resend: matches!(
-            kind,
-            StageKind::Invited
-                | StageKind::InvitationSent
-                | StageKind::Claimed
-                | StageKind::DeviceCodeIssued
-                | StageKind::ApprovalRequested
-                | StageKind::Expired
-                | StageKind::ReauthRequired
-        ),
+        can_resend: kind.can_resend_invitation(),
         // A method switch is cancelled on the status page, not revoked.
         can_revoke: kind != StageKind::Revoked && !c.id.is_switch_journey(),
     }
@@ -571,14 +546,13 @@ async fn row_action(
         "/admin/invitations",
         |ta| async move {
             let id = form.id()?;
-            let journey = load(&ta, &id).await?;
             let done = match action {
                 RowAction::Resend => {
-                    resend_journey(&ta, journey).await?;
+                    resend_invitation(&ta, &id).await?;
                     "resent"
                 }
                 RowAction::Revoke => {
-                    revoke_journey(&ta, journey).await?;
+                    revoke_journey(&ta, load(&ta, &id).await?).await?;
                     "revoked"
                 }
             };
@@ -589,25 +563,19 @@ async fn row_action(
 }
 
 /// Mails a new link from wherever the journey waits for the customer; starts over from an
-/// expired invitation or a dead refresh token.
-async fn resend_journey(ta: &TenantAccess, journey: AnyOnboarding) -> Result<(), WebError> {
-    let sent = match journey {
-        AnyOnboarding::Invited(o) => o.send(ta).await.map(drop).map_err(Error::from),
-        AnyOnboarding::InvitationSent(o) => resend_one(ta, o).await,
-        AnyOnboarding::Claimed(o) => resend_one(ta, o).await,
-        AnyOnboarding::DeviceCodeIssued(o) => resend_one(ta, o).await,
-        AnyOnboarding::ApprovalRequested(o) => resend_one(ta, o).await,
-        AnyOnboarding::Expired(o) => reinvite_one(ta, o).await,
-        AnyOnboarding::ReauthRequired(o) => reinvite_one(ta, o).await,
-        other => {
-            return Err(WebError::WrongStage(format!(
-                "{} is in the stage \u{201c}{}\u{201d}: there is no invitation to resend.",
-                other.id(),
-                stage_name(other.kind())
-            )));
+/// expired invitation or a dead refresh token ([`TenantAccess::resend_invitation`]).
+async fn resend_invitation(ta: &TenantAccess, id: &CustomerId) -> Result<(), WebError> {
+    match ta.resend_invitation(id).await {
+        Ok(_) => Ok(()),
+        Err(Error::Flow(FlowError::NotFound(_))) => Err(WebError::NotFound),
+        Err(Error::Flow(FlowError::NothingToResend { customer, stage })) => {
+            Err(WebError::WrongStage(format!(
+                "{customer} is in the stage \u{201c}{}\u{201d}: there is no invitation to resend.",
+                stage_name(stage)
+            )))
         }
-    };
-    Ok(sent?)
+        Err(error) => Err(error.into()),
+    }
 }
 
 async fn revoke_journey(ta: &TenantAccess, journey: AnyOnboarding) -> Result<(), WebError> {
@@ -631,16 +599,6 @@ async fn revoke_journey(ta: &TenantAccess, journey: AnyOnboarding) -> Result<(),
         }
     };
     Ok(revoked?)
-}
-
-async fn resend_one<S: Resendable>(ta: &TenantAccess, o: Onboarding<S>) -> Result<(), Error> {
-    o.resend(ta).await?;
-    Ok(())
-}
-
-async fn reinvite_one<S: Reinvitable>(ta: &TenantAccess, o: Onboarding<S>) -> Result<(), Error> {
-    o.reinvite(ta).await?.send(ta).await?;
-    Ok(())
 }
 
 async fn revoke_one<S: Revocable>(ta: &TenantAccess, o: Onboarding<S>) -> Result<(), Error> {
