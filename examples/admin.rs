@@ -189,9 +189,8 @@ async fn verify_all(ta: &TenantAccess, fake: &FakeEntra) -> Result<()> {
         Fault::Throttle { retry_after: 2 },
     );
     let total = ta
-        .status_report(&Filter::stages([tenant_access::flow::StageKind::Validated]))
-        .await?
-        .len();
+        .count(&Filter::stages([tenant_access::flow::StageKind::Validated]))
+        .await?;
     let bar = ProgressBar::new(total as u64);
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")?);
     let mut run = std::pin::pin!(ta.verify_all(Filter::all(), 16));

@@ -410,6 +410,23 @@ impl TenantAccess {
         Ok(self.store().events(customer).await?)
     }
 
+    /// How many customers match `filter` (method-switch journeys are not counted): the total
+    /// a progress bar for [`verify_all`](Self::verify_all) needs, read a page at a time.
+    pub async fn count(&self, filter: &Filter) -> Result<usize, Error> {
+        let mut count = 0;
+        let mut page = Some(PageRequest::first(STATUS_PAGE));
+        while let Some(request) = page {
+            let result = self.store().list(filter, &request).await?;
+            count += result
+                .records
+                .iter()
+                .filter(|r| !r.id().is_switch_journey())
+                .count();
+            page = result.next;
+        }
+        Ok(count)
+    }
+
     /// One status row per customer matching `filter`, in customer-id order.
     ///
     /// A method switch under way (the journey stored under

@@ -349,6 +349,20 @@ async fn status_report_as_csv_and_json() {
         .unwrap();
     let rows = h.ta.status_report(&Filter::all()).await.unwrap();
     assert_eq!(rows.len(), 2);
+    // `count` agrees: customers, not switch journeys.
+    assert_eq!(h.ta.count(&Filter::all()).await.unwrap(), 2);
+    assert_eq!(
+        h.ta.count(&Filter::stages([StageKind::InvitationSent]))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        h.ta.count(&Filter::stages([StageKind::Validated]))
+            .await
+            .unwrap(),
+        1
+    );
     let csv = StatusRow::csv(&rows);
     let contoso = csv.lines().nth(1).unwrap();
     assert!(contoso.starts_with("contoso,"), "{contoso}");

@@ -637,11 +637,8 @@ async fn start_verify(
     CsrfForm(Empty {}): CsrfForm<Empty>,
 ) -> Response {
     let ta = engine_for(&state.web, &operator);
-    let total = match ta
-        .status_report(&Filter::stages([StageKind::Validated]))
-        .await
-    {
-        Ok(rows) => rows.len(),
+    let total = match ta.count(&Filter::stages([StageKind::Validated])).await {
+        Ok(total) => total,
         Err(error) => {
             return state
                 .web
