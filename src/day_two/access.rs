@@ -90,6 +90,15 @@ impl TenantAccess {
         {
             return Ok(token);
         }
+        // Boxed: inline, the refresh's state would make every call's future kilobytes long,
+        // and a caller moving it (to pin or spawn it) would copy all of it on the hot path.
+        Box::pin(self.refresh_access_token(customer)).await
+    }
+
+    /// The slow path of [`access_token`](Self::access_token): single flight, then a refresh
+    /// under the replicas' lease.
+    async fn refresh_access_token(&self, customer: &CustomerId) -> Result<AccessToken, Error> {
+        let margin = self.config().refresh_margin();
         let flight = self.tokens().flight(customer);
         let _one_at_a_time = flight.lock().await;
         let fresh_until = self.clock().now() + margin;

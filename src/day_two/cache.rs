@@ -47,6 +47,13 @@ struct Cached {
     token: AccessToken,
 }
 
+/// Whether a cached entry's id is `customer`: by pointer first (an id cloned from the store
+/// shares its text), by text otherwise.
+fn same_text(cached: &Arc<str>, customer: &CustomerId) -> bool {
+    let text = customer.shared_text();
+    Arc::ptr_eq(cached, text) || **cached == **text
+}
+
 /// Unix nanoseconds, saturating (tokens never expire outside ±292 years of 1970).
 fn unix_ns(at: OffsetDateTime) -> i64 {
     saturate(at.unix_timestamp_nanos())
@@ -104,7 +111,7 @@ impl TokenCache {
     fn fresh_ns(&self, customer: &CustomerId, fresh_until: i64) -> Option<AccessToken> {
         let (hash, shard) = self.locate(customer);
         let shard = shard.read().unwrap_or_else(|e| e.into_inner());
-        match shard.find(hash, |c| c.customer == *customer.shared_text()) {
+        match shard.find(hash, |c| same_text(&c.customer, customer)) {
             Some(c) if c.expires_ns > fresh_until => Some(c.token.clone()),
             _ => None,
         }
@@ -122,7 +129,7 @@ impl TokenCache {
         let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
         match shard.entry(
             hash,
-            |c| c.customer == *customer.shared_text(),
+            |c| same_text(&c.customer, customer),
             |c| crate::ids::id_hash(&c.customer),
         ) {
             hashbrown::hash_table::Entry::Occupied(mut slot) => {
@@ -144,7 +151,7 @@ impl TokenCache {
     pub(crate) fn forget(&self, customer: &CustomerId) {
         let (hash, shard) = self.locate(customer);
         let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
-        if let Ok(slot) = shard.find_entry(hash, |c| c.customer == *customer.shared_text()) {
+        if let Ok(slot) = shard.find_entry(hash, |c| same_text(&c.customer, customer)) {
             slot.remove();
         }
     }

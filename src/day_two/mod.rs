@@ -31,3 +31,65 @@ pub(crate) use cache::TokenCache;
 pub use maintain::{Maintainer, MaintenancePolicy, PassReport};
 pub(crate) use resource::ResourceCache;
 pub use verify::{VerifyOutcome, VerifyProgress};
+
+/// The hot paths' futures: a caller pins, boxes or spawns them, which copies all of them.
+#[cfg(test)]
+mod future_sizes {
+    use crate::customer::Customer;
+    use crate::flow::{AnyOnboarding, Stage, Validated};
+    use crate::store::{MemoryStore, Record};
+    use crate::{Config, Method, NewCustomer, TenantAccess, Version};
+
+    fn size_of<F: std::future::Future>(_: &F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// verify_all keeps `concurrency` of these in flight and moves each once into its box:
+    /// they must not grow back to the 5-8 KB they were before the arguments stopped being
+    /// held twice and the failure paths were boxed.
+    #[test]
+    fn verification_futures_stay_small() {
+        let ta = TenantAccess::builder()
+            .config(Config::new("https://portal.example.com").unwrap())
+            .store(MemoryStore::new())
+            .mailer(crate::mail::CaptureMailer::new())
+            .provider(crate::provider::mock::MockProvider::new())
+            .build()
+            .unwrap();
+        let new = NewCustomer::new("contoso", "contoso.com", "admin@contoso.com").unwrap();
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        let record = Record {
+            customer: Customer::new(new, Method::DeviceCode, now),
+            stage: Stage::Validated(Validated { validated_at: now }),
+            version: Version::NEW,
+        };
+        let connected = || match AnyOnboarding::from_record(record.clone()) {
+            AnyOnboarding::Validated(connected) => connected,
+            other => panic!("{:?}", other.kind()),
+        };
+        let one = size_of(&connected().verify(&ta));
+        let in_run = size_of(&ta.verify_connected(connected(), Default::default()));
+        assert!(one <= 2048, "Onboarding::verify's future is {one} bytes");
+        assert!(in_run <= 3072, "a verify_all task is {in_run} bytes");
+    }
+
+    /// A cached `access_token` is the hot path: a caller pinning or spawning its future copies
+    /// all of it, so the refresh path is boxed and the future stays a few words (it was
+    /// kilobytes, and copying them cost more than the lookup).
+    #[test]
+    fn the_access_token_future_is_a_few_words() {
+        let ta = TenantAccess::builder()
+            .config(Config::new("https://portal.example.com").unwrap())
+            .store(MemoryStore::new())
+            .mailer(crate::mail::CaptureMailer::new())
+            .provider(crate::provider::mock::MockProvider::new())
+            .build()
+            .unwrap();
+        let id = crate::CustomerId::new("contoso").unwrap();
+        let scopes = crate::Scopes::new(["https://management.azure.com/.default"]).unwrap();
+        let plain = size_of(&ta.access_token(&id));
+        let scoped = size_of(&ta.access_token_for(&id, &scopes));
+        assert!(plain <= 128, "access_token's future is {plain} bytes");
+        assert!(scoped <= 192, "access_token_for's future is {scoped} bytes");
+    }
+}

@@ -94,6 +94,18 @@ impl TenantAccess {
         if let Some(token) = cache.fresh(customer, scopes, self.clock().now() + margin) {
             return Ok(token);
         }
+        // Boxed, as in `access_token`: the hit path's future stays small.
+        Box::pin(self.refresh_access_token_for(customer, scopes)).await
+    }
+
+    /// The slow path of [`access_token_for`](Self::access_token_for).
+    async fn refresh_access_token_for(
+        &self,
+        customer: &CustomerId,
+        scopes: &Scopes,
+    ) -> Result<AccessToken, Error> {
+        let margin = self.config().refresh_margin();
+        let cache = self.resource_tokens();
         let flight = self.tokens().flight(customer);
         let _one_at_a_time = flight.lock().await;
         if let Some(token) = cache.fresh(customer, scopes, self.clock().now() + margin) {

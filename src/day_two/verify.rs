@@ -47,7 +47,7 @@ pub struct VerifyProgress {
 
 /// The moment before which no task of the run calls the provider.
 #[derive(Default)]
-struct Pause {
+pub(super) struct Pause {
     until: Mutex<Option<OffsetDateTime>>,
     throttled: Mutex<usize>,
 }
@@ -162,7 +162,7 @@ impl TenantAccess {
     // Not an `async fn`: one holds its arguments twice (rust-lang/rust#62958), and a run keeps
     // `concurrency` of these futures in flight.
     #[allow(clippy::manual_async_fn)]
-    fn verify_connected(
+    pub(super) fn verify_connected(
         &self,
         mut current: Onboarding<Validated>,
         pause: Arc<Pause>,
@@ -199,45 +199,5 @@ impl TenantAccess {
             }
             Ok((customer, Err(last.expect("at least one attempt failed"))))
         }
-    }
-}
-#[cfg(test)]
-mod tests {
-    use crate::customer::Customer;
-    use crate::flow::{AnyOnboarding, Stage, Validated};
-    use crate::store::{MemoryStore, Record};
-    use crate::{Config, Method, NewCustomer, TenantAccess, Version};
-
-    fn size_of<F: std::future::Future>(_: &F) -> usize {
-        std::mem::size_of::<F>()
-    }
-
-    /// verify_all keeps `concurrency` of these in flight and moves each once into its box:
-    /// they must not grow back to the 5-8 KB they were before the arguments stopped being
-    /// held twice and the failure paths were boxed.
-    #[test]
-    fn verification_futures_stay_small() {
-        let ta = TenantAccess::builder()
-            .config(Config::new("https://portal.example.com").unwrap())
-            .store(MemoryStore::new())
-            .mailer(crate::mail::CaptureMailer::new())
-            .provider(crate::provider::mock::MockProvider::new())
-            .build()
-            .unwrap();
-        let new = NewCustomer::new("contoso", "contoso.com", "admin@contoso.com").unwrap();
-        let now = time::OffsetDateTime::UNIX_EPOCH;
-        let record = Record {
-            customer: Customer::new(new, Method::DeviceCode, now),
-            stage: Stage::Validated(Validated { validated_at: now }),
-            version: Version::NEW,
-        };
-        let connected = || match AnyOnboarding::from_record(record.clone()) {
-            AnyOnboarding::Validated(connected) => connected,
-            other => panic!("{:?}", other.kind()),
-        };
-        let one = size_of(&connected().verify(&ta));
-        let in_run = size_of(&ta.verify_connected(connected(), Default::default()));
-        assert!(one <= 2048, "Onboarding::verify's future is {one} bytes");
-        assert!(in_run <= 3072, "a verify_all task is {in_run} bytes");
     }
 }
