@@ -40,6 +40,16 @@ mod future_sizes {
     use crate::store::{MemoryStore, Record};
     use crate::{Config, Method, NewCustomer, TenantAccess, Version};
 
+    fn engine() -> TenantAccess {
+        TenantAccess::builder()
+            .config(Config::new("https://portal.example.com").unwrap())
+            .store(MemoryStore::new())
+            .mailer(crate::mail::CaptureMailer::new())
+            .provider(crate::provider::mock::MockProvider::new())
+            .build()
+            .unwrap()
+    }
+
     fn size_of<F: std::future::Future>(_: &F) -> usize {
         std::mem::size_of::<F>()
     }
@@ -49,13 +59,7 @@ mod future_sizes {
     /// held twice and the failure paths were boxed.
     #[test]
     fn verification_futures_stay_small() {
-        let ta = TenantAccess::builder()
-            .config(Config::new("https://portal.example.com").unwrap())
-            .store(MemoryStore::new())
-            .mailer(crate::mail::CaptureMailer::new())
-            .provider(crate::provider::mock::MockProvider::new())
-            .build()
-            .unwrap();
+        let ta = engine();
         let new = NewCustomer::new("contoso", "contoso.com", "admin@contoso.com").unwrap();
         let now = time::OffsetDateTime::UNIX_EPOCH;
         let record = Record {
@@ -78,13 +82,7 @@ mod future_sizes {
     /// kilobytes, and copying them cost more than the lookup).
     #[test]
     fn the_access_token_future_is_a_few_words() {
-        let ta = TenantAccess::builder()
-            .config(Config::new("https://portal.example.com").unwrap())
-            .store(MemoryStore::new())
-            .mailer(crate::mail::CaptureMailer::new())
-            .provider(crate::provider::mock::MockProvider::new())
-            .build()
-            .unwrap();
+        let ta = engine();
         let id = crate::CustomerId::new("contoso").unwrap();
         let scopes = crate::Scopes::new(["https://management.azure.com/.default"]).unwrap();
         let plain = size_of(&ta.access_token(&id));

@@ -89,13 +89,17 @@ impl TenantAccess {
         customer: &CustomerId,
         scopes: &Scopes,
     ) -> Result<AccessToken, Error> {
-        let margin = self.config().refresh_margin();
-        let cache = self.resource_tokens();
-        if let Some(token) = cache.fresh(customer, scopes, self.clock().now() + margin) {
-            return Ok(token);
+        match self.fresh_for(customer, scopes) {
+            Some(token) => Ok(token),
+            // Boxed, as in `access_token`: the hit path's future stays small.
+            None => Box::pin(self.refresh_access_token_for(customer, scopes)).await,
         }
-        // Boxed, as in `access_token`: the hit path's future stays small.
-        Box::pin(self.refresh_access_token_for(customer, scopes)).await
+    }
+
+    /// The cached token for `scopes` if it is valid beyond the refresh-ahead margin.
+    fn fresh_for(&self, customer: &CustomerId, scopes: &Scopes) -> Option<AccessToken> {
+        let fresh_until = self.clock().now() + self.config().refresh_margin();
+        self.resource_tokens().fresh(customer, scopes, fresh_until)
     }
 
     /// The slow path of [`access_token_for`](Self::access_token_for).
@@ -104,11 +108,10 @@ impl TenantAccess {
         customer: &CustomerId,
         scopes: &Scopes,
     ) -> Result<AccessToken, Error> {
-        let margin = self.config().refresh_margin();
         let cache = self.resource_tokens();
         let flight = self.tokens().flight(customer);
         let _one_at_a_time = flight.lock().await;
-        if let Some(token) = cache.fresh(customer, scopes, self.clock().now() + margin) {
+        if let Some(token) = self.fresh_for(customer, scopes) {
             return Ok(token);
         }
         match self.under_lease(customer, Job::ForScopes(scopes)).await? {
