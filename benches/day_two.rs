@@ -292,6 +292,20 @@ async fn run_plain(client: &reqwest::Client, url: &url::Url, tokens: &[AccessTok
     Run::new(ok, elapsed, cpu_time() - cpu)
 }
 
+/// Part 1 (or 1b with `latency`): the figures, the two median throughputs and their ratio,
+/// printed.
+fn compare(mode: Mode, latency: StdDuration) -> (VerifyFigures, f64, f64, f64) {
+    let figures = verify_all_vs_plain(mode, latency);
+    let ours = median(&figures.ours_per_s);
+    let plain = median(&figures.plain_per_s);
+    let ratio = ours / plain;
+    println!(
+        "verify_all with {latency:?} per answer, {} customers at concurrency {CONCURRENCY}: median {ours:.0}/s, plain loop {plain:.0}/s, ratio {ratio:.3} (target >= {TARGET_RATIO}, judged without latency)",
+        figures.customers
+    );
+    (figures, ours, plain, ratio)
+}
+
 fn verify_all_vs_plain(mode: Mode, latency: StdDuration) -> VerifyFigures {
     let (n, rounds) = mode.verify_size();
     // A portal's runtime: multi-threaded, both cores. FakeEntra serves on the same runtime,
@@ -501,28 +515,14 @@ fn main() {
     // Part 3 is measured: from here on no allocation is counted (see `Counting`).
     let peak_heap_bytes = PEAK.load(Ordering::Relaxed);
     TRACKING.store(false, Ordering::Relaxed);
-    let verify = verify_all_vs_plain(mode, StdDuration::ZERO);
-    let ours = median(&verify.ours_per_s);
-    let plain = median(&verify.plain_per_s);
-    let ratio = ours / plain;
-    println!(
-        "verify_all, {} customers at concurrency {CONCURRENCY}: median {ours:.0}/s, plain loop {plain:.0}/s, ratio {ratio:.3} (target >= {TARGET_RATIO})",
-        verify.customers
-    );
+    let (verify, ours, plain, ratio) = compare(mode, StdDuration::ZERO);
     // The same comparison with Graph-like latency on every answer: the question here is
     // whether verify_all keeps 64 requests in flight as well as the plain loop (no lock, no
     // store write, no pause check that serialises the run), not whose CPU work is smaller.
     if only.as_deref() == Some("loopback") {
         return;
     }
-    let far = verify_all_vs_plain(mode, GRAPH_LATENCY);
-    let far_ours = median(&far.ours_per_s);
-    let far_plain = median(&far.plain_per_s);
-    let far_ratio = far_ours / far_plain;
-    println!(
-        "verify_all with {GRAPH_LATENCY:?} per answer, {} customers at concurrency {CONCURRENCY}: median {far_ours:.0}/s, plain loop {far_plain:.0}/s, ratio {far_ratio:.3}",
-        far.customers
-    );
+    let (far, far_ours, far_plain, far_ratio) = compare(mode, GRAPH_LATENCY);
     if mode == Mode::Smoke || only.is_some() {
         // `cargo test --benches`, or one part alone while profiling: nothing to report.
         return;

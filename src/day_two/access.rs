@@ -3,6 +3,8 @@
 
 use time::{Duration, OffsetDateTime};
 
+use super::not_connected;
+use crate::Onboarding;
 use crate::customer::RefreshLease;
 use crate::customer::TokenSet;
 use crate::engine::TenantAccess;
@@ -10,7 +12,6 @@ use crate::error::{Error, FlowError, StoreError};
 use crate::flow::{AnyOnboarding, ReauthRequired, RefreshOutcome, ScopedRefresh, Validated};
 use crate::ids::{CustomerId, Scopes};
 use crate::secret::AccessToken;
-use crate::{Onboarding, flow::StageKind};
 
 /// How often a replica waiting for another replica's refresh looks at the store again.
 const LEASE_POLL: Duration = Duration::milliseconds(100);
@@ -56,14 +57,6 @@ fn stored_fresh(
         .as_ref()
         .filter(|t| t.expires_at > fresh_until)
         .map(|t| (t.access_token.clone(), t.expires_at))
-}
-
-fn not_connected(customer: &CustomerId, stage: StageKind) -> Error {
-    FlowError::NotConnected {
-        customer: customer.clone(),
-        stage,
-    }
-    .into()
 }
 
 impl TenantAccess {

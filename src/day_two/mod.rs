@@ -32,6 +32,19 @@ pub use maintain::{Maintainer, MaintenancePolicy, PassReport};
 pub(crate) use resource::ResourceCache;
 pub use verify::{VerifyOutcome, VerifyProgress};
 
+use crate::error::{Error, FlowError};
+use crate::flow::StageKind;
+use crate::ids::CustomerId;
+
+/// The error for a Day Two call on a customer whose journey is not connected.
+fn not_connected(customer: &CustomerId, stage: StageKind) -> Error {
+    FlowError::NotConnected {
+        customer: customer.clone(),
+        stage,
+    }
+    .into()
+}
+
 /// The hot paths' futures: a caller pins, boxes or spawns them, which copies all of them.
 #[cfg(test)]
 mod future_sizes {

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::access::Job;
 use crate::engine::TenantAccess;
-use crate::error::{Error, FlowError};
+use crate::error::Error;
 use crate::ids::{CustomerId, Scopes};
 use crate::secret::AccessToken;
 
@@ -60,8 +60,8 @@ impl TenantAccess {
     /// Cached in this process per customer and scopes and renewed ahead of expiry like
     /// [`access_token`](Self::access_token), under the same single flight and refresh lease;
     /// a refresh token the answer rotates in is stored. Connections without a refresh token
-    /// (app registrations) get [`FlowError::WrongMethod`]; a dead refresh token moves the
-    /// customer to re-authentication and returns [`FlowError::NotConnected`].
+    /// (app registrations) get [`FlowError::WrongMethod`](crate::error::FlowError::WrongMethod); a dead refresh token moves the
+    /// customer to re-authentication and returns [`FlowError::NotConnected`](crate::error::FlowError::NotConnected).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -126,11 +126,7 @@ impl TenantAccess {
             }
             (journey, None) => {
                 cache.forget(customer);
-                Err(FlowError::NotConnected {
-                    customer: customer.clone(),
-                    stage: journey.kind(),
-                }
-                .into())
+                Err(super::not_connected(customer, journey.kind()))
             }
         }
     }

@@ -162,11 +162,7 @@ impl TenantAccess {
     ) -> Result<(Customer, StageKind), Error> {
         let current = self.load(customer).await?;
         if !may_switch(current.kind()) {
-            return Err(FlowError::NotConnected {
-                customer: customer.clone(),
-                stage: current.kind(),
-            }
-            .into());
+            return Err(super::not_connected(customer, current.kind()));
         }
         if let Some(pending) = self.store().load(&customer.switch_journey()).await? {
             return Err(FlowError::SwitchInProgress {

@@ -76,11 +76,7 @@ impl TenantAccess {
     pub async fn verify(&self, customer: &CustomerId) -> Result<Onboarding<Validated>, Error> {
         match self.load(customer).await? {
             AnyOnboarding::Validated(connected) => Ok(connected.verify(self).await?),
-            other => Err(crate::error::FlowError::NotConnected {
-                customer: customer.clone(),
-                stage: other.kind(),
-            }
-            .into()),
+            other => Err(super::not_connected(customer, other.kind())),
         }
     }
 
@@ -128,12 +124,8 @@ impl TenantAccess {
                     self.verify_connected(connected, Arc::clone(&pause_for_tasks)),
                 )),
                 Ok(other) => {
-                    let customer = other.id().clone();
-                    let error = crate::error::FlowError::NotConnected {
-                        customer: customer.clone(),
-                        stage: other.kind(),
-                    };
-                    Either::Right(std::future::ready(Ok((customer, Err(error.into())))))
+                    let error = super::not_connected(other.id(), other.kind());
+                    Either::Right(std::future::ready(Ok((other.id().clone(), Err(error)))))
                 }
                 Err(error) => Either::Right(std::future::ready(Err(error))),
             })

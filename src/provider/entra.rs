@@ -323,6 +323,26 @@ impl EntraProvider {
             Err(error) => Err(classify(grant, error)),
         }
     }
+
+    /// A refresh-token grant asking for `scope` (the client secret added when configured).
+    async fn refresh_grant(
+        &self,
+        target: &Target,
+        refresh_token: &RefreshToken,
+        scope: &str,
+    ) -> Result<TokenResponse, ProviderError> {
+        let mut fields = vec![
+            ("grant_type", "refresh_token"),
+            ("client_id", self.config.client_id()),
+            ("refresh_token", refresh_token.expose_secret()),
+            ("scope", scope),
+        ];
+        if let Some(secret) = &self.config.client_secret {
+            fields.push(("client_secret", secret.expose_secret()));
+        }
+        self.grant(target.tenant.as_str(), Grant::Refresh, &fields)
+            .await
+    }
 }
 
 const REAUTH_CODES: &[u32] = &[70000, 700082, 50173, 70008, 70043, 700084, 50078, 50132];
@@ -576,17 +596,7 @@ impl IdentityProvider for EntraProvider {
         target: &Target,
         refresh_token: &RefreshToken,
     ) -> Result<TokenResponse, ProviderError> {
-        let scope = self.config.scope_param();
-        let mut fields = vec![
-            ("grant_type", "refresh_token"),
-            ("client_id", self.config.client_id()),
-            ("refresh_token", refresh_token.expose_secret()),
-            ("scope", &scope),
-        ];
-        if let Some(secret) = &self.config.client_secret {
-            fields.push(("client_secret", secret.expose_secret()));
-        }
-        self.grant(target.tenant.as_str(), Grant::Refresh, &fields)
+        self.refresh_grant(target, refresh_token, &self.config.scope_param())
             .await
     }
 
@@ -602,17 +612,7 @@ impl IdentityProvider for EntraProvider {
         if !scopes.iter().any(|s| s == "offline_access") {
             scope.push_str(" offline_access");
         }
-        let mut fields = vec![
-            ("grant_type", "refresh_token"),
-            ("client_id", self.config.client_id()),
-            ("refresh_token", refresh_token.expose_secret()),
-            ("scope", &scope),
-        ];
-        if let Some(secret) = &self.config.client_secret {
-            fields.push(("client_secret", secret.expose_secret()));
-        }
-        self.grant(target.tenant.as_str(), Grant::Refresh, &fields)
-            .await
+        self.refresh_grant(target, refresh_token, &scope).await
     }
 
     fn admin_consent_url(

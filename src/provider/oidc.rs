@@ -602,6 +602,26 @@ impl OidcProvider {
         }
     }
 
+    /// A refresh-token grant (RFC 6749 §6), narrowed to `scope` when given.
+    async fn refresh_grant(
+        &self,
+        refresh_token: &RefreshToken,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, ProviderError> {
+        let mut fields = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose_secret()),
+        ];
+        fields.extend(scope.map(|scope| ("scope", scope)));
+        self.grant(
+            Grant::Refresh,
+            fields,
+            &self.config.client_id,
+            &self.config.auth,
+        )
+        .await
+    }
+
     /// Revokes a token (RFC 7009), e.g. when a customer is removed. Revoking an unknown or
     /// already revoked token succeeds, as the RFC says. A server without a
     /// `revocation_endpoint` is [`ProviderError::Misconfigured`].
@@ -836,17 +856,7 @@ impl IdentityProvider for OidcProvider {
         _target: &Target,
         refresh_token: &RefreshToken,
     ) -> Result<TokenResponse, ProviderError> {
-        let fields = vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.expose_secret()),
-        ];
-        self.grant(
-            Grant::Refresh,
-            fields,
-            &self.config.client_id,
-            &self.config.auth,
-        )
-        .await
+        self.refresh_grant(refresh_token, None).await
     }
 
     /// A refresh-token grant with `scope` set to `scopes` (RFC 6749 §6): standard servers
@@ -857,18 +867,8 @@ impl IdentityProvider for OidcProvider {
         refresh_token: &RefreshToken,
         scopes: &Scopes,
     ) -> Result<TokenResponse, ProviderError> {
-        let fields = vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.expose_secret()),
-            ("scope", scopes.as_str()),
-        ];
-        self.grant(
-            Grant::Refresh,
-            fields,
-            &self.config.client_id,
-            &self.config.auth,
-        )
-        .await
+        self.refresh_grant(refresh_token, Some(scopes.as_str()))
+            .await
     }
 
     /// An authorization request with PKCE S256 (see the module docs). Needs discovery to

@@ -204,15 +204,7 @@ impl Store for MemoryStore {
             }
             records.push(record.clone());
         }
-        let next = if more {
-            records.last().map(|r: &Record| PageRequest {
-                after: Some(r.id().clone()),
-                limit,
-            })
-        } else {
-            None
-        };
-        Ok(Page { records, next })
+        Ok(Page::new(records, more, limit))
     }
 
     async fn append_event(&self, event: &AuditEvent) -> Result<(), StoreError> {

@@ -206,3 +206,23 @@ pub struct Page {
     /// The request for the next page, if there may be more.
     pub next: Option<PageRequest>,
 }
+
+impl Page {
+    /// A page of `records` read for a request of `limit`; `more` says whether the store saw
+    /// a record beyond them (then the next request starts after the last one).
+    pub fn new(records: Vec<Record>, more: bool, limit: usize) -> Self {
+        let next = match records.last() {
+            Some(last) if more => Some(PageRequest {
+                after: Some(last.id().clone()),
+                limit,
+            }),
+            _ => None,
+        };
+        Page { records, next }
+    }
+
+    /// A page with no records and nothing after it.
+    pub fn empty() -> Self {
+        Page::new(Vec::new(), false, 1)
+    }
+}

@@ -254,10 +254,7 @@ macro_rules! sql_store_impl {
                 );
                 if let Some(stages) = &filter.stages {
                     if stages.is_empty() {
-                        return Ok(Page {
-                            records: Vec::new(),
-                            next: None,
-                        });
+                        return Ok(Page::empty());
                     }
                     qb.push(" AND stage IN (");
                     let mut list = qb.separated(", ");
@@ -268,10 +265,7 @@ macro_rules! sql_store_impl {
                 }
                 if let Some(methods) = &filter.methods {
                     if methods.is_empty() {
-                        return Ok(Page {
-                            records: Vec::new(),
-                            next: None,
-                        });
+                        return Ok(Page::empty());
                     }
                     qb.push(" AND method IN (");
                     let mut list = qb.separated(", ");
@@ -305,15 +299,7 @@ macro_rules! sql_store_impl {
                     .take(limit)
                     .map(|r| self.decode(r))
                     .collect::<Result<Vec<_>, _>>()?;
-                let next = if more {
-                    records.last().map(|r| PageRequest {
-                        after: Some(r.id().clone()),
-                        limit,
-                    })
-                } else {
-                    None
-                };
-                Ok(Page { records, next })
+                Ok(Page::new(records, more, limit))
             }
 
             async fn append_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
