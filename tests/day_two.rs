@@ -10,11 +10,11 @@ use support::{customer, harness};
 use tenant_access::clock::Clock;
 use tenant_access::customer::{TenantInfo, VerificationStatus};
 use tenant_access::error::{Action, Error, FlowError};
-use tenant_access::flow::StageKind;
+use tenant_access::flow::{StageKind, Validated};
 use tenant_access::provider::mock::Operation;
 use tenant_access::report::StatusRow;
 use tenant_access::store::Filter;
-use tenant_access::{CustomerId, Scopes, TenantAccess};
+use tenant_access::{CustomerId, Onboarding, Scopes, TenantAccess};
 use time::Duration;
 
 fn id(s: &str) -> CustomerId {
@@ -214,6 +214,24 @@ async fn verify_one_records_the_result() {
     ));
 }
 
+/// Verifies a stale copy, which must lose the compare-and-swap and come back exactly as it was.
+async fn loses_the_write_unchanged(
+    ta: &TenantAccess,
+    stale: Onboarding<Validated>,
+) -> Onboarding<Validated> {
+    let before = format!("{:?}", stale.customer());
+    let (version, stage) = (stale.version(), stale.stage().clone());
+    let rejected = stale.verify(ta).await.unwrap_err();
+    assert!(matches!(
+        rejected.error(),
+        Error::Store(tenant_access::error::StoreError::Conflict { .. })
+    ));
+    let back = rejected.into_onboarding();
+    assert_eq!(format!("{:?}", back.customer()), before);
+    assert_eq!((back.version(), back.stage()), (version, &stage));
+    back
+}
+
 #[tokio::test]
 async fn a_verification_that_loses_the_write_hands_back_the_connection_unchanged() {
     let h = harness();
@@ -222,16 +240,8 @@ async fn a_verification_that_loses_the_write_hands_back_the_connection_unchanged
     h.clock.advance(Duration::hours(1));
     h.ta.verify(&id("contoso")).await.unwrap();
     h.clock.advance(Duration::hours(1));
-    let before = format!("{:?}", stale.customer());
-    let (version, stage) = (stale.version(), stale.stage().clone());
-    let rejected = stale.verify(&h.ta).await.unwrap_err();
-    assert!(matches!(
-        rejected.error(),
-        Error::Store(tenant_access::error::StoreError::Conflict { .. })
-    ));
-    let back = rejected.into_onboarding();
-    assert_eq!(format!("{:?}", back.customer()), before);
-    assert_eq!((back.version(), back.stage()), (version, &stage));
+    let version = stale.version();
+    loses_the_write_unchanged(&h.ta, stale).await;
     // The stored record is the other replica's, untouched by the loser.
     let stored = h.ta.load(&id("contoso")).await.unwrap();
     assert_eq!(stored.version(), version.next());
@@ -239,6 +249,33 @@ async fn a_verification_that_loses_the_write_hands_back_the_connection_unchanged
         stored.customer().last_verification.as_ref().unwrap().at,
         h.clock.now() - Duration::hours(1)
     );
+}
+
+#[tokio::test]
+async fn verify_keeps_an_unchanged_tenant_and_records_a_renamed_one() {
+    let h = harness();
+    let stale = h.validated("contoso").await;
+    let recorded = stale.customer().tenant_info.clone().unwrap();
+    h.clock.advance(Duration::hours(1));
+    let again = h.ta.verify(&id("contoso")).await.unwrap();
+    assert_eq!(again.customer().tenant_info.as_ref(), Some(&recorded));
+
+    // The organization is renamed: the next verification records the new name.
+    let renamed = TenantInfo {
+        display_name: "Contoso (renamed)".into(),
+        ..recorded.clone()
+    };
+    h.mock.script("contoso", |s| {
+        s.validates_as(renamed.clone());
+    });
+    h.clock.advance(Duration::hours(1));
+    h.ta.verify(&id("contoso")).await.unwrap();
+    let stored = h.ta.load(&id("contoso")).await.unwrap();
+    assert_eq!(stored.customer().tenant_info.as_ref(), Some(&renamed));
+
+    // A stale copy that sees the rename but loses the write hands back its old facts.
+    let back = loses_the_write_unchanged(&h.ta, stale).await;
+    assert_eq!(back.customer().tenant_info.as_ref(), Some(&recorded));
 }
 
 #[tokio::test]
