@@ -9,7 +9,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mockito::{Server, ServerGuard};
 use tenant_access::clock::{Clock, ManualClock};
-use tenant_access::customer::TenantInfo;
 use tenant_access::error::ProviderError;
 use tenant_access::ids::{CustomerId, TenantId};
 use tenant_access::provider::entra::{EntraConfig, EntraProvider, RetryPolicy};
@@ -557,85 +556,6 @@ async fn validation_reads_the_organization_graph_answers() {
             .unwrap();
         assert_eq!(info.id, TENANT);
     }
-}
-
-#[tokio::test]
-async fn revalidation_says_whether_the_organization_changed() {
-    let mut server = Server::new_async().await;
-    // Escaped text (`\u0026`) cannot be borrowed from the body: compared all the same.
-    let org = |name: &str, domains: &[&str]| {
-        let domains: Vec<String> = domains
-            .iter()
-            .map(|d| {
-                format!(r#"{{"name":"{d}","isDefault":false,"isInitial":false,"type":"Managed"}}"#)
-            })
-            .collect();
-        format!(
-            r#"{{"value":[{{"id":"{TENANT}","displayName":"{name}","verifiedDomains":[{}],"tenantType":"AAD"}}]}}"#,
-            domains.join(",")
-        )
-    };
-    let known = TenantInfo {
-        id: TENANT.into(),
-        display_name: "Contoso & Co".into(),
-        domains: vec!["contoso.com".into(), "contoso.onmicrosoft.com".into()],
-    };
-    let clock = clock();
-    let entra = provider(&server, &clock);
-    let token = AccessToken::new(jwt(TENANT));
-    let cases = [
-        (
-            org(
-                "Contoso \\u0026 Co",
-                &["contoso.com", "contoso.onmicrosoft.com"],
-            ),
-            None,
-        ),
-        (
-            org("Contoso Ltd", &["contoso.com", "contoso.onmicrosoft.com"]),
-            Some(TenantInfo {
-                display_name: "Contoso Ltd".into(),
-                ..known.clone()
-            }),
-        ),
-        (
-            org("Contoso \\u0026 Co", &["contoso.com"]),
-            Some(TenantInfo {
-                domains: vec!["contoso.com".into()],
-                ..known.clone()
-            }),
-        ),
-    ];
-    for (body, expected) in cases {
-        let m = server
-            .mock("GET", "/v1.0/organization")
-            .match_header(
-                "authorization",
-                format!("Bearer {}", token.expose_secret()).as_str(),
-            )
-            .with_body(body)
-            .expect(1)
-            .create_async()
-            .await;
-        let changed = entra.revalidate(&target(), &token, &known).await.unwrap();
-        m.assert_async().await;
-        m.remove_async().await;
-        assert_eq!(changed, expected);
-    }
-    // A broken answer is an error, not "unchanged".
-    server
-        .mock("GET", "/v1.0/organization")
-        .with_body(r#"{"value":[]}"#)
-        .create_async()
-        .await;
-    let error = entra
-        .revalidate(&target(), &token, &known)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, ProviderError::InvalidResponse(_)),
-        "{error:?}"
-    );
 }
 
 #[tokio::test]

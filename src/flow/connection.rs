@@ -29,54 +29,23 @@ pub enum RefreshOutcome {
 
 /// Makes one validation call and checks the tenant it proves.
 async fn prove(ta: &TenantAccess, customer: &Customer) -> Result<TenantInfo, Error> {
-    let token = token_to_prove(customer)?;
-    let info = ta
-        .provider()
-        .validate(&target_of(customer), &token.access_token)
-        .await?;
-    check_tenant(customer, &info)?;
-    Ok(info)
-}
-
-/// [`prove`] for a connection validated before: `None` if the provider still reports the
-/// tenant the customer has on record (nothing is built or copied), the new facts otherwise.
-async fn prove_again(ta: &TenantAccess, customer: &Customer) -> Result<Option<TenantInfo>, Error> {
-    let Some(known) = &customer.tenant_info else {
-        return prove(ta, customer).await.map(Some);
-    };
-    let token = token_to_prove(customer)?;
-    let changed = ta
-        .provider()
-        .revalidate(&target_of(customer), &token.access_token, known)
-        .await?;
-    check_tenant(customer, changed.as_ref().unwrap_or(known))?;
-    Ok(changed)
-}
-
-fn token_to_prove(customer: &Customer) -> Result<&TokenSet, FlowError> {
-    customer
+    let token = customer
         .token
         .as_ref()
-        .ok_or(FlowError::Inconsistent("no token to validate"))
-}
-
-fn target_of(customer: &Customer) -> crate::provider::Target {
-    crate::provider::Target {
+        .ok_or(FlowError::Inconsistent("no token to validate"))?;
+    let target = crate::provider::Target {
         customer: customer.id.clone(),
         tenant: customer.tenant.clone(),
-    }
-}
-
-/// Refuses an organization that is not the invited tenant.
-fn check_tenant(customer: &Customer, info: &TenantInfo) -> Result<(), FlowError> {
-    if customer.tenant.matches(&info.id, &info.domains) {
-        Ok(())
-    } else {
-        Err(FlowError::TenantMismatch {
+    };
+    let info = ta.provider().validate(&target, &token.access_token).await?;
+    if !customer.tenant.matches(&info.id, &info.domains) {
+        return Err(FlowError::TenantMismatch {
             expected: customer.tenant.to_string(),
-            actual: info.id.clone(),
-        })
+            actual: info.id,
+        }
+        .into());
     }
+    Ok(info)
 }
 
 /// The customer after a successful proof now, and the stage that records it.
@@ -198,8 +167,8 @@ impl Onboarding<Validated> {
         ta: &TenantAccess,
     ) -> impl Future<Output = Result<Onboarding<Validated>, Rejected<Validated>>> + Send + '_ {
         async move {
-            let changed = match prove_again(ta, &self.customer).await {
-                Ok(changed) => changed,
+            let info = match prove(ta, &self.customer).await {
+                Ok(info) => info,
                 // Boxed: the failure path's state (a copy of the record, its write) would
                 // otherwise make every verification's future several kilobytes larger.
                 Err(error) => return Err(Box::pin(self.verification_failed(ta, error)).await),
@@ -209,8 +178,7 @@ impl Onboarding<Validated> {
             // rejection still hands back the connection as it was.
             let now = ta.clock().now();
             let previous = (
-                // Outer `None`: the tenant is as on record, and stays untouched.
-                changed.map(|info| self.customer.tenant_info.replace(info)),
+                self.customer.tenant_info.replace(info),
                 self.customer.last_verification.replace(Verification {
                     at: now,
                     status: VerificationStatus::Ok,
@@ -232,17 +200,14 @@ impl Onboarding<Validated> {
                 )),
                 Err(error) => {
                     let mut customer = record.customer;
-                    let (tenant_info, stage);
+                    let stage;
                     (
-                        tenant_info,
+                        customer.tenant_info,
                         customer.last_verification,
                         customer.last_error,
                         customer.updated_at,
                         stage,
                     ) = previous;
-                    if let Some(tenant_info) = tenant_info {
-                        customer.tenant_info = tenant_info;
-                    }
                     Err(Onboarding::from_parts(customer, stage, self.version).reject(error))
                 }
             }

@@ -30,7 +30,6 @@
 //! # Ok::<(), tenant_access::error::ProviderError>(())
 //! ```
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -42,8 +41,8 @@ use serde_json::Value;
 use url::Url;
 
 use super::http::{
-    ACCEPT_JSON, Answer, DEVICE_CODE_GRANT, HttpClient, OAuthError, bearer, classify_standard,
-    parse_device_authorization, parse_error, parse_json, parse_token_response, standard_poll,
+    DEVICE_CODE_GRANT, HttpClient, OAuthError, classify_standard, parse_device_authorization,
+    parse_error, parse_json, parse_token_response, standard_poll,
 };
 
 use super::{
@@ -268,29 +267,6 @@ enum Grant {
 }
 
 impl EntraProvider {
-    /// Graph's `GET /organization` with the token: the call that proves a connection.
-    /// Graph answers for the tenant the token was issued in (its `tid`), so the answer is the
-    /// proof; the caller checks it is the invited tenant. Decoding the token's claims here too
-    /// would prove nothing more and cost a base64 and JSON pass on every verification.
-    async fn organization(&self, access_token: &AccessToken) -> Result<Answer, ProviderError> {
-        let url = &self.organization;
-        let bearer = bearer(access_token)?;
-        let answer = self
-            .http
-            .execute(|| {
-                self.http
-                    .reqwest()
-                    .get(url.clone())
-                    .header(reqwest::header::ACCEPT, ACCEPT_JSON)
-                    .header(reqwest::header::AUTHORIZATION, bearer.clone())
-            })
-            .await?;
-        if answer.status != 200 {
-            return Err(graph_error(answer.status, &answer.body));
-        }
-        Ok(answer)
-    }
-
     /// A provider with `config`; retries wait on the system clock.
     pub fn new(config: EntraConfig) -> Result<Self, ProviderError> {
         let http = HttpClient::new(
@@ -480,76 +456,41 @@ struct TidClaim<'a> {
     tid: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// Graph's `GET /organization` answer, read in place: the strings borrow from the body
-/// (unless escaped), so checking an unchanged organization copies nothing.
 #[derive(Debug, Deserialize)]
-struct OrganizationList<'a> {
-    #[serde(borrow)]
-    value: Vec<Organization<'a>>,
+struct OrganizationList {
+    value: Vec<Organization>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Organization<'a> {
-    #[serde(borrow)]
-    id: Cow<'a, str>,
-    #[serde(default, borrow)]
-    display_name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    verified_domains: Vec<VerifiedDomain<'a>>,
+struct Organization {
+    id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    verified_domains: Vec<VerifiedDomain>,
 }
 
 #[derive(Debug, Deserialize)]
-struct VerifiedDomain<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-}
-
-impl Organization<'_> {
-    /// The first organization of the answer, which must have an id.
-    fn first_of(body: &[u8]) -> Result<Organization<'_>, ProviderError> {
-        let list: OrganizationList<'_> = parse_json(body)?;
-        let org = list.value.into_iter().next().ok_or_else(|| {
-            ProviderError::InvalidResponse("GET /organization returned no organization".into())
-        })?;
-        if org.id.is_empty() {
-            return Err(ProviderError::InvalidResponse(
-                "the organization has an empty id".into(),
-            ));
-        }
-        Ok(org)
-    }
-
-    fn display_name(&self) -> &str {
-        self.display_name.as_deref().unwrap_or_default()
-    }
-
-    /// Whether this is exactly `known`.
-    fn is(&self, known: &TenantInfo) -> bool {
-        self.id == known.id
-            && self.display_name() == known.display_name
-            && self
-                .verified_domains
-                .iter()
-                .map(|d| &*d.name)
-                .eq(known.domains.iter().map(String::as_str))
-    }
-
-    fn to_info(&self) -> TenantInfo {
-        TenantInfo {
-            id: self.id.clone().into_owned(),
-            display_name: self.display_name().to_owned(),
-            domains: self
-                .verified_domains
-                .iter()
-                .map(|d| d.name.clone().into_owned())
-                .collect(),
-        }
-    }
+struct VerifiedDomain {
+    name: String,
 }
 
 fn parse_organization(body: &[u8]) -> Result<TenantInfo, ProviderError> {
-    Organization::first_of(body).map(|org| org.to_info())
+    let list: OrganizationList = parse_json(body)?;
+    let org = list.value.into_iter().next().ok_or_else(|| {
+        ProviderError::InvalidResponse("GET /organization returned no organization".into())
+    })?;
+    if org.id.is_empty() {
+        return Err(ProviderError::InvalidResponse(
+            "the organization has an empty id".into(),
+        ));
+    }
+    Ok(TenantInfo {
+        id: org.id,
+        display_name: org.display_name.unwrap_or_default(),
+        domains: org.verified_domains.into_iter().map(|d| d.name).collect(),
+    })
 }
 
 /// Graph's error body: `{"error":{"code":"…","message":"…"}}`.
@@ -703,19 +644,25 @@ impl IdentityProvider for EntraProvider {
         _target: &Target,
         access_token: &AccessToken,
     ) -> Result<TenantInfo, ProviderError> {
-        let answer = self.organization(access_token).await?;
+        let url = &self.organization;
+        let answer = self
+            .http
+            .execute(|| {
+                self.http
+                    .reqwest()
+                    .get(url.clone())
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .bearer_auth(access_token.expose_secret())
+            })
+            .await?;
+        if answer.status != 200 {
+            return Err(graph_error(answer.status, &answer.body));
+        }
+        // Graph answers for the tenant the token was issued in (its `tid`), so the answer is
+        // the proof; the caller checks it is the invited tenant. Decoding the token's claims
+        // here too would prove nothing more and cost a base64 and JSON pass on every
+        // verification.
         parse_organization(&answer.body)
-    }
-
-    async fn revalidate(
-        &self,
-        _target: &Target,
-        access_token: &AccessToken,
-        known: &TenantInfo,
-    ) -> Result<Option<TenantInfo>, ProviderError> {
-        let answer = self.organization(access_token).await?;
-        let org = Organization::first_of(&answer.body)?;
-        Ok((!org.is(known)).then(|| org.to_info()))
     }
 }
 

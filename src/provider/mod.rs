@@ -179,22 +179,6 @@ pub trait IdentityProvider: Send + Sync + std::fmt::Debug {
         access_token: &AccessToken,
     ) -> Result<TenantInfo, ProviderError>;
 
-    /// [`validate`](Self::validate) again, for a connection validated before: `known` is what
-    /// the last validation found. `None` if the provider still says exactly that (keep
-    /// `known`), the new facts otherwise. The default calls `validate` and compares; a
-    /// provider may compare as it reads the answer, and build nothing when nothing changed
-    /// (what [`TenantAccess::verify_all`](crate::TenantAccess::verify_all) does for every
-    /// customer).
-    async fn revalidate(
-        &self,
-        target: &Target,
-        access_token: &AccessToken,
-        known: &TenantInfo,
-    ) -> Result<Option<TenantInfo>, ProviderError> {
-        let info = self.validate(target, access_token).await?;
-        Ok((info != *known).then_some(info))
-    }
-
     /// Revokes a customer's tokens at the provider (RFC 7009) when the MSP removes the
     /// customer. Providers with no revocation endpoint (Entra ID has none for these tokens)
     /// keep this default, which does nothing.

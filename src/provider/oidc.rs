@@ -532,17 +532,16 @@ impl OidcProvider {
         ))
     }
 
-    async fn get(&self, url: &Url, token: Option<&AccessToken>) -> Result<Answer, ProviderError> {
-        let authorization = token.map(super::http::bearer).transpose()?;
+    async fn get(&self, url: &Url, bearer: Option<&AccessToken>) -> Result<Answer, ProviderError> {
         self.http
             .execute(|| {
                 let request = self
                     .http
                     .reqwest()
                     .get(url.clone())
-                    .header(reqwest::header::ACCEPT, super::http::ACCEPT_JSON);
-                match &authorization {
-                    Some(value) => request.header(reqwest::header::AUTHORIZATION, value.clone()),
+                    .header(reqwest::header::ACCEPT, "application/json");
+                match bearer {
+                    Some(token) => request.bearer_auth(token.expose_secret()),
                     None => request,
                 }
             })
