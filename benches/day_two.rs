@@ -589,7 +589,7 @@ fn main() {
             "ratio": (ratio * 1000.0).round() / 1000.0,
             "ours_median_cpu_us_per_customer": (median(&verify.ours_cpu_us) * 10.0).round() / 10.0,
             "plain_median_cpu_us_per_request": (median(&verify.plain_cpu_us) * 10.0).round() / 10.0,
-            "cpu_note": "CPU time of the whole process (both sides of loopback HTTP, 10 ms ticks); the difference is verify_all's own work per customer",
+            "cpu_note": "CPU time of the whole process (both sides of loopback HTTP, from every thread's schedstat in ns); the difference is verify_all's own work per customer",
             "target": "ratio >= 0.95",
             "verdict": verify_verdict,
         },
