@@ -38,7 +38,7 @@
 //! 2-core machine is doing (part 1 is CPU-bound on loopback, part 2's 100,000-customer figure
 //! is memory latency), so gating on them is a choice, not the default. `cargo test --benches` runs a tiny smoke version and writes nothing;
 //! `TA_BENCH_ONLY=verify` (or `access_token`) runs one part alone, for profiling, and writes
-//! nothing; `TA_BENCH_ONLY=loopback` runs part 1 without 1b.
+//! nothing; `TA_BENCH_ONLY=loopback` runs parts 1 and 1c without 1b.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
@@ -255,6 +255,12 @@ impl Run {
 async fn run_ours(ta: &TenantAccess, n: usize) -> Run {
     let cpu = cpu_time();
     let started = Instant::now();
+    verify_everyone(ta, n).await;
+    Run::new(n, started.elapsed(), cpu_time() - cpu)
+}
+
+/// Drains a `verify_all` over every customer: all `n` of them, every one verified.
+async fn verify_everyone(ta: &TenantAccess, n: usize) {
     let mut run = std::pin::pin!(ta.verify_all(Filter::all(), CONCURRENCY));
     let mut ok = 0;
     while let Some(outcome) = run.next().await {
@@ -264,9 +270,7 @@ async fn run_ours(ta: &TenantAccess, n: usize) -> Run {
         }
         ok += 1;
     }
-    let elapsed = started.elapsed();
     assert_eq!(ok, n);
-    Run::new(n, elapsed, cpu_time() - cpu)
 }
 
 /// What a portal would write by hand: the same GET per customer, same client settings
@@ -393,7 +397,6 @@ fn verify_all_vs_plain(mode: Mode, latency: StdDuration) -> VerifyFigures {
     rt.block_on(run).expect("the verify_all bench task")
 }
 
-// ---------------------------------------------------------------------------------------------
 /// Part 1c: verify_all's own work per customer with nothing else in the way: an instant
 /// in-process provider ([`MockProvider`]), the memory store, one thread, the same customers
 /// and concurrency as part 1. Median nanoseconds per customer over the rounds: the floor
@@ -404,17 +407,9 @@ fn verify_all_own_cost(rt: &tokio::runtime::Runtime, mode: Mode) -> f64 {
     populate(rt, &ta, n);
     let mut per_customer: Vec<f64> = (0..=rounds)
         .map(|_| {
-            rt.block_on(async {
-                let started = Instant::now();
-                let mut run = std::pin::pin!(ta.verify_all(Filter::all(), CONCURRENCY));
-                let mut ok = 0;
-                while let Some(outcome) = run.next().await {
-                    outcome.unwrap().result.unwrap();
-                    ok += 1;
-                }
-                assert_eq!(ok, n);
-                started.elapsed().as_nanos() as f64 / n as f64
-            })
+            let started = Instant::now();
+            rt.block_on(verify_everyone(&ta, n));
+            started.elapsed().as_nanos() as f64 / n as f64
         })
         .collect();
     // The first round records the mock's organization on every customer: a warm-up.
@@ -426,6 +421,7 @@ fn verify_all_own_cost(rt: &tokio::runtime::Runtime, mode: Mode) -> f64 {
     ns
 }
 
+// ---------------------------------------------------------------------------------------------
 // Parts 2 and 3: access_token on a warm cache, and memory per customer.
 
 /// The engine a portal runs: the system clock (read once per call), the memory store.
