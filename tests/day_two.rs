@@ -13,7 +13,7 @@ use tenant_access::error::{Action, Error, FlowError};
 use tenant_access::flow::{StageKind, Validated};
 use tenant_access::provider::mock::Operation;
 use tenant_access::report::StatusRow;
-use tenant_access::store::Filter;
+use tenant_access::store::{Filter, Store};
 use tenant_access::{CustomerId, Onboarding, Scopes, TenantAccess};
 use time::Duration;
 
@@ -346,6 +346,141 @@ async fn verify_all_updates_everyone_despite_failures_and_throttling() {
             .unwrap()
             .status,
         VerificationStatus::Ok
+    );
+}
+
+/// A memory store whose records all move (a write by someone else) right after
+/// `list_connections` lists them: every verification of the listed version loses.
+#[derive(Debug)]
+struct MovesAfterListing(tenant_access::store::MemoryStore);
+
+#[async_trait::async_trait]
+impl tenant_access::store::Store for MovesAfterListing {
+    async fn create(
+        &self,
+        record: &tenant_access::store::Record,
+        event: &tenant_access::audit::AuditEvent,
+    ) -> Result<tenant_access::Version, tenant_access::error::StoreError> {
+        self.0.create(record, event).await
+    }
+    async fn load(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<tenant_access::store::Record>, tenant_access::error::StoreError> {
+        self.0.load(customer).await
+    }
+    async fn load_by_invitation(
+        &self,
+        hash: &tenant_access::invitation::CodeHash,
+    ) -> Result<Option<tenant_access::store::Record>, tenant_access::error::StoreError> {
+        self.0.load_by_invitation(hash).await
+    }
+    async fn update(
+        &self,
+        record: &tenant_access::store::Record,
+        event: Option<&tenant_access::audit::AuditEvent>,
+    ) -> Result<tenant_access::Version, tenant_access::error::StoreError> {
+        self.0.update(record, event).await
+    }
+    async fn delete(
+        &self,
+        customer: &CustomerId,
+        expected: tenant_access::Version,
+        event: &tenant_access::audit::AuditEvent,
+    ) -> Result<(), tenant_access::error::StoreError> {
+        self.0.delete(customer, expected, event).await
+    }
+    async fn list(
+        &self,
+        filter: &Filter,
+        page: &tenant_access::store::PageRequest,
+    ) -> Result<tenant_access::store::Page, tenant_access::error::StoreError> {
+        self.0.list(filter, page).await
+    }
+    async fn list_connections(
+        &self,
+        filter: &Filter,
+        page: &tenant_access::store::PageRequest,
+    ) -> Result<tenant_access::store::ConnectionPage, tenant_access::error::StoreError> {
+        let listed = self.0.list_connections(filter, page).await?;
+        for connection in &listed.connections {
+            let record = self.0.load(&connection.customer).await?.unwrap();
+            self.0.update(&record, None).await?;
+        }
+        Ok(listed)
+    }
+    async fn append_event(
+        &self,
+        event: &tenant_access::audit::AuditEvent,
+    ) -> Result<(), tenant_access::error::StoreError> {
+        self.0.append_event(event).await
+    }
+    async fn events(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Vec<tenant_access::audit::AuditEvent>, tenant_access::error::StoreError> {
+        self.0.events(customer).await
+    }
+}
+
+#[tokio::test]
+async fn verify_all_verifies_a_record_that_moved_after_listing_as_it_is_now() {
+    let h = harness();
+    h.validated("moved-ok").await;
+    h.validated("moved-bad").await;
+    h.mock.script("moved-bad", |s| {
+        s.validates_as(TenantInfo {
+            id: "00000000-0000-0000-0000-0000000000ff".into(),
+            display_name: "Elsewhere".into(),
+            domains: vec![],
+        });
+    });
+    let listed_at = |name: &str| {
+        let store = h.store.clone();
+        let name = id(name);
+        async move { store.load(&name).await.unwrap().unwrap().version }
+    };
+    let (ok_before, bad_before) = (listed_at("moved-ok").await, listed_at("moved-bad").await);
+    let ta = TenantAccess::builder()
+        .config(tenant_access::Config::new("https://portal.example.com").unwrap())
+        .store(MovesAfterListing(h.store.clone()))
+        .mailer(h.mailer.clone())
+        .provider(h.mock.clone())
+        .clock(h.clock.clone())
+        .build()
+        .unwrap();
+    h.clock.advance(Duration::days(1));
+    let mut outcomes: Vec<_> = ta
+        .verify_all(Filter::all(), 4)
+        .map(Result::unwrap)
+        .map(|o| (o.customer.to_string(), o.result.map_err(|e| e.to_string())))
+        .collect()
+        .await;
+    outcomes.sort();
+    assert_eq!(outcomes[0].0, "moved-bad");
+    assert!(
+        outcomes[0].1.as_ref().unwrap_err().contains("tenant"),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1], ("moved-ok".to_string(), Ok(())));
+    // Moved once by the store, then verified (or its failure recorded) on the moved version.
+    let ok = h.ta.load(&id("moved-ok")).await.unwrap();
+    assert_eq!(ok.version(), ok_before.next().next());
+    let last = ok.customer().last_verification.as_ref().unwrap();
+    assert_eq!(
+        (last.status, last.at),
+        (VerificationStatus::Ok, h.clock.now())
+    );
+    let bad = h.ta.load(&id("moved-bad")).await.unwrap();
+    assert_eq!(bad.version(), bad_before.next().next());
+    let last = bad.customer().last_verification.as_ref().unwrap();
+    assert_eq!(last.status, VerificationStatus::Failed);
+    assert!(
+        bad.customer()
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("tenant")
     );
 }
 

@@ -196,6 +196,7 @@ async fn a_broken_store_fails_the_kit() {
         "round_trip_every_stage",
         "cas_conflict",
         "delete_rules",
+        "verification_writes",
         "concurrent_writers",
         "invitation_lookup",
     ] {

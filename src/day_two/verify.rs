@@ -1,7 +1,8 @@
 //! Verify all: prove every matching connection with bounded concurrency, honouring
 //! `Retry-After` for the whole run.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 use futures_util::future::Either;
 use futures_util::stream::{self, Stream, StreamExt};
@@ -9,10 +10,11 @@ use time::{Duration, OffsetDateTime};
 
 use crate::Onboarding;
 use crate::engine::TenantAccess;
-use crate::error::{Error, ProviderError, StoreError};
-use crate::flow::{AnyOnboarding, StageKind, Validated};
-use crate::ids::CustomerId;
-use crate::store::{Filter, PageRequest};
+use crate::error::{Error, FlowError, ProviderError, StoreError};
+use crate::flow::{AnyOnboarding, StageKind, Validated, prove_token};
+use crate::ids::{CustomerId, Version};
+use crate::provider::Target;
+use crate::store::{Filter, ListedConnection, PageRequest, VerifiedConnection};
 
 /// How many records [`TenantAccess::verify_all`] reads from the store at a time.
 const PAGE: usize = 200;
@@ -45,28 +47,32 @@ pub struct VerifyProgress {
     pub throttled: usize,
 }
 
-/// The moment before which no task of the run calls the provider.
+/// The moment before which no task of the run calls the provider, and how often the provider
+/// throttled the run. Atomics, not locks: every task reads it before each call, from both
+/// cores, and a read of a line nobody writes costs nothing.
 #[derive(Default)]
 pub(super) struct Pause {
-    until: Mutex<Option<OffsetDateTime>>,
-    throttled: Mutex<usize>,
+    /// Unix time in nanoseconds; 0 when the run was never paused.
+    until: AtomicI64,
+    throttled: AtomicUsize,
 }
 
 impl Pause {
     fn until(&self) -> Option<OffsetDateTime> {
-        *self.until.lock().unwrap_or_else(|e| e.into_inner())
+        match self.until.load(Ordering::Acquire) {
+            0 => None,
+            nanos => OffsetDateTime::from_unix_timestamp_nanos(nanos.into()).ok(),
+        }
     }
 
     fn extend(&self, to: OffsetDateTime) {
-        let mut until = self.until.lock().unwrap_or_else(|e| e.into_inner());
-        if until.is_none_or(|u| u < to) {
-            *until = Some(to);
-        }
-        *self.throttled.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        let nanos = i64::try_from(to.unix_timestamp_nanos()).unwrap_or(i64::MAX);
+        self.until.fetch_max(nanos, Ordering::AcqRel);
+        self.throttled.fetch_add(1, Ordering::Relaxed);
     }
 
     fn throttled(&self) -> usize {
-        *self.throttled.lock().unwrap_or_else(|e| e.into_inner())
+        self.throttled.load(Ordering::Relaxed)
     }
 }
 
@@ -102,9 +108,9 @@ impl TenantAccess {
             (Some(PageRequest::first(PAGE)), filter),
             move |(request, filter)| async move {
                 let request = request?;
-                match self.store().list(&filter, &request).await {
+                match self.store().list_connections(&filter, &request).await {
                     Ok(page) => Some((
-                        Either::Left(stream::iter(page.records).map(Ok)),
+                        Either::Left(stream::iter(page.connections).map(Ok)),
                         (page.next, filter),
                     )),
                     Err(error) => Some((
@@ -117,15 +123,14 @@ impl TenantAccess {
         let pause_for_tasks = Arc::clone(&pause);
         pages
             .flatten()
-            .map(move |item| match item.map(AnyOnboarding::from_record) {
-                // Boxed once here: a verification's state is a few kilobytes, and the stream
-                // adapters and the task set would otherwise copy it on every move.
-                Ok(AnyOnboarding::Validated(connected)) => Either::Left(Box::pin(
-                    self.verify_connected(connected, Arc::clone(&pause_for_tasks)),
-                )),
-                Ok(other) => {
-                    let error = super::not_connected(other.id(), other.kind());
-                    Either::Right(std::future::ready(Ok((other.id().clone(), Err(error)))))
+            .map(move |item| match item {
+                // Not boxed: the task set allocates each future once anyway.
+                Ok(listed) if listed.stage == StageKind::Validated => {
+                    Either::Left(self.verify_listed(listed, Arc::clone(&pause_for_tasks)))
+                }
+                Ok(listed) => {
+                    let error = super::not_connected(&listed.customer, listed.stage);
+                    Either::Right(std::future::ready(Ok((listed.customer, Err(error)))))
                 }
                 Err(error) => Either::Right(std::future::ready(Err(error))),
             })
@@ -149,47 +154,120 @@ impl TenantAccess {
             })
     }
 
-    /// Verifies one listed connection, waiting out any pause of the run, retrying when the
-    /// provider throttles and re-reading the record when it moved since it was listed.
+    /// Verifies one listed connection: waits out any pause of the run, makes the proving
+    /// call with the listed token, and stores the verification's facts alone
+    /// ([`Store::record_verification`](crate::store::Store::record_verification)). A
+    /// throttled call is tried again after the pause; a record that moved since it was
+    /// listed (a refresh, another verification) is read again and verified as it is now. A
+    /// failure is recorded on the customer, as [`verify`](Self::verify) does.
     // Not an `async fn`: one holds its arguments twice (rust-lang/rust#62958), and a run keeps
     // `concurrency` of these futures in flight.
     #[allow(clippy::manual_async_fn)]
-    pub(super) fn verify_connected(
+    pub(super) fn verify_listed(
         &self,
-        mut current: Onboarding<Validated>,
+        listed: ListedConnection,
         pause: Arc<Pause>,
     ) -> impl Future<Output = Result<(CustomerId, Result<(), Error>), Error>> + Send + '_ {
         async move {
-            let customer = current.id().clone();
+            let ListedConnection {
+                customer,
+                tenant,
+                access_token: mut token,
+                mut version,
+                ..
+            } = listed;
+            let target = Target { customer, tenant };
             let mut last = None;
             for _ in 0..ATTEMPTS {
                 if let Some(until) = pause.until() {
                     self.clock().sleep_until(until).await;
                 }
-                match current.verify(self).await {
-                    Ok(_) => return Ok((customer, Ok(()))),
-                    Err(rejected) => {
-                        let (back, error) = rejected.into_parts();
-                        match &error {
-                            Error::Provider(ProviderError::Throttled { retry_after }) => {
-                                let wait = retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
-                                pause.extend(self.clock().now() + wait);
-                                current = back;
-                            }
-                            Error::Store(StoreError::Conflict { .. }) => {
-                                // The record moved since it was listed: verify what is there.
-                                match Box::pin(self.load(&customer)).await {
-                                    Ok(AnyOnboarding::Validated(now)) => current = now,
-                                    Ok(_) | Err(_) => return Ok((customer, Err(error))),
-                                }
-                            }
-                            _ => return Ok((customer, Err(error))),
+                let error = match prove_token(self, &target, token.as_ref()).await {
+                    Ok(tenant_info) => {
+                        let verified = VerifiedConnection {
+                            at: self.clock().now(),
+                            tenant_info,
+                        };
+                        let stored = self
+                            .store()
+                            .record_verification(&target.customer, version, &verified)
+                            .await;
+                        match stored {
+                            Ok(_) => return Ok((target.customer, Ok(()))),
+                            Err(error) => Error::Store(error),
                         }
-                        last = Some(error);
                     }
+                    Err(error) => error,
+                };
+                let (moved, error) = match error {
+                    Error::Provider(ProviderError::Throttled { retry_after }) => {
+                        let wait = retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
+                        pause.extend(self.clock().now() + wait);
+                        (None, error)
+                    }
+                    // The record moved since it was listed: verify what is there now.
+                    Error::Store(StoreError::Conflict { .. }) => {
+                        match Box::pin(self.relist(&target.customer)).await {
+                            Ok(now) => (Some(now), error),
+                            Err(_) => return Ok((target.customer, Err(error))),
+                        }
+                    }
+                    // Recorded on the record the failing token came from; a record that moved
+                    // meanwhile (a refreshed token) is verified again instead.
+                    error => {
+                        let failed = self.record_failure(&target.customer, version, error);
+                        match Box::pin(failed).await {
+                            Ok(error) => return Ok((target.customer, Err(error))),
+                            Err((now, error)) => (Some(now), error),
+                        }
+                    }
+                };
+                if let Some(now) = moved {
+                    (token, version) = (now.access_token, now.version);
                 }
+                last = Some(error);
             }
-            Ok((customer, Err(last.expect("at least one attempt failed"))))
+            Ok((
+                target.customer,
+                Err(last.expect("at least one attempt failed")),
+            ))
+        }
+    }
+
+    /// The customer's connection as stored now, if it is still validated.
+    async fn relist(&self, customer: &CustomerId) -> Result<ListedConnection, Error> {
+        match self.store().load(customer).await? {
+            Some(record) if record.stage.kind() == StageKind::Validated => {
+                Ok(ListedConnection::from_record(&record))
+            }
+            Some(record) => Err(super::not_connected(customer, record.stage.kind())),
+            None => Err(FlowError::NotFound(customer.clone()).into()),
+        }
+    }
+
+    /// Records the failed verification `error` of `customer` at `version` (status and error)
+    /// and hands the error back, unless the record moved since and is still validated: then
+    /// records nothing and hands back the connection as it is now, to be verified again.
+    async fn record_failure(
+        &self,
+        customer: &CustomerId,
+        version: Version,
+        error: Error,
+    ) -> Result<Error, (ListedConnection, Error)> {
+        let record = match self.store().load(customer).await {
+            Ok(Some(record)) => record,
+            Ok(None) | Err(_) => return Ok(error),
+        };
+        if record.version != version && record.stage.kind() == StageKind::Validated {
+            return Err((ListedConnection::from_record(&record), error));
+        }
+        match AnyOnboarding::from_record(record) {
+            AnyOnboarding::Validated(connected) => Ok(connected
+                .verification_failed(self, error)
+                .await
+                .into_parts()
+                .1),
+            _ => Ok(error),
         }
     }
 }

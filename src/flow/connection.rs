@@ -8,13 +8,14 @@ use crate::customer::{
 use crate::engine::TenantAccess;
 use crate::error::{Error, FlowError, ProviderError, StoreError};
 use crate::flow::AnyOnboarding;
+use crate::ids::{Method, Scopes};
+use crate::provider::{Target, TokenResponse};
+use crate::secret::AccessToken;
+use crate::store::Record;
 
 /// How many times a refreshed token set is re-applied to a newer record after losing a
 /// compare-and-swap.
 const MERGE_RETRIES: usize = 3;
-use crate::ids::{Method, Scopes};
-use crate::provider::TokenResponse;
-use crate::store::Record;
 
 /// What [`Onboarding::<Validated>::refresh`](Onboarding::refresh) found.
 #[derive(Debug)]
@@ -29,18 +30,30 @@ pub enum RefreshOutcome {
 
 /// Makes one validation call and checks the tenant it proves.
 async fn prove(ta: &TenantAccess, customer: &Customer) -> Result<TenantInfo, Error> {
-    let token = customer
-        .token
-        .as_ref()
-        .ok_or(FlowError::Inconsistent("no token to validate"))?;
-    let target = crate::provider::Target {
+    let target = Target {
         customer: customer.id.clone(),
         tenant: customer.tenant.clone(),
     };
-    let info = ta.provider().validate(&target, &token.access_token).await?;
-    if !customer.tenant.matches(&info.id, &info.domains) {
+    prove_token(
+        ta,
+        &target,
+        customer.token.as_ref().map(|t| &t.access_token),
+    )
+    .await
+}
+
+/// One real call with `token` proves the connection is to the invited tenant: the tenant as
+/// the provider answered.
+pub(crate) async fn prove_token(
+    ta: &TenantAccess,
+    target: &Target,
+    token: Option<&AccessToken>,
+) -> Result<TenantInfo, Error> {
+    let token = token.ok_or(FlowError::Inconsistent("no token to validate"))?;
+    let info = ta.provider().validate(target, token).await?;
+    if !target.tenant.matches(&info.id, &info.domains) {
         return Err(FlowError::TenantMismatch {
-            expected: customer.tenant.to_string(),
+            expected: target.tenant.to_string(),
             actual: info.id,
         }
         .into());
@@ -71,7 +84,7 @@ fn verification_status(error: &Error) -> VerificationStatus {
 
 impl<S: StageType> Onboarding<S> {
     /// Records a failed verification (status and error) and rejects with the error.
-    async fn verification_failed(self, ta: &TenantAccess, error: Error) -> Rejected<S> {
+    pub(crate) async fn verification_failed(self, ta: &TenantAccess, error: Error) -> Rejected<S> {
         let mut customer = self.customer.clone();
         customer.last_verification = Some(Verification {
             at: ta.clock().now(),

@@ -11,6 +11,7 @@ mod stages;
 pub use any::{AnyOnboarding, WrongStage};
 pub use connection::RefreshOutcome;
 pub(crate) use connection::ScopedRefresh;
+pub(crate) use connection::prove_token;
 pub(crate) use consent::app_credentials;
 pub use device::PollOutcome;
 pub use stages::{

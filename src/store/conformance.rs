@@ -23,7 +23,9 @@
 //! [`Filter`] field (and combinations) returns exactly what [`Filter::matches`] says; audit
 //! events are kept in order and a lost compare-and-swap stores none; lookup by invitation
 //! hash follows the live code (an old hash is dead once it changes); `delete` is a
-//! compare-and-swap that kills the invitation and keeps the events; and, when the harness
+//! compare-and-swap that kills the invitation and keeps the events; `list_connections` lists
+//! what `list` lists, and `record_verification` is a compare-and-swap on a validated record
+//! that writes the verification's facts and nothing else; and, when the harness
 //! exposes raw storage, no secret appears in it.
 
 use std::collections::BTreeSet;
@@ -34,9 +36,9 @@ use async_trait::async_trait;
 use time::Duration;
 
 use super::testdata::{self, BASE, MARKER};
-use super::{Filter, PageRequest, Record, Store};
+use super::{Filter, PageRequest, Record, Store, VerifiedConnection};
 use crate::audit::{Actor, AuditEvent};
-use crate::customer::{Verification, VerificationStatus};
+use crate::customer::{TenantInfo, Verification, VerificationStatus};
 use crate::error::StoreError;
 use crate::flow::StageKind;
 use crate::ids::{CustomerId, Method, Version};
@@ -48,6 +50,7 @@ pub const CHECKS: &[&str] = &[
     "create_rules",
     "cas_conflict",
     "delete_rules",
+    "verification_writes",
     "concurrent_writers",
     "pagination",
     "filters",
@@ -145,6 +148,7 @@ pub async fn run<H: Harness>(harness: &H) -> Report {
             "create_rules" => create_rules(&store).await,
             "cas_conflict" => cas_conflict(&store).await,
             "delete_rules" => delete_rules(&store).await,
+            "verification_writes" => verification_writes(&store).await,
             "concurrent_writers" => concurrent_writers(Arc::new(store)).await,
             "pagination" => pagination(&store).await,
             "filters" => filters(&store).await,
@@ -450,6 +454,172 @@ async fn delete_rules<S: Store>(store: &S) -> Check {
     );
     // The id can be used again.
     create(store, &r).await?;
+    Ok(())
+}
+
+/// Whether `loaded` is still `record`, version included.
+fn unchanged(record: &Record, loaded: &Record, what: &str) -> Check {
+    ensure!(
+        loaded.version == record.version
+            && testdata::fingerprint(loaded) == testdata::fingerprint(record),
+        "{what} changed the stored record"
+    );
+    Ok(())
+}
+
+async fn verification_writes<S: Store>(store: &S) -> Check {
+    let validated = testdata::record("ver-1", StageKind::Validated, 3);
+    let claimed = testdata::record("ver-2", StageKind::Claimed, 4);
+    create(store, &validated).await?;
+    create(store, &claimed).await?;
+    // `list_connections` lists what `list` lists, page for page.
+    for filter in [Filter::all(), Filter::stages([StageKind::Validated])] {
+        let mut request = Some(PageRequest::first(1));
+        while let Some(page) = request {
+            let records = store.list(&filter, &page).await.map_err(err("list"))?;
+            let listed = store
+                .list_connections(&filter, &page)
+                .await
+                .map_err(err("list_connections"))?;
+            let wanted: Vec<_> = records
+                .records
+                .iter()
+                .map(|r| {
+                    let token = r.customer.token.as_ref();
+                    let token = token.map(|t| t.access_token.expose_secret().to_owned());
+                    (
+                        r.id().clone(),
+                        r.customer.tenant.clone(),
+                        r.stage.kind(),
+                        token,
+                        r.version,
+                    )
+                })
+                .collect();
+            let got: Vec<_> = listed
+                .connections
+                .iter()
+                .map(|c| {
+                    let token = c
+                        .access_token
+                        .as_ref()
+                        .map(|t| t.expose_secret().to_owned());
+                    (
+                        c.customer.clone(),
+                        c.tenant.clone(),
+                        c.stage,
+                        token,
+                        c.version,
+                    )
+                })
+                .collect();
+            ensure!(
+                got == wanted,
+                "list_connections gave {got:?} where list gave {wanted:?}"
+            );
+            ensure!(
+                listed.next.as_ref().map(|n| &n.after) == records.next.as_ref().map(|n| &n.after),
+                "list_connections and list disagree on the next page"
+            );
+            request = records.next;
+        }
+    }
+    let verified = VerifiedConnection {
+        at: BASE + Duration::days(30),
+        tenant_info: TenantInfo {
+            id: "8f7e6d5c-0000-4000-8000-000000000001".into(),
+            display_name: "Renamed".into(),
+            domains: vec!["renamed.example".into()],
+        },
+    };
+    let mut stored = validated.clone();
+    stored.version = Version(1);
+    match store
+        .record_verification(validated.id(), Version(2), &verified)
+        .await
+    {
+        Err(StoreError::Conflict {
+            expected, actual, ..
+        }) if expected == Version(2) && actual == Some(Version(1)) => {}
+        other => {
+            return Err(format!(
+                "a stale record_verification: expected Conflict (v2, Some(v1)), got {other:?}"
+            ));
+        }
+    }
+    unchanged(
+        &stored,
+        &must_load(store, validated.id()).await?,
+        "a stale record_verification",
+    )?;
+    let v = store
+        .record_verification(validated.id(), Version(1), &verified)
+        .await
+        .map_err(err("record_verification"))?;
+    ensure!(
+        v == Version(2),
+        "record_verification returned {v}, expected v2"
+    );
+    verified.apply_to(&mut stored);
+    stored.version = Version(2);
+    let loaded = must_load(store, validated.id()).await?;
+    ensure!(
+        loaded.version == Version(2)
+            && testdata::fingerprint(&loaded) == testdata::fingerprint(&stored),
+        "record_verification stored {:?}, expected {:?}",
+        testdata::fingerprint(&loaded),
+        testdata::fingerprint(&stored)
+    );
+    ensure!(
+        loaded.customer.tenant_info.as_ref() == Some(&verified.tenant_info)
+            && loaded.customer.last_error.is_none()
+            && loaded
+                .customer
+                .token
+                .as_ref()
+                .map(|t| t.access_token.expose_secret())
+                == validated
+                    .customer
+                    .token
+                    .as_ref()
+                    .map(|t| t.access_token.expose_secret()),
+        "record_verification did not keep the token or write the tenant"
+    );
+    // Not validated: nothing to verify, nothing written.
+    match store
+        .record_verification(claimed.id(), Version(1), &verified)
+        .await
+    {
+        Err(StoreError::Conflict { .. }) => {}
+        other => {
+            return Err(format!(
+                "record_verification of a claimed customer: expected Conflict, got {other:?}"
+            ));
+        }
+    }
+    let mut claimed_v1 = claimed.clone();
+    claimed_v1.version = Version(1);
+    unchanged(
+        &claimed_v1,
+        &must_load(store, claimed.id()).await?,
+        "record_verification of a claimed customer",
+    )?;
+    let ghost = CustomerId::new("ver-ghost").expect("a valid id");
+    match store
+        .record_verification(&ghost, Version(1), &verified)
+        .await
+    {
+        Err(StoreError::Conflict { actual: None, .. }) => {}
+        other => {
+            return Err(format!(
+                "record_verification of an unknown customer: expected Conflict with actual None, got {other:?}"
+            ));
+        }
+    }
+    ensure!(
+        store.load(&ghost).await.map_err(err("load"))?.is_none(),
+        "record_verification of an unknown customer created it"
+    );
     Ok(())
 }
 

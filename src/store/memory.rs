@@ -7,9 +7,12 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 
-use super::{Filter, Page, PageRequest, Record, Store};
+use super::{
+    ConnectionPage, Filter, ListedConnection, Page, PageRequest, Record, Store, VerifiedConnection,
+};
 use crate::audit::AuditEvent;
 use crate::error::StoreError;
+use crate::flow::StageKind;
 use crate::ids::{CustomerId, Version};
 use crate::invitation::CodeHash;
 
@@ -48,6 +51,38 @@ impl MemoryStore {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One page of the records matching `filter`, each made into a `T` by `take`, whether
+    /// there are more, and the limit used.
+    fn select<T>(
+        &self,
+        filter: &Filter,
+        page: &PageRequest,
+        take: impl Fn(&Record) -> T,
+    ) -> (Vec<T>, bool, usize) {
+        let inner = self.read();
+        let start = match &page.after {
+            Some(after) => Bound::Excluded(after),
+            None => Bound::Unbounded,
+        };
+        let limit = page.limit.max(1);
+        let mut selected = Vec::with_capacity(limit.min(1024));
+        let mut more = false;
+        for (_, record) in inner
+            .records
+            .range::<CustomerId, _>((start, Bound::Unbounded))
+        {
+            if !filter.matches(record) {
+                continue;
+            }
+            if selected.len() == limit {
+                more = true;
+                break;
+            }
+            selected.push(take(record));
+        }
+        (selected, more, limit)
     }
 }
 
@@ -183,28 +218,45 @@ impl Store for MemoryStore {
     }
 
     async fn list(&self, filter: &Filter, page: &PageRequest) -> Result<Page, StoreError> {
-        let inner = self.read();
-        let start = match &page.after {
-            Some(after) => Bound::Excluded(after),
-            None => Bound::Unbounded,
-        };
-        let limit = page.limit.max(1);
-        let mut records = Vec::with_capacity(limit.min(1024));
-        let mut more = false;
-        for (_, record) in inner
-            .records
-            .range::<CustomerId, _>((start, Bound::Unbounded))
-        {
-            if !filter.matches(record) {
-                continue;
-            }
-            if records.len() == limit {
-                more = true;
-                break;
-            }
-            records.push(record.clone());
-        }
+        let (records, more, limit) = self.select(filter, page, Record::clone);
         Ok(Page::new(records, more, limit))
+    }
+
+    async fn list_connections(
+        &self,
+        filter: &Filter,
+        page: &PageRequest,
+    ) -> Result<ConnectionPage, StoreError> {
+        // No record is copied: the ids and the token are shared.
+        let (connections, more, limit) = self.select(filter, page, ListedConnection::from_record);
+        Ok(ConnectionPage::new(connections, more, limit))
+    }
+
+    async fn record_verification(
+        &self,
+        customer: &CustomerId,
+        expected: Version,
+        verified: &VerifiedConnection,
+    ) -> Result<Version, StoreError> {
+        let mut inner = self.write();
+        let slot = inner.records.get_mut(customer);
+        let actual = slot.as_ref().map(|r| r.version);
+        match slot {
+            Some(record)
+                if record.version == expected && record.stage.kind() == StageKind::Validated =>
+            {
+                // In place: only the verification's facts are written (the invitation, the
+                // only indexed fact, is not among them).
+                verified.apply_to(record);
+                record.version = expected.next();
+                Ok(record.version)
+            }
+            _ => Err(StoreError::Conflict {
+                customer: customer.clone(),
+                expected,
+                actual,
+            }),
+        }
     }
 
     async fn append_event(&self, event: &AuditEvent) -> Result<(), StoreError> {

@@ -31,11 +31,12 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::audit::AuditEvent;
-use crate::customer::{Customer, VerificationStatus};
+use crate::customer::{Customer, TenantInfo, Verification, VerificationStatus};
 use crate::error::StoreError;
-use crate::flow::{Stage, StageKind};
-use crate::ids::{CustomerId, Method, Version};
+use crate::flow::{Stage, StageKind, StageType, Validated};
+use crate::ids::{CustomerId, Method, TenantId, Version};
 use crate::invitation::CodeHash;
+use crate::secret::AccessToken;
 
 /// One customer as stored: the customer's facts, the stage data and the version.
 #[derive(Debug)]
@@ -105,6 +106,56 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// One page of customers matching `filter`, in customer-id order.
     async fn list(&self, filter: &Filter, page: &PageRequest) -> Result<Page, StoreError>;
+
+    /// The same customers as [`list`](Store::list), as [`ListedConnection`]s: what a
+    /// verification needs and no more. "Verify all" reads the store through this.
+    ///
+    /// The default lists whole records and keeps their connection facts; a store that can
+    /// hand them out without copying a whole record (the memory store) overrides it.
+    async fn list_connections(
+        &self,
+        filter: &Filter,
+        page: &PageRequest,
+    ) -> Result<ConnectionPage, StoreError> {
+        let page = self.list(filter, page).await?;
+        Ok(ConnectionPage {
+            connections: page
+                .records
+                .iter()
+                .map(ListedConnection::from_record)
+                .collect(),
+            next: page.next,
+        })
+    }
+
+    /// Stores a successful verification of the validated customer at version `expected`
+    /// (compare-and-swap, as [`update`](Store::update)), and returns the new version. Only
+    /// the verification's facts change (see [`VerifiedConnection::apply_to`]); a record
+    /// that moved, is gone or is not validated fails with [`StoreError::Conflict`] and
+    /// changes nothing.
+    ///
+    /// The default loads the record, applies the verification and updates it; a store that
+    /// can write the facts in place (the memory store) overrides it.
+    async fn record_verification(
+        &self,
+        customer: &CustomerId,
+        expected: Version,
+        verified: &VerifiedConnection,
+    ) -> Result<Version, StoreError> {
+        let conflict = |actual| StoreError::Conflict {
+            customer: customer.clone(),
+            expected,
+            actual,
+        };
+        let Some(mut record) = self.load(customer).await? else {
+            return Err(conflict(None));
+        };
+        if record.version != expected || record.stage.kind() != StageKind::Validated {
+            return Err(conflict(Some(record.version)));
+        }
+        verified.apply_to(&mut record);
+        self.update(&record, None).await
+    }
 
     /// Appends an event that is not part of a write (for example a failed attempt).
     async fn append_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
@@ -198,6 +249,87 @@ impl PageRequest {
     }
 }
 
+/// A customer as [`Store::list_connections`] lists it: the facts one verification call
+/// needs. The ids and the token are shared with the stored record, not copied.
+#[derive(Debug, Clone)]
+pub struct ListedConnection {
+    /// The customer.
+    pub customer: CustomerId,
+    /// The customer's tenant, as invited.
+    pub tenant: TenantId,
+    /// The customer's stage (verification needs [`StageKind::Validated`]).
+    pub stage: StageKind,
+    /// The current access token, if the customer has one.
+    pub access_token: Option<AccessToken>,
+    /// The version these facts were read at.
+    pub version: Version,
+}
+
+impl ListedConnection {
+    /// The connection facts of `record`.
+    pub fn from_record(record: &Record) -> Self {
+        let customer = &record.customer;
+        Self {
+            customer: customer.id.clone(),
+            tenant: customer.tenant.clone(),
+            stage: record.stage.kind(),
+            access_token: customer.token.as_ref().map(|t| t.access_token.clone()),
+            version: record.version,
+        }
+    }
+}
+
+/// One page of [`ListedConnection`]s.
+#[derive(Debug, Clone)]
+pub struct ConnectionPage {
+    /// The connections, in customer-id order.
+    pub connections: Vec<ListedConnection>,
+    /// The request for the next page, if there may be more.
+    pub next: Option<PageRequest>,
+}
+
+impl ConnectionPage {
+    /// A page of `connections` read for a request of `limit`; `more` says whether the store
+    /// saw a customer beyond them (then the next request starts after the last one).
+    pub fn new(connections: Vec<ListedConnection>, more: bool, limit: usize) -> Self {
+        let next = next_page(connections.last().map(|c| &c.customer), more, limit);
+        Self { connections, next }
+    }
+}
+
+/// A successful verification, as [`Store::record_verification`] stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedConnection {
+    /// When the connection was proven.
+    pub at: OffsetDateTime,
+    /// The tenant the proof answered for.
+    pub tenant_info: TenantInfo,
+}
+
+impl VerifiedConnection {
+    /// Writes the verification into `record`: the tenant as proven, last verified now with
+    /// [`VerificationStatus::Ok`], no last error, updated and validated now. Nothing else
+    /// changes (the version is the store's to set).
+    pub fn apply_to(&self, record: &mut Record) {
+        let customer = &mut record.customer;
+        // An unchanged tenant keeps its allocations.
+        match &mut customer.tenant_info {
+            Some(info) if *info == self.tenant_info => {}
+            info => *info = Some(self.tenant_info.clone()),
+        }
+        customer.last_verification = Some(Verification {
+            at: self.at,
+            status: VerificationStatus::Ok,
+        });
+        customer.last_error = None;
+        customer.updated_at = self.at;
+        record.stage = Validated {
+            validated_at: self.at,
+        }
+        .into_stage();
+    }
+}
+
 /// One page of records.
 #[derive(Debug, Clone)]
 pub struct Page {
@@ -211,18 +343,23 @@ impl Page {
     /// A page of `records` read for a request of `limit`; `more` says whether the store saw
     /// a record beyond them (then the next request starts after the last one).
     pub fn new(records: Vec<Record>, more: bool, limit: usize) -> Self {
-        let next = match records.last() {
-            Some(last) if more => Some(PageRequest {
-                after: Some(last.id().clone()),
-                limit,
-            }),
-            _ => None,
-        };
+        let next = next_page(records.last().map(Record::id), more, limit);
         Page { records, next }
     }
 
     /// A page with no records and nothing after it.
     pub fn empty() -> Self {
         Page::new(Vec::new(), false, 1)
+    }
+}
+
+/// The request after a page that ended at `last`, if the store saw more.
+fn next_page(last: Option<&CustomerId>, more: bool, limit: usize) -> Option<PageRequest> {
+    match last {
+        Some(last) if more => Some(PageRequest {
+            after: Some(last.clone()),
+            limit,
+        }),
+        _ => None,
     }
 }
