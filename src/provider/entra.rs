@@ -42,7 +42,7 @@ use url::Url;
 
 use super::http::{
     DEVICE_CODE_GRANT, HttpClient, OAuthError, classify_standard, parse_device_authorization,
-    parse_error, parse_json, parse_token_response, standard_poll,
+    parse_error, parse_token_response, standard_poll,
 };
 
 use super::{
@@ -456,9 +456,12 @@ struct TidClaim<'a> {
     tid: Option<std::borrow::Cow<'a, str>>,
 }
 
+/// Graph's `GET /organization` answer: a list whose first entry is the tenant (the rest, if
+/// any, is skipped without being built).
 #[derive(Debug, Deserialize)]
 struct OrganizationList {
-    value: Vec<Organization>,
+    #[serde(deserialize_with = "first_organization")]
+    value: Option<Organization>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -476,9 +479,40 @@ struct VerifiedDomain {
     name: String,
 }
 
+/// The first organization of the list, the others skipped.
+fn first_organization<'de, D>(list: D) -> Result<Option<Organization>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct First;
+    impl<'de> serde::de::Visitor<'de> for First {
+        type Value = Option<Organization>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of organizations")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let first = seq.next_element()?;
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(first)
+        }
+    }
+    list.deserialize_seq(First)
+}
+
+/// Runs on every verification: the body is checked as UTF-8 once, not string by string.
 fn parse_organization(body: &[u8]) -> Result<TenantInfo, ProviderError> {
-    let list: OrganizationList = parse_json(body)?;
-    let org = list.value.into_iter().next().ok_or_else(|| {
+    let body = std::str::from_utf8(body).map_err(|_| {
+        ProviderError::InvalidResponse("GET /organization returned a body that is not UTF-8".into())
+    })?;
+    let list: OrganizationList = serde_json::from_str(body).map_err(|e| {
+        ProviderError::InvalidResponse(format!("the body is not the expected JSON: {e}"))
+    })?;
+    let org = list.value.ok_or_else(|| {
         ProviderError::InvalidResponse("GET /organization returned no organization".into())
     })?;
     if org.id.is_empty() {
@@ -703,6 +737,37 @@ mod tests {
                 assert_eq!(d.error, "invalid_grant");
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_organization_is_the_lists_first_entry() {
+        let body = br#"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#organization",
+            "value":[{"id":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","displayName":"Contoso \"EU\" \u00c5",
+              "verifiedDomains":[{"name":"contoso.com","isDefault":true},{"name":"contoso.onmicrosoft.com"}],
+              "tenantType":"AAD","assignedPlans":[{"service":"exchange"}]},
+              {"id":"ignored","displayName":null}]}"#;
+        let info = parse_organization(body).unwrap();
+        assert_eq!(info.id, "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
+        assert_eq!(info.display_name, "Contoso \"EU\" \u{c5}");
+        assert_eq!(info.domains, ["contoso.com", "contoso.onmicrosoft.com"]);
+        let bare = parse_organization(br#"{"value":[{"id":"x","displayName":null}]}"#).unwrap();
+        assert_eq!((bare.display_name.as_str(), bare.domains.len()), ("", 0));
+    }
+
+    #[test]
+    fn an_organization_answer_without_a_tenant_is_invalid() {
+        for (body, says) in [
+            (&br#"{"value":[]}"#[..], "no organization"),
+            (br#"{"value":[{"id":""}]}"#, "empty id"),
+            (br#"{"value":{"id":"x"}}"#, "expected JSON"),
+            (br#"{"values":[]}"#, "expected JSON"),
+            (b"{\"value\":[{\"id\":\"\xff\"}]}", "not UTF-8"),
+        ] {
+            match parse_organization(body) {
+                Err(ProviderError::InvalidResponse(m)) => assert!(m.contains(says), "{m}"),
+                other => panic!("{}: {other:?}", String::from_utf8_lossy(body)),
+            }
         }
     }
 

@@ -184,18 +184,20 @@ impl HttpClient {
     ) -> Result<(Answer, Option<Duration>), ProviderError> {
         let mut response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, self.clock.now()));
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
-        {
+        // Only the answers that are retried read it (a verification's 200 does not).
+        let retry_after = match status {
+            429 | 500..=599 => response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, self.clock.now())),
+            _ => None,
+        };
+        let length = response.content_length();
+        if length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
             return Err(too_large());
         }
-        let body = if response.content_length().is_some() {
+        let body = if length.is_some() {
             // The length is checked against the cap above: reqwest collects the body, without
             // a copy when it came in one piece.
             response.bytes().await.map_err(transport)?
