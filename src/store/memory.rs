@@ -1,7 +1,7 @@
 //! An in-memory [`Store`]: real compare-and-swap, safe under concurrent tasks, gone when the
 //! process ends. For tests, demos and single-process tools.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 
@@ -24,7 +24,11 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    records: BTreeMap<CustomerId, Record>,
+    /// By id: a lookup is one probe on the id's precomputed hash, not a walk down a tree
+    /// comparing texts (every write and every verification looks one up).
+    records: HashMap<CustomerId, Record, foldhash::fast::RandomState>,
+    /// The ids in order, for listing.
+    order: BTreeSet<CustomerId>,
     by_code: HashMap<CodeHash, CustomerId>,
     events: HashMap<CustomerId, Vec<AuditEvent>>,
 }
@@ -69,10 +73,13 @@ impl MemoryStore {
         let limit = page.limit.max(1);
         let mut selected = Vec::with_capacity(limit.min(1024));
         let mut more = false;
-        for (_, record) in inner
-            .records
+        for id in inner
+            .order
             .range::<CustomerId, _>((start, Bound::Unbounded))
         {
+            let Some(record) = inner.records.get(id) else {
+                continue;
+            };
             if !filter.matches(record) {
                 continue;
             }
@@ -138,6 +145,7 @@ impl Store for MemoryStore {
             record.id(),
         );
         inner.records.insert(record.id().clone(), stored);
+        inner.order.insert(record.id().clone());
         inner.push_event(event);
         Ok(Version::NEW.next())
     }
@@ -211,6 +219,7 @@ impl Store for MemoryStore {
             });
         }
         if let Some(record) = inner.records.remove(customer) {
+            inner.order.remove(customer);
             reindex(&mut inner.by_code, record.invitation_hash(), None, customer);
         }
         inner.push_event(event);
