@@ -61,10 +61,101 @@ secret_type!(
     AuthorizationCode
 );
 
-secret_type!(
-    /// An OAuth 2.0 access token (a bearer credential for Graph and other APIs).
-    AccessToken
-);
+/// An OAuth 2.0 access token (a bearer credential for Graph and other APIs).
+///
+/// Like the other secret types, but it keeps its text as the `Authorization` header's value
+/// (`Bearer …`): the header a provider sends with it is built once per token and shared by
+/// every request, instead of formatted, checked and copied on each one.
+#[derive(Clone)]
+pub struct AccessToken(std::sync::Arc<BearerText>);
+
+/// `Bearer ` and the token, zeroed when the token and every header built from it are gone.
+struct BearerText {
+    text: std::sync::Arc<SecretString>,
+    #[cfg(any(feature = "entra", feature = "oidc"))]
+    header: std::sync::OnceLock<reqwest::header::HeaderValue>,
+}
+
+const BEARER: &str = "Bearer ";
+
+impl AccessToken {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        let value = value.into();
+        let mut text = String::with_capacity(BEARER.len() + value.len());
+        text.push_str(BEARER);
+        text.push_str(&value);
+        zeroize_string(value);
+        Self(std::sync::Arc::new(BearerText {
+            text: std::sync::Arc::new(SecretString::from(text)),
+            #[cfg(any(feature = "entra", feature = "oidc"))]
+            header: std::sync::OnceLock::new(),
+        }))
+    }
+
+    /// Reads the secret. Call it only where the value leaves the process
+    /// (an HTTP request, an email, a sealed column).
+    pub fn expose_secret(&self) -> &str {
+        &self.0.text.expose_secret()[BEARER.len()..]
+    }
+
+    /// Compares two secrets in constant time.
+    pub fn ct_eq(&self, other: &Self) -> bool {
+        self.expose_secret()
+            .as_bytes()
+            .ct_eq(other.expose_secret().as_bytes())
+            .into()
+    }
+
+    /// The `Authorization: Bearer …` header value (marked sensitive), built on first use and
+    /// then shared: it points at the token's own zeroizing memory, so cloning it copies
+    /// nothing. `None` if the token holds bytes a header cannot carry.
+    #[cfg(any(feature = "entra", feature = "oidc"))]
+    pub(crate) fn authorization(&self) -> Option<reqwest::header::HeaderValue> {
+        if let Some(header) = self.0.header.get() {
+            return Some(header.clone());
+        }
+        let shared = bytes::Bytes::from_owner(SharedText(std::sync::Arc::clone(&self.0.text)));
+        let mut header = reqwest::header::HeaderValue::from_maybe_shared(shared).ok()?;
+        header.set_sensitive(true);
+        Some(self.0.header.get_or_init(|| header).clone())
+    }
+}
+
+/// Lends a token's text to the `bytes` of a header without copying it.
+#[cfg(any(feature = "entra", feature = "oidc"))]
+struct SharedText(std::sync::Arc<SecretString>);
+
+#[cfg(any(feature = "entra", feature = "oidc"))]
+impl AsRef<[u8]> for SharedText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.expose_secret().as_bytes()
+    }
+}
+
+/// Zeroes a string's bytes, all its capacity, before it is freed (the value now lives in a
+/// secret).
+fn zeroize_string(mut value: String) {
+    secrecy::zeroize::Zeroize::zeroize(&mut value);
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessToken([REDACTED])")
+    }
+}
+
+impl From<String> for AccessToken {
+    fn from(value: String) -> Self {
+        Self::new(value)
+    }
+}
+
+impl From<&str> for AccessToken {
+    fn from(value: &str) -> Self {
+        Self::new(value)
+    }
+}
 secret_type!(
     /// An OAuth 2.0 refresh token: the long-lived credential that keeps a connection alive.
     RefreshToken
@@ -111,6 +202,21 @@ mod tests {
         assert!(!token.ct_eq(&AccessToken::from("Bearer eyJ-token")));
         assert_eq!(format!("{token:?}"), "AccessToken([REDACTED])");
         assert_eq!(AccessToken::new("").expose_secret(), "");
+    }
+
+    #[cfg(any(feature = "entra", feature = "oidc"))]
+    #[test]
+    fn the_authorization_header_is_built_once_shared_and_sensitive() {
+        let token = AccessToken::new("eyJ-token");
+        let header = token.authorization().unwrap();
+        assert_eq!(header.as_bytes(), b"Bearer eyJ-token");
+        assert!(header.is_sensitive());
+        assert!(!format!("{header:?}").contains("eyJ"));
+        // Every clone of the token hands out the same bytes, not a copy.
+        let again = token.clone().authorization().unwrap();
+        assert_eq!(again.as_bytes().as_ptr(), header.as_bytes().as_ptr());
+        // A value no header can carry is refused (the provider turns it into an error).
+        assert!(AccessToken::new("eyJ\ntoken").authorization().is_none());
     }
 
     #[test]

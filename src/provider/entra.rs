@@ -679,14 +679,16 @@ impl IdentityProvider for EntraProvider {
         access_token: &AccessToken,
     ) -> Result<TenantInfo, ProviderError> {
         let url = &self.organization;
+        // Built once per token and shared: no formatting, checking or copying of the token.
+        let authorization = super::http::bearer(access_token)?;
         let answer = self
             .http
             .execute(|| {
                 self.http
                     .reqwest()
                     .get(url.clone())
-                    .header(reqwest::header::ACCEPT, "application/json")
-                    .bearer_auth(access_token.expose_secret())
+                    .header(reqwest::header::ACCEPT, super::http::ACCEPT_JSON)
+                    .header(reqwest::header::AUTHORIZATION, authorization.clone())
             })
             .await?;
         if answer.status != 200 {

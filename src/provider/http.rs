@@ -304,6 +304,20 @@ struct ErrorBody {
     suberror: Option<String>,
 }
 
+/// `Accept: application/json`, built once.
+pub(crate) const ACCEPT_JSON: reqwest::header::HeaderValue =
+    reqwest::header::HeaderValue::from_static("application/json");
+
+/// The `Authorization` header for `token`, shared with every other request that sends it
+/// (see [`AccessToken`]).
+pub(crate) fn bearer(token: &AccessToken) -> Result<reqwest::header::HeaderValue, ProviderError> {
+    token.authorization().ok_or_else(|| {
+        ProviderError::InvalidResponse(
+            "the access token has bytes an HTTP header cannot carry".into(),
+        )
+    })
+}
+
 pub(crate) fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ProviderError> {
     serde_json::from_slice(body).map_err(|e| {
         ProviderError::InvalidResponse(format!("the body is not the expected JSON: {e}"))

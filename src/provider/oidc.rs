@@ -532,16 +532,17 @@ impl OidcProvider {
         ))
     }
 
-    async fn get(&self, url: &Url, bearer: Option<&AccessToken>) -> Result<Answer, ProviderError> {
+    async fn get(&self, url: &Url, token: Option<&AccessToken>) -> Result<Answer, ProviderError> {
+        let authorization = token.map(super::http::bearer).transpose()?;
         self.http
             .execute(|| {
                 let request = self
                     .http
                     .reqwest()
                     .get(url.clone())
-                    .header(reqwest::header::ACCEPT, "application/json");
-                match bearer {
-                    Some(token) => request.bearer_auth(token.expose_secret()),
+                    .header(reqwest::header::ACCEPT, super::http::ACCEPT_JSON);
+                match &authorization {
+                    Some(value) => request.header(reqwest::header::AUTHORIZATION, value.clone()),
                     None => request,
                 }
             })
