@@ -10,7 +10,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::Onboarding;
 use crate::engine::TenantAccess;
-use crate::error::{Error, FlowError, ProviderError, StoreError};
+use crate::error::{Error, ProviderError, StoreError};
 use crate::flow::{AnyOnboarding, StageKind, Validated, prove_token};
 use crate::ids::{CustomerId, Version};
 use crate::provider::Target;
@@ -208,8 +208,8 @@ impl TenantAccess {
                     // The record moved since it was listed: verify what is there now.
                     Error::Store(StoreError::Conflict { .. }) => {
                         match Box::pin(self.relist(&target.customer)).await {
-                            Ok(now) => (Some(now), error),
-                            Err(_) => return Ok((target.customer, Err(error))),
+                            Some(now) => (Some(now), error),
+                            None => return Ok((target.customer, Err(error))),
                         }
                     }
                     // Recorded on the record the failing token came from; a record that moved
@@ -235,14 +235,10 @@ impl TenantAccess {
     }
 
     /// The customer's connection as stored now, if it is still validated.
-    async fn relist(&self, customer: &CustomerId) -> Result<ListedConnection, Error> {
-        match self.store().load(customer).await? {
-            Some(record) if record.stage.kind() == StageKind::Validated => {
-                Ok(ListedConnection::from_record(&record))
-            }
-            Some(record) => Err(super::not_connected(customer, record.stage.kind())),
-            None => Err(FlowError::NotFound(customer.clone()).into()),
-        }
+    async fn relist(&self, customer: &CustomerId) -> Option<ListedConnection> {
+        let record = self.store().load(customer).await.ok()??;
+        (record.stage.kind() == StageKind::Validated)
+            .then(|| ListedConnection::from_record(&record))
     }
 
     /// Records the failed verification `error` of `customer` at `version` (status and error)

@@ -11,7 +11,7 @@ use crate::flow::AnyOnboarding;
 use crate::ids::{Method, Scopes};
 use crate::provider::{Target, TokenResponse};
 use crate::secret::AccessToken;
-use crate::store::Record;
+use crate::store::VerifiedConnection;
 
 /// How many times a refreshed token set is re-applied to a newer record after losing a
 /// compare-and-swap.
@@ -65,12 +65,11 @@ pub(crate) async fn prove_token(
 fn proven(ta: &TenantAccess, customer: &Customer, info: TenantInfo) -> (Customer, Validated) {
     let now = ta.clock().now();
     let mut customer = customer.clone();
-    customer.tenant_info = Some(info);
-    customer.last_verification = Some(Verification {
+    VerifiedConnection {
         at: now,
-        status: VerificationStatus::Ok,
-    });
-    customer.last_error = None;
+        tenant_info: info,
+    }
+    .apply_to_customer(&mut customer);
     (customer, Validated { validated_at: now })
 }
 
@@ -172,11 +171,10 @@ impl Onboarding<Validated> {
 
     /// Proves the stored connection again today with one real call, and records the result
     /// (when last verified, status, error).
-    // Not an `async fn`: one copies its arguments into the future twice (rust-lang/rust#62958),
-    // and verify_all holds one such future per customer in flight.
+    // Not an `async fn`: one copies its arguments into the future twice (rust-lang/rust#62958).
     #[allow(clippy::manual_async_fn)]
     pub fn verify(
-        mut self,
+        self,
         ta: &TenantAccess,
     ) -> impl Future<Output = Result<Onboarding<Validated>, Rejected<Validated>>> + Send + '_ {
         async move {
@@ -186,44 +184,10 @@ impl Onboarding<Validated> {
                 // otherwise make every verification's future several kilobytes larger.
                 Err(error) => return Err(Box::pin(self.verification_failed(ta, error)).await),
             };
-            // Changed in place and moved into the record (verify_all runs this for every
-            // customer: no copy of it); the old facts are put back if the write fails, so a
-            // rejection still hands back the connection as it was.
-            let now = ta.clock().now();
-            let previous = (
-                self.customer.tenant_info.replace(info),
-                self.customer.last_verification.replace(Verification {
-                    at: now,
-                    status: VerificationStatus::Ok,
-                }),
-                self.customer.last_error.take(),
-                std::mem::replace(&mut self.customer.updated_at, now),
-                std::mem::replace(&mut self.stage, Validated { validated_at: now }),
-            );
-            let record = Record {
-                customer: self.customer,
-                stage: Validated { validated_at: now }.into_stage(),
-                version: self.version,
-            };
-            match ta.store().update(&record, None).await {
-                Ok(version) => Ok(Onboarding::from_parts(
-                    record.customer,
-                    Validated { validated_at: now },
-                    version,
-                )),
-                Err(error) => {
-                    let mut customer = record.customer;
-                    let stage;
-                    (
-                        customer.tenant_info,
-                        customer.last_verification,
-                        customer.last_error,
-                        customer.updated_at,
-                        stage,
-                    ) = previous;
-                    Err(Onboarding::from_parts(customer, stage, self.version).reject(error))
-                }
-            }
+            let (customer, validated) = proven(ta, &self.customer, info);
+            // Boxed, as the failure path: the write's state would otherwise sit in every
+            // verification's future.
+            Box::pin(self.save(ta, customer, validated)).await
         }
     }
 

@@ -311,7 +311,15 @@ impl VerifiedConnection {
     /// [`VerificationStatus::Ok`], no last error, updated and validated now. Nothing else
     /// changes (the version is the store's to set).
     pub fn apply_to(&self, record: &mut Record) {
-        let customer = &mut record.customer;
+        self.apply_to_customer(&mut record.customer);
+        record.stage = Validated {
+            validated_at: self.at,
+        }
+        .into_stage();
+    }
+
+    /// The customer's part of [`apply_to`](Self::apply_to).
+    pub(crate) fn apply_to_customer(&self, customer: &mut Customer) {
         // An unchanged tenant keeps its allocations.
         match &mut customer.tenant_info {
             Some(info) if *info == self.tenant_info => {}
@@ -323,10 +331,6 @@ impl VerifiedConnection {
         });
         customer.last_error = None;
         customer.updated_at = self.at;
-        record.stage = Validated {
-            validated_at: self.at,
-        }
-        .into_stage();
     }
 }
 
