@@ -142,7 +142,7 @@ impl HttpClient {
         let label = self.label;
         let mut attempt = 0u32;
         loop {
-            let (error, retry_after) = match self.send_once(build()).await {
+            let (error, retry_after) = match self.send_once(build().send()).await {
                 Ok((answer, retry_after)) => match answer.status {
                     429 => (ProviderError::Throttled { retry_after }, retry_after),
                     500..=599 => (
@@ -178,11 +178,16 @@ impl HttpClient {
         }
     }
 
+    /// Sends one request and reads its answer, capped at [`MAX_BODY_BYTES`].
+    ///
+    /// Takes the request already sent (a small handle), not its builder: an async fn keeps
+    /// its arguments for its whole life, and a builder is a few hundred bytes that every
+    /// request's future would carry to the end.
     async fn send_once(
         &self,
-        request: reqwest::RequestBuilder,
+        sent: impl Future<Output = reqwest::Result<reqwest::Response>>,
     ) -> Result<(Answer, Option<Duration>), ProviderError> {
-        let mut response = request.send().await.map_err(transport)?;
+        let mut response = sent.await.map_err(transport)?;
         let status = response.status().as_u16();
         // Only the answers that are retried read it (a verification's 200 does not).
         let retry_after = match status {
