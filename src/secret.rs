@@ -9,24 +9,11 @@
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
-macro_rules! secret_type {
-    ($(#[$meta:meta])* $name:ident) => {
-        $(#[$meta])*
-        #[derive(Clone)]
-        pub struct $name(std::sync::Arc<SecretString>);
-
+/// What every secret type has besides `new` and `expose_secret`: comparison in constant
+/// time, a `Debug` that redacts, and `From` a string.
+macro_rules! secret_common {
+    ($name:ident) => {
         impl $name {
-            /// Wraps a secret value.
-            pub fn new(value: impl Into<String>) -> Self {
-                Self(std::sync::Arc::new(SecretString::from(value.into())))
-            }
-
-            /// Reads the secret. Call it only where the value leaves the process
-            /// (an HTTP request, an email, a sealed column).
-            pub fn expose_secret(&self) -> &str {
-                self.0.expose_secret()
-            }
-
             /// Compares two secrets in constant time.
             pub fn ct_eq(&self, other: &Self) -> bool {
                 self.expose_secret()
@@ -53,6 +40,29 @@ macro_rules! secret_type {
                 Self::new(value)
             }
         }
+    };
+}
+
+macro_rules! secret_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone)]
+        pub struct $name(std::sync::Arc<SecretString>);
+
+        impl $name {
+            /// Wraps a secret value.
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(std::sync::Arc::new(SecretString::from(value.into())))
+            }
+
+            /// Reads the secret. Call it only where the value leaves the process
+            /// (an HTTP request, an email, a sealed column).
+            pub fn expose_secret(&self) -> &str {
+                self.0.expose_secret()
+            }
+        }
+
+        secret_common!($name);
     };
 }
 
@@ -99,14 +109,6 @@ impl AccessToken {
         &self.0.text.expose_secret()[BEARER.len()..]
     }
 
-    /// Compares two secrets in constant time.
-    pub fn ct_eq(&self, other: &Self) -> bool {
-        self.expose_secret()
-            .as_bytes()
-            .ct_eq(other.expose_secret().as_bytes())
-            .into()
-    }
-
     /// The `Authorization: Bearer …` header value (marked sensitive), built on first use and
     /// then shared: it points at the token's own zeroizing memory, so cloning it copies
     /// nothing. `None` if the token holds bytes a header cannot carry.
@@ -139,23 +141,8 @@ fn zeroize_string(mut value: String) {
     secrecy::zeroize::Zeroize::zeroize(&mut value);
 }
 
-impl std::fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AccessToken([REDACTED])")
-    }
-}
+secret_common!(AccessToken);
 
-impl From<String> for AccessToken {
-    fn from(value: String) -> Self {
-        Self::new(value)
-    }
-}
-
-impl From<&str> for AccessToken {
-    fn from(value: &str) -> Self {
-        Self::new(value)
-    }
-}
 secret_type!(
     /// An OAuth 2.0 refresh token: the long-lived credential that keeps a connection alive.
     RefreshToken

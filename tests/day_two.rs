@@ -84,14 +84,10 @@ async fn a_replica_that_loses_the_race_uses_the_winners_token() {
     let h = harness();
     h.validated("contoso").await;
     // A second engine on the same store and provider: another portal replica.
-    let replica = TenantAccess::builder()
-        .config(tenant_access::Config::new("https://portal.example.com").unwrap())
-        .shared_store(Arc::new(h.store.clone()))
-        .mailer(h.mailer.clone())
-        .provider(h.mock.clone())
-        .clock(h.clock.clone())
-        .build()
-        .unwrap();
+    let replica = h.engine(
+        tenant_access::Config::new("https://portal.example.com").unwrap(),
+        h.store.clone(),
+    );
     h.clock.advance(Duration::minutes(58));
     let ours = h.ta.access_token(&id("contoso")).await.unwrap();
     // The replica's cache is empty; the store already holds the fresh token: no refresh.
@@ -142,18 +138,12 @@ async fn a_dead_refresh_token_requires_reauthentication_and_may_reinvite() {
 
     // With the policy on, refresh_now mails a fresh invitation by itself.
     let h = harness();
-    let ta = TenantAccess::builder()
-        .config(
-            tenant_access::Config::new("https://portal.example.com")
-                .unwrap()
-                .reinvite_on_reauth(true),
-        )
-        .shared_store(Arc::new(h.store.clone()))
-        .mailer(h.mailer.clone())
-        .provider(h.mock.clone())
-        .clock(h.clock.clone())
-        .build()
-        .unwrap();
+    let ta = h.engine(
+        tenant_access::Config::new("https://portal.example.com")
+            .unwrap()
+            .reinvite_on_reauth(true),
+        h.store.clone(),
+    );
     h.validated("fabrikam").await;
     let sent_before = h.mailer.messages().len();
     let refreshed = ta.refresh_now(&id("fabrikam")).await.unwrap();
@@ -441,14 +431,10 @@ async fn verify_all_verifies_a_record_that_moved_after_listing_as_it_is_now() {
         async move { store.load(&name).await.unwrap().unwrap().version }
     };
     let (ok_before, bad_before) = (listed_at("moved-ok").await, listed_at("moved-bad").await);
-    let ta = TenantAccess::builder()
-        .config(tenant_access::Config::new("https://portal.example.com").unwrap())
-        .store(MovesAfterListing(h.store.clone()))
-        .mailer(h.mailer.clone())
-        .provider(h.mock.clone())
-        .clock(h.clock.clone())
-        .build()
-        .unwrap();
+    let ta = h.engine(
+        tenant_access::Config::new("https://portal.example.com").unwrap(),
+        MovesAfterListing(h.store.clone()),
+    );
     h.clock.advance(Duration::days(1));
     let mut outcomes: Vec<_> = ta
         .verify_all(Filter::all(), 4)

@@ -232,7 +232,7 @@ impl HttpClient {
             let request = self
                 .http
                 .post(url.clone())
-                .header(reqwest::header::ACCEPT, "application/json")
+                .header(reqwest::header::ACCEPT, ACCEPT_JSON)
                 .form(fields);
             match &basic {
                 Some((id, secret)) => request.basic_auth(id, Some(secret)),

@@ -9,10 +9,10 @@ use async_trait::async_trait;
 
 use super::{
     ConnectionPage, Filter, ListedConnection, Page, PageRequest, Record, Store, VerifiedConnection,
+    verification_target,
 };
 use crate::audit::AuditEvent;
 use crate::error::StoreError;
-use crate::flow::StageKind;
 use crate::ids::{CustomerId, Version};
 use crate::invitation::CodeHash;
 
@@ -248,24 +248,12 @@ impl Store for MemoryStore {
         verified: &VerifiedConnection,
     ) -> Result<Version, StoreError> {
         let mut inner = self.write();
-        let slot = inner.records.get_mut(customer);
-        let actual = slot.as_ref().map(|r| r.version);
-        match slot {
-            Some(record)
-                if record.version == expected && record.stage.kind() == StageKind::Validated =>
-            {
-                // In place: only the verification's facts are written (the invitation, the
-                // only indexed fact, is not among them).
-                verified.apply_to(record);
-                record.version = expected.next();
-                Ok(record.version)
-            }
-            _ => Err(StoreError::Conflict {
-                customer: customer.clone(),
-                expected,
-                actual,
-            }),
-        }
+        let record = verification_target(customer, expected, inner.records.get_mut(customer))?;
+        // In place: only the verification's facts are written (the invitation, the only
+        // indexed fact, is not among them).
+        verified.apply_to(record);
+        record.version = expected.next();
+        Ok(record.version)
     }
 
     async fn append_event(&self, event: &AuditEvent) -> Result<(), StoreError> {

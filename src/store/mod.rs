@@ -142,19 +142,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         expected: Version,
         verified: &VerifiedConnection,
     ) -> Result<Version, StoreError> {
-        let conflict = |actual| StoreError::Conflict {
-            customer: customer.clone(),
-            expected,
-            actual,
-        };
-        let Some(mut record) = self.load(customer).await? else {
-            return Err(conflict(None));
-        };
-        if record.version != expected || record.stage.kind() != StageKind::Validated {
-            return Err(conflict(Some(record.version)));
-        }
-        verified.apply_to(&mut record);
-        self.update(&record, None).await
+        let mut stored = self.load(customer).await?;
+        let record = verification_target(customer, expected, stored.as_mut())?;
+        verified.apply_to(record);
+        self.update(record, None).await
     }
 
     /// Appends an event that is not part of a write (for example a failed attempt).
@@ -331,6 +322,27 @@ impl VerifiedConnection {
         });
         customer.last_error = None;
         customer.updated_at = self.at;
+    }
+}
+
+/// The stored record a verification of `customer` at version `expected` may be written on:
+/// there, at that version and validated; otherwise the [`StoreError::Conflict`] to report.
+pub(crate) fn verification_target<'r>(
+    customer: &CustomerId,
+    expected: Version,
+    stored: Option<&'r mut Record>,
+) -> Result<&'r mut Record, StoreError> {
+    match stored {
+        Some(record)
+            if record.version == expected && record.stage.kind() == StageKind::Validated =>
+        {
+            Ok(record)
+        }
+        other => Err(StoreError::Conflict {
+            customer: customer.clone(),
+            expected,
+            actual: other.map(|r| r.version),
+        }),
     }
 }
 

@@ -62,6 +62,23 @@ pub fn customer(id: &str) -> NewCustomer {
 }
 
 impl Harness {
+    /// Another engine on this harness's mailer, provider and clock, with its own `config`
+    /// and `store` (another portal replica, or a store wrapped for a test).
+    pub fn engine(
+        &self,
+        config: Config,
+        store: impl tenant_access::store::Store + 'static,
+    ) -> TenantAccess {
+        TenantAccess::builder()
+            .config(config)
+            .store(store)
+            .mailer(self.mailer.clone())
+            .provider(self.mock.clone())
+            .clock(self.clock.clone())
+            .build()
+            .unwrap()
+    }
+
     /// Invites and sends; returns the journey and the code the customer received.
     pub async fn sent(&self, id: &str) -> (Onboarding<InvitationSent>, String) {
         let sent = self
