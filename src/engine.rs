@@ -1,230 +1,43 @@
-//! The engine: [`TenantAccess`], its [`Config`] and its builder.
+//! The engine: [`TenantAccess`], a thin facade over the journey and Day Two, and its builder.
 
-use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 
-use time::Duration;
-use url::Url;
+use futures_util::Stream;
 
-use crate::audit::{Actor, AuditEvent};
-use crate::clock::{Clock, SystemClock};
-use crate::day_two::{ResourceCache, TokenCache};
-use crate::error::{ConfigError, Error, FlowError};
-use crate::flow::{AnyOnboarding, StageKind};
-use crate::ids::CustomerId;
-use crate::mail::Mailer;
-use crate::provider::IdentityProvider;
-use crate::report::{PendingSwitchStatus, StatusRow};
-use crate::store::{Filter, PageRequest, Record, Store};
-
-/// How many records [`TenantAccess::status_report`] asks the store for at a time.
-const STATUS_PAGE: usize = 500;
-
-/// What the engine needs to know about the MSP's portal.
-///
-/// ```
-/// use tenant_access::Config;
-/// use time::Duration;
-///
-/// let config = Config::new("https://portal.example.com")?
-///     .msp_name("Northwind IT")
-///     .invitation_lifetime(Duration::days(3))
-///     .consent_client_id("11111111-2222-3333-4444-555555555555")
-///     .consent_redirect_url("https://portal.example.com/authenticate/OAuth2Callback")?;
-/// assert_eq!(
-///     config.link_base().as_str(),
-///     "https://portal.example.com/invitation/"
-/// );
-/// # Ok::<(), tenant_access::ConfigError>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct Config {
-    invitation_link_base: Url,
-    invitation_lifetime: Duration,
-    consent_client_id: Option<String>,
-    consent_redirect_url: Option<Url>,
-    msp_name: String,
-    refresh_ahead: Duration,
-    refresh_lease: Duration,
-    reinvite_on_reauth: bool,
-}
-
-impl Config {
-    /// A configuration for the portal at `portal_url` (http or https). Invitation links are
-    /// `{portal_url}/invitation/{code}`; invitations live 7 days.
-    pub fn new(portal_url: &str) -> Result<Self, ConfigError> {
-        let invitation_link_base = directory_url(portal_url)?
-            .join("invitation/")
-            .map_err(|e| ConfigError::PortalUrl(e.to_string()))?;
-        Ok(Self {
-            invitation_link_base,
-            invitation_lifetime: Duration::days(7),
-            consent_client_id: None,
-            consent_redirect_url: None,
-            msp_name: "Your IT provider".to_owned(),
-            refresh_ahead: Duration::minutes(5),
-            refresh_lease: Duration::seconds(30),
-            reinvite_on_reauth: false,
-        })
-    }
-
-    /// Sets where invitation links point: the code is appended to this URL as a path segment.
-    pub fn invitation_links_at(mut self, url: &str) -> Result<Self, ConfigError> {
-        self.invitation_link_base = directory_url(url)?;
-        Ok(self)
-    }
-
-    /// How long an invitation link works after it is sent (default 7 days).
-    pub fn invitation_lifetime(mut self, lifetime: Duration) -> Self {
-        self.invitation_lifetime = lifetime;
-        self
-    }
-
-    /// The MSP's application (client) id that customers' admins consent to in the password
-    /// journey.
-    pub fn consent_client_id(mut self, client_id: impl Into<String>) -> Self {
-        self.consent_client_id = Some(client_id.into());
-        self
-    }
-
-    /// Where admin consent sends the administrator back, e.g.
-    /// `https://portal.example.com/authenticate/OAuth2Callback`.
-    pub fn consent_redirect_url(mut self, url: &str) -> Result<Self, ConfigError> {
-        self.consent_redirect_url = Some(parse_http_url(url).map_err(ConfigError::PortalUrl)?);
-        Ok(self)
-    }
-
-    /// The MSP's name, used in invitation emails.
-    pub fn msp_name(mut self, name: impl Into<String>) -> Self {
-        self.msp_name = name.into();
-        self
-    }
-
-    /// How long before expiry [`TenantAccess::access_token`] refreshes a token (default
-    /// 5 minutes).
-    pub fn refresh_ahead(mut self, margin: Duration) -> Self {
-        self.refresh_ahead = margin;
-        self
-    }
-
-    /// How long a replica's claim on a token refresh lasts if it never finishes (default
-    /// 30 seconds). While the claim runs, other replicas wait for its result instead of
-    /// refreshing too; after it lapses (the holder crashed) another replica takes over.
-    pub fn refresh_lease(mut self, lease: Duration) -> Self {
-        self.refresh_lease = lease;
-        self
-    }
-
-    /// The refresh lease duration.
-    pub fn lease_duration(&self) -> Duration {
-        self.refresh_lease
-    }
-
-    /// Whether a dead refresh token automatically sends the customer a fresh device-code
-    /// invitation (default: no; the journey waits in
-    /// [`ReauthRequired`](crate::flow::ReauthRequired) for the MSP).
-    pub fn reinvite_on_reauth(mut self, yes: bool) -> Self {
-        self.reinvite_on_reauth = yes;
-        self
-    }
-
-    /// The refresh-ahead margin.
-    pub fn refresh_margin(&self) -> Duration {
-        self.refresh_ahead
-    }
-
-    /// Whether re-authentication sends a fresh invitation automatically.
-    pub fn reinvites_on_reauth(&self) -> bool {
-        self.reinvite_on_reauth
-    }
-
-    /// The URL invitation codes are appended to.
-    pub fn link_base(&self) -> &Url {
-        &self.invitation_link_base
-    }
-
-    /// How long an invitation link works.
-    pub fn lifetime(&self) -> Duration {
-        self.invitation_lifetime
-    }
-
-    /// The MSP's name.
-    pub fn msp(&self) -> &str {
-        &self.msp_name
-    }
-
-    /// The consent client id, or the error that says it is missing.
-    pub fn require_consent_client_id(&self) -> Result<&str, ConfigError> {
-        self.consent_client_id
-            .as_deref()
-            .ok_or(ConfigError::MissingConsentClientId)
-    }
-
-    /// The consent redirect URL, or the error that says it is missing.
-    pub fn require_consent_redirect_url(&self) -> Result<&Url, ConfigError> {
-        self.consent_redirect_url
-            .as_ref()
-            .ok_or(ConfigError::MissingConsentRedirectUrl)
-    }
-}
-
-fn directory_url(text: &str) -> Result<Url, ConfigError> {
-    let mut url = parse_http_url(text).map_err(ConfigError::PortalUrl)?;
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
-    }
-    Ok(url)
-}
-
-fn parse_http_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(format!("{text:?} is not an http(s) URL"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{text:?} must not have a query or fragment"));
-    }
-    Ok(url)
-}
+use crate::config::Config;
+use crate::error::{ConfigError, Error};
+use crate::journey::{AnyOnboarding, Onboarding, OnboardingPage};
+use crate::model::{
+    Actor, AuditEvent, ClientSecret, ConsentRequired, CustomerId, EmailAddress, InvitationSent,
+    Invited, NewCustomer, Password, Scopes, TokenAcquired, Validated, AccessToken,
+};
+use crate::ops::{DayTwo, Maintainer, MaintenancePolicy, PassReport, StatusRow, VerifyOutcome};
+use crate::ports::{
+    Clock, ConsentCallback, Filter, IdentityProvider, Mailer, PageRequest, Ports, Store,
+    SystemClock,
+};
 
 /// The engine every journey runs on. Cheap to clone; clones share the same parts.
 ///
-/// Built with [`TenantAccess::builder`]; see the crate documentation for the journeys.
+/// Built with [`TenantAccess::builder`]; see the crate documentation for the journeys. It
+/// gives the [`Ports`] every transition takes, so `stage.poll(&ta)` works.
 #[derive(Clone)]
 pub struct TenantAccess {
-    parts: Arc<Parts>,
-    actor: Actor,
-}
-
-struct Parts {
-    store: Arc<dyn Store>,
-    mailer: Arc<dyn Mailer>,
-    provider: Arc<dyn IdentityProvider>,
-    clock: Arc<dyn Clock>,
-    config: Config,
-    tokens: TokenCache,
-    resource_tokens: ResourceCache,
-    instance: String,
-}
-
-/// A random id for one engine instance: 64 bits from the OS, hex.
-fn new_instance_id() -> String {
-    let mut random = [0u8; 8];
-    getrandom::fill(&mut random).expect("the OS random source is unavailable");
-    random.iter().map(|b| format!("{b:02x}")).collect()
+    day_two: DayTwo,
 }
 
 impl std::fmt::Debug for TenantAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TenantAccess")
-            .field("store", &self.parts.store)
-            .field("mailer", &self.parts.mailer)
-            .field("provider", &self.parts.provider)
-            .field("clock", &self.parts.clock)
-            .field("config", &self.parts.config)
-            .field("actor", &self.actor)
+            .field("ports", self.day_two.ports())
             .finish()
+    }
+}
+
+impl AsRef<Ports> for TenantAccess {
+    fn as_ref(&self) -> &Ports {
+        self.day_two.ports()
     }
 }
 
@@ -283,40 +96,19 @@ impl TenantAccessBuilder {
     /// Checks that every required part is there and builds the engine.
     pub fn build(self) -> Result<TenantAccess, ConfigError> {
         let config = self.config.ok_or(ConfigError::Missing("config"))?;
-        if !config.invitation_lifetime.is_positive() {
-            return Err(ConfigError::NotPositive("the invitation lifetime"));
-        }
-        if config.refresh_ahead.is_negative() {
-            return Err(ConfigError::NotPositive("the refresh-ahead margin"));
-        }
-        if !config.refresh_lease.is_positive() {
-            return Err(ConfigError::NotPositive("the refresh lease"));
-        }
+        config.check()?;
+        let ports = Ports::new(
+            self.store.ok_or(ConfigError::Missing("store"))?,
+            self.provider
+                .ok_or(ConfigError::Missing("identity provider"))?,
+            self.mailer.ok_or(ConfigError::Missing("mailer"))?,
+            self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            config,
+        );
         Ok(TenantAccess {
-            parts: Arc::new(Parts {
-                store: self.store.ok_or(ConfigError::Missing("store"))?,
-                mailer: self.mailer.ok_or(ConfigError::Missing("mailer"))?,
-                provider: self
-                    .provider
-                    .ok_or(ConfigError::Missing("identity provider"))?,
-                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-                config,
-                tokens: TokenCache::default(),
-                resource_tokens: ResourceCache::default(),
-                instance: new_instance_id(),
-            }),
-            actor: Actor::System,
+            day_two: DayTwo::new(ports),
         })
     }
-}
-
-/// One page of journeys from [`TenantAccess::list`].
-#[derive(Debug)]
-pub struct OnboardingPage {
-    /// The journeys, in customer-id order.
-    pub items: Vec<AnyOnboarding>,
-    /// The request for the next page, if there may be more.
-    pub next: Option<PageRequest>,
 }
 
 impl TenantAccess {
@@ -329,194 +121,269 @@ impl TenantAccess {
     ///
     /// ```
     /// # fn f(ta: tenant_access::TenantAccess) {
-    /// use tenant_access::audit::Actor;
+    /// use tenant_access::model::Actor;
     /// let as_alice = ta.acting_as(Actor::Operator("alice@msp.example".into()));
     /// # }
     /// ```
     pub fn acting_as(&self, actor: Actor) -> TenantAccess {
         TenantAccess {
-            parts: Arc::clone(&self.parts),
-            actor,
+            day_two: self.day_two.acting_as(actor),
         }
+    }
+
+    /// The ports the engine's journeys run on (store, provider, mailer, clock, config,
+    /// actor). Calling the store or provider through them directly bypasses the journey's
+    /// compare-and-swap checks and audit events.
+    pub fn ports(&self) -> &Ports {
+        self.day_two.ports()
     }
 
     /// The actor recorded in audit events.
     pub fn actor(&self) -> &Actor {
-        &self.actor
+        self.ports().actor()
     }
 
     /// The configuration.
     pub fn config(&self) -> &Config {
-        &self.parts.config
-    }
-
-    /// The store.
-    pub fn store(&self) -> &dyn Store {
-        &*self.parts.store
-    }
-
-    /// The identity provider.
-    pub fn provider(&self) -> &dyn IdentityProvider {
-        &*self.parts.provider
-    }
-
-    /// The mailer.
-    pub fn mailer(&self) -> &dyn Mailer {
-        &*self.parts.mailer
+        self.ports().config()
     }
 
     /// The clock.
     pub fn clock(&self) -> &dyn Clock {
-        &*self.parts.clock
+        self.ports().clock()
     }
 
     /// This engine instance's random id: the holder named in the refresh leases it takes
     /// (one per [`build`](TenantAccessBuilder::build); clones share it).
     pub fn instance_id(&self) -> &str {
-        &self.parts.instance
-    }
-
-    pub(crate) fn resource_tokens(&self) -> &ResourceCache {
-        &self.parts.resource_tokens
-    }
-
-    pub(crate) fn tokens(&self) -> &TokenCache {
-        &self.parts.tokens
+        self.day_two.instance_id()
     }
 
     /// Loads a customer's journey in whatever stage it is; match on it to get the typed stage.
     pub async fn load(&self, customer: &CustomerId) -> Result<AnyOnboarding, Error> {
-        match self.store().load(customer).await? {
-            Some(record) => Ok(AnyOnboarding::from_record(record)),
-            None => Err(FlowError::NotFound(customer.clone()).into()),
-        }
+        self.day_two.load(customer).await
     }
 
     /// One page of journeys matching `filter`.
     pub async fn list(&self, filter: &Filter, page: &PageRequest) -> Result<OnboardingPage, Error> {
-        let page = self.store().list(filter, page).await?;
-        Ok(OnboardingPage {
-            items: page
-                .records
-                .into_iter()
-                .map(AnyOnboarding::from_record)
-                .collect(),
-            next: page.next,
-        })
+        self.day_two.list(filter, page).await
     }
 
     /// The customer's audit trail, oldest first.
     pub async fn events(&self, customer: &CustomerId) -> Result<Vec<AuditEvent>, Error> {
-        Ok(self.store().events(customer).await?)
+        Ok(self.ports().store().events(customer).await?)
     }
 
     /// How many customers match `filter` (method-switch journeys are not counted): the total
     /// a progress bar for [`verify_all`](Self::verify_all) needs, read a page at a time.
     pub async fn count(&self, filter: &Filter) -> Result<usize, Error> {
-        let mut count = 0;
-        let mut page = Some(PageRequest::first(STATUS_PAGE));
-        while let Some(request) = page {
-            let result = self.store().list(filter, &request).await?;
-            count += result
-                .records
-                .iter()
-                .filter(|r| !r.id().is_switch_journey())
-                .count();
-            page = result.next;
-        }
-        Ok(count)
+        self.day_two.count(filter).await
     }
 
-    /// One status row per customer matching `filter`, in customer-id order.
-    ///
-    /// A method switch under way (the journey stored under
-    /// [`CustomerId::switch_journey`]) has no row of its own: it is folded into its customer's
-    /// row as [`StatusRow::switch`], whether or not the switch journey itself matches
-    /// `filter`. A switch journey whose customer does not match (or no longer exists) is left
-    /// out.
+    /// One status row per customer matching `filter`, in customer-id order. A method switch
+    /// under way is folded into its customer's row as [`StatusRow::switch`].
     pub async fn status_report(&self, filter: &Filter) -> Result<Vec<StatusRow>, Error> {
-        let mut rows = Vec::new();
-        let mut switches = HashMap::new();
-        self.each_record(filter, |record| match record.customer.id.switching() {
-            Some(owner) => {
-                switches.insert(owner, PendingSwitchStatus::from_record(record));
-            }
-            None => rows.push(StatusRow::from_record(record)),
-        })
-        .await?;
-        // The switch journey sorts after its customer, not always right after (`a b` comes
-        // between `a` and `a#switch`), and may be on a later page: fold once all are read.
-        for row in &mut rows {
-            row.switch = switches.remove(&row.customer);
-        }
-        if !filter.is_all() {
-            self.fold_filtered_out_switches(&mut rows).await?;
-        }
-        Ok(rows)
+        self.day_two.status_report(filter).await
     }
 
-    /// Folds in the switch journeys a filter may have hidden (their stage or method differs
-    /// from their customer's): by key for up to a page of rows, else in one pass over every
-    /// record, which costs less than that many reads by key.
-    async fn fold_filtered_out_switches(&self, rows: &mut [StatusRow]) -> Result<(), Error> {
-        let without: Vec<usize> = (0..rows.len())
-            .filter(|&i| rows[i].switch.is_none())
-            .collect();
-        if without.len() <= STATUS_PAGE {
-            for i in without {
-                let journey = rows[i].customer.switch_journey();
-                rows[i].switch = self
-                    .store()
-                    .load(&journey)
-                    .await?
-                    .as_ref()
-                    .map(PendingSwitchStatus::from_record);
-            }
-            return Ok(());
-        }
-        let index: HashMap<CustomerId, usize> = without
-            .into_iter()
-            .map(|i| (rows[i].customer.clone(), i))
-            .collect();
-        self.each_record(&Filter::all(), |record| {
-            let owner = record.customer.id.switching();
-            if let Some(&i) = owner.and_then(|owner| index.get(&owner)) {
-                rows[i].switch = Some(PendingSwitchStatus::from_record(record));
-            }
-        })
-        .await
+    /// Creates a customer for the device-code journey, in stage [`Invited`]. Nothing is
+    /// mailed yet: call [`send`](Onboarding::send).
+    ///
+    /// Fails with [`StoreError::AlreadyExists`](crate::error::StoreError::AlreadyExists) if the
+    /// customer id is taken.
+    pub async fn invite(&self, new: NewCustomer) -> Result<Onboarding<Invited>, Error> {
+        self.day_two.invite(new).await
     }
 
-    /// Calls `each` with every record matching `filter`, in customer-id order, a page of the
-    /// store at a time.
-    async fn each_record(
-        &self,
-        filter: &Filter,
-        mut each: impl FnMut(&Record),
-    ) -> Result<(), Error> {
-        let mut page = Some(PageRequest::first(STATUS_PAGE));
-        while let Some(request) = page {
-            let result = self.store().list(filter, &request).await?;
-            result.records.iter().for_each(&mut each);
-            page = result.next;
-        }
-        Ok(())
+    /// Opens an invitation link: returns the customer's journey in whatever stage it is.
+    ///
+    /// Works while the journey waits for the customer (invitation sent, claimed, device code
+    /// issued, approval requested). An unknown, expired, revoked, superseded or used-up code
+    /// gets [`Error::InvalidInvitation`], which does not say which, nor whether the customer
+    /// exists. A code found expired moves its journey to [`Expired`].
+    pub async fn open_invitation(&self, code: &str) -> Result<AnyOnboarding, Error> {
+        self.day_two.open_invitation(code).await
     }
 
-    pub(crate) fn event(
-        &self,
-        customer: &CustomerId,
-        from: Option<StageKind>,
-        to: StageKind,
-        note: Option<String>,
-    ) -> AuditEvent {
-        AuditEvent {
-            customer: customer.clone(),
-            from,
-            to,
-            at: self.clock().now(),
-            actor: self.actor.clone(),
-            note,
-        }
+    /// Mails `customer` a new invitation link, from whatever stage the journey waits in; the
+    /// old link stops working.
+    ///
+    /// - [`Invited`]: the first link is mailed ([`send`](Onboarding::send)).
+    /// - [`InvitationSent`], [`Claimed`], [`DeviceCodeIssued`], [`ApprovalRequested`]: a new
+    ///   code replaces the old one ([`resend`](Onboarding::resend)).
+    /// - [`Expired`], [`ReauthRequired`]: the journey starts over with a device-code
+    ///   invitation ([`reinvite`](Onboarding::reinvite)), which is mailed.
+    ///
+    /// Fails with [`FlowError::NothingToResend`] at any other stage, leaving the record as it
+    /// is, and with [`FlowError::NotFound`] for an unknown customer.
+    pub async fn resend_invitation(&self, customer: &CustomerId) -> Result<Onboarding<InvitationSent>, Error> {
+        self.day_two.resend_invitation(customer).await
+    }
+
+    /// Starts the password (ROPC) journey: stores the admin's credentials (sealed at rest by
+    /// durable stores) and returns [`ConsentRequired`] with the URL where an administrator
+    /// consents for the organisation.
+    ///
+    /// Needs [`Config::consent_client_id`](crate::Config::consent_client_id) and
+    /// [`Config::consent_redirect_url`](crate::Config::consent_redirect_url); without them it
+    /// fails before storing anything. The password journey does not work when the account
+    /// needs MFA: the token step then fails with
+    /// [`ProviderError::MfaRequired`](crate::error::ProviderError::MfaRequired).
+    pub async fn connect_with_password(&self, new: NewCustomer, username: impl Into<String>, password: Password) -> Result<Onboarding<ConsentRequired>, Error> {
+        self.day_two.connect_with_password(new, username, password).await
+    }
+
+    /// Starts the app-registration journey: stores the application's client id and secret
+    /// and returns [`ConsentRequired`] with the admin-consent URL for that application.
+    ///
+    /// Needs [`Config::consent_redirect_url`](crate::Config::consent_redirect_url).
+    pub async fn connect_app_registration(&self, new: NewCustomer, client_id: impl Into<String>, client_secret: ClientSecret) -> Result<Onboarding<ConsentRequired>, Error> {
+        self.day_two.connect_app_registration(new, client_id, client_secret).await
+    }
+
+    /// Handles the admin-consent redirect: finds the customer the `state` belongs to, checks
+    /// the callback and acquires the token ([`Onboarding::complete_consent`]).
+    ///
+    /// A callback that matches no pending consent (unknown, forged or replayed state) is
+    /// [`FlowError::ConsentStateMismatch`]; on any failure the stored journey is unchanged.
+    pub async fn complete_consent(&self, callback: &ConsentCallback) -> Result<Onboarding<TokenAcquired>, Error> {
+        self.day_two.complete_consent(callback).await
+    }
+
+    /// A valid access token for a connected customer.
+    ///
+    /// While the cached token is valid for longer than the refresh-ahead margin
+    /// ([`Config::refresh_ahead`](crate::Config::refresh_ahead)) this touches neither the
+    /// store nor the provider. Otherwise one caller per customer refreshes while the others
+    /// wait for its result. Across replicas a refresh lease, taken by compare-and-swap on the
+    /// stored record, decides: one replica calls the provider, the others wait for its token
+    /// ([`Config::refresh_lease`](crate::Config::refresh_lease)). If a refresh fails
+    /// transiently while the old token has not expired yet, the old token is returned.
+    ///
+    /// A dead refresh token moves the customer to
+    /// [`ReauthRequired`] (and, with
+    /// [`Config::reinvite_on_reauth`](crate::Config::reinvite_on_reauth), mails a fresh
+    /// invitation) and returns [`FlowError::NotConnected`].
+    pub fn access_token(&self, customer: &CustomerId) -> impl Future<Output = Result<AccessToken, Error>> + Send {
+        // The cached path is the hot path: hand back Day Two's future, no wrapper around it.
+        self.day_two.access_token(customer)
+    }
+
+    /// "Refresh token now": refreshes one customer's token whatever its expiry, sharing the
+    /// single-flight lock with [`access_token`](Self::access_token) and the refresh lease
+    /// across replicas (a refresh another replica finishes meanwhile counts). Returns the
+    /// journey as it then stands: [`Validated`] with the new token, [`ReauthRequired`] when
+    /// the refresh token is dead, or a fresh invitation when
+    /// [`Config::reinvite_on_reauth`](crate::Config::reinvite_on_reauth) is on.
+    pub async fn refresh_now(&self, customer: &CustomerId) -> Result<AnyOnboarding, Error> {
+        self.day_two.refresh_now(customer).await
+    }
+
+    /// A valid access token for other `scopes` (another resource, such as
+    /// `https://management.azure.com/.default`), obtained from the connection's refresh token
+    /// where the provider allows it (Entra ID does; see
+    /// [`IdentityProvider::refresh_for_scopes`](crate::ports::IdentityProvider::refresh_for_scopes)).
+    ///
+    /// Cached in this process per customer and scopes and renewed ahead of expiry like
+    /// [`access_token`](Self::access_token), under the same single flight and refresh lease;
+    /// a refresh token the answer rotates in is stored. Connections without a refresh token
+    /// (app registrations) get [`FlowError::WrongMethod`](crate::error::FlowError::WrongMethod); a dead refresh token moves the
+    /// customer to re-authentication and returns [`FlowError::NotConnected`](crate::error::FlowError::NotConnected).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use tenant_access::{*, clock::ManualClock, mail::CaptureMailer, provider::mock::MockProvider, store::MemoryStore};
+    /// # let mailer = CaptureMailer::new();
+    /// # let ta = TenantAccess::builder().config(Config::new("https://portal.example.com").unwrap())
+    /// #     .store(MemoryStore::new()).mailer(mailer.clone()).provider(MockProvider::new())
+    /// #     .clock(ManualClock::starting_now()).build().unwrap();
+    /// # let new = NewCustomer::new("contoso", "contoso.onmicrosoft.com", "admin@contoso.com").unwrap();
+    /// # ta.invite(new).await.unwrap().send(&ta).await.unwrap();
+    /// # let code = mailer.last_code_to("admin@contoso.com").unwrap();
+    /// # let AnyOnboarding::InvitationSent(sent) = ta.open_invitation(&code).await.unwrap() else { panic!() };
+    /// # let device = sent.claim(&ta).await.unwrap().start_device_code(&ta).await.unwrap();
+    /// # let PollOutcome::Authenticated(token) = device.poll_until_done(&ta).await.unwrap() else { panic!() };
+    /// # token.validate(&ta).await.unwrap();
+    /// let contoso = CustomerId::new("contoso").unwrap();
+    /// let arm = Scopes::new(["https://management.azure.com/.default"]).unwrap();
+    /// let graph_token = ta.access_token(&contoso).await.unwrap();
+    /// let arm_token = ta.access_token_for(&contoso, &arm).await.unwrap();
+    /// assert_ne!(graph_token.expose_secret(), arm_token.expose_secret());
+    /// # }
+    /// ```
+    pub fn access_token_for(&self, customer: &CustomerId, scopes: &Scopes) -> impl Future<Output = Result<AccessToken, Error>> + Send {
+        // The cached path is the hot path: hand back Day Two's future, no wrapper around it.
+        self.day_two.access_token_for(customer, scopes)
+    }
+
+    /// "Validate authentication" for one customer: one real call proves the stored connection
+    /// still works for the invited tenant; the result (when, status, error) is stored.
+    pub async fn verify(&self, customer: &CustomerId) -> Result<Onboarding<Validated>, Error> {
+        self.day_two.verify(customer).await
+    }
+
+    /// "Verify all": verifies every customer matching `filter` (by default every validated
+    /// one) with at most `concurrency` provider calls in flight, and yields one outcome per
+    /// customer as it finishes, with the run's counts.
+    ///
+    /// A `Retry-After` from the provider pauses the whole run (every task waits on the
+    /// engine's clock), and the throttled customer is tried again afterwards. One failure never
+    /// stops the others. The store is read a page at a time, so memory stays flat however many
+    /// customers there are. A store failure while listing ends the run with an `Err` item.
+    pub fn verify_all(&self, filter: Filter, concurrency: usize) -> impl Stream<Item = Result<VerifyOutcome, Error>> + '_ {
+        self.day_two.verify_all(filter, concurrency)
+    }
+
+    /// One maintenance pass: refresh due tokens, earliest expiry first, then verify
+    /// connections not verified within `policy.verify_every`. One customer's failure never
+    /// stops the others.
+    pub async fn maintenance_pass(&self, policy: &MaintenancePolicy) -> Result<PassReport, Error> {
+        self.day_two.maintenance_pass(policy).await
+    }
+
+    /// Runs [`maintenance_pass`](Self::maintenance_pass) every `policy.tick` on a tokio task
+    /// until [`Maintainer::shutdown`]. Needs a tokio runtime.
+    pub fn spawn_maintainer(&self, policy: MaintenancePolicy) -> Maintainer {
+        self.day_two.spawn_maintainer(policy)
+    }
+
+    /// Starts switching `customer` to the device-code method: a new invitation journey (in
+    /// [`Invited`]; [`send`](Onboarding::send) mails it) to `admin_email`, or to the current
+    /// admin when `None`. The old connection serves until the new one is validated.
+    ///
+    /// Fails with [`FlowError::SwitchInProgress`] if a switch is already under way, and with
+    /// [`FlowError::NotConnected`] unless the customer is [`Validated`] or needs
+    /// re-authentication.
+    pub async fn switch_to_device_code(&self, customer: &CustomerId, admin_email: Option<EmailAddress>) -> Result<Onboarding<Invited>, Error> {
+        self.day_two.switch_to_device_code(customer, admin_email).await
+    }
+
+    /// Starts switching `customer` to the password (ROPC) method: the new credentials wait in
+    /// [`ConsentRequired`] (as in
+    /// [`connect_with_password`](TenantAccess::connect_with_password)) while the old
+    /// connection serves.
+    pub async fn switch_to_password(&self, customer: &CustomerId, username: impl Into<String>, password: Password) -> Result<Onboarding<ConsentRequired>, Error> {
+        self.day_two.switch_to_password(customer, username, password).await
+    }
+
+    /// Starts switching `customer` to an app registration in its tenant: the new credentials
+    /// wait in [`ConsentRequired`] (as in
+    /// [`connect_app_registration`](TenantAccess::connect_app_registration)) while the old
+    /// connection serves.
+    pub async fn switch_to_app_registration(&self, customer: &CustomerId, client_id: impl Into<String>, client_secret: ClientSecret) -> Result<Onboarding<ConsentRequired>, Error> {
+        self.day_two.switch_to_app_registration(customer, client_id, client_secret).await
+    }
+
+    /// The method switch under way for `customer`, if any, in whatever stage it is.
+    pub async fn pending_switch(&self, customer: &CustomerId) -> Result<Option<AnyOnboarding>, Error> {
+        self.day_two.pending_switch(customer).await
+    }
+
+    /// Cancels the method switch under way for `customer`: the switch journey (and its
+    /// invitation link) is deleted, and the old connection stays exactly as it is.
+    ///
+    /// Fails with [`FlowError::NoSwitchInProgress`] when there is none.
+    pub async fn cancel_switch(&self, customer: &CustomerId) -> Result<(), Error> {
+        self.day_two.cancel_switch(customer).await
     }
 }

@@ -10,8 +10,7 @@ use std::fmt;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::flow::StageKind;
-use crate::ids::{CustomerId, Method, Version};
+use crate::model::{CustomerId, Method, StageKind, Version};
 
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
@@ -80,32 +79,7 @@ impl Error {
     }
 }
 
-/// A malformed value from the caller.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum InputError {
-    /// A customer id.
-    #[error("customer id {0}")]
-    CustomerId(&'static str),
-    /// A tenant id or domain.
-    #[error("tenant {0}")]
-    Tenant(&'static str),
-    /// An email address.
-    #[error("email address {0}")]
-    Email(&'static str),
-    /// A URL.
-    #[error("URL {0}")]
-    Url(String),
-    /// An admin-consent callback.
-    #[error("admin-consent callback {0}")]
-    ConsentCallback(&'static str),
-    /// A scope list for [`Scopes`](crate::Scopes) is malformed.
-    #[error("invalid scopes: {0}")]
-    Scopes(&'static str),
-    /// Credentials for the password or app-registration journey.
-    #[error("credentials: {0}")]
-    Credentials(&'static str),
-}
+pub use crate::model::InputError;
 
 /// Wrong or missing configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

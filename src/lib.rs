@@ -83,27 +83,24 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod audit;
-pub mod clock;
-pub mod customer;
-pub mod day_two;
+pub mod config;
 mod engine;
 pub mod error;
-pub mod flow;
-pub mod ids;
-pub mod invitation;
+pub mod journey;
 pub mod mail;
+pub mod model;
+pub mod ops;
+pub mod ports;
 pub mod provider;
-pub mod report;
 #[cfg(feature = "seal")]
 pub mod seal;
-pub mod secret;
 pub mod store;
+pub mod testing;
 #[cfg(feature = "axum")]
 pub mod web;
 
-pub use customer::NewCustomer;
-pub use engine::{Config, OnboardingPage, TenantAccess, TenantAccessBuilder};
+pub use config::Config;
+pub use engine::{TenantAccess, TenantAccessBuilder};
 pub use error::{Action, ConfigError, Error};
-pub use flow::{AnyOnboarding, Onboarding, PollOutcome, RefreshOutcome, Rejected};
-pub use ids::{CustomerId, EmailAddress, Method, Scopes, TenantId, Version};
+pub use journey::{AnyOnboarding, Onboarding, OnboardingPage, PollOutcome, RefreshOutcome, Rejected};
+pub use model::{CustomerId, EmailAddress, Method, NewCustomer, Scopes, TenantId, Version};

@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
-use super::{InvitationMessage, Mailer, MessageId};
+use crate::model::MessageId;
+use crate::ports::{InvitationMessage, Mailer};
 use crate::error::MailError;
 
 /// Logs each invitation (recipient, customer, expiry) at `info` through `tracing`, and accepts

@@ -31,10 +31,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
-use super::InvitationMessage;
-use super::smtp::SmtpConfigError;
+use crate::ports::InvitationMessage;
+use super::smtp_error::SmtpConfigError;
 use crate::error::MailError;
-use crate::ids::EmailAddress;
+use crate::model::EmailAddress;
 
 const SUBJECT: &str = "invitation.subject";
 const TEXT: &str = "invitation.txt";
@@ -292,9 +292,9 @@ struct Sample {
 
 impl Sample {
     fn new() -> Self {
-        use crate::ids::{CustomerId, TenantId};
-        use crate::invitation::InvitationCode;
-        use crate::secret::InvitationLink;
+        use crate::model::{CustomerId, TenantId};
+        use crate::model::InvitationCode;
+        use crate::model::InvitationLink;
         let code = InvitationCode::from_received("sample");
         Self {
             message: InvitationMessage {
@@ -349,7 +349,7 @@ mod tests {
     fn html_escapes_and_text_does_not() {
         let mut sample = Sample::new();
         sample.message.msp_name = "<b>A&B</b>".into();
-        sample.message.customer = crate::ids::CustomerId::new("<script>x</script>").unwrap();
+        sample.message.customer = crate::model::CustomerId::new("<script>x</script>").unwrap();
         let r = InvitationTemplates::default()
             .render(&sample.message, &sample.support)
             .unwrap();

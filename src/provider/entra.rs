@@ -9,7 +9,7 @@
 //!   [`ProviderError::Other`] with the raw code and description.
 //! * HTTP 429 and 5xx honour `Retry-After`; timeouts and connection resets are retried with
 //!   bounded exponential backoff and jitter ([`RetryPolicy`]). Waiting goes through a
-//!   [`Clock`], so a [`ManualClock`](crate::clock::ManualClock) makes it instant in tests.
+//!   [`Clock`], so a [`ManualClock`](crate::testing::ManualClock) makes it instant in tests.
 //! * Redirects are never followed; bodies over 1 MiB and malformed JSON are
 //!   [`ProviderError::InvalidResponse`].
 //! * Both hosts may point at `http://127.0.0.1:PORT` (a test server such as FakeEntra).
@@ -45,15 +45,15 @@ use super::http::{
     parse_error, parse_token_response, standard_poll,
 };
 
-use super::{
+use crate::ports::{
     AdminConsentRequest, ConsentCallback, DeviceAuthorization, DevicePoll, IdentityProvider,
     Target, TokenResponse, admin_consent_url, check_admin_consent,
 };
-use crate::clock::Clock;
-use crate::customer::TenantInfo;
+use crate::ports::Clock;
+use crate::model::TenantInfo;
 use crate::error::{ProviderDetail, ProviderError};
-use crate::ids::Scopes;
-use crate::secret::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
+use crate::model::Scopes;
+use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
 
 /// The public cloud's authority host.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";

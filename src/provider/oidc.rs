@@ -24,7 +24,7 @@
 //! [`TenantInfo`] whose `id` is the value of the configured tenant claim
 //! ([`OidcConfig::tenant_claim`], e.g. `tid` or `org_id`) or, with none configured, the
 //! issuer's host name; its `domains` hold that value and the issuer's host name, so a customer
-//! invited with the issuer's host (a domain-shaped [`TenantId`](crate::ids::TenantId)) matches.
+//! invited with the issuer's host (a domain-shaped [`TenantId`](crate::model::TenantId)) matches.
 //! The `iss` claim, when the answer carries one, must be the discovered issuer.
 //!
 //! # Consent on a non-Microsoft server
@@ -71,15 +71,16 @@ use super::http::{
     Answer, DEVICE_CODE_GRANT, HttpClient, classify_standard, parse_device_authorization,
     parse_error, parse_json, parse_token_response, standard_poll,
 };
-use super::{
+use super::http::RetryPolicy;
+use crate::ports::{
     AdminConsentRequest, ConsentCallback, DeviceAuthorization, DevicePoll, IdentityProvider,
-    RetryPolicy, Target, TokenResponse,
+    Target, TokenResponse,
 };
-use crate::clock::Clock;
-use crate::customer::TenantInfo;
+use crate::ports::Clock;
+use crate::model::TenantInfo;
 use crate::error::{ProviderDetail, ProviderError};
-use crate::ids::Scopes;
-use crate::secret::{
+use crate::model::Scopes;
+use crate::model::{
     AccessToken, AuthorizationCode, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
 };
 
@@ -753,7 +754,7 @@ impl IdentityProvider for OidcProvider {
     async fn revoke_tokens(
         &self,
         _target: &Target,
-        tokens: &crate::customer::TokenSet,
+        tokens: &crate::model::TokenSet,
     ) -> Result<(), ProviderError> {
         if self.discover().await?.revocation.is_none() {
             return Ok(());

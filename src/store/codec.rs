@@ -34,20 +34,20 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 use url::Url;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::Record;
-use crate::audit::{Actor, AuditEvent};
-use crate::customer::VerificationStatus;
-use crate::customer::{Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification};
+use crate::ports::Record;
+use crate::model::{Actor, AuditEvent};
+use crate::model::VerificationStatus;
+use crate::model::{Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification};
 use crate::error::StoreError;
-use crate::flow::{
+use crate::journey::{
     ApprovalRequested, Claimed, ConsentRequired, DeviceCodeIssued, Expired, InvitationSent,
     Invited, ReauthRequired, Revoked, Stage, StageKind, TokenAcquired, Validated,
 };
-use crate::ids::{CustomerId, EmailAddress, Method, TenantId, Version};
-use crate::invitation::{CodeHash, Delivery, Invitation};
-use crate::mail::MessageId;
+use crate::model::{CustomerId, EmailAddress, Method, TenantId, Version};
+use crate::model::{CodeHash, Delivery, Invitation};
+use crate::model::MessageId;
 use crate::seal::Sealer;
-use crate::secret::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
+use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
 
 /// The body format this crate writes.
 pub const BODY_FORMAT: u32 = 1;

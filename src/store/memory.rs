@@ -7,14 +7,14 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 
-use super::{
+use crate::ports::{
     ConnectionPage, Filter, ListedConnection, Page, PageRequest, Record, Store, VerifiedConnection,
     verification_target,
 };
-use crate::audit::AuditEvent;
+use crate::model::AuditEvent;
 use crate::error::StoreError;
-use crate::ids::{CustomerId, Version};
-use crate::invitation::CodeHash;
+use crate::model::{CustomerId, Version};
+use crate::model::CodeHash;
 
 /// An in-memory store. Cheap to clone; clones share the same data.
 #[derive(Debug, Clone, Default)]

@@ -57,7 +57,7 @@ pub(crate) fn check_keys(sealer: &Sealer, stored: &[Option<String>]) -> Result<(
 
 pub(crate) const STORED_KEYS: &str = "SELECT DISTINCT key_id FROM tenant_access_customers";
 
-/// The whole [`Store`](crate::store::Store) implementation of a SQL store, written once for
+/// The whole [`Store`](crate::ports::Store) implementation of a SQL store, written once for
 /// SQLite and PostgreSQL. The SQL uses `$n` placeholders, which both understand (SQLite
 /// numbers `$n` parameters by first appearance, and they appear in order). The store type
 /// has `pool` and `sealer` fields; the calling module has `backend`, `MAX_PAGE`, `codec`,
@@ -112,7 +112,7 @@ macro_rules! sql_store_impl {
         }
 
         #[async_trait::async_trait]
-        impl $crate::store::Store for $store {
+        impl $crate::ports::Store for $store {
             async fn create(&self, record: &Record, event: &AuditEvent) -> Result<Version, StoreError> {
                 let e = codec::encode(record, &self.sealer)?;
                 let mut tx = self.pool.begin().await.map_err(backend)?;

@@ -18,16 +18,16 @@ use serde::{Deserialize, Serialize};
 use super::csrf::{self, CsrfForm, CsrfToken};
 use super::{Web, WebConfig, WebError, asset, headers, show_time};
 use crate::Onboarding;
-use crate::audit::Actor;
-use crate::customer::NewCustomer;
-use crate::day_two::VerifyProgress;
+use crate::model::Actor;
+use crate::model::NewCustomer;
+use crate::ops::VerifyProgress;
 use crate::engine::TenantAccess;
 use crate::error::{Error, FlowError};
-use crate::flow::{AnyOnboarding, Revocable, StageKind};
-use crate::ids::{CustomerId, EmailAddress, Method};
-use crate::report::StatusRow;
-use crate::secret::{ClientSecret, Password};
-use crate::store::{Filter, PageRequest};
+use crate::journey::{AnyOnboarding, Revocable, StageKind};
+use crate::model::{CustomerId, EmailAddress, Method};
+use crate::ops::StatusRow;
+use crate::model::{ClientSecret, Password};
+use crate::ports::{Filter, PageRequest};
 
 /// An MSP operator, as the integrator's [`AdminAuthorizer`] identified them. Their name is
 /// recorded in the audit events of what they do ([`Actor::Operator`]).

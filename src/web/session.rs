@@ -8,7 +8,7 @@ use sha2::Sha256;
 use time::OffsetDateTime;
 
 use super::WebConfig;
-use crate::ids::CustomerId;
+use crate::model::CustomerId;
 
 /// The wizard's session cookie (before any `__Host-` prefix).
 pub(crate) const SESSION_COOKIE: &str = "ta_wizard";

@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 use super::csrf::{self, CsrfForm, CsrfToken};
 use super::session::{Session, cookie, set_cookie};
 use super::{Web, WebConfig, WebError, asset, headers, show_time};
-use crate::audit::Actor;
+use crate::model::Actor;
 use crate::engine::TenantAccess;
 use crate::error::{Error, FlowError, StoreError};
-use crate::flow::AnyOnboarding;
-use crate::provider::ConsentCallback;
+use crate::journey::AnyOnboarding;
+use crate::ports::ConsentCallback;
 use crate::{Onboarding, PollOutcome};
 
 /// The customer's wizard as a router: the invitation link, the wizard pages, the progress
@@ -191,7 +191,7 @@ async fn step(
 
 async fn validate(
     ta: &TenantAccess,
-    token: Onboarding<crate::flow::TokenAcquired>,
+    token: Onboarding<crate::journey::TokenAcquired>,
 ) -> Result<AnyOnboarding, WebError> {
     Ok(token.validate(ta).await.map_err(Error::from)?.into())
 }
@@ -366,8 +366,8 @@ enum Button {
     Continue,
 }
 
-/// Both get a device code (from [`Claimed`](crate::flow::Claimed) or
-/// [`ApprovalRequested`](crate::flow::ApprovalRequested)) and go back to `/wizard`.
+/// Both get a device code (from [`Claimed`](crate::journey::Claimed) or
+/// [`ApprovalRequested`](crate::journey::ApprovalRequested)) and go back to `/wizard`.
 async fn button(web: &Web, csrf: &CsrfToken, headers: &HeaderMap, pressed: Button) -> Response {
     let ta = &web.engine;
     let pressed_now = async {

@@ -1,0 +1,434 @@
+//! A connection's life after the token: validate, verify again, refresh.
+
+use crate::model::*;
+use super::{Onboarding, Rejected};
+use crate::model::{
+    Credentials, Customer, TenantInfo, TokenSet, Verification, VerificationStatus,
+};
+use crate::ports::Ports;
+use crate::error::{Error, FlowError, ProviderError, StoreError};
+use crate::journey::AnyOnboarding;
+use crate::model::{Method, Scopes};
+use crate::ports::{Target, TokenResponse};
+use crate::model::AccessToken;
+use crate::ports::{Record, VerifiedConnection};
+
+/// How many times a refreshed token set is re-applied to a newer record after losing a
+/// compare-and-swap.
+const MERGE_RETRIES: usize = 3;
+
+/// How many times the take-over reloads the customer after losing a compare-and-swap (for
+/// example to a token refresh of the old connection).
+const TAKE_OVER_RETRIES: usize = 5;
+
+/// What [`Onboarding::<Validated>::refresh`](Onboarding::refresh) found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RefreshOutcome {
+    /// A new token set is stored.
+    Refreshed(Onboarding<Validated>),
+    /// The refresh token is dead: the customer must authenticate again
+    /// ([`reinvite`](Onboarding::reinvite)).
+    ReauthRequired(Onboarding<ReauthRequired>),
+}
+
+/// Makes one validation call and checks the tenant it proves.
+async fn prove(ports: &Ports, customer: &Customer) -> Result<TenantInfo, Error> {
+    let target = Target {
+        customer: customer.id.clone(),
+        tenant: customer.tenant.clone(),
+    };
+    prove_token(
+        ports,
+        &target,
+        customer.token.as_ref().map(|t| &t.access_token),
+    )
+    .await
+}
+
+/// One real call with `token` proves the connection is to the invited tenant: the tenant as
+/// the provider answered.
+pub(crate) async fn prove_token(
+    ports: &Ports,
+    target: &Target,
+    token: Option<&AccessToken>,
+) -> Result<TenantInfo, Error> {
+    let token = token.ok_or(FlowError::Inconsistent("no token to validate"))?;
+    let info = ports.provider().validate(target, token).await?;
+    if !target.tenant.matches(&info.id, &info.domains) {
+        return Err(FlowError::TenantMismatch {
+            expected: target.tenant.to_string(),
+            actual: info.id,
+        }
+        .into());
+    }
+    Ok(info)
+}
+
+/// The customer after a successful proof now, and the stage that records it.
+fn proven(ports: &Ports, customer: &Customer, info: TenantInfo) -> (Customer, Validated) {
+    let now = ports.clock().now();
+    let mut customer = customer.clone();
+    VerifiedConnection {
+        at: now,
+        tenant_info: info,
+    }
+    .apply_to_customer(&mut customer);
+    (customer, Validated { validated_at: now })
+}
+
+fn verification_status(error: &Error) -> VerificationStatus {
+    if error.is_retryable() {
+        VerificationStatus::Transient
+    } else {
+        VerificationStatus::Failed
+    }
+}
+
+impl<S: StageType> Onboarding<S> {
+    /// Records a failed verification (status and error) and rejects with the error.
+    pub(crate) async fn verification_failed(self, ports: &Ports, error: Error) -> Rejected<S> {
+        let mut customer = self.customer.clone();
+        customer.last_verification = Some(Verification {
+            at: ports.clock().now(),
+            status: verification_status(&error),
+        });
+        customer.last_error = Some(error.to_string());
+        let stage = self.stage.clone();
+        match self.save(ports, customer, stage).await {
+            Ok(saved) => saved.reject(error),
+            Err(rejected) => rejected.into_onboarding().reject(error),
+        }
+    }
+}
+
+impl Onboarding<TokenAcquired> {
+    /// Proves the token with one real call (Graph `GET /organization` for Entra ID) and
+    /// checks that it reached the invited tenant.
+    ///
+    /// For the journey of a method switch ([`TenantAccess::switch_to_device_code`] and
+    /// siblings) this is the take-over: the proven connection replaces the customer's old one
+    /// in one write, the switch journey is deleted, and the customer's own journey is
+    /// returned.
+    pub async fn validate(
+        self,
+        ports: &impl AsRef<Ports>,
+    ) -> Result<Onboarding<Validated>, Rejected<TokenAcquired>> {
+        let ports = ports.as_ref();
+        match prove(ports, &self.customer).await {
+            Ok(info) => {
+                let (customer, validated) = proven(ports, &self.customer, info);
+                if let Some(owner) = self.customer.id.switching() {
+                    return self.take_over(ports, customer, validated, owner).await;
+                }
+                self.transition(ports, customer, validated, None).await
+            }
+            Err(error) => Err(self.verification_failed(ports, error).await),
+        }
+    }
+}
+
+impl Onboarding<TokenAcquired> {
+    /// The take-over: a validated switch journey replaces its customer's connection in one
+    /// compare-and-swap write, then the switch journey is deleted. On failure the switch
+    /// journey comes back unchanged and the old connection is untouched.
+    async fn take_over(
+        self,
+        ports: &Ports,
+        proven: Customer,
+        validated: Validated,
+        owner: CustomerId,
+    ) -> Result<Onboarding<Validated>, Rejected<TokenAcquired>> {
+        let mut attempt = 0;
+        let (taken, old_method) = loop {
+            attempt += 1;
+            let current = match ports.store().load(&owner).await {
+                Ok(Some(record)) => record,
+                Ok(None) => return Err(self.reject(FlowError::NotFound(owner))),
+                Err(error) => return Err(self.reject(error)),
+            };
+            if !current.stage.kind().may_switch_method() {
+                let stage = current.stage.kind();
+                return Err(self.reject(FlowError::NotConnected {
+                    customer: owner,
+                    stage,
+                }));
+            }
+            let mut customer = proven.clone();
+            customer.id = owner.clone();
+            customer.created_at = current.customer.created_at;
+            customer.updated_at = ports.clock().now();
+            // The invitation stays as history (sent, when); its link dies with the self.
+            if let Some(invitation) = customer.invitation.as_mut() {
+                invitation.code_hash = None;
+            }
+            let old_method = current.customer.method;
+            let event = ports.event(
+                &owner,
+                Some(current.stage.kind()),
+                StageKind::Validated,
+                Some(format!(
+                    "method switched from {old_method} to {}",
+                    customer.method
+                )),
+            );
+            let record = Record {
+                customer,
+                stage: Stage::Validated(validated.clone()),
+                version: current.version,
+            };
+            match ports.store().update(&record, Some(&event)).await {
+                Ok(version) => {
+                    let Record { customer, .. } = record;
+                    let taken = Onboarding::from_parts(customer, validated.clone(), version);
+                    break (taken, old_method);
+                }
+                Err(StoreError::Conflict { .. }) if attempt < TAKE_OVER_RETRIES => continue,
+                Err(error) => return Err(self.reject(error)),
+            }
+        };
+        ports.connection_changed(&owner);
+        tracing::info!(customer = %owner, from = %old_method, to = %taken.customer().method, "method switched");
+        let event = ports.event(
+            self.id(),
+            Some(StageKind::TokenAcquired),
+            StageKind::Revoked,
+            Some(format!("taken over by {owner}")),
+        );
+        if let Err(error) = ports
+            .store()
+            .delete(self.id(), self.version(), &event)
+            .await
+        {
+            // The connection has switched; the leftover journey is harmless (validating it
+            // again repeats the take-over, cancel_switch removes it).
+            tracing::warn!(customer = %owner, %error, "switch journey not deleted after take-over");
+        }
+        Ok(taken)
+    }
+}
+
+impl Onboarding<Validated> {
+    /// Stores a freshly obtained token set (ending any refresh lease). If another write came
+    /// first (a verification, another replica), the tokens are applied to the newer record
+    /// instead, so a token obtained from the provider is never thrown away.
+    async fn store_refreshed(
+        self,
+        ports: &Ports,
+        note: &str,
+        apply: impl Fn(&mut Option<TokenSet>),
+    ) -> Result<Onboarding<Validated>, Rejected<Validated>> {
+        let with_token = |mut customer: Customer| {
+            apply(&mut customer.token);
+            customer.last_error = None;
+            customer.refresh_lease = None;
+            customer
+        };
+        let customer = with_token(self.customer.clone());
+        let stage = self.stage.clone();
+        let note = || Some(note.to_owned());
+        let (unchanged, mut error) = match self.transition(ports, customer, stage, note()).await {
+            Ok(stored) => return Ok(stored),
+            Err(rejected) => rejected.into_parts(),
+        };
+        for _ in 0..MERGE_RETRIES {
+            if !matches!(error, Error::Store(StoreError::Conflict { .. })) {
+                break;
+            }
+            let latest = match ports.load(unchanged.id()).await {
+                Ok(AnyOnboarding::Validated(latest)) => latest,
+                // No longer connected (revoked, switched away): the tokens have no home.
+                Ok(_) => break,
+                Err(e) => {
+                    error = e;
+                    break;
+                }
+            };
+            let customer = with_token(latest.customer.clone());
+            let stage = latest.stage.clone();
+            match latest.transition(ports, customer, stage, note()).await {
+                Ok(stored) => return Ok(stored),
+                Err(rejected) => error = rejected.into_parts().1,
+            }
+        }
+        Err(unchanged.reject(error))
+    }
+
+    /// Proves the stored connection again today with one real call, and records the result
+    /// (when last verified, status, error).
+    // Not an `async fn`: one copies its arguments into the future twice (rust-lang/rust#62958).
+    #[allow(clippy::manual_async_fn)]
+    pub fn verify(
+        self,
+        ports: &impl AsRef<Ports>,
+    ) -> impl Future<Output = Result<Onboarding<Validated>, Rejected<Validated>>> + Send + '_ {
+        let ports = ports.as_ref();
+        async move {
+            let info = match prove(ports, &self.customer).await {
+                Ok(info) => info,
+                // Boxed: the failure path's state (a copy of the record, its write) would
+                // otherwise make every verification's future several kilobytes larger.
+                Err(error) => return Err(Box::pin(self.verification_failed(ports, error)).await),
+            };
+            let (customer, validated) = proven(ports, &self.customer, info);
+            // Boxed, as the failure path: the write's state would otherwise sit in every
+            // verification's future.
+            Box::pin(self.save(ports, customer, validated)).await
+        }
+    }
+
+    /// Gets a new token set now: the refresh token for delegated connections (password
+    /// journeys without one fall back to the password grant), client credentials for app
+    /// registrations. A dead refresh token moves the journey to [`ReauthRequired`].
+    pub async fn refresh(self, ports: &impl AsRef<Ports>) -> Result<RefreshOutcome, Rejected<Validated>> {
+        let ports = ports.as_ref();
+        let target = self.target();
+        let provider = ports.provider();
+        let refresh_token = self
+            .customer
+            .token
+            .as_ref()
+            .and_then(|t| t.refresh_token.clone());
+        let answer: Result<TokenResponse, ProviderError> =
+            match (&self.customer.credentials, refresh_token) {
+                (
+                    Some(Credentials::AppRegistration {
+                        client_id,
+                        client_secret,
+                    }),
+                    _,
+                ) => {
+                    provider
+                        .client_credentials(&target, client_id, client_secret)
+                        .await
+                }
+                (_, Some(refresh_token)) => provider.refresh(&target, &refresh_token).await,
+                (Some(Credentials::Password { username, password }), None) => {
+                    provider.password_grant(&target, username, password).await
+                }
+                (None, None) => {
+                    return Err(self.reject(FlowError::Inconsistent(
+                        "no refresh token and no credentials to refresh with",
+                    )));
+                }
+            };
+        match answer {
+            Ok(response) => {
+                let now = ports.clock().now();
+                let old_refresh = self
+                    .customer
+                    .token
+                    .as_ref()
+                    .and_then(|t| t.refresh_token.clone());
+                let mut token = TokenSet::from_response(response, now);
+                // A refresh that does not rotate the refresh token keeps the old one.
+                if token.refresh_token.is_none() {
+                    token.refresh_token = old_refresh;
+                }
+                self.store_refreshed(ports, "token refreshed", move |stored| {
+                    *stored = Some(token.clone());
+                })
+                .await
+                .map(RefreshOutcome::Refreshed)
+            }
+            Err(ProviderError::ReauthenticationRequired(detail))
+                if self.customer.method == Method::DeviceCode
+                    || self.customer.method == Method::Password =>
+            {
+                self.refresh_token_dead(ports, detail)
+                    .await
+                    .map(RefreshOutcome::ReauthRequired)
+            }
+            Err(error) => Err(self.fail(ports, error).await),
+        }
+    }
+
+    /// Gets an access token for other `scopes` (another resource) from the stored refresh
+    /// token, and stores the refresh token the answer rotated in. The connection's own token
+    /// is kept. A dead refresh token moves the journey to [`ReauthRequired`].
+    pub(crate) async fn refresh_for_scopes(
+        self,
+        ports: &Ports,
+        scopes: &Scopes,
+    ) -> Result<ScopedRefresh, Rejected<Validated>> {
+        let Some(refresh_token) = self
+            .customer
+            .token
+            .as_ref()
+            .and_then(|t| t.refresh_token.clone())
+        else {
+            let actual = self.customer.method;
+            return Err(self
+                .fail(
+                    ports,
+                    FlowError::WrongMethod {
+                        expected: Method::DeviceCode,
+                        actual,
+                    },
+                )
+                .await);
+        };
+        let answer = ports
+            .provider()
+            .refresh_for_scopes(&self.target(), &refresh_token, scopes)
+            .await;
+        match answer {
+            Ok(response) => {
+                let resource = TokenSet::from_response(response, ports.clock().now());
+                let rotated = resource.refresh_token.clone();
+                let stored = self
+                    .store_refreshed(ports, "refresh token rotated", move |token| {
+                        if let (Some(token), Some(rotated)) = (token.as_mut(), &rotated) {
+                            token.refresh_token = Some(rotated.clone());
+                        }
+                    })
+                    .await?;
+                Ok(ScopedRefresh::Token {
+                    connection: stored,
+                    token: resource,
+                })
+            }
+            Err(ProviderError::ReauthenticationRequired(detail)) => self
+                .refresh_token_dead(ports, detail)
+                .await
+                .map(ScopedRefresh::ReauthRequired),
+            Err(error) => Err(self.fail(ports, error).await),
+        }
+    }
+
+    /// The refresh token is dead: to [`ReauthRequired`], recording why.
+    async fn refresh_token_dead(
+        self,
+        ports: &Ports,
+        detail: crate::error::ProviderDetail,
+    ) -> Result<Onboarding<ReauthRequired>, Rejected<Validated>> {
+        let now = ports.clock().now();
+        let mut customer = self.customer.clone();
+        let reason = detail.to_string();
+        customer.last_error = Some(reason.clone());
+        customer.refresh_lease = None;
+        customer.last_verification = Some(Verification {
+            at: now,
+            status: VerificationStatus::Failed,
+        });
+        self.transition(
+            ports,
+            customer,
+            ReauthRequired { since: now, reason },
+            Some(format!("refresh token dead: {}", detail.error)),
+        )
+        .await
+    }
+}
+
+/// What a refresh for other scopes found.
+pub(crate) enum ScopedRefresh {
+    /// The token for the other scopes, and the connection with any rotated refresh token
+    /// stored.
+    Token {
+        connection: Onboarding<Validated>,
+        token: TokenSet,
+    },
+    /// The refresh token is dead.
+    ReauthRequired(Onboarding<ReauthRequired>),
+}

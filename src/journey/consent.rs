@@ -1,0 +1,220 @@
+//! The password and app-registration journeys: admin consent, then a token from stored
+//! credentials.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::model::*;
+use super::{AnyOnboarding, Onboarding, Rejected};
+use crate::model::{Credentials, Customer, NewCustomer, TokenSet};
+use crate::ports::Ports;
+use crate::error::{Error, FlowError, InputError};
+use crate::model::{CustomerId, Method};
+use crate::ports::{AdminConsentRequest, ConsentCallback, Target};
+use crate::model::{ClientSecret, ConsentState, Password};
+
+/// A fresh consent `state`: the customer id (so the callback finds its customer) and 256
+/// random bits (so nobody can forge one), both base64url.
+fn new_state(customer: &CustomerId) -> ConsentState {
+    let mut random = [0u8; 32];
+    getrandom::fill(&mut random).expect("the OS random source is unavailable");
+    ConsentState::new(format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(customer.as_str()),
+        URL_SAFE_NO_PAD.encode(random)
+    ))
+}
+
+/// The customer id inside a state made by [`new_state`].
+fn customer_in_state(state: &ConsentState) -> Option<CustomerId> {
+    let (id, _) = state.expose_secret().split_once('.')?;
+    let id = URL_SAFE_NO_PAD.decode(id).ok()?;
+    CustomerId::new(String::from_utf8(id).ok()?).ok()
+}
+
+/// Checks app-registration credentials; returns them with the client id consent is asked for.
+pub(crate) fn app_credentials(
+    client_id: String,
+    client_secret: ClientSecret,
+) -> Result<(Credentials, String), Error> {
+    if client_id.trim().is_empty() || client_secret.expose_secret().is_empty() {
+        return Err(
+            InputError::Credentials("client id and client secret must not be empty").into(),
+        );
+    }
+    let credentials = Credentials::AppRegistration {
+        client_id: client_id.clone(),
+        client_secret,
+    };
+    Ok((credentials, client_id))
+}
+
+impl Ports {
+    /// [`TenantAccess::connect_with_password`](crate::TenantAccess::connect_with_password).
+    pub(crate) async fn connect_with_password(
+        &self,
+        new: NewCustomer,
+        username: impl Into<String>,
+        password: Password,
+    ) -> Result<Onboarding<ConsentRequired>, Error> {
+        new.id.check_not_reserved()?;
+        let (credentials, client_id) = self.password_credentials(username.into(), password)?;
+        let customer = Customer::new(new, Method::Password, self.clock().now());
+        self.start_consent(customer, credentials, client_id).await
+    }
+
+    /// Checks password credentials; returns them with the client id consent is asked for.
+    pub(crate) fn password_credentials(
+        &self,
+        username: String,
+        password: Password,
+    ) -> Result<(Credentials, String), Error> {
+        let client_id = self.config().require_consent_client_id()?.to_owned();
+        if username.trim().is_empty() || password.expose_secret().is_empty() {
+            return Err(InputError::Credentials("username and password must not be empty").into());
+        }
+        Ok((Credentials::Password { username, password }, client_id))
+    }
+
+    /// [`TenantAccess::connect_app_registration`](crate::TenantAccess::connect_app_registration).
+    pub(crate) async fn connect_app_registration(
+        &self,
+        new: NewCustomer,
+        client_id: impl Into<String>,
+        client_secret: ClientSecret,
+    ) -> Result<Onboarding<ConsentRequired>, Error> {
+        new.id.check_not_reserved()?;
+        let (credentials, client_id) = app_credentials(client_id.into(), client_secret)?;
+        let customer = Customer::new(new, Method::AppRegistration, self.clock().now());
+        self.start_consent(customer, credentials, client_id).await
+    }
+
+    /// Stores `customer` with its credentials in [`ConsentRequired`], with a fresh consent
+    /// state and the admin-consent URL for `client_id`.
+    pub(crate) async fn start_consent(
+        &self,
+        mut customer: Customer,
+        credentials: Credentials,
+        client_id: String,
+    ) -> Result<Onboarding<ConsentRequired>, Error> {
+        let redirect_uri = self.config().require_consent_redirect_url()?.clone();
+        let now = self.clock().now();
+        customer.credentials = Some(credentials);
+        let state = new_state(&customer.id);
+        let target = Target {
+            customer: customer.id.clone(),
+            tenant: customer.tenant.clone(),
+        };
+        let admin_consent_url = self.provider().admin_consent_url(
+            &target,
+            &AdminConsentRequest {
+                client_id,
+                redirect_uri,
+                state: state.clone(),
+            },
+        )?;
+        let stage = ConsentRequired {
+            admin_consent_url,
+            state,
+            requested_at: now,
+        };
+        self.create(customer, stage).await
+    }
+
+    /// [`TenantAccess::complete_consent`](crate::TenantAccess::complete_consent).
+    pub(crate) async fn complete_consent(
+        &self,
+        callback: &ConsentCallback,
+    ) -> Result<Onboarding<TokenAcquired>, Error> {
+        let customer = callback
+            .state
+            .as_ref()
+            .and_then(customer_in_state)
+            .ok_or(FlowError::ConsentStateMismatch)?;
+        let pending = match self.store().load(&customer).await? {
+            Some(record) => AnyOnboarding::from_record(record),
+            None => return Err(FlowError::ConsentStateMismatch.into()),
+        };
+        let AnyOnboarding::ConsentRequired(pending) = pending else {
+            return Err(FlowError::ConsentStateMismatch.into());
+        };
+        Ok(pending.complete_consent(self, callback).await?)
+    }
+}
+
+impl Onboarding<ConsentRequired> {
+    /// Checks the admin-consent callback (state in constant time, tenant, errors) and then
+    /// acquires the token with the stored credentials.
+    pub async fn complete_consent(
+        self,
+        ports: &impl AsRef<Ports>,
+        callback: &ConsentCallback,
+    ) -> Result<Onboarding<TokenAcquired>, Rejected<ConsentRequired>> {
+        let ports = ports.as_ref();
+        let checked = ports
+            .provider()
+            .verify_admin_consent(&self.target(), &self.stage.state, callback)
+            .await;
+        if let Err(error) = checked {
+            return Err(self.fail(ports, error).await);
+        }
+        self.acquire_token(ports).await
+    }
+
+    /// Acquires the token with the stored credentials, for when consent was given some other
+    /// way. Without consent this fails with
+    /// [`ProviderError::ConsentRequired`](crate::error::ProviderError::ConsentRequired) and
+    /// the stage stays.
+    pub async fn acquire_token(
+        self,
+        ports: &impl AsRef<Ports>,
+    ) -> Result<Onboarding<TokenAcquired>, Rejected<ConsentRequired>> {
+        let ports = ports.as_ref();
+        let target = self.target();
+        let answer = match &self.customer.credentials {
+            Some(Credentials::Password { username, password }) => {
+                ports.provider()
+                    .password_grant(&target, username, password)
+                    .await
+            }
+            Some(Credentials::AppRegistration {
+                client_id,
+                client_secret,
+            }) => {
+                ports.provider()
+                    .client_credentials(&target, client_id, client_secret)
+                    .await
+            }
+            None => {
+                return Err(self.reject(FlowError::Inconsistent(
+                    "consent stage without stored credentials",
+                )));
+            }
+        };
+        match answer {
+            Ok(response) => {
+                let mut customer = self.customer.clone();
+                customer.token = Some(TokenSet::from_response(response, ports.clock().now()));
+                customer.last_error = None;
+                self.transition(ports, customer, TokenAcquired, None).await
+            }
+            Err(error) => Err(self.fail(ports, error).await),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_carries_the_customer_and_is_unguessable() {
+        let id = CustomerId::new("contoso ltd/ü").unwrap();
+        let a = new_state(&id);
+        let b = new_state(&id);
+        assert_eq!(customer_in_state(&a), Some(id));
+        assert!(!a.ct_eq(&b));
+        assert_eq!(customer_in_state(&ConsentState::new("garbage")), None);
+        assert_eq!(customer_in_state(&ConsentState::new("!!.x")), None);
+    }
+}

@@ -1,0 +1,241 @@
+//! What is known about one customer across every stage: who, how, the invitation, the
+//! credentials, the token and the last verification.
+
+use time::OffsetDateTime;
+
+use super::ids::{CustomerId, EmailAddress, Method, TenantId};
+use super::invitation::Invitation;
+use super::secret::{AccessToken, ClientSecret, Password, RefreshToken};
+
+/// `Clone` whose `clone_from` goes field by field, so overwriting a stored value with a newer
+/// one reuses the allocations it already has (a store writing a record back, say) instead of
+/// building a whole copy and dropping the old one. A field left out of the list does not
+/// compile.
+macro_rules! clone_by_field {
+    ($ty:ident { $($field:ident),* $(,)? }) => {
+        impl Clone for $ty {
+            fn clone(&self) -> Self {
+                Self {
+                    $($field: self.$field.clone()),*
+                }
+            }
+
+            fn clone_from(&mut self, source: &Self) {
+                $(self.$field.clone_from(&source.$field);)*
+            }
+        }
+    };
+}
+pub(crate) use clone_by_field;
+
+/// The facts a journey keeps about one customer, whatever its stage.
+#[derive(Debug)]
+pub struct Customer {
+    /// The MSP's id for the customer.
+    pub id: CustomerId,
+    /// The customer's Entra tenant, as invited.
+    pub tenant: TenantId,
+    /// The customer's admin or service-account email.
+    pub admin_email: EmailAddress,
+    /// How the connection is obtained.
+    pub method: Method,
+    /// When the customer was first created.
+    pub created_at: OffsetDateTime,
+    /// When the record last changed.
+    pub updated_at: OffsetDateTime,
+    /// The current invitation (device-code journey only).
+    pub invitation: Option<Invitation>,
+    /// Stored credentials (password and app-registration journeys only).
+    pub credentials: Option<Credentials>,
+    /// The current token set, once acquired.
+    pub token: Option<TokenSet>,
+    /// The tenant as proven by the last successful validation.
+    pub tenant_info: Option<TenantInfo>,
+    /// When the customer finished the device sign-in.
+    pub device_authenticated_at: Option<OffsetDateTime>,
+    /// The last verification of the connection.
+    pub last_verification: Option<Verification>,
+    /// The last error any step met, for the status report.
+    pub last_error: Option<String>,
+    /// Which portal replica is refreshing the token right now, and until when; other
+    /// replicas wait for its result instead of refreshing too.
+    pub refresh_lease: Option<RefreshLease>,
+}
+
+clone_by_field!(Customer {
+    id,
+    tenant,
+    admin_email,
+    method,
+    created_at,
+    updated_at,
+    invitation,
+    credentials,
+    token,
+    tenant_info,
+    device_authenticated_at,
+    last_verification,
+    last_error,
+    refresh_lease
+});
+
+/// A short claim on a token refresh, stored with the customer by compare-and-swap: while it
+/// runs, other replicas wait for the holder's result instead of calling the provider too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshLease {
+    /// The engine instance that holds the lease
+    /// ([`TenantAccess::instance_id`](crate::TenantAccess::instance_id)).
+    pub holder: String,
+    /// When the lease lapses if the holder never finishes (it crashed, say).
+    pub until: OffsetDateTime,
+}
+
+impl Customer {
+    /// A fresh customer with nothing done yet.
+    pub fn new(new: NewCustomer, method: Method, now: OffsetDateTime) -> Self {
+        Self {
+            id: new.id,
+            tenant: new.tenant,
+            admin_email: new.admin_email,
+            method,
+            created_at: now,
+            updated_at: now,
+            invitation: None,
+            credentials: None,
+            token: None,
+            tenant_info: None,
+            device_authenticated_at: None,
+            last_verification: None,
+            last_error: None,
+            refresh_lease: None,
+        }
+    }
+}
+
+/// Who a new customer is: the three facts every journey starts from.
+#[derive(Debug, Clone)]
+pub struct NewCustomer {
+    /// The MSP's id for the customer.
+    pub id: CustomerId,
+    /// The customer's Entra tenant (GUID or verified domain).
+    pub tenant: TenantId,
+    /// The admin or service-account email the invitation goes to.
+    pub admin_email: EmailAddress,
+}
+
+impl NewCustomer {
+    /// Checks the three values and returns a typed error naming the first bad one.
+    ///
+    /// ```
+    /// use tenant_access::NewCustomer;
+    /// let c = NewCustomer::new("contoso", "contoso.onmicrosoft.com", "admin@contoso.com").unwrap();
+    /// assert_eq!(c.tenant.as_str(), "contoso.onmicrosoft.com");
+    /// assert!(NewCustomer::new("contoso", "common", "admin@contoso.com").is_err());
+    /// assert!(NewCustomer::new("contoso#switch", "contoso.com", "admin@contoso.com").is_err());
+    /// ```
+    pub fn new(
+        id: impl Into<String>,
+        tenant: impl Into<String>,
+        admin_email: impl Into<String>,
+    ) -> Result<Self, super::input::InputError> {
+        let id = CustomerId::new(id)?;
+        id.check_not_reserved()?;
+        Ok(Self {
+            id,
+            tenant: TenantId::new(tenant)?,
+            admin_email: EmailAddress::new(admin_email)?,
+        })
+    }
+}
+
+/// Credentials kept for the password and app-registration journeys.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Credentials {
+    /// A global admin's username and password (ROPC).
+    Password {
+        /// The sign-in name (`admin@contoso.onmicrosoft.com`).
+        username: String,
+        /// The password.
+        password: Password,
+    },
+    /// An application registered in the customer's tenant.
+    AppRegistration {
+        /// The application (client) id.
+        client_id: String,
+        /// The client secret.
+        client_secret: ClientSecret,
+    },
+}
+
+/// The tokens of a connection, with absolute times.
+#[derive(Debug)]
+pub struct TokenSet {
+    /// The access token.
+    pub access_token: AccessToken,
+    /// The refresh token (absent for client credentials).
+    pub refresh_token: Option<RefreshToken>,
+    /// When the access token expires.
+    pub expires_at: OffsetDateTime,
+    /// When this token set was obtained.
+    pub obtained_at: OffsetDateTime,
+    /// The scopes granted, space separated, as the provider said.
+    pub scope: Option<String>,
+}
+
+clone_by_field!(TokenSet {
+    access_token,
+    refresh_token,
+    expires_at,
+    obtained_at,
+    scope
+});
+
+/// A tenant as proven by a validation call.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TenantInfo {
+    /// The tenant GUID.
+    pub id: String,
+    /// The organisation's display name.
+    pub display_name: String,
+    /// The verified domains.
+    pub domains: Vec<String>,
+}
+
+clone_by_field!(TenantInfo {
+    id,
+    display_name,
+    domains
+});
+
+/// The result of the last verification of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// When it ran.
+    pub at: OffsetDateTime,
+    /// What it found.
+    pub status: VerificationStatus,
+}
+
+/// What a verification found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum VerificationStatus {
+    /// The token worked and belongs to the invited tenant.
+    Ok,
+    /// The provider or network failed; the connection may still be fine.
+    Transient,
+    /// The connection does not work (dead token, wrong tenant, revoked consent).
+    Failed,
+}
+
+impl VerificationStatus {
+    /// A short, stable name (`ok`, `transient`, `failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerificationStatus::Ok => "ok",
+            VerificationStatus::Transient => "transient",
+            VerificationStatus::Failed => "failed",
+        }
+    }
+}

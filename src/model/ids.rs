@@ -1,0 +1,582 @@
+//! Validated identifiers: customers, tenants, email addresses, methods and record versions.
+//!
+//! Each type checks its input once, at construction, and returns an [`InputError`] naming
+//! what is wrong, so nothing malformed reaches a store, a provider or a mail header.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::input::InputError;
+
+/// The MSP's own identifier for a customer (the key every record is stored under).
+///
+/// 1 to 128 characters, no control characters, no leading or trailing spaces.
+///
+/// Cheap to clone (the text is shared). The id carries its hash, computed once when it is
+/// made: looking a customer up in the engine's token cache reads neither the id's text nor
+/// a hasher's state, which is what keeps a cached
+/// [`access_token`](crate::TenantAccess::access_token) fast with many customers.
+#[derive(Clone)]
+pub struct CustomerId {
+    text: Arc<str>,
+    /// [`id_hash`] of `text`.
+    hash: u64,
+}
+
+/// The process's hash of an id's text: foldhash, seeded at random once per process.
+pub(crate) fn id_hash(text: &str) -> u64 {
+    static STATE: std::sync::LazyLock<foldhash::fast::RandomState> =
+        std::sync::LazyLock::new(Default::default);
+    std::hash::BuildHasher::hash_one(&*STATE, text)
+}
+
+impl PartialEq for CustomerId {
+    fn eq(&self, other: &Self) -> bool {
+        // Different hashes: different ids, without reading either text; the same text
+        // `Arc` (a clone of a stored id): equal, also without reading it.
+        self.hash == other.hash && self.text == other.text
+    }
+}
+
+impl Eq for CustomerId {}
+
+impl PartialOrd for CustomerId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for CustomerId {
+    /// By text: stores list customers in id order.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text.cmp(&other.text)
+    }
+}
+
+impl std::hash::Hash for CustomerId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl CustomerId {
+    /// Checks and wraps a customer id.
+    pub fn new(value: impl Into<String>) -> Result<Self, InputError> {
+        let value = value.into();
+        if value.is_empty() || value.len() > 128 {
+            return Err(InputError::CustomerId("must be 1 to 128 bytes long"));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(InputError::CustomerId(
+                "must not contain control characters",
+            ));
+        }
+        if value.trim() != value {
+            return Err(InputError::CustomerId(
+                "must not start or end with white space",
+            ));
+        }
+        Ok(Self::from_text(value.into()))
+    }
+
+    fn from_text(text: Arc<str>) -> Self {
+        let hash = id_hash(&text);
+        Self { text, hash }
+    }
+
+    /// The hash the id carries (see the type's docs); equal ids have equal hashes.
+    pub(crate) fn precomputed_hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// The shared text, for tables that keep the hash apart (the token cache).
+    pub(crate) fn shared_text(&self) -> &Arc<str> {
+        &self.text
+    }
+
+    /// The suffix that marks the journey of a method switch: customer `contoso` switches
+    /// through the journey `contoso#switch`. Ids with this ending are reserved.
+    pub const SWITCH_SUFFIX: &'static str = "#switch";
+
+    /// Checks that a new customer may take this id: it must not be one reserved for the
+    /// journey of a method switch (ending in [`SWITCH_SUFFIX`](Self::SWITCH_SUFFIX)).
+    pub fn check_not_reserved(&self) -> Result<(), InputError> {
+        if self.is_switch_journey() {
+            return Err(InputError::CustomerId(
+                "must not end in #switch: that ending is reserved for method switches",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The id of this customer's method-switch journey.
+    ///
+    /// ```
+    /// use tenant_access::CustomerId;
+    /// let id = CustomerId::new("contoso").unwrap();
+    /// assert_eq!(id.switch_journey().as_str(), "contoso#switch");
+    /// assert_eq!(id.switch_journey().switching(), Some(id.clone()));
+    /// assert_eq!(id.switching(), None);
+    /// ```
+    pub fn switch_journey(&self) -> CustomerId {
+        Self::from_text(format!("{}{}", self.text, Self::SWITCH_SUFFIX).into())
+    }
+
+    /// Whether this is the id of a method-switch journey.
+    pub fn is_switch_journey(&self) -> bool {
+        self.text.ends_with(Self::SWITCH_SUFFIX)
+    }
+
+    /// For a method-switch journey, the customer whose method it switches.
+    pub fn switching(&self) -> Option<CustomerId> {
+        self.text
+            .strip_suffix(Self::SWITCH_SUFFIX)
+            .filter(|base| !base.is_empty())
+            .map(|base| Self::from_text(base.into()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Debug for CustomerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CustomerId({:?})", self.text)
+    }
+}
+
+impl fmt::Display for CustomerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl TryFrom<&str> for CustomerId {
+    type Error = InputError;
+    fn try_from(value: &str) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+/// An Entra ID tenant: its GUID or one of its verified domains.
+///
+/// `common` and `consumers` are refused: this crate always talks to one named tenant
+/// (the password grant and admin consent do not work with them). `organizations` is refused
+/// too, since a connection must be bound to one customer.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TenantId(Arc<str>);
+
+impl TenantId {
+    /// Checks and wraps a tenant GUID (any case) or domain name (stored lower-case).
+    pub fn new(value: impl Into<String>) -> Result<Self, InputError> {
+        let value = value.into().trim().to_ascii_lowercase();
+        if matches!(value.as_str(), "common" | "consumers" | "organizations") {
+            return Err(InputError::Tenant(
+                "must name one tenant (a GUID or a verified domain), not a shared endpoint",
+            ));
+        }
+        if is_guid(&value) || is_domain(&value) {
+            Ok(Self(value.into()))
+        } else {
+            Err(InputError::Tenant(
+                "must be a tenant GUID or a domain name such as contoso.onmicrosoft.com",
+            ))
+        }
+    }
+
+    /// The tenant as text (lower-case).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is a GUID rather than a domain name.
+    pub fn is_guid(&self) -> bool {
+        is_guid(&self.0)
+    }
+
+    /// Whether a tenant proven by a validation call (its GUID and verified domains) is this one.
+    pub fn matches(&self, id: &str, domains: &[String]) -> bool {
+        if self.is_guid() {
+            self.0.eq_ignore_ascii_case(id)
+        } else {
+            domains.iter().any(|d| d.eq_ignore_ascii_case(&self.0))
+        }
+    }
+}
+
+impl fmt::Debug for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TenantId({:?})", self.0)
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_guid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+fn is_domain(s: &str) -> bool {
+    s.len() <= 253
+        && s.contains('.')
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// RFC 5322 `dot-atom-text`: atext runs separated by single dots. Quoted local parts and
+/// non-ASCII (SMTPUTF8) addresses are refused on purpose: they are rare for admin accounts and
+/// many relays mishandle them.
+fn is_dot_atom(s: &str) -> bool {
+    s.split('.').all(|atom| {
+        !atom.is_empty()
+            && atom
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b))
+    })
+}
+
+/// An email address, checked for the shape mail servers accept and free of anything that
+/// could break a mail header (no white space, no control characters, no angle brackets).
+///
+/// The part before the `@` must be a plain RFC 5322 dot-atom (no quoted strings, no
+/// non-ASCII); with the `smtp` feature the address must also parse as a
+/// `lettre::Address`, so an address the SMTP mailer could not send to is refused here, at
+/// invitation time, before anything is stored.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct EmailAddress(Arc<str>);
+
+impl EmailAddress {
+    /// Checks and wraps an address such as `admin@contoso.com`.
+    pub fn new(value: impl Into<String>) -> Result<Self, InputError> {
+        let value = value.into();
+        check_email_shape(&value)?;
+        // With the SMTP mailer on, the address must also be one lettre will send to, so a
+        // customer whose invitation could never be mailed is refused before it is stored.
+        #[cfg(feature = "smtp")]
+        if value.parse::<lettre::Address>().is_err() {
+            return Err(InputError::Email("is not accepted by the SMTP mailer"));
+        }
+        Ok(Self(value.into()))
+    }
+
+    /// The address as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The crate's own address rules (without the `smtp` feature, the only ones).
+fn check_email_shape(value: &str) -> Result<(), InputError> {
+    if value.len() > 254 {
+        return Err(InputError::Email("is longer than 254 bytes"));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
+    {
+        return Err(InputError::Email(
+            "must not contain white space, control characters, angle brackets, commas or semicolons",
+        ));
+    }
+    let Some((local, domain)) = value.rsplit_once('@') else {
+        return Err(InputError::Email("has no @"));
+    };
+    if local.is_empty() || local.len() > 64 || local.contains('@') {
+        return Err(InputError::Email(
+            "needs one @ with 1 to 64 characters before it",
+        ));
+    }
+    if !is_dot_atom(local) {
+        return Err(InputError::Email(
+            "must have a plain local part: ASCII letters, digits, dots (not first, last or doubled) and !#$%&'*+-/=?^_`{|}~",
+        ));
+    }
+    if !is_domain(&domain.to_ascii_lowercase()) {
+        return Err(InputError::Email("has no valid domain after the @"));
+    }
+    Ok(())
+}
+
+impl fmt::Debug for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EmailAddress({:?})", self.0)
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The scopes of an access token for another resource than the connection's own, such as
+/// `https://management.azure.com/.default` (Azure Resource Manager). Kept sorted and without
+/// duplicates, so equal sets compare equal.
+///
+/// ```
+/// use tenant_access::Scopes;
+/// let arm = Scopes::new(["https://management.azure.com/.default"]).unwrap();
+/// assert_eq!(arm.as_str(), "https://management.azure.com/.default");
+/// let two = Scopes::new(["b", "a", "b"]).unwrap();
+/// assert_eq!(two.as_str(), "a b");
+/// assert!(Scopes::new(Vec::<String>::new()).is_err());
+/// assert!(Scopes::new(["has space"]).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scopes(Arc<str>);
+
+impl Scopes {
+    /// Checks and normalises a set of scopes: at least one, none empty, none with white space
+    /// or control characters.
+    pub fn new<I, S>(scopes: I) -> Result<Self, InputError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut list: Vec<String> = Vec::new();
+        for scope in scopes {
+            let scope = scope.as_ref();
+            if scope.is_empty() || scope.len() > 512 {
+                return Err(InputError::Scopes("each scope must be 1 to 512 bytes long"));
+            }
+            if scope.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(InputError::Scopes(
+                    "a scope must not contain white space or control characters",
+                ));
+            }
+            list.push(scope.to_owned());
+        }
+        if list.is_empty() {
+            return Err(InputError::Scopes("at least one scope is needed"));
+        }
+        list.sort();
+        list.dedup();
+        Ok(Self(list.join(" ").into()))
+    }
+
+    /// The scopes, space separated (the OAuth `scope` parameter).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The scopes one by one.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.split(' ')
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a customer's connection is obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Method {
+    /// Delegated token through the device-code flow (RFC 8628), started from an invitation.
+    DeviceCode,
+    /// A global admin's username and password (ROPC). Fails when MFA is on.
+    Password,
+    /// An application registered in the customer's tenant (client credentials).
+    AppRegistration,
+}
+
+impl Method {
+    /// A short, stable name (`device_code`, `password`, `app_registration`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::DeviceCode => "device_code",
+            Method::Password => "password",
+            Method::AppRegistration => "app_registration",
+        }
+    }
+
+    /// Parses [`as_str`](Self::as_str)'s names.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "device_code" => Method::DeviceCode,
+            "password" => Method::Password,
+            "app_registration" => Method::AppRegistration,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The version of a stored record, raised by one on every write (compare-and-swap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(pub u64);
+
+impl Version {
+    /// The version a record has before it is first stored.
+    pub const NEW: Version = Version(0);
+
+    /// The version after this one.
+    pub fn next(self) -> Version {
+        Version(self.0 + 1)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customer_ids_carry_a_hash_that_follows_their_text() {
+        use std::hash::BuildHasher;
+        let a = CustomerId::new("contoso").unwrap();
+        let b = CustomerId::new(String::from("contoso")).unwrap();
+        let other = CustomerId::new("fabrikam").unwrap();
+        assert!(!Arc::ptr_eq(&a.text, &b.text));
+        assert_eq!(a, b);
+        assert_eq!(a.precomputed_hash(), b.precomputed_hash());
+        assert_ne!(a, other);
+        assert_ne!(a.precomputed_hash(), other.precomputed_hash());
+        // `Hash` agrees with `Eq` in any hasher.
+        let state = std::collections::hash_map::RandomState::new();
+        assert_eq!(state.hash_one(&a), state.hash_one(&b));
+        // Order is the text's; derived ids carry their own text's hash.
+        assert!(a < other);
+        let switch = a.switch_journey();
+        assert_eq!(switch.precomputed_hash(), id_hash("contoso#switch"));
+        assert_eq!(
+            switch.switching().unwrap().precomputed_hash(),
+            a.precomputed_hash()
+        );
+    }
+
+    #[test]
+    fn customer_ids() {
+        assert!(CustomerId::new("contoso").is_ok());
+        assert!(CustomerId::new("").is_err());
+        assert!(CustomerId::new(" x").is_err());
+        assert!(CustomerId::new("a\nb").is_err());
+        assert!(CustomerId::new("x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn tenants() {
+        let guid = TenantId::new("72F988BF-86F1-41AF-91AB-2D7CD011DB47").unwrap();
+        assert!(guid.is_guid());
+        assert!(guid.matches("72f988bf-86f1-41af-91ab-2d7cd011db47", &[]));
+        let domain = TenantId::new("Contoso.onmicrosoft.com").unwrap();
+        assert_eq!(domain.as_str(), "contoso.onmicrosoft.com");
+        assert!(domain.matches("x", &["contoso.onmicrosoft.com".into()]));
+        assert!(!domain.matches("x", &["fabrikam.com".into()]));
+        for bad in [
+            "common",
+            "consumers",
+            "organizations",
+            "",
+            "no_dots",
+            "a..b",
+            "-a.com",
+        ] {
+            assert!(TenantId::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn email_addresses() {
+        assert!(EmailAddress::new("admin@contoso.com").is_ok());
+        assert!(EmailAddress::new("o'brien&co+msp@sub.contoso.com").is_ok());
+        assert!(EmailAddress::new("first.last@contoso.com").is_ok());
+        for bad in [
+            "admin",
+            "@contoso.com",
+            "admin@",
+            "admin@contoso",
+            "a b@contoso.com",
+            "admin@contoso.com\r\nBcc: x@evil.com",
+            "<admin@contoso.com>",
+            "a@b@contoso.com",
+            "a..b@contoso.com",
+            ".a@contoso.com",
+            "a.@contoso.com",
+            "\"quoted\"@contoso.com",
+            "a(comment)@contoso.com",
+            "a:b@contoso.com",
+            "a\\b@contoso.com",
+            "jos\u{e9}@contoso.com",
+        ] {
+            assert!(EmailAddress::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Every address the crate's own rules accept is one lettre accepts too, so the `smtp`
+    /// feature only adds a safety net and never changes which customers can be invited.
+    #[cfg(feature = "smtp")]
+    #[test]
+    fn own_rules_are_no_looser_than_lettre() {
+        let max_local = "l".repeat(64);
+        let long_label = "d".repeat(63);
+        let cases = [
+            "admin@contoso.com".to_owned(),
+            "!#$%&'*+-/=?^_`{|}~@contoso.com".to_owned(),
+            "first.last+tag@sub.contoso-it.example".to_owned(),
+            "1@2.example".to_owned(),
+            "a@1.2.3.4".to_owned(),
+            "A.B@CONTOSO.COM".to_owned(),
+            format!("{max_local}@contoso.com"),
+            format!("a@{long_label}.{long_label}.{long_label}.com"),
+            "a..b@contoso.com".to_owned(),
+            "a@contoso..com".to_owned(),
+            "a@-contoso.com".to_owned(),
+            "a@contoso.com.".to_owned(),
+            "\"a\"@contoso.com".to_owned(),
+            "a@[127.0.0.1]".to_owned(),
+        ];
+        for case in &cases {
+            if check_email_shape(case).is_ok() {
+                assert!(
+                    case.parse::<lettre::Address>().is_ok(),
+                    "{case:?} passes our rules but not lettre's"
+                );
+                assert!(EmailAddress::new(case.as_str()).is_ok());
+            }
+        }
+        assert!(check_email_shape("admin@contoso.com").is_ok());
+    }
+
+    #[test]
+    fn method_names_round_trip() {
+        for m in [
+            Method::DeviceCode,
+            Method::Password,
+            Method::AppRegistration,
+        ] {
+            assert_eq!(Method::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(Method::parse("nope"), None);
+    }
+}

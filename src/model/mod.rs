@@ -1,0 +1,20 @@
+//! The leaf values every layer shares, with no I/O: ids, secrets, the stages of a journey and
+//! their names, what is known about a customer, audit events and invitation codes.
+//!
+//! Nothing here depends on any other module of the crate.
+
+mod audit;
+mod customer;
+mod ids;
+mod input;
+mod invitation;
+mod secret;
+mod stage;
+
+pub use audit::*;
+pub use customer::*;
+pub use ids::*;
+pub use input::InputError;
+pub use invitation::*;
+pub use secret::*;
+pub use stage::*;

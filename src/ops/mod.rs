@@ -1,0 +1,197 @@
+//! Day Two: what a portal calls every day once customers are connected.
+//!
+//! - [`TenantAccess::access_token`](crate::TenantAccess::access_token): a valid access token,
+//!   refreshed ahead of expiry, one refresh per customer at a time in this process and
+//!   compare-and-swap across replicas; no store round trip while the cached token is valid.
+//! - [`TenantAccess::access_token_for`](crate::TenantAccess::access_token_for): a token for
+//!   another resource from the same refresh token, where the provider allows it.
+//! - [`TenantAccess::refresh_now`](crate::TenantAccess::refresh_now): refresh one customer now.
+//! - [`TenantAccess::verify`](crate::TenantAccess::verify) and
+//!   [`TenantAccess::verify_all`](crate::TenantAccess::verify_all): prove connections with
+//!   bounded concurrency, honouring the provider's `Retry-After` for the whole run.
+//! - [`TenantAccess::maintenance_pass`](crate::TenantAccess::maintenance_pass) and
+//!   [`TenantAccess::spawn_maintainer`](crate::TenantAccess::spawn_maintainer): refresh tokens
+//!   before they expire and re-verify on a schedule, with graceful shutdown.
+//! - [`TenantAccess::switch_to_device_code`](crate::TenantAccess::switch_to_device_code),
+//!   [`switch_to_password`](crate::TenantAccess::switch_to_password) and
+//!   [`switch_to_app_registration`](crate::TenantAccess::switch_to_app_registration): a new
+//!   method's journey runs (as `customer#switch`) while the old connection keeps serving; once
+//!   validated it takes over in one write. [`cancel_switch`](crate::TenantAccess::cancel_switch)
+//!   keeps the old one.
+//! - The status report: [`StatusRow`] and [`PendingSwitchStatus`], as a table, CSV and JSON.
+//!
+//! Day Two is written against the [`journey`](crate::journey) and the [`Ports`]; the engine
+//! is a thin facade over it.
+
+mod access;
+mod cache;
+mod maintain;
+mod report;
+mod resource;
+mod switch;
+mod verify;
+
+pub use maintain::{Maintainer, MaintenancePolicy, PassReport};
+pub use report::{PendingSwitchStatus, StatusRow};
+pub use verify::{VerifyOutcome, VerifyProgress};
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use cache::TokenCache;
+use resource::ResourceCache;
+
+use crate::error::{Error, FlowError};
+use crate::model::{Actor, CustomerId, StageKind};
+use crate::ports::Ports;
+
+/// Day Two over one set of ports: the token caches, the engine instance's id, and every
+/// operation a portal runs on connected customers. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct DayTwo {
+    ports: Ports,
+    shared: Arc<Shared>,
+}
+
+/// What every clone of one [`DayTwo`] shares.
+struct Shared {
+    tokens: TokenCache,
+    resource_tokens: ResourceCache,
+    instance: String,
+}
+
+impl DayTwo {
+    /// Day Two over `ports`, with empty caches and a fresh random instance id. The caches
+    /// drop a customer's tokens when the journey replaces or ends its connection.
+    pub(crate) fn new(ports: Ports) -> Self {
+        let shared = Arc::new(Shared {
+            tokens: TokenCache::default(),
+            resource_tokens: ResourceCache::default(),
+            instance: new_instance_id(),
+        });
+        let caches = Arc::clone(&shared);
+        let ports = ports.on_connection_changed(Arc::new(move |customer: &CustomerId| {
+            caches.tokens.forget(customer);
+            caches.resource_tokens.forget(customer);
+        }));
+        Self { ports, shared }
+    }
+
+    /// The same Day Two (same caches), recording `actor` in audit events.
+    pub(crate) fn acting_as(&self, actor: Actor) -> Self {
+        Self {
+            ports: self.ports.acting_as(actor),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// The ports.
+    pub(crate) fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    /// This instance's random id: the holder named in the refresh leases it takes.
+    pub(crate) fn instance_id(&self) -> &str {
+        &self.shared.instance
+    }
+
+    fn tokens(&self) -> &TokenCache {
+        &self.shared.tokens
+    }
+
+    fn resource_tokens(&self) -> &ResourceCache {
+        &self.shared.resource_tokens
+    }
+}
+
+impl Deref for DayTwo {
+    type Target = Ports;
+
+    fn deref(&self) -> &Ports {
+        &self.ports
+    }
+}
+
+impl AsRef<Ports> for DayTwo {
+    fn as_ref(&self) -> &Ports {
+        &self.ports
+    }
+}
+
+/// A random id for one engine instance: 64 bits from the OS, hex.
+fn new_instance_id() -> String {
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).expect("the OS random source is unavailable");
+    random.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The error for a Day Two call on a customer whose journey is not connected.
+fn not_connected(customer: &CustomerId, stage: StageKind) -> Error {
+    FlowError::NotConnected {
+        customer: customer.clone(),
+        stage,
+    }
+    .into()
+}
+
+/// The hot paths' futures: a caller pins, boxes or spawns them, which copies all of them.
+#[cfg(test)]
+mod future_sizes {
+    use crate::model::Customer;
+    use crate::journey::{AnyOnboarding, Stage, Validated};
+    use crate::ports::Record;
+    use crate::store::MemoryStore;
+    use crate::{Config, Method, NewCustomer, TenantAccess, Version};
+
+    fn engine() -> TenantAccess {
+        TenantAccess::builder()
+            .config(Config::new("https://portal.example.com").unwrap())
+            .store(MemoryStore::new())
+            .mailer(crate::testing::CaptureMailer::new())
+            .provider(crate::testing::mock::MockProvider::new())
+            .build()
+            .unwrap()
+    }
+
+    fn size_of<F: std::future::Future>(_: &F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// verify_all keeps `concurrency` of these in flight and moves each once into its box:
+    /// they must not grow back to the 5-8 KB they were before the arguments stopped being
+    /// held twice and the failure paths were boxed.
+    #[test]
+    fn verification_futures_stay_small() {
+        let ta = engine();
+        let new = NewCustomer::new("contoso", "contoso.com", "admin@contoso.com").unwrap();
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        let record = Record {
+            customer: Customer::new(new, Method::DeviceCode, now),
+            stage: Stage::Validated(Validated { validated_at: now }),
+            version: Version::NEW,
+        };
+        let connected = || match AnyOnboarding::from_record(record.clone()) {
+            AnyOnboarding::Validated(connected) => connected,
+            other => panic!("{:?}", other.kind()),
+        };
+        let one = size_of(&connected().verify(&ta));
+        let listed = crate::ports::ListedConnection::from_record(&record);
+        let in_run = size_of(&ta.verify_listed(listed, Default::default()));
+        assert!(one <= 2048, "Onboarding::verify's future is {one} bytes");
+        assert!(in_run <= 1024, "a verify_all task is {in_run} bytes");
+    }
+
+    /// A cached `access_token` is the hot path: a caller pinning or spawning its future copies
+    /// all of it, so the refresh path is boxed and the future stays a few words (it was
+    /// kilobytes, and copying them cost more than the lookup).
+    #[test]
+    fn the_access_token_future_is_a_few_words() {
+        let ta = engine();
+        let id = crate::CustomerId::new("contoso").unwrap();
+        let scopes = crate::Scopes::new(["https://management.azure.com/.default"]).unwrap();
+        let plain = size_of(&ta.access_token(&id));
+        let scoped = size_of(&ta.access_token_for(&id, &scopes));
+        assert!(plain <= 128, "access_token's future is {plain} bytes");
+        assert!(scoped <= 192, "access_token_for's future is {scoped} bytes");
+    }
+}

@@ -1,0 +1,314 @@
+//! The status report: one row per customer, as a portal's "authentication status" table shows.
+
+use std::fmt::Write as _;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::model::VerificationStatus;
+use crate::journey::StageKind;
+use crate::model::{CustomerId, EmailAddress, Method};
+use std::collections::HashMap;
+
+use super::DayTwo;
+use crate::error::Error;
+use crate::ports::{Filter, PageRequest, Record};
+
+/// The flat, serialisable form of a row for CSV and JSON.
+#[derive(serde::Serialize)]
+struct Flat<'a> {
+    customer: &'a str,
+    admin_email: &'a str,
+    method: &'static str,
+    stage: &'static str,
+    email_sent: bool,
+    device_authenticated: bool,
+    token_created_at: Option<String>,
+    token_expires_at: Option<String>,
+    last_verified_at: Option<String>,
+    last_verification: Option<&'static str>,
+    last_error: Option<&'a str>,
+    switch_method: Option<&'static str>,
+    switch_stage: Option<&'static str>,
+}
+
+/// A method switch under way, folded into its customer's [`StatusRow`]: the journey stored
+/// under [`CustomerId::switch_journey`] while the old connection keeps serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingSwitchStatus {
+    /// The method the customer is switching to.
+    pub method: Method,
+    /// The switch journey's stage.
+    pub stage: StageKind,
+}
+
+impl PendingSwitchStatus {
+    /// The pending switch a stored switch journey describes.
+    pub fn from_record(record: &Record) -> Self {
+        PendingSwitchStatus {
+            method: record.customer.method,
+            stage: record.stage.kind(),
+        }
+    }
+}
+
+/// One customer's status. Holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRow {
+    /// The customer's id.
+    pub customer: CustomerId,
+    /// The admin or service-account email.
+    pub admin_email: EmailAddress,
+    /// How the connection is obtained.
+    pub method: Method,
+    /// The journey's stage.
+    pub stage: StageKind,
+    /// Whether the current invitation email was accepted by the mail server.
+    pub email_sent: bool,
+    /// Whether the customer finished the device sign-in.
+    pub device_authenticated: bool,
+    /// When the current token was obtained.
+    pub token_created_at: Option<OffsetDateTime>,
+    /// When the current access token expires.
+    pub token_expires_at: Option<OffsetDateTime>,
+    /// When the connection was last verified.
+    pub last_verified_at: Option<OffsetDateTime>,
+    /// What that verification found.
+    pub last_verification: Option<VerificationStatus>,
+    /// The last error any step met.
+    pub last_error: Option<String>,
+    /// The method switch under way, if any (its journey has no row of its own).
+    pub switch: Option<PendingSwitchStatus>,
+}
+
+impl StatusRow {
+    /// The row for a stored record, with no switch folded in (see
+    /// [`TenantAccess::status_report`](crate::TenantAccess::status_report), which folds it).
+    pub fn from_record(record: &Record) -> Self {
+        let c = &record.customer;
+        StatusRow {
+            customer: c.id.clone(),
+            admin_email: c.admin_email.clone(),
+            method: c.method,
+            stage: record.stage.kind(),
+            email_sent: c.invitation.as_ref().is_some_and(|i| i.delivery.is_some()),
+            device_authenticated: c.device_authenticated_at.is_some(),
+            token_created_at: c.token.as_ref().map(|t| t.obtained_at),
+            token_expires_at: c.token.as_ref().map(|t| t.expires_at),
+            last_verified_at: c.last_verification.as_ref().map(|v| v.at),
+            last_verification: c.last_verification.as_ref().map(|v| v.status),
+            last_error: c.last_error.clone(),
+            switch: None,
+        }
+    }
+
+    /// Renders rows as a plain-text table with a header, for terminals and logs.
+    pub fn table(rows: &[StatusRow]) -> String {
+        let header = [
+            "customer",
+            "admin email",
+            "method",
+            "stage",
+            "email sent",
+            "device auth",
+            "token created",
+            "token expires",
+            "last verified",
+            "status",
+            "last error",
+            "switching to",
+        ];
+        let cells: Vec<[String; 12]> = rows.iter().map(StatusRow::cells).collect();
+        let mut widths = header.map(str::len);
+        for row in &cells {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let mut line = |cells: &[&str]| {
+            let parts: Vec<String> = cells
+                .iter()
+                .zip(widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            let _ = writeln!(out, "{}", parts.join("  ").trim_end());
+        };
+        line(&header);
+        for row in &cells {
+            line(&row.each_ref().map(String::as_str));
+        }
+        out
+    }
+
+    /// Writes rows as CSV with a header line (RFC 4180 quoting; times in RFC 3339).
+    pub fn write_csv<W: std::io::Write>(rows: &[StatusRow], out: W) -> std::io::Result<()> {
+        let mut writer = csv::Writer::from_writer(out);
+        for row in rows {
+            writer
+                .serialize(row.flat())
+                .map_err(std::io::Error::other)?;
+        }
+        writer.flush()
+    }
+
+    /// Rows as CSV text.
+    pub fn csv(rows: &[StatusRow]) -> String {
+        let mut out = Vec::new();
+        Self::write_csv(rows, &mut out).expect("writing to memory cannot fail");
+        String::from_utf8(out).expect("CSV of UTF-8 fields is UTF-8")
+    }
+
+    /// Rows as a JSON array of objects (times in RFC 3339, absent values `null`).
+    pub fn json(rows: &[StatusRow]) -> String {
+        let flat: Vec<Flat<'_>> = rows.iter().map(StatusRow::flat).collect();
+        serde_json::to_string_pretty(&flat).expect("plain strings and booleans serialise")
+    }
+
+    fn flat(&self) -> Flat<'_> {
+        let time = |t: Option<OffsetDateTime>| t.and_then(|t| t.format(&Rfc3339).ok());
+        Flat {
+            customer: self.customer.as_str(),
+            admin_email: self.admin_email.as_str(),
+            method: self.method.as_str(),
+            stage: self.stage.as_str(),
+            email_sent: self.email_sent,
+            device_authenticated: self.device_authenticated,
+            token_created_at: time(self.token_created_at),
+            token_expires_at: time(self.token_expires_at),
+            last_verified_at: time(self.last_verified_at),
+            last_verification: self.last_verification.map(VerificationStatus::as_str),
+            last_error: self.last_error.as_deref(),
+            switch_method: self.switch.map(|s| s.method.as_str()),
+            switch_stage: self.switch.map(|s| s.stage.as_str()),
+        }
+    }
+
+    fn cells(&self) -> [String; 12] {
+        let time = |t: Option<OffsetDateTime>| {
+            t.and_then(|t| t.format(&Rfc3339).ok())
+                .unwrap_or_else(|| "-".into())
+        };
+        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
+        let mut error = self.last_error.clone().unwrap_or_else(|| "-".into());
+        if error.chars().count() > 60 {
+            error = error.chars().take(57).collect::<String>() + "...";
+        }
+        [
+            self.customer.to_string(),
+            self.admin_email.to_string(),
+            self.method.to_string(),
+            self.stage.to_string(),
+            yes_no(self.email_sent),
+            yes_no(self.device_authenticated),
+            time(self.token_created_at),
+            time(self.token_expires_at),
+            time(self.last_verified_at),
+            self.last_verification
+                .map_or("-", VerificationStatus::as_str)
+                .to_owned(),
+            error,
+            self.switch
+                .map_or_else(|| "-".into(), |s| format!("{} ({})", s.method, s.stage)),
+        ]
+    }
+}
+
+/// How many records the status report asks the store for at a time.
+const STATUS_PAGE: usize = 500;
+
+impl DayTwo {
+    /// How many customers match `filter` (method-switch journeys are not counted): the total
+    /// a progress bar for [`verify_all`](crate::TenantAccess::verify_all) needs, read a page at a time.
+    pub(crate) async fn count(&self, filter: &Filter) -> Result<usize, Error> {
+        let mut count = 0;
+        let mut page = Some(PageRequest::first(STATUS_PAGE));
+        while let Some(request) = page {
+            let result = self.store().list(filter, &request).await?;
+            count += result
+                .records
+                .iter()
+                .filter(|r| !r.id().is_switch_journey())
+                .count();
+            page = result.next;
+        }
+        Ok(count)
+    }
+
+    /// One status row per customer matching `filter`, in customer-id order.
+    ///
+    /// A method switch under way (the journey stored under
+    /// [`CustomerId::switch_journey`]) has no row of its own: it is folded into its customer's
+    /// row as [`StatusRow::switch`], whether or not the switch journey itself matches
+    /// `filter`. A switch journey whose customer does not match (or no longer exists) is left
+    /// out.
+    pub(crate) async fn status_report(&self, filter: &Filter) -> Result<Vec<StatusRow>, Error> {
+        let mut rows = Vec::new();
+        let mut switches = HashMap::new();
+        self.each_record(filter, |record| match record.customer.id.switching() {
+            Some(owner) => {
+                switches.insert(owner, PendingSwitchStatus::from_record(record));
+            }
+            None => rows.push(StatusRow::from_record(record)),
+        })
+        .await?;
+        // The switch journey sorts after its customer, not always right after (`a b` comes
+        // between `a` and `a#switch`), and may be on a later page: fold once all are read.
+        for row in &mut rows {
+            row.switch = switches.remove(&row.customer);
+        }
+        if !filter.is_all() {
+            self.fold_filtered_out_switches(&mut rows).await?;
+        }
+        Ok(rows)
+    }
+
+    /// Folds in the switch journeys a filter may have hidden (their stage or method differs
+    /// from their customer's): by key for up to a page of rows, else in one pass over every
+    /// record, which costs less than that many reads by key.
+    async fn fold_filtered_out_switches(&self, rows: &mut [StatusRow]) -> Result<(), Error> {
+        let without: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].switch.is_none())
+            .collect();
+        if without.len() <= STATUS_PAGE {
+            for i in without {
+                let journey = rows[i].customer.switch_journey();
+                rows[i].switch = self
+                    .store()
+                    .load(&journey)
+                    .await?
+                    .as_ref()
+                    .map(PendingSwitchStatus::from_record);
+            }
+            return Ok(());
+        }
+        let index: HashMap<CustomerId, usize> = without
+            .into_iter()
+            .map(|i| (rows[i].customer.clone(), i))
+            .collect();
+        self.each_record(&Filter::all(), |record| {
+            let owner = record.customer.id.switching();
+            if let Some(&i) = owner.and_then(|owner| index.get(&owner)) {
+                rows[i].switch = Some(PendingSwitchStatus::from_record(record));
+            }
+        })
+        .await
+    }
+
+    /// Calls `each` with every record matching `filter`, in customer-id order, a page of the
+    /// store at a time.
+    async fn each_record(
+        &self,
+        filter: &Filter,
+        mut each: impl FnMut(&Record),
+    ) -> Result<(), Error> {
+        let mut page = Some(PageRequest::first(STATUS_PAGE));
+        while let Some(request) = page {
+            let result = self.store().list(filter, &request).await?;
+            result.records.iter().for_each(&mut each);
+            page = result.next;
+        }
+        Ok(())
+    }
+}
+

@@ -1,0 +1,164 @@
+//! The ports: the traits the journey and Day Two are written against, and the data they
+//! carry. [`Store`] keeps journeys, [`IdentityProvider`] talks to Entra ID (or any OAuth 2.0
+//! server), [`Mailer`] sends invitations and [`Clock`] says what time it is.
+//!
+//! [`Ports`] bundles one of each with the [`Config`] and the acting [`Actor`]: it is what a
+//! transition takes. [`TenantAccess`](crate::TenantAccess) gives it (`stage.poll(&ta)`), and
+//! so does a `Ports` of its own.
+
+mod clock;
+mod consent;
+mod mailer;
+mod pager;
+mod provider;
+mod store;
+mod target;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use clock::{Clock, SystemClock};
+pub use consent::{ConsentCallback, admin_consent_url, check_admin_consent};
+pub use mailer::{InvitationMessage, Mailer};
+pub use pager::Pager;
+pub use provider::{
+    AdminConsentRequest, DeviceAuthorization, DevicePoll, IdentityProvider, TokenResponse,
+};
+pub(crate) use store::verification_target;
+pub use target::Target;
+pub use store::{
+    ConnectionPage, Filter, ListedConnection, Page, PageRequest, Record, Store,
+    VerifiedConnection,
+};
+
+use crate::config::Config;
+use crate::model::{Actor, AuditEvent, CustomerId, StageKind};
+
+/// Called when a customer's connection is replaced or ends (a method switch took over, the
+/// journey was revoked), so caches of its tokens can drop them.
+pub(crate) type ConnectionChanged = Arc<dyn Fn(&CustomerId) + Send + Sync>;
+
+/// The parts a journey step uses: store, identity provider, mailer, clock, configuration, and
+/// the actor recorded in audit events. Cheap to clone; clones share the parts.
+///
+/// Every transition takes `&impl AsRef<Ports>`, so `stage.poll(&ta)` works with the engine
+/// ([`TenantAccess`](crate::TenantAccess)) as well as with a `Ports`.
+#[derive(Clone)]
+pub struct Ports {
+    store: Arc<dyn Store>,
+    provider: Arc<dyn IdentityProvider>,
+    mailer: Arc<dyn Mailer>,
+    clock: Arc<dyn Clock>,
+    config: Arc<Config>,
+    actor: Actor,
+    connection_changed: Option<ConnectionChanged>,
+}
+
+impl Ports {
+    /// One of each part, acting as [`Actor::System`].
+    pub fn new(
+        store: Arc<dyn Store>,
+        provider: Arc<dyn IdentityProvider>,
+        mailer: Arc<dyn Mailer>,
+        clock: Arc<dyn Clock>,
+        config: Config,
+    ) -> Self {
+        Self {
+            store,
+            provider,
+            mailer,
+            clock,
+            config: Arc::new(config),
+            actor: Actor::System,
+            connection_changed: None,
+        }
+    }
+
+    /// The same parts, recording `actor` in audit events.
+    pub fn acting_as(&self, actor: Actor) -> Self {
+        Self {
+            actor,
+            ..self.clone()
+        }
+    }
+
+    /// The same parts, calling `changed` when a customer's connection is replaced or ends.
+    pub(crate) fn on_connection_changed(mut self, changed: ConnectionChanged) -> Self {
+        self.connection_changed = Some(changed);
+        self
+    }
+
+    /// The store. Writing to it directly bypasses the journey's checks and audit events.
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// The identity provider.
+    pub fn provider(&self) -> &dyn IdentityProvider {
+        &*self.provider
+    }
+
+    /// The mailer.
+    pub fn mailer(&self) -> &dyn Mailer {
+        &*self.mailer
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The actor recorded in audit events.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// Tells the token caches that `customer`'s connection was replaced or ended.
+    pub(crate) fn connection_changed(&self, customer: &CustomerId) {
+        if let Some(changed) = &self.connection_changed {
+            changed(customer);
+        }
+    }
+
+    /// An audit event for `customer`, now, by this actor.
+    pub(crate) fn event(
+        &self,
+        customer: &CustomerId,
+        from: Option<StageKind>,
+        to: StageKind,
+        note: Option<String>,
+    ) -> AuditEvent {
+        AuditEvent {
+            customer: customer.clone(),
+            from,
+            to,
+            at: self.clock.now(),
+            actor: self.actor.clone(),
+            note,
+        }
+    }
+}
+
+impl AsRef<Ports> for Ports {
+    fn as_ref(&self) -> &Ports {
+        self
+    }
+}
+
+impl fmt::Debug for Ports {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ports")
+            .field("store", &self.store)
+            .field("provider", &self.provider)
+            .field("mailer", &self.mailer)
+            .field("clock", &self.clock)
+            .field("config", &self.config)
+            .field("actor", &self.actor)
+            .finish()
+    }
+}

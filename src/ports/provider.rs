@@ -1,0 +1,170 @@
+//! The [`IdentityProvider`] port and what its calls carry.
+//!
+//! A provider makes one logical request per call and never loops on the journey's behalf:
+//! polling and waiting for the customer are the journey's decisions, made with the engine's
+//! [`Clock`](crate::ports::Clock). An HTTP provider may repeat the same request after a
+//! transient fault (throttling, 5xx, a dropped connection) within one call, waiting on a clock.
+
+use async_trait::async_trait;
+use time::Duration;
+use url::Url;
+
+use super::consent::ConsentCallback;
+use super::target::Target;
+use crate::error::ProviderError;
+use crate::model::{
+    AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
+    Scopes, TenantInfo,
+};
+
+/// An RFC 8628 device authorization response, with relative times as on the wire.
+#[derive(Debug, Clone)]
+pub struct DeviceAuthorization {
+    /// The device code the portal polls with.
+    pub device_code: DeviceCode,
+    /// The code the customer types.
+    pub user_code: String,
+    /// Where the customer types it.
+    pub verification_uri: Url,
+    /// How long the device code lives.
+    pub expires_in: Duration,
+    /// The minimum poll interval.
+    pub interval: Duration,
+    /// The provider's instruction text, if any.
+    pub message: Option<String>,
+}
+
+/// A token endpoint's success answer, with relative times as on the wire.
+#[derive(Debug, Clone)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: AccessToken,
+    /// The refresh token, if one was issued.
+    pub refresh_token: Option<RefreshToken>,
+    /// How long the access token lives.
+    pub expires_in: Duration,
+    /// The granted scopes.
+    pub scope: Option<String>,
+}
+
+/// The answer to one device-code poll.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum DevicePoll {
+    /// The customer has not finished signing in (`authorization_pending`).
+    Pending,
+    /// Polling too fast (`slow_down`): widen the interval by 5 seconds.
+    SlowDown,
+    /// The customer asked an administrator to approve the application (admin consent
+    /// workflow); the device code is of no further use.
+    ApprovalRequested,
+    /// The customer declined (`authorization_declined`).
+    Declined,
+    /// The device code expired, is unknown, or was already used.
+    Expired,
+    /// The customer signed in and consented: here is the token.
+    Granted(TokenResponse),
+}
+
+/// What an admin-consent URL asks for.
+#[derive(Debug, Clone)]
+pub struct AdminConsentRequest {
+    /// The application (client) id to consent to.
+    pub client_id: String,
+    /// Where the provider sends the administrator back.
+    pub redirect_uri: Url,
+    /// The unguessable value the callback must carry back.
+    pub state: ConsentState,
+}
+
+/// An identity provider: Microsoft Entra ID, a standards-only OAuth2/OIDC server, or the mock.
+///
+/// Object-safe, `Send + Sync`: the engine holds it as `Arc<dyn IdentityProvider>`.
+#[async_trait]
+pub trait IdentityProvider: Send + Sync + std::fmt::Debug {
+    /// Starts a device authorization (RFC 8628 §3.1).
+    async fn device_authorization(
+        &self,
+        target: &Target,
+    ) -> Result<DeviceAuthorization, ProviderError>;
+
+    /// Makes exactly one device-code token request (RFC 8628 §3.4).
+    async fn poll_device_code(
+        &self,
+        target: &Target,
+        device_code: &DeviceCode,
+    ) -> Result<DevicePoll, ProviderError>;
+
+    /// The resource-owner password grant (ROPC).
+    async fn password_grant(
+        &self,
+        target: &Target,
+        username: &str,
+        password: &Password,
+    ) -> Result<TokenResponse, ProviderError>;
+
+    /// The client-credentials grant of an app registration in the customer's tenant.
+    async fn client_credentials(
+        &self,
+        target: &Target,
+        client_id: &str,
+        client_secret: &ClientSecret,
+    ) -> Result<TokenResponse, ProviderError>;
+
+    /// Redeems a refresh token. A dead token is
+    /// [`ProviderError::ReauthenticationRequired`].
+    async fn refresh(
+        &self,
+        target: &Target,
+        refresh_token: &RefreshToken,
+    ) -> Result<TokenResponse, ProviderError>;
+
+    /// Redeems the refresh token for an access token to other scopes (another resource, such
+    /// as Azure Resource Manager), where the provider allows it. Entra ID does: a refresh
+    /// token is good for every resource the user consented to. The answer may carry a new
+    /// refresh token, which replaces the stored one. The default says
+    /// [`ProviderError::Unsupported`].
+    async fn refresh_for_scopes(
+        &self,
+        _target: &Target,
+        _refresh_token: &RefreshToken,
+        _scopes: &Scopes,
+    ) -> Result<TokenResponse, ProviderError> {
+        Err(ProviderError::Unsupported(
+            "access tokens for other scopes from the refresh token",
+        ))
+    }
+
+    /// Builds the URL an administrator opens to consent for the whole organisation.
+    fn admin_consent_url(
+        &self,
+        target: &Target,
+        request: &AdminConsentRequest,
+    ) -> Result<Url, ProviderError>;
+
+    /// Checks an admin-consent callback: the state, the tenant, and any error it carries.
+    async fn verify_admin_consent(
+        &self,
+        target: &Target,
+        expected_state: &ConsentState,
+        callback: &ConsentCallback,
+    ) -> Result<(), ProviderError>;
+
+    /// Proves the token works with one real call and says which tenant it reached.
+    async fn validate(
+        &self,
+        target: &Target,
+        access_token: &AccessToken,
+    ) -> Result<TenantInfo, ProviderError>;
+
+    /// Revokes a customer's tokens at the provider (RFC 7009) when the MSP removes the
+    /// customer. Providers with no revocation endpoint (Entra ID has none for these tokens)
+    /// keep this default, which does nothing.
+    async fn revoke_tokens(
+        &self,
+        _target: &Target,
+        _tokens: &crate::model::TokenSet,
+    ) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,355 @@
+//! The [`Store`] port: where journeys are kept, the [`Record`] it stores, filters and pages.
+//!
+//! Every write is a compare-and-swap on the record's [`Version`]: two portal replicas racing
+//! on one customer never both win, and a failed write leaves the stored record as it was.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::error::StoreError;
+use crate::model::{
+    AccessToken, AuditEvent, CodeHash, Customer, CustomerId, Method, Stage, StageKind, StageType,
+    TenantId, TenantInfo, Validated, Verification, VerificationStatus, Version,
+};
+
+/// One customer as stored: the customer's facts, the stage data and the version.
+#[derive(Debug)]
+pub struct Record {
+    /// The facts every stage shares.
+    pub customer: Customer,
+    /// The current stage and its data.
+    pub stage: Stage,
+    /// The version this record was read at ([`Version::NEW`] before the first write).
+    pub version: Version,
+}
+
+crate::model::clone_by_field!(Record {
+    customer,
+    stage,
+    version
+});
+
+impl Record {
+    /// The customer's id.
+    pub fn id(&self) -> &CustomerId {
+        &self.customer.id
+    }
+
+    /// The hash of the live invitation code, if any: stores index this.
+    pub fn invitation_hash(&self) -> Option<CodeHash> {
+        self.customer.invitation.as_ref().and_then(|i| i.code_hash)
+    }
+}
+
+/// A persistence backend for journeys.
+///
+/// Implementations must be safe to share between tasks and processes: `update` is a
+/// compare-and-swap on [`Record::version`], and `create`/`update` store the audit event in the
+/// same atomic step as the record where the backend allows it.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Stores a new customer. `record.version` must be [`Version::NEW`]; returns the stored
+    /// version ([`Version`]`(1)`). Fails with [`StoreError::AlreadyExists`] if the id is taken.
+    async fn create(&self, record: &Record, event: &AuditEvent) -> Result<Version, StoreError>;
+
+    /// Loads a customer by id.
+    async fn load(&self, customer: &CustomerId) -> Result<Option<Record>, StoreError>;
+
+    /// Loads the customer whose live invitation code has this hash.
+    async fn load_by_invitation(&self, hash: &CodeHash) -> Result<Option<Record>, StoreError>;
+
+    /// Replaces the record if the stored version still equals `record.version`, and returns
+    /// the new version (one higher). Otherwise fails with [`StoreError::Conflict`] and changes
+    /// nothing.
+    async fn update(
+        &self,
+        record: &Record,
+        event: Option<&AuditEvent>,
+    ) -> Result<Version, StoreError>;
+
+    /// Removes a customer if the stored version still equals `expected` (compare-and-swap),
+    /// storing `event` in the same atomic step where the backend allows it. The customer's
+    /// invitation stops working; its audit events stay. Otherwise fails with
+    /// [`StoreError::Conflict`] and changes nothing.
+    async fn delete(
+        &self,
+        customer: &CustomerId,
+        expected: Version,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// One page of customers matching `filter`, in customer-id order.
+    async fn list(&self, filter: &Filter, page: &PageRequest) -> Result<Page, StoreError>;
+
+    /// The same customers as [`list`](Store::list), as [`ListedConnection`]s: what a
+    /// verification needs and no more. "Verify all" reads the store through this.
+    ///
+    /// The default lists whole records and keeps their connection facts; a store that can
+    /// hand them out without copying a whole record (the memory store) overrides it.
+    async fn list_connections(
+        &self,
+        filter: &Filter,
+        page: &PageRequest,
+    ) -> Result<ConnectionPage, StoreError> {
+        let page = self.list(filter, page).await?;
+        Ok(ConnectionPage {
+            connections: page
+                .records
+                .iter()
+                .map(ListedConnection::from_record)
+                .collect(),
+            next: page.next,
+        })
+    }
+
+    /// Stores a successful verification of the validated customer at version `expected`
+    /// (compare-and-swap, as [`update`](Store::update)), and returns the new version. Only
+    /// the verification's facts change (see [`VerifiedConnection::apply_to`]); a record
+    /// that moved, is gone or is not validated fails with [`StoreError::Conflict`] and
+    /// changes nothing.
+    ///
+    /// The default loads the record, applies the verification and updates it; a store that
+    /// can write the facts in place (the memory store) overrides it.
+    async fn record_verification(
+        &self,
+        customer: &CustomerId,
+        expected: Version,
+        verified: &VerifiedConnection,
+    ) -> Result<Version, StoreError> {
+        let mut stored = self.load(customer).await?;
+        let record = verification_target(customer, expected, stored.as_mut())?;
+        verified.apply_to(record);
+        self.update(record, None).await
+    }
+
+    /// Appends an event that is not part of a write (for example a failed attempt).
+    async fn append_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
+
+    /// The customer's events, oldest first.
+    async fn events(&self, customer: &CustomerId) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// Which customers to list. Empty fields match everything; set fields must all match.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only these stages.
+    pub stages: Option<Vec<StageKind>>,
+    /// Only these methods.
+    pub methods: Option<Vec<Method>>,
+    /// Only customers whose last verification had this status.
+    pub verification: Option<VerificationStatus>,
+    /// Only customers whose access token expires before this moment.
+    pub token_expires_before: Option<OffsetDateTime>,
+    /// Only customers not verified since this moment (or never).
+    pub not_verified_since: Option<OffsetDateTime>,
+}
+
+impl Filter {
+    /// Every customer.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Customers in one of these stages.
+    pub fn stages(stages: impl IntoIterator<Item = StageKind>) -> Self {
+        Self {
+            stages: Some(stages.into_iter().collect()),
+            ..Self::default()
+        }
+    }
+
+    /// Whether this filter matches every record (no field is set).
+    pub(crate) fn is_all(&self) -> bool {
+        let Filter {
+            stages,
+            methods,
+            verification,
+            token_expires_before,
+            not_verified_since,
+        } = self;
+        stages.is_none()
+            && methods.is_none()
+            && verification.is_none()
+            && token_expires_before.is_none()
+            && not_verified_since.is_none()
+    }
+
+    /// Whether `record` matches. Stores that cannot filter in their query language can use it.
+    pub fn matches(&self, record: &Record) -> bool {
+        let c = &record.customer;
+        self.stages
+            .as_ref()
+            .is_none_or(|s| s.contains(&record.stage.kind()))
+            && self.methods.as_ref().is_none_or(|m| m.contains(&c.method))
+            && self.verification.is_none_or(|v| {
+                c.last_verification
+                    .as_ref()
+                    .is_some_and(|last| last.status == v)
+            })
+            && self
+                .token_expires_before
+                .is_none_or(|t| c.token.as_ref().is_some_and(|token| token.expires_at < t))
+            && self
+                .not_verified_since
+                .is_none_or(|t| c.last_verification.as_ref().is_none_or(|last| last.at < t))
+    }
+}
+
+/// Where a page starts and how long it is (keyset pagination on customer id).
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    /// Start after this customer id (`None` for the first page).
+    pub after: Option<CustomerId>,
+    /// At most this many records (at least 1; stores may cap it).
+    pub limit: usize,
+}
+
+impl PageRequest {
+    /// The first page of `limit` records.
+    pub fn first(limit: usize) -> Self {
+        Self {
+            after: None,
+            limit: limit.max(1),
+        }
+    }
+}
+
+/// A customer as [`Store::list_connections`] lists it: the facts one verification call
+/// needs. The ids and the token are shared with the stored record, not copied.
+#[derive(Debug, Clone)]
+pub struct ListedConnection {
+    /// The customer.
+    pub customer: CustomerId,
+    /// The customer's tenant, as invited.
+    pub tenant: TenantId,
+    /// The customer's stage (verification needs [`StageKind::Validated`]).
+    pub stage: StageKind,
+    /// The current access token, if the customer has one.
+    pub access_token: Option<AccessToken>,
+    /// The version these facts were read at.
+    pub version: Version,
+}
+
+impl ListedConnection {
+    /// The connection facts of `record`.
+    pub fn from_record(record: &Record) -> Self {
+        let customer = &record.customer;
+        Self {
+            customer: customer.id.clone(),
+            tenant: customer.tenant.clone(),
+            stage: record.stage.kind(),
+            access_token: customer.token.as_ref().map(|t| t.access_token.clone()),
+            version: record.version,
+        }
+    }
+}
+
+/// One page of [`ListedConnection`]s.
+#[derive(Debug, Clone)]
+pub struct ConnectionPage {
+    /// The connections, in customer-id order.
+    pub connections: Vec<ListedConnection>,
+    /// The request for the next page, if there may be more.
+    pub next: Option<PageRequest>,
+}
+
+impl ConnectionPage {
+    /// A page of `connections` read for a request of `limit`; `more` says whether the store
+    /// saw a customer beyond them (then the next request starts after the last one).
+    pub fn new(connections: Vec<ListedConnection>, more: bool, limit: usize) -> Self {
+        let next = next_page(connections.last().map(|c| &c.customer), more, limit);
+        Self { connections, next }
+    }
+}
+
+/// A successful verification, as [`Store::record_verification`] stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedConnection {
+    /// When the connection was proven.
+    pub at: OffsetDateTime,
+    /// The tenant the proof answered for.
+    pub tenant_info: TenantInfo,
+}
+
+impl VerifiedConnection {
+    /// Writes the verification into `record`: the tenant as proven, last verified now with
+    /// [`VerificationStatus::Ok`], no last error, updated and validated now. Nothing else
+    /// changes (the version is the store's to set).
+    pub fn apply_to(&self, record: &mut Record) {
+        self.apply_to_customer(&mut record.customer);
+        record.stage = Validated {
+            validated_at: self.at,
+        }
+        .into_stage();
+    }
+
+    /// The customer's part of [`apply_to`](Self::apply_to).
+    pub(crate) fn apply_to_customer(&self, customer: &mut Customer) {
+        // An unchanged tenant keeps its allocations.
+        match &mut customer.tenant_info {
+            Some(info) if *info == self.tenant_info => {}
+            info => *info = Some(self.tenant_info.clone()),
+        }
+        customer.last_verification = Some(Verification {
+            at: self.at,
+            status: VerificationStatus::Ok,
+        });
+        customer.last_error = None;
+        customer.updated_at = self.at;
+    }
+}
+
+/// The stored record a verification of `customer` at version `expected` may be written on:
+/// there, at that version and validated; otherwise the [`StoreError::Conflict`] to report.
+pub(crate) fn verification_target<'r>(
+    customer: &CustomerId,
+    expected: Version,
+    stored: Option<&'r mut Record>,
+) -> Result<&'r mut Record, StoreError> {
+    match stored {
+        Some(record)
+            if record.version == expected && record.stage.kind() == StageKind::Validated =>
+        {
+            Ok(record)
+        }
+        other => Err(StoreError::Conflict {
+            customer: customer.clone(),
+            expected,
+            actual: other.map(|r| r.version),
+        }),
+    }
+}
+
+/// One page of records.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The records, in customer-id order.
+    pub records: Vec<Record>,
+    /// The request for the next page, if there may be more.
+    pub next: Option<PageRequest>,
+}
+
+impl Page {
+    /// A page of `records` read for a request of `limit`; `more` says whether the store saw
+    /// a record beyond them (then the next request starts after the last one).
+    pub fn new(records: Vec<Record>, more: bool, limit: usize) -> Self {
+        let next = next_page(records.last().map(Record::id), more, limit);
+        Page { records, next }
+    }
+
+    /// A page with no records and nothing after it.
+    pub fn empty() -> Self {
+        Page::new(Vec::new(), false, 1)
+    }
+}
+
+/// The request after a page that ended at `last`, if the store saw more.
+fn next_page(last: Option<&CustomerId>, more: bool, limit: usize) -> Option<PageRequest> {
+    match last {
+        Some(last) if more => Some(PageRequest {
+            after: Some(last.clone()),
+            limit,
+        }),
+        _ => None,
+    }
+}

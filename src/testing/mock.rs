@@ -1,0 +1,606 @@
+//! A scripted, in-process [`IdentityProvider`] (feature `mock`) for this crate's tests,
+//! downstream test suites and demos.
+//!
+//! Every customer succeeds at once unless scripted otherwise. A script lists what the device
+//! polls answer (pending, slow down, declined, expired), switches on behaviours (admin consent
+//! workflow, MFA on the password grant, consent required, dead refresh tokens) and queues
+//! faults per operation (throttling with `Retry-After`, 5xx). Every call is recorded.
+//!
+//! ```
+//! use tenant_access::provider::mock::{MockProvider, Operation};
+//! use time::Duration;
+//!
+//! let mock = MockProvider::new();
+//! mock.script("contoso", |s| {
+//!     s.pending(2)
+//!         .slow_down()
+//!         .approval_workflow()
+//!         .throttle(Operation::PollDeviceCode, Duration::seconds(3));
+//! });
+//! assert_eq!(mock.calls().len(), 0);
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use time::Duration;
+use url::Url;
+
+use crate::ports::{
+    AdminConsentRequest, ConsentCallback, DeviceAuthorization, DevicePoll, IdentityProvider,
+    Target, TokenResponse, admin_consent_url, check_admin_consent,
+};
+use crate::model::TenantInfo;
+use crate::error::{ProviderDetail, ProviderError};
+use crate::model::{CustomerId, Scopes, TenantId};
+use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
+
+/// The provider operations, for scripting faults and counting calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// [`IdentityProvider::device_authorization`].
+    DeviceAuthorization,
+    /// [`IdentityProvider::poll_device_code`].
+    PollDeviceCode,
+    /// [`IdentityProvider::password_grant`].
+    PasswordGrant,
+    /// [`IdentityProvider::client_credentials`].
+    ClientCredentials,
+    /// [`IdentityProvider::refresh`].
+    Refresh,
+    /// [`IdentityProvider::refresh_for_scopes`].
+    RefreshForScopes,
+    /// [`IdentityProvider::admin_consent_url`].
+    AdminConsentUrl,
+    /// [`IdentityProvider::verify_admin_consent`].
+    VerifyAdminConsent,
+    /// [`IdentityProvider::validate`].
+    Validate,
+    /// [`IdentityProvider::revoke_tokens`].
+    RevokeTokens,
+}
+
+/// One recorded call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// What was called.
+    pub operation: Operation,
+    /// For which customer.
+    pub customer: CustomerId,
+    /// For which tenant.
+    pub tenant: TenantId,
+}
+
+/// One scripted answer to a device-code poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollStep {
+    /// `authorization_pending`.
+    Pending,
+    /// `slow_down`.
+    SlowDown,
+    /// `authorization_declined`.
+    Declined,
+    /// `expired_token`.
+    Expired,
+}
+
+/// What one customer's calls answer. Built inside [`MockProvider::script`].
+#[derive(Debug, Clone, Default)]
+pub struct Script {
+    polls: VecDeque<PollStep>,
+    approval_workflow: bool,
+    approved: bool,
+    mfa_required: bool,
+    consent_required: bool,
+    consent_granted: bool,
+    invalid_credentials: bool,
+    refresh_dead: bool,
+    validates_as: Option<TenantInfo>,
+    faults: HashMap<Operation, VecDeque<ProviderError>>,
+}
+
+impl Script {
+    /// The next `n` device polls answer `authorization_pending`.
+    pub fn pending(&mut self, n: usize) -> &mut Self {
+        self.polls.extend(std::iter::repeat_n(PollStep::Pending, n));
+        self
+    }
+
+    /// The next device poll answers `slow_down`.
+    pub fn slow_down(&mut self) -> &mut Self {
+        self.polls.push_back(PollStep::SlowDown);
+        self
+    }
+
+    /// The next device poll answers `authorization_declined`.
+    pub fn decline(&mut self) -> &mut Self {
+        self.polls.push_back(PollStep::Declined);
+        self
+    }
+
+    /// The next device poll answers `expired_token`.
+    pub fn expire_code(&mut self) -> &mut Self {
+        self.polls.push_back(PollStep::Expired);
+        self
+    }
+
+    /// The tenant runs the admin consent workflow: once the scripted polls are used up, polls
+    /// answer "approval requested" until [`MockProvider::approve`] is called.
+    pub fn approval_workflow(&mut self) -> &mut Self {
+        self.approval_workflow = true;
+        self
+    }
+
+    /// The password grant answers MFA required (AADSTS50076).
+    pub fn mfa_required(&mut self) -> &mut Self {
+        self.mfa_required = true;
+        self
+    }
+
+    /// The password and client-credentials grants answer consent required (AADSTS65001) until
+    /// an admin-consent callback is verified or [`MockProvider::grant_consent`] is called.
+    pub fn consent_required(&mut self) -> &mut Self {
+        self.consent_required = true;
+        self
+    }
+
+    /// The password grant answers bad credentials (AADSTS50126).
+    pub fn invalid_credentials(&mut self) -> &mut Self {
+        self.invalid_credentials = true;
+        self
+    }
+
+    /// Refresh answers `invalid_grant` (AADSTS700082, expired for inactivity).
+    pub fn refresh_invalid_grant(&mut self) -> &mut Self {
+        self.refresh_dead = true;
+        self
+    }
+
+    /// Validation proves this tenant instead of the invited one.
+    pub fn validates_as(&mut self, tenant: TenantInfo) -> &mut Self {
+        self.validates_as = Some(tenant);
+        self
+    }
+
+    /// The next call of `operation` fails with `error` (queue several for several failures).
+    pub fn fail(&mut self, operation: Operation, error: ProviderError) -> &mut Self {
+        self.faults.entry(operation).or_default().push_back(error);
+        self
+    }
+
+    /// The next call of `operation` is throttled (HTTP 429 with `Retry-After`).
+    pub fn throttle(&mut self, operation: Operation, retry_after: Duration) -> &mut Self {
+        self.fail(
+            operation,
+            ProviderError::Throttled {
+                retry_after: Some(retry_after),
+            },
+        )
+    }
+
+    /// The next call of `operation` meets a transient server error with this HTTP status.
+    pub fn transient_failure(&mut self, operation: Operation, status: u16) -> &mut Self {
+        self.fail(
+            operation,
+            ProviderError::Unavailable {
+                status,
+                retry_after: None,
+            },
+        )
+    }
+}
+
+/// The scripted provider. Cheap to clone; clones share scripts and the call log.
+#[derive(Debug, Clone, Default)]
+pub struct MockProvider {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    scripts: HashMap<String, Script>,
+    calls: Vec<Call>,
+    issued: u64,
+}
+
+const AUTHORITY: &str = "https://login.mock.invalid";
+
+static VERIFICATION_URI: std::sync::LazyLock<Url> = std::sync::LazyLock::new(|| {
+    Url::parse("https://microsoft.com/devicelogin").expect("static URL")
+});
+
+impl MockProvider {
+    /// A provider where everything succeeds at once.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Scripts one customer's answers (adds to any script it has).
+    pub fn script(&self, customer: &str, edit: impl FnOnce(&mut Script)) {
+        edit(self.lock().scripts.entry(customer.to_owned()).or_default());
+    }
+
+    /// A reviewer approves the application in the admin consent workflow: from now on the
+    /// customer's device sign-in succeeds.
+    pub fn approve(&self, customer: &str) {
+        self.script(customer, |s| s.approved = true);
+    }
+
+    /// An administrator consented out of band: the grants stop answering consent required.
+    pub fn grant_consent(&self, customer: &str) {
+        self.script(customer, |s| s.consent_granted = true);
+    }
+
+    /// The customer's refresh tokens die (as after a password change or an admin revoke).
+    pub fn revoke_refresh_tokens(&self, customer: &str) {
+        self.script(customer, |s| s.refresh_dead = true);
+    }
+
+    /// What an administrator's browser is redirected to after consenting at `url` (an
+    /// admin-consent URL this provider built): the portal's callback with
+    /// `admin_consent=True`, the tenant and the state.
+    pub fn admin_consents(&self, url: &Url) -> Url {
+        self.consent_redirect(url, &[("admin_consent", "True")], true)
+    }
+
+    /// What an administrator's browser is redirected to after declining at `url`.
+    pub fn admin_declines(&self, url: &Url) -> Url {
+        self.consent_redirect(
+            url,
+            &[
+                ("admin_consent", "True"),
+                ("error", "consent_required"),
+                (
+                    "error_description",
+                    "AADSTS65004: User declined to consent to access the app.",
+                ),
+            ],
+            false,
+        )
+    }
+
+    fn consent_redirect(&self, url: &Url, extra: &[(&str, &str)], with_tenant: bool) -> Url {
+        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let tenant = url
+            .path_segments()
+            .and_then(|mut s| s.next())
+            .unwrap_or_default()
+            .to_owned();
+        let mut redirect = query
+            .get("redirect_uri")
+            .and_then(|r| Url::parse(r).ok())
+            .unwrap_or_else(|| Url::parse("http://127.0.0.1/").expect("static URL"));
+        {
+            let mut pairs = redirect.query_pairs_mut();
+            for (k, v) in extra {
+                pairs.append_pair(k, v);
+            }
+            if with_tenant {
+                pairs.append_pair("tenant", &tenant_guid(&tenant));
+                if let Some(scope) = query.get("scope") {
+                    pairs.append_pair("scope", scope);
+                }
+            }
+            if let Some(state) = query.get("state") {
+                pairs.append_pair("state", state);
+            }
+        }
+        redirect
+    }
+
+    /// Every call so far, oldest first.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// How many calls of `operation` were made.
+    pub fn count(&self, operation: Operation) -> usize {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.operation == operation)
+            .count()
+    }
+
+    /// Records the call, and returns the next queued fault for it, if any.
+    fn begin(
+        &self,
+        operation: Operation,
+        target: &Target,
+    ) -> (MutexGuard<'_, Inner>, Option<ProviderError>) {
+        let mut inner = self.lock();
+        inner.calls.push(Call {
+            operation,
+            customer: target.customer.clone(),
+            tenant: target.tenant.clone(),
+        });
+        let fault = inner
+            .scripts
+            .get_mut(target.customer.as_str())
+            .and_then(|s| s.faults.get_mut(&operation))
+            .and_then(VecDeque::pop_front);
+        (inner, fault)
+    }
+}
+
+impl MockProvider {
+    /// A refresh-token grant: the scripted fault, a dead token, or fresh tokens.
+    fn redeem_refresh_token(
+        &self,
+        operation: Operation,
+        target: &Target,
+    ) -> Result<TokenResponse, ProviderError> {
+        let (mut inner, fault) = self.begin(operation, target);
+        if let Some(fault) = fault {
+            return Err(fault);
+        }
+        if inner.script(target).refresh_dead {
+            return Err(ProviderError::ReauthenticationRequired(detail(
+                "invalid_grant",
+                700082,
+                "The refresh token has expired due to inactivity.",
+            )));
+        }
+        Ok(inner.tokens(target, true))
+    }
+}
+
+impl Inner {
+    fn script(&mut self, target: &Target) -> &mut Script {
+        self.scripts.entry(target.customer.to_string()).or_default()
+    }
+
+    fn tokens(&mut self, target: &Target, with_refresh: bool) -> TokenResponse {
+        self.issued += 1;
+        let n = self.issued;
+        TokenResponse {
+            access_token: AccessToken::new(format!("mock-at-{}-{n}", target.customer)),
+            refresh_token: with_refresh
+                .then(|| RefreshToken::new(format!("mock-rt-{}-{n}", target.customer))),
+            expires_in: Duration::seconds(3599),
+            scope: Some("https://graph.microsoft.com/.default offline_access".into()),
+        }
+    }
+}
+
+/// A GUID for a tenant: itself if it is one, else one derived from the domain.
+fn tenant_guid(tenant: &str) -> String {
+    if TenantId::new(tenant).is_ok_and(|t| t.is_guid()) {
+        return tenant.to_ascii_lowercase();
+    }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let h = Sha256::digest(tenant.as_bytes());
+    let mut guid = String::with_capacity(36);
+    for (i, b) in h.iter().take(16).enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            guid.push('-');
+        }
+        guid.push(HEX[usize::from(b >> 4)] as char);
+        guid.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    guid
+}
+
+fn detail(error: &str, code: u32, text: &str) -> ProviderDetail {
+    ProviderDetail::new(error, format!("AADSTS{code}: {text}")).with_code(code)
+}
+
+#[async_trait]
+impl IdentityProvider for MockProvider {
+    async fn device_authorization(
+        &self,
+        target: &Target,
+    ) -> Result<DeviceAuthorization, ProviderError> {
+        let (mut inner, fault) = self.begin(Operation::DeviceAuthorization, target);
+        if let Some(fault) = fault {
+            return Err(fault);
+        }
+        inner.issued += 1;
+        let n = inner.issued;
+        let letters: String = (0..9)
+            .map(|i| (b'A' + ((n * 7 + i * 3) % 26) as u8) as char)
+            .collect();
+        Ok(DeviceAuthorization {
+            device_code: DeviceCode::new(format!("mock-dc-{}-{n}", target.customer)),
+            user_code: letters.clone(),
+            verification_uri: VERIFICATION_URI.clone(),
+            expires_in: Duration::minutes(15),
+            interval: Duration::seconds(5),
+            message: Some(format!(
+                "To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code {letters} to authenticate."
+            )),
+        })
+    }
+
+    async fn poll_device_code(
+        &self,
+        target: &Target,
+        _device_code: &DeviceCode,
+    ) -> Result<DevicePoll, ProviderError> {
+        let (mut inner, fault) = self.begin(Operation::PollDeviceCode, target);
+        if let Some(fault) = fault {
+            return Err(fault);
+        }
+        let script = inner.script(target);
+        if let Some(step) = script.polls.pop_front() {
+            return Ok(match step {
+                PollStep::Pending => DevicePoll::Pending,
+                PollStep::SlowDown => DevicePoll::SlowDown,
+                PollStep::Declined => DevicePoll::Declined,
+                PollStep::Expired => DevicePoll::Expired,
+            });
+        }
+        if script.approval_workflow && !script.approved {
+            return Ok(DevicePoll::ApprovalRequested);
+        }
+        Ok(DevicePoll::Granted(inner.tokens(target, true)))
+    }
+
+    async fn password_grant(
+        &self,
+        target: &Target,
+        _username: &str,
+        _password: &Password,
+    ) -> Result<TokenResponse, ProviderError> {
+        let (mut inner, fault) = self.begin(Operation::PasswordGrant, target);
+        if let Some(fault) = fault {
+            return Err(fault);
+        }
+        let script = inner.script(target);
+        if script.invalid_credentials {
+            return Err(ProviderError::InvalidCredentials(detail(
+                "invalid_grant",
+                50126,
+                "Error validating credentials due to invalid username or password.",
+            )));
+        }
+        if script.mfa_required {
+            return Err(ProviderError::MfaRequired(detail(
+                "invalid_grant",
+                50076,
+                "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication.",
+            )));
+        }
+        if script.consent_required && !script.consent_granted {
+            return Err(ProviderError::ConsentRequired(detail(
+                "invalid_grant",
+                65001,
+                "The user or administrator has not consented to use the application.",
+            )));
+        }
+        Ok(inner.tokens(target, true))
+    }
+
+    async fn client_credentials(
+        &self,
+        target: &Target,
+        _client_id: &str,
+        _client_secret: &ClientSecret,
+    ) -> Result<TokenResponse, ProviderError> {
+        let (mut inner, fault) = self.begin(Operation::ClientCredentials, target);
+        if let Some(fault) = fault {
+            return Err(fault);
+        }
+        let script = inner.script(target);
+        if script.consent_required && !script.consent_granted {
+            return Err(ProviderError::AppNotInTenant(detail(
+                "unauthorized_client",
+                700016,
+                "Application was not found in the directory.",
+            )));
+        }
+        Ok(inner.tokens(target, false))
+    }
+
+    async fn refresh(
+        &self,
+        target: &Target,
+        _refresh_token: &RefreshToken,
+    ) -> Result<TokenResponse, ProviderError> {
+        self.redeem_refresh_token(Operation::Refresh, target)
+    }
+
+    async fn refresh_for_scopes(
+        &self,
+        target: &Target,
+        _refresh_token: &RefreshToken,
+        scopes: &Scopes,
+    ) -> Result<TokenResponse, ProviderError> {
+        let mut tokens = self.redeem_refresh_token(Operation::RefreshForScopes, target)?;
+        tokens.scope = Some(format!("{scopes} offline_access"));
+        Ok(tokens)
+    }
+
+    fn admin_consent_url(
+        &self,
+        target: &Target,
+        request: &AdminConsentRequest,
+    ) -> Result<Url, ProviderError> {
+        let (_inner, fault) = self.begin(Operation::AdminConsentUrl, target);
+        if let Some(fault) = fault {
+            return Err(fault);
+        }
+        admin_consent_url(
+            &Url::parse(AUTHORITY).expect("static URL"),
+            target.tenant.as_str(),
+            &request.client_id,
+            "https://graph.microsoft.com/.default",
+            &request.redirect_uri,
+            &request.state,
+        )
+    }
+
+    async fn verify_admin_consent(
+        &self,
+        target: &Target,
+        expected_state: &ConsentState,
+        callback: &ConsentCallback,
+    ) -> Result<(), ProviderError> {
+        let (mut inner, fault) = self.begin(Operation::VerifyAdminConsent, target);
+        if let Some(fault) = fault {
+            return Err(fault);
+        }
+        check_admin_consent(target, expected_state, callback)?;
+        if callback
+            .tenant
+            .as_deref()
+            .is_some_and(|t| t != tenant_guid(target.tenant.as_str()))
+        {
+            return Err(ProviderError::ConsentCallback(
+                "consent came from another tenant than the invited one",
+            ));
+        }
+        inner.script(target).consent_granted = true;
+        Ok(())
+    }
+
+    async fn revoke_tokens(
+        &self,
+        target: &Target,
+        _tokens: &crate::model::TokenSet,
+    ) -> Result<(), ProviderError> {
+        let (mut inner, fault) = self.begin(Operation::RevokeTokens, target);
+        if let Some(fault) = fault {
+            return Err(fault);
+        }
+        inner.script(target).refresh_dead = true;
+        Ok(())
+    }
+
+    async fn validate(
+        &self,
+        target: &Target,
+        _access_token: &AccessToken,
+    ) -> Result<TenantInfo, ProviderError> {
+        let (mut inner, fault) = self.begin(Operation::Validate, target);
+        if let Some(fault) = fault {
+            return Err(fault);
+        }
+        if let Some(info) = &inner.script(target).validates_as {
+            return Ok(info.clone());
+        }
+        let tenant = target.tenant.as_str();
+        let domains = if target.tenant.is_guid() {
+            vec![]
+        } else {
+            vec![tenant.to_owned()]
+        };
+        let id = if target.tenant.is_guid() {
+            tenant.to_owned()
+        } else {
+            tenant_guid(tenant)
+        };
+        Ok(TenantInfo {
+            id,
+            display_name: format!("Mock tenant {tenant}"),
+            domains,
+        })
+    }
+}

@@ -1,0 +1,20 @@
+//! What test suites use instead of the real parts: a [`CaptureMailer`] that keeps what it is
+//! given, a [`ManualClock`] that moves only when told, and with their features the scripted
+//! mock provider (`mock`), FakeEntra, a fake Entra ID served over HTTP on loopback
+//! (`testing`), and the store conformance kit (`conformance`).
+//!
+//! Nothing in the rest of the crate depends on this module.
+
+mod capture;
+mod clock;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+#[cfg(feature = "testing")]
+pub mod fake_entra;
+#[cfg(feature = "mock")]
+pub mod mock;
+#[cfg(any(all(test, feature = "seal"), feature = "conformance"))]
+pub(crate) mod testdata;
+
+pub use capture::CaptureMailer;
+pub use clock::ManualClock;

@@ -1,0 +1,167 @@
+//! Records with every field set, for store tests and the conformance kit.
+
+use time::{Duration, OffsetDateTime, macros::datetime};
+use url::Url;
+
+use crate::ports::Record;
+use crate::model::{
+    Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification, VerificationStatus,
+};
+use crate::journey::{
+    ApprovalRequested, Claimed, ConsentRequired, DeviceCodeIssued, Expired, InvitationSent,
+    Invited, ReauthRequired, Revoked, Stage, StageKind, TokenAcquired, Validated,
+};
+use crate::model::{CustomerId, EmailAddress, Method, TenantId, Version};
+use crate::model::{Delivery, Invitation, InvitationCode};
+use crate::model::MessageId;
+use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
+
+/// The marker every sample secret contains, so raw storage can be searched for it.
+pub(crate) const MARKER: &str = "tA-sEcReT";
+
+pub(crate) const BASE: OffsetDateTime = datetime!(2026-03-01 12:00:00.123456789 UTC);
+
+fn secret(id: &str, what: &str, n: u64) -> String {
+    format!("{MARKER}-{what}-{id}-{n}")
+}
+
+/// A record in stage `kind`, with every optional fact set and distinct secrets; `n` varies
+/// the secrets and times.
+pub(crate) fn record(id: &str, kind: StageKind, n: u64) -> Record {
+    let t = BASE + Duration::seconds(n as i64);
+    let method = match kind {
+        StageKind::ConsentRequired if n % 2 == 0 => Method::Password,
+        StageKind::ConsentRequired => Method::AppRegistration,
+        _ => Method::DeviceCode,
+    };
+    let code = InvitationCode::from_received(&secret(id, "invitation-code", n));
+    let credentials = match method {
+        Method::Password => Some(Credentials::Password {
+            username: format!("admin@{id}.example"),
+            password: Password::new(secret(id, "password", n)),
+        }),
+        Method::AppRegistration => Some(Credentials::AppRegistration {
+            client_id: "11111111-2222-3333-4444-555555555555".into(),
+            client_secret: ClientSecret::new(secret(id, "client-secret", n)),
+        }),
+        Method::DeviceCode => None,
+    };
+    let customer = Customer {
+        id: CustomerId::new(id).expect("sample id"),
+        tenant: TenantId::new("contoso.onmicrosoft.com").expect("tenant"),
+        admin_email: EmailAddress::new("admin@contoso.com").expect("email"),
+        method,
+        created_at: BASE,
+        updated_at: t,
+        invitation: Some(Invitation {
+            code_hash: Some(code.hash()),
+            issued_at: BASE,
+            expires_at: BASE + Duration::days(7),
+            delivery: Some(Delivery {
+                message_id: MessageId(format!("<{id}-{n}@mail.example>")),
+                sent_at: BASE + Duration::seconds(1),
+            }),
+            opened_at: Some(BASE + Duration::minutes(5)),
+            codes_issued: 1 + (n % 3) as u32,
+        }),
+        credentials,
+        token: Some(TokenSet {
+            access_token: AccessToken::new(secret(id, "access-token", n)),
+            refresh_token: Some(RefreshToken::new(secret(id, "refresh-token", n))),
+            expires_at: t + Duration::hours(1),
+            obtained_at: t,
+            scope: Some("https://graph.microsoft.com/.default offline_access".into()),
+        }),
+        tenant_info: Some(TenantInfo {
+            id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
+            display_name: "Contoso Ltd — ünïcode".into(),
+            domains: vec!["contoso.com".into(), "contoso.onmicrosoft.com".into()],
+        }),
+        device_authenticated_at: Some(t - Duration::minutes(1)),
+        last_verification: Some(Verification {
+            at: t,
+            status: VerificationStatus::Ok,
+        }),
+        last_error: Some("AADSTS70016: authorization_pending \"quoted\" 'single'".into()),
+        refresh_lease: (n % 2 == 1).then(|| RefreshLease {
+            holder: format!("replica-{n}"),
+            until: t + Duration::seconds(30),
+        }),
+    };
+    let stage = match kind {
+        StageKind::Invited => Stage::Invited(Invited),
+        StageKind::InvitationSent => Stage::InvitationSent(InvitationSent),
+        StageKind::Claimed => Stage::Claimed(Claimed),
+        StageKind::DeviceCodeIssued => Stage::DeviceCodeIssued(DeviceCodeIssued {
+            device_code: DeviceCode::new(secret(id, "device-code", n)),
+            user_code: "ABCD-EFGH".into(),
+            verification_uri: Url::parse("https://microsoft.com/devicelogin").expect("url"),
+            message: Some("To sign in, use a web browser…".into()),
+            issued_at: t,
+            expires_at: t + Duration::minutes(15),
+            interval: Duration::seconds(5) + Duration::milliseconds(250),
+            next_poll_at: t + Duration::seconds(5),
+        }),
+        StageKind::ApprovalRequested => {
+            Stage::ApprovalRequested(ApprovalRequested { requested_at: t })
+        }
+        StageKind::ConsentRequired => Stage::ConsentRequired(ConsentRequired {
+            admin_consent_url: Url::parse(
+                "https://login.microsoftonline.com/contoso.onmicrosoft.com/adminconsent?client_id=x&state=redacted",
+            )
+            .expect("url"),
+            state: ConsentState::new(secret(id, "consent-state", n)),
+            requested_at: t,
+        }),
+        StageKind::TokenAcquired => Stage::TokenAcquired(TokenAcquired),
+        StageKind::Validated => Stage::Validated(Validated { validated_at: t }),
+        StageKind::ReauthRequired => Stage::ReauthRequired(ReauthRequired {
+            since: t,
+            reason: "invalid_grant AADSTS700082".into(),
+        }),
+        StageKind::Revoked => Stage::Revoked(Revoked { revoked_at: t }),
+        StageKind::Expired => Stage::Expired(Expired { expired_at: t }),
+    };
+    Record {
+        customer,
+        stage,
+        version: Version::NEW,
+    }
+}
+
+/// Every secret value in `record`.
+pub(crate) fn secrets_of(record: &Record) -> Vec<String> {
+    let c = &record.customer;
+    let mut out = Vec::new();
+    if let Some(t) = &c.token {
+        out.push(t.access_token.expose_secret().to_owned());
+        if let Some(r) = &t.refresh_token {
+            out.push(r.expose_secret().to_owned());
+        }
+    }
+    match &c.credentials {
+        Some(Credentials::Password { password, .. }) => {
+            out.push(password.expose_secret().to_owned())
+        }
+        Some(Credentials::AppRegistration { client_secret, .. }) => {
+            out.push(client_secret.expose_secret().to_owned())
+        }
+        None => {}
+    }
+    match &record.stage {
+        Stage::DeviceCodeIssued(d) => out.push(d.device_code.expose_secret().to_owned()),
+        Stage::ConsentRequired(c) => out.push(c.state.expose_secret().to_owned()),
+        _ => {}
+    }
+    out
+}
+
+/// Everything in `record` except its version, secrets included, as text to compare.
+pub(crate) fn fingerprint(record: &Record) -> String {
+    format!(
+        "{:?}\n{:?}\nsecrets={:?}",
+        record.customer,
+        record.stage,
+        secrets_of(record)
+    )
+}
