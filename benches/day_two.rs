@@ -50,15 +50,15 @@ use std::time::{Duration as StdDuration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
 use futures_util::{FutureExt, StreamExt};
-use tenant_access::audit::{Actor, AuditEvent};
-use tenant_access::clock::SystemClock;
-use tenant_access::customer::{Customer, TenantInfo, TokenSet, Verification, VerificationStatus};
-use tenant_access::flow::{StageKind, StageType, Validated};
-use tenant_access::mail::CaptureMailer;
-use tenant_access::provider::fake_entra::{FakeEntra, FakeRequest};
-use tenant_access::provider::mock::MockProvider;
-use tenant_access::secret::{AccessToken, RefreshToken};
+use tenant_access::journey::{StageKind, StageType, Validated};
+use tenant_access::model::{AccessToken, RefreshToken};
+use tenant_access::model::{Actor, AuditEvent};
+use tenant_access::model::{Customer, TenantInfo, TokenSet, Verification, VerificationStatus};
+use tenant_access::ports::SystemClock;
 use tenant_access::store::{Filter, MemoryStore, Record};
+use tenant_access::testing::CaptureMailer;
+use tenant_access::testing::fake_entra::{FakeEntra, FakeRequest};
+use tenant_access::testing::mock::MockProvider;
 use tenant_access::{Config, CustomerId, Method, NewCustomer, TenantAccess, Version};
 use time::{Duration, OffsetDateTime};
 
@@ -216,7 +216,7 @@ async fn seed_fake(fake: &FakeEntra, ta: &TenantAccess, n: usize) -> Vec<AccessT
         };
         let (record, event) =
             validated_record(&name, &tenant, now, token, &fake.tenant_id(&tenant));
-        ta.store().create(&record, &event).await.unwrap();
+        ta.ports().store().create(&record, &event).await.unwrap();
         tokens.push(issued.access_token);
     }
     tokens
@@ -531,7 +531,7 @@ fn populate(rt: &tokio::runtime::Runtime, ta: &TenantAccess, n: usize) -> Vec<Cu
                 token,
                 "72f988bf-86f1-41af-91ab-2d7cd011db47",
             );
-            ta.store().create(&record, &event).await.unwrap();
+            ta.ports().store().create(&record, &event).await.unwrap();
             ids.push(record.id().clone());
         }
         // Warm the engine's cache: the first call per customer reads the store.

@@ -10,9 +10,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, criterion_group};
-use tenant_access::clock::ManualClock;
-use tenant_access::provider::mock::MockProvider;
 use tenant_access::store::MemoryStore;
+use tenant_access::testing::ManualClock;
+use tenant_access::testing::mock::MockProvider;
 use tenant_access::{AnyOnboarding, Config, NewCustomer, PollOutcome, TenantAccess};
 use time::Duration;
 

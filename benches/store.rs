@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sqlx::{Executor as _, QueryBuilder};
-use tenant_access::flow::StageKind;
+use tenant_access::journey::StageKind;
 use tenant_access::seal::{Keyring, Sealer, SealingKey};
-use tenant_access::store::conformance::sample_record;
 use tenant_access::store::{
     Filter, PageRequest, Pager, PostgresOptions, PostgresStore, Record, SqliteStore, Store, codec,
 };
+use tenant_access::testing::conformance::sample_record;
 use tenant_access::{CustomerId, Version};
 
 /// Counts live heap bytes and their peak, to show that walking every customer streams.

@@ -18,12 +18,12 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use tenant_access::clock::ManualClock;
-use tenant_access::mail::CaptureMailer;
-use tenant_access::provider::fake_entra::{FakeEndpoint, FakeEntra, Fault};
-use tenant_access::report::StatusRow;
+use tenant_access::ops::StatusRow;
 use tenant_access::seal::{Keyring, SealingKey};
 use tenant_access::store::{Filter, SqliteStore};
+use tenant_access::testing::CaptureMailer;
+use tenant_access::testing::ManualClock;
+use tenant_access::testing::fake_entra::{FakeEndpoint, FakeEntra, Fault};
 use tenant_access::{AnyOnboarding, Config, CustomerId, NewCustomer, PollOutcome, TenantAccess};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -189,7 +189,9 @@ async fn verify_all(ta: &TenantAccess, fake: &FakeEntra) -> Result<()> {
         Fault::Throttle { retry_after: 2 },
     );
     let total = ta
-        .count(&Filter::stages([tenant_access::flow::StageKind::Validated]))
+        .count(&Filter::stages([
+            tenant_access::journey::StageKind::Validated,
+        ]))
         .await?;
     let bar = ProgressBar::new(total as u64);
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")?);
@@ -256,7 +258,7 @@ async fn start_switch(
                 .switch_to_app_registration(
                     id,
                     client_id,
-                    tenant_access::secret::ClientSecret::new(secret),
+                    tenant_access::model::ClientSecret::new(secret),
                 )
                 .await?;
             println!(
@@ -301,9 +303,8 @@ async fn finish_switch(
         }
         AnyOnboarding::ConsentRequired(pending) => {
             let tenant = pending.customer().tenant.to_string();
-            if let Some(tenant_access::customer::Credentials::AppRegistration {
-                client_id, ..
-            }) = &pending.customer().credentials
+            if let Some(tenant_access::model::Credentials::AppRegistration { client_id, .. }) =
+                &pending.customer().credentials
             {
                 fake.grant_admin_consent(&tenant, client_id);
             }

@@ -25,11 +25,11 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use support::BoxError;
-use tenant_access::mail::CaptureMailer;
+use tenant_access::model::ClientSecret;
+use tenant_access::ops::StatusRow;
 use tenant_access::provider::ConsentCallback;
-use tenant_access::report::StatusRow;
-use tenant_access::secret::ClientSecret;
 use tenant_access::store::Filter;
+use tenant_access::testing::CaptureMailer;
 use tenant_access::{Config, NewCustomer, TenantAccess};
 use tokio::sync::oneshot;
 

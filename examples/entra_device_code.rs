@@ -13,9 +13,9 @@
 mod support;
 
 use support::BoxError;
-use tenant_access::mail::CaptureMailer;
-use tenant_access::report::StatusRow;
+use tenant_access::ops::StatusRow;
 use tenant_access::store::Filter;
+use tenant_access::testing::CaptureMailer;
 use tenant_access::{AnyOnboarding, Config, NewCustomer, PollOutcome};
 
 #[tokio::main]

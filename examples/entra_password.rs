@@ -15,11 +15,11 @@ mod support;
 
 use support::BoxError;
 use tenant_access::error::{Error, ProviderError};
-use tenant_access::mail::CaptureMailer;
+use tenant_access::model::Password;
+use tenant_access::ops::StatusRow;
 use tenant_access::provider::ConsentCallback;
-use tenant_access::report::StatusRow;
-use tenant_access::secret::Password;
 use tenant_access::store::Filter;
+use tenant_access::testing::CaptureMailer;
 use tenant_access::{Config, NewCustomer};
 
 #[tokio::main]

@@ -12,15 +12,15 @@
 
 use std::sync::Arc;
 
-use tenant_access::clock::ManualClock;
-use tenant_access::flow::StageKind;
-use tenant_access::mail::CaptureMailer;
+use tenant_access::journey::StageKind;
+use tenant_access::model::{ClientSecret, Password};
+use tenant_access::ops::StatusRow;
 use tenant_access::provider::ConsentCallback;
-use tenant_access::provider::fake_entra::FakeEntra;
-use tenant_access::report::StatusRow;
 use tenant_access::seal::{Keyring, SealingKey};
-use tenant_access::secret::{ClientSecret, Password};
 use tenant_access::store::{Filter, SqliteStore};
+use tenant_access::testing::CaptureMailer;
+use tenant_access::testing::ManualClock;
+use tenant_access::testing::fake_entra::FakeEntra;
 use tenant_access::{
     AnyOnboarding, Config, NewCustomer, PollOutcome, RefreshOutcome, TenantAccess,
 };

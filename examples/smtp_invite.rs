@@ -12,10 +12,10 @@
 use std::time::Duration;
 
 use tenant_access::mail::{Security, SmtpMailer, SupportContact};
-use tenant_access::provider::mock::MockProvider;
-use tenant_access::report::StatusRow;
-use tenant_access::secret::Password;
+use tenant_access::model::Password;
+use tenant_access::ops::StatusRow;
 use tenant_access::store::{Filter, MemoryStore};
+use tenant_access::testing::mock::MockProvider;
 use tenant_access::{Config, NewCustomer, TenantAccess};
 
 #[tokio::main(flavor = "current_thread")]

@@ -6,12 +6,16 @@ use std::sync::Arc;
 use futures_util::Stream;
 
 use crate::config::Config;
+#[cfg(doc)]
+use crate::error::FlowError;
 use crate::error::{ConfigError, Error};
 use crate::journey::{AnyOnboarding, Onboarding, OnboardingPage};
 use crate::model::{
-    Actor, AuditEvent, ClientSecret, ConsentRequired, CustomerId, EmailAddress, InvitationSent,
-    Invited, NewCustomer, Password, Scopes, TokenAcquired, Validated, AccessToken,
+    AccessToken, Actor, AuditEvent, ClientSecret, ConsentRequired, CustomerId, EmailAddress,
+    InvitationSent, Invited, NewCustomer, Password, Scopes, TokenAcquired, Validated,
 };
+#[cfg(doc)]
+use crate::model::{ApprovalRequested, Claimed, DeviceCodeIssued, Expired, ReauthRequired};
 use crate::ops::{DayTwo, Maintainer, MaintenancePolicy, PassReport, StatusRow, VerifyOutcome};
 use crate::ports::{
     Clock, ConsentCallback, Filter, IdentityProvider, Mailer, PageRequest, Ports, Store,
@@ -97,14 +101,13 @@ impl TenantAccessBuilder {
     pub fn build(self) -> Result<TenantAccess, ConfigError> {
         let config = self.config.ok_or(ConfigError::Missing("config"))?;
         config.check()?;
-        let ports = Ports::new(
-            self.store.ok_or(ConfigError::Missing("store"))?,
-            self.provider
-                .ok_or(ConfigError::Missing("identity provider"))?,
-            self.mailer.ok_or(ConfigError::Missing("mailer"))?,
-            self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-            config,
-        );
+        let store = self.store.ok_or(ConfigError::Missing("store"))?;
+        let mailer = self.mailer.ok_or(ConfigError::Missing("mailer"))?;
+        let provider = self
+            .provider
+            .ok_or(ConfigError::Missing("identity provider"))?;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let ports = Ports::new(store, provider, mailer, clock, config);
         Ok(TenantAccess {
             day_two: DayTwo::new(ports),
         })
@@ -216,7 +219,10 @@ impl TenantAccess {
     ///
     /// Fails with [`FlowError::NothingToResend`] at any other stage, leaving the record as it
     /// is, and with [`FlowError::NotFound`] for an unknown customer.
-    pub async fn resend_invitation(&self, customer: &CustomerId) -> Result<Onboarding<InvitationSent>, Error> {
+    pub async fn resend_invitation(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Onboarding<InvitationSent>, Error> {
         self.day_two.resend_invitation(customer).await
     }
 
@@ -229,16 +235,30 @@ impl TenantAccess {
     /// fails before storing anything. The password journey does not work when the account
     /// needs MFA: the token step then fails with
     /// [`ProviderError::MfaRequired`](crate::error::ProviderError::MfaRequired).
-    pub async fn connect_with_password(&self, new: NewCustomer, username: impl Into<String>, password: Password) -> Result<Onboarding<ConsentRequired>, Error> {
-        self.day_two.connect_with_password(new, username, password).await
+    pub async fn connect_with_password(
+        &self,
+        new: NewCustomer,
+        username: impl Into<String>,
+        password: Password,
+    ) -> Result<Onboarding<ConsentRequired>, Error> {
+        self.day_two
+            .connect_with_password(new, username, password)
+            .await
     }
 
     /// Starts the app-registration journey: stores the application's client id and secret
     /// and returns [`ConsentRequired`] with the admin-consent URL for that application.
     ///
     /// Needs [`Config::consent_redirect_url`](crate::Config::consent_redirect_url).
-    pub async fn connect_app_registration(&self, new: NewCustomer, client_id: impl Into<String>, client_secret: ClientSecret) -> Result<Onboarding<ConsentRequired>, Error> {
-        self.day_two.connect_app_registration(new, client_id, client_secret).await
+    pub async fn connect_app_registration(
+        &self,
+        new: NewCustomer,
+        client_id: impl Into<String>,
+        client_secret: ClientSecret,
+    ) -> Result<Onboarding<ConsentRequired>, Error> {
+        self.day_two
+            .connect_app_registration(new, client_id, client_secret)
+            .await
     }
 
     /// Handles the admin-consent redirect: finds the customer the `state` belongs to, checks
@@ -246,7 +266,10 @@ impl TenantAccess {
     ///
     /// A callback that matches no pending consent (unknown, forged or replayed state) is
     /// [`FlowError::ConsentStateMismatch`]; on any failure the stored journey is unchanged.
-    pub async fn complete_consent(&self, callback: &ConsentCallback) -> Result<Onboarding<TokenAcquired>, Error> {
+    pub async fn complete_consent(
+        &self,
+        callback: &ConsentCallback,
+    ) -> Result<Onboarding<TokenAcquired>, Error> {
         self.day_two.complete_consent(callback).await
     }
 
@@ -264,7 +287,10 @@ impl TenantAccess {
     /// [`ReauthRequired`] (and, with
     /// [`Config::reinvite_on_reauth`](crate::Config::reinvite_on_reauth), mails a fresh
     /// invitation) and returns [`FlowError::NotConnected`].
-    pub fn access_token(&self, customer: &CustomerId) -> impl Future<Output = Result<AccessToken, Error>> + Send {
+    pub fn access_token(
+        &self,
+        customer: &CustomerId,
+    ) -> impl Future<Output = Result<AccessToken, Error>> + Send {
         // The cached path is the hot path: hand back Day Two's future, no wrapper around it.
         self.day_two.access_token(customer)
     }
@@ -292,7 +318,7 @@ impl TenantAccess {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use tenant_access::{*, clock::ManualClock, mail::CaptureMailer, provider::mock::MockProvider, store::MemoryStore};
+    /// # use tenant_access::{*, testing::{CaptureMailer, ManualClock, mock::MockProvider}, store::MemoryStore};
     /// # let mailer = CaptureMailer::new();
     /// # let ta = TenantAccess::builder().config(Config::new("https://portal.example.com").unwrap())
     /// #     .store(MemoryStore::new()).mailer(mailer.clone()).provider(MockProvider::new())
@@ -311,7 +337,11 @@ impl TenantAccess {
     /// assert_ne!(graph_token.expose_secret(), arm_token.expose_secret());
     /// # }
     /// ```
-    pub fn access_token_for(&self, customer: &CustomerId, scopes: &Scopes) -> impl Future<Output = Result<AccessToken, Error>> + Send {
+    pub fn access_token_for(
+        &self,
+        customer: &CustomerId,
+        scopes: &Scopes,
+    ) -> impl Future<Output = Result<AccessToken, Error>> + Send {
         // The cached path is the hot path: hand back Day Two's future, no wrapper around it.
         self.day_two.access_token_for(customer, scopes)
     }
@@ -330,7 +360,11 @@ impl TenantAccess {
     /// engine's clock), and the throttled customer is tried again afterwards. One failure never
     /// stops the others. The store is read a page at a time, so memory stays flat however many
     /// customers there are. A store failure while listing ends the run with an `Err` item.
-    pub fn verify_all(&self, filter: Filter, concurrency: usize) -> impl Stream<Item = Result<VerifyOutcome, Error>> + '_ {
+    pub fn verify_all(
+        &self,
+        filter: Filter,
+        concurrency: usize,
+    ) -> impl Stream<Item = Result<VerifyOutcome, Error>> + '_ {
         self.day_two.verify_all(filter, concurrency)
     }
 
@@ -354,28 +388,51 @@ impl TenantAccess {
     /// Fails with [`FlowError::SwitchInProgress`] if a switch is already under way, and with
     /// [`FlowError::NotConnected`] unless the customer is [`Validated`] or needs
     /// re-authentication.
-    pub async fn switch_to_device_code(&self, customer: &CustomerId, admin_email: Option<EmailAddress>) -> Result<Onboarding<Invited>, Error> {
-        self.day_two.switch_to_device_code(customer, admin_email).await
+    pub async fn switch_to_device_code(
+        &self,
+        customer: &CustomerId,
+        admin_email: Option<EmailAddress>,
+    ) -> Result<Onboarding<Invited>, Error> {
+        self.day_two
+            .switch_to_device_code(customer, admin_email)
+            .await
     }
 
     /// Starts switching `customer` to the password (ROPC) method: the new credentials wait in
     /// [`ConsentRequired`] (as in
     /// [`connect_with_password`](TenantAccess::connect_with_password)) while the old
     /// connection serves.
-    pub async fn switch_to_password(&self, customer: &CustomerId, username: impl Into<String>, password: Password) -> Result<Onboarding<ConsentRequired>, Error> {
-        self.day_two.switch_to_password(customer, username, password).await
+    pub async fn switch_to_password(
+        &self,
+        customer: &CustomerId,
+        username: impl Into<String>,
+        password: Password,
+    ) -> Result<Onboarding<ConsentRequired>, Error> {
+        self.day_two
+            .switch_to_password(customer, username, password)
+            .await
     }
 
     /// Starts switching `customer` to an app registration in its tenant: the new credentials
     /// wait in [`ConsentRequired`] (as in
     /// [`connect_app_registration`](TenantAccess::connect_app_registration)) while the old
     /// connection serves.
-    pub async fn switch_to_app_registration(&self, customer: &CustomerId, client_id: impl Into<String>, client_secret: ClientSecret) -> Result<Onboarding<ConsentRequired>, Error> {
-        self.day_two.switch_to_app_registration(customer, client_id, client_secret).await
+    pub async fn switch_to_app_registration(
+        &self,
+        customer: &CustomerId,
+        client_id: impl Into<String>,
+        client_secret: ClientSecret,
+    ) -> Result<Onboarding<ConsentRequired>, Error> {
+        self.day_two
+            .switch_to_app_registration(customer, client_id, client_secret)
+            .await
     }
 
     /// The method switch under way for `customer`, if any, in whatever stage it is.
-    pub async fn pending_switch(&self, customer: &CustomerId) -> Result<Option<AnyOnboarding>, Error> {
+    pub async fn pending_switch(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<AnyOnboarding>, Error> {
         self.day_two.pending_switch(customer).await
     }
 

@@ -45,14 +45,22 @@
 //! so a process can die between any two steps and [`TenantAccess::load`] resumes the journey as
 //! an [`AnyOnboarding`] to match on.
 //!
-//! # Parts
+//! # Parts, in layers
 //!
-//! The engine, [`TenantAccess`], is built from three async traits and a clock:
-//! [`IdentityProvider`](provider::IdentityProvider) (Entra ID, any OIDC server, or the
-//! scripted [`MockProvider`](provider::mock::MockProvider)),
-//! [`Store`](store::Store) ([`MemoryStore`](store::MemoryStore), or your database) and
-//! [`Mailer`](mail::Mailer) ([`CaptureMailer`](mail::CaptureMailer),
-//! [`LogMailer`](mail::LogMailer), or the SMTP mailer with the `smtp` feature), and a [`Clock`](clock::Clock) that tests drive.
+//! Each concept has one module, and modules depend only on the ones below them:
+//!
+//! | layer | module | what it holds |
+//! |-------|--------|---------------|
+//! | facade | [`TenantAccess`] | the engine: a thin facade and builder over the parts below |
+//! | Day Two | [`ops`] | access tokens (one cache, single flight, leases), verify, maintain, switch method, status report |
+//! | journey | [`journey`] | [`Onboarding<S>`](Onboarding), [`Rejected`], [`AnyOnboarding`]: the typestate transitions, written against the ports |
+//! | ports | [`ports`] | the traits the journey uses and the data they carry: [`Store`](ports::Store), [`IdentityProvider`](ports::IdentityProvider), [`Mailer`](ports::Mailer), [`Clock`](ports::Clock), bundled as [`Ports`](ports::Ports) |
+//! | leaves | [`model`], [`error`], [`config`] | ids, secrets, stages, customers, audit events; [`Error`] with its [`Action`]; [`Config`] |
+//!
+//! Adapters implement the ports, each behind its feature: [`store`] (memory, SQLite,
+//! PostgreSQL), [`provider`] (Entra ID, any OIDC server), [`mail`] (SMTP, log). [`testing`]
+//! holds what test suites use instead: the scripted mock provider, FakeEntra, a capturing
+//! mailer, a manual clock and the store conformance kit.
 //!
 //! # Errors
 //!
@@ -64,15 +72,15 @@
 //!
 //! | feature   | what it adds |
 //! |-----------|--------------|
-//! | `mock`    | [`provider::mock`]: the scripted provider |
+//! | `mock`    | `testing::mock`: the scripted provider |
 //! | `entra`   | `provider::entra`: Microsoft Entra ID over HTTPS (reqwest + rustls, no OpenSSL) |
 //! | `oidc`    | `provider::oidc`: any OAuth 2.0 / OpenID Connect server with the device flow (discovery, PKCE consent, revocation, userinfo/introspection; reqwest + rustls) |
-//! | `testing` | everything downstream test suites need: `mock`, `entra` and `provider::fake_entra`, a fake Entra ID served over HTTP on 127.0.0.1 |
+//! | `testing` | everything downstream test suites need: `mock`, `entra` and `testing::fake_entra`, a fake Entra ID served over HTTP on 127.0.0.1 |
 //! | `smtp`    | [`mail::SmtpMailer`] (lettre over rustls, pooled, retries) and the replaceable invitation templates ([`mail::InvitationTemplates`], minijinja) |
 //! | `seal`    | `seal`: sealed secrets (XChaCha20-Poly1305 keyring) and `store::codec` |
 //! | `sqlite`  | `store::SqliteStore`: the embedded store (one file, WAL); implies `seal` |
 //! | `postgres`| `store::PostgresStore`: one database shared by many portal replicas; implies `seal` |
-//! | `conformance` | `store::conformance`: the behavioural suite for any [`store::Store`] |
+//! | `conformance` | `testing::conformance`: the behavioural suite for any [`Store`](ports::Store) |
 //! | `axum`    | `web`: the embeddable web wizard: the customer's invitation wizard, the admin-consent callback and the MSP's admin pages as axum routers |
 #![cfg_attr(feature = "mock", doc = include_str!("docs/journeys.md"))]
 #![cfg_attr(
@@ -102,5 +110,7 @@ pub mod web;
 pub use config::Config;
 pub use engine::{TenantAccess, TenantAccessBuilder};
 pub use error::{Action, ConfigError, Error};
-pub use journey::{AnyOnboarding, Onboarding, OnboardingPage, PollOutcome, RefreshOutcome, Rejected};
+pub use journey::{
+    AnyOnboarding, Onboarding, OnboardingPage, PollOutcome, RefreshOutcome, Rejected,
+};
 pub use model::{CustomerId, EmailAddress, Method, NewCustomer, Scopes, TenantId, Version};

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use support::{customer, harness};
-use tenant_access::clock::Clock;
-use tenant_access::customer::{TenantInfo, VerificationStatus};
 use tenant_access::error::{Action, Error, FlowError};
-use tenant_access::flow::{StageKind, Validated};
-use tenant_access::provider::mock::Operation;
-use tenant_access::report::StatusRow;
+use tenant_access::journey::{StageKind, Validated};
+use tenant_access::model::{TenantInfo, VerificationStatus};
+use tenant_access::ops::StatusRow;
+use tenant_access::ports::Clock;
 use tenant_access::store::{Filter, Store};
+use tenant_access::testing::mock::Operation;
 use tenant_access::{CustomerId, Onboarding, Scopes, TenantAccess};
 use time::Duration;
 
@@ -349,7 +349,7 @@ impl tenant_access::store::Store for MovesAfterListing {
     async fn create(
         &self,
         record: &tenant_access::store::Record,
-        event: &tenant_access::audit::AuditEvent,
+        event: &tenant_access::model::AuditEvent,
     ) -> Result<tenant_access::Version, tenant_access::error::StoreError> {
         self.0.create(record, event).await
     }
@@ -361,14 +361,14 @@ impl tenant_access::store::Store for MovesAfterListing {
     }
     async fn load_by_invitation(
         &self,
-        hash: &tenant_access::invitation::CodeHash,
+        hash: &tenant_access::model::CodeHash,
     ) -> Result<Option<tenant_access::store::Record>, tenant_access::error::StoreError> {
         self.0.load_by_invitation(hash).await
     }
     async fn update(
         &self,
         record: &tenant_access::store::Record,
-        event: Option<&tenant_access::audit::AuditEvent>,
+        event: Option<&tenant_access::model::AuditEvent>,
     ) -> Result<tenant_access::Version, tenant_access::error::StoreError> {
         self.0.update(record, event).await
     }
@@ -376,7 +376,7 @@ impl tenant_access::store::Store for MovesAfterListing {
         &self,
         customer: &CustomerId,
         expected: tenant_access::Version,
-        event: &tenant_access::audit::AuditEvent,
+        event: &tenant_access::model::AuditEvent,
     ) -> Result<(), tenant_access::error::StoreError> {
         self.0.delete(customer, expected, event).await
     }
@@ -401,14 +401,14 @@ impl tenant_access::store::Store for MovesAfterListing {
     }
     async fn append_event(
         &self,
-        event: &tenant_access::audit::AuditEvent,
+        event: &tenant_access::model::AuditEvent,
     ) -> Result<(), tenant_access::error::StoreError> {
         self.0.append_event(event).await
     }
     async fn events(
         &self,
         customer: &CustomerId,
-    ) -> Result<Vec<tenant_access::audit::AuditEvent>, tenant_access::error::StoreError> {
+    ) -> Result<Vec<tenant_access::model::AuditEvent>, tenant_access::error::StoreError> {
         self.0.events(customer).await
     }
 }
@@ -540,7 +540,7 @@ async fn status_report_as_csv_and_json() {
 
 #[tokio::test]
 async fn a_maintenance_pass_refreshes_due_tokens_and_verifies_stale_connections() {
-    use tenant_access::day_two::{MaintenancePolicy, PassReport};
+    use tenant_access::ops::{MaintenancePolicy, PassReport};
     let h = harness();
     for n in 0..6 {
         h.validated(&format!("m{n}")).await;
@@ -572,7 +572,7 @@ async fn a_maintenance_pass_refreshes_due_tokens_and_verifies_stale_connections(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_maintainer_runs_passes_until_shut_down() {
-    use tenant_access::day_two::MaintenancePolicy;
+    use tenant_access::ops::MaintenancePolicy;
     let h = harness();
     h.validated("contoso").await;
     let mut maintainer = h.ta.spawn_maintainer(MaintenancePolicy::default());
@@ -664,7 +664,7 @@ async fn app_registrations_have_no_refresh_token_for_other_resources() {
         h.ta.connect_app_registration(
             customer("fabrikam"),
             "app-1",
-            tenant_access::secret::ClientSecret::new("s"),
+            tenant_access::model::ClientSecret::new("s"),
         )
         .await
         .unwrap();

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use tenant_access::clock::ManualClock;
 use tenant_access::error::ProviderError;
-use tenant_access::ids::{CustomerId, TenantId};
+use tenant_access::model::{AccessToken, ClientSecret, DeviceCode, Password, RefreshToken};
+use tenant_access::model::{CustomerId, TenantId};
 use tenant_access::provider::entra::{EntraConfig, EntraProvider, RetryPolicy};
 use tenant_access::provider::{IdentityProvider, Target};
-use tenant_access::secret::{AccessToken, ClientSecret, DeviceCode, Password, RefreshToken};
+use tenant_access::testing::ManualClock;
 use time::macros::datetime;
 
 /// Bodies that look like what Entra and Graph send, with parts swapped for junk.

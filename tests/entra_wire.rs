@@ -8,16 +8,16 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mockito::{Server, ServerGuard};
-use tenant_access::clock::{Clock, ManualClock};
 use tenant_access::error::ProviderError;
-use tenant_access::ids::{CustomerId, TenantId};
+use tenant_access::model::{
+    AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
+};
+use tenant_access::model::{CustomerId, TenantId};
 use tenant_access::provider::entra::{EntraConfig, EntraProvider, RetryPolicy};
 use tenant_access::provider::{
     AdminConsentRequest, ConsentCallback, DevicePoll, IdentityProvider, Target,
 };
-use tenant_access::secret::{
-    AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
-};
+use tenant_access::{ports::Clock, testing::ManualClock};
 use time::Duration;
 use time::macros::datetime;
 use url::Url;

@@ -4,17 +4,17 @@
 
 use std::sync::Arc;
 
-use tenant_access::clock::{Clock, ManualClock};
 use tenant_access::error::{Error, ProviderError};
-use tenant_access::flow::{Claimed, DeviceCodeIssued, StageKind, Validated};
-use tenant_access::mail::CaptureMailer;
+use tenant_access::journey::{Claimed, DeviceCodeIssued, StageKind, Validated};
+use tenant_access::model::{ClientSecret, Password};
 use tenant_access::provider::ConsentCallback;
-use tenant_access::provider::fake_entra::{FakeEndpoint, FakeEntra, FakeRequest, Fault, SignIn};
-use tenant_access::secret::{ClientSecret, Password};
 use tenant_access::store::MemoryStore;
+use tenant_access::testing::CaptureMailer;
+use tenant_access::testing::fake_entra::{FakeEndpoint, FakeEntra, FakeRequest, Fault, SignIn};
 use tenant_access::{
     AnyOnboarding, Config, NewCustomer, Onboarding, PollOutcome, RefreshOutcome, TenantAccess,
 };
+use tenant_access::{ports::Clock, testing::ManualClock};
 use time::Duration;
 use time::macros::datetime;
 
@@ -455,7 +455,7 @@ async fn throttling_and_server_errors_through_the_engine() {
 /// FakeEntra's own wire format, read raw (no provider in between).
 mod wire {
     use super::*;
-    use tenant_access::ids::{CustomerId, TenantId};
+    use tenant_access::model::{CustomerId, TenantId};
     use tenant_access::provider::entra::token_tenant;
     use tenant_access::provider::{DevicePoll, IdentityProvider, Target};
 
@@ -691,7 +691,7 @@ async fn a_token_for_azure_resource_manager_from_the_graph_refresh_token() {
 /// issuing it makes no request.
 #[tokio::test]
 async fn signed_in_tokens_can_be_issued_directly_for_fixtures() {
-    use tenant_access::ids::{CustomerId, TenantId};
+    use tenant_access::model::{CustomerId, TenantId};
     use tenant_access::provider::{IdentityProvider, Target};
 
     let w = world().await;

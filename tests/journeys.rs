@@ -3,21 +3,21 @@
 mod support;
 
 use support::{Harness, customer, harness};
-use tenant_access::audit::Actor;
-use tenant_access::customer::{TenantInfo, VerificationStatus};
 use tenant_access::error::{
     Action, ConfigError, Error, FlowError, MailError, ProviderDetail, ProviderError, StoreError,
 };
-use tenant_access::flow::{
+use tenant_access::journey::{
     ApprovalRequested, Claimed, ConsentRequired, DeviceCodeIssued, StageKind, TokenAcquired,
     Validated,
 };
-use tenant_access::mail::CaptureMailer;
+use tenant_access::model::Actor;
+use tenant_access::model::{ClientSecret, Password};
+use tenant_access::model::{TenantInfo, VerificationStatus};
+use tenant_access::ops::PendingSwitchStatus;
 use tenant_access::provider::ConsentCallback;
-use tenant_access::provider::mock::{MockProvider, Operation};
-use tenant_access::report::PendingSwitchStatus;
-use tenant_access::secret::{ClientSecret, Password};
 use tenant_access::store::{Filter, MemoryStore, PageRequest, Store};
+use tenant_access::testing::CaptureMailer;
+use tenant_access::testing::mock::{MockProvider, Operation};
 use tenant_access::{
     AnyOnboarding, Config, Method, NewCustomer, PollOutcome, RefreshOutcome, TenantAccess,
 };
@@ -118,7 +118,7 @@ async fn opening_the_link_returns_the_journey_and_claim_records_it() {
 
 impl Harness {
     fn clock_now(&self) -> time::OffsetDateTime {
-        use tenant_access::clock::Clock;
+        use tenant_access::ports::Clock;
         self.clock.now()
     }
 }
@@ -188,7 +188,7 @@ async fn an_expired_journey_can_be_reinvited_with_a_new_code() {
         h.ta.load(&"contoso".try_into().unwrap())
             .await
             .unwrap()
-            .try_into_stage::<tenant_access::flow::Expired>()
+            .try_into_stage::<tenant_access::journey::Expired>()
             .unwrap();
     let sent = expired
         .reinvite(&h.ta)
@@ -1069,7 +1069,7 @@ async fn try_into_stage_hands_the_journey_back_when_the_stage_differs() {
         h.ta.load(&"contoso".try_into().unwrap())
             .await
             .unwrap()
-            .try_into_stage::<tenant_access::flow::Invited>()
+            .try_into_stage::<tenant_access::journey::Invited>()
             .is_ok()
     );
 }
@@ -1082,8 +1082,8 @@ async fn two_replicas_racing_on_one_customer_never_both_win() {
     let a = h.ta.load(&id).await.unwrap().try_into_stage().unwrap();
     let b = h.ta.load(&id).await.unwrap().try_into_stage().unwrap();
     let (ra, rb) = tokio::join!(
-        tenant_access::Onboarding::<tenant_access::flow::InvitationSent>::claim(a, &h.ta),
-        tenant_access::Onboarding::<tenant_access::flow::InvitationSent>::claim(b, &h.ta)
+        tenant_access::Onboarding::<tenant_access::journey::InvitationSent>::claim(a, &h.ta),
+        tenant_access::Onboarding::<tenant_access::journey::InvitationSent>::claim(b, &h.ta)
     );
     assert_eq!(ra.is_ok() as u8 + rb.is_ok() as u8, 1);
     let loser = ra.err().or(rb.err()).unwrap();
@@ -1114,7 +1114,7 @@ async fn status_report_has_one_row_per_customer() {
     assert!(!rows[1].email_sent && rows[1].token_created_at.is_none());
     assert_eq!(rows[2].method, Method::Password);
     assert!(rows.iter().all(|r| r.switch.is_none()));
-    let table = tenant_access::report::StatusRow::table(&rows);
+    let table = tenant_access::ops::StatusRow::table(&rows);
     assert_eq!(table.lines().count(), 4);
     assert!(table.starts_with("customer"));
     assert!(!table.contains("mock-at-"), "no token in the report");
@@ -1135,7 +1135,7 @@ async fn status_report_has_one_row_per_customer() {
         })
     );
     assert!(rows[1..].iter().all(|r| r.switch.is_none()));
-    let table = tenant_access::report::StatusRow::table(&rows);
+    let table = tenant_access::ops::StatusRow::table(&rows);
     assert_eq!(table.lines().count(), 4);
     assert!(table.contains("device_code (invited)"), "{table}");
     assert!(!table.contains("#switch"), "{table}");

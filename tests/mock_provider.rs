@@ -1,11 +1,11 @@
 //! The mock provider on its own: scripts, faults and the call log.
 
 use tenant_access::error::ProviderError;
-use tenant_access::provider::mock::{MockProvider, Operation};
+use tenant_access::model::{DeviceCode, Password, RefreshToken};
 use tenant_access::provider::{
     AdminConsentRequest, ConsentCallback, DevicePoll, IdentityProvider, Target,
 };
-use tenant_access::secret::{DeviceCode, Password, RefreshToken};
+use tenant_access::testing::mock::{MockProvider, Operation};
 use tenant_access::{CustomerId, TenantId};
 use time::Duration;
 use url::Url;

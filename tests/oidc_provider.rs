@@ -13,20 +13,20 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tenant_access::clock::{Clock, ManualClock};
 use tenant_access::error::{Error, ProviderError};
-use tenant_access::flow::{Claimed, DeviceCodeIssued};
-use tenant_access::ids::{CustomerId, TenantId};
-use tenant_access::mail::CaptureMailer;
+use tenant_access::journey::{Claimed, DeviceCodeIssued};
+use tenant_access::model::{ClientSecret, ConsentState, DeviceCode};
+use tenant_access::model::{CustomerId, TenantId};
 use tenant_access::provider::oidc::{ClientAuth, OidcConfig, OidcProvider, Revocable, Validation};
 use tenant_access::provider::{
     AdminConsentRequest, ConsentCallback, DevicePoll, IdentityProvider, Target,
 };
-use tenant_access::secret::{ClientSecret, ConsentState, DeviceCode};
 use tenant_access::store::MemoryStore;
+use tenant_access::testing::CaptureMailer;
 use tenant_access::{
     AnyOnboarding, Config, NewCustomer, Onboarding, PollOutcome, RefreshOutcome, TenantAccess,
 };
+use tenant_access::{ports::Clock, testing::ManualClock};
 use time::Duration;
 use time::macros::datetime;
 

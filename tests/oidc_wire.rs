@@ -9,16 +9,16 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use mockito::{Matcher, Server, ServerGuard};
 use sha2::{Digest, Sha256};
-use tenant_access::clock::{Clock, ManualClock};
 use tenant_access::error::ProviderError;
-use tenant_access::ids::{CustomerId, TenantId};
+use tenant_access::model::{
+    AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
+};
+use tenant_access::model::{CustomerId, TenantId};
 use tenant_access::provider::oidc::{ClientAuth, Endpoints, OidcConfig, OidcProvider, Revocable};
 use tenant_access::provider::{
     AdminConsentRequest, ConsentCallback, DevicePoll, IdentityProvider, RetryPolicy, Target,
 };
-use tenant_access::secret::{
-    AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
-};
+use tenant_access::{ports::Clock, testing::ManualClock};
 use time::Duration;
 use time::macros::datetime;
 

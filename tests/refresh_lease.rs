@@ -11,14 +11,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use support::harness;
-use tenant_access::audit::AuditEvent;
-use tenant_access::clock::{Clock, ManualClock};
-use tenant_access::customer::{RefreshLease, Verification, VerificationStatus};
 use tenant_access::error::StoreError;
-use tenant_access::invitation::CodeHash;
-use tenant_access::provider::mock::{MockProvider, Operation};
+use tenant_access::model::AuditEvent;
+use tenant_access::model::CodeHash;
+use tenant_access::model::{RefreshLease, Verification, VerificationStatus};
 use tenant_access::store::{Filter, MemoryStore, Page, PageRequest, Record, Store};
+use tenant_access::testing::mock::{MockProvider, Operation};
 use tenant_access::{CustomerId, TenantAccess, Version};
+use tenant_access::{ports::Clock, testing::ManualClock};
 use time::{Duration, OffsetDateTime};
 
 fn id(s: &str) -> CustomerId {
@@ -66,7 +66,7 @@ fn replica(
     TenantAccess::builder()
         .config(tenant_access::Config::new("https://portal.example.com").unwrap())
         .store(store)
-        .mailer(tenant_access::mail::CaptureMailer::new())
+        .mailer(tenant_access::testing::CaptureMailer::new())
         .provider(mock.clone())
         .clock(clock)
         .build()
@@ -252,7 +252,7 @@ async fn a_token_obtained_is_never_lost_to_a_concurrent_write() {
         from: None,
         to: record.stage.kind(),
         at: h.clock.now(),
-        actor: tenant_access::audit::Actor::System,
+        actor: tenant_access::model::Actor::System,
         note: None,
     };
     store.create(&fresh, &created).await.unwrap();

@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex};
 
 use support::{customer, harness};
 use tenant_access::error::Error;
-use tenant_access::flow::StageKind;
+use tenant_access::journey::StageKind;
+use tenant_access::model::{ClientSecret, Password};
+use tenant_access::ops::StatusRow;
 use tenant_access::provider::ConsentCallback;
-use tenant_access::provider::mock::Operation;
-use tenant_access::report::StatusRow;
-use tenant_access::secret::{ClientSecret, Password};
 use tenant_access::store::{Filter, PageRequest, Store};
+use tenant_access::testing::mock::Operation;
 use tenant_access::{AnyOnboarding, PollOutcome};
 use time::Duration;
 
@@ -224,7 +224,7 @@ async fn the_log_mailer_never_logs_the_link() {
         .config(tenant_access::Config::new("https://portal.example.com").unwrap())
         .store(tenant_access::store::MemoryStore::new())
         .mailer(SharedTee(Arc::clone(&tee)))
-        .provider(tenant_access::provider::mock::MockProvider::new())
+        .provider(tenant_access::testing::mock::MockProvider::new())
         .build()
         .unwrap();
     ta.invite(customer("contoso"))

@@ -9,19 +9,19 @@ use std::time::{Duration, Instant};
 
 use mail_parser::{MessageParser, MimeHeaders};
 use smtp_support::SmtpServer;
-use tenant_access::clock::{Clock, ManualClock};
 use tenant_access::error::{InputError, MailError};
-use tenant_access::flow::StageKind;
+use tenant_access::journey::StageKind;
 use tenant_access::mail::{InvitationMessage, Mailer, MessageId};
 use tenant_access::mail::{
     InvitationTemplates, RetryPolicy, Security, SmtpConfigError, SmtpMailer, SmtpMailerBuilder,
     SupportContact,
 };
-use tenant_access::provider::mock::MockProvider;
-use tenant_access::report::StatusRow;
-use tenant_access::secret::Password;
+use tenant_access::model::Password;
+use tenant_access::ops::StatusRow;
 use tenant_access::store::{Filter, MemoryStore};
+use tenant_access::testing::mock::MockProvider;
 use tenant_access::{Action, AnyOnboarding, Config, CustomerId, Error, NewCustomer, TenantAccess};
+use tenant_access::{ports::Clock, testing::ManualClock};
 use time::macros::datetime;
 
 const MSP: &str = "Northwind IT";

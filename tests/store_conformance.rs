@@ -6,8 +6,8 @@ mod support;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use tenant_access::store::conformance::{self, CHECKS, Harness};
 use tenant_access::store::{MemoryStore, PostgresOptions, PostgresStore, SqliteStore};
+use tenant_access::testing::conformance::{self, CHECKS, Harness};
 
 use support::{TempDir, drop_schemas, pg_url, sealer, unique_schema};
 
@@ -133,7 +133,7 @@ impl tenant_access::store::Store for ForgetfulStore {
     async fn create(
         &self,
         record: &tenant_access::store::Record,
-        event: &tenant_access::audit::AuditEvent,
+        event: &tenant_access::model::AuditEvent,
     ) -> Result<tenant_access::Version, tenant_access::error::StoreError> {
         self.0.create(record, event).await
     }
@@ -145,14 +145,14 @@ impl tenant_access::store::Store for ForgetfulStore {
     }
     async fn load_by_invitation(
         &self,
-        hash: &tenant_access::invitation::CodeHash,
+        hash: &tenant_access::model::CodeHash,
     ) -> Result<Option<tenant_access::store::Record>, tenant_access::error::StoreError> {
         self.0.load_by_invitation(hash).await
     }
     async fn update(
         &self,
         record: &tenant_access::store::Record,
-        _event: Option<&tenant_access::audit::AuditEvent>,
+        _event: Option<&tenant_access::model::AuditEvent>,
     ) -> Result<tenant_access::Version, tenant_access::error::StoreError> {
         // Claims success without checking or storing anything.
         Ok(record.version.next())
@@ -161,7 +161,7 @@ impl tenant_access::store::Store for ForgetfulStore {
         &self,
         _customer: &tenant_access::CustomerId,
         _expected: tenant_access::Version,
-        _event: &tenant_access::audit::AuditEvent,
+        _event: &tenant_access::model::AuditEvent,
     ) -> Result<(), tenant_access::error::StoreError> {
         // Claims success without checking or deleting anything.
         Ok(())
@@ -175,14 +175,14 @@ impl tenant_access::store::Store for ForgetfulStore {
     }
     async fn append_event(
         &self,
-        event: &tenant_access::audit::AuditEvent,
+        event: &tenant_access::model::AuditEvent,
     ) -> Result<(), tenant_access::error::StoreError> {
         self.0.append_event(event).await
     }
     async fn events(
         &self,
         customer: &tenant_access::CustomerId,
-    ) -> Result<Vec<tenant_access::audit::AuditEvent>, tenant_access::error::StoreError> {
+    ) -> Result<Vec<tenant_access::model::AuditEvent>, tenant_access::error::StoreError> {
         self.0.events(customer).await
     }
 }

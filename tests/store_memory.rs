@@ -6,12 +6,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use support::{customer, harness};
-use tenant_access::audit::{Actor, AuditEvent};
-use tenant_access::customer::{Customer, TokenSet, Verification, VerificationStatus};
 use tenant_access::error::StoreError;
-use tenant_access::flow::{Invited, Stage, StageKind, StageType, Validated};
-use tenant_access::invitation::InvitationCode;
-use tenant_access::secret::AccessToken;
+use tenant_access::journey::{Invited, Stage, StageKind, StageType, Validated};
+use tenant_access::model::AccessToken;
+use tenant_access::model::InvitationCode;
+use tenant_access::model::{Actor, AuditEvent};
+use tenant_access::model::{Customer, TokenSet, Verification, VerificationStatus};
 use tenant_access::store::{Filter, MemoryStore, PageRequest, Record, Store};
 use tenant_access::{Method, Version};
 use time::macros::datetime;

@@ -23,16 +23,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
-use tenant_access::clock::ManualClock;
 use tenant_access::error::StoreError;
-use tenant_access::flow::{StageKind, Validated};
-use tenant_access::mail::CaptureMailer;
+use tenant_access::journey::{StageKind, Validated};
 use tenant_access::provider::entra::{EntraConfig, EntraProvider};
-use tenant_access::provider::fake_entra::{FakeEntra, FakeRequest};
-use tenant_access::provider::mock::MockProvider;
 use tenant_access::store::{
     Filter, Pager, PostgresOptions, PostgresStore, Record, SqliteStore, Store,
 };
+use tenant_access::testing::CaptureMailer;
+use tenant_access::testing::ManualClock;
+use tenant_access::testing::fake_entra::{FakeEntra, FakeRequest};
+use tenant_access::testing::mock::MockProvider;
 use tenant_access::{
     Config, CustomerId, NewCustomer, PollOutcome, RefreshOutcome, TenantAccess, Version,
 };
@@ -469,7 +469,7 @@ fn replicas(rt: &tokio::runtime::Runtime, url: &str, schema: &str) -> Result<(),
     rt.block_on(async {
         let store = open(&location).await;
         for i in 0..100 {
-            let mut r = tenant_access::store::conformance::sample_record(
+            let mut r = tenant_access::testing::conformance::sample_record(
                 &format!("rep-{i:03}"),
                 StageKind::Validated,
                 0,
@@ -477,12 +477,12 @@ fn replicas(rt: &tokio::runtime::Runtime, url: &str, schema: &str) -> Result<(),
             if let Some(inv) = r.customer.invitation.as_mut() {
                 inv.codes_issued = 0;
             }
-            let event = tenant_access::audit::AuditEvent {
+            let event = tenant_access::model::AuditEvent {
                 customer: r.id().clone(),
                 from: None,
                 to: StageKind::Validated,
                 at: time::OffsetDateTime::now_utc(),
-                actor: tenant_access::audit::Actor::System,
+                actor: tenant_access::model::Actor::System,
                 note: None,
             };
             store.create(&r, &event).await.unwrap();

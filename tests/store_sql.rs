@@ -7,12 +7,12 @@ mod support;
 use async_trait::async_trait;
 use sqlx::Executor as _;
 use tenant_access::error::{SealError, StoreError};
-use tenant_access::flow::StageKind;
+use tenant_access::journey::StageKind;
 use tenant_access::seal::{Keyring, Sealer, SealingKey};
-use tenant_access::store::conformance::{self, Harness};
 use tenant_access::store::{
     Filter, Pager, PostgresOptions, PostgresStore, Record, SqliteStore, Store,
 };
+use tenant_access::testing::conformance::{self, Harness};
 use tenant_access::{CustomerId, Version};
 
 use support::{TempDir, drop_schemas, keyring, pg_url, sealer, unique_schema};
@@ -115,13 +115,13 @@ fn id(s: &str) -> CustomerId {
     CustomerId::new(s).unwrap()
 }
 
-fn created(r: &Record) -> tenant_access::audit::AuditEvent {
-    tenant_access::audit::AuditEvent {
+fn created(r: &Record) -> tenant_access::model::AuditEvent {
+    tenant_access::model::AuditEvent {
         customer: r.id().clone(),
         from: None,
         to: r.stage.kind(),
         at: time::macros::datetime!(2026-01-01 0:00 UTC),
-        actor: tenant_access::audit::Actor::System,
+        actor: tenant_access::model::Actor::System,
         note: None,
     }
 }

@@ -4,12 +4,12 @@
 mod support;
 
 use support::{Harness, customer, harness};
-use tenant_access::customer::TenantInfo;
 use tenant_access::error::{Error, FlowError, InputError};
-use tenant_access::flow::{StageKind, TokenAcquired, Validated};
+use tenant_access::journey::{StageKind, TokenAcquired, Validated};
+use tenant_access::model::TenantInfo;
+use tenant_access::model::{ClientSecret, Password};
 use tenant_access::provider::ConsentCallback;
-use tenant_access::provider::mock::Operation;
-use tenant_access::secret::{ClientSecret, Password};
+use tenant_access::testing::mock::Operation;
 use tenant_access::{
     AnyOnboarding, CustomerId, EmailAddress, Method, Onboarding, PollOutcome, TenantAccess,
 };
@@ -54,7 +54,7 @@ async fn start_device_switch(h: &Harness, name: &str) {
 }
 
 /// The access token a journey holds, as text.
-fn access_of(customer: &tenant_access::customer::Customer) -> String {
+fn access_of(customer: &tenant_access::model::Customer) -> String {
     customer
         .token
         .as_ref()
@@ -350,7 +350,7 @@ async fn a_switch_that_fails_validation_leaves_the_old_connection_alone() {
 
 #[tokio::test]
 async fn the_status_report_folds_a_pending_switch_into_its_customers_row() {
-    use tenant_access::report::{PendingSwitchStatus, StatusRow};
+    use tenant_access::ops::{PendingSwitchStatus, StatusRow};
     use tenant_access::store::Filter;
 
     let h = harness();

@@ -21,14 +21,14 @@ use axum::response::{IntoResponse, Response};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
-use tenant_access::clock::{Clock, ManualClock};
-use tenant_access::mail::CaptureMailer;
+use tenant_access::model::Password;
 use tenant_access::provider::RetryPolicy;
-use tenant_access::provider::fake_entra::{FakeEndpoint, FakeEntra, FakeRequest, Fault};
-use tenant_access::secret::Password;
 use tenant_access::store::MemoryStore;
+use tenant_access::testing::CaptureMailer;
+use tenant_access::testing::fake_entra::{FakeEndpoint, FakeEntra, FakeRequest, Fault};
 use tenant_access::web::{self, AdminAuthorizer, Operator, WebConfig};
 use tenant_access::{AnyOnboarding, Config, NewCustomer, PollOutcome, TenantAccess};
+use tenant_access::{ports::Clock, testing::ManualClock};
 use time::Duration;
 
 /// Browser sessions run one at a time: two cores do not carry several chromiums well.
@@ -944,7 +944,7 @@ async fn forms_without_a_valid_csrf_token_are_refused() {
             .await
             .unwrap()
             .kind(),
-        tenant_access::flow::StageKind::Claimed
+        tenant_access::journey::StageKind::Claimed
     );
     // The right token works.
     let started = browser

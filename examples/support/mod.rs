@@ -6,13 +6,13 @@ use std::error::Error;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
-use tenant_access::clock::{ManualClock, SystemClock};
 use tenant_access::mail::Mailer;
+use tenant_access::model::ClientSecret;
 use tenant_access::provider::entra::{EntraConfig, EntraProvider};
-use tenant_access::provider::fake_entra::FakeEntra;
-use tenant_access::secret::ClientSecret;
 use tenant_access::store::MemoryStore;
+use tenant_access::testing::fake_entra::FakeEntra;
 use tenant_access::{Config, TenantAccess};
+use tenant_access::{ports::SystemClock, testing::ManualClock};
 
 /// A boxed error for `main`.
 pub type BoxError = Box<dyn Error + Send + Sync>;

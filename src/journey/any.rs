@@ -3,9 +3,9 @@
 use std::fmt;
 
 use super::Onboarding;
-use crate::model::*;
-use crate::model::Customer;
 use crate::error::{Error, FlowError};
+use crate::model::Customer;
+use crate::model::*;
 use crate::model::{CustomerId, Version};
 use crate::ports::{Filter, PageRequest, Ports, Record};
 
@@ -95,7 +95,7 @@ impl AnyOnboarding {
     ///
     /// ```
     /// # async fn f(ports: tenant_access::TenantAccess, id: tenant_access::CustomerId) -> Result<(), tenant_access::Error> {
-    /// use tenant_access::flow::Validated;
+    /// use tenant_access::journey::Validated;
     /// let connected = ports.load(&id).await?.try_into_stage::<Validated>()?;
     /// # Ok(()) }
     /// ```
@@ -174,7 +174,11 @@ impl Ports {
     }
 
     /// One page of journeys matching `filter`.
-    pub(crate) async fn list(&self, filter: &Filter, page: &PageRequest) -> Result<OnboardingPage, Error> {
+    pub(crate) async fn list(
+        &self,
+        filter: &Filter,
+        page: &PageRequest,
+    ) -> Result<OnboardingPage, Error> {
         let page = self.store().list(filter, page).await?;
         Ok(OnboardingPage {
             items: page
@@ -186,4 +190,3 @@ impl Ports {
         })
     }
 }
-

@@ -1,17 +1,15 @@
 //! A connection's life after the token: validate, verify again, refresh.
 
-use crate::model::*;
 use super::{Onboarding, Rejected};
-use crate::model::{
-    Credentials, Customer, TenantInfo, TokenSet, Verification, VerificationStatus,
-};
-use crate::ports::Ports;
 use crate::error::{Error, FlowError, ProviderError, StoreError};
 use crate::journey::AnyOnboarding;
-use crate::model::{Method, Scopes};
-use crate::ports::{Target, TokenResponse};
 use crate::model::AccessToken;
+use crate::model::*;
+use crate::model::{Credentials, Customer, TenantInfo, TokenSet, Verification, VerificationStatus};
+use crate::model::{Method, Scopes};
+use crate::ports::Ports;
 use crate::ports::{Record, VerifiedConnection};
+use crate::ports::{Target, TokenResponse};
 
 /// How many times a refreshed token set is re-applied to a newer record after losing a
 /// compare-and-swap.
@@ -106,7 +104,7 @@ impl Onboarding<TokenAcquired> {
     /// Proves the token with one real call (Graph `GET /organization` for Entra ID) and
     /// checks that it reached the invited tenant.
     ///
-    /// For the journey of a method switch ([`TenantAccess::switch_to_device_code`] and
+    /// For the journey of a method switch ([`TenantAccess::switch_to_device_code`](crate::TenantAccess::switch_to_device_code) and
     /// siblings) this is the take-over: the proven connection replaces the customer's old one
     /// in one write, the switch journey is deleted, and the customer's own journey is
     /// returned.
@@ -280,7 +278,10 @@ impl Onboarding<Validated> {
     /// Gets a new token set now: the refresh token for delegated connections (password
     /// journeys without one fall back to the password grant), client credentials for app
     /// registrations. A dead refresh token moves the journey to [`ReauthRequired`].
-    pub async fn refresh(self, ports: &impl AsRef<Ports>) -> Result<RefreshOutcome, Rejected<Validated>> {
+    pub async fn refresh(
+        self,
+        ports: &impl AsRef<Ports>,
+    ) -> Result<RefreshOutcome, Rejected<Validated>> {
         let ports = ports.as_ref();
         let target = self.target();
         let provider = ports.provider();

@@ -4,14 +4,14 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::model::*;
 use super::{AnyOnboarding, Onboarding, Rejected};
-use crate::model::{Credentials, Customer, NewCustomer, TokenSet};
-use crate::ports::Ports;
 use crate::error::{Error, FlowError, InputError};
-use crate::model::{CustomerId, Method};
-use crate::ports::{AdminConsentRequest, ConsentCallback, Target};
+use crate::model::*;
 use crate::model::{ClientSecret, ConsentState, Password};
+use crate::model::{Credentials, Customer, NewCustomer, TokenSet};
+use crate::model::{CustomerId, Method};
+use crate::ports::Ports;
+use crate::ports::{AdminConsentRequest, ConsentCallback, Target};
 
 /// A fresh consent `state`: the customer id (so the callback finds its customer) and 256
 /// random bits (so nobody can forge one), both base64url.
@@ -173,7 +173,8 @@ impl Onboarding<ConsentRequired> {
         let target = self.target();
         let answer = match &self.customer.credentials {
             Some(Credentials::Password { username, password }) => {
-                ports.provider()
+                ports
+                    .provider()
                     .password_grant(&target, username, password)
                     .await
             }
@@ -181,7 +182,8 @@ impl Onboarding<ConsentRequired> {
                 client_id,
                 client_secret,
             }) => {
-                ports.provider()
+                ports
+                    .provider()
                     .client_credentials(&target, client_id, client_secret)
                     .await
             }

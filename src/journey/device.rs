@@ -3,12 +3,12 @@
 
 use time::Duration;
 
-use crate::model::*;
 use super::{Onboarding, Rejected};
-use crate::model::TokenSet;
-use crate::ports::Ports;
 use crate::error::FlowError;
 use crate::model::Method;
+use crate::model::TokenSet;
+use crate::model::*;
+use crate::ports::Ports;
 use crate::ports::{DeviceAuthorization, DevicePoll, TokenResponse};
 
 /// RFC 8628 §3.5: on `slow_down` the interval grows by 5 seconds for this and every later poll.
@@ -119,7 +119,10 @@ impl Onboarding<DeviceCodeIssued> {
     /// Polling before [`next_poll_at`](DeviceCodeIssued::next_poll_at) is refused with
     /// [`FlowError::PollTooEarly`] and sends nothing. A device code past its expiry yields
     /// [`PollOutcome::Expired`] without a request.
-    pub async fn poll(self, ports: &impl AsRef<Ports>) -> Result<PollOutcome, Rejected<DeviceCodeIssued>> {
+    pub async fn poll(
+        self,
+        ports: &impl AsRef<Ports>,
+    ) -> Result<PollOutcome, Rejected<DeviceCodeIssued>> {
         let ports = ports.as_ref();
         let now = ports.clock().now();
         if now < self.stage.next_poll_at {
@@ -161,9 +164,14 @@ impl Onboarding<DeviceCodeIssued> {
             }
             DevicePoll::ApprovalRequested => {
                 let customer = self.customer.clone();
-                self.transition(ports, customer, ApprovalRequested { requested_at: now }, None)
-                    .await
-                    .map(PollOutcome::ApprovalRequested)
+                self.transition(
+                    ports,
+                    customer,
+                    ApprovalRequested { requested_at: now },
+                    None,
+                )
+                .await
+                .map(PollOutcome::ApprovalRequested)
             }
             DevicePoll::Declined => self
                 .back_to_claimed(ports, "the customer declined")
@@ -192,7 +200,7 @@ impl Onboarding<DeviceCodeIssued> {
     ///
     /// # Cancel safety
     /// Dropping the future between polls loses nothing: every poll's result is stored before
-    /// the next wait, and [`TenantAccess::load`] resumes the journey.
+    /// the next wait, and [`TenantAccess::load`](crate::TenantAccess::load) resumes the journey.
     pub async fn poll_until_done(
         self,
         ports: &impl AsRef<Ports>,

@@ -1,15 +1,15 @@
 //! The invitation part of the journey: invite, send, resend, open the link, claim, expire,
 //! reinvite and revoke.
 
-use crate::model::*;
 use super::{AnyOnboarding, Onboarding, Rejected};
-use crate::model::{Customer, NewCustomer};
-use crate::ports::Ports;
 use crate::error::{Error, FlowError};
+use crate::model::InvitationLink;
+use crate::model::*;
+use crate::model::{Customer, NewCustomer};
 use crate::model::{CustomerId, Method, Version};
 use crate::model::{Delivery, Invitation, InvitationCode};
 use crate::ports::InvitationMessage;
-use crate::model::InvitationLink;
+use crate::ports::Ports;
 use crate::ports::Record;
 
 /// The length of a well-formed invitation code (32 bytes in base64url without padding).
@@ -212,7 +212,10 @@ impl Onboarding<InvitationSent> {
 impl<S: Reinvitable> Onboarding<S> {
     /// Starts over with a device-code invitation (the method becomes
     /// [`Method::DeviceCode`]); call [`send`](Onboarding::send) next.
-    pub async fn reinvite(self, ports: &impl AsRef<Ports>) -> Result<Onboarding<Invited>, Rejected<S>> {
+    pub async fn reinvite(
+        self,
+        ports: &impl AsRef<Ports>,
+    ) -> Result<Onboarding<Invited>, Rejected<S>> {
         let ports = ports.as_ref();
         let mut customer = self.customer.clone();
         customer.method = Method::DeviceCode;
@@ -230,7 +233,10 @@ impl<S: Revocable> Onboarding<S> {
     /// it has a revocation endpoint), the invitation code dies and every stored secret (token,
     /// password, client secret) is dropped. If the provider cannot revoke now, nothing changes
     /// and the error says whether to retry.
-    pub async fn revoke(self, ports: &impl AsRef<Ports>) -> Result<Onboarding<Revoked>, Rejected<S>> {
+    pub async fn revoke(
+        self,
+        ports: &impl AsRef<Ports>,
+    ) -> Result<Onboarding<Revoked>, Rejected<S>> {
         let ports = ports.as_ref();
         if let Some(tokens) = &self.customer.token {
             if let Err(error) = ports.provider().revoke_tokens(&self.target(), tokens).await {

@@ -10,12 +10,6 @@ mod consent;
 mod device;
 mod invitation;
 
-pub use any::{AnyOnboarding, OnboardingPage, WrongStage};
-pub use connection::RefreshOutcome;
-pub(crate) use connection::ScopedRefresh;
-pub(crate) use connection::prove_token;
-pub(crate) use consent::app_credentials;
-pub use device::PollOutcome;
 /// The stage types live in [`model`](crate::model); they are re-exported beside the journey
 /// they type.
 pub use crate::model::{
@@ -23,6 +17,12 @@ pub use crate::model::{
     Invited, ReauthRequired, Reinvitable, Resendable, Revocable, Revoked, Stage, StageKind,
     StageType, TokenAcquired, Validated,
 };
+pub use any::{AnyOnboarding, OnboardingPage, WrongStage};
+pub use connection::RefreshOutcome;
+pub(crate) use connection::ScopedRefresh;
+pub(crate) use connection::prove_token;
+pub(crate) use consent::app_credentials;
+pub use device::PollOutcome;
 
 use std::fmt;
 

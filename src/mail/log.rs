@@ -4,12 +4,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
+use crate::error::MailError;
 use crate::model::MessageId;
 use crate::ports::{InvitationMessage, Mailer};
-use crate::error::MailError;
 
 /// Logs each invitation (recipient, customer, expiry) at `info` through `tracing`, and accepts
-/// it. The link is a secret and is never logged: use [`CaptureMailer`](super::CaptureMailer)
+/// it. The link is a secret and is never logged: use [`CaptureMailer`](crate::testing::CaptureMailer)
 /// when you need to read it.
 #[derive(Debug, Default)]
 pub struct LogMailer {

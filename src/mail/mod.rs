@@ -20,5 +20,5 @@ pub use smtp_error::SmtpConfigError;
 #[cfg(feature = "smtp")]
 pub use template::{InvitationTemplates, RenderedInvitation, SupportContact};
 
-pub use crate::ports::{InvitationMessage, Mailer};
 pub use crate::model::MessageId;
+pub use crate::ports::{InvitationMessage, Mailer};

@@ -26,11 +26,11 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executo
 
 pub use super::smtp_error::SmtpConfigError;
 use super::template::{InvitationTemplates, SupportContact, check_name};
-use crate::model::MessageId;
-use crate::ports::{InvitationMessage, Mailer};
 use crate::error::MailError;
 use crate::model::EmailAddress;
+use crate::model::MessageId;
 use crate::model::Password;
+use crate::ports::{InvitationMessage, Mailer};
 
 /// How the connection to the mail server is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -320,7 +320,7 @@ fn is_loopback(host: &str) -> bool {
 /// ```
 /// use std::time::Duration;
 /// use tenant_access::mail::{RetryPolicy, Security, SmtpMailer, SupportContact};
-/// use tenant_access::secret::Password;
+/// use tenant_access::model::Password;
 ///
 /// let mailer = SmtpMailer::builder("smtp.example.com")
 ///     .security(Security::StartTls) // port 587

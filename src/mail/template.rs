@@ -31,10 +31,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
-use crate::ports::InvitationMessage;
 use super::smtp_error::SmtpConfigError;
 use crate::error::MailError;
 use crate::model::EmailAddress;
+use crate::ports::InvitationMessage;
 
 const SUBJECT: &str = "invitation.subject";
 const TEXT: &str = "invitation.txt";
@@ -292,9 +292,9 @@ struct Sample {
 
 impl Sample {
     fn new() -> Self {
-        use crate::model::{CustomerId, TenantId};
         use crate::model::InvitationCode;
         use crate::model::InvitationLink;
+        use crate::model::{CustomerId, TenantId};
         let code = InvitationCode::from_received("sample");
         Self {
             message: InvitationMessage {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use super::stage::StageKind;
 use super::ids::CustomerId;
+use super::stage::StageKind;
 
 /// Who caused a transition.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

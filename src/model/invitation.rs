@@ -9,7 +9,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-
 /// The secret code in an invitation link: 32 bytes from the operating system's random source,
 /// base64url without padding (43 characters).
 ///

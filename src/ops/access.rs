@@ -3,15 +3,15 @@
 
 use time::{Duration, OffsetDateTime};
 
+use super::DayTwo;
 use super::not_connected;
 use crate::Onboarding;
-use crate::model::RefreshLease;
-use crate::model::TokenSet;
-use super::DayTwo;
 use crate::error::{Error, FlowError, StoreError};
 use crate::journey::{AnyOnboarding, ReauthRequired, RefreshOutcome, ScopedRefresh, Validated};
-use crate::model::{CustomerId, Scopes};
 use crate::model::AccessToken;
+use crate::model::RefreshLease;
+use crate::model::TokenSet;
+use crate::model::{CustomerId, Scopes};
 
 /// How often a replica waiting for another replica's refresh looks at the store again.
 const LEASE_POLL: Duration = Duration::milliseconds(100);

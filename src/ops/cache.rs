@@ -25,8 +25,8 @@ use hashbrown::HashTable;
 
 use time::OffsetDateTime;
 
-use crate::model::CustomerId;
 use crate::model::AccessToken;
+use crate::model::CustomerId;
 
 /// Shards of the token map (a power of two).
 const SHARDS: usize = 64;

@@ -70,7 +70,10 @@ fn jitter_for(customer: &CustomerId, jitter: Duration) -> Duration {
 
 impl DayTwo {
     /// [`TenantAccess::maintenance_pass`](crate::TenantAccess::maintenance_pass).
-    pub(crate) async fn maintenance_pass(&self, policy: &MaintenancePolicy) -> Result<PassReport, Error> {
+    pub(crate) async fn maintenance_pass(
+        &self,
+        policy: &MaintenancePolicy,
+    ) -> Result<PassReport, Error> {
         let mut report = PassReport::default();
         let now = self.clock().now();
         let due = self.due_for_refresh(policy, now).await?;

@@ -137,8 +137,8 @@ fn not_connected(customer: &CustomerId, stage: StageKind) -> Error {
 /// The hot paths' futures: a caller pins, boxes or spawns them, which copies all of them.
 #[cfg(test)]
 mod future_sizes {
-    use crate::model::Customer;
     use crate::journey::{AnyOnboarding, Stage, Validated};
+    use crate::model::Customer;
     use crate::ports::Record;
     use crate::store::MemoryStore;
     use crate::{Config, Method, NewCustomer, TenantAccess, Version};
@@ -176,7 +176,8 @@ mod future_sizes {
         };
         let one = size_of(&connected().verify(&ta));
         let listed = crate::ports::ListedConnection::from_record(&record);
-        let in_run = size_of(&ta.verify_listed(listed, Default::default()));
+        let day_two = super::DayTwo::new(ta.ports().clone());
+        let in_run = size_of(&day_two.verify_listed(listed, Default::default()));
         assert!(one <= 2048, "Onboarding::verify's future is {one} bytes");
         assert!(in_run <= 1024, "a verify_all task is {in_run} bytes");
     }

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::model::VerificationStatus;
 use crate::journey::StageKind;
+use crate::model::VerificationStatus;
 use crate::model::{CustomerId, EmailAddress, Method};
 use std::collections::HashMap;
 
@@ -311,4 +311,3 @@ impl DayTwo {
         Ok(())
     }
 }
-

@@ -6,11 +6,11 @@ use std::sync::RwLock;
 
 use time::OffsetDateTime;
 
-use super::access::Job;
 use super::DayTwo;
+use super::access::Job;
 use crate::error::Error;
-use crate::model::{CustomerId, Scopes};
 use crate::model::AccessToken;
+use crate::model::{CustomerId, Scopes};
 
 /// Tokens for other scopes known to this process (never stored: they are cheap to get again
 /// from the stored refresh token).

@@ -12,14 +12,12 @@
 //! The old tokens are not revoked at the take-over: on providers that revoke whole grants
 //! (RFC 7009 allows it) that could end the new connection too. They expire on their own.
 
-use crate::model::{Customer, NewCustomer};
 use super::DayTwo;
 use crate::error::{Error, FlowError, StoreError};
-use crate::journey::{
-    AnyOnboarding, ConsentRequired, Invited, Onboarding, StageKind,
-};
-use crate::model::{CustomerId, EmailAddress, Method};
+use crate::journey::{AnyOnboarding, ConsentRequired, Invited, Onboarding, StageKind};
 use crate::model::{ClientSecret, Password};
+use crate::model::{Customer, NewCustomer};
+use crate::model::{CustomerId, EmailAddress, Method};
 
 /// How many times cancelling reloads the switch journey after losing a compare-and-swap.
 const CANCEL_RETRIES: usize = 5;

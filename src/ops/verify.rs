@@ -8,22 +8,22 @@ use futures_util::future::Either;
 use futures_util::stream::{self, Stream, StreamExt};
 use time::{Duration, OffsetDateTime};
 
-use crate::Onboarding;
 use super::DayTwo;
+use crate::Onboarding;
 use crate::error::{Error, ProviderError, StoreError};
 use crate::journey::{AnyOnboarding, StageKind, Validated, prove_token};
 use crate::model::{CustomerId, Version};
 use crate::ports::Target;
 use crate::ports::{Filter, ListedConnection, PageRequest, VerifiedConnection};
 
-/// How many records [`TenantAccess::verify_all`] reads from the store at a time.
+/// How many records [`TenantAccess::verify_all`](crate::TenantAccess::verify_all) reads from the store at a time.
 const PAGE: usize = 200;
 /// How often one customer is tried when the provider throttles or the record moves.
 const ATTEMPTS: usize = 4;
 /// The pause when the provider throttles without saying for how long.
 const DEFAULT_RETRY_AFTER: Duration = Duration::seconds(5);
 
-/// One customer's verification in a [`TenantAccess::verify_all`] run.
+/// One customer's verification in a [`TenantAccess::verify_all`](crate::TenantAccess::verify_all) run.
 #[derive(Debug)]
 pub struct VerifyOutcome {
     /// The customer.
@@ -34,7 +34,7 @@ pub struct VerifyOutcome {
     pub progress: VerifyProgress,
 }
 
-/// Counts of a [`TenantAccess::verify_all`] run so far.
+/// Counts of a [`TenantAccess::verify_all`](crate::TenantAccess::verify_all) run so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VerifyProgress {
     /// Customers finished.
@@ -78,7 +78,10 @@ impl Pause {
 
 impl DayTwo {
     /// [`TenantAccess::verify`](crate::TenantAccess::verify).
-    pub(crate) async fn verify(&self, customer: &CustomerId) -> Result<Onboarding<Validated>, Error> {
+    pub(crate) async fn verify(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Onboarding<Validated>, Error> {
         match self.load(customer).await? {
             AnyOnboarding::Validated(connected) => Ok(connected.verify(self).await?),
             other => Err(super::not_connected(customer, other.kind())),

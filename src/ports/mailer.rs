@@ -6,9 +6,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::error::MailError;
-use crate::model::{
-    CustomerId, EmailAddress, InvitationCode, InvitationLink, MessageId, TenantId,
-};
+use crate::model::{CustomerId, EmailAddress, InvitationCode, InvitationLink, MessageId, TenantId};
 
 /// An invitation email to send. The link is the only secret in it.
 #[derive(Debug, Clone)]

@@ -25,11 +25,10 @@ pub use provider::{
     AdminConsentRequest, DeviceAuthorization, DevicePoll, IdentityProvider, TokenResponse,
 };
 pub(crate) use store::verification_target;
-pub use target::Target;
 pub use store::{
-    ConnectionPage, Filter, ListedConnection, Page, PageRequest, Record, Store,
-    VerifiedConnection,
+    ConnectionPage, Filter, ListedConnection, Page, PageRequest, Record, Store, VerifiedConnection,
 };
+pub use target::Target;
 
 use crate::config::Config;
 use crate::model::{Actor, AuditEvent, CustomerId, StageKind};

@@ -13,8 +13,7 @@ use super::consent::ConsentCallback;
 use super::target::Target;
 use crate::error::ProviderError;
 use crate::model::{
-    AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
-    Scopes, TenantInfo,
+    AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken, Scopes, TenantInfo,
 };
 
 /// An RFC 8628 device authorization response, with relative times as on the wire.

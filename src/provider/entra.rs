@@ -45,15 +45,15 @@ use super::http::{
     parse_error, parse_token_response, standard_poll,
 };
 
+use crate::error::{ProviderDetail, ProviderError};
+use crate::model::Scopes;
+use crate::model::TenantInfo;
+use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
+use crate::ports::Clock;
 use crate::ports::{
     AdminConsentRequest, ConsentCallback, DeviceAuthorization, DevicePoll, IdentityProvider,
     Target, TokenResponse, admin_consent_url, check_admin_consent,
 };
-use crate::ports::Clock;
-use crate::model::TenantInfo;
-use crate::error::{ProviderDetail, ProviderError};
-use crate::model::Scopes;
-use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
 
 /// The public cloud's authority host.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";

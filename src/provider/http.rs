@@ -15,10 +15,10 @@ use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 use url::Url;
 
-use crate::ports::{DeviceAuthorization, DevicePoll, TokenResponse};
-use crate::ports::{Clock, SystemClock};
 use crate::error::{ProviderDetail, ProviderError};
 use crate::model::{AccessToken, DeviceCode, RefreshToken};
+use crate::ports::{Clock, SystemClock};
+use crate::ports::{DeviceAuthorization, DevicePoll, TokenResponse};
 
 /// The largest response body read (1 MiB); anything larger is an invalid response.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -44,7 +44,7 @@
 //!
 //! ```no_run
 //! use tenant_access::provider::oidc::{ClientAuth, OidcConfig, OidcProvider};
-//! use tenant_access::secret::ClientSecret;
+//! use tenant_access::model::ClientSecret;
 //!
 //! # async fn run() -> Result<(), tenant_access::error::ProviderError> {
 //! let config = OidcConfig::new("https://id.example.com", "msp-portal")?
@@ -67,21 +67,21 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 use url::Url;
 
+use super::http::RetryPolicy;
 use super::http::{
     Answer, DEVICE_CODE_GRANT, HttpClient, classify_standard, parse_device_authorization,
     parse_error, parse_json, parse_token_response, standard_poll,
 };
-use super::http::RetryPolicy;
+use crate::error::{ProviderDetail, ProviderError};
+use crate::model::Scopes;
+use crate::model::TenantInfo;
+use crate::model::{
+    AccessToken, AuthorizationCode, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
+};
+use crate::ports::Clock;
 use crate::ports::{
     AdminConsentRequest, ConsentCallback, DeviceAuthorization, DevicePoll, IdentityProvider,
     Target, TokenResponse,
-};
-use crate::ports::Clock;
-use crate::model::TenantInfo;
-use crate::error::{ProviderDetail, ProviderError};
-use crate::model::Scopes;
-use crate::model::{
-    AccessToken, AuthorizationCode, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
 };
 
 /// How the client authenticates to the token, device, revocation and introspection endpoints

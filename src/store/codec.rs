@@ -15,7 +15,7 @@
 //! ```
 //! use tenant_access::store::codec;
 //! use tenant_access::seal::{Keyring, Sealer, SealingKey};
-//! # use tenant_access::{customer::Customer, flow::{Stage, Invited}, store::Record, Method, NewCustomer, Version};
+//! # use tenant_access::{model::{Customer, Stage, Invited}, store::Record, Method, NewCustomer, Version};
 //! # let now = time::macros::datetime!(2026-01-01 0:00 UTC);
 //! # let customer = Customer::new(NewCustomer::new("contoso", "contoso.com", "a@contoso.com").unwrap(), Method::DeviceCode, now);
 //! # let record = Record { customer, stage: Stage::Invited(Invited), version: Version::NEW };
@@ -34,20 +34,20 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 use url::Url;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::ports::Record;
-use crate::model::{Actor, AuditEvent};
-use crate::model::VerificationStatus;
-use crate::model::{Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification};
 use crate::error::StoreError;
 use crate::journey::{
     ApprovalRequested, Claimed, ConsentRequired, DeviceCodeIssued, Expired, InvitationSent,
     Invited, ReauthRequired, Revoked, Stage, StageKind, TokenAcquired, Validated,
 };
-use crate::model::{CustomerId, EmailAddress, Method, TenantId, Version};
-use crate::model::{CodeHash, Delivery, Invitation};
 use crate::model::MessageId;
-use crate::seal::Sealer;
+use crate::model::VerificationStatus;
 use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
+use crate::model::{Actor, AuditEvent};
+use crate::model::{CodeHash, Delivery, Invitation};
+use crate::model::{Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification};
+use crate::model::{CustomerId, EmailAddress, Method, TenantId, Version};
+use crate::ports::Record;
+use crate::seal::Sealer;
 
 /// The body format this crate writes.
 pub const BODY_FORMAT: u32 = 1;
@@ -657,7 +657,7 @@ impl Drop for SecretsV1 {
 mod tests {
     use super::*;
     use crate::seal::{Keyring, SealingKey};
-    use crate::store::testdata;
+    use crate::testing::testdata;
 
     #[test]
     fn every_stage_round_trips_and_body_has_no_secret() {

@@ -7,14 +7,14 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 
+use crate::error::StoreError;
+use crate::model::AuditEvent;
+use crate::model::CodeHash;
+use crate::model::{CustomerId, Version};
 use crate::ports::{
     ConnectionPage, Filter, ListedConnection, Page, PageRequest, Record, Store, VerifiedConnection,
     verification_target,
 };
-use crate::model::AuditEvent;
-use crate::error::StoreError;
-use crate::model::{CustomerId, Version};
-use crate::model::CodeHash;
 
 /// An in-memory store. Cheap to clone; clones share the same data.
 #[derive(Debug, Clone, Default)]

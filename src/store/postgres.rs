@@ -10,11 +10,11 @@ use super::sql::{
     MAX_PAGE, RESEAL_BATCH, ResealReport, SCHEMA_VERSION, STORED_KEYS, backend, check_keys,
     check_schema,
 };
-use crate::ports::{Filter, Page, PageRequest, Record};
-use crate::model::AuditEvent;
 use crate::error::{SealError, StoreError};
-use crate::model::{CustomerId, Version};
+use crate::model::AuditEvent;
 use crate::model::CodeHash;
+use crate::model::{CustomerId, Version};
+use crate::ports::{Filter, Page, PageRequest, Record};
 use crate::seal::Sealer;
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];

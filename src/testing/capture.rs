@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use crate::error::MailError;
 use crate::model::MessageId;
 use crate::ports::{InvitationMessage, Mailer};
-use crate::error::MailError;
 
 /// Keeps every invitation it is asked to send, so tests can read the link. Cheap to clone;
 /// clones share the same messages.

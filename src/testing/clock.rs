@@ -7,7 +7,6 @@ use time::{Duration, OffsetDateTime};
 
 use crate::ports::Clock;
 
-
 /// A clock that moves only when told to. Cheap to clone; clones share one time.
 ///
 /// [`sleep_until`](Clock::sleep_until) does not wait: it moves the clock forward to the

@@ -1,13 +1,14 @@
 //! The store conformance kit (feature `conformance`): the whole behavioural suite, runnable
 //! against any [`Store`].
 //!
-//! This crate runs it against [`MemoryStore`](super::MemoryStore), the SQLite and the
+//! This crate runs it against [`MemoryStore`](crate::store::MemoryStore), the SQLite and the
 //! PostgreSQL stores; run it against yours. Give it a [`Harness`] that makes a fresh, empty
 //! store for each check (and, if it can, reads the store's raw bytes so the kit can check that
 //! no secret is stored in plaintext), then assert the [`Report`]:
 //!
 //! ```
-//! use tenant_access::store::{MemoryStore, conformance};
+//! use tenant_access::store::MemoryStore;
+//! use tenant_access::testing::conformance;
 //!
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
 //! let report = conformance::run_with(|| async { MemoryStore::new() }).await;
@@ -36,13 +37,13 @@ use async_trait::async_trait;
 use time::Duration;
 
 use super::testdata::{self, BASE, MARKER};
-use crate::ports::{Filter, PageRequest, Record, Store, VerifiedConnection};
-use crate::model::{Actor, AuditEvent};
-use crate::model::{TenantInfo, Verification, VerificationStatus};
 use crate::error::StoreError;
 use crate::journey::StageKind;
-use crate::model::{CustomerId, Method, Version};
 use crate::model::InvitationCode;
+use crate::model::{Actor, AuditEvent};
+use crate::model::{CustomerId, Method, Version};
+use crate::model::{TenantInfo, Verification, VerificationStatus};
+use crate::ports::{Filter, PageRequest, Record, Store, VerifiedConnection};
 
 /// The names of the checks, in the order [`run`] runs them.
 pub const CHECKS: &[&str] = &[

@@ -21,9 +21,9 @@
 //! | GET  | `/v1.0/organization` |
 //!
 //! ```
-//! use tenant_access::provider::fake_entra::{FakeEntra, FakeRequest};
+//! use tenant_access::testing::fake_entra::{FakeEntra, FakeRequest};
 //! use tenant_access::provider::{IdentityProvider, Target};
-//! use tenant_access::ids::{CustomerId, TenantId};
+//! use tenant_access::model::{CustomerId, TenantId};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -58,9 +58,9 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::oneshot;
 use url::Url;
 
-use crate::provider::entra::{EntraConfig, EntraProvider, GRAPH_RESOURCE, RetryPolicy};
-use crate::ports::{Clock, SystemClock};
 use crate::error::ProviderError;
+use crate::ports::{Clock, SystemClock};
+use crate::provider::entra::{EntraConfig, EntraProvider, GRAPH_RESOURCE, RetryPolicy};
 
 /// The MSP application's client id FakeEntra knows unless told another.
 pub const DEFAULT_CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";

@@ -7,7 +7,7 @@
 //! faults per operation (throttling with `Retry-After`, 5xx). Every call is recorded.
 //!
 //! ```
-//! use tenant_access::provider::mock::{MockProvider, Operation};
+//! use tenant_access::testing::mock::{MockProvider, Operation};
 //! use time::Duration;
 //!
 //! let mock = MockProvider::new();
@@ -28,14 +28,14 @@ use sha2::{Digest, Sha256};
 use time::Duration;
 use url::Url;
 
+use crate::error::{ProviderDetail, ProviderError};
+use crate::model::TenantInfo;
+use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
+use crate::model::{CustomerId, Scopes, TenantId};
 use crate::ports::{
     AdminConsentRequest, ConsentCallback, DeviceAuthorization, DevicePoll, IdentityProvider,
     Target, TokenResponse, admin_consent_url, check_admin_consent,
 };
-use crate::model::TenantInfo;
-use crate::error::{ProviderDetail, ProviderError};
-use crate::model::{CustomerId, Scopes, TenantId};
-use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
 
 /// The provider operations, for scripting faults and counting calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -3,18 +3,18 @@
 use time::{Duration, OffsetDateTime, macros::datetime};
 use url::Url;
 
-use crate::ports::Record;
-use crate::model::{
-    Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification, VerificationStatus,
-};
 use crate::journey::{
     ApprovalRequested, Claimed, ConsentRequired, DeviceCodeIssued, Expired, InvitationSent,
     Invited, ReauthRequired, Revoked, Stage, StageKind, TokenAcquired, Validated,
 };
-use crate::model::{CustomerId, EmailAddress, Method, TenantId, Version};
-use crate::model::{Delivery, Invitation, InvitationCode};
 use crate::model::MessageId;
 use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
+use crate::model::{
+    Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification, VerificationStatus,
+};
+use crate::model::{CustomerId, EmailAddress, Method, TenantId, Version};
+use crate::model::{Delivery, Invitation, InvitationCode};
+use crate::ports::Record;
 
 /// The marker every sample secret contains, so raw storage can be searched for it.
 pub(crate) const MARKER: &str = "tA-sEcReT";

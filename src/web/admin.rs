@@ -18,15 +18,15 @@ use serde::{Deserialize, Serialize};
 use super::csrf::{self, CsrfForm, CsrfToken};
 use super::{Web, WebConfig, WebError, asset, headers, show_time};
 use crate::Onboarding;
-use crate::model::Actor;
-use crate::model::NewCustomer;
-use crate::ops::VerifyProgress;
 use crate::engine::TenantAccess;
 use crate::error::{Error, FlowError};
 use crate::journey::{AnyOnboarding, Revocable, StageKind};
+use crate::model::Actor;
+use crate::model::NewCustomer;
+use crate::model::{ClientSecret, Password};
 use crate::model::{CustomerId, EmailAddress, Method};
 use crate::ops::StatusRow;
-use crate::model::{ClientSecret, Password};
+use crate::ops::VerifyProgress;
 use crate::ports::{Filter, PageRequest};
 
 /// An MSP operator, as the integrator's [`AdminAuthorizer`] identified them. Their name is

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use super::csrf::{self, CsrfForm, CsrfToken};
 use super::session::{Session, cookie, set_cookie};
 use super::{Web, WebConfig, WebError, asset, headers, show_time};
-use crate::model::Actor;
 use crate::engine::TenantAccess;
 use crate::error::{Error, FlowError, StoreError};
 use crate::journey::AnyOnboarding;
+use crate::model::Actor;
 use crate::ports::ConsentCallback;
 use crate::{Onboarding, PollOutcome};
 

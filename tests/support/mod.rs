@@ -2,12 +2,12 @@
 //! a capture mailer and a manual clock.
 #![allow(dead_code)]
 
-use tenant_access::audit::Actor;
-use tenant_access::clock::ManualClock;
-use tenant_access::flow::{Claimed, DeviceCodeIssued, InvitationSent, Validated};
-use tenant_access::mail::CaptureMailer;
-use tenant_access::provider::mock::MockProvider;
+use tenant_access::journey::{Claimed, DeviceCodeIssued, InvitationSent, Validated};
+use tenant_access::model::Actor;
 use tenant_access::store::MemoryStore;
+use tenant_access::testing::CaptureMailer;
+use tenant_access::testing::ManualClock;
+use tenant_access::testing::mock::MockProvider;
 use tenant_access::{AnyOnboarding, Config, NewCustomer, Onboarding, PollOutcome, TenantAccess};
 use time::macros::datetime;
 

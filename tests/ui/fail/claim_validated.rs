@@ -1,5 +1,5 @@
 // A validated customer's invitation cannot be claimed again.
-use tenant_access::flow::Validated;
+use tenant_access::journey::Validated;
 use tenant_access::{Onboarding, TenantAccess};
 
 async fn portal(ta: &TenantAccess, connected: Onboarding<Validated>) {

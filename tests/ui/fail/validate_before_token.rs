@@ -1,5 +1,5 @@
 // Validation needs a token: a customer still signing in has none.
-use tenant_access::flow::DeviceCodeIssued;
+use tenant_access::journey::DeviceCodeIssued;
 use tenant_access::{Onboarding, TenantAccess};
 
 async fn portal(ta: &TenantAccess, device: Onboarding<DeviceCodeIssued>) {

@@ -1,5 +1,5 @@
 // The twins of the compile-fail cases: each step from its own stage compiles.
-use tenant_access::flow::{DeviceCodeIssued, InvitationSent, TokenAcquired, Validated};
+use tenant_access::journey::{DeviceCodeIssued, InvitationSent, TokenAcquired, Validated};
 use tenant_access::{Onboarding, TenantAccess};
 
 async fn portal(
