@@ -59,7 +59,7 @@ use tenant_access::store::{Filter, MemoryStore, Record};
 use tenant_access::testing::CaptureMailer;
 use tenant_access::testing::fake_entra::{FakeEntra, FakeRequest};
 use tenant_access::testing::mock::MockProvider;
-use tenant_access::{Config, CustomerId, Method, NewCustomer, TenantAccess, Version};
+use tenant_access::{Config, CustomerId, Method, NewCustomer, TenantAccess};
 use time::{Duration, OffsetDateTime};
 
 /// Counts live heap bytes, to measure memory per customer without an external tool. Only
@@ -158,11 +158,7 @@ fn validated_record(
         at: now,
         status: VerificationStatus::Ok,
     });
-    let record = Record {
-        stage: Validated { validated_at: now }.into_stage(),
-        version: Version::NEW,
-        customer,
-    };
+    let record = Record::new(customer, Validated { validated_at: now }.into_stage());
     let event = AuditEvent {
         customer: record.id().clone(),
         from: None,

@@ -9,10 +9,10 @@ use crate::config::Config;
 #[cfg(doc)]
 use crate::error::FlowError;
 use crate::error::{ConfigError, Error};
-use crate::journey::{AnyOnboarding, Onboarding, OnboardingPage};
+use crate::journey::{Advanced, AnyOnboarding, Onboarding, OnboardingPage};
 use crate::model::{
     AccessToken, Actor, AuditEvent, ClientSecret, ConsentRequired, CustomerId, EmailAddress,
-    InvitationSent, Invited, NewCustomer, Password, Scopes, TokenAcquired, Validated,
+    InvitationSent, Invited, JourneyId, NewCustomer, Password, Scopes, TokenAcquired, Validated,
 };
 #[cfg(doc)]
 use crate::model::{ApprovalRequested, Claimed, DeviceCodeIssued, Expired, ReauthRequired};
@@ -165,6 +165,47 @@ impl TenantAccess {
     /// Loads a customer's journey in whatever stage it is; match on it to get the typed stage.
     pub async fn load(&self, customer: &CustomerId) -> Result<AnyOnboarding, Error> {
         self.day_two.load(customer).await
+    }
+
+    /// Takes the one step of `customer`'s journey that is due now (one poll once its interval
+    /// has passed, validation once a token arrived, expiry of an invitation whose time ran
+    /// out; nothing otherwise), stores it, and says when to call again. See
+    /// [`AnyOnboarding::advance`].
+    ///
+    /// ```
+    /// # async fn handler(ta: tenant_access::TenantAccess, id: tenant_access::CustomerId) -> Result<(), tenant_access::Error> {
+    /// use tenant_access::journey::Next;
+    /// let advanced = ta.advance(&id).await?;
+    /// match advanced.next {
+    ///     Next::Now => { /* call again at once (a token to validate) */ }
+    ///     Next::At(when) => { /* come back at `when` (the next poll) */ }
+    ///     Next::Waiting | _ => { /* nothing is due until someone acts */ }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn advance(&self, customer: &CustomerId) -> Result<Advanced, Error> {
+        self.day_two.advance(customer, None).await
+    }
+
+    /// [`advance`](Self::advance) for the method switch `journey` of `customer`. Fails with
+    /// [`FlowError::NoSwitchInProgress`] once that switch was cancelled or took over.
+    pub async fn advance_switch(
+        &self,
+        customer: &CustomerId,
+        journey: &JourneyId,
+    ) -> Result<Advanced, Error> {
+        self.day_two.advance(customer, Some(journey)).await
+    }
+
+    /// Loads the method switch `journey` of `customer`: fails with
+    /// [`FlowError::NoSwitchInProgress`] once that switch was cancelled or took over (a link
+    /// or session made for it must not open the next one).
+    pub async fn load_switch(
+        &self,
+        customer: &CustomerId,
+        journey: &JourneyId,
+    ) -> Result<AnyOnboarding, Error> {
+        self.day_two.load_journey(customer, Some(journey)).await
     }
 
     /// One page of journeys matching `filter`.

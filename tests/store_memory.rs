@@ -20,11 +20,7 @@ use time::{Duration, OffsetDateTime};
 const T0: OffsetDateTime = datetime!(2026-11-23 10:00 UTC);
 
 fn record(id: &str, stage: Stage) -> Record {
-    Record {
-        customer: Customer::new(customer(id), Method::DeviceCode, T0),
-        stage,
-        version: Version::NEW,
-    }
+    Record::new(Customer::new(customer(id), Method::DeviceCode, T0), stage)
 }
 
 fn event(id: &str, to: StageKind) -> AuditEvent {

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::Onboarding;
+use super::slot::{Beside, Slot};
 use crate::error::{Error, FlowError};
 use crate::model::Customer;
 use crate::model::*;
@@ -24,12 +25,70 @@ macro_rules! any_onboarding {
         }
 
         impl AnyOnboarding {
-            /// Wraps a stored record.
-            pub fn from_record(record: Record) -> Self {
-                let Record { customer, stage, version } = record;
+            /// The customer's own journey in a stored record.
+            pub(crate) fn from_record(record: Record) -> Self {
+                let Record { customer, stage, version, switch } = record;
+                let slot = Slot::Connection(switch);
                 match stage {
-                    $(Stage::$name(s) => AnyOnboarding::$name(Onboarding::from_parts(customer, s, version)),)*
+                    $(Stage::$name(s) => AnyOnboarding::$name(Onboarding::from_parts(customer, s, version, slot)),)*
                 }
+            }
+
+            /// The journey of the method switch under way in a stored record, if any.
+            pub(crate) fn switch_from_record(record: Record) -> Option<Self> {
+                let Record { customer: connection, stage: connection_stage, version, switch } = record;
+                let PendingSwitch { journey, version: switch_version, customer, stage } = *switch?;
+                let slot = Slot::Switch(Box::new(Beside {
+                    journey,
+                    version: switch_version,
+                    connection,
+                    connection_stage,
+                }));
+                Some(match stage {
+                    $(Stage::$name(s) => AnyOnboarding::$name(Onboarding::from_parts(customer, s, version, slot)),)*
+                })
+            }
+
+            /// For the customer's own journey, the method switch under way beside it, if any.
+            pub fn pending_switch(&self) -> Option<&PendingSwitch> {
+                match self {
+                    $(AnyOnboarding::$name(o) => o.pending_switch(),)*
+                }
+            }
+
+            /// Whether this is the journey of a method switch.
+            pub fn is_switch(&self) -> bool {
+                match self {
+                    $(AnyOnboarding::$name(o) => o.is_switch(),)*
+                }
+            }
+
+            /// The random id of the method switch this journey is, if it is one.
+            pub fn switch_journey(&self) -> Option<&JourneyId> {
+                match self {
+                    $(AnyOnboarding::$name(o) => o.switch_journey(),)*
+                }
+            }
+
+            /// The journey as stage `S`, or the journey back inside the error if it is in
+            /// another one.
+            ///
+            /// ```
+            /// # async fn f(ta: tenant_access::TenantAccess, id: tenant_access::CustomerId) -> Result<(), tenant_access::Error> {
+            /// use tenant_access::journey::Validated;
+            /// let connected = ta.load(&id).await?.try_into_stage::<Validated>()?;
+            /// # Ok(()) }
+            /// ```
+            pub fn try_into_stage<S: StageType>(self) -> Result<Onboarding<S>, WrongStage> {
+                if self.kind() != S::KIND {
+                    return Err(WrongStage {
+                        expected: S::KIND,
+                        found: Box::new(self),
+                    });
+                }
+                Ok(match self {
+                    $(AnyOnboarding::$name(o) => retype(o),)*
+                })
             }
 
             /// The record a store keeps for it.
@@ -90,30 +149,18 @@ impl AnyOnboarding {
     pub fn id(&self) -> &CustomerId {
         &self.customer().id
     }
+}
 
-    /// The journey as stage `S`, or the journey back inside the error if it is in another one.
-    ///
-    /// ```
-    /// # async fn f(ports: tenant_access::TenantAccess, id: tenant_access::CustomerId) -> Result<(), tenant_access::Error> {
-    /// use tenant_access::journey::Validated;
-    /// let connected = ports.load(&id).await?.try_into_stage::<Validated>()?;
-    /// # Ok(()) }
-    /// ```
-    pub fn try_into_stage<S: StageType>(self) -> Result<Onboarding<S>, WrongStage> {
-        if self.kind() != S::KIND {
-            return Err(WrongStage {
-                expected: S::KIND,
-                found: Box::new(self),
-            });
-        }
-        let Record {
-            customer,
-            stage,
-            version,
-        } = self.into_record();
-        let stage = S::from_stage(stage).expect("kind checked above");
-        Ok(Onboarding::from_parts(customer, stage, version))
-    }
+/// The same journey, typed as `T` (its stage is `T`: the caller checked the kind).
+fn retype<S: StageType, T: StageType>(o: Onboarding<S>) -> Onboarding<T> {
+    let Onboarding {
+        customer,
+        stage,
+        version,
+        slot,
+    } = o;
+    let stage = T::from_stage(stage.into_stage()).expect("the kind was checked");
+    Onboarding::from_parts(customer, stage, version, slot)
 }
 
 /// [`AnyOnboarding::try_into_stage`] found another stage; the journey is inside.

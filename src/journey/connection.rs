@@ -1,6 +1,6 @@
 //! A connection's life after the token: validate, verify again, refresh.
 
-use super::{Onboarding, Rejected};
+use super::{Onboarding, Rejected, Slot};
 use crate::error::{Error, FlowError, ProviderError, StoreError};
 use crate::journey::AnyOnboarding;
 use crate::model::AccessToken;
@@ -104,10 +104,11 @@ impl Onboarding<TokenAcquired> {
     /// Proves the token with one real call (Graph `GET /organization` for Entra ID) and
     /// checks that it reached the invited tenant.
     ///
-    /// For the journey of a method switch ([`TenantAccess::switch_to_device_code`](crate::TenantAccess::switch_to_device_code) and
-    /// siblings) this is the take-over: the proven connection replaces the customer's old one
-    /// in one write, the switch journey is deleted, and the customer's own journey is
-    /// returned.
+    /// For the journey of a method switch
+    /// ([`TenantAccess::switch_to_device_code`](crate::TenantAccess::switch_to_device_code)
+    /// and siblings) this is the take-over: in one compare-and-swap write the proven
+    /// connection replaces the customer's old one and the switch ends (its links and wizard
+    /// sessions with it); the customer's own journey is returned.
     pub async fn validate(
         self,
         ports: &impl AsRef<Ports>,
@@ -116,35 +117,31 @@ impl Onboarding<TokenAcquired> {
         match prove(ports, &self.customer).await {
             Ok(info) => {
                 let (customer, validated) = proven(ports, &self.customer, info);
-                if let Some(owner) = self.customer.id.switching() {
-                    return self.take_over(ports, customer, validated, owner).await;
+                if self.is_switch() {
+                    return self.take_over(ports, customer, validated).await;
                 }
                 self.transition(ports, customer, validated, None).await
             }
             Err(error) => Err(self.verification_failed(ports, error).await),
         }
     }
-}
 
-impl Onboarding<TokenAcquired> {
-    /// The take-over: a validated switch journey replaces its customer's connection in one
-    /// compare-and-swap write, then the switch journey is deleted. On failure the switch
-    /// journey comes back unchanged and the old connection is untouched.
+    /// The take-over: the proven switch replaces its customer's connection and leaves the
+    /// record in one compare-and-swap write. A write that lost to a change of the old
+    /// connection (a refresh, a verification) is tried again on the newer record while the
+    /// switch itself is unchanged. On failure the switch journey comes back unchanged and the
+    /// old connection is untouched.
     async fn take_over(
         self,
         ports: &Ports,
         proven: Customer,
         validated: Validated,
-        owner: CustomerId,
     ) -> Result<Onboarding<Validated>, Rejected<TokenAcquired>> {
+        let owner = self.customer.id.clone();
+        let mut current = self.clone_record();
         let mut attempt = 0;
-        let (taken, old_method) = loop {
+        loop {
             attempt += 1;
-            let current = match ports.store().load(&owner).await {
-                Ok(Some(record)) => record,
-                Ok(None) => return Err(self.reject(FlowError::NotFound(owner))),
-                Err(error) => return Err(self.reject(error)),
-            };
             if !current.stage.kind().may_switch_method() {
                 let stage = current.stage.kind();
                 return Err(self.reject(FlowError::NotConnected {
@@ -153,10 +150,9 @@ impl Onboarding<TokenAcquired> {
                 }));
             }
             let mut customer = proven.clone();
-            customer.id = owner.clone();
             customer.created_at = current.customer.created_at;
             customer.updated_at = ports.clock().now();
-            // The invitation stays as history (sent, when); its link dies with the self.
+            // The invitation stays as history (sent, when); its link dies with the switch.
             if let Some(invitation) = customer.invitation.as_mut() {
                 invitation.code_hash = None;
             }
@@ -174,35 +170,32 @@ impl Onboarding<TokenAcquired> {
                 customer,
                 stage: Stage::Validated(validated.clone()),
                 version: current.version,
+                switch: None,
             };
             match ports.store().update(&record, Some(&event)).await {
                 Ok(version) => {
+                    ports.connection_changed(&owner);
+                    tracing::info!(customer = %owner, from = %old_method, to = %record.customer.method, "method switched");
                     let Record { customer, .. } = record;
-                    let taken = Onboarding::from_parts(customer, validated.clone(), version);
-                    break (taken, old_method);
+                    let slot = Slot::Connection(None);
+                    return Ok(Onboarding::from_parts(customer, validated, version, slot));
                 }
-                Err(StoreError::Conflict { .. }) if attempt < TAKE_OVER_RETRIES => continue,
+                Err(StoreError::Conflict { .. }) if attempt < TAKE_OVER_RETRIES => {
+                    match ports.store().load(&owner).await {
+                        Ok(Some(fresh)) if self.slot.same_switch(&fresh) => current = fresh,
+                        Ok(_) => {
+                            return Err(self.reject(StoreError::Conflict {
+                                customer: owner,
+                                expected: current.version,
+                                actual: None,
+                            }));
+                        }
+                        Err(error) => return Err(self.reject(error)),
+                    }
+                }
                 Err(error) => return Err(self.reject(error)),
             }
-        };
-        ports.connection_changed(&owner);
-        tracing::info!(customer = %owner, from = %old_method, to = %taken.customer().method, "method switched");
-        let event = ports.event(
-            self.id(),
-            Some(StageKind::TokenAcquired),
-            StageKind::Revoked,
-            Some(format!("taken over by {owner}")),
-        );
-        if let Err(error) = ports
-            .store()
-            .delete(self.id(), self.version(), &event)
-            .await
-        {
-            // The connection has switched; the leftover journey is harmless (validating it
-            // again repeats the take-over, cancel_switch removes it).
-            tracing::warn!(customer = %owner, %error, "switch journey not deleted after take-over");
         }
-        Ok(taken)
     }
 }
 

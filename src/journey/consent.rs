@@ -57,10 +57,10 @@ impl Ports {
         username: impl Into<String>,
         password: Password,
     ) -> Result<Onboarding<ConsentRequired>, Error> {
-        new.id.check_not_reserved()?;
         let (credentials, client_id) = self.password_credentials(username.into(), password)?;
         let customer = Customer::new(new, Method::Password, self.clock().now());
-        self.start_consent(customer, credentials, client_id).await
+        let (customer, stage) = self.start_consent(customer, credentials, client_id)?;
+        self.create(customer, stage).await
     }
 
     /// Checks password credentials; returns them with the client id consent is asked for.
@@ -83,20 +83,20 @@ impl Ports {
         client_id: impl Into<String>,
         client_secret: ClientSecret,
     ) -> Result<Onboarding<ConsentRequired>, Error> {
-        new.id.check_not_reserved()?;
         let (credentials, client_id) = app_credentials(client_id.into(), client_secret)?;
         let customer = Customer::new(new, Method::AppRegistration, self.clock().now());
-        self.start_consent(customer, credentials, client_id).await
+        let (customer, stage) = self.start_consent(customer, credentials, client_id)?;
+        self.create(customer, stage).await
     }
 
     /// Stores `customer` with its credentials in [`ConsentRequired`], with a fresh consent
     /// state and the admin-consent URL for `client_id`.
-    pub(crate) async fn start_consent(
+    pub(crate) fn start_consent(
         &self,
         mut customer: Customer,
         credentials: Credentials,
         client_id: String,
-    ) -> Result<Onboarding<ConsentRequired>, Error> {
+    ) -> Result<(Customer, ConsentRequired), Error> {
         let redirect_uri = self.config().require_consent_redirect_url()?.clone();
         let now = self.clock().now();
         customer.credentials = Some(credentials);
@@ -118,7 +118,7 @@ impl Ports {
             state,
             requested_at: now,
         };
-        self.create(customer, stage).await
+        Ok((customer, stage))
     }
 
     /// [`TenantAccess::complete_consent`](crate::TenantAccess::complete_consent).
@@ -126,20 +126,47 @@ impl Ports {
         &self,
         callback: &ConsentCallback,
     ) -> Result<Onboarding<TokenAcquired>, Error> {
-        let customer = callback
+        let state = callback
             .state
             .as_ref()
-            .and_then(customer_in_state)
             .ok_or(FlowError::ConsentStateMismatch)?;
-        let pending = match self.store().load(&customer).await? {
-            Some(record) => AnyOnboarding::from_record(record),
-            None => return Err(FlowError::ConsentStateMismatch.into()),
+        let customer = customer_in_state(state).ok_or(FlowError::ConsentStateMismatch)?;
+        let record = match self.store().load(&customer).await? {
+            Some(record) => record,
+            // States made before switches moved into the record name the switch journey
+            // `<customer>#<suffix>`: its customer is the part before the last `#`.
+            None => match legacy_owner(&customer) {
+                Some(owner) => self
+                    .store()
+                    .load(&owner)
+                    .await?
+                    .ok_or(FlowError::ConsentStateMismatch)?,
+                None => return Err(FlowError::ConsentStateMismatch.into()),
+            },
+        };
+        // The state picks the journey: the customer's own, or the method switch beside it.
+        let waiting = |stage: &Stage| match stage {
+            Stage::ConsentRequired(pending) => pending.state.ct_eq(state),
+            _ => false,
+        };
+        let pending = if waiting(&record.stage) {
+            AnyOnboarding::from_record(record)
+        } else if record.switch.as_ref().is_some_and(|s| waiting(&s.stage)) {
+            AnyOnboarding::switch_from_record(record).ok_or(FlowError::ConsentStateMismatch)?
+        } else {
+            return Err(FlowError::ConsentStateMismatch.into());
         };
         let AnyOnboarding::ConsentRequired(pending) = pending else {
             return Err(FlowError::ConsentStateMismatch.into());
         };
         Ok(pending.complete_consent(self, callback).await?)
     }
+}
+
+/// The customer a state made before method switches moved into the record belongs to.
+fn legacy_owner(journey: &CustomerId) -> Option<CustomerId> {
+    let (owner, _) = journey.as_str().rsplit_once('#')?;
+    CustomerId::new(owner).ok()
 }
 
 impl Onboarding<ConsentRequired> {

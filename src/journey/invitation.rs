@@ -1,12 +1,12 @@
 //! The invitation part of the journey: invite, send, resend, open the link, claim, expire,
 //! reinvite and revoke.
 
-use super::{AnyOnboarding, Onboarding, Rejected};
+use super::{AnyOnboarding, Onboarding, Rejected, Slot};
 use crate::error::{Error, FlowError};
 use crate::model::InvitationLink;
 use crate::model::*;
 use crate::model::{Customer, NewCustomer};
-use crate::model::{CustomerId, Method, Version};
+use crate::model::{CustomerId, Method};
 use crate::model::{Delivery, Invitation, InvitationCode};
 use crate::ports::InvitationMessage;
 use crate::ports::Ports;
@@ -18,29 +18,30 @@ const CODE_LEN: usize = 43;
 impl Ports {
     /// [`TenantAccess::invite`](crate::TenantAccess::invite).
     pub(crate) async fn invite(&self, new: NewCustomer) -> Result<Onboarding<Invited>, Error> {
-        new.id.check_not_reserved()?;
         let customer = Customer::new(new, Method::DeviceCode, self.clock().now());
         self.create(customer, Invited).await
     }
 
+    /// Stores a new customer in `stage`, with its first audit event.
     pub(crate) async fn create<S: StageType>(
         &self,
         customer: Customer,
         stage: S,
     ) -> Result<Onboarding<S>, Error> {
         let event = self.event(&customer.id, None, S::KIND, None);
-        let record = Record {
-            customer,
-            stage: stage.into_stage(),
-            version: Version::NEW,
-        };
+        let record = Record::new(customer, stage.into_stage());
         let version = self.store().create(&record, &event).await?;
         tracing::info!(customer = %record.customer.id, to = %S::KIND, actor = %event.actor, "created");
         let Record {
             customer, stage, ..
         } = record;
         let stage = S::from_stage(stage).expect("the stage just wrapped");
-        Ok(Onboarding::from_parts(customer, stage, version))
+        Ok(Onboarding::from_parts(
+            customer,
+            stage,
+            version,
+            Slot::Connection(None),
+        ))
     }
 
     /// [`TenantAccess::open_invitation`](crate::TenantAccess::open_invitation).
@@ -54,20 +55,27 @@ impl Ports {
             tracing::debug!("invitation code not found");
             return Err(Error::InvalidInvitation);
         };
-        let Some(invitation) = record.customer.invitation.clone() else {
-            return Err(Error::InvalidInvitation);
-        };
-        let live = invitation.code_hash.is_some_and(|h| h.ct_eq(&hash));
-        if !live || !record.stage.kind().accepts_invitation_link() {
+        let live = |h: Option<CodeHash>| h.is_some_and(|h| h.ct_eq(&hash));
+        // The code may be the customer's own invitation or that of a method switch.
+        let journey = if live(record.invitation_hash()) {
+            AnyOnboarding::from_record(record)
+        } else if live(record.switch_invitation_hash()) {
+            AnyOnboarding::switch_from_record(record).ok_or(Error::InvalidInvitation)?
+        } else {
             tracing::debug!(customer = %record.customer.id, "invitation code no longer live");
             return Err(Error::InvalidInvitation);
-        }
-        if self.clock().now() >= invitation.expires_at {
-            tracing::debug!(customer = %record.customer.id, "invitation code expired");
-            self.expire(record).await?;
+        };
+        if !journey.kind().accepts_invitation_link() {
+            tracing::debug!(customer = %journey.id(), "invitation code no longer live");
             return Err(Error::InvalidInvitation);
         }
-        Ok(AnyOnboarding::from_record(record))
+        let expires_at = journey.customer().invitation.as_ref().map(|i| i.expires_at);
+        if expires_at.is_some_and(|at| self.clock().now() >= at) {
+            tracing::debug!(customer = %journey.id(), "invitation code expired");
+            self.expire(journey).await?;
+            return Err(Error::InvalidInvitation);
+        }
+        Ok(journey)
     }
 
     /// [`TenantAccess::resend_invitation`](crate::TenantAccess::resend_invitation).
@@ -94,22 +102,28 @@ impl Ports {
     }
 
     /// Moves a journey whose invitation expired to [`Expired`] and kills the code.
-    async fn expire(&self, mut record: Record) -> Result<(), Error> {
-        let from = record.stage.kind();
-        let now = self.clock().now();
-        if let Some(invitation) = record.customer.invitation.as_mut() {
+    pub(crate) async fn expire(&self, journey: AnyOnboarding) -> Result<AnyOnboarding, Error> {
+        Ok(match journey {
+            AnyOnboarding::InvitationSent(o) => o.invitation_expired(self).await?.into(),
+            AnyOnboarding::Claimed(o) => o.invitation_expired(self).await?.into(),
+            AnyOnboarding::DeviceCodeIssued(o) => o.invitation_expired(self).await?.into(),
+            AnyOnboarding::ApprovalRequested(o) => o.invitation_expired(self).await?.into(),
+            other => other,
+        })
+    }
+}
+
+impl<S: StageType> Onboarding<S> {
+    /// To [`Expired`]: the invitation's time ran out. Its code dies.
+    async fn invitation_expired(self, ports: &Ports) -> Result<Onboarding<Expired>, Rejected<S>> {
+        let now = ports.clock().now();
+        let mut customer = self.customer.clone();
+        if let Some(invitation) = customer.invitation.as_mut() {
             invitation.code_hash = None;
         }
-        record.customer.updated_at = now;
-        record.stage = Expired { expired_at: now }.into_stage();
-        let event = self.event(
-            &record.customer.id,
-            Some(from),
-            StageKind::Expired,
-            Some("invitation expired".into()),
-        );
-        self.store().update(&record, Some(&event)).await?;
-        Ok(())
+        let expired = Expired { expired_at: now };
+        self.transition(ports, customer, expired, Some("invitation expired".into()))
+            .await
     }
 }
 

@@ -4,11 +4,14 @@
 //! Transitions are written against the [`Ports`] (store, provider, mailer, clock, actor),
 //! never the engine: each takes `&impl AsRef<Ports>`, which the engine gives.
 
+mod advance;
 mod any;
 mod connection;
 mod consent;
 mod device;
 mod invitation;
+mod slot;
+mod switch;
 
 /// The stage types live in [`model`](crate::model); they are re-exported beside the journey
 /// they type.
@@ -17,6 +20,7 @@ pub use crate::model::{
     Invited, ReauthRequired, Reinvitable, Resendable, Revocable, Revoked, Stage, StageKind,
     StageType, TokenAcquired, Validated,
 };
+pub use advance::{Advanced, Next, Step};
 pub use any::{AnyOnboarding, OnboardingPage, WrongStage};
 pub use connection::RefreshOutcome;
 pub(crate) use connection::ScopedRefresh;
@@ -26,24 +30,33 @@ pub use device::PollOutcome;
 
 use std::fmt;
 
-use crate::error::Error;
-use crate::model::{Customer, CustomerId, Version};
+pub(crate) use slot::Slot;
+use slot::{Beside, SWITCH_WRITE_RETRIES};
+
+use crate::error::{Error, StoreError};
+use crate::model::{Customer, CustomerId, JourneyId, PendingSwitch, Version};
 use crate::ports::{Ports, Record, Target};
 
-/// One customer's journey, in stage `S`.
+/// One customer's journey, in stage `S`: the customer's own, or the journey of a method
+/// switch under way beside the connection it will replace ([`is_switch`](Self::is_switch)).
 ///
 /// Transitions are methods that exist only on the stages they apply to: they consume the
 /// value, store the next stage (compare-and-swap on the version), record an audit event and
 /// return the next stage. On failure they return [`Rejected`], which holds this value
 /// unchanged.
+///
+/// Values come only from the engine and the store: there is no public constructor, so a
+/// stage cannot be forged.
 pub struct Onboarding<S: StageType> {
     customer: Customer,
     stage: S,
     version: Version,
+    slot: Slot,
 }
 
 impl<S: StageType> Onboarding<S> {
-    /// The customer's facts (tenant, email, method, invitation, token, verification).
+    /// The customer's facts (tenant, email, method, invitation, token, verification). For a
+    /// method switch, the new method's facts.
     pub fn customer(&self) -> &Customer {
         &self.customer
     }
@@ -63,26 +76,54 @@ impl<S: StageType> Onboarding<S> {
         S::KIND
     }
 
-    /// The stored version this value was read or written at.
+    /// The stored version of the customer's record this value was read or written at.
     pub fn version(&self) -> Version {
         self.version
     }
 
-    /// The record a store keeps for this value.
-    pub fn into_record(self) -> Record {
-        Record {
-            customer: self.customer,
-            stage: self.stage.into_stage(),
-            version: self.version,
+    /// Whether this is the journey of a method switch (not the customer's own).
+    pub fn is_switch(&self) -> bool {
+        matches!(self.slot, Slot::Switch(_))
+    }
+
+    /// The random id of the method switch this journey is, if it is one.
+    pub fn switch_journey(&self) -> Option<&JourneyId> {
+        match &self.slot {
+            Slot::Switch(beside) => Some(&beside.journey),
+            Slot::Connection(_) => None,
         }
     }
 
-    pub(crate) fn from_parts(customer: Customer, stage: S, version: Version) -> Self {
+    /// For the customer's own journey, the method switch under way beside it, if any.
+    pub fn pending_switch(&self) -> Option<&PendingSwitch> {
+        match &self.slot {
+            Slot::Connection(switch) => switch.as_deref(),
+            Slot::Switch(_) => None,
+        }
+    }
+
+    /// The record a store keeps for this value.
+    pub fn into_record(self) -> Record {
+        let stage = self.stage.into_stage();
+        self.slot.into_record(self.customer, stage, self.version)
+    }
+
+    pub(crate) fn from_parts(customer: Customer, stage: S, version: Version, slot: Slot) -> Self {
         Self {
             customer,
             stage,
             version,
+            slot,
         }
+    }
+
+    /// The whole stored record as this value read it.
+    pub(crate) fn clone_record(&self) -> Record {
+        self.slot.clone().into_record(
+            self.customer.clone(),
+            self.stage.clone().into_stage(),
+            self.version,
+        )
     }
 
     pub(crate) fn target(&self) -> Target {
@@ -99,40 +140,44 @@ impl<S: StageType> Onboarding<S> {
         }
     }
 
+    /// The audit event of a step of this journey; a method switch's steps say so.
+    pub(crate) fn event(
+        &self,
+        ports: &Ports,
+        to: StageKind,
+        note: Option<String>,
+    ) -> crate::model::AuditEvent {
+        let note = match (&self.slot, note) {
+            (Slot::Connection(_), note) => note,
+            (Slot::Switch(_), None) => Some(format!("method switch to {}", self.customer.method)),
+            (Slot::Switch(_), Some(note)) => {
+                Some(format!("method switch to {}: {note}", self.customer.method))
+            }
+        };
+        ports.event(&self.customer.id, Some(S::KIND), to, note)
+    }
+
     /// Stores `customer` in stage `next` (compare-and-swap on this value's version) with an
     /// audit event, and returns the new stage. On failure nothing is stored and `self` comes
     /// back inside the error.
     pub(crate) async fn transition<T: StageType>(
         self,
         ports: &Ports,
-        mut customer: Customer,
+        customer: Customer,
         next: T,
         note: Option<String>,
     ) -> Result<Onboarding<T>, Rejected<S>> {
-        customer.updated_at = ports.clock().now();
-        let event = ports.event(&customer.id, Some(S::KIND), T::KIND, note);
-        let record = Record {
-            customer,
-            stage: next.into_stage(),
-            version: self.version,
-        };
-        match ports.store().update(&record, Some(&event)).await {
-            Ok(version) => {
-                tracing::info!(
-                    customer = %record.customer.id,
-                    from = %S::KIND,
-                    to = %T::KIND,
-                    actor = %event.actor,
-                    "transition"
-                );
-                let Record {
-                    customer, stage, ..
-                } = record;
-                let stage = T::from_stage(stage).expect("the stage just wrapped");
-                Ok(Onboarding::from_parts(customer, stage, version))
-            }
-            Err(error) => Err(self.reject(error)),
-        }
+        let event = self.event(ports, T::KIND, note);
+        let written = self.write(ports, customer, next, Some(event)).await?;
+        tracing::info!(
+            customer = %written.customer.id,
+            from = %S::KIND,
+            to = %T::KIND,
+            switch = written.is_switch(),
+            actor = %ports.actor(),
+            "transition"
+        );
+        Ok(written)
     }
 
     /// Stores a change that keeps the stage (no audit event): a new poll time, a verification
@@ -140,24 +185,73 @@ impl<S: StageType> Onboarding<S> {
     pub(crate) async fn save(
         self,
         ports: &Ports,
-        mut customer: Customer,
+        customer: Customer,
         stage: S,
     ) -> Result<Onboarding<S>, Rejected<S>> {
+        self.write(ports, customer, stage, None).await
+    }
+
+    /// Writes `customer` in stage `next` to this journey's part of the record, keeping the
+    /// other part as it was read. A method switch's write that lost the compare-and-swap to
+    /// a change of the connection beside it (a token refresh, a verification) is applied
+    /// again to the newer record, as long as the switch itself has not moved.
+    async fn write<T: StageType>(
+        self,
+        ports: &Ports,
+        mut customer: Customer,
+        next: T,
+        event: Option<crate::model::AuditEvent>,
+    ) -> Result<Onboarding<T>, Rejected<S>> {
         customer.updated_at = ports.clock().now();
-        let record = Record {
-            customer,
-            stage: stage.into_stage(),
-            version: self.version,
-        };
-        match ports.store().update(&record, None).await {
-            Ok(version) => {
-                let Record {
-                    customer, stage, ..
-                } = record;
-                let stage = S::from_stage(stage).expect("the stage just wrapped");
-                Ok(Onboarding::from_parts(customer, stage, version))
+        let mut record = self
+            .slot
+            .record_with(&customer, next.clone().into_stage(), self.version);
+        let mut retries = 0;
+        loop {
+            match ports.store().update(&record, event.as_ref()).await {
+                Ok(version) => {
+                    let Record {
+                        customer: connection,
+                        stage: connection_stage,
+                        switch,
+                        ..
+                    } = record;
+                    let slot = match switch {
+                        Some(switch) if self.is_switch() => Slot::Switch(Box::new(Beside {
+                            journey: switch.journey,
+                            version: switch.version,
+                            connection,
+                            connection_stage,
+                        })),
+                        switch => Slot::Connection(switch),
+                    };
+                    return Ok(Onboarding::from_parts(customer, next, version, slot));
+                }
+                Err(StoreError::Conflict { .. })
+                    if self.is_switch() && retries < SWITCH_WRITE_RETRIES =>
+                {
+                    retries += 1;
+                    match ports.store().load(&customer.id).await {
+                        Ok(Some(fresh)) if self.slot.same_switch(&fresh) => {
+                            record.customer = fresh.customer;
+                            record.stage = fresh.stage;
+                            record.version = fresh.version;
+                        }
+                        Ok(_) => {
+                            let actual = None;
+                            let expected = self.version;
+                            let id = customer.id.clone();
+                            return Err(self.reject(StoreError::Conflict {
+                                customer: id,
+                                expected,
+                                actual,
+                            }));
+                        }
+                        Err(error) => return Err(self.reject(error)),
+                    }
+                }
+                Err(error) => return Err(self.reject(error)),
             }
-            Err(error) => Err(self.reject(error)),
         }
     }
 
@@ -184,6 +278,7 @@ impl<S: StageType> fmt::Debug for Onboarding<S> {
             .field("customer", &self.customer)
             .field("stage", &self.stage)
             .field("version", &self.version)
+            .field("switch_journey", &self.switch_journey())
             .finish()
     }
 }

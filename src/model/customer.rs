@@ -131,17 +131,14 @@ impl NewCustomer {
     /// let c = NewCustomer::new("contoso", "contoso.onmicrosoft.com", "admin@contoso.com").unwrap();
     /// assert_eq!(c.tenant.as_str(), "contoso.onmicrosoft.com");
     /// assert!(NewCustomer::new("contoso", "common", "admin@contoso.com").is_err());
-    /// assert!(NewCustomer::new("contoso#switch", "contoso.com", "admin@contoso.com").is_err());
     /// ```
     pub fn new(
         id: impl Into<String>,
         tenant: impl Into<String>,
         admin_email: impl Into<String>,
     ) -> Result<Self, super::input::InputError> {
-        let id = CustomerId::new(id)?;
-        id.check_not_reserved()?;
         Ok(Self {
-            id,
+            id: CustomerId::new(id)?,
             tenant: TenantId::new(tenant)?,
             admin_email: EmailAddress::new(admin_email)?,
         })

@@ -94,47 +94,6 @@ impl CustomerId {
         &self.text
     }
 
-    /// The suffix that marks the journey of a method switch: customer `contoso` switches
-    /// through the journey `contoso#switch`. Ids with this ending are reserved.
-    pub const SWITCH_SUFFIX: &'static str = "#switch";
-
-    /// Checks that a new customer may take this id: it must not be one reserved for the
-    /// journey of a method switch (ending in [`SWITCH_SUFFIX`](Self::SWITCH_SUFFIX)).
-    pub fn check_not_reserved(&self) -> Result<(), InputError> {
-        if self.is_switch_journey() {
-            return Err(InputError::CustomerId(
-                "must not end in #switch: that ending is reserved for method switches",
-            ));
-        }
-        Ok(())
-    }
-
-    /// The id of this customer's method-switch journey.
-    ///
-    /// ```
-    /// use tenant_access::CustomerId;
-    /// let id = CustomerId::new("contoso").unwrap();
-    /// assert_eq!(id.switch_journey().as_str(), "contoso#switch");
-    /// assert_eq!(id.switch_journey().switching(), Some(id.clone()));
-    /// assert_eq!(id.switching(), None);
-    /// ```
-    pub fn switch_journey(&self) -> CustomerId {
-        Self::from_text(format!("{}{}", self.text, Self::SWITCH_SUFFIX).into())
-    }
-
-    /// Whether this is the id of a method-switch journey.
-    pub fn is_switch_journey(&self) -> bool {
-        self.text.ends_with(Self::SWITCH_SUFFIX)
-    }
-
-    /// For a method-switch journey, the customer whose method it switches.
-    pub fn switching(&self) -> Option<CustomerId> {
-        self.text
-            .strip_suffix(Self::SWITCH_SUFFIX)
-            .filter(|base| !base.is_empty())
-            .map(|base| Self::from_text(base.into()))
-    }
-
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -465,14 +424,9 @@ mod tests {
         // `Hash` agrees with `Eq` in any hasher.
         let state = std::collections::hash_map::RandomState::new();
         assert_eq!(state.hash_one(&a), state.hash_one(&b));
-        // Order is the text's; derived ids carry their own text's hash.
+        // Order is the text's.
         assert!(a < other);
-        let switch = a.switch_journey();
-        assert_eq!(switch.precomputed_hash(), id_hash("contoso#switch"));
-        assert_eq!(
-            switch.switching().unwrap().precomputed_hash(),
-            a.precomputed_hash()
-        );
+        assert_eq!(a.precomputed_hash(), id_hash("contoso"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod input;
 mod invitation;
 mod secret;
 mod stage;
+mod switch;
 
 pub use audit::*;
 pub use customer::*;
@@ -18,3 +19,4 @@ pub use input::InputError;
 pub use invitation::*;
 pub use secret::*;
 pub use stage::*;
+pub use switch::{JourneyId, PendingSwitch};

@@ -141,7 +141,7 @@ mod future_sizes {
     use crate::model::Customer;
     use crate::ports::Record;
     use crate::store::MemoryStore;
-    use crate::{Config, Method, NewCustomer, TenantAccess, Version};
+    use crate::{Config, Method, NewCustomer, TenantAccess};
 
     fn engine() -> TenantAccess {
         TenantAccess::builder()
@@ -165,11 +165,10 @@ mod future_sizes {
         let ta = engine();
         let new = NewCustomer::new("contoso", "contoso.com", "admin@contoso.com").unwrap();
         let now = time::OffsetDateTime::UNIX_EPOCH;
-        let record = Record {
-            customer: Customer::new(new, Method::DeviceCode, now),
-            stage: Stage::Validated(Validated { validated_at: now }),
-            version: Version::NEW,
-        };
+        let record = Record::new(
+            Customer::new(new, Method::DeviceCode, now),
+            Stage::Validated(Validated { validated_at: now }),
+        );
         let connected = || match AnyOnboarding::from_record(record.clone()) {
             AnyOnboarding::Validated(connected) => connected,
             other => panic!("{:?}", other.kind()),

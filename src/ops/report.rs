@@ -8,11 +8,11 @@ use time::format_description::well_known::Rfc3339;
 use crate::journey::StageKind;
 use crate::model::VerificationStatus;
 use crate::model::{CustomerId, EmailAddress, Method};
-use std::collections::HashMap;
 
 use super::DayTwo;
 use crate::error::Error;
-use crate::ports::{Filter, PageRequest, Record};
+use crate::model::PendingSwitch;
+use crate::ports::{Filter, Pager, Record};
 
 /// The flat, serialisable form of a row for CSV and JSON.
 #[derive(serde::Serialize)]
@@ -32,8 +32,8 @@ struct Flat<'a> {
     switch_stage: Option<&'static str>,
 }
 
-/// A method switch under way, folded into its customer's [`StatusRow`]: the journey stored
-/// under [`CustomerId::switch_journey`] while the old connection keeps serving.
+/// A method switch under way, shown in its customer's [`StatusRow`]: the journey kept in the
+/// customer's record while the old connection keeps serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PendingSwitchStatus {
     /// The method the customer is switching to.
@@ -43,11 +43,11 @@ pub struct PendingSwitchStatus {
 }
 
 impl PendingSwitchStatus {
-    /// The pending switch a stored switch journey describes.
-    pub fn from_record(record: &Record) -> Self {
+    /// The status of a method switch under way.
+    pub fn of(switch: &PendingSwitch) -> Self {
         PendingSwitchStatus {
-            method: record.customer.method,
-            stage: record.stage.kind(),
+            method: switch.customer.method,
+            stage: switch.stage.kind(),
         }
     }
 }
@@ -82,8 +82,7 @@ pub struct StatusRow {
 }
 
 impl StatusRow {
-    /// The row for a stored record, with no switch folded in (see
-    /// [`TenantAccess::status_report`](crate::TenantAccess::status_report), which folds it).
+    /// The row for a stored record, with the method switch under way in it.
     pub fn from_record(record: &Record) -> Self {
         let c = &record.customer;
         StatusRow {
@@ -98,7 +97,7 @@ impl StatusRow {
             last_verified_at: c.last_verification.as_ref().map(|v| v.at),
             last_verification: c.last_verification.as_ref().map(|v| v.status),
             last_error: c.last_error.clone(),
-            switch: None,
+            switch: record.switch.as_deref().map(PendingSwitchStatus::of),
         }
     }
 
@@ -218,96 +217,26 @@ impl StatusRow {
 const STATUS_PAGE: usize = 500;
 
 impl DayTwo {
-    /// How many customers match `filter` (method-switch journeys are not counted): the total
-    /// a progress bar for [`verify_all`](crate::TenantAccess::verify_all) needs, read a page at a time.
+    /// How many customers match `filter`: the total a progress bar for
+    /// [`verify_all`](crate::TenantAccess::verify_all) needs, read a page at a time.
     pub(crate) async fn count(&self, filter: &Filter) -> Result<usize, Error> {
         let mut count = 0;
-        let mut page = Some(PageRequest::first(STATUS_PAGE));
-        while let Some(request) = page {
-            let result = self.store().list(filter, &request).await?;
-            count += result
-                .records
-                .iter()
-                .filter(|r| !r.id().is_switch_journey())
-                .count();
-            page = result.next;
+        let mut pager = Pager::new(self.store(), filter.clone(), STATUS_PAGE);
+        while let Some(records) = pager.next_page().await? {
+            count += records.len();
         }
         Ok(count)
     }
 
-    /// One status row per customer matching `filter`, in customer-id order.
-    ///
-    /// A method switch under way (the journey stored under
-    /// [`CustomerId::switch_journey`]) has no row of its own: it is folded into its customer's
-    /// row as [`StatusRow::switch`], whether or not the switch journey itself matches
-    /// `filter`. A switch journey whose customer does not match (or no longer exists) is left
-    /// out.
+    /// One status row per customer matching `filter`, in customer-id order, with the method
+    /// switch under way (if any) in [`StatusRow::switch`]. The filter applies to the
+    /// customer's connection, not to the switch.
     pub(crate) async fn status_report(&self, filter: &Filter) -> Result<Vec<StatusRow>, Error> {
         let mut rows = Vec::new();
-        let mut switches = HashMap::new();
-        self.each_record(filter, |record| match record.customer.id.switching() {
-            Some(owner) => {
-                switches.insert(owner, PendingSwitchStatus::from_record(record));
-            }
-            None => rows.push(StatusRow::from_record(record)),
-        })
-        .await?;
-        // The switch journey sorts after its customer, not always right after (`a b` comes
-        // between `a` and `a#switch`), and may be on a later page: fold once all are read.
-        for row in &mut rows {
-            row.switch = switches.remove(&row.customer);
-        }
-        if !filter.is_all() {
-            self.fold_filtered_out_switches(&mut rows).await?;
+        let mut pager = Pager::new(self.store(), filter.clone(), STATUS_PAGE);
+        while let Some(records) = pager.next_page().await? {
+            rows.extend(records.iter().map(StatusRow::from_record));
         }
         Ok(rows)
-    }
-
-    /// Folds in the switch journeys a filter may have hidden (their stage or method differs
-    /// from their customer's): by key for up to a page of rows, else in one pass over every
-    /// record, which costs less than that many reads by key.
-    async fn fold_filtered_out_switches(&self, rows: &mut [StatusRow]) -> Result<(), Error> {
-        let without: Vec<usize> = (0..rows.len())
-            .filter(|&i| rows[i].switch.is_none())
-            .collect();
-        if without.len() <= STATUS_PAGE {
-            for i in without {
-                let journey = rows[i].customer.switch_journey();
-                rows[i].switch = self
-                    .store()
-                    .load(&journey)
-                    .await?
-                    .as_ref()
-                    .map(PendingSwitchStatus::from_record);
-            }
-            return Ok(());
-        }
-        let index: HashMap<CustomerId, usize> = without
-            .into_iter()
-            .map(|i| (rows[i].customer.clone(), i))
-            .collect();
-        self.each_record(&Filter::all(), |record| {
-            let owner = record.customer.id.switching();
-            if let Some(&i) = owner.and_then(|owner| index.get(&owner)) {
-                rows[i].switch = Some(PendingSwitchStatus::from_record(record));
-            }
-        })
-        .await
-    }
-
-    /// Calls `each` with every record matching `filter`, in customer-id order, a page of the
-    /// store at a time.
-    async fn each_record(
-        &self,
-        filter: &Filter,
-        mut each: impl FnMut(&Record),
-    ) -> Result<(), Error> {
-        let mut page = Some(PageRequest::first(STATUS_PAGE));
-        while let Some(request) = page {
-            let result = self.store().list(filter, &request).await?;
-            result.records.iter().for_each(&mut each);
-            page = result.next;
-        }
-        Ok(())
     }
 }

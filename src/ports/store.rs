@@ -8,11 +8,13 @@ use time::OffsetDateTime;
 
 use crate::error::StoreError;
 use crate::model::{
-    AccessToken, AuditEvent, CodeHash, Customer, CustomerId, Method, Stage, StageKind, StageType,
-    TenantId, TenantInfo, Validated, Verification, VerificationStatus, Version,
+    AccessToken, AuditEvent, CodeHash, Customer, CustomerId, Method, PendingSwitch, Stage,
+    StageKind, StageType, TenantId, TenantInfo, Validated, Verification, VerificationStatus,
+    Version,
 };
 
-/// One customer as stored: the customer's facts, the stage data and the version.
+/// One customer as stored: the customer's facts, the stage data, the method switch under way
+/// (if any) and the version.
 #[derive(Debug)]
 pub struct Record {
     /// The facts every stage shares.
@@ -21,12 +23,15 @@ pub struct Record {
     pub stage: Stage,
     /// The version this record was read at ([`Version::NEW`] before the first write).
     pub version: Version,
+    /// A method switch under way: its own journey, beside the connection it will replace.
+    pub switch: Option<Box<PendingSwitch>>,
 }
 
 crate::model::clone_by_field!(Record {
     customer,
     stage,
-    version
+    version,
+    switch
 });
 
 impl Record {
@@ -35,9 +40,30 @@ impl Record {
         &self.customer.id
     }
 
+    /// A new customer's record (at [`Version::NEW`], no switch under way).
+    pub fn new(customer: Customer, stage: Stage) -> Self {
+        Self {
+            customer,
+            stage,
+            version: Version::NEW,
+            switch: None,
+        }
+    }
+
     /// The hash of the live invitation code, if any: stores index this.
     pub fn invitation_hash(&self) -> Option<CodeHash> {
         self.customer.invitation.as_ref().and_then(|i| i.code_hash)
+    }
+
+    /// The hash of the live invitation code of the method switch under way, if any: stores
+    /// index this too, and [`Store::load_by_invitation`] finds the record by either hash.
+    pub fn switch_invitation_hash(&self) -> Option<CodeHash> {
+        let switch = self.switch.as_ref()?;
+        switch
+            .customer
+            .invitation
+            .as_ref()
+            .and_then(|i| i.code_hash)
     }
 }
 
@@ -55,7 +81,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Loads a customer by id.
     async fn load(&self, customer: &CustomerId) -> Result<Option<Record>, StoreError>;
 
-    /// Loads the customer whose live invitation code has this hash.
+    /// Loads the customer whose live invitation code, or whose pending switch's live
+    /// invitation code, has this hash.
     async fn load_by_invitation(&self, hash: &CodeHash) -> Result<Option<Record>, StoreError>;
 
     /// Replaces the record if the stored version still equals `record.version`, and returns
@@ -156,22 +183,6 @@ impl Filter {
             stages: Some(stages.into_iter().collect()),
             ..Self::default()
         }
-    }
-
-    /// Whether this filter matches every record (no field is set).
-    pub(crate) fn is_all(&self) -> bool {
-        let Filter {
-            stages,
-            methods,
-            verification,
-            token_expires_before,
-            not_verified_since,
-        } = self;
-        stages.is_none()
-            && methods.is_none()
-            && verification.is_none()
-            && token_expires_before.is_none()
-            && not_verified_since.is_none()
     }
 
     /// Whether `record` matches. Stores that cannot filter in their query language can use it.

@@ -45,7 +45,7 @@ use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password
 use crate::model::{Actor, AuditEvent};
 use crate::model::{CodeHash, Delivery, Invitation};
 use crate::model::{Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification};
-use crate::model::{CustomerId, EmailAddress, Method, TenantId, Version};
+use crate::model::{CustomerId, EmailAddress, JourneyId, Method, PendingSwitch, TenantId, Version};
 use crate::ports::Record;
 use crate::seal::Sealer;
 
@@ -69,6 +69,8 @@ pub struct EncodedRecord {
     pub token_expires_at: Option<i64>,
     /// The live invitation code's SHA-256 (32 bytes).
     pub invitation_hash: Option<Vec<u8>>,
+    /// The SHA-256 of the live invitation code of the method switch under way.
+    pub switch_invitation_hash: Option<Vec<u8>>,
     /// The non-secret facts, JSON.
     pub body: String,
     /// The secrets, sealed.
@@ -122,8 +124,154 @@ pub fn associated_data(customer_id: &str, body: &str) -> Vec<u8> {
 pub fn encode(record: &Record, sealer: &Sealer) -> Result<EncodedRecord, StoreError> {
     let c = &record.customer;
     let mut secrets = SecretsV1::default();
+    let switch = record
+        .switch
+        .as_deref()
+        .map(|switch| -> Result<SwitchV1, StoreError> {
+            let mut switch_secrets = SecretsV1::default();
+            let encoded = SwitchV1 {
+                journey: switch.journey.as_str().to_owned(),
+                version: switch.version.0,
+                facts: encode_facts(&switch.customer, &mut switch_secrets),
+                stage: encode_stage(&switch.stage, &mut switch_secrets)?,
+            };
+            secrets.switch = Some(Box::new(switch_secrets));
+            Ok(encoded)
+        })
+        .transpose()?;
     let body = BodyV1 {
         format: BODY_FORMAT,
+        facts: encode_facts(c, &mut secrets),
+        stage: encode_stage(&record.stage, &mut secrets)?,
+        switch,
+    };
+    let body = serde_json::to_string(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let plain = Zeroizing::new(
+        serde_json::to_vec(&secrets).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    );
+    let sealed = sealer.seal(&plain, &associated_data(c.id.as_str(), &body))?;
+    Ok(EncodedRecord {
+        customer_id: c.id.as_str().to_owned(),
+        stage: record.stage.kind().as_str(),
+        method: c.method.as_str(),
+        verification_status: c.last_verification.as_ref().map(|v| v.status.as_str()),
+        last_verified_at: c
+            .last_verification
+            .as_ref()
+            .map(|v| timestamp(v.at))
+            .transpose()?,
+        token_expires_at: c
+            .token
+            .as_ref()
+            .map(|t| timestamp(t.expires_at))
+            .transpose()?,
+        invitation_hash: record.invitation_hash().map(|h| h.0.to_vec()),
+        switch_invitation_hash: record.switch_invitation_hash().map(|h| h.0.to_vec()),
+        body,
+        secrets: sealed,
+        key_id: sealer.current_key_id().map(str::to_owned),
+    })
+}
+
+/// Rebuilds a record from a row: `customer_id` and `version` from their columns, `body` and
+/// the sealed `secrets` as [`encode`] wrote them.
+pub fn decode(
+    customer_id: &str,
+    version: i64,
+    body_text: &str,
+    secrets: &[u8],
+    sealer: &Sealer,
+) -> Result<Record, StoreError> {
+    let body = body_text;
+    let body: BodyV1 = serde_json::from_str(body).map_err(|e| corrupt(e.to_string()))?;
+    if body.format != BODY_FORMAT {
+        return Err(corrupt(format!("unknown body format {}", body.format)));
+    }
+    if body.facts.id != customer_id {
+        return Err(corrupt("the body belongs to another customer".into()));
+    }
+    let plain = sealer.open(secrets, &associated_data(customer_id, body_text))?;
+    let mut secrets: SecretsV1 = serde_json::from_slice(&plain)
+        .map_err(|_| corrupt("sealed secrets are not valid".into()))?;
+    let version = u64::try_from(version).map_err(|_| corrupt("negative version".into()))?;
+    let customer = decode_facts(body.facts, &mut secrets)?;
+    let record_id = customer.id.clone();
+    let stage = decode_stage(body.stage, &mut secrets)?;
+    let switch = body
+        .switch
+        .map(|switch| -> Result<Box<PendingSwitch>, StoreError> {
+            let mut switch_secrets = secrets.switch.take().map(|s| *s).unwrap_or_default();
+            let customer = decode_facts(switch.facts, &mut switch_secrets)?;
+            if customer.id != record_id {
+                return Err(corrupt("the switch belongs to another customer".into()));
+            }
+            Ok(Box::new(PendingSwitch {
+                journey: JourneyId::parse(&switch.journey)
+                    .ok_or_else(|| corrupt("bad switch journey id".into()))?,
+                version: Version(switch.version),
+                customer,
+                stage: decode_stage(switch.stage, &mut switch_secrets)?,
+            }))
+        })
+        .transpose()?;
+    Ok(Record {
+        customer,
+        stage,
+        version: Version(version),
+        switch,
+    })
+}
+
+/// Lays out an audit event for a row.
+pub fn encode_event(event: &AuditEvent) -> Result<EncodedEvent, StoreError> {
+    Ok(EncodedEvent {
+        customer_id: event.customer.as_str().to_owned(),
+        from_stage: event.from.map(StageKind::as_str),
+        to_stage: event.to.as_str(),
+        at: timestamp(event.at)?,
+        actor: event.actor.to_string(),
+        note: event.note.clone(),
+    })
+}
+
+/// Rebuilds an audit event from its columns.
+pub fn decode_event(
+    customer_id: &str,
+    from_stage: Option<&str>,
+    to_stage: &str,
+    at: i64,
+    actor: &str,
+    note: Option<String>,
+) -> Result<AuditEvent, StoreError> {
+    let stage = |s: &str| StageKind::parse(s).ok_or_else(|| corrupt(format!("unknown stage {s}")));
+    Ok(AuditEvent {
+        customer: CustomerId::new(customer_id).map_err(|e| corrupt(e.to_string()))?,
+        from: from_stage.map(stage).transpose()?,
+        to: stage(to_stage)?,
+        at: from_timestamp(at)?,
+        actor: Actor::parse(actor).ok_or_else(|| corrupt("unknown actor".into()))?,
+        note,
+    })
+}
+
+/// Parses [`VerificationStatus::as_str`]'s names.
+pub fn parse_status(name: &str) -> Option<VerificationStatus> {
+    [
+        VerificationStatus::Ok,
+        VerificationStatus::Transient,
+        VerificationStatus::Failed,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == name)
+}
+
+fn corrupt(msg: String) -> StoreError {
+    StoreError::Corrupt(msg)
+}
+
+/// The non-secret facts of `c`, its secrets moved into `secrets`.
+fn encode_facts(c: &Customer, secrets: &mut SecretsV1) -> FactsV1 {
+    FactsV1 {
         id: c.id.as_str().to_owned(),
         tenant: c.tenant.as_str().to_owned(),
         admin_email: c.admin_email.as_str().to_owned(),
@@ -185,65 +333,20 @@ pub fn encode(record: &Record, sealer: &Sealer) -> Result<EncodedRecord, StoreEr
             holder: l.holder.clone(),
             until: Ts(l.until),
         }),
-        stage: encode_stage(&record.stage, &mut secrets)?,
-    };
-    let body = serde_json::to_string(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let plain = Zeroizing::new(
-        serde_json::to_vec(&secrets).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-    );
-    let sealed = sealer.seal(&plain, &associated_data(c.id.as_str(), &body))?;
-    Ok(EncodedRecord {
-        customer_id: c.id.as_str().to_owned(),
-        stage: record.stage.kind().as_str(),
-        method: c.method.as_str(),
-        verification_status: c.last_verification.as_ref().map(|v| v.status.as_str()),
-        last_verified_at: c
-            .last_verification
-            .as_ref()
-            .map(|v| timestamp(v.at))
-            .transpose()?,
-        token_expires_at: c
-            .token
-            .as_ref()
-            .map(|t| timestamp(t.expires_at))
-            .transpose()?,
-        invitation_hash: record.invitation_hash().map(|h| h.0.to_vec()),
-        body,
-        secrets: sealed,
-        key_id: sealer.current_key_id().map(str::to_owned),
-    })
+    }
 }
 
-/// Rebuilds a record from a row: `customer_id` and `version` from their columns, `body` and
-/// the sealed `secrets` as [`encode`] wrote them.
-pub fn decode(
-    customer_id: &str,
-    version: i64,
-    body_text: &str,
-    secrets: &[u8],
-    sealer: &Sealer,
-) -> Result<Record, StoreError> {
-    let body = body_text;
-    let body: BodyV1 = serde_json::from_str(body).map_err(|e| corrupt(e.to_string()))?;
-    if body.format != BODY_FORMAT {
-        return Err(corrupt(format!("unknown body format {}", body.format)));
-    }
-    if body.id != customer_id {
-        return Err(corrupt("the body belongs to another customer".into()));
-    }
-    let plain = sealer.open(secrets, &associated_data(customer_id, body_text))?;
-    let mut secrets: SecretsV1 = serde_json::from_slice(&plain)
-        .map_err(|_| corrupt("sealed secrets are not valid".into()))?;
-    let version = u64::try_from(version).map_err(|_| corrupt("negative version".into()))?;
+/// The customer `f` describes, its secrets taken from `secrets`.
+fn decode_facts(f: FactsV1, secrets: &mut SecretsV1) -> Result<Customer, StoreError> {
     let input = |e: crate::error::InputError| corrupt(e.to_string());
     let customer = Customer {
-        id: CustomerId::new(body.id).map_err(input)?,
-        tenant: TenantId::new(body.tenant).map_err(input)?,
-        admin_email: EmailAddress::new(body.admin_email).map_err(input)?,
-        method: Method::parse(&body.method).ok_or_else(|| corrupt("unknown method".into()))?,
-        created_at: body.created_at.0,
-        updated_at: body.updated_at.0,
-        invitation: body
+        id: CustomerId::new(f.id).map_err(input)?,
+        tenant: TenantId::new(f.tenant).map_err(input)?,
+        admin_email: EmailAddress::new(f.admin_email).map_err(input)?,
+        method: Method::parse(&f.method).ok_or_else(|| corrupt("unknown method".into()))?,
+        created_at: f.created_at.0,
+        updated_at: f.updated_at.0,
+        invitation: f
             .invitation
             .map(|i| -> Result<Invitation, StoreError> {
                 Ok(Invitation {
@@ -264,7 +367,7 @@ pub fn decode(
                 })
             })
             .transpose()?,
-        credentials: body
+        credentials: f
             .credentials
             .map(|c| -> Result<Credentials, StoreError> {
                 Ok(match c {
@@ -289,7 +392,7 @@ pub fn decode(
                 })
             })
             .transpose()?,
-        token: body
+        token: f
             .token
             .map(|t| -> Result<TokenSet, StoreError> {
                 Ok(TokenSet {
@@ -306,13 +409,13 @@ pub fn decode(
                 })
             })
             .transpose()?,
-        tenant_info: body.tenant_info.map(|t| TenantInfo {
+        tenant_info: f.tenant_info.map(|t| TenantInfo {
             id: t.id,
             display_name: t.display_name,
             domains: t.domains,
         }),
-        device_authenticated_at: body.device_authenticated_at.map(|t| t.0),
-        last_verification: body
+        device_authenticated_at: f.device_authenticated_at.map(|t| t.0),
+        last_verification: f
             .last_verification
             .map(|v| -> Result<Verification, StoreError> {
                 Ok(Verification {
@@ -322,65 +425,13 @@ pub fn decode(
                 })
             })
             .transpose()?,
-        last_error: body.last_error,
-        refresh_lease: body.refresh_lease.map(|l| RefreshLease {
+        last_error: f.last_error,
+        refresh_lease: f.refresh_lease.map(|l| RefreshLease {
             holder: l.holder,
             until: l.until.0,
         }),
     };
-    let stage = decode_stage(body.stage, &mut secrets)?;
-    Ok(Record {
-        customer,
-        stage,
-        version: Version(version),
-    })
-}
-
-/// Lays out an audit event for a row.
-pub fn encode_event(event: &AuditEvent) -> Result<EncodedEvent, StoreError> {
-    Ok(EncodedEvent {
-        customer_id: event.customer.as_str().to_owned(),
-        from_stage: event.from.map(StageKind::as_str),
-        to_stage: event.to.as_str(),
-        at: timestamp(event.at)?,
-        actor: event.actor.to_string(),
-        note: event.note.clone(),
-    })
-}
-
-/// Rebuilds an audit event from its columns.
-pub fn decode_event(
-    customer_id: &str,
-    from_stage: Option<&str>,
-    to_stage: &str,
-    at: i64,
-    actor: &str,
-    note: Option<String>,
-) -> Result<AuditEvent, StoreError> {
-    let stage = |s: &str| StageKind::parse(s).ok_or_else(|| corrupt(format!("unknown stage {s}")));
-    Ok(AuditEvent {
-        customer: CustomerId::new(customer_id).map_err(|e| corrupt(e.to_string()))?,
-        from: from_stage.map(stage).transpose()?,
-        to: stage(to_stage)?,
-        at: from_timestamp(at)?,
-        actor: Actor::parse(actor).ok_or_else(|| corrupt("unknown actor".into()))?,
-        note,
-    })
-}
-
-/// Parses [`VerificationStatus::as_str`]'s names.
-pub fn parse_status(name: &str) -> Option<VerificationStatus> {
-    [
-        VerificationStatus::Ok,
-        VerificationStatus::Transient,
-        VerificationStatus::Failed,
-    ]
-    .into_iter()
-    .find(|s| s.as_str() == name)
-}
-
-fn corrupt(msg: String) -> StoreError {
-    StoreError::Corrupt(msg)
+    Ok(customer)
 }
 
 fn encode_stage(stage: &Stage, secrets: &mut SecretsV1) -> Result<StageV1, StoreError> {
@@ -519,6 +570,28 @@ impl<'de> Deserialize<'de> for Ts {
 #[derive(Serialize, Deserialize)]
 struct BodyV1 {
     format: u32,
+    #[serde(flatten)]
+    facts: FactsV1,
+    stage: StageV1,
+    /// Absent in bodies without a method switch under way (and in all written before
+    /// switches moved into the record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    switch: Option<SwitchV1>,
+}
+
+/// A method switch under way: its journey's facts and stage.
+#[derive(Serialize, Deserialize)]
+struct SwitchV1 {
+    journey: String,
+    version: u64,
+    #[serde(flatten)]
+    facts: FactsV1,
+    stage: StageV1,
+}
+
+/// What is known about a customer (or about a switch journey's new method).
+#[derive(Serialize, Deserialize)]
+struct FactsV1 {
     id: String,
     tenant: String,
     admin_email: String,
@@ -535,7 +608,6 @@ struct BodyV1 {
     /// Absent in bodies written before leases existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_lease: Option<LeaseV1>,
-    stage: StageV1,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -640,6 +712,9 @@ struct SecretsV1 {
     device_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     consent_state: Option<String>,
+    /// The secrets of the method switch under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    switch: Option<Box<SecretsV1>>,
 }
 
 impl Drop for SecretsV1 {

@@ -144,6 +144,12 @@ impl Store for MemoryStore {
             stored.invitation_hash(),
             record.id(),
         );
+        reindex(
+            &mut inner.by_code,
+            None,
+            stored.switch_invitation_hash(),
+            record.id(),
+        );
         inner.records.insert(record.id().clone(), stored);
         inner.order.insert(record.id().clone());
         inner.push_event(event);
@@ -194,6 +200,12 @@ impl Store for MemoryStore {
             record.invitation_hash(),
             record.id(),
         );
+        reindex(
+            by_code,
+            slot.switch_invitation_hash(),
+            record.switch_invitation_hash(),
+            record.id(),
+        );
         let version = record.version.next();
         slot.clone_from(record);
         slot.version = version;
@@ -221,6 +233,12 @@ impl Store for MemoryStore {
         if let Some(record) = inner.records.remove(customer) {
             inner.order.remove(customer);
             reindex(&mut inner.by_code, record.invitation_hash(), None, customer);
+            reindex(
+                &mut inner.by_code,
+                record.switch_invitation_hash(),
+                None,
+                customer,
+            );
         }
         inner.push_event(event);
         Ok(())

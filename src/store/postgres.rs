@@ -17,7 +17,13 @@ use crate::model::{CustomerId, Version};
 use crate::ports::{Filter, Page, PageRequest, Record};
 use crate::seal::Sealer;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_switch_in_record.sql"),
+    ),
+];
 
 /// How to reach PostgreSQL.
 #[derive(Debug, Clone)]
@@ -142,7 +148,9 @@ impl PostgresStore {
             .await
             .map_err(backend)?;
         check_keys(&sealer, &stored)?;
-        Ok(Self { pool, sealer })
+        let store = Self { pool, sealer };
+        store.fold_legacy_switches().await?;
+        Ok(store)
     }
 
     /// The schema version stored in the database.

@@ -4,7 +4,7 @@ use crate::error::{SealError, StoreError};
 use crate::seal::Sealer;
 
 /// The newest schema version this crate writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// The largest page a SQL store returns; bigger requests are capped.
 pub(crate) const MAX_PAGE: usize = 10_000;
@@ -73,6 +73,104 @@ macro_rules! sql_store_impl {
                 codec::decode(&id, version, &body, &secrets, &self.sealer)
             }
 
+            /// Folds each method switch a schema-1 database kept as a row of its own (listed
+            /// by migration 2 in `tenant_access_legacy_switches`) into its customer's record,
+            /// with a fresh random journey id, and moves its audit events to the customer.
+            /// One transaction per switch; a replica that finds the row already claimed by
+            /// another leaves it to that one.
+            async fn fold_legacy_switches(&self) -> Result<(), StoreError> {
+                let pending: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT journey_id, customer_id FROM tenant_access_legacy_switches",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+                for (journey_id, customer_id) in pending {
+                    let mut tx = self.pool.begin().await.map_err(backend)?;
+                    let claimed = sqlx::query(
+                        "DELETE FROM tenant_access_legacy_switches WHERE journey_id = $1",
+                    )
+                    .bind(&journey_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected();
+                    if claimed == 0 {
+                        continue;
+                    }
+                    let load = |id: String| {
+                        sqlx::query(
+                            "SELECT customer_id, version, body, secrets FROM tenant_access_customers \
+                             WHERE customer_id = $1",
+                        )
+                        .bind(id)
+                    };
+                    let journey = load(journey_id.clone())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    let owner = load(customer_id.clone())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    if let (Some(journey), Some(owner)) = (journey, owner) {
+                        let journey = self.decode(&journey)?;
+                        let mut owner = self.decode(&owner)?;
+                        if owner.switch.is_none() {
+                            let mut customer = journey.customer;
+                            customer.id = owner.customer.id.clone();
+                            owner.switch = Some(Box::new($crate::model::PendingSwitch {
+                                journey: $crate::model::JourneyId::generate(),
+                                version: journey.version,
+                                customer,
+                                stage: journey.stage,
+                            }));
+                            let e = codec::encode(&owner, &self.sealer)?;
+                            let q = sqlx::query(
+                                "UPDATE tenant_access_customers SET stage = $1, method = $2, \
+                                 verification_status = $3, last_verified_at = $4, \
+                                 token_expires_at = $5, invitation_hash = $6, \
+                                 switch_invitation_hash = $7, key_id = $8, body = $9, \
+                                 secrets = $10, version = version + 1 \
+                                 WHERE customer_id = $11 AND version = $12",
+                            );
+                            let version = i64::try_from(owner.version.0)
+                                .map_err(|_| StoreError::Corrupt("version out of range".into()))?;
+                            let moved = bind_columns(q, &e)
+                                .bind(e.customer_id.as_str())
+                                .bind(version)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(backend)?
+                                .rows_affected();
+                            if moved == 0 {
+                                // The customer changed meanwhile: leave the switch listed
+                                // for the next open.
+                                tx.rollback().await.map_err(backend)?;
+                                continue;
+                            }
+                            sqlx::query(
+                                "UPDATE tenant_access_events SET customer_id = $1 WHERE customer_id = $2",
+                            )
+                            .bind(&customer_id)
+                            .bind(&journey_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                        }
+                    }
+                    // The row of the switch goes, folded or orphaned (its customer is gone).
+                    sqlx::query("DELETE FROM tenant_access_customers WHERE customer_id = $1")
+                        .bind(&journey_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    tx.commit().await.map_err(backend)?;
+                    tracing::info!(customer = %customer_id, "method switch moved into its customer's record");
+                }
+                Ok(())
+            }
+
             async fn insert_event(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 event: &AuditEvent,
@@ -106,6 +204,7 @@ macro_rules! sql_store_impl {
                 .bind(e.last_verified_at)
                 .bind(e.token_expires_at)
                 .bind(e.invitation_hash.as_deref())
+                .bind(e.switch_invitation_hash.as_deref())
                 .bind(e.key_id.as_deref())
                 .bind(e.body.as_str())
                 .bind(e.secrets.as_slice())
@@ -118,8 +217,9 @@ macro_rules! sql_store_impl {
                 let mut tx = self.pool.begin().await.map_err(backend)?;
                 let q = sqlx::query(
                     "INSERT INTO tenant_access_customers (stage, method, verification_status, \
-                     last_verified_at, token_expires_at, invitation_hash, key_id, body, secrets, \
-                     customer_id, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1) \
+                     last_verified_at, token_expires_at, invitation_hash, switch_invitation_hash, \
+                     key_id, body, secrets, customer_id, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1) \
                      ON CONFLICT (customer_id) DO NOTHING",
                 );
                 let inserted = bind_columns(q, &e)
@@ -158,8 +258,9 @@ macro_rules! sql_store_impl {
             async fn load_by_invitation(&self, hash: &CodeHash) -> Result<Option<Record>, StoreError> {
                 let row = sqlx::query(
                     "SELECT customer_id, version, body, secrets FROM tenant_access_customers \
-                     WHERE invitation_hash = $1 LIMIT 1",
+                     WHERE invitation_hash = $1 OR switch_invitation_hash = $2 LIMIT 1",
                 )
+                .bind(&hash.0[..])
                 .bind(&hash.0[..])
                 .fetch_optional(&self.pool)
                 .await
@@ -178,9 +279,9 @@ macro_rules! sql_store_impl {
                 let mut tx = self.pool.begin().await.map_err(backend)?;
                 let q = sqlx::query(
                     "UPDATE tenant_access_customers SET stage = $1, method = $2, verification_status = $3, \
-                     last_verified_at = $4, token_expires_at = $5, invitation_hash = $6, key_id = $7, \
-                     body = $8, secrets = $9, version = version + 1 \
-                     WHERE customer_id = $10 AND version = $11",
+                     last_verified_at = $4, token_expires_at = $5, invitation_hash = $6, \
+                     switch_invitation_hash = $7, key_id = $8, body = $9, secrets = $10, \
+                     version = version + 1 WHERE customer_id = $11 AND version = $12",
                 );
                 let updated = bind_columns(q, &e)
                     .bind(e.customer_id.as_str())

@@ -20,7 +20,13 @@ use crate::model::{CustomerId, Version};
 use crate::ports::{Filter, Page, PageRequest, Record};
 use crate::seal::Sealer;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_switch_in_record.sql"),
+    ),
+];
 
 /// A [`Store`](super::Store) in one SQLite file (WAL journal, full sync): the embedded default for a
 /// single portal process. Secrets are sealed by the [`Sealer`] it is opened with.
@@ -96,7 +102,9 @@ impl SqliteStore {
             .await
             .map_err(backend)?;
         check_keys(&sealer, &stored)?;
-        Ok(Self { pool, sealer })
+        let store = Self { pool, sealer };
+        store.fold_legacy_switches().await?;
+        Ok(store)
     }
 
     /// The schema version stored in the database.

@@ -12,7 +12,7 @@ use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password
 use crate::model::{
     Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification, VerificationStatus,
 };
-use crate::model::{CustomerId, EmailAddress, Method, TenantId, Version};
+use crate::model::{CustomerId, EmailAddress, JourneyId, Method, PendingSwitch, TenantId, Version};
 use crate::model::{Delivery, Invitation, InvitationCode};
 use crate::ports::Record;
 
@@ -21,13 +21,33 @@ pub(crate) const MARKER: &str = "tA-sEcReT";
 
 pub(crate) const BASE: OffsetDateTime = datetime!(2026-03-01 12:00:00.123456789 UTC);
 
-fn secret(id: &str, what: &str, n: u64) -> String {
-    format!("{MARKER}-{what}-{id}-{n}")
+/// A record in stage `kind`, with every optional fact set and distinct secrets; `n` varies
+/// the secrets and times. A validated record or one needing re-authentication has a method
+/// switch under way beside it (to an app registration, waiting for consent, with secrets and
+/// a live invitation code of its own).
+pub(crate) fn record(id: &str, kind: StageKind, n: u64) -> Record {
+    let (customer, stage) = parts(id, kind, n, "");
+    let switch = matches!(kind, StageKind::Validated | StageKind::ReauthRequired).then(|| {
+        let (customer, stage) = parts(id, StageKind::ConsentRequired, n | 1, "switch-");
+        Box::new(PendingSwitch {
+            journey: JourneyId::parse(&format!("{:032x}", 0x5717c4 + n)).expect("hex id"),
+            version: Version(2 + n),
+            customer,
+            stage,
+        })
+    });
+    Record {
+        customer,
+        stage,
+        version: Version::NEW,
+        switch,
+    }
 }
 
-/// A record in stage `kind`, with every optional fact set and distinct secrets; `n` varies
-/// the secrets and times.
-pub(crate) fn record(id: &str, kind: StageKind, n: u64) -> Record {
+/// The facts and stage of a sample journey; every secret starts with `MARKER` and names
+/// `prefix`.
+fn parts(id: &str, kind: StageKind, n: u64, prefix: &str) -> (Customer, Stage) {
+    let secret = |id: &str, what: &str, n: u64| format!("{MARKER}-{prefix}{what}-{id}-{n}");
     let t = BASE + Duration::seconds(n as i64);
     let method = match kind {
         StageKind::ConsentRequired if n % 2 == 0 => Method::Password,
@@ -122,16 +142,20 @@ pub(crate) fn record(id: &str, kind: StageKind, n: u64) -> Record {
         StageKind::Revoked => Stage::Revoked(Revoked { revoked_at: t }),
         StageKind::Expired => Stage::Expired(Expired { expired_at: t }),
     };
-    Record {
-        customer,
-        stage,
-        version: Version::NEW,
-    }
+    (customer, stage)
 }
 
-/// Every secret value in `record`.
+/// Every secret value in `record`, its method switch's included.
 pub(crate) fn secrets_of(record: &Record) -> Vec<String> {
-    let c = &record.customer;
+    let mut out = journey_secrets(&record.customer, &record.stage);
+    if let Some(switch) = &record.switch {
+        out.extend(journey_secrets(&switch.customer, &switch.stage));
+    }
+    out
+}
+
+/// Every secret value of one journey.
+fn journey_secrets(c: &Customer, stage: &Stage) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(t) = &c.token {
         out.push(t.access_token.expose_secret().to_owned());
@@ -148,7 +172,7 @@ pub(crate) fn secrets_of(record: &Record) -> Vec<String> {
         }
         None => {}
     }
-    match &record.stage {
+    match stage {
         Stage::DeviceCodeIssued(d) => out.push(d.device_code.expose_secret().to_owned()),
         Stage::ConsentRequired(c) => out.push(c.state.expose_secret().to_owned()),
         _ => {}
@@ -159,9 +183,10 @@ pub(crate) fn secrets_of(record: &Record) -> Vec<String> {
 /// Everything in `record` except its version, secrets included, as text to compare.
 pub(crate) fn fingerprint(record: &Record) -> String {
     format!(
-        "{:?}\n{:?}\nsecrets={:?}",
+        "{:?}\n{:?}\nswitch={:?}\nsecrets={:?}",
         record.customer,
         record.stage,
+        record.switch,
         secrets_of(record)
     )
 }

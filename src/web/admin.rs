@@ -352,17 +352,25 @@ fn invitation_view(journey: &AnyOnboarding) -> InvitationView {
         expires: show_time(c.invitation.as_ref().map(|i| i.expires_at)),
         can_resend: kind.can_resend_invitation(),
         // A method switch is cancelled on the status page, not revoked.
-        can_revoke: kind != StageKind::Revoked && !c.id.is_switch_journey(),
+        can_revoke: kind != StageKind::Revoked && !journey.is_switch(),
     }
 }
 
-/// Every journey, a page of the store at a time.
+/// Every journey, a page of the store at a time: each customer's own, and the method switch
+/// under way beside it.
 async fn all_journeys(ta: &TenantAccess) -> Result<Vec<AnyOnboarding>, Error> {
     let mut all = Vec::new();
     let mut page = Some(PageRequest::first(500));
     while let Some(request) = page {
         let result = ta.list(&Filter::all(), &request).await?;
-        all.extend(result.items);
+        for journey in result.items {
+            let switching = journey.pending_switch().is_some();
+            let id = journey.id().clone();
+            all.push(journey);
+            if switching {
+                all.extend(ta.pending_switch(&id).await?);
+            }
+        }
         page = result.next;
     }
     Ok(all)

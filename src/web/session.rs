@@ -8,7 +8,7 @@ use sha2::Sha256;
 use time::OffsetDateTime;
 
 use super::WebConfig;
-use crate::model::CustomerId;
+use crate::model::{CustomerId, JourneyId};
 
 /// The wizard's session cookie (before any `__Host-` prefix).
 pub(crate) const SESSION_COOKIE: &str = "ta_wizard";
@@ -46,10 +46,12 @@ fn mac(key: &[u8; 32], purpose: &str, payload: &[u8]) -> Vec<u8> {
 }
 
 /// What the session cookie proves: this browser opened the live invitation number
-/// `invitation` of `customer`, and may continue until `expires_at`.
+/// `invitation` of `customer`'s own journey (`switch` is `None`) or of its method switch
+/// `switch`, and may continue until `expires_at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Session {
     pub customer: CustomerId,
+    pub switch: Option<JourneyId>,
     pub invitation: u32,
     pub expires_at: OffsetDateTime,
 }
@@ -57,8 +59,9 @@ pub(crate) struct Session {
 impl Session {
     pub fn encode(&self, key: &[u8; 32]) -> String {
         let payload = format!(
-            "1\n{}\n{}\n{}",
+            "2\n{}\n{}\n{}\n{}",
             URL_SAFE_NO_PAD.encode(self.customer.as_str()),
+            self.switch.as_ref().map_or("-", JourneyId::as_str),
             self.invitation,
             self.expires_at.unix_timestamp()
         );
@@ -69,15 +72,20 @@ impl Session {
     pub fn decode(key: &[u8; 32], value: &str, now: OffsetDateTime) -> Option<Self> {
         let payload = String::from_utf8(verify(key, "wizard-session", value)?).ok()?;
         let mut parts = payload.split('\n');
-        if parts.next()? != "1" {
+        if parts.next()? != "2" {
             return None;
         }
         let customer = URL_SAFE_NO_PAD.decode(parts.next()?).ok()?;
         let customer = CustomerId::new(String::from_utf8(customer).ok()?).ok()?;
+        let switch = match parts.next()? {
+            "-" => None,
+            id => Some(JourneyId::parse(id)?),
+        };
         let invitation = parts.next()?.parse().ok()?;
         let expires_at = OffsetDateTime::from_unix_timestamp(parts.next()?.parse().ok()?).ok()?;
         (now < expires_at).then_some(Self {
             customer,
+            switch,
             invitation,
             expires_at,
         })
@@ -128,12 +136,19 @@ mod tests {
         let key = [3u8; 32];
         let s = Session {
             customer: CustomerId::new("contoso ltd/ü").unwrap(),
+            switch: None,
             invitation: 2,
             expires_at: datetime!(2026-11-24 12:00 UTC),
         };
         let value = s.encode(&key);
         let before = datetime!(2026-11-24 11:00 UTC);
         assert_eq!(Session::decode(&key, &value, before), Some(s.clone()));
+        let switching = Session {
+            switch: Some(JourneyId::generate()),
+            ..s.clone()
+        };
+        let decoded = Session::decode(&key, &switching.encode(&key), before);
+        assert_eq!(decoded, Some(switching));
         assert_eq!(Session::decode(&[4u8; 32], &value, before), None);
         assert_eq!(
             Session::decode(&key, &value, datetime!(2026-11-24 12:00 UTC)),

@@ -15,11 +15,10 @@ use super::csrf::{self, CsrfForm, CsrfToken};
 use super::session::{Session, cookie, set_cookie};
 use super::{Web, WebConfig, WebError, asset, headers, show_time};
 use crate::engine::TenantAccess;
-use crate::error::{Error, FlowError, StoreError};
-use crate::journey::AnyOnboarding;
+use crate::error::{Error, FlowError};
+use crate::journey::{AnyOnboarding, Next, Step};
 use crate::model::Actor;
 use crate::ports::ConsentCallback;
-use crate::{Onboarding, PollOutcome};
 
 /// The customer's wizard as a router: the invitation link, the wizard pages, the progress
 /// endpoint, the admin-consent callback and the wizard's stylesheet and script.
@@ -85,6 +84,7 @@ async fn open_link(
     };
     let session = Session {
         customer: journey.id().clone(),
+        switch: journey.switch_journey().cloned(),
         invitation: invitation_number(&journey),
         expires_at: ta.clock().now() + web.config.session_lifetime,
     };
@@ -114,22 +114,21 @@ fn invitation_number(journey: &AnyOnboarding) -> u32 {
         .map_or(0, |i| i.codes_issued)
 }
 
-/// The journey this browser's session belongs to, as stored now.
+/// The journey this browser's session belongs to, as stored now. A session made for a
+/// method switch that was cancelled or took over is refused: the switch it names is gone.
 async fn journey(web: &Web, headers: &HeaderMap) -> Result<AnyOnboarding, WebError> {
     let now = web.engine.clock().now();
     let session = cookie(headers, &web.session_cookie)
         .and_then(|value| Session::decode(&web.config.key, value, now))
         .ok_or(WebError::NoSession)?;
-    let journey = match web.engine.load(&session.customer).await {
+    let journey = match session.switch {
+        None => web.engine.load(&session.customer).await,
+        Some(switch) => web.engine.load_switch(&session.customer, &switch).await,
+    };
+    let journey = match journey {
         Ok(journey) => journey,
-        Err(Error::Flow(FlowError::NotFound(_))) => {
-            // A method switch's journey is deleted once it took over its customer's
-            // connection: show that connection.
-            let owner = session.customer.switching().ok_or(WebError::NoSession)?;
-            return match web.engine.load(&owner).await? {
-                done @ AnyOnboarding::Validated(_) => Ok(done),
-                _ => Err(WebError::InvalidInvitation),
-            };
+        Err(Error::Flow(FlowError::NotFound(_) | FlowError::NoSwitchInProgress(_))) => {
+            return Err(WebError::InvalidInvitation);
         }
         Err(error) => return Err(error.into()),
     };
@@ -150,50 +149,42 @@ enum Note {
     Declined,
 }
 
-/// Moves the journey on where the customer's waiting allows: one poll when the interval has
-/// passed on the engine's clock, validation once a token arrived.
+/// Moves the journey on where the customer's waiting allows: the step that is due now on
+/// the engine's clock ([`AnyOnboarding::advance`]), and claiming an invitation the customer
+/// came back to.
 async fn step(
     web: &Web,
     journey: AnyOnboarding,
 ) -> Result<(AnyOnboarding, Option<Note>), WebError> {
     let ta = &web.engine;
-    match journey {
-        AnyOnboarding::DeviceCodeIssued(device)
-            if ta.clock().now() >= device.stage().next_poll_at =>
-        {
-            let id = device.id().clone();
-            match device.poll(ta).await {
-                Ok(PollOutcome::Pending(d) | PollOutcome::SlowDown(d)) => Ok((d.into(), None)),
-                Ok(PollOutcome::ApprovalRequested(waiting)) => Ok((waiting.into(), None)),
-                Ok(PollOutcome::Authenticated(token)) => Ok((validate(ta, token).await?, None)),
-                Ok(PollOutcome::Expired(claimed)) => Ok((claimed.into(), Some(Note::Expired))),
-                Ok(PollOutcome::Declined(claimed)) => Ok((claimed.into(), Some(Note::Declined))),
-                Err(rejected) => match rejected.error() {
-                    // Another tab polled first: show what it stored.
-                    Error::Flow(FlowError::PollTooEarly { .. })
-                    | Error::Store(StoreError::Conflict { .. }) => Ok((ta.load(&id).await?, None)),
-                    // A passing fault: keep waiting, the next check polls again.
-                    e if e.is_retryable() => {
-                        tracing::info!(customer = %id, error = %e, "device-code poll failed; will retry");
-                        Ok((rejected.into_onboarding().into(), None))
-                    }
-                    _ => Err(Error::from(rejected).into()),
-                },
-            }
-        }
-        AnyOnboarding::TokenAcquired(token) => Ok((validate(ta, token).await?, None)),
-        AnyOnboarding::InvitationSent(sent) => {
-            Ok((sent.claim(ta).await.map_err(Error::from)?.into(), None))
-        }
-        other => Ok((other, None)),
+    if let AnyOnboarding::InvitationSent(sent) = journey {
+        return Ok((sent.claim(ta).await.map_err(Error::from)?.into(), None));
     }
-}
-
-async fn validate(
-    ta: &TenantAccess,
-    token: Onboarding<crate::journey::TokenAcquired>,
-) -> Result<AnyOnboarding, WebError> {
-    Ok(token.validate(ta).await.map_err(Error::from)?.into())
+    let customer = journey.id().clone();
+    let switch = journey.switch_journey().cloned();
+    let mut advanced = match journey.advance(ta).await {
+        Ok(advanced) => advanced,
+        // A passing fault: keep waiting, the next check polls again.
+        Err(error) if error.is_retryable() => {
+            tracing::info!(%customer, %error, "wizard step failed; will retry");
+            let journey = match &switch {
+                None => ta.load(&customer).await?,
+                Some(switch) => ta.load_switch(&customer, switch).await?,
+            };
+            return Ok((journey, None));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    // A token that just arrived is validated in the same request.
+    if advanced.next == Next::Now {
+        advanced = advanced.journey.advance(ta).await?;
+    }
+    let note = match advanced.step {
+        Step::DeviceCodeExpired => Some(Note::Expired),
+        Step::Declined => Some(Note::Declined),
+        _ => None,
+    };
+    Ok((advanced.journey, note))
 }
 
 #[derive(Deserialize)]
