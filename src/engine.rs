@@ -264,7 +264,20 @@ impl TenantAccess {
         &self,
         customer: &CustomerId,
     ) -> Result<Onboarding<InvitationSent>, Error> {
-        self.day_two.resend_invitation(customer).await
+        let journey = self.day_two.load(customer).await?;
+        self.day_two.resend(journey).await
+    }
+
+    /// [`resend_invitation`](Self::resend_invitation) for the method switch `journey` of
+    /// `customer`: a new link for the switch, the old one dead. Fails with
+    /// [`FlowError::NoSwitchInProgress`] once that switch was cancelled or took over.
+    pub async fn resend_switch_invitation(
+        &self,
+        customer: &CustomerId,
+        journey: &JourneyId,
+    ) -> Result<Onboarding<InvitationSent>, Error> {
+        let journey = self.day_two.load_journey(customer, Some(journey)).await?;
+        self.day_two.resend(journey).await
     }
 
     /// Starts the password (ROPC) journey: stores the admin's credentials (sealed at rest by

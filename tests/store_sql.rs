@@ -173,20 +173,20 @@ async fn newer_schema_is_refused(db: &Db) {
     let s = db.open(sealer()).await.unwrap();
     s.sql(
         db,
-        "INSERT INTO tenant_access_schema (version, applied_at) VALUES (2, CURRENT_TIMESTAMP)",
+        "INSERT INTO tenant_access_schema (version, applied_at) VALUES (3, CURRENT_TIMESTAMP)",
     )
     .await;
     s.close().await;
     match db.open(sealer()).await {
         Err(StoreError::SchemaTooNew {
-            found: 2,
-            supported: 1,
+            found: 3,
+            supported: 2,
         }) => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
     let e = StoreError::SchemaTooNew {
-        found: 2,
-        supported: 1,
+        found: 3,
+        supported: 2,
     };
     assert!(e.to_string().contains("upgrade tenant-access"));
     assert_eq!(
@@ -429,7 +429,7 @@ async fn replicas_opening_together_migrate_once() {
     }
     while let Some(s) = tasks.join_next().await {
         let s = s.unwrap().unwrap();
-        assert_eq!(s.schema_version().await.unwrap(), 1);
+        assert_eq!(s.schema_version().await.unwrap(), 2);
         s.close().await;
     }
     drop_schemas(&url, &[schema]).await;

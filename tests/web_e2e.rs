@@ -1110,8 +1110,12 @@ async fn a_device_code_switch_runs_through_the_wizard_and_takes_over() {
     portal.fake.sign_in(&user_code_in(&device));
     portal.tick();
     assert!(browser.get("/wizard").await.contains("You are connected"));
-    // The switch journey is gone (taken over): the page still shows the connection.
-    assert!(browser.get("/wizard").await.contains("You are connected"));
+    // The switch took over and is gone: the session made for it opens nothing any more.
+    let after = browser.get("/wizard").await;
+    assert!(
+        after.contains("This invitation link does not work"),
+        "{after}"
+    );
     let AnyOnboarding::Validated(done) = portal.ta.load(&id).await.unwrap() else {
         panic!("not validated")
     };
@@ -1172,13 +1176,14 @@ async fn admin_status_shows_a_pending_switch_in_its_customers_row_and_resend_che
     assert!(!page.contains("contoso#switch"), "{page}");
     assert!(page.contains("Switching to"), "{page}");
 
-    let resend = |customer: &'static str| {
+    let resend_form = |body: String| {
         let client = client.clone();
         let url = format!("{}/admin/invitations/resend", portal.url);
         let cookies = format!("{admin}; {csrf_cookie}");
-        let body = format!("csrf={token}&customer={}", customer.replace('#', "%23"));
+        let body = format!("csrf={token}&{body}");
         async move { post_form(&client, url, cookies, body).await }
     };
+    let resend = |customer: &'static str| resend_form(format!("customer={customer}"));
     // The connected customer has no invitation to resend: the library's typed refusal.
     let before = portal.ta.load(&id).await.unwrap().version();
     let refused = resend("contoso").await;
@@ -1189,7 +1194,20 @@ async fn admin_status_shows_a_pending_switch_in_its_customers_row_and_resend_che
     assert_eq!(portal.ta.load(&id).await.unwrap().version(), before);
     // The switch journey's invitation can be sent again: a new link, the old one dead.
     let old = portal.link_to("admin@contoso.com");
-    let resent = resend("contoso#switch").await;
+    let switch = portal.ta.pending_switch(&id).await.unwrap().unwrap();
+    let switch = switch.switch_journey().unwrap().to_string();
+    let invitations = form_page(
+        &client,
+        &format!("{}/admin/invitations", portal.url),
+        &admin,
+    )
+    .await
+    .2;
+    assert!(
+        invitations.contains(&format!("data-switch=\"{switch}\"")),
+        "the switch has a row of its own among the invitations: {invitations}"
+    );
+    let resent = resend_form(format!("customer=contoso&switch={switch}")).await;
     assert_eq!(resent.status(), 303);
     let new = portal.link_to("admin@contoso.com");
     assert_ne!(new, old);

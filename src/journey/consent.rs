@@ -145,16 +145,19 @@ impl Ports {
             },
         };
         // The state picks the journey: the customer's own, or the method switch beside it.
-        let waiting = |stage: &Stage| match stage {
+        // Where it matches neither, the journey waiting for consent checks it (and refuses).
+        let waiting = |stage: &Stage| matches!(stage, Stage::ConsentRequired(_));
+        let matches = |stage: &Stage| match stage {
             Stage::ConsentRequired(pending) => pending.state.ct_eq(state),
             _ => false,
         };
-        let pending = if waiting(&record.stage) {
-            AnyOnboarding::from_record(record)
-        } else if record.switch.as_ref().is_some_and(|s| waiting(&s.stage)) {
+        let switch_stage = record.switch.as_ref().map(|s| &s.stage);
+        let to_switch =
+            switch_stage.is_some_and(|s| waiting(s) && (matches(s) || !waiting(&record.stage)));
+        let pending = if to_switch {
             AnyOnboarding::switch_from_record(record).ok_or(FlowError::ConsentStateMismatch)?
         } else {
-            return Err(FlowError::ConsentStateMismatch.into());
+            AnyOnboarding::from_record(record)
         };
         let AnyOnboarding::ConsentRequired(pending) = pending else {
             return Err(FlowError::ConsentStateMismatch.into());

@@ -4,9 +4,9 @@
 use super::{AnyOnboarding, Onboarding, Rejected, Slot};
 use crate::error::{Error, FlowError};
 use crate::model::InvitationLink;
+use crate::model::Method;
 use crate::model::*;
 use crate::model::{Customer, NewCustomer};
-use crate::model::{CustomerId, Method};
 use crate::model::{Delivery, Invitation, InvitationCode};
 use crate::ports::InvitationMessage;
 use crate::ports::Ports;
@@ -78,12 +78,14 @@ impl Ports {
         Ok(journey)
     }
 
-    /// [`TenantAccess::resend_invitation`](crate::TenantAccess::resend_invitation).
-    pub(crate) async fn resend_invitation(
+    /// [`TenantAccess::resend_invitation`](crate::TenantAccess::resend_invitation) and
+    /// [`TenantAccess::resend_switch_invitation`](crate::TenantAccess::resend_switch_invitation):
+    /// a new link for `journey`, from whatever stage it waits in.
+    pub(crate) async fn resend(
         &self,
-        customer: &CustomerId,
+        journey: AnyOnboarding,
     ) -> Result<Onboarding<InvitationSent>, Error> {
-        Ok(match self.load(customer).await? {
+        Ok(match journey {
             AnyOnboarding::Invited(o) => o.send(self).await?,
             AnyOnboarding::InvitationSent(o) => o.resend(self).await?,
             AnyOnboarding::Claimed(o) => o.resend(self).await?,
@@ -93,7 +95,7 @@ impl Ports {
             AnyOnboarding::ReauthRequired(o) => o.reinvite(self).await?.send(self).await?,
             other => {
                 return Err(FlowError::NothingToResend {
-                    customer: customer.clone(),
+                    customer: other.id().clone(),
                     stage: other.kind(),
                 }
                 .into());

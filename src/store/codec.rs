@@ -15,10 +15,10 @@
 //! ```
 //! use tenant_access::store::codec;
 //! use tenant_access::seal::{Keyring, Sealer, SealingKey};
-//! # use tenant_access::{model::{Customer, Stage, Invited}, store::Record, Method, NewCustomer, Version};
+//! # use tenant_access::{model::{Customer, Stage, Invited}, store::Record, Method, NewCustomer};
 //! # let now = time::macros::datetime!(2026-01-01 0:00 UTC);
 //! # let customer = Customer::new(NewCustomer::new("contoso", "contoso.com", "a@contoso.com").unwrap(), Method::DeviceCode, now);
-//! # let record = Record { customer, stage: Stage::Invited(Invited), version: Version::NEW };
+//! # let record = Record::new(customer, Stage::Invited(Invited));
 //! let sealer = Sealer::new(Keyring::new(SealingKey::generate("k1").unwrap()));
 //! let row = codec::encode(&record, &sealer).unwrap();
 //! assert_eq!(row.stage, "invited");

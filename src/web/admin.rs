@@ -24,7 +24,7 @@ use crate::journey::{AnyOnboarding, Revocable, StageKind};
 use crate::model::Actor;
 use crate::model::NewCustomer;
 use crate::model::{ClientSecret, Password};
-use crate::model::{CustomerId, EmailAddress, Method};
+use crate::model::{CustomerId, EmailAddress, JourneyId, Method};
 use crate::ops::StatusRow;
 use crate::ops::VerifyProgress;
 use crate::ports::{Filter, PageRequest};
@@ -327,6 +327,8 @@ fn status_view(row: &StatusRow) -> StatusView {
 #[derive(Serialize)]
 struct InvitationView {
     customer: String,
+    /// The method switch's journey id, for a switch's row.
+    switch: Option<String>,
     tenant: String,
     admin_email: String,
     stage: String,
@@ -343,6 +345,7 @@ fn invitation_view(journey: &AnyOnboarding) -> InvitationView {
     let kind = journey.kind();
     InvitationView {
         customer: c.id.to_string(),
+        switch: journey.switch_journey().map(ToString::to_string),
         tenant: c.tenant.to_string(),
         admin_email: c.admin_email.to_string(),
         stage: stage_name(kind),
@@ -479,11 +482,24 @@ async fn create(
 struct CustomerForm {
     #[serde(default)]
     customer: String,
+    /// The method switch the action is for (its journey id), if it is for one.
+    #[serde(default)]
+    switch: String,
 }
 
 impl CustomerForm {
     fn id(&self) -> Result<CustomerId, WebError> {
         CustomerId::new(self.customer.as_str()).map_err(|e| WebError::Input(format!("The {e}.")))
+    }
+
+    /// The method switch named, if any.
+    fn switch(&self) -> Result<Option<JourneyId>, WebError> {
+        match self.switch.as_str() {
+            "" => Ok(None),
+            text => JourneyId::parse(text)
+                .map(Some)
+                .ok_or_else(|| WebError::Input("The method switch id is malformed.".into())),
+        }
     }
 }
 
@@ -554,9 +570,10 @@ async fn row_action(
         "/admin/invitations",
         |ta| async move {
             let id = form.id()?;
+            let switch = form.switch()?;
             let done = match action {
                 RowAction::Resend => {
-                    resend_invitation(&ta, &id).await?;
+                    resend_invitation(&ta, &id, switch.as_ref()).await?;
                     "resent"
                 }
                 RowAction::Revoke => {
@@ -572,10 +589,20 @@ async fn row_action(
 
 /// Mails a new link from wherever the journey waits for the customer; starts over from an
 /// expired invitation or a dead refresh token ([`TenantAccess::resend_invitation`]).
-async fn resend_invitation(ta: &TenantAccess, id: &CustomerId) -> Result<(), WebError> {
-    match ta.resend_invitation(id).await {
+async fn resend_invitation(
+    ta: &TenantAccess,
+    id: &CustomerId,
+    switch: Option<&JourneyId>,
+) -> Result<(), WebError> {
+    let resent = match switch {
+        None => ta.resend_invitation(id).await,
+        Some(switch) => ta.resend_switch_invitation(id, switch).await,
+    };
+    match resent {
         Ok(_) => Ok(()),
-        Err(Error::Flow(FlowError::NotFound(_))) => Err(WebError::NotFound),
+        Err(Error::Flow(FlowError::NotFound(_) | FlowError::NoSwitchInProgress(_))) => {
+            Err(WebError::NotFound)
+        }
         Err(Error::Flow(FlowError::NothingToResend { customer, stage })) => {
             Err(WebError::WrongStage(format!(
                 "{customer} is in the stage \u{201c}{}\u{201d}: there is no invitation to resend.",
