@@ -1,0 +1,112 @@
+//! `GET /admin`: the authentication status table, one row per customer, and its *Refresh
+//! token now* button.
+
+use axum::extract::{Extension, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+
+use super::verify;
+use super::{AdminState, CustomerForm, Notice, Operator, act, method_name, stage_name};
+use crate::error::{Error, FlowError};
+use crate::journey::StageKind;
+use crate::ops::StatusRow;
+use crate::ports::Filter;
+use crate::web::csrf::{CsrfForm, CsrfToken};
+use crate::web::{WebError, show_time};
+
+#[derive(Serialize)]
+struct StatusView {
+    customer: String,
+    admin_email: String,
+    method: &'static str,
+    stage: String,
+    last_verified: String,
+    status: &'static str,
+    last_error: Option<String>,
+    can_refresh: bool,
+    can_switch: bool,
+    /// The method switch under way: the new method and its stage.
+    switching: Option<SwitchView>,
+}
+
+#[derive(Serialize)]
+struct SwitchView {
+    method: &'static str,
+    stage: String,
+    /// The query of the link to the admin-consent redirect, when consent is what it waits for.
+    consent_query: Option<String>,
+}
+
+/// `GET /admin`: the authentication status table.
+pub(super) async fn status_page(
+    State(state): State<AdminState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Extension(operator): Extension<Operator>,
+    Query(notice): Query<Notice>,
+) -> Response {
+    let web = &state.web;
+    let rows = match web.engine.status_report(&Filter::all()).await {
+        Ok(rows) => rows,
+        Err(error) => return web.error_page(&WebError::Engine(error), Some(&csrf.0)),
+    };
+    let rows: Vec<StatusView> = rows.iter().map(status_view).collect();
+    let running = verify::running(&state);
+    web.render(
+        StatusCode::OK,
+        "admin_status.html",
+        minijinja::context! {
+            csrf => csrf.0, operator => operator.name(), rows, running,
+            notice => notice.text(), section => "status",
+        },
+    )
+}
+
+/// A customer's status row; a method switch under way shows in it (the engine folds the
+/// switch journey into its customer's row).
+fn status_view(row: &StatusRow) -> StatusView {
+    StatusView {
+        customer: row.customer.to_string(),
+        admin_email: row.admin_email.to_string(),
+        method: method_name(row.method),
+        stage: stage_name(row.stage),
+        last_verified: show_time(row.last_verified_at),
+        status: row.last_verification.map_or("not verified", |s| s.as_str()),
+        last_error: row.last_error.clone(),
+        can_refresh: row.stage == StageKind::Validated,
+        can_switch: row.switch.is_none()
+            && matches!(row.stage, StageKind::Validated | StageKind::ReauthRequired),
+        switching: row.switch.map(|switch| SwitchView {
+            method: method_name(switch.method),
+            stage: stage_name(switch.stage),
+            consent_query: (switch.stage == StageKind::ConsentRequired).then(|| {
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("customer", row.customer.as_str())
+                    .finish()
+            }),
+        }),
+    }
+}
+
+/// `POST /admin/refresh`: *Refresh token now*.
+pub(super) async fn refresh(
+    State(state): State<AdminState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Extension(operator): Extension<Operator>,
+    CsrfForm(form): CsrfForm<CustomerForm>,
+) -> Response {
+    act(&state, &csrf, &operator, "/admin", |ta| async move {
+        let id = form.id()?;
+        let after = ta.refresh_now(&id).await.map_err(|e| match e {
+            Error::Flow(FlowError::NotFound(_)) => WebError::NotFound,
+            e => e.into(),
+        })?;
+        let done = if after.kind() == StageKind::Validated {
+            "refreshed"
+        } else {
+            "reauth"
+        };
+        Ok((id, done))
+    })
+    .await
+}
