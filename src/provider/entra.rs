@@ -35,14 +35,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
-use oauth2::{ClientId, DeviceAuthorizationUrl, Scope, TokenUrl};
+use oauth2::{ClientId, Scope};
 use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use super::http::{
-    DEVICE_CODE_GRANT, HttpClient, OAuthError, classify_standard, parse_device_authorization,
-    parse_error, parse_token_response, standard_poll,
+use super::oauth::{
+    self, Client, Dialect, HttpClient, OAuthError, Request, TokenEndpoint, classify_standard,
+    standard_poll,
 };
 
 use crate::error::{ProviderDetail, ProviderError};
@@ -62,7 +62,7 @@ pub const DEFAULT_GRAPH: &str = "https://graph.microsoft.com";
 /// Microsoft Graph's resource identifier, used in `/.default` scopes whatever the Graph host.
 pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
 
-pub use super::http::{MAX_BODY_BYTES, RetryPolicy};
+pub use super::oauth::{MAX_BODY_BYTES, RetryPolicy};
 
 /// What an [`EntraProvider`] talks to and as whom.
 #[derive(Clone)]
@@ -227,14 +227,22 @@ impl EntraConfig {
         url
     }
 
-    fn token_url(&self, tenant: &str) -> TokenUrl {
-        TokenUrl::from_url(self.tenant_endpoint(tenant, &["oauth2", "v2.0", "token"]))
+    fn token_url(&self, tenant: &str) -> Url {
+        self.tenant_endpoint(tenant, &["oauth2", "v2.0", "token"])
     }
 
-    fn device_url(&self, tenant: &str) -> DeviceAuthorizationUrl {
-        DeviceAuthorizationUrl::from_url(
-            self.tenant_endpoint(tenant, &["oauth2", "v2.0", "devicecode"]),
-        )
+    fn device_url(&self, tenant: &str) -> Url {
+        self.tenant_endpoint(tenant, &["oauth2", "v2.0", "devicecode"])
+    }
+
+    /// The MSP's application as a public client: device-code requests never carry a secret.
+    fn public_client(&self) -> Client<'_> {
+        Client::public(self.client_id.as_str())
+    }
+
+    /// The MSP's application with its secret when it has one (password and refresh grants).
+    fn confidential_client(&self) -> Client<'_> {
+        Client::secret_post(self.client_id.as_str(), self.client_secret.as_ref())
     }
 }
 
@@ -256,15 +264,11 @@ impl std::fmt::Debug for EntraProvider {
     }
 }
 
-/// Which request an Entra answer belongs to; the same code means different things in each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Grant {
-    DeviceAuthorization,
-    DevicePoll,
-    Password,
-    ClientCredentials,
-    Refresh,
-}
+/// How Entra ID's refusals read: by their AADSTS codes first.
+const DIALECT: Dialect = Dialect {
+    refusal: classify,
+    poll: classify_poll,
+};
 
 impl EntraProvider {
     /// A provider with `config`; retries wait on the system clock.
@@ -284,10 +288,18 @@ impl EntraProvider {
         })
     }
 
-    /// The same provider waiting between retries on `clock` (use the engine's clock).
+    /// The same provider waiting between retries on `clock`, whatever clock it had.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.http.set_clock(clock);
         self
+    }
+
+    /// Waits between retries on `clock` from now on, unless it was given a clock before
+    /// ([`with_clock`](Self::with_clock) or an earlier call): the first clock given wins, and
+    /// clones share it. The engine hands its clock over this way, so one clock rules the
+    /// journeys and the provider's retries. Returns whether `clock` was taken.
+    pub fn use_clock(&self, clock: Arc<dyn Clock>) -> bool {
+        self.http.use_clock(clock)
     }
 
     /// The configuration.
@@ -295,53 +307,14 @@ impl EntraProvider {
         &self.config
     }
 
-    async fn token_request(
-        &self,
-        tenant: &str,
-        grant: Grant,
-        fields: &[(&str, &str)],
-    ) -> Result<Result<TokenResponse, OAuthError>, ProviderError> {
-        let url = self.config.token_url(tenant);
-        let answer = self.http.post_form(url.url(), fields, None).await?;
-        if answer.status == 200 {
-            Ok(Ok(parse_token_response(&answer.body)?))
-        } else {
-            let error = parse_error(answer.status, &answer.body)?;
-            tracing::debug!(?grant, error = %error.detail, "Entra ID token endpoint refused");
-            Ok(Err(error))
+    /// The token endpoint of `url` (a tenant's), asked by `client`.
+    fn token_endpoint<'a>(&'a self, url: &'a Url, client: Client<'a>) -> TokenEndpoint<'a> {
+        TokenEndpoint {
+            http: &self.http,
+            url,
+            client,
+            dialect: DIALECT,
         }
-    }
-
-    async fn grant(
-        &self,
-        tenant: &str,
-        grant: Grant,
-        fields: &[(&str, &str)],
-    ) -> Result<TokenResponse, ProviderError> {
-        match self.token_request(tenant, grant, fields).await? {
-            Ok(token) => Ok(token),
-            Err(error) => Err(classify(grant, error)),
-        }
-    }
-
-    /// A refresh-token grant asking for `scope` (the client secret added when configured).
-    async fn refresh_grant(
-        &self,
-        target: &Target,
-        refresh_token: &RefreshToken,
-        scope: &str,
-    ) -> Result<TokenResponse, ProviderError> {
-        let mut fields = vec![
-            ("grant_type", "refresh_token"),
-            ("client_id", self.config.client_id()),
-            ("refresh_token", refresh_token.expose_secret()),
-            ("scope", scope),
-        ];
-        if let Some(secret) = &self.config.client_secret {
-            fields.push(("client_secret", secret.expose_secret()));
-        }
-        self.grant(target.tenant.as_str(), Grant::Refresh, &fields)
-            .await
     }
 }
 
@@ -353,12 +326,12 @@ const THROTTLE_CODES: &[u32] = &[50196, 90055];
 const MISCONFIGURED_CODES: &[u32] = &[900144, 700025, 7000218, 50011, 90002, 700054];
 
 /// Maps one AADSTS code onto an error kind, if the code is known.
-fn by_code(grant: Grant, code: u32, detail: &ProviderDetail) -> Option<ProviderError> {
+fn by_code(request: Request, code: u32, detail: &ProviderDetail) -> Option<ProviderError> {
     let d = || detail.clone();
     Some(match code {
         c if REAUTH_CODES.contains(&c) => ProviderError::ReauthenticationRequired(d()),
         // On a refresh, a demand for stronger sign-in means the customer must sign in again.
-        c if MFA_CODES.contains(&c) && grant == Grant::Refresh => {
+        c if MFA_CODES.contains(&c) && request == Request::Refresh => {
             ProviderError::ReauthenticationRequired(d())
         }
         c if MFA_CODES.contains(&c) => ProviderError::MfaRequired(d()),
@@ -380,12 +353,12 @@ fn by_code(grant: Grant, code: u32, detail: &ProviderDetail) -> Option<ProviderE
 
 /// Maps a refused token request onto a [`ProviderError`]: by the AADSTS codes when there are
 /// any (an unknown code is [`ProviderError::Other`]), else by the OAuth `error`.
-fn classify(grant: Grant, error: OAuthError) -> ProviderError {
+fn classify(request: Request, error: OAuthError) -> ProviderError {
     let detail = error.detail;
     if let Some(known) = detail
         .codes
         .iter()
-        .find_map(|&c| by_code(grant, c, &detail))
+        .find_map(|&c| by_code(request, c, &detail))
     {
         return known;
     }
@@ -393,11 +366,7 @@ fn classify(grant: Grant, error: OAuthError) -> ProviderError {
         return ProviderError::Other(detail);
     }
     let consent = error.suberror.as_deref() == Some("consent_required");
-    classify_standard(
-        grant == Grant::Refresh,
-        consent,
-        OAuthError { detail, ..error },
-    )
+    classify_standard(request, consent, OAuthError { detail, ..error })
 }
 
 /// Maps one refused device-code poll onto [`DevicePoll`], or an error.
@@ -414,7 +383,7 @@ fn classify_poll(error: OAuthError) -> Result<DevicePoll, ProviderError> {
         _ if has(&[70016]) => DevicePoll::Pending,
         _ if has(&[70018, 70019, 70020, 90120]) => DevicePoll::Expired,
         _ if has(&[90094, 90095, 65001]) => DevicePoll::ApprovalRequested,
-        _ => return Err(classify(Grant::DevicePoll, error)),
+        _ => return Err(classify(Request::DevicePoll, error)),
     })
 }
 
@@ -556,16 +525,8 @@ impl IdentityProvider for EntraProvider {
     ) -> Result<DeviceAuthorization, ProviderError> {
         let url = self.config.device_url(target.tenant.as_str());
         let scope = self.config.scope_param();
-        let fields = [("client_id", self.config.client_id()), ("scope", &scope)];
-        let answer = self.http.post_form(url.url(), &fields, None).await?;
-        if answer.status == 200 {
-            parse_device_authorization(&answer.body)
-        } else {
-            Err(classify(
-                Grant::DeviceAuthorization,
-                parse_error(answer.status, &answer.body)?,
-            ))
-        }
+        let client = self.config.public_client();
+        oauth::device_authorization(&self.http, &url, client, &scope, DIALECT).await
     }
 
     async fn poll_device_code(
@@ -573,18 +534,10 @@ impl IdentityProvider for EntraProvider {
         target: &Target,
         device_code: &DeviceCode,
     ) -> Result<DevicePoll, ProviderError> {
-        let fields = [
-            ("grant_type", DEVICE_CODE_GRANT),
-            ("client_id", self.config.client_id()),
-            ("device_code", device_code.expose_secret()),
-        ];
-        match self
-            .token_request(target.tenant.as_str(), Grant::DevicePoll, &fields)
-            .await?
-        {
-            Ok(token) => Ok(DevicePoll::Granted(token)),
-            Err(error) => classify_poll(error),
-        }
+        let url = self.config.token_url(target.tenant.as_str());
+        self.token_endpoint(&url, self.config.public_client())
+            .poll_device_code(device_code)
+            .await
     }
 
     async fn password_grant(
@@ -593,18 +546,10 @@ impl IdentityProvider for EntraProvider {
         username: &str,
         password: &Password,
     ) -> Result<TokenResponse, ProviderError> {
+        let url = self.config.token_url(target.tenant.as_str());
         let scope = self.config.scope_param();
-        let mut fields = vec![
-            ("grant_type", "password"),
-            ("client_id", self.config.client_id()),
-            ("scope", &scope),
-            ("username", username),
-            ("password", password.expose_secret()),
-        ];
-        if let Some(secret) = &self.config.client_secret {
-            fields.push(("client_secret", secret.expose_secret()));
-        }
-        self.grant(target.tenant.as_str(), Grant::Password, &fields)
+        self.token_endpoint(&url, self.config.confidential_client())
+            .password(&scope, username, password)
             .await
     }
 
@@ -614,14 +559,10 @@ impl IdentityProvider for EntraProvider {
         client_id: &str,
         client_secret: &ClientSecret,
     ) -> Result<TokenResponse, ProviderError> {
+        let url = self.config.token_url(target.tenant.as_str());
         let scope = self.config.default_scope();
-        let fields = [
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id),
-            ("client_secret", client_secret.expose_secret()),
-            ("scope", &scope),
-        ];
-        self.grant(target.tenant.as_str(), Grant::ClientCredentials, &fields)
+        self.token_endpoint(&url, Client::secret_post(client_id, Some(client_secret)))
+            .client_credentials(Some(&scope))
             .await
     }
 
@@ -630,7 +571,10 @@ impl IdentityProvider for EntraProvider {
         target: &Target,
         refresh_token: &RefreshToken,
     ) -> Result<TokenResponse, ProviderError> {
-        self.refresh_grant(target, refresh_token, &self.config.scope_param())
+        let url = self.config.token_url(target.tenant.as_str());
+        let scope = self.config.scope_param();
+        self.token_endpoint(&url, self.config.confidential_client())
+            .refresh(refresh_token, Some(&scope))
             .await
     }
 
@@ -646,7 +590,10 @@ impl IdentityProvider for EntraProvider {
         if !scopes.iter().any(|s| s == "offline_access") {
             scope.push_str(" offline_access");
         }
-        self.refresh_grant(target, refresh_token, &scope).await
+        let url = self.config.token_url(target.tenant.as_str());
+        self.token_endpoint(&url, self.config.confidential_client())
+            .refresh(refresh_token, Some(&scope))
+            .await
     }
 
     fn admin_consent_url(
@@ -680,14 +627,14 @@ impl IdentityProvider for EntraProvider {
     ) -> Result<TenantInfo, ProviderError> {
         let url = &self.organization;
         // Built once per token and shared: no formatting, checking or copying of the token.
-        let authorization = super::http::bearer(access_token)?;
+        let authorization = oauth::bearer(access_token)?;
         let answer = self
             .http
             .execute(|| {
                 self.http
                     .reqwest()
                     .get(url.clone())
-                    .header(reqwest::header::ACCEPT, super::http::ACCEPT_JSON)
+                    .header(reqwest::header::ACCEPT, oauth::ACCEPT_JSON)
                     .header(reqwest::header::AUTHORIZATION, authorization.clone())
             })
             .await?;
@@ -705,6 +652,7 @@ impl IdentityProvider for EntraProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::oauth::{parse_device_authorization, parse_error, parse_token_response};
     use proptest::prelude::*;
 
     fn err(error: &str, codes: &[u32]) -> OAuthError {
@@ -722,18 +670,18 @@ mod tests {
     #[test]
     fn refresh_context_turns_mfa_into_reauthentication() {
         assert!(matches!(
-            classify(Grant::Password, err("invalid_grant", &[50076])),
+            classify(Request::Password, err("invalid_grant", &[50076])),
             ProviderError::MfaRequired(_)
         ));
         assert!(matches!(
-            classify(Grant::Refresh, err("invalid_grant", &[50076])),
+            classify(Request::Refresh, err("invalid_grant", &[50076])),
             ProviderError::ReauthenticationRequired(_)
         ));
     }
 
     #[test]
     fn codes_win_over_description_and_unknown_codes_stay_raw() {
-        match classify(Grant::Password, err("invalid_grant", &[12345])) {
+        match classify(Request::Password, err("invalid_grant", &[12345])) {
             ProviderError::Other(d) => {
                 assert_eq!(d.codes, vec![12345]);
                 assert_eq!(d.error, "invalid_grant");
@@ -803,7 +751,7 @@ mod tests {
             let _ = graph_error(401, &body);
             if let Ok(e) = parse_error(400, &body) {
                 let _ = classify_poll(e.clone());
-                let _ = classify(Grant::Refresh, e);
+                let _ = classify(Request::Refresh, e);
             }
             let _ = token_tenant(&String::from_utf8_lossy(&body));
         }
