@@ -618,6 +618,42 @@ async fn throttling_honours_retry_after_on_the_injected_clock() {
     assert_eq!(clock.now() - start, Duration::seconds(7));
 }
 
+/// The engine hands its clock to a provider built without one (and perhaps cloned already):
+/// every clone waits on it, and the first clock given stays.
+#[tokio::test]
+async fn a_clock_given_after_construction_reaches_every_clone_and_the_first_one_stays() {
+    let mut server = Server::new_async().await;
+    server
+        .mock("POST", TOKEN_PATH)
+        .with_status(429)
+        .with_header("retry-after", "7")
+        .with_body(entra_error("temporarily_unavailable", &[90055], None))
+        .expect(1)
+        .create_async()
+        .await;
+    server
+        .mock("POST", TOKEN_PATH)
+        .with_body(token_body(true))
+        .expect(1)
+        .create_async()
+        .await;
+    let entra = EntraProvider::new(config(&server)).unwrap();
+    let clone = entra.clone();
+    let clock = clock();
+    assert!(entra.use_clock(Arc::new(clock.clone())));
+    assert!(!entra.use_clock(Arc::new(ManualClock::new(datetime!(2030-01-01 0:00 UTC)))));
+    let start = clock.now();
+    clone
+        .refresh(&target(), &RefreshToken::new("1.old"))
+        .await
+        .unwrap();
+    assert_eq!(clock.now() - start, Duration::seconds(7));
+    let explicit = EntraProvider::new(config(&server))
+        .unwrap()
+        .with_clock(Arc::new(clock.clone()));
+    assert!(!explicit.use_clock(Arc::new(ManualClock::new(datetime!(2030-01-01 0:00 UTC)))));
+}
+
 #[tokio::test]
 async fn throttling_without_retries_hands_retry_after_to_the_caller() {
     let mut server = Server::new_async().await;

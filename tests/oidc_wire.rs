@@ -500,6 +500,36 @@ async fn a_5xx_is_retried_after_retry_after_on_the_clock() {
     assert_eq!(clock.now() - started, Duration::seconds(7));
 }
 
+/// A clock given after construction (as the engine gives its own) is the one retries wait on,
+/// in every clone.
+#[tokio::test]
+async fn a_clock_given_after_construction_is_waited_on_by_every_clone() {
+    let mut server = discoverable(&[]).await;
+    server
+        .mock("POST", "/token")
+        .with_status(503)
+        .with_header("retry-after", "7")
+        .expect(1)
+        .create_async()
+        .await;
+    server
+        .mock("POST", "/token")
+        .with_body(token_body())
+        .expect(1)
+        .create_async()
+        .await;
+    let clock = ManualClock::new(datetime!(2026-11-23 10:00 UTC));
+    let p = OidcProvider::new(OidcConfig::new(&server.url(), "portal").unwrap()).unwrap();
+    let clone = p.clone();
+    assert!(p.use_clock(Arc::new(clock.clone())));
+    let started = clock.now();
+    clone
+        .refresh(&target(), &RefreshToken::new("r"))
+        .await
+        .unwrap();
+    assert_eq!(clock.now() - started, Duration::seconds(7));
+}
+
 #[tokio::test]
 async fn an_oversized_metadata_body_is_an_invalid_response() {
     let mut server = Server::new_async().await;

@@ -1,30 +1,18 @@
-//! The OAuth 2.0 wire plumbing shared by the HTTP providers (features `entra` and `oidc`).
-//!
-//! One reqwest client on rustls that never follows redirects, form posting, the 1 MiB body cap,
-//! retries of transient faults waiting on a [`Clock`], and the parsers for what RFC 6749 and
-//! RFC 8628 servers answer (token responses, device authorizations, OAuth error bodies). The
-//! parsers are lenient where Microsoft Entra ID strays from the RFCs (string-typed numbers,
-//! `verification_url`, `error_codes`), which costs a standards-only server nothing.
+//! The HTTP client under every OAuth request: reqwest on rustls that never follows redirects,
+//! the 1 MiB body cap, and retries of transient faults (429, 5xx, timeouts, dropped
+//! connections) within one call, waiting on a [`Clock`].
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use oauth2::DeviceCodeErrorResponseType;
-use oauth2::basic::BasicErrorResponseType;
-use serde::Deserialize;
-use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 use url::Url;
 
 use crate::error::{ProviderDetail, ProviderError};
-use crate::model::{AccessToken, DeviceCode, RefreshToken};
+use crate::model::AccessToken;
 use crate::ports::{Clock, SystemClock};
-use crate::ports::{DeviceAuthorization, DevicePoll, TokenResponse};
 
 /// The largest response body read (1 MiB); anything larger is an invalid response.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-/// The RFC 8628 device-code grant type.
-pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// How transient faults are retried inside one provider call.
 ///
@@ -84,11 +72,16 @@ pub(crate) struct Answer {
 }
 
 /// A reqwest client (rustls, no redirects) with a retry policy and the clock it waits on.
+///
+/// Clones share the clock cell: the clock given to one (by the engine, after the provider was
+/// built and perhaps cloned) is the clock of all.
 #[derive(Clone)]
 pub(crate) struct HttpClient {
     http: reqwest::Client,
     retry: RetryPolicy,
-    clock: Arc<dyn Clock>,
+    /// Set at most once; the system clock until then. A cell rather than a lock: retries read
+    /// it, and a provider waits on one clock for its whole life.
+    clock: Arc<OnceLock<Arc<dyn Clock>>>,
     /// Names the server in logs ("Entra ID", "OIDC").
     label: &'static str,
 }
@@ -112,19 +105,34 @@ impl HttpClient {
         Ok(Self {
             http,
             retry,
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(OnceLock::new()),
             label,
         })
     }
 
-    /// Waits between retries on `clock`.
+    /// Waits between retries on `clock`, whatever clock this client had (a cell of its own,
+    /// no longer shared with earlier clones).
     pub(crate) fn set_clock(&mut self, clock: Arc<dyn Clock>) {
-        self.clock = clock;
+        self.clock = Arc::new(OnceLock::from(clock));
+    }
+
+    /// Waits between retries on `clock` unless a clock was given before (the first one given
+    /// wins); returns whether this one was taken.
+    pub(crate) fn use_clock(&self, clock: Arc<dyn Clock>) -> bool {
+        self.clock.set(clock).is_ok()
     }
 
     /// The clock retries wait on.
-    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        match self.clock.get() {
+            Some(clock) => &**clock,
+            None => &SystemClock,
+        }
+    }
+
+    /// Names the server in logs.
+    pub(crate) fn label(&self) -> &'static str {
+        self.label
     }
 
     /// The underlying reqwest client, to build requests.
@@ -173,7 +181,8 @@ impl HttpClient {
                 None => with_jitter(policy.backoff(attempt)),
             };
             tracing::debug!(%error, ?wait, attempt, "retrying {label} request");
-            self.clock.sleep_until(self.clock.now() + wait).await;
+            let clock = self.clock();
+            clock.sleep_until(clock.now() + wait).await;
             attempt += 1;
         }
     }
@@ -195,7 +204,7 @@ impl HttpClient {
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, self.clock.now())),
+                .and_then(|v| parse_retry_after(v, self.clock().now())),
             _ => None,
         };
         let length = response.content_length();
@@ -236,6 +245,25 @@ impl HttpClient {
                 .form(fields);
             match &basic {
                 Some((id, secret)) => request.basic_auth(id, Some(secret)),
+                None => request,
+            }
+        })
+        .await
+    }
+
+    /// GETs `url` asking for JSON, with `authorization` (a bearer header) when given.
+    pub(crate) async fn get(
+        &self,
+        url: &Url,
+        authorization: Option<&reqwest::header::HeaderValue>,
+    ) -> Result<Answer, ProviderError> {
+        self.execute(|| {
+            let request = self
+                .http
+                .get(url.clone())
+                .header(reqwest::header::ACCEPT, ACCEPT_JSON);
+            match authorization {
+                Some(value) => request.header(reqwest::header::AUTHORIZATION, value.clone()),
                 None => request,
             }
         })
@@ -287,28 +315,6 @@ pub(crate) fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Dura
     })
 }
 
-/// An OAuth error answer (RFC 6749 §5.2): the HTTP status and the parsed body.
-#[derive(Debug, Clone)]
-pub(crate) struct OAuthError {
-    pub(crate) status: u16,
-    pub(crate) detail: ProviderDetail,
-    /// Entra's `suberror` (`consent_required`, …).
-    #[cfg_attr(not(feature = "entra"), allow(dead_code))]
-    pub(crate) suberror: Option<String>,
-}
-
-/// An OAuth error body, with Entra's extra fields.
-#[derive(Debug, Deserialize)]
-struct ErrorBody {
-    error: String,
-    #[serde(default)]
-    error_description: Option<String>,
-    #[serde(default)]
-    error_codes: Option<Value>,
-    #[serde(default)]
-    suberror: Option<String>,
-}
-
 /// `Accept: application/json`, built once.
 pub(crate) const ACCEPT_JSON: reqwest::header::HeaderValue =
     reqwest::header::HeaderValue::from_static("application/json");
@@ -321,192 +327,6 @@ pub(crate) fn bearer(token: &AccessToken) -> Result<reqwest::header::HeaderValue
             "the access token has bytes an HTTP header cannot carry".into(),
         )
     })
-}
-
-pub(crate) fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ProviderError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ProviderError::InvalidResponse(format!("the body is not the expected JSON: {e}"))
-    })
-}
-
-/// Parses an OAuth error body. HTTP 404 without one is a wrong endpoint (configuration).
-pub(crate) fn parse_error(status: u16, body: &[u8]) -> Result<OAuthError, ProviderError> {
-    let parsed: ErrorBody = serde_json::from_slice(body).map_err(|e| {
-        if status == 404 {
-            ProviderError::Misconfigured(ProviderDetail::new(
-                "not_found",
-                "HTTP 404: no such endpoint; check the authority host",
-            ))
-        } else {
-            ProviderError::InvalidResponse(format!(
-                "HTTP {status} without an OAuth error body: {e}"
-            ))
-        }
-    })?;
-    let codes = match parsed.error_codes {
-        Some(Value::Array(items)) => items.iter().filter_map(lenient_u32).collect(),
-        Some(other) => lenient_u32(&other).into_iter().collect(),
-        None => Vec::new(),
-    };
-    Ok(OAuthError {
-        status,
-        detail: ProviderDetail {
-            error: parsed.error,
-            codes,
-            description: parsed.error_description.unwrap_or_default(),
-        },
-        suberror: parsed.suberror,
-    })
-}
-
-fn lenient_u32(value: &Value) -> Option<u32> {
-    match value {
-        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn lenient_i64(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// A token response: RFC 6749 §5.1 plus Entra's `ext_expires_in`, with numbers that older
-/// Entra endpoints send as strings.
-#[derive(Debug, Deserialize)]
-struct WireTokenResponse {
-    #[serde(default)]
-    token_type: Option<String>,
-    #[serde(default)]
-    scope: Option<String>,
-    #[serde(default)]
-    expires_in: Option<Value>,
-    access_token: String,
-    #[serde(default)]
-    refresh_token: Option<String>,
-}
-
-/// Bounds a relative lifetime so adding it to a timestamp can never overflow.
-fn bounded_seconds(value: Option<&Value>, default: i64, max: i64) -> Duration {
-    Duration::seconds(value.and_then(lenient_i64).unwrap_or(default).clamp(0, max))
-}
-
-/// Parses a token endpoint's success body. Only `Bearer` tokens are accepted.
-pub(crate) fn parse_token_response(body: &[u8]) -> Result<TokenResponse, ProviderError> {
-    let parsed: WireTokenResponse = parse_json(body)?;
-    if parsed.access_token.is_empty() {
-        return Err(ProviderError::InvalidResponse(
-            "the token response has an empty access_token".into(),
-        ));
-    }
-    if let Some(kind) = &parsed.token_type
-        && !kind.eq_ignore_ascii_case("bearer")
-    {
-        return Err(ProviderError::InvalidResponse(format!(
-            "unsupported token_type {kind:?}"
-        )));
-    }
-    Ok(TokenResponse {
-        access_token: AccessToken::new(parsed.access_token),
-        refresh_token: parsed
-            .refresh_token
-            .filter(|t| !t.is_empty())
-            .map(RefreshToken::new),
-        expires_in: bounded_seconds(parsed.expires_in.as_ref(), 3600, 366 * 86_400),
-        scope: parsed.scope,
-    })
-}
-
-#[derive(Debug, Deserialize)]
-struct DeviceCodeBody {
-    device_code: String,
-    user_code: String,
-    #[serde(alias = "verification_url")]
-    verification_uri: String,
-    #[serde(default)]
-    expires_in: Option<Value>,
-    #[serde(default)]
-    interval: Option<Value>,
-    #[serde(default)]
-    message: Option<String>,
-}
-
-/// Parses a device authorization response (RFC 8628 §3.2); `interval` defaults to 5 s.
-pub(crate) fn parse_device_authorization(
-    body: &[u8],
-) -> Result<DeviceAuthorization, ProviderError> {
-    let parsed: DeviceCodeBody = parse_json(body)?;
-    if parsed.device_code.is_empty() || parsed.user_code.is_empty() {
-        return Err(ProviderError::InvalidResponse(
-            "the device authorization has an empty code".into(),
-        ));
-    }
-    let verification_uri = Url::parse(&parsed.verification_uri)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "https" | "http"))
-        .ok_or_else(|| {
-            ProviderError::InvalidResponse("verification_uri is not an http(s) URL".into())
-        })?;
-    Ok(DeviceAuthorization {
-        device_code: DeviceCode::new(parsed.device_code),
-        user_code: parsed.user_code,
-        verification_uri,
-        expires_in: bounded_seconds(parsed.expires_in.as_ref(), 900, 86_400),
-        interval: bounded_seconds(parsed.interval.as_ref(), 5, 3600),
-        message: parsed.message,
-    })
-}
-
-/// The RFC 8628 §3.5 answer a refused device-code poll names, if it is one of them.
-pub(crate) fn standard_poll(error: &str) -> Option<DevicePoll> {
-    let kind: DeviceCodeErrorResponseType =
-        serde_json::from_value(Value::String(error.to_owned())).ok()?;
-    Some(match kind {
-        DeviceCodeErrorResponseType::AuthorizationPending => DevicePoll::Pending,
-        DeviceCodeErrorResponseType::SlowDown => DevicePoll::SlowDown,
-        DeviceCodeErrorResponseType::ExpiredToken => DevicePoll::Expired,
-        DeviceCodeErrorResponseType::AccessDenied => DevicePoll::Declined,
-        _ => return None,
-    })
-}
-
-/// Maps a refused token request onto a [`ProviderError`] by its RFC 6749 §5.2 `error`.
-///
-/// `invalid_grant` on a refresh is [`ProviderError::ReauthenticationRequired`]; with
-/// `consent` (Entra's `suberror=consent_required`) it is [`ProviderError::ConsentRequired`].
-pub(crate) fn classify_standard(refresh: bool, consent: bool, error: OAuthError) -> ProviderError {
-    let detail = error.detail;
-    let kind: BasicErrorResponseType = serde_json::from_value(Value::String(detail.error.clone()))
-        .unwrap_or_else(|_| BasicErrorResponseType::Extension(detail.error.clone()));
-    match kind {
-        BasicErrorResponseType::InvalidGrant if refresh => {
-            ProviderError::ReauthenticationRequired(detail)
-        }
-        BasicErrorResponseType::InvalidGrant if consent => ProviderError::ConsentRequired(detail),
-        BasicErrorResponseType::InvalidClient
-        | BasicErrorResponseType::UnauthorizedClient
-        | BasicErrorResponseType::InvalidScope
-        | BasicErrorResponseType::UnsupportedGrantType
-        | BasicErrorResponseType::InvalidRequest => ProviderError::Misconfigured(detail),
-        BasicErrorResponseType::Extension(ref e) if e == "interaction_required" => {
-            if refresh {
-                ProviderError::ReauthenticationRequired(detail)
-            } else {
-                ProviderError::MfaRequired(detail)
-            }
-        }
-        BasicErrorResponseType::Extension(ref e) if e == "temporarily_unavailable" => {
-            ProviderError::Unavailable {
-                status: error.status,
-                retry_after: None,
-            }
-        }
-        _ => ProviderError::Other(detail),
-    }
 }
 
 #[cfg(test)]
@@ -535,39 +355,6 @@ mod tests {
             j >= Duration::seconds(2) && j <= Duration::seconds(3),
             "{j:?}"
         );
-    }
-
-    #[test]
-    fn string_typed_numbers_are_read() {
-        let t = parse_token_response(
-            br#"{"token_type":"Bearer","expires_in":"3599","ext_expires_in":"3599","access_token":"a"}"#,
-        )
-        .unwrap();
-        assert_eq!(t.expires_in, Duration::seconds(3599));
-        assert!(t.refresh_token.is_none());
-        let huge = parse_token_response(br#"{"expires_in":1e300,"access_token":"a"}"#).unwrap();
-        assert_eq!(huge.expires_in, Duration::days(366));
-    }
-
-    #[test]
-    fn standard_poll_errors() {
-        assert!(matches!(
-            standard_poll("authorization_pending"),
-            Some(DevicePoll::Pending)
-        ));
-        assert!(matches!(
-            standard_poll("slow_down"),
-            Some(DevicePoll::SlowDown)
-        ));
-        assert!(matches!(
-            standard_poll("access_denied"),
-            Some(DevicePoll::Declined)
-        ));
-        assert!(matches!(
-            standard_poll("expired_token"),
-            Some(DevicePoll::Expired)
-        ));
-        assert!(standard_poll("invalid_grant").is_none());
     }
 
     #[test]

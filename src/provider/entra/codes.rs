@@ -1,0 +1,122 @@
+//! How Entra ID's refusals read: by the AADSTS numbers in `error_codes` first (never the
+//! description text), then by the OAuth `error`; an unknown code stays raw
+//! ([`ProviderError::Other`]).
+
+use crate::error::{ProviderDetail, ProviderError};
+use crate::ports::DevicePoll;
+use crate::provider::oauth::{Dialect, OAuthError, Request, classify_standard, standard_poll};
+
+/// How Entra ID's refusals read: by their AADSTS codes first.
+pub(super) const DIALECT: Dialect = Dialect {
+    refusal: classify,
+    poll: classify_poll,
+};
+
+const REAUTH_CODES: &[u32] = &[70000, 700082, 50173, 70008, 70043, 700084, 50078, 50132];
+const MFA_CODES: &[u32] = &[50076, 50079, 50158];
+const ACCOUNT_CODES: &[u32] = &[50055, 50053, 50057];
+const APPROVAL_CODES: &[u32] = &[90094, 90095, 900941, 900981];
+const THROTTLE_CODES: &[u32] = &[50196, 90055];
+const MISCONFIGURED_CODES: &[u32] = &[900144, 700025, 7000218, 50011, 90002, 700054];
+
+/// Maps one AADSTS code onto an error kind, if the code is known.
+fn by_code(request: Request, code: u32, detail: &ProviderDetail) -> Option<ProviderError> {
+    let d = || detail.clone();
+    Some(match code {
+        c if REAUTH_CODES.contains(&c) => ProviderError::ReauthenticationRequired(d()),
+        // On a refresh, a demand for stronger sign-in means the customer must sign in again.
+        c if MFA_CODES.contains(&c) && request == Request::Refresh => {
+            ProviderError::ReauthenticationRequired(d())
+        }
+        c if MFA_CODES.contains(&c) => ProviderError::MfaRequired(d()),
+        50126 => ProviderError::InvalidCredentials(d()),
+        c if ACCOUNT_CODES.contains(&c) => ProviderError::AccountUnusable(d()),
+        65001 => ProviderError::ConsentRequired(d()),
+        65004 => ProviderError::ConsentDeclined(d()),
+        c if APPROVAL_CODES.contains(&c) => ProviderError::AdminApprovalRequired(d()),
+        50020 | 50034 => ProviderError::UserNotInTenant(d()),
+        7000215 => ProviderError::InvalidClientSecret(d()),
+        7000222 => ProviderError::ClientSecretExpired(d()),
+        700016 => ProviderError::AppNotInTenant(d()),
+        53003 => ProviderError::ConditionalAccessBlocked(d()),
+        c if THROTTLE_CODES.contains(&c) => ProviderError::Throttled { retry_after: None },
+        c if MISCONFIGURED_CODES.contains(&c) => ProviderError::Misconfigured(d()),
+        _ => return None,
+    })
+}
+
+/// Maps a refused token request onto a [`ProviderError`]: by the AADSTS codes when there are
+/// any (an unknown code is [`ProviderError::Other`]), else by the OAuth `error`.
+pub(super) fn classify(request: Request, error: OAuthError) -> ProviderError {
+    let detail = error.detail;
+    if let Some(known) = detail
+        .codes
+        .iter()
+        .find_map(|&c| by_code(request, c, &detail))
+    {
+        return known;
+    }
+    if !detail.codes.is_empty() {
+        return ProviderError::Other(detail);
+    }
+    let consent = error.suberror.as_deref() == Some("consent_required");
+    classify_standard(request, consent, OAuthError { detail, ..error })
+}
+
+/// Maps one refused device-code poll onto [`DevicePoll`], or an error.
+pub(super) fn classify_poll(error: OAuthError) -> Result<DevicePoll, ProviderError> {
+    let codes = &error.detail.codes;
+    let has = |list: &[u32]| codes.iter().any(|c| list.contains(c));
+    if let Some(poll) = standard_poll(&error.detail.error) {
+        return Ok(poll);
+    }
+    let name = error.detail.error.as_str();
+    Ok(match () {
+        _ if name == "authorization_declined" => DevicePoll::Declined,
+        _ if name == "bad_verification_code" => DevicePoll::Expired,
+        _ if has(&[70016]) => DevicePoll::Pending,
+        _ if has(&[70018, 70019, 70020, 90120]) => DevicePoll::Expired,
+        _ if has(&[90094, 90095, 65001]) => DevicePoll::ApprovalRequested,
+        _ => return Err(classify(Request::DevicePoll, error)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(error: &str, codes: &[u32]) -> OAuthError {
+        OAuthError {
+            status: 400,
+            detail: ProviderDetail {
+                error: error.into(),
+                codes: codes.to_vec(),
+                description: "text that must not matter: AADSTS50126".into(),
+            },
+            suberror: None,
+        }
+    }
+
+    #[test]
+    fn refresh_context_turns_mfa_into_reauthentication() {
+        assert!(matches!(
+            classify(Request::Password, err("invalid_grant", &[50076])),
+            ProviderError::MfaRequired(_)
+        ));
+        assert!(matches!(
+            classify(Request::Refresh, err("invalid_grant", &[50076])),
+            ProviderError::ReauthenticationRequired(_)
+        ));
+    }
+
+    #[test]
+    fn codes_win_over_description_and_unknown_codes_stay_raw() {
+        match classify(Request::Password, err("invalid_grant", &[12345])) {
+            ProviderError::Other(d) => {
+                assert_eq!(d.codes, vec![12345]);
+                assert_eq!(d.error, "invalid_grant");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

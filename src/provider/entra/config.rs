@@ -1,0 +1,198 @@
+//! What an [`EntraProvider`](super::EntraProvider) talks to and as whom: the authority and
+//! Graph hosts, the MSP's application, its scopes, and the HTTP settings.
+
+use oauth2::{ClientId, Scope};
+use url::Url;
+
+use crate::error::{ProviderDetail, ProviderError};
+use crate::model::ClientSecret;
+use crate::provider::oauth::{Client, RetryPolicy};
+
+/// The public cloud's authority host.
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+/// The public cloud's Microsoft Graph host.
+pub const DEFAULT_GRAPH: &str = "https://graph.microsoft.com";
+/// Microsoft Graph's resource identifier, used in `/.default` scopes whatever the Graph host.
+pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+
+/// What an [`EntraProvider`](super::EntraProvider) talks to and as whom.
+#[derive(Clone)]
+pub struct EntraConfig {
+    pub(super) authority: Url,
+    pub(super) graph: Url,
+    pub(super) resource: String,
+    pub(super) client_id: ClientId,
+    pub(super) client_secret: Option<ClientSecret>,
+    pub(super) scopes: Vec<Scope>,
+    pub(super) timeout: std::time::Duration,
+    pub(super) user_agent: String,
+    pub(super) retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for EntraConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntraConfig")
+            .field("authority", &self.authority.as_str())
+            .field("graph", &self.graph.as_str())
+            .field("client_id", &self.client_id.as_str())
+            .field("client_secret", &self.client_secret)
+            .field("scopes", &self.scope_list())
+            .field("timeout", &self.timeout)
+            .field("user_agent", &self.user_agent)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+fn host_url(text: &str) -> Result<Url, ProviderError> {
+    let bad = |why: String| {
+        ProviderError::Misconfigured(ProviderDetail::new(
+            "invalid_host",
+            format!("{text:?} {why}"),
+        ))
+    };
+    let url = Url::parse(text).map_err(|e| bad(format!("is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err(bad("is not an http(s) URL".into()));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must be a bare host, without path or query".into()));
+    }
+    Ok(url)
+}
+
+impl EntraConfig {
+    /// A configuration for the MSP's application `client_id` on the public cloud, with the
+    /// default delegated scopes (`https://graph.microsoft.com/.default offline_access openid
+    /// profile`), a 30 s timeout and the default [`RetryPolicy`].
+    pub fn new(client_id: impl Into<String>) -> Self {
+        Self {
+            authority: Url::parse(DEFAULT_AUTHORITY).expect("static URL"),
+            graph: Url::parse(DEFAULT_GRAPH).expect("static URL"),
+            resource: GRAPH_RESOURCE.to_owned(),
+            client_id: ClientId::new(client_id.into()),
+            client_secret: None,
+            scopes: [
+                &format!("{GRAPH_RESOURCE}/.default"),
+                "offline_access",
+                "openid",
+                "profile",
+            ]
+            .iter()
+            .map(|s| Scope::new((*s).to_owned()))
+            .collect(),
+            timeout: std::time::Duration::from_secs(30),
+            user_agent: concat!("tenant-access/", env!("CARGO_PKG_VERSION")).to_owned(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The authority host (default `https://login.microsoftonline.com`); a bare
+    /// `http(s)://host[:port]`.
+    pub fn authority(mut self, url: &str) -> Result<Self, ProviderError> {
+        self.authority = host_url(url)?;
+        Ok(self)
+    }
+
+    /// The Microsoft Graph host (default `https://graph.microsoft.com`).
+    pub fn graph(mut self, url: &str) -> Result<Self, ProviderError> {
+        self.graph = host_url(url)?;
+        Ok(self)
+    }
+
+    /// The MSP application's client secret, sent with the password and refresh grants
+    /// (confidential client). Device-code requests never carry it.
+    pub fn client_secret(mut self, secret: ClientSecret) -> Self {
+        self.client_secret = Some(secret);
+        self
+    }
+
+    /// The delegated scopes asked for (device code, password, refresh). Add
+    /// `offline_access` to get a refresh token.
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(|s| Scope::new(s.into())).collect();
+        self
+    }
+
+    /// The timeout of one HTTP request (default 30 s).
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The `User-Agent` header.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// How transient faults are retried.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The authority host.
+    pub fn authority_url(&self) -> &Url {
+        &self.authority
+    }
+
+    /// The Graph host.
+    pub fn graph_url(&self) -> &Url {
+        &self.graph
+    }
+
+    /// The MSP application's client id.
+    pub fn client_id(&self) -> &str {
+        self.client_id.as_str()
+    }
+
+    /// The delegated scopes.
+    pub fn scope_list(&self) -> Vec<String> {
+        self.scopes.iter().map(|s| s.as_ref().to_owned()).collect()
+    }
+
+    pub(super) fn scope_param(&self) -> String {
+        self.scope_list()
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub(super) fn default_scope(&self) -> String {
+        format!("{}/.default", self.resource)
+    }
+
+    fn tenant_endpoint(&self, tenant: &str, tail: &[&str]) -> Url {
+        let mut url = self.authority.clone();
+        url.path_segments_mut()
+            .expect("checked to be a base URL")
+            .pop_if_empty()
+            .push(tenant)
+            .extend(tail);
+        url
+    }
+
+    pub(super) fn token_url(&self, tenant: &str) -> Url {
+        self.tenant_endpoint(tenant, &["oauth2", "v2.0", "token"])
+    }
+
+    pub(super) fn device_url(&self, tenant: &str) -> Url {
+        self.tenant_endpoint(tenant, &["oauth2", "v2.0", "devicecode"])
+    }
+
+    /// The MSP's application as a public client: device-code requests never carry a secret.
+    pub(super) fn public_client(&self) -> Client<'_> {
+        Client::public(self.client_id.as_str())
+    }
+
+    /// The MSP's application with its secret when it has one (password and refresh grants).
+    pub(super) fn confidential_client(&self) -> Client<'_> {
+        Client::secret_post(self.client_id.as_str(), self.client_secret.as_ref())
+    }
+}

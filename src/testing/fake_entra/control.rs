@@ -1,0 +1,406 @@
+//! The handle a test holds: starting FakeEntra, and playing the customer, their
+//! administrators and the network through it (sign-ins, consents, users, apps, revocations,
+//! injected faults, request counters).
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::http::header;
+use tokio::sync::oneshot;
+use url::Url;
+
+use super::routes;
+use super::state::{
+    ACCESS_TOKEN_LIFETIME, Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault, State, Tenant,
+    User, lock,
+};
+use crate::error::ProviderError;
+use crate::ports::{Clock, SystemClock};
+use crate::provider::entra::{EntraConfig, EntraProvider, GRAPH_RESOURCE, RetryPolicy};
+
+/// The MSP application's client id FakeEntra knows unless told another.
+pub const DEFAULT_CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
+
+/// What happened when the customer signed in with a user code ([`FakeEntra::sign_in`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignIn {
+    /// Signed in and consented; the next poll gets the token.
+    SignedIn,
+    /// User consent is not allowed and the admin consent workflow is on: the user requested
+    /// approval; polls answer AADSTS90095 until a new device code is used after approval.
+    ApprovalRequested,
+    /// No such user code (or it is no longer waiting for a sign-in).
+    UnknownCode,
+}
+
+/// Builds a [`FakeEntra`].
+#[derive(Debug)]
+pub struct FakeEntraBuilder {
+    clock: Arc<dyn Clock>,
+    client_id: String,
+    latency: std::time::Duration,
+}
+
+impl FakeEntraBuilder {
+    /// The clock expiry follows (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The MSP application's client id (default [`DEFAULT_CLIENT_ID`]).
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = client_id.into();
+        self
+    }
+
+    /// Holds every answer back this long (real time), as a far-away service would: for
+    /// benchmarks that want network latency on loopback. Default: none. Tests that drive
+    /// time through a `ManualClock` should leave it at zero.
+    pub fn latency(mut self, latency: std::time::Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// Binds `127.0.0.1` on an OS-chosen port and starts serving on the current tokio runtime.
+    pub async fn start(self) -> std::io::Result<FakeEntra> {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr: SocketAddr = listener.local_addr()?;
+        let state = Arc::new(Mutex::new(State {
+            clock: self.clock.clone(),
+            client_id: self.client_id,
+            tenants: HashMap::new(),
+            devices: HashMap::new(),
+            refresh: HashMap::new(),
+            access: HashMap::new(),
+            faults: HashMap::new(),
+            counts: HashMap::new(),
+            next: 0,
+        }));
+        let app = routes::router(state.clone());
+        let latency = self.latency;
+        let app = if latency.is_zero() {
+            app
+        } else {
+            app.layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                    tokio::time::sleep(latency).await;
+                    next.run(request).await
+                },
+            ))
+        };
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        let url = Url::parse(&format!("http://{addr}")).expect("a socket address is a URL host");
+        Ok(FakeEntra {
+            url,
+            state,
+            clock: self.clock,
+            shutdown: Some(shutdown),
+            browser: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(std::io::Error::other)?,
+        })
+    }
+}
+
+/// A running fake Entra ID. Stops serving when dropped.
+pub struct FakeEntra {
+    url: Url,
+    state: Arc<Mutex<State>>,
+    clock: Arc<dyn Clock>,
+    shutdown: Option<oneshot::Sender<()>>,
+    browser: reqwest::Client,
+}
+
+impl std::fmt::Debug for FakeEntra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeEntra")
+            .field("url", &self.url.as_str())
+            .finish()
+    }
+}
+
+impl Drop for FakeEntra {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+impl FakeEntra {
+    /// A FakeEntra on the system clock with the [`DEFAULT_CLIENT_ID`].
+    pub async fn start() -> std::io::Result<Self> {
+        Self::builder().start().await
+    }
+
+    /// A builder, to set the clock and client id.
+    pub fn builder() -> FakeEntraBuilder {
+        FakeEntraBuilder {
+            clock: Arc::new(SystemClock),
+            client_id: DEFAULT_CLIENT_ID.to_owned(),
+            latency: std::time::Duration::ZERO,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Where it listens: `http://127.0.0.1:PORT/` (both the authority and the Graph host).
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The MSP application's client id it knows.
+    pub fn client_id(&self) -> String {
+        self.lock().client_id.clone()
+    }
+
+    /// An [`EntraConfig`] pointing both hosts here, for the MSP's client id.
+    pub fn entra_config(&self) -> EntraConfig {
+        EntraConfig::new(self.client_id())
+            .authority(self.url.as_str())
+            .and_then(|c| c.graph(self.url.as_str()))
+            .expect("a loopback URL is a valid host")
+            .timeout(std::time::Duration::from_secs(10))
+    }
+
+    /// An [`EntraProvider`] talking to this server, waiting between retries on its clock.
+    pub fn provider(&self) -> Result<EntraProvider, ProviderError> {
+        Ok(EntraProvider::new(self.entra_config())?.with_clock(self.clock.clone()))
+    }
+
+    /// The same, with a custom retry policy.
+    pub fn provider_with_retry(&self, retry: RetryPolicy) -> Result<EntraProvider, ProviderError> {
+        Ok(EntraProvider::new(self.entra_config().retry(retry))?.with_clock(self.clock.clone()))
+    }
+
+    /// The GUID of a tenant named by GUID or domain (creating it on first use).
+    pub fn tenant_id(&self, tenant: &str) -> String {
+        let mut s = self.lock();
+        s.tenant(tenant).map(|t| t.id.clone()).unwrap_or_default()
+    }
+
+    /// Users of `tenant` may not consent, and the admin consent workflow is on: a device
+    /// sign-in ends in an approval request until a reviewer approves.
+    pub fn require_admin_approval(&self, tenant: &str) {
+        if let Some(t) = self.lock().tenant(tenant) {
+            t.user_consent_blocked = true;
+        }
+    }
+
+    /// Open admin consent requests in `tenant`.
+    pub fn admin_consent_requests(&self, tenant: &str) -> usize {
+        self.lock()
+            .tenant(tenant)
+            .map_or(0, |t| t.approval_requests.len())
+    }
+
+    /// An Admin Consent Reviewer approves every open request in `tenant`; returns how many.
+    pub fn approve_admin_consent_requests(&self, tenant: &str) -> usize {
+        let mut s = self.lock();
+        let Some(t) = s.tenant(tenant) else { return 0 };
+        let approved = std::mem::take(&mut t.approval_requests);
+        t.consented.extend(approved.iter().cloned());
+        approved.len()
+    }
+
+    /// An administrator consents to `client_id` in `tenant` out of band.
+    pub fn grant_admin_consent(&self, tenant: &str, client_id: &str) {
+        if let Some(t) = self.lock().tenant(tenant) {
+            t.consented.insert(client_id.to_owned());
+        }
+    }
+
+    /// The next admin consent in `tenant` is declined (AADSTS65004 on the redirect).
+    pub fn decline_next_admin_consent(&self, tenant: &str) {
+        if let Some(t) = self.lock().tenant(tenant) {
+            t.decline_next_admin_consent = true;
+        }
+    }
+
+    /// Adds a user for the password grant, MFA off.
+    pub fn add_user(&self, tenant: &str, username: &str, password: &str) {
+        if let Some(t) = self.lock().tenant(tenant) {
+            t.users.insert(
+                username.to_ascii_lowercase(),
+                User {
+                    password: password.to_owned(),
+                    mfa: false,
+                },
+            );
+        }
+    }
+
+    /// Turns MFA on or off for a user added with [`add_user`](Self::add_user).
+    pub fn set_mfa(&self, tenant: &str, username: &str, on: bool) {
+        if let Some(u) = self
+            .lock()
+            .tenant(tenant)
+            .and_then(|t| t.users.get_mut(&username.to_ascii_lowercase()))
+        {
+            u.mfa = on;
+        }
+    }
+
+    /// Registers an application (client id and secret) in the customer's tenant.
+    pub fn add_app(&self, tenant: &str, client_id: &str, secret: &str) {
+        if let Some(t) = self.lock().tenant(tenant) {
+            t.apps.insert(client_id.to_owned(), secret.to_owned());
+        }
+    }
+
+    fn with_device<T>(
+        &self,
+        user_code: &str,
+        f: impl FnOnce(&mut Device, &mut Tenant) -> T,
+    ) -> Option<T> {
+        let mut s = self.lock();
+        let now = s.now();
+        let State {
+            devices, tenants, ..
+        } = &mut *s;
+        let device = devices
+            .values_mut()
+            .find(|d| d.user_code.eq_ignore_ascii_case(user_code.trim()) && now < d.expires_at)?;
+        let tenant = tenants.get_mut(&device.tenant)?;
+        Some(f(device, tenant))
+    }
+
+    /// The customer enters `user_code` at the verification URI and signs in. If the
+    /// application is not consented and users may not consent, they request approval instead.
+    pub fn sign_in(&self, user_code: &str) -> SignIn {
+        self.with_device(user_code, |device, tenant| {
+            if device.status != DeviceStatus::Waiting {
+                return SignIn::UnknownCode;
+            }
+            if tenant.consented.contains(&device.client_id) || !tenant.user_consent_blocked {
+                tenant.consented.insert(device.client_id.clone());
+                device.status = DeviceStatus::SignedIn;
+                SignIn::SignedIn
+            } else {
+                if !tenant.approval_requests.contains(&device.client_id) {
+                    tenant.approval_requests.push(device.client_id.clone());
+                }
+                device.status = DeviceStatus::ApprovalRequested;
+                SignIn::ApprovalRequested
+            }
+        })
+        .unwrap_or(SignIn::UnknownCode)
+    }
+
+    /// The customer declines at the verification URI. Returns whether the code was known.
+    pub fn decline(&self, user_code: &str) -> bool {
+        self.with_device(user_code, |device, _| {
+            device.status = DeviceStatus::Declined
+        })
+        .is_some()
+    }
+
+    /// The device code expires now. Returns whether the code was known.
+    pub fn expire(&self, user_code: &str) -> bool {
+        let now = self.lock().now();
+        self.with_device(user_code, |device, _| device.expires_at = now)
+            .is_some()
+    }
+
+    /// The next poll of this device code answers `slow_down` (as would polling faster than
+    /// the interval). Returns whether the code was known.
+    pub fn slow_down(&self, user_code: &str) -> bool {
+        self.with_device(user_code, |device, _| device.slow_down_next = true)
+            .is_some()
+    }
+
+    /// Revokes every refresh token of `tenant` (a password change or an admin's revoke):
+    /// refreshes then answer AADSTS50173.
+    pub fn revoke_refresh_tokens(&self, tenant: &str) -> usize {
+        let mut s = self.lock();
+        let Some(id) = s.tenant(tenant).map(|t| t.id.clone()) else {
+            return 0;
+        };
+        let mut n = 0;
+        for rt in s.refresh.values_mut().filter(|rt| rt.tenant == id) {
+            rt.revoked = true;
+            n += 1;
+        }
+        n
+    }
+
+    /// Whether `refresh_token` is one FakeEntra issued and has not revoked.
+    pub fn refresh_token_is_live(&self, refresh_token: &str) -> bool {
+        self.lock()
+            .refresh
+            .get(refresh_token)
+            .is_some_and(|rt| !rt.revoked)
+    }
+
+    /// The next request to `endpoint` is answered with `fault` (queue several for several).
+    pub fn inject(&self, endpoint: FakeEndpoint, fault: Fault) {
+        self.lock()
+            .faults
+            .entry(endpoint)
+            .or_default()
+            .push_back(fault);
+    }
+
+    /// A user of `tenant` has already signed in and consented: issues the delegated token set
+    /// (access token with `tid`, refresh token) the token endpoint would answer after a
+    /// device-code sign-in, without any request being made or counted. For seeding large
+    /// fixtures (benchmarks, soak tests) without running a journey per customer. `None` for a
+    /// shared tenant name such as `common`.
+    pub fn issue_signed_in_tokens(&self, tenant: &str) -> Option<crate::ports::TokenResponse> {
+        let mut s = self.lock();
+        let client_id = s.client_id.clone();
+        let tenant = s.tenant(tenant)?;
+        tenant.consented.insert(client_id.clone());
+        let tenant_id = tenant.id.clone();
+        let scope = format!("{GRAPH_RESOURCE}/.default offline_access");
+        let body = s.issue(&tenant_id, &client_id, &scope, false);
+        let text = |name: &str| body[name].as_str().map(str::to_owned);
+        Some(crate::ports::TokenResponse {
+            access_token: crate::model::AccessToken::new(text("access_token")?),
+            refresh_token: text("refresh_token").map(crate::model::RefreshToken::new),
+            expires_in: ACCESS_TOKEN_LIFETIME,
+            scope: text("scope"),
+        })
+    }
+
+    /// How many requests of this kind arrived (faulted ones included).
+    pub fn requests(&self, request: FakeRequest) -> u64 {
+        self.lock().counts.get(&request).copied().unwrap_or(0)
+    }
+
+    /// Opens an admin-consent URL as the administrator's browser would, and returns the
+    /// redirect (to the portal's callback) that FakeEntra answers with. Redirects are not
+    /// followed.
+    pub async fn admin_consents(&self, consent_url: &Url) -> Result<Url, ProviderError> {
+        let response = self
+            .browser
+            .get(consent_url.clone())
+            .send()
+            .await
+            .map_err(|e| ProviderError::Transport(e.to_string()))?;
+        response
+            .headers()
+            .get(header::LOCATION.as_str())
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| Url::parse(v).ok())
+            .ok_or_else(|| {
+                ProviderError::InvalidResponse(format!(
+                    "admin consent answered HTTP {} without a redirect",
+                    response.status()
+                ))
+            })
+    }
+}

@@ -1,0 +1,55 @@
+//! FakeEntra: a stateful fake of Microsoft Entra ID's v2 endpoints and Graph's
+//! `/v1.0/organization`, served over real HTTP on `127.0.0.1` (feature `testing`).
+//!
+//! It speaks the wire format of the real service (form posts in, Entra-shaped JSON and
+//! `AADSTS` codes out), so an [`EntraProvider`](crate::provider::entra::EntraProvider) pointed
+//! at it exercises the real code path.
+//! A test plays the customer and their administrators through the control methods:
+//! [`sign_in`](FakeEntra::sign_in), [`decline`](FakeEntra::decline),
+//! [`expire`](FakeEntra::expire), [`require_admin_approval`](FakeEntra::require_admin_approval)
+//! and [`approve_admin_consent_requests`](FakeEntra::approve_admin_consent_requests), users with
+//! MFA on or off, app registrations, refresh-token revocation, injected 429/5xx, and request
+//! counters. Expiry follows the [`Clock`](crate::ports::Clock) it is given, so a
+//! [`ManualClock`](crate::testing::ManualClock) drives it without sleeping.
+//!
+//! The parts: `state` (the fake directory and what it issued), `routes` (the HTTP endpoints)
+//! and `control` (the [`FakeEntra`] handle a test drives).
+//!
+//! Served endpoints (`{tenant}` is a GUID or a domain):
+//!
+//! | method | path |
+//! |---|---|
+//! | POST | `/{tenant}/oauth2/v2.0/devicecode` |
+//! | POST | `/{tenant}/oauth2/v2.0/token` (device code, password, client credentials, refresh) |
+//! | GET  | `/{tenant}/v2.0/adminconsent` (redirects to `redirect_uri`) |
+//! | GET  | `/v1.0/organization` |
+//!
+//! ```
+//! use tenant_access::testing::fake_entra::{FakeEntra, FakeRequest};
+//! use tenant_access::provider::{IdentityProvider, Target};
+//! use tenant_access::model::{CustomerId, TenantId};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let fake = FakeEntra::start().await?;
+//! let entra = fake.provider()?;
+//! let target = Target {
+//!     customer: CustomerId::new("contoso")?,
+//!     tenant: TenantId::new("contoso.com")?,
+//! };
+//! let device = entra.device_authorization(&target).await?;
+//! fake.sign_in(&device.user_code); // the customer signs in at the verification URI
+//! assert_eq!(fake.requests(FakeRequest::DeviceAuthorization), 1);
+//! # Ok(())
+//! # }
+//! ```
+
+mod control;
+mod routes;
+mod state;
+
+pub use control::{DEFAULT_CLIENT_ID, FakeEntra, FakeEntraBuilder, SignIn};
+pub use state::{
+    ACCESS_TOKEN_LIFETIME, DEVICE_CODE_LIFETIME, FakeEndpoint, FakeRequest, Fault,
+    REFRESH_INACTIVITY,
+};

@@ -1,0 +1,646 @@
+//! The Entra ID and Graph endpoints FakeEntra serves: form posts in, Entra-shaped JSON and
+//! `AADSTS` codes out (shared/entra-wire.md).
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State as AxumState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
+use url::Url;
+
+use super::state::{
+    DEVICE_CODE_LIFETIME, Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault,
+    REFRESH_INACTIVITY, Shared, State, lock,
+};
+
+/// The router of every served endpoint, on `state`.
+pub(super) fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode))
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/v2.0/adminconsent", get(adminconsent))
+        .route("/v1.0/organization", get(organization))
+        .with_state(state)
+}
+
+/// The queued fault for `endpoint` as Entra would answer it, if one is queued.
+fn fault(s: &mut State, endpoint: FakeEndpoint) -> Option<Response> {
+    let fault = s.take_fault(endpoint)?;
+    let now = s.now();
+    Some(match fault {
+        Fault::Throttle { retry_after } => {
+            let mut response = oauth_error(
+                now,
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                Some(90055),
+                "The request was throttled.",
+                None,
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_str(&retry_after.to_string()).expect("digits"),
+            );
+            response
+        }
+        Fault::Status(status) => oauth_error(
+            now,
+            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            "temporarily_unavailable",
+            None,
+            "The service is temporarily unavailable.",
+            None,
+        ),
+    })
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// An error answer shaped like Entra's (every field the real one has).
+fn oauth_error(
+    now: OffsetDateTime,
+    status: StatusCode,
+    error: &str,
+    code: Option<u32>,
+    text: &str,
+    suberror: Option<&str>,
+) -> Response {
+    let timestamp = now
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]Z"
+        ))
+        .unwrap_or_default();
+    let description = match code {
+        Some(code) => format!(
+            "AADSTS{code}: {text} Trace ID: 00000000-0000-0000-0000-000000000000 Correlation ID: 00000000-0000-0000-0000-000000000000 Timestamp: {timestamp}"
+        ),
+        None => text.to_owned(),
+    };
+    let mut body = json!({
+        "error": error,
+        "error_description": description,
+        "error_codes": code.map(|c| vec![c]).unwrap_or_default(),
+        "timestamp": timestamp,
+        "trace_id": "00000000-0000-0000-0000-000000000000",
+        "correlation_id": "00000000-0000-0000-0000-000000000000",
+    });
+    if let Some(code) = code {
+        body["error_uri"] = json!(format!(
+            "https://login.microsoftonline.com/error?code={code}"
+        ));
+    }
+    if let Some(suberror) = suberror {
+        body["suberror"] = json!(suberror);
+    }
+    json_response(status, body)
+}
+
+fn form(body: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+async fn devicecode(
+    AxumState(state): AxumState<Shared>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    let mut s = lock(&state);
+    s.count(FakeRequest::DeviceAuthorization);
+    if let Some(fault) = fault(&mut s, FakeEndpoint::DeviceCode) {
+        return fault;
+    }
+    let now = s.now();
+    let fields = form(&body);
+    let client_id = fields.get("client_id").cloned().unwrap_or_default();
+    if client_id != s.client_id {
+        return oauth_error(
+            now,
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            Some(700016),
+            "Application was not found in the directory.",
+            None,
+        );
+    }
+    let Some(scope) = fields.get("scope").cloned() else {
+        return oauth_error(
+            now,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some(900144),
+            "The request body must contain the following parameter: 'scope'.",
+            None,
+        );
+    };
+    let Some(tenant) = s.tenant(&tenant).map(|t| t.id.clone()) else {
+        return oauth_error(
+            now,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some(90002),
+            "Tenant not found.",
+            None,
+        );
+    };
+    let device_code = format!("DAQABAAEAAA{}", s.random(48));
+    let user_code: String = {
+        let raw = s.random(12);
+        let letters: String = raw
+            .bytes()
+            .map(|b| (b'A' + b % 26) as char)
+            .take(9)
+            .collect();
+        letters
+    };
+    s.devices.insert(
+        device_code.clone(),
+        Device {
+            tenant,
+            user_code: user_code.clone(),
+            client_id,
+            scope,
+            expires_at: now + DEVICE_CODE_LIFETIME,
+            interval: Duration::seconds(5),
+            last_poll: None,
+            slow_down_next: false,
+            status: DeviceStatus::Waiting,
+        },
+    );
+    json_response(
+        StatusCode::OK,
+        json!({
+            "device_code": device_code,
+            "user_code": user_code,
+            "verification_uri": "https://microsoft.com/devicelogin",
+            "expires_in": DEVICE_CODE_LIFETIME.whole_seconds(),
+            "interval": 5,
+            "message": format!("To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code {user_code} to authenticate."),
+        }),
+    )
+}
+
+async fn token(
+    AxumState(state): AxumState<Shared>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    let mut s = lock(&state);
+    let fields = form(&body);
+    let grant = fields.get("grant_type").map(String::as_str).unwrap_or("");
+    let counted = match grant {
+        "urn:ietf:params:oauth:grant-type:device_code" => Some(FakeRequest::DevicePoll),
+        "password" => Some(FakeRequest::Password),
+        "client_credentials" => Some(FakeRequest::ClientCredentials),
+        "refresh_token" => Some(FakeRequest::Refresh),
+        _ => None,
+    };
+    if let Some(request) = counted {
+        s.count(request);
+    }
+    if let Some(fault) = fault(&mut s, FakeEndpoint::Token) {
+        return fault;
+    }
+    let now = s.now();
+    let Some(tenant) = s.tenant(&tenant).map(|t| t.id.clone()) else {
+        return oauth_error(
+            now,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some(90002),
+            "Tenant not found.",
+            None,
+        );
+    };
+    let client_id = fields.get("client_id").cloned().unwrap_or_default();
+    if client_id.is_empty() {
+        return oauth_error(
+            now,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some(900144),
+            "The request body must contain the following parameter: 'client_id'.",
+            None,
+        );
+    }
+    let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
+    match counted {
+        Some(FakeRequest::DevicePoll) => device_poll(&mut s, now, &field("device_code")),
+        Some(FakeRequest::Password) => password(
+            &mut s,
+            now,
+            &tenant,
+            &client_id,
+            &field("username"),
+            &field("password"),
+            &field("scope"),
+        ),
+        Some(FakeRequest::ClientCredentials) if !field("scope").ends_with("/.default") => {
+            oauth_error(
+                now,
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                Some(1002012),
+                "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).",
+                None,
+            )
+        }
+        Some(FakeRequest::ClientCredentials) => {
+            client_credentials(&mut s, now, &tenant, &client_id, &field("client_secret"))
+        }
+        Some(FakeRequest::Refresh) => refresh(&mut s, now, &tenant, &field("refresh_token")),
+        _ => oauth_error(
+            now,
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            Some(70003),
+            "The app requested an unsupported grant type.",
+            None,
+        ),
+    }
+}
+
+fn device_poll(s: &mut State, now: OffsetDateTime, device_code: &str) -> Response {
+    let bad = StatusCode::BAD_REQUEST;
+    let Some(device) = s.devices.get_mut(device_code) else {
+        return oauth_error(
+            now,
+            bad,
+            "bad_verification_code",
+            Some(70018),
+            "The provided value for the input parameter 'device_code' is not valid.",
+            None,
+        );
+    };
+    if now >= device.expires_at && device.status != DeviceStatus::Redeemed {
+        return oauth_error(
+            now,
+            bad,
+            "expired_token",
+            Some(70019),
+            "Verification code expired.",
+            None,
+        );
+    }
+    let too_fast = device
+        .last_poll
+        .is_some_and(|last| now - last < device.interval);
+    device.last_poll = Some(now);
+    match device.status {
+        DeviceStatus::Redeemed => oauth_error(
+            now,
+            bad,
+            "invalid_grant",
+            Some(90120),
+            "The device code was already used.",
+            None,
+        ),
+        DeviceStatus::Declined => oauth_error(
+            now,
+            bad,
+            "authorization_declined",
+            None,
+            "The end user denied the authorization request.",
+            None,
+        ),
+        DeviceStatus::ApprovalRequested => oauth_error(
+            now,
+            bad,
+            "invalid_grant",
+            Some(90095),
+            "Admin consent is required for the permissions requested by this application. An admin consent request may be sent to the admin.",
+            Some("consent_required"),
+        ),
+        DeviceStatus::Waiting if device.slow_down_next || too_fast => {
+            device.slow_down_next = false;
+            device.interval += Duration::seconds(5);
+            oauth_error(
+                now,
+                bad,
+                "slow_down",
+                None,
+                "The client is polling too quickly.",
+                None,
+            )
+        }
+        DeviceStatus::Waiting => oauth_error(
+            now,
+            bad,
+            "authorization_pending",
+            Some(70016),
+            "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+            None,
+        ),
+        DeviceStatus::SignedIn => {
+            device.status = DeviceStatus::Redeemed;
+            let (tenant, client_id, scope) = (
+                device.tenant.clone(),
+                device.client_id.clone(),
+                device.scope.clone(),
+            );
+            json_response(StatusCode::OK, s.issue(&tenant, &client_id, &scope, false))
+        }
+    }
+}
+
+fn password(
+    s: &mut State,
+    now: OffsetDateTime,
+    tenant_id: &str,
+    client_id: &str,
+    username: &str,
+    password: &str,
+    scope: &str,
+) -> Response {
+    let bad = StatusCode::BAD_REQUEST;
+    if client_id != s.client_id {
+        return oauth_error(
+            now,
+            bad,
+            "unauthorized_client",
+            Some(700016),
+            "Application was not found in the directory.",
+            None,
+        );
+    }
+    let tenant = s.tenants.get(tenant_id).expect("resolved above");
+    let Some(user) = tenant.users.get(&username.to_ascii_lowercase()) else {
+        return oauth_error(
+            now,
+            bad,
+            "invalid_grant",
+            Some(50034),
+            "The user account does not exist in the directory.",
+            None,
+        );
+    };
+    if user.password != password {
+        return oauth_error(
+            now,
+            bad,
+            "invalid_grant",
+            Some(50126),
+            "Error validating credentials due to invalid username or password.",
+            None,
+        );
+    }
+    if user.mfa {
+        return oauth_error(
+            now,
+            bad,
+            "invalid_grant",
+            Some(50076),
+            "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access the resource.",
+            Some("basic_action"),
+        );
+    }
+    if !tenant.consented.contains(client_id) {
+        return oauth_error(
+            now,
+            bad,
+            "invalid_grant",
+            Some(65001),
+            "The user or administrator has not consented to use the application.",
+            Some("consent_required"),
+        );
+    }
+    let body = s.issue(tenant_id, client_id, scope, false);
+    json_response(StatusCode::OK, body)
+}
+
+fn client_credentials(
+    s: &mut State,
+    now: OffsetDateTime,
+    tenant_id: &str,
+    client_id: &str,
+    secret: &str,
+) -> Response {
+    let tenant = s.tenants.get(tenant_id).expect("resolved above");
+    let Some(expected) = tenant.apps.get(client_id) else {
+        return oauth_error(
+            now,
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            Some(700016),
+            "Application was not found in the directory.",
+            None,
+        );
+    };
+    if expected != secret {
+        return oauth_error(
+            now,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            Some(7000215),
+            "Invalid client secret provided.",
+            None,
+        );
+    }
+    let body = s.issue(tenant_id, client_id, "", true);
+    json_response(StatusCode::OK, body)
+}
+
+fn refresh(s: &mut State, now: OffsetDateTime, tenant_id: &str, refresh_token: &str) -> Response {
+    let bad = StatusCode::BAD_REQUEST;
+    let Some(rt) = s.refresh.get_mut(refresh_token) else {
+        return oauth_error(
+            now,
+            bad,
+            "invalid_grant",
+            Some(9002313),
+            "Invalid request. Request is malformed or invalid.",
+            None,
+        );
+    };
+    if rt.tenant != tenant_id {
+        return oauth_error(
+            now,
+            bad,
+            "invalid_grant",
+            Some(50020),
+            "The user is not in this tenant.",
+            None,
+        );
+    }
+    if rt.revoked {
+        return oauth_error(
+            now,
+            bad,
+            "invalid_grant",
+            Some(50173),
+            "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
+            None,
+        );
+    }
+    if now - rt.last_used > REFRESH_INACTIVITY {
+        return oauth_error(
+            now,
+            bad,
+            "invalid_grant",
+            Some(700082),
+            "The refresh token has expired due to inactivity.",
+            None,
+        );
+    }
+    rt.last_used = now;
+    let (client_id, scope) = (rt.client_id.clone(), rt.scope.clone());
+    let body = s.issue(tenant_id, &client_id, &scope, false);
+    json_response(StatusCode::OK, body)
+}
+
+async fn adminconsent(
+    AxumState(state): AxumState<Shared>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let mut s = lock(&state);
+    s.count(FakeRequest::AdminConsent);
+    let now = s.now();
+    let fields = form(query.unwrap_or_default().as_bytes());
+    for required in ["client_id", "scope", "redirect_uri"] {
+        if fields.get(required).is_none_or(|v| v.is_empty()) {
+            return oauth_error(
+                now,
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                Some(900144),
+                &format!("The request body must contain the following parameter: '{required}'."),
+                None,
+            );
+        }
+    }
+    let Ok(mut redirect) = Url::parse(&fields["redirect_uri"]) else {
+        return oauth_error(
+            now,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some(50011),
+            "The redirect URI is not valid.",
+            None,
+        );
+    };
+    let Some(tenant) = s.tenant(&tenant) else {
+        return oauth_error(
+            now,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some(90002),
+            "Tenant not found.",
+            None,
+        );
+    };
+    let client_id = fields["client_id"].clone();
+    {
+        let mut q = redirect.query_pairs_mut();
+        q.append_pair("admin_consent", "True");
+        if std::mem::take(&mut tenant.decline_next_admin_consent) {
+            q.append_pair("error", "consent_required").append_pair(
+                "error_description",
+                "AADSTS65004: User declined to consent to access the app.",
+            );
+        } else {
+            tenant.consented.insert(client_id.clone());
+            tenant.approval_requests.retain(|c| c != &client_id);
+            q.append_pair("tenant", &tenant.id)
+                .append_pair("scope", &fields["scope"]);
+        }
+        if let Some(state) = fields.get("state") {
+            q.append_pair("state", state);
+        }
+    }
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, redirect.to_string())],
+    )
+        .into_response()
+}
+
+async fn organization(AxumState(state): AxumState<Shared>, headers: HeaderMap) -> Response {
+    let mut s = lock(&state);
+    s.count(FakeRequest::Organization);
+    if let Some(fault) = fault(&mut s, FakeEndpoint::Organization) {
+        return fault;
+    }
+    let now = s.now();
+    let graph_error = |status: StatusCode, code: &str, message: &str| {
+        json_response(
+            status,
+            json!({"error": {"code": code, "message": message,
+                "innerError": {"date": now.unix_timestamp(), "request-id": "00000000-0000-0000-0000-000000000000"}}}),
+        )
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let Some(access) = s.access.get(token) else {
+        return graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token validation failure. Invalid audience.",
+        );
+    };
+    if now >= access.expires_at {
+        return graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Lifetime validation failed, the token is expired.",
+        );
+    }
+    let tenant = &s.tenants[&access.tenant];
+    if access.app_only && !tenant.consented.contains(&access.client_id) {
+        return graph_error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        );
+    }
+    let domains: Vec<Value> = if tenant.domains.is_empty() {
+        vec![
+            json!({"name": format!("{}.onmicrosoft.com", &tenant.id[..8]), "isDefault": true, "isInitial": true, "type": "Managed"}),
+        ]
+    } else {
+        tenant
+            .domains
+            .iter()
+            .enumerate()
+            .map(|(i, d)| json!({"name": d, "isDefault": i == 0, "isInitial": false, "type": "Managed"}))
+            .collect()
+    };
+    let name = tenant
+        .domains
+        .first()
+        .map(|d| {
+            let first = d.split('.').next().unwrap_or(d);
+            let mut chars = first.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .unwrap_or_else(|| "Fake tenant".into());
+    json_response(
+        StatusCode::OK,
+        json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#organization",
+            "value": [{
+                "id": tenant.id,
+                "displayName": name,
+                "verifiedDomains": domains,
+                "tenantType": "AAD",
+            }]
+        }),
+    )
+}

@@ -1,0 +1,289 @@
+//! The fake tenant directory: tenants, users, app registrations, device codes, issued tokens,
+//! queued faults and request counters, behind one mutex shared by the routes and the control
+//! handle. Nothing here speaks HTTP.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use crate::ports::Clock;
+use crate::provider::entra::GRAPH_RESOURCE;
+
+/// How long device codes live (Entra: 15 minutes).
+pub const DEVICE_CODE_LIFETIME: Duration = Duration::minutes(15);
+/// How long access tokens live.
+pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::seconds(3599);
+/// How long a refresh token may go unused before it dies (AADSTS700082).
+pub const REFRESH_INACTIVITY: Duration = Duration::days(90);
+
+/// What FakeEntra counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FakeRequest {
+    /// `POST /{tenant}/oauth2/v2.0/devicecode`.
+    DeviceAuthorization,
+    /// Token requests with the device-code grant.
+    DevicePoll,
+    /// Token requests with the password grant.
+    Password,
+    /// Token requests with the client-credentials grant.
+    ClientCredentials,
+    /// Token requests with the refresh-token grant.
+    Refresh,
+    /// `GET /{tenant}/v2.0/adminconsent`.
+    AdminConsent,
+    /// `GET /v1.0/organization`.
+    Organization,
+}
+
+/// The endpoint an injected fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FakeEndpoint {
+    /// The device authorization endpoint.
+    DeviceCode,
+    /// The token endpoint (every grant).
+    Token,
+    /// Graph's `/v1.0/organization`.
+    Organization,
+}
+
+/// A fault FakeEntra answers with instead of serving the next request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// HTTP 429 with `Retry-After: seconds`.
+    Throttle {
+        /// The `Retry-After` value in seconds.
+        retry_after: u32,
+    },
+    /// This HTTP status (e.g. 500, 503) with a `temporarily_unavailable` body.
+    Status(u16),
+}
+
+pub(super) struct State {
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) client_id: String,
+    pub(super) tenants: HashMap<String, Tenant>,
+    pub(super) devices: HashMap<String, Device>,
+    pub(super) refresh: HashMap<String, Refresh>,
+    pub(super) access: HashMap<String, Access>,
+    pub(super) faults: HashMap<FakeEndpoint, VecDeque<Fault>>,
+    pub(super) counts: HashMap<FakeRequest, u64>,
+    pub(super) next: u64,
+}
+
+#[derive(Default)]
+pub(super) struct Tenant {
+    pub(super) id: String,
+    pub(super) domains: Vec<String>,
+    pub(super) users: HashMap<String, User>,
+    pub(super) apps: HashMap<String, String>,
+    pub(super) consented: HashSet<String>,
+    pub(super) user_consent_blocked: bool,
+    pub(super) approval_requests: Vec<String>,
+    pub(super) decline_next_admin_consent: bool,
+}
+
+pub(super) struct User {
+    pub(super) password: String,
+    pub(super) mfa: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DeviceStatus {
+    Waiting,
+    SignedIn,
+    Declined,
+    ApprovalRequested,
+    Redeemed,
+}
+
+pub(super) struct Device {
+    pub(super) tenant: String,
+    pub(super) user_code: String,
+    pub(super) client_id: String,
+    pub(super) scope: String,
+    pub(super) expires_at: OffsetDateTime,
+    pub(super) interval: Duration,
+    pub(super) last_poll: Option<OffsetDateTime>,
+    pub(super) slow_down_next: bool,
+    pub(super) status: DeviceStatus,
+}
+
+pub(super) struct Refresh {
+    pub(super) tenant: String,
+    pub(super) client_id: String,
+    pub(super) scope: String,
+    pub(super) revoked: bool,
+    pub(super) last_used: OffsetDateTime,
+}
+
+pub(super) struct Access {
+    pub(super) tenant: String,
+    pub(super) client_id: String,
+    pub(super) app_only: bool,
+    pub(super) expires_at: OffsetDateTime,
+}
+
+/// A GUID for a tenant: itself if it is one, else one derived from the domain.
+pub(super) fn tenant_guid(name: &str) -> String {
+    if is_guid(name) {
+        return name.to_owned();
+    }
+    let h = Sha256::digest(name.as_bytes());
+    let hex: String = h.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+fn is_guid(s: &str) -> bool {
+    let lens: Vec<usize> = s.split('-').map(str::len).collect();
+    lens == [8, 4, 4, 4, 12] && s.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
+}
+
+impl State {
+    pub(super) fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// The tenant named by a GUID or domain, created on first use.
+    pub(super) fn tenant(&mut self, name: &str) -> Option<&mut Tenant> {
+        let name = name.trim().to_ascii_lowercase();
+        if name.is_empty() || matches!(name.as_str(), "common" | "consumers" | "organizations") {
+            return None;
+        }
+        let id = tenant_guid(&name);
+        let tenant = self.tenants.entry(id.clone()).or_insert_with(|| Tenant {
+            id: id.clone(),
+            ..Tenant::default()
+        });
+        if !is_guid(&name) && !tenant.domains.contains(&name) {
+            tenant.domains.push(name);
+        }
+        Some(tenant)
+    }
+
+    pub(super) fn count(&mut self, request: FakeRequest) {
+        *self.counts.entry(request).or_default() += 1;
+    }
+
+    /// The next fault queued for `endpoint`, if any.
+    pub(super) fn take_fault(&mut self, endpoint: FakeEndpoint) -> Option<Fault> {
+        self.faults.get_mut(&endpoint)?.pop_front()
+    }
+
+    pub(super) fn random(&mut self, bytes: usize) -> String {
+        self.next += 1;
+        let mut buf = vec![0u8; bytes];
+        getrandom::fill(&mut buf).expect("the OS random source is unavailable");
+        format!("{}{}", self.next, URL_SAFE_NO_PAD.encode(buf))
+    }
+
+    /// Issues an access token (JWT-shaped, with `tid`) and, for delegated grants with
+    /// `offline_access`, a refresh token.
+    pub(super) fn issue(
+        &mut self,
+        tenant: &str,
+        client_id: &str,
+        scope: &str,
+        app_only: bool,
+    ) -> Value {
+        let now = self.now();
+        let expires_at = now + ACCESS_TOKEN_LIFETIME;
+        let jti = self.random(16);
+        let mut claims = json!({
+            "aud": GRAPH_RESOURCE,
+            "iss": format!("https://sts.windows.net/{tenant}/"),
+            "iat": now.unix_timestamp(),
+            "nbf": now.unix_timestamp(),
+            "exp": expires_at.unix_timestamp(),
+            "appid": client_id,
+            "tid": tenant,
+            "uti": jti,
+            "ver": "1.0",
+        });
+        if app_only {
+            claims["roles"] = json!(["Organization.Read.All"]);
+        } else {
+            claims["scp"] = json!("Organization.Read.All User.Read");
+        }
+        let signature = self.random(64);
+        let access_token = format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT","alg":"RS256","kid":"fake-entra"}"#),
+            URL_SAFE_NO_PAD.encode(claims.to_string()),
+            signature
+        );
+        self.access.insert(
+            access_token.clone(),
+            Access {
+                tenant: tenant.to_owned(),
+                client_id: client_id.to_owned(),
+                app_only,
+                expires_at,
+            },
+        );
+        let granted_scope = if app_only {
+            format!("{GRAPH_RESOURCE}/.default")
+        } else {
+            let mut s =
+                format!("{GRAPH_RESOURCE}/Organization.Read.All {GRAPH_RESOURCE}/User.Read");
+            for extra in ["openid", "profile", "offline_access"] {
+                if scope.split(' ').any(|x| x == extra) {
+                    s.push(' ');
+                    s.push_str(extra);
+                }
+            }
+            s
+        };
+        let mut body = json!({
+            "token_type": "Bearer",
+            "scope": granted_scope,
+            "expires_in": ACCESS_TOKEN_LIFETIME.whole_seconds(),
+            "ext_expires_in": ACCESS_TOKEN_LIFETIME.whole_seconds(),
+            "access_token": access_token,
+        });
+        if !app_only && scope.split(' ').any(|s| s == "offline_access") {
+            let refresh_token = format!("1.{}", self.random(48));
+            self.refresh.insert(
+                refresh_token.clone(),
+                Refresh {
+                    tenant: tenant.to_owned(),
+                    client_id: client_id.to_owned(),
+                    scope: scope.to_owned(),
+                    revoked: false,
+                    last_used: now,
+                },
+            );
+            body["refresh_token"] = json!(refresh_token);
+        }
+        if !app_only && scope.split(' ').any(|s| s == "openid") {
+            let id_claims = json!({"tid": tenant, "aud": client_id, "ver": "2.0"});
+            body["id_token"] = json!(format!(
+                "{}.{}.{}",
+                URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT","alg":"RS256"}"#),
+                URL_SAFE_NO_PAD.encode(id_claims.to_string()),
+                self.random(16)
+            ));
+        }
+        body
+    }
+}
+
+pub(super) type Shared = Arc<Mutex<State>>;
+
+pub(super) fn lock(state: &Shared) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
