@@ -107,6 +107,7 @@ impl TenantAccessBuilder {
             .provider
             .ok_or(ConfigError::Missing("identity provider"))?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        provider.use_clock(Arc::clone(&clock));
         let ports = Ports::new(store, provider, mailer, clock, config);
         Ok(TenantAccess {
             day_two: DayTwo::new(ports),

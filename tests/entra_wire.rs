@@ -654,6 +654,43 @@ async fn a_clock_given_after_construction_reaches_every_clone_and_the_first_one_
     assert!(!explicit.use_clock(Arc::new(ManualClock::new(datetime!(2030-01-01 0:00 UTC)))));
 }
 
+/// The clock given once to the engine is the one the provider's retries wait on: a provider
+/// built without a clock, handed to the builder, waits on the engine's manual clock.
+#[tokio::test]
+async fn the_engines_clock_reaches_the_provider() {
+    let mut server = Server::new_async().await;
+    server
+        .mock("POST", TOKEN_PATH)
+        .with_status(429)
+        .with_header("retry-after", "7")
+        .with_body(entra_error("temporarily_unavailable", &[90055], None))
+        .expect(1)
+        .create_async()
+        .await;
+    server
+        .mock("POST", TOKEN_PATH)
+        .with_body(token_body(true))
+        .expect(1)
+        .create_async()
+        .await;
+    let clock = clock();
+    let ta = tenant_access::TenantAccess::builder()
+        .config(tenant_access::Config::new("https://portal.example.com").unwrap())
+        .store(tenant_access::store::MemoryStore::new())
+        .mailer(tenant_access::testing::CaptureMailer::new())
+        .provider(EntraProvider::new(config(&server)).unwrap())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let start = clock.now();
+    ta.ports()
+        .provider()
+        .refresh(&target(), &RefreshToken::new("1.old"))
+        .await
+        .unwrap();
+    assert_eq!(clock.now() - start, Duration::seconds(7));
+}
+
 #[tokio::test]
 async fn throttling_without_retries_hands_retry_after_to_the_caller() {
     let mut server = Server::new_async().await;

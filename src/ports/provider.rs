@@ -81,6 +81,11 @@ pub struct AdminConsentRequest {
 /// Object-safe, `Send + Sync`: the engine holds it as `Arc<dyn IdentityProvider>`.
 #[async_trait]
 pub trait IdentityProvider: Send + Sync + std::fmt::Debug {
+    /// Takes the engine's clock for what the provider waits on (retries of transient faults),
+    /// so one clock rules the journeys and the provider. The engine calls it once when it is
+    /// built; a provider that was given a clock before keeps it. The default ignores it.
+    fn use_clock(&self, _clock: std::sync::Arc<dyn super::Clock>) {}
+
     /// Starts a device authorization (RFC 8628 §3.1).
     async fn device_authorization(
         &self,

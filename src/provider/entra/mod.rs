@@ -128,6 +128,10 @@ impl EntraProvider {
 
 #[async_trait]
 impl IdentityProvider for EntraProvider {
+    fn use_clock(&self, clock: Arc<dyn Clock>) {
+        EntraProvider::use_clock(self, clock);
+    }
+
     async fn device_authorization(
         &self,
         target: &Target,

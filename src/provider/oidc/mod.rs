@@ -198,6 +198,10 @@ impl OidcProvider {
 
 #[async_trait]
 impl IdentityProvider for OidcProvider {
+    fn use_clock(&self, clock: Arc<dyn Clock>) {
+        OidcProvider::use_clock(self, clock);
+    }
+
     /// Revokes the refresh token (which ends the grant on most servers), then the access
     /// token. A server that lists no revocation endpoint has nothing to revoke.
     async fn revoke_tokens(
