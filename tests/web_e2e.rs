@@ -1124,6 +1124,35 @@ async fn a_device_code_switch_runs_through_the_wizard_and_takes_over() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wizard_session_made_for_a_cancelled_switch_opens_nothing_afterwards() {
+    let portal = Portal::start().await;
+    portal.connected("contoso", "contoso.com").await;
+    let id = "contoso".try_into().unwrap();
+    let switch = |to: &'static str| {
+        let ta = portal.ta.clone();
+        let id: tenant_access::CustomerId = "contoso".try_into().unwrap();
+        async move {
+            let email = tenant_access::EmailAddress::new(to).unwrap();
+            let invited = ta.switch_to_device_code(&id, Some(email)).await.unwrap();
+            invited.send(&ta).await.unwrap();
+        }
+    };
+    switch("it@contoso.com").await;
+    let browser = NoScript::open(&portal, &portal.link_to("it@contoso.com")).await;
+    assert!(browser.get("/wizard").await.contains("Start authentication"));
+    portal.ta.cancel_switch(&id).await.unwrap();
+    let after = browser.get("/wizard").await;
+    assert!(after.contains("This invitation link does not work"), "{after}");
+    // A new switch of the same customer is another journey: the old session stays refused.
+    switch("it@contoso.com").await;
+    let after = browser.get("/wizard").await;
+    assert!(after.contains("This invitation link does not work"), "{after}");
+    // The new switch's own link works.
+    let fresh = NoScript::open(&portal, &portal.link_to("it@contoso.com")).await;
+    assert!(fresh.get("/wizard").await.contains("Start authentication"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routers_nested_under_a_base_path_link_and_scope_cookies_there() {
     let portal = Portal::start_at(None, "/portal").await;
     let url = portal.url.clone();
