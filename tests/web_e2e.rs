@@ -1139,14 +1139,25 @@ async fn a_wizard_session_made_for_a_cancelled_switch_opens_nothing_afterwards()
     };
     switch("it@contoso.com").await;
     let browser = NoScript::open(&portal, &portal.link_to("it@contoso.com")).await;
-    assert!(browser.get("/wizard").await.contains("Start authentication"));
+    assert!(
+        browser
+            .get("/wizard")
+            .await
+            .contains("Start authentication")
+    );
     portal.ta.cancel_switch(&id).await.unwrap();
     let after = browser.get("/wizard").await;
-    assert!(after.contains("This invitation link does not work"), "{after}");
+    assert!(
+        after.contains("This invitation link does not work"),
+        "{after}"
+    );
     // A new switch of the same customer is another journey: the old session stays refused.
     switch("it@contoso.com").await;
     let after = browser.get("/wizard").await;
-    assert!(after.contains("This invitation link does not work"), "{after}");
+    assert!(
+        after.contains("This invitation link does not work"),
+        "{after}"
+    );
     // The new switch's own link works.
     let fresh = NoScript::open(&portal, &portal.link_to("it@contoso.com")).await;
     assert!(fresh.get("/wizard").await.contains("Start authentication"));

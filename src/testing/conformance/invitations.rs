@@ -1,4 +1,5 @@
-//! Lookup by invitation hash follows the live code: an old hash is dead once it changes.
+//! Lookup by invitation hash follows the live code: an old hash is dead once it changes. The
+//! code of a method switch under way finds its customer's record too, until the switch ends.
 
 use super::support::{Check, create, ensure, err, must_load};
 use crate::journey::StageKind;
@@ -63,6 +64,32 @@ pub(super) async fn invitation_lookup<S: Store>(store: &S) -> Check {
     ensure!(
         found.as_ref().map(|f| f.id()) == Some(other.id()),
         "another customer's hash stopped working"
+    );
+    // A method switch's live code finds the record it is kept in, until the switch ends.
+    let switching = testdata::record("il-3", StageKind::Validated, 2);
+    create(store, &switching).await?;
+    let switch_hash = switching
+        .switch_invitation_hash()
+        .expect("the sample switch has a code");
+    let found = store
+        .load_by_invitation(&switch_hash)
+        .await
+        .map_err(err("load_by_invitation"))?;
+    ensure!(
+        found.as_ref().map(|f| f.id()) == Some(switching.id())
+            && found.as_ref().is_some_and(|f| f.switch.is_some()),
+        "the switch's invitation hash does not find its customer with the switch"
+    );
+    let mut ended = must_load(store, switching.id()).await?;
+    ended.switch = None;
+    store.update(&ended, None).await.map_err(err("update"))?;
+    ensure!(
+        store
+            .load_by_invitation(&switch_hash)
+            .await
+            .map_err(err("load_by_invitation"))?
+            .is_none(),
+        "an ended switch's invitation hash still finds the customer"
     );
     ensure!(
         store

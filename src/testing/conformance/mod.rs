@@ -24,7 +24,7 @@
 //! [`Filter`](crate::ports::Filter) field (and combinations) returns exactly what
 //! [`Filter::matches`](crate::ports::Filter::matches) says; audit events are kept in order and
 //! a lost compare-and-swap stores none; lookup by invitation hash follows the live code (an
-//! old hash is dead once it changes); `delete` is a compare-and-swap that kills the invitation
+//! old hash is dead once it changes), a method switch's code included; `delete` is a compare-and-swap that kills the invitation
 //! and keeps the events; `list_connections` lists what `list` lists, and
 //! `record_verification` is a compare-and-swap on a validated record that writes the
 //! verification's facts and nothing else; and, when the harness exposes raw storage, no
