@@ -36,14 +36,17 @@
 //!  revoke (from any stage) ──▶ Revoked (terminal)
 //!
 //!  switch method (from Validated or ReauthRequired): switch_to_device_code /
-//!  switch_to_password / switch_to_app_registration start the same graph for
-//!  "<id>#switch" while <id> keeps serving; its validate takes over <id> in one write
-//!  (the switch journey is deleted); cancel_switch deletes it and keeps <id> as it was.
+//!  switch_to_password / switch_to_app_registration start the same graph as a pending
+//!  switch kept in the customer's record (a fresh random JourneyId) while the connection
+//!  keeps serving; its validate takes over in one write and ends the switch; cancel_switch
+//!  ends it and keeps the connection as it was. Links and sessions die with the switch.
 //! ```
 //!
 //! Every transition is stored (compare-and-swap on the record's version) with an audit event,
 //! so a process can die between any two steps and [`TenantAccess::load`] resumes the journey as
-//! an [`AnyOnboarding`] to match on.
+//! an [`AnyOnboarding`] to match on. A stateless handler calls [`TenantAccess::advance`]: it
+//! takes the one step that is due now (a poll once its interval has passed, validation of a
+//! new token, expiry of an old invitation) and says when to come back.
 //!
 //! # Parts, in layers
 //!

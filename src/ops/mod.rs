@@ -15,8 +15,8 @@
 //! - [`TenantAccess::switch_to_device_code`](crate::TenantAccess::switch_to_device_code),
 //!   [`switch_to_password`](crate::TenantAccess::switch_to_password) and
 //!   [`switch_to_app_registration`](crate::TenantAccess::switch_to_app_registration): a new
-//!   method's journey runs (as `customer#switch`) while the old connection keeps serving; once
-//!   validated it takes over in one write. [`cancel_switch`](crate::TenantAccess::cancel_switch)
+//!   method's journey runs, kept in the customer's record beside the old connection, which
+//!   keeps serving; once validated it takes over in one write. [`cancel_switch`](crate::TenantAccess::cancel_switch)
 //!   keeps the old one.
 //! - The status report: [`StatusRow`] and [`PendingSwitchStatus`], as a table, CSV and JSON.
 //!
