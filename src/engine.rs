@@ -100,7 +100,6 @@ impl TenantAccessBuilder {
     /// Checks that every required part is there and builds the engine.
     pub fn build(self) -> Result<TenantAccess, ConfigError> {
         let config = self.config.ok_or(ConfigError::Missing("config"))?;
-        config.check()?;
         let store = self.store.ok_or(ConfigError::Missing("store"))?;
         let mailer = self.mailer.ok_or(ConfigError::Missing("mailer"))?;
         let provider = self
