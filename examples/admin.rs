@@ -56,10 +56,11 @@ async fn main() -> Result<()> {
     let mailer = CaptureMailer::new();
     let ta = TenantAccess::builder()
         .config(
-            Config::new("https://portal.example.com")?
+            Config::builder("https://portal.example.com")
                 .msp_name("Northwind IT")
                 .consent_client_id(fake.client_id())
-                .consent_redirect_url("https://portal.example.com/authenticate/OAuth2Callback")?,
+                .consent_redirect_url("https://portal.example.com/authenticate/OAuth2Callback")
+                .build()?,
         )
         .store(store.clone())
         .mailer(mailer.clone())

@@ -117,7 +117,9 @@ async fn main() -> Result<(), BoxError> {
         }
     };
     let ta = env.engine(
-        Config::new("https://portal.example.com")?.consent_redirect_url(&redirect)?,
+        Config::builder("https://portal.example.com")
+            .consent_redirect_url(&redirect)
+            .build()?,
         CaptureMailer::new(),
     )?;
     if let Some(fake) = env.fake() {

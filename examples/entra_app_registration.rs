@@ -35,7 +35,9 @@ async fn main() -> Result<(), BoxError> {
         "http://localhost:8400/authenticate/OAuth2Callback",
     )?;
     let ta = env.engine(
-        Config::new("https://portal.example.com")?.consent_redirect_url(&redirect)?,
+        Config::builder("https://portal.example.com")
+            .consent_redirect_url(&redirect)
+            .build()?,
         CaptureMailer::new(),
     )?;
     if let Some(fake) = env.fake() {

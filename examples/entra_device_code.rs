@@ -25,7 +25,9 @@ async fn main() -> Result<(), BoxError> {
         support::var("ENTRA_ADMIN_EMAIL").unwrap_or_else(|| format!("admin@{}", env.tenant));
     let mailer = CaptureMailer::new();
     let ta = env.engine(
-        Config::new("https://portal.example.com")?.msp_name("Northwind IT"),
+        Config::builder("https://portal.example.com")
+            .msp_name("Northwind IT")
+            .build()?,
         mailer.clone(),
     )?;
     if let Some(fake) = env.fake() {

@@ -35,9 +35,10 @@ async fn main() -> Result<(), BoxError> {
         "http://localhost:8400/authenticate/OAuth2Callback",
     )?;
     let ta = env.engine(
-        Config::new("https://portal.example.com")?
+        Config::builder("https://portal.example.com")
             .consent_client_id(env.client_id.clone())
-            .consent_redirect_url(&redirect)?,
+            .consent_redirect_url(&redirect)
+            .build()?,
         CaptureMailer::new(),
     )?;
 

@@ -130,10 +130,11 @@ async fn main() -> Result<(), BoxError> {
     let mailer = PrintMailer::default();
     let ta = TenantAccess::builder()
         .config(
-            Config::new(&url)?
+            Config::builder(&url)
                 .msp_name("Northwind IT")
                 .consent_client_id(fake.client_id())
-                .consent_redirect_url(&format!("{url}/authenticate/OAuth2Callback"))?,
+                .consent_redirect_url(format!("{url}/authenticate/OAuth2Callback"))
+                .build()?,
         )
         .store(store.clone())
         .mailer(mailer.clone())

@@ -43,7 +43,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let ta = TenantAccess::builder()
-        .config(Config::new("https://portal.example.com")?.msp_name("Northwind IT"))
+        .config(
+            Config::builder("https://portal.example.com")
+                .msp_name("Northwind IT")
+                .build()?,
+        )
         .store(MemoryStore::new())
         .mailer(mailer.build()?)
         .provider(MockProvider::new())

@@ -1,4 +1,8 @@
-//! [`Config`]: what the journeys need to know about the MSP's portal.
+//! [`Config`]: what the journeys need to know about the MSP's portal, built and checked by
+//! [`ConfigBuilder`].
+//!
+//! Each setting has one name: the builder's setter and the config's getter share it
+//! (`ConfigBuilder::msp_name` sets what `Config::msp_name` reads).
 
 use time::Duration;
 use url::Url;
@@ -7,24 +11,31 @@ use crate::error::ConfigError;
 
 /// What the engine needs to know about the MSP's portal.
 ///
+/// Made by [`Config::builder`] (or [`Config::new`] for all defaults), so every `Config` has
+/// passed [`ConfigBuilder::build`]'s checks. Each getter has the name of the
+/// [`ConfigBuilder`] setter that sets it.
+///
 /// ```
 /// use tenant_access::Config;
 /// use time::Duration;
 ///
-/// let config = Config::new("https://portal.example.com")?
+/// let config = Config::builder("https://portal.example.com")
 ///     .msp_name("Northwind IT")
 ///     .invitation_lifetime(Duration::days(3))
 ///     .consent_client_id("11111111-2222-3333-4444-555555555555")
-///     .consent_redirect_url("https://portal.example.com/authenticate/OAuth2Callback")?;
+///     .consent_redirect_url("https://portal.example.com/authenticate/OAuth2Callback")
+///     .build()?;
 /// assert_eq!(
-///     config.link_base().as_str(),
+///     config.invitation_links_at().as_str(),
 ///     "https://portal.example.com/invitation/"
 /// );
+/// assert_eq!(config.msp_name(), "Northwind IT");
+/// assert_eq!(config.invitation_lifetime(), Duration::days(3));
 /// # Ok::<(), tenant_access::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {
-    invitation_link_base: Url,
+    invitation_links_at: Url,
     invitation_lifetime: Duration,
     consent_client_id: Option<String>,
     consent_redirect_url: Option<Url>,
@@ -34,15 +45,55 @@ pub struct Config {
     reinvite_on_reauth: bool,
 }
 
+/// Builds a [`Config`]: one setter per setting, named as the [`Config`] getter that reads it.
+///
+/// Setters do not fail; [`build`](Self::build) checks everything at once (the URLs, and the
+/// durations) and says what is wrong as a [`ConfigError`].
+///
+/// ```
+/// use tenant_access::{Config, ConfigError};
+/// use time::Duration;
+///
+/// let built = Config::builder("https://portal.example.com")
+///     .refresh_lease(Duration::ZERO)
+///     .build();
+/// assert_eq!(built.unwrap_err(), ConfigError::NotPositive("the refresh lease"));
+/// assert!(Config::builder("ftp://portal.example.com").build().is_err());
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a ConfigBuilder does nothing until `build` is called"]
+pub struct ConfigBuilder {
+    portal_url: String,
+    invitation_links_at: Option<String>,
+    invitation_lifetime: Duration,
+    consent_client_id: Option<String>,
+    consent_redirect_url: Option<String>,
+    msp_name: String,
+    refresh_ahead: Duration,
+    refresh_lease: Duration,
+    reinvite_on_reauth: bool,
+}
+
 impl Config {
-    /// A configuration for the portal at `portal_url` (http or https). Invitation links are
-    /// `{portal_url}/invitation/{code}`; invitations live 7 days.
-    pub fn new(portal_url: &str) -> Result<Self, ConfigError> {
-        let invitation_link_base = directory_url(portal_url)?
-            .join("invitation/")
-            .map_err(|e| ConfigError::PortalUrl(e.to_string()))?;
-        Ok(Self {
-            invitation_link_base,
+    /// Starts a configuration for the portal at `portal_url` (http or https), with every
+    /// setting at its default: invitation links are `{portal_url}/invitation/{code}` and live
+    /// 7 days. The URL is checked by [`ConfigBuilder::build`].
+    ///
+    /// ```
+    /// use tenant_access::Config;
+    /// let config = Config::builder("https://portal.example.com/msp")
+    ///     .msp_name("Northwind IT")
+    ///     .build()?;
+    /// assert_eq!(
+    ///     config.invitation_links_at().as_str(),
+    ///     "https://portal.example.com/msp/invitation/"
+    /// );
+    /// # Ok::<(), tenant_access::ConfigError>(())
+    /// ```
+    pub fn builder(portal_url: impl Into<String>) -> ConfigBuilder {
+        ConfigBuilder {
+            portal_url: portal_url.into(),
+            invitation_links_at: None,
             invitation_lifetime: Duration::days(7),
             consent_client_id: None,
             consent_redirect_url: None,
@@ -50,16 +101,98 @@ impl Config {
             refresh_ahead: Duration::minutes(5),
             refresh_lease: Duration::seconds(30),
             reinvite_on_reauth: false,
-        })
+        }
     }
 
-    /// Sets where invitation links point: the code is appended to this URL as a path segment.
-    pub fn invitation_links_at(mut self, url: &str) -> Result<Self, ConfigError> {
-        self.invitation_link_base = directory_url(url)?;
-        Ok(self)
+    /// The configuration for the portal at `portal_url` with every setting at its default:
+    /// shorthand for `Config::builder(portal_url).build()`.
+    ///
+    /// ```
+    /// use tenant_access::Config;
+    /// let config = Config::new("https://portal.example.com")?;
+    /// assert_eq!(config.msp_name(), "Your IT provider");
+    /// assert!(Config::new("not a url").is_err());
+    /// # Ok::<(), tenant_access::ConfigError>(())
+    /// ```
+    pub fn new(portal_url: &str) -> Result<Self, ConfigError> {
+        Self::builder(portal_url).build()
+    }
+
+    /// The URL invitation codes are appended to (default `{portal_url}/invitation/`).
+    pub fn invitation_links_at(&self) -> &Url {
+        &self.invitation_links_at
     }
 
     /// How long an invitation link works after it is sent (default 7 days).
+    pub fn invitation_lifetime(&self) -> Duration {
+        self.invitation_lifetime
+    }
+
+    /// The MSP's application (client) id that customers' admins consent to in the password
+    /// journey, or [`ConfigError::MissingConsentClientId`] when none is configured.
+    ///
+    /// ```
+    /// use tenant_access::{Config, ConfigError};
+    /// let config = Config::new("https://portal.example.com")?;
+    /// assert_eq!(config.consent_client_id(), Err(ConfigError::MissingConsentClientId));
+    /// # Ok::<(), ConfigError>(())
+    /// ```
+    pub fn consent_client_id(&self) -> Result<&str, ConfigError> {
+        self.consent_client_id
+            .as_deref()
+            .ok_or(ConfigError::MissingConsentClientId)
+    }
+
+    /// Where admin consent sends the administrator back, or
+    /// [`ConfigError::MissingConsentRedirectUrl`] when none is configured.
+    pub fn consent_redirect_url(&self) -> Result<&Url, ConfigError> {
+        self.consent_redirect_url
+            .as_ref()
+            .ok_or(ConfigError::MissingConsentRedirectUrl)
+    }
+
+    /// The MSP's name, used in invitation emails (default "Your IT provider").
+    pub fn msp_name(&self) -> &str {
+        &self.msp_name
+    }
+
+    /// How long before expiry [`TenantAccess::access_token`](crate::TenantAccess::access_token)
+    /// refreshes a token (default 5 minutes).
+    pub fn refresh_ahead(&self) -> Duration {
+        self.refresh_ahead
+    }
+
+    /// How long a replica's claim on a token refresh lasts if it never finishes (default 30
+    /// seconds).
+    pub fn refresh_lease(&self) -> Duration {
+        self.refresh_lease
+    }
+
+    /// Whether a dead refresh token automatically sends the customer a fresh device-code
+    /// invitation (default: no).
+    pub fn reinvite_on_reauth(&self) -> bool {
+        self.reinvite_on_reauth
+    }
+}
+
+impl ConfigBuilder {
+    /// Sets where invitation links point: the code is appended to this URL as a path segment
+    /// (default `{portal_url}/invitation/`). Checked by [`build`](Self::build).
+    ///
+    /// ```
+    /// use tenant_access::Config;
+    /// let config = Config::builder("https://portal.example.com")
+    ///     .invitation_links_at("https://join.example.com/i")
+    ///     .build()?;
+    /// assert_eq!(config.invitation_links_at().as_str(), "https://join.example.com/i/");
+    /// # Ok::<(), tenant_access::ConfigError>(())
+    /// ```
+    pub fn invitation_links_at(mut self, url: impl Into<String>) -> Self {
+        self.invitation_links_at = Some(url.into());
+        self
+    }
+
+    /// How long an invitation link works after it is sent (default 7 days; must be positive).
     pub fn invitation_lifetime(mut self, lifetime: Duration) -> Self {
         self.invitation_lifetime = lifetime;
         self
@@ -73,10 +206,11 @@ impl Config {
     }
 
     /// Where admin consent sends the administrator back, e.g.
-    /// `https://portal.example.com/authenticate/OAuth2Callback`.
-    pub fn consent_redirect_url(mut self, url: &str) -> Result<Self, ConfigError> {
-        self.consent_redirect_url = Some(parse_http_url(url).map_err(ConfigError::PortalUrl)?);
-        Ok(self)
+    /// `https://portal.example.com/authenticate/OAuth2Callback`. Checked by
+    /// [`build`](Self::build).
+    pub fn consent_redirect_url(mut self, url: impl Into<String>) -> Self {
+        self.consent_redirect_url = Some(url.into());
+        self
     }
 
     /// The MSP's name, used in invitation emails.
@@ -85,24 +219,20 @@ impl Config {
         self
     }
 
-    /// How long before expiry [`TenantAccess::access_token`](crate::TenantAccess::access_token) refreshes a token (default
-    /// 5 minutes).
+    /// How long before expiry [`TenantAccess::access_token`](crate::TenantAccess::access_token)
+    /// refreshes a token (default 5 minutes; must not be negative).
     pub fn refresh_ahead(mut self, margin: Duration) -> Self {
         self.refresh_ahead = margin;
         self
     }
 
     /// How long a replica's claim on a token refresh lasts if it never finishes (default
-    /// 30 seconds). While the claim runs, other replicas wait for its result instead of
-    /// refreshing too; after it lapses (the holder crashed) another replica takes over.
+    /// 30 seconds; must be positive). While the claim runs, other replicas wait for its result
+    /// instead of refreshing too; after it lapses (the holder crashed) another replica takes
+    /// over.
     pub fn refresh_lease(mut self, lease: Duration) -> Self {
         self.refresh_lease = lease;
         self
-    }
-
-    /// The refresh lease duration.
-    pub fn lease_duration(&self) -> Duration {
-        self.refresh_lease
     }
 
     /// Whether a dead refresh token automatically sends the customer a fresh device-code
@@ -113,50 +243,31 @@ impl Config {
         self
     }
 
-    /// The refresh-ahead margin.
-    pub fn refresh_margin(&self) -> Duration {
-        self.refresh_ahead
-    }
-
-    /// Whether re-authentication sends a fresh invitation automatically.
-    pub fn reinvites_on_reauth(&self) -> bool {
-        self.reinvite_on_reauth
-    }
-
-    /// The URL invitation codes are appended to.
-    pub fn link_base(&self) -> &Url {
-        &self.invitation_link_base
-    }
-
-    /// How long an invitation link works.
-    pub fn lifetime(&self) -> Duration {
-        self.invitation_lifetime
-    }
-
-    /// The MSP's name.
-    pub fn msp(&self) -> &str {
-        &self.msp_name
-    }
-
-    /// The consent client id, or the error that says it is missing.
-    pub fn require_consent_client_id(&self) -> Result<&str, ConfigError> {
-        self.consent_client_id
-            .as_deref()
-            .ok_or(ConfigError::MissingConsentClientId)
-    }
-
-    /// The consent redirect URL, or the error that says it is missing.
-    pub fn require_consent_redirect_url(&self) -> Result<&Url, ConfigError> {
-        self.consent_redirect_url
-            .as_ref()
-            .ok_or(ConfigError::MissingConsentRedirectUrl)
-    }
-}
-
-impl Config {
-    /// Checks the durations: a positive invitation lifetime and refresh lease, a refresh-ahead
-    /// margin that is not negative.
-    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+    /// Checks the settings and makes the [`Config`]: the portal URL, the invitation-link URL
+    /// and the consent redirect URL must be http(s) URLs without query or fragment
+    /// ([`ConfigError::PortalUrl`]); the invitation lifetime and the refresh lease must be
+    /// positive and the refresh-ahead margin not negative ([`ConfigError::NotPositive`]).
+    ///
+    /// ```
+    /// use tenant_access::{Config, ConfigError};
+    /// use time::Duration;
+    /// let built = Config::builder("https://portal.example.com")
+    ///     .invitation_lifetime(Duration::ZERO)
+    ///     .build();
+    /// assert_eq!(built.unwrap_err(), ConfigError::NotPositive("the invitation lifetime"));
+    /// ```
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let portal = directory_url(&self.portal_url)?;
+        let invitation_links_at = match &self.invitation_links_at {
+            Some(url) => directory_url(url)?,
+            None => portal
+                .join("invitation/")
+                .map_err(|e| ConfigError::PortalUrl(e.to_string()))?,
+        };
+        let consent_redirect_url = match &self.consent_redirect_url {
+            Some(url) => Some(parse_http_url(url).map_err(ConfigError::PortalUrl)?),
+            None => None,
+        };
         if !self.invitation_lifetime.is_positive() {
             return Err(ConfigError::NotPositive("the invitation lifetime"));
         }
@@ -166,7 +277,16 @@ impl Config {
         if !self.refresh_lease.is_positive() {
             return Err(ConfigError::NotPositive("the refresh lease"));
         }
-        Ok(())
+        Ok(Config {
+            invitation_links_at,
+            invitation_lifetime: self.invitation_lifetime,
+            consent_client_id: self.consent_client_id,
+            consent_redirect_url,
+            msp_name: self.msp_name,
+            refresh_ahead: self.refresh_ahead,
+            refresh_lease: self.refresh_lease,
+            reinvite_on_reauth: self.reinvite_on_reauth,
+        })
     }
 }
 

@@ -18,8 +18,8 @@ use crate::model::{
 use crate::model::{ApprovalRequested, Claimed, DeviceCodeIssued, Expired, ReauthRequired};
 use crate::ops::{DayTwo, Maintainer, MaintenancePolicy, PassReport, StatusRow, VerifyOutcome};
 use crate::ports::{
-    Clock, ConsentCallback, Filter, IdentityProvider, Mailer, PageRequest, Ports, Store,
-    SystemClock,
+    Clock, ConsentCallback, Filter, IdentityProvider, Journeys, Listing, Mailer, PageRequest,
+    Pager, Ports, Store, SystemClock,
 };
 
 /// The engine every journey runs on. Cheap to clone; clones share the same parts.
@@ -100,7 +100,6 @@ impl TenantAccessBuilder {
     /// Checks that every required part is there and builds the engine.
     pub fn build(self) -> Result<TenantAccess, ConfigError> {
         let config = self.config.ok_or(ConfigError::Missing("config"))?;
-        config.check()?;
         let store = self.store.ok_or(ConfigError::Missing("store"))?;
         let mailer = self.mailer.ok_or(ConfigError::Missing("mailer"))?;
         let provider = self
@@ -212,6 +211,32 @@ impl TenantAccess {
     /// One page of journeys matching `filter`.
     pub async fn list(&self, filter: &Filter, page: &PageRequest) -> Result<OnboardingPage, Error> {
         self.day_two.list(filter, page).await
+    }
+
+    /// Every journey matching `filter`, a [`list`](Self::list) page of `page_size` at a
+    /// time, in customer-id order. A method switch under way is not an item of its own: its
+    /// customer's journey says so ([`AnyOnboarding::pending_switch`]), and
+    /// [`pending_switch`](Self::pending_switch) loads it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tenant_access::Error> {
+    /// # use tenant_access::{*, testing::{CaptureMailer, mock::MockProvider}, store::{Filter, MemoryStore}};
+    /// # let ta = TenantAccess::builder().config(Config::new("https://portal.example.com")?)
+    /// #     .store(MemoryStore::new()).mailer(CaptureMailer::new()).provider(MockProvider::new())
+    /// #     .build()?;
+    /// for id in ["contoso", "fabrikam", "woodgrove"] {
+    ///     ta.invite(NewCustomer::new(id, format!("{id}.com"), format!("admin@{id}.com"))?).await?;
+    /// }
+    /// let mut pages = ta.pages(Filter::all(), 2);
+    /// let mut ids = Vec::new();
+    /// while let Some(journeys) = pages.next_page().await? {
+    ///     ids.extend(journeys.iter().map(|j| j.id().to_string()));
+    /// }
+    /// assert_eq!(ids, ["contoso", "fabrikam", "woodgrove"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn pages(&self, filter: Filter, page_size: usize) -> Pager<'_, TenantAccess, Journeys> {
+        Pager::listing(self, filter, page_size)
     }
 
     /// The customer's audit trail, oldest first.
@@ -497,5 +522,19 @@ impl TenantAccess {
     /// Fails with [`FlowError::NoSwitchInProgress`] when there is none.
     pub async fn cancel_switch(&self, customer: &CustomerId) -> Result<(), Error> {
         self.day_two.cancel_switch(customer).await
+    }
+}
+
+impl Listing<TenantAccess> for Journeys {
+    type Item = AnyOnboarding;
+    type Error = Error;
+
+    async fn page<'a>(
+        ta: &'a TenantAccess,
+        filter: &'a Filter,
+        request: &'a PageRequest,
+    ) -> Result<(Vec<AnyOnboarding>, Option<PageRequest>), Error> {
+        let page = ta.list(filter, request).await?;
+        Ok((page.items, page.next))
     }
 }

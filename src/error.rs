@@ -96,11 +96,11 @@ pub enum ConfigError {
     NotPositive(&'static str),
     /// Admin consent needs the MSP's client id, and none is configured.
     #[error(
-        "the password journey needs an admin-consent client id: call Config::consent_client_id"
+        "the password journey needs an admin-consent client id: set ConfigBuilder::consent_client_id"
     )]
     MissingConsentClientId,
     /// Admin consent needs a redirect URL, and none is configured.
-    #[error("admin consent needs a redirect URL: call Config::consent_redirect_url")]
+    #[error("admin consent needs a redirect URL: set ConfigBuilder::consent_redirect_url")]
     MissingConsentRedirectUrl,
 }
 

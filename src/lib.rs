@@ -110,7 +110,7 @@ pub mod testing;
 #[cfg(feature = "axum")]
 pub mod web;
 
-pub use config::Config;
+pub use config::{Config, ConfigBuilder};
 pub use engine::{TenantAccess, TenantAccessBuilder};
 pub use error::{Action, ConfigError, Error};
 pub use journey::{

@@ -139,9 +139,10 @@ async fn a_dead_refresh_token_requires_reauthentication_and_may_reinvite() {
     // With the policy on, refresh_now mails a fresh invitation by itself.
     let h = harness();
     let ta = h.engine(
-        tenant_access::Config::new("https://portal.example.com")
-            .unwrap()
-            .reinvite_on_reauth(true),
+        tenant_access::Config::builder("https://portal.example.com")
+            .reinvite_on_reauth(true)
+            .build()
+            .unwrap(),
         h.store.clone(),
     );
     h.validated("fabrikam").await;

@@ -37,10 +37,10 @@ async fn world() -> World {
     let mailer = CaptureMailer::new();
     let ta = TenantAccess::builder()
         .config(
-            Config::new("https://portal.example.com")
-                .unwrap()
+            Config::builder("https://portal.example.com")
                 .consent_client_id(fake.client_id())
                 .consent_redirect_url("https://portal.example.com/authenticate/OAuth2Callback")
+                .build()
                 .unwrap(),
         )
         .store(MemoryStore::new())

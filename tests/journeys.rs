@@ -768,11 +768,8 @@ fn the_builder_names_what_is_missing() {
         ConfigError::Missing("identity provider")
     );
     assert_eq!(
-        TenantAccess::builder()
-            .config(config().invitation_lifetime(Duration::ZERO))
-            .store(MemoryStore::new())
-            .mailer(CaptureMailer::new())
-            .provider(MockProvider::new())
+        Config::builder("https://portal.example.com")
+            .invitation_lifetime(Duration::ZERO)
             .build()
             .unwrap_err(),
         ConfigError::NotPositive("the invitation lifetime")
@@ -783,7 +780,7 @@ fn the_builder_names_what_is_missing() {
     assert_eq!(
         Config::new("https://p.example.com/msp")
             .unwrap()
-            .link_base()
+            .invitation_links_at()
             .as_str(),
         "https://p.example.com/msp/invitation/"
     );

@@ -161,10 +161,10 @@ async fn world_with(server: OidcServer, config: OidcConfig) -> World {
     let mailer = CaptureMailer::new();
     let ta = TenantAccess::builder()
         .config(
-            Config::new("https://portal.example.com")
-                .unwrap()
+            Config::builder("https://portal.example.com")
                 .consent_client_id("portal-basic")
                 .consent_redirect_url(REDIRECT)
+                .build()
                 .unwrap(),
         )
         .store(MemoryStore::new())

@@ -47,10 +47,11 @@ fn engine_with(mailer: SmtpMailer, msp_name: &str) -> (TenantAccess, ManualClock
     let clock = ManualClock::new(datetime!(2026-11-23 10:00 UTC));
     let ta = TenantAccess::builder()
         .config(
-            Config::new("https://portal.example.com")
-                .unwrap()
+            Config::builder("https://portal.example.com")
                 .msp_name(msp_name)
-                .invitation_lifetime(time::Duration::days(3)),
+                .invitation_lifetime(time::Duration::days(3))
+                .build()
+                .unwrap(),
         )
         .store(MemoryStore::new())
         .mailer(mailer)
@@ -691,9 +692,10 @@ async fn a_refused_resend_keeps_the_previous_link_and_records_the_error() {
     let engine = |server: &SmtpServer| {
         TenantAccess::builder()
             .config(
-                Config::new("https://portal.example.com")
-                    .unwrap()
-                    .msp_name(MSP),
+                Config::builder("https://portal.example.com")
+                    .msp_name(MSP)
+                    .build()
+                    .unwrap(),
             )
             .store(store.clone())
             .mailer(mailer(server).build().unwrap())

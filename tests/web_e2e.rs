@@ -130,11 +130,11 @@ impl Portal {
         let mailer = CaptureMailer::new();
         let ta = TenantAccess::builder()
             .config(
-                Config::new(public.unwrap_or(&format!("{url}{base}")))
-                    .unwrap()
+                Config::builder(public.unwrap_or(&format!("{url}{base}")))
                     .msp_name("Northwind IT")
                     .consent_client_id(fake.client_id())
-                    .consent_redirect_url(&format!("{url}/authenticate/OAuth2Callback"))
+                    .consent_redirect_url(format!("{url}/authenticate/OAuth2Callback"))
+                    .build()
                     .unwrap(),
             )
             .store(MemoryStore::new())

@@ -69,7 +69,7 @@ impl Ports {
         username: String,
         password: Password,
     ) -> Result<(Credentials, String), Error> {
-        let client_id = self.config().require_consent_client_id()?.to_owned();
+        let client_id = self.config().consent_client_id()?.to_owned();
         if username.trim().is_empty() || password.expose_secret().is_empty() {
             return Err(InputError::Credentials("username and password must not be empty").into());
         }
@@ -97,7 +97,7 @@ impl Ports {
         credentials: Credentials,
         client_id: String,
     ) -> Result<(Customer, ConsentRequired), Error> {
-        let redirect_uri = self.config().require_consent_redirect_url()?.clone();
+        let redirect_uri = self.config().consent_redirect_url()?.clone();
         let now = self.clock().now();
         customer.credentials = Some(credentials);
         let state = new_state(&customer.id);

@@ -143,7 +143,11 @@ impl<S: StageType> Onboarding<S> {
         }
         let now = ports.clock().now();
         let code = InvitationCode::generate();
-        let link = match ports.config().link_base().join(code.expose_secret()) {
+        let link = match ports
+            .config()
+            .invitation_links_at()
+            .join(code.expose_secret())
+        {
             Ok(link) => InvitationLink::new(String::from(link)),
             Err(_) => {
                 return Err(self.reject(FlowError::Inconsistent(
@@ -151,7 +155,7 @@ impl<S: StageType> Onboarding<S> {
                 )));
             }
         };
-        let expires_at = now + ports.config().lifetime();
+        let expires_at = now + ports.config().invitation_lifetime();
         let message = InvitationMessage {
             customer: self.customer.id.clone(),
             tenant: self.customer.tenant.clone(),
@@ -159,7 +163,7 @@ impl<S: StageType> Onboarding<S> {
             link,
             code: code.clone(),
             expires_at,
-            msp_name: ports.config().msp().to_owned(),
+            msp_name: ports.config().msp_name().to_owned(),
         };
         let message_id = match ports.mailer().send_invitation(&message).await {
             Ok(id) => id,

@@ -62,7 +62,7 @@ fn stored_fresh(
 impl DayTwo {
     /// [`TenantAccess::access_token`](crate::TenantAccess::access_token).
     pub(crate) async fn access_token(&self, customer: &CustomerId) -> Result<AccessToken, Error> {
-        let margin = self.config().refresh_margin();
+        let margin = self.config().refresh_ahead();
         // The hot path: one clock read, no calendar arithmetic, one shard read lock.
         if let Some(token) = self
             .tokens()
@@ -78,7 +78,7 @@ impl DayTwo {
     /// The slow path of [`access_token`](Self::access_token): single flight, then a refresh
     /// under the replicas' lease.
     async fn refresh_access_token(&self, customer: &CustomerId) -> Result<AccessToken, Error> {
-        let margin = self.config().refresh_margin();
+        let margin = self.config().refresh_ahead();
         let flight = self.tokens().flight(customer);
         let _one_at_a_time = flight.lock().await;
         let fresh_until = self.clock().now() + margin;
@@ -174,7 +174,7 @@ impl DayTwo {
             let mut claim = connected.customer().clone();
             claim.refresh_lease = Some(RefreshLease {
                 holder: self.instance_id().to_owned(),
-                until: now + self.config().lease_duration(),
+                until: now + self.config().refresh_lease(),
             });
             let stage = connected.stage().clone();
             let claimed = match connected.save(self, claim, stage).await {
@@ -233,7 +233,7 @@ impl DayTwo {
     /// [`Config::reinvite_on_reauth`](crate::Config::reinvite_on_reauth) the customer gets a
     /// fresh invitation. Returns the journey as it now stands.
     async fn after_reauth(&self, dead: Onboarding<ReauthRequired>) -> AnyOnboarding {
-        if !self.config().reinvites_on_reauth() {
+        if !self.config().reinvite_on_reauth() {
             return dead.into();
         }
         let id = dead.id().clone();

@@ -12,7 +12,7 @@ use super::DayTwo;
 use crate::error::Error;
 use crate::journey::{AnyOnboarding, StageKind};
 use crate::model::CustomerId;
-use crate::ports::{Filter, PageRequest};
+use crate::ports::{Filter, Pager};
 
 /// What the maintainer does and how often.
 #[derive(Debug, Clone)]
@@ -118,10 +118,9 @@ impl DayTwo {
             ..Filter::default()
         };
         let mut due = Vec::new();
-        let mut page = Some(PageRequest::first(500));
-        while let Some(request) = page {
-            let result = self.store().list(&filter, &request).await?;
-            for record in &result.records {
+        let mut pager = Pager::new(self.store(), filter, 500);
+        while let Some(records) = pager.next_page().await? {
+            for record in &records {
                 let Some(expires_at) = record.customer.token.as_ref().map(|t| t.expires_at) else {
                     continue;
                 };
@@ -130,7 +129,6 @@ impl DayTwo {
                     due.push((record.id().clone(), expires_at));
                 }
             }
-            page = result.next;
         }
         due.sort_by_key(|(_, expires_at)| *expires_at);
         Ok(due)

@@ -67,7 +67,7 @@ impl DayTwo {
 
     /// The cached token for `scopes` if it is valid beyond the refresh-ahead margin.
     fn fresh_for(&self, customer: &CustomerId, scopes: &Scopes) -> Option<AccessToken> {
-        let fresh_until = self.clock().now() + self.config().refresh_margin();
+        let fresh_until = self.clock().now() + self.config().refresh_ahead();
         self.resource_tokens().fresh(customer, scopes, fresh_until)
     }
 

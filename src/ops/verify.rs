@@ -14,7 +14,7 @@ use crate::error::{Error, ProviderError, StoreError};
 use crate::journey::{AnyOnboarding, StageKind, Validated, prove_token};
 use crate::model::{CustomerId, Version};
 use crate::ports::Target;
-use crate::ports::{Filter, ListedConnection, PageRequest, VerifiedConnection};
+use crate::ports::{Filter, ListedConnection, Pager, VerifiedConnection};
 
 /// How many records [`TenantAccess::verify_all`](crate::TenantAccess::verify_all) reads from the store at a time.
 const PAGE: usize = 200;
@@ -99,22 +99,20 @@ impl DayTwo {
             ..filter
         };
         let pause = Arc::new(Pause::default());
-        let pages = stream::unfold(
-            (Some(PageRequest::first(PAGE)), filter),
-            move |(request, filter)| async move {
-                let request = request?;
-                match self.store().list_connections(&filter, &request).await {
-                    Ok(page) => Some((
-                        Either::Left(stream::iter(page.connections).map(Ok)),
-                        (page.next, filter),
-                    )),
-                    Err(error) => Some((
-                        Either::Right(stream::once(std::future::ready(Err(error.into())))),
-                        (None, filter),
-                    )),
+        let pager = Pager::connections(self.store(), filter, PAGE);
+        let pages = stream::unfold(Some(pager), |pager| async move {
+            let mut pager = pager?;
+            match pager.next_page().await {
+                Ok(Some(connections)) => {
+                    Some((Either::Left(stream::iter(connections).map(Ok)), Some(pager)))
                 }
-            },
-        );
+                Ok(None) => None,
+                Err(error) => Some((
+                    Either::Right(stream::once(std::future::ready(Err(error.into())))),
+                    None,
+                )),
+            }
+        });
         let pause_for_tasks = Arc::clone(&pause);
         pages
             .flatten()

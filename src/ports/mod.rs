@@ -20,7 +20,7 @@ use std::sync::Arc;
 pub use clock::{Clock, SystemClock};
 pub use consent::{ConsentCallback, admin_consent_url, check_admin_consent};
 pub use mailer::{InvitationMessage, Mailer};
-pub use pager::Pager;
+pub use pager::{Connections, Journeys, Listing, Pager, Records};
 pub use provider::{
     AdminConsentRequest, DeviceAuthorization, DevicePoll, IdentityProvider, TokenResponse,
 };

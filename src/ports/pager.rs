@@ -1,11 +1,90 @@
-//! Walking every matching record page by page, with memory bounded by the page size.
+//! Walking everything that matches a filter page by page, with memory bounded by the page
+//! size: the crate's one paging loop, over records, connections or journeys.
 
-use super::store::{Filter, PageRequest, Record, Store};
+use std::future::Future;
+use std::marker::PhantomData;
+
+use super::store::{Filter, ListedConnection, PageRequest, Record, Store};
 use crate::error::StoreError;
 
-/// Walks all records matching a filter in customer-id order, one page at a time (keyset
+/// What a [`Pager`] lists from a source `S`: how to read the page a [`PageRequest`] asks for,
+/// and what its items are.
+///
+/// Sealed: the crate lists [`Records`] and [`Connections`] from any [`Store`], and
+/// [`Journeys`] from a [`TenantAccess`](crate::TenantAccess).
+pub trait Listing<S: ?Sized>: sealed::Sealed {
+    /// What a page holds.
+    type Item;
+    /// Why a page could not be read.
+    type Error;
+
+    /// Reads the page `request` asks for: its items, in customer-id order, and the request
+    /// for the next page, if there may be more.
+    #[allow(clippy::type_complexity)] // a page and the next request, spelt out once
+    fn page<'a>(
+        source: &'a S,
+        filter: &'a Filter,
+        request: &'a PageRequest,
+    ) -> impl Future<Output = Result<(Vec<Self::Item>, Option<PageRequest>), Self::Error>> + Send + 'a;
+}
+
+pub(crate) mod sealed {
+    /// Keeps [`Listing`](super::Listing) to the crate's own listings.
+    pub trait Sealed {}
+}
+
+/// Whole [`Record`]s, read with [`Store::list`]: what [`Pager::new`] walks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Records;
+
+/// [`ListedConnection`]s, read with [`Store::list_connections`]: what [`Pager::connections`]
+/// walks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Connections;
+
+/// Journeys as [`AnyOnboarding`](crate::AnyOnboarding)s, read with
+/// [`TenantAccess::list`](crate::TenantAccess::list): what
+/// [`TenantAccess::pages`](crate::TenantAccess::pages) walks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Journeys;
+
+impl sealed::Sealed for Records {}
+impl sealed::Sealed for Connections {}
+impl sealed::Sealed for Journeys {}
+
+impl<S: Store + ?Sized> Listing<S> for Records {
+    type Item = Record;
+    type Error = StoreError;
+
+    async fn page<'a>(
+        store: &'a S,
+        filter: &'a Filter,
+        request: &'a PageRequest,
+    ) -> Result<(Vec<Record>, Option<PageRequest>), StoreError> {
+        let page = store.list(filter, request).await?;
+        Ok((page.records, page.next))
+    }
+}
+
+impl<S: Store + ?Sized> Listing<S> for Connections {
+    type Item = ListedConnection;
+    type Error = StoreError;
+
+    async fn page<'a>(
+        store: &'a S,
+        filter: &'a Filter,
+        request: &'a PageRequest,
+    ) -> Result<(Vec<ListedConnection>, Option<PageRequest>), StoreError> {
+        let page = store.list_connections(filter, request).await?;
+        Ok((page.connections, page.next))
+    }
+}
+
+/// Walks everything matching a filter in customer-id order, one page at a time (keyset
 /// pagination), so listing every customer needs memory for one page only, however many are
-/// stored.
+/// stored. What it walks is its [`Listing`]: [`Records`] ([`Pager::new`]),
+/// [`Connections`] ([`Pager::connections`]) or [`Journeys`]
+/// ([`TenantAccess::pages`](crate::TenantAccess::pages)).
 ///
 /// ```
 /// # tokio_test_block(async {
@@ -23,29 +102,56 @@ use crate::error::StoreError;
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct Pager<'a, S: Store + ?Sized> {
-    store: &'a S,
+pub struct Pager<'a, S: ?Sized, L = Records> {
+    source: &'a S,
     filter: Filter,
     next: Option<PageRequest>,
+    listing: PhantomData<fn() -> L>,
 }
 
 impl<'a, S: Store + ?Sized> Pager<'a, S> {
-    /// A pager over `store` with pages of `page_size` records.
+    /// A pager over the [`Record`]s of `store`, in pages of `page_size`.
     pub fn new(store: &'a S, filter: Filter, page_size: usize) -> Self {
+        Self::listing(store, filter, page_size)
+    }
+}
+
+impl<'a, S: Store + ?Sized> Pager<'a, S, Connections> {
+    /// A pager over the connections of `store` ([`Store::list_connections`]), in pages of
+    /// `page_size`: the few facts a verification needs instead of whole records.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use tenant_access::store::{Filter, MemoryStore, Pager};
+    /// let store = MemoryStore::new();
+    /// let mut pager = Pager::connections(&store, Filter::all(), 100);
+    /// assert!(pager.next_page().await.unwrap().is_none());
+    /// # });
+    /// ```
+    pub fn connections(store: &'a S, filter: Filter, page_size: usize) -> Self {
+        Self::listing(store, filter, page_size)
+    }
+}
+
+impl<'a, S: ?Sized, L: Listing<S>> Pager<'a, S, L> {
+    /// A pager over what `L` lists from `source`, in pages of `page_size`.
+    pub(crate) fn listing(source: &'a S, filter: Filter, page_size: usize) -> Self {
         Self {
-            store,
+            source,
             filter,
             next: Some(PageRequest::first(page_size)),
+            listing: PhantomData,
         }
     }
 
-    /// The next non-empty page, or `None` when every record has been seen.
-    pub async fn next_page(&mut self) -> Result<Option<Vec<Record>>, StoreError> {
+    /// The next non-empty page, or `None` when everything has been seen. After an error the
+    /// same page is not asked for again: the walk ends.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<L::Item>>, L::Error> {
         while let Some(request) = self.next.take() {
-            let page = self.store.list(&self.filter, &request).await?;
-            self.next = page.next;
-            if !page.records.is_empty() {
-                return Ok(Some(page.records));
+            let (items, next) = L::page(self.source, &self.filter, &request).await?;
+            self.next = next;
+            if !items.is_empty() {
+                return Ok(Some(items));
             }
         }
         Ok(None)

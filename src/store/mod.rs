@@ -23,6 +23,6 @@ pub use sql::ResealReport;
 pub use sqlite::SqliteStore;
 
 pub use crate::ports::{
-    ConnectionPage, Filter, ListedConnection, Page, PageRequest, Pager, Record, Store,
-    VerifiedConnection,
+    ConnectionPage, Connections, Filter, ListedConnection, Listing, Page, PageRequest, Pager,
+    Record, Records, Store, VerifiedConnection,
 };

@@ -255,7 +255,7 @@ impl Web {
     pub(crate) fn new(engine: TenantAccess, config: WebConfig, assets: &'static str) -> Arc<Self> {
         let secure = config
             .secure_cookies
-            .unwrap_or_else(|| engine.config().link_base().scheme() == "https");
+            .unwrap_or_else(|| engine.config().invitation_links_at().scheme() == "https");
         let host_only = secure && config.base_path.is_empty();
         let name = |base: &str| {
             if host_only {
@@ -282,7 +282,7 @@ impl Web {
             .unwrap_or_else(|| {
                 self.engine
                     .config()
-                    .require_consent_redirect_url()
+                    .consent_redirect_url()
                     .map(|u| u.path().to_owned())
                     .unwrap_or_else(|_| DEFAULT_CONSENT_CALLBACK_PATH.to_owned())
             })
@@ -297,7 +297,7 @@ impl Web {
     ) -> Response {
         let rendered = self.templates.get_template(template).and_then(|t| {
             t.render(minijinja::context! {
-                msp_name => self.engine.config().msp(),
+                msp_name => self.engine.config().msp_name(),
                 base => self.config.base_path,
                 assets => self.assets,
                 ..minijinja::Value::from_serialize(&page)

@@ -29,11 +29,11 @@ pub fn harness() -> Harness {
     let store = MemoryStore::new();
     let ta = TenantAccess::builder()
         .config(
-            Config::new("https://portal.example.com")
-                .unwrap()
+            Config::builder("https://portal.example.com")
                 .msp_name("Northwind IT")
                 .consent_client_id(CONSENT_CLIENT)
                 .consent_redirect_url(REDIRECT)
+                .build()
                 .unwrap(),
         )
         .store(store.clone())

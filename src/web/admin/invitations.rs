@@ -13,7 +13,7 @@ use crate::error::{Error, FlowError};
 use crate::journey::{AnyOnboarding, Revocable, StageKind};
 use crate::model::NewCustomer;
 use crate::model::{CustomerId, JourneyId, Method};
-use crate::ports::{Filter, PageRequest};
+use crate::ports::Filter;
 use crate::web::csrf::{CsrfForm, CsrfToken};
 use crate::web::{WebError, show_time};
 
@@ -52,14 +52,13 @@ fn invitation_view(journey: &AnyOnboarding) -> InvitationView {
     }
 }
 
-/// Every journey, a page of the store at a time: each customer's own, and the method switch
-/// under way beside it.
+/// Every journey, a page of the store at a time ([`TenantAccess::pages`]): each customer's
+/// own, and the method switch under way beside it.
 async fn all_journeys(ta: &TenantAccess) -> Result<Vec<AnyOnboarding>, Error> {
     let mut all = Vec::new();
-    let mut page = Some(PageRequest::first(500));
-    while let Some(request) = page {
-        let result = ta.list(&Filter::all(), &request).await?;
-        for journey in result.items {
+    let mut pages = ta.pages(Filter::all(), 500);
+    while let Some(journeys) = pages.next_page().await? {
+        for journey in journeys {
             let switching = journey.pending_switch().is_some();
             let id = journey.id().clone();
             all.push(journey);
@@ -67,7 +66,6 @@ async fn all_journeys(ta: &TenantAccess) -> Result<Vec<AnyOnboarding>, Error> {
                 all.extend(ta.pending_switch(&id).await?);
             }
         }
-        page = result.next;
     }
     Ok(all)
 }
