@@ -168,9 +168,9 @@ async fn an_unknown_customer_is_not_found() {
 }
 
 fn config() -> Config {
-    Config::new("https://portal.example.com")
-        .unwrap()
+    Config::builder("https://portal.example.com")
         .consent_client_id(support::CONSENT_CLIENT)
         .consent_redirect_url(support::REDIRECT)
+        .build()
         .unwrap()
 }

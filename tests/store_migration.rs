@@ -42,10 +42,10 @@ fn codes(backend: &str) -> serde_json::Value {
 fn engine(store: Arc<dyn Store>, mock: &MockProvider) -> TenantAccess {
     TenantAccess::builder()
         .config(
-            Config::new("https://portal.example.com")
-                .unwrap()
+            Config::builder("https://portal.example.com")
                 .consent_client_id("11111111-2222-3333-4444-555555555555")
                 .consent_redirect_url("https://portal.example.com/authenticate/OAuth2Callback")
+                .build()
                 .unwrap(),
         )
         .shared_store(store)
