@@ -50,6 +50,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
 use futures_util::{FutureExt, StreamExt};
+use std::time::Duration;
 use tenant_access::journey::{StageKind, StageType, Validated};
 use tenant_access::model::{AccessToken, RefreshToken};
 use tenant_access::model::{Actor, AuditEvent};
@@ -60,7 +61,8 @@ use tenant_access::testing::CaptureMailer;
 use tenant_access::testing::fake_entra::{FakeEntra, FakeRequest};
 use tenant_access::testing::mock::MockProvider;
 use tenant_access::{Config, CustomerId, Method, NewCustomer, TenantAccess};
-use time::{Duration, OffsetDateTime};
+
+use time::OffsetDateTime;
 
 /// Counts live heap bytes, to measure memory per customer without an external tool. Only
 /// while [`TRACKING`] is on (parts 2 and 3): the counters are shared atomics, and on part 1 they
@@ -515,7 +517,7 @@ fn populate(rt: &tokio::runtime::Runtime, ta: &TenantAccess, n: usize) -> Vec<Cu
             let token = TokenSet {
                 access_token: AccessToken::new(format!("{access}{i}")),
                 refresh_token: Some(RefreshToken::new(format!("{refresh}{i}"))),
-                expires_at: now + Duration::hours(1),
+                expires_at: now + Duration::from_secs(3600),
                 obtained_at: now,
                 scope: Some("https://graph.microsoft.com/.default offline_access".into()),
             };

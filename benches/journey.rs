@@ -10,11 +10,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, criterion_group};
+use std::time::Duration;
 use tenant_access::store::MemoryStore;
 use tenant_access::testing::ManualClock;
 use tenant_access::testing::mock::MockProvider;
 use tenant_access::{AnyOnboarding, Config, NewCustomer, PollOutcome, TenantAccess};
-use time::Duration;
 
 const TARGET_NS: f64 = 20_000.0;
 
@@ -56,7 +56,7 @@ async fn journey(ta: &TenantAccess, mailer: &Discard, clock: &ManualClock, n: u6
         .start_device_code(ta)
         .await
         .unwrap();
-    clock.advance(Duration::seconds(5));
+    clock.advance(Duration::from_secs(5));
     let PollOutcome::Authenticated(token) = device.poll(ta).await.unwrap() else {
         unreachable!()
     };

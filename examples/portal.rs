@@ -28,6 +28,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tenant_access::error::MailError;
 use tenant_access::journey::StageKind;
@@ -39,7 +40,6 @@ use tenant_access::testing::CaptureMailer;
 use tenant_access::testing::fake_entra::FakeEntra;
 use tenant_access::web::{self, AdminAuthorizer, Operator, WebConfig};
 use tenant_access::{AnyOnboarding, Config, NewCustomer, PollOutcome, TenantAccess};
-use time::Duration;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -243,7 +243,7 @@ async fn play_microsoft(ta: TenantAccess, fake: Arc<FakeEntra>) {
             }
             match journey {
                 AnyOnboarding::DeviceCodeIssued(device)
-                    if now - device.stage().issued_at > Duration::seconds(3) =>
+                    if now - device.stage().issued_at > Duration::from_secs(3) =>
                 {
                     let code = device.stage().user_code().to_owned();
                     if signed_in.insert(code.clone()) {
@@ -255,7 +255,7 @@ async fn play_microsoft(ta: TenantAccess, fake: Arc<FakeEntra>) {
                     }
                 }
                 AnyOnboarding::ApprovalRequested(waiting)
-                    if now - waiting.stage().requested_at > Duration::seconds(20)
+                    if now - waiting.stage().requested_at > Duration::from_secs(20)
                         && fake.approve_admin_consent_requests(&tenant) > 0 =>
                 {
                     println!("[fake microsoft] a reviewer of {tenant} approves the request");

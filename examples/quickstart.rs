@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
 use tenant_access::journey::StageKind;
 use tenant_access::model::{ClientSecret, Password};
 use tenant_access::ops::StatusRow;
@@ -24,7 +25,6 @@ use tenant_access::testing::fake_entra::FakeEntra;
 use tenant_access::{
     AnyOnboarding, Config, NewCustomer, PollOutcome, RefreshOutcome, TenantAccess,
 };
-use time::Duration;
 
 fn step(customer: &str, from: StageKind, to: StageKind) {
     println!("{customer:<10} {:<18} -> {}", from.as_str(), to.as_str());
@@ -93,7 +93,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         return Err("expected the approval workflow".into());
     };
     step("contoso", StageKind::DeviceCodeIssued, waiting.kind());
-    clock.advance(Duration::days(1));
+    clock.advance(Duration::from_secs(86_400));
     fake.approve_admin_consent_requests("contoso.com");
     println!("{:<10} a reviewer approves the application a day later", "");
     let device = waiting.continue_authentication(&ta).await?;
@@ -142,7 +142,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     step("woodgrove", StageKind::TokenAcquired, woodgrove.kind());
 
     // Day Two, 30 days on: refresh everyone; fabrikam's admin changed their password.
-    clock.advance(Duration::days(30));
+    clock.advance(Duration::from_secs(30 * 86_400));
     fake.revoke_refresh_tokens("fabrikam.com");
     for connected in [contoso, fabrikam, woodgrove] {
         let id = connected.id().to_string();

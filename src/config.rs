@@ -4,7 +4,7 @@
 //! Each setting has one name: the builder's setter and the config's getter share it
 //! (`ConfigBuilder::msp_name` sets what `Config::msp_name` reads).
 
-use time::Duration;
+use std::time::Duration;
 use url::Url;
 
 use crate::error::ConfigError;
@@ -17,11 +17,11 @@ use crate::error::ConfigError;
 ///
 /// ```
 /// use tenant_access::Config;
-/// use time::Duration;
+/// use std::time::Duration;
 ///
 /// let config = Config::builder("https://portal.example.com")
 ///     .msp_name("Northwind IT")
-///     .invitation_lifetime(Duration::days(3))
+///     .invitation_lifetime(Duration::from_secs(3 * 86_400))
 ///     .consent_client_id("11111111-2222-3333-4444-555555555555")
 ///     .consent_redirect_url("https://portal.example.com/authenticate/OAuth2Callback")
 ///     .build()?;
@@ -30,7 +30,7 @@ use crate::error::ConfigError;
 ///     "https://portal.example.com/invitation/"
 /// );
 /// assert_eq!(config.msp_name(), "Northwind IT");
-/// assert_eq!(config.invitation_lifetime(), Duration::days(3));
+/// assert_eq!(config.invitation_lifetime(), Duration::from_secs(3 * 86_400));
 /// # Ok::<(), tenant_access::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ pub struct Config {
 ///
 /// ```
 /// use tenant_access::{Config, ConfigError};
-/// use time::Duration;
+/// use std::time::Duration;
 ///
 /// let built = Config::builder("https://portal.example.com")
 ///     .refresh_lease(Duration::ZERO)
@@ -94,12 +94,12 @@ impl Config {
         ConfigBuilder {
             portal_url: portal_url.into(),
             invitation_links_at: None,
-            invitation_lifetime: Duration::days(7),
+            invitation_lifetime: Duration::from_secs(7 * 86_400),
             consent_client_id: None,
             consent_redirect_url: None,
             msp_name: "Your IT provider".to_owned(),
-            refresh_ahead: Duration::minutes(5),
-            refresh_lease: Duration::seconds(30),
+            refresh_ahead: Duration::from_secs(5 * 60),
+            refresh_lease: Duration::from_secs(30),
             reinvite_on_reauth: false,
         }
     }
@@ -250,7 +250,7 @@ impl ConfigBuilder {
     ///
     /// ```
     /// use tenant_access::{Config, ConfigError};
-    /// use time::Duration;
+    /// use std::time::Duration;
     /// let built = Config::builder("https://portal.example.com")
     ///     .invitation_lifetime(Duration::ZERO)
     ///     .build();
@@ -268,13 +268,10 @@ impl ConfigBuilder {
             Some(url) => Some(parse_http_url(url).map_err(ConfigError::PortalUrl)?),
             None => None,
         };
-        if !self.invitation_lifetime.is_positive() {
+        if self.invitation_lifetime.is_zero() {
             return Err(ConfigError::NotPositive("the invitation lifetime"));
         }
-        if self.refresh_ahead.is_negative() {
-            return Err(ConfigError::NotPositive("the refresh-ahead margin"));
-        }
-        if !self.refresh_lease.is_positive() {
+        if self.refresh_lease.is_zero() {
             return Err(ConfigError::NotPositive("the refresh lease"));
         }
         Ok(Config {

@@ -8,7 +8,9 @@
 
 use std::fmt;
 
-use time::{Duration, OffsetDateTime};
+use std::time::Duration;
+
+use time::OffsetDateTime;
 
 use crate::model::{CustomerId, Method, StageKind, Version};
 
@@ -324,7 +326,7 @@ pub enum ProviderError {
 /// "; retry after 30s" when the provider said how long to wait, else nothing.
 fn retry_hint(after: &Option<Duration>) -> String {
     match after {
-        Some(after) => format!("; retry after {after}"),
+        Some(after) => format!("; retry after {after:?}"),
         None => String::new(),
     }
 }
@@ -470,7 +472,7 @@ mod tests {
     #[test]
     fn retry_hints_read_well() {
         let throttled = ProviderError::Throttled {
-            retry_after: Some(Duration::seconds(30)),
+            retry_after: Some(Duration::from_secs(30)),
         };
         assert_eq!(throttled.to_string(), "throttled; retry after 30s");
         let bare = ProviderError::Unavailable {
@@ -483,12 +485,12 @@ mod tests {
     #[test]
     fn actions_group_errors_for_the_portal() {
         let throttled = Error::from(ProviderError::Throttled {
-            retry_after: Some(Duration::seconds(7)),
+            retry_after: Some(Duration::from_secs(7)),
         });
         assert_eq!(
             throttled.action(),
             Action::Retry {
-                after: Some(Duration::seconds(7))
+                after: Some(Duration::from_secs(7))
             }
         );
         assert!(throttled.is_retryable());

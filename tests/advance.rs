@@ -6,12 +6,12 @@
 
 mod support;
 
+use std::time::Duration;
 use support::{customer, harness};
 use tenant_access::journey::{AnyOnboarding, Next, Step};
 use tenant_access::model::{JourneyId, StageKind};
 use tenant_access::testing::mock::Operation;
 use tenant_access::{Config, CustomerId, Error, TenantAccess};
-use time::Duration;
 
 fn id(text: &str) -> CustomerId {
     CustomerId::new(text).unwrap()
@@ -77,7 +77,7 @@ async fn a_device_code_journey_with_approval_runs_on_advance_alone_across_a_rest
     assert_eq!(waiting.next, Next::Waiting);
     assert_eq!(waiting.journey.kind(), StageKind::ApprovalRequested);
     // Days pass with nothing due; then a reviewer approves and the customer continues.
-    h.clock.advance(Duration::days(2));
+    h.clock.advance(Duration::from_secs(2 * 86_400));
     let idle = restarted.advance(&contoso).await.unwrap();
     assert_eq!(idle.step, Step::Nothing);
     h.mock.approve("contoso");
@@ -111,7 +111,7 @@ async fn advance_expires_an_invitation_whose_time_ran_out() {
         .send(&h.ta)
         .await
         .unwrap();
-    h.clock.advance(Duration::days(8));
+    h.clock.advance(Duration::from_secs(8 * 86_400));
     let expired = h.ta.advance(&contoso).await.unwrap();
     assert_eq!(expired.step, Step::InvitationExpired);
     assert_eq!(expired.journey.kind(), StageKind::Expired);

@@ -6,6 +6,7 @@ mod support;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
+use std::time::Duration;
 use support::{customer, harness};
 use tenant_access::error::{Action, Error, FlowError};
 use tenant_access::journey::{StageKind, Validated};
@@ -15,7 +16,6 @@ use tenant_access::ports::Clock;
 use tenant_access::store::{Filter, Store};
 use tenant_access::testing::mock::Operation;
 use tenant_access::{CustomerId, Onboarding, Scopes, TenantAccess};
-use time::Duration;
 
 fn id(s: &str) -> CustomerId {
     CustomerId::new(s).unwrap()
@@ -44,7 +44,7 @@ async fn a_token_near_expiry_is_refreshed_ahead() {
     h.validated("contoso").await;
     let first = h.ta.access_token(&id("contoso")).await.unwrap();
     // 3599 s tokens, 5 min margin: at 55 minutes the token is refreshed.
-    h.clock.advance(Duration::minutes(55));
+    h.clock.advance(Duration::from_secs(55 * 60));
     let second = h.ta.access_token(&id("contoso")).await.unwrap();
     assert_ne!(first.expose_secret(), second.expose_secret());
     assert_eq!(h.mock.count(Operation::Refresh), 1);
@@ -58,7 +58,7 @@ async fn a_token_near_expiry_is_refreshed_ahead() {
 async fn sixty_four_concurrent_callers_share_one_refresh() {
     let h = harness();
     h.validated("contoso").await;
-    h.clock.advance(Duration::minutes(58));
+    h.clock.advance(Duration::from_secs(58 * 60));
     let ta = Arc::new(h.ta.clone());
     let mut tasks = Vec::new();
     for _ in 0..64 {
@@ -88,7 +88,7 @@ async fn a_replica_that_loses_the_race_uses_the_winners_token() {
         tenant_access::Config::new("https://portal.example.com").unwrap(),
         h.store.clone(),
     );
-    h.clock.advance(Duration::minutes(58));
+    h.clock.advance(Duration::from_secs(58 * 60));
     let ours = h.ta.access_token(&id("contoso")).await.unwrap();
     // The replica's cache is empty; the store already holds the fresh token: no refresh.
     let theirs = replica.access_token(&id("contoso")).await.unwrap();
@@ -101,14 +101,14 @@ async fn a_transient_refresh_failure_serves_the_still_valid_token() {
     let h = harness();
     h.validated("contoso").await;
     let first = h.ta.access_token(&id("contoso")).await.unwrap();
-    h.clock.advance(Duration::minutes(57));
+    h.clock.advance(Duration::from_secs(57 * 60));
     h.mock.script("contoso", |s| {
         s.transient_failure(Operation::Refresh, 503);
     });
     let still = h.ta.access_token(&id("contoso")).await.unwrap();
     assert_eq!(still.expose_secret(), first.expose_secret());
     // Once it has expired, the failure is the caller's.
-    h.clock.advance(Duration::minutes(3));
+    h.clock.advance(Duration::from_secs(3 * 60));
     h.mock.script("contoso", |s| {
         s.transient_failure(Operation::Refresh, 503);
     });
@@ -121,7 +121,7 @@ async fn a_dead_refresh_token_requires_reauthentication_and_may_reinvite() {
     let h = harness();
     h.validated("contoso").await;
     h.mock.revoke_refresh_tokens("contoso");
-    h.clock.advance(Duration::hours(2));
+    h.clock.advance(Duration::from_secs(2 * 3600));
     let err = h.ta.access_token(&id("contoso")).await.unwrap_err();
     assert!(matches!(
         err,
@@ -192,7 +192,7 @@ async fn access_token_for_a_customer_without_a_connection_is_a_typed_error() {
 async fn verify_one_records_the_result() {
     let h = harness();
     h.validated("contoso").await;
-    h.clock.advance(Duration::days(1));
+    h.clock.advance(Duration::from_secs(86_400));
     let connected = h.ta.verify(&id("contoso")).await.unwrap();
     assert_eq!(
         connected.customer().last_verification.as_ref().unwrap().at,
@@ -228,9 +228,9 @@ async fn a_verification_that_loses_the_write_hands_back_the_connection_unchanged
     let h = harness();
     let stale = h.validated("contoso").await;
     // Another replica verifies first: the stale value's write loses the compare-and-swap.
-    h.clock.advance(Duration::hours(1));
+    h.clock.advance(Duration::from_secs(3600));
     h.ta.verify(&id("contoso")).await.unwrap();
-    h.clock.advance(Duration::hours(1));
+    h.clock.advance(Duration::from_secs(3600));
     let version = stale.version();
     loses_the_write_unchanged(&h.ta, stale).await;
     // The stored record is the other replica's, untouched by the loser.
@@ -238,7 +238,7 @@ async fn a_verification_that_loses_the_write_hands_back_the_connection_unchanged
     assert_eq!(stored.version(), version.next());
     assert_eq!(
         stored.customer().last_verification.as_ref().unwrap().at,
-        h.clock.now() - Duration::hours(1)
+        h.clock.now() - Duration::from_secs(3600)
     );
 }
 
@@ -247,7 +247,7 @@ async fn verify_keeps_an_unchanged_tenant_and_records_a_renamed_one() {
     let h = harness();
     let stale = h.validated("contoso").await;
     let recorded = stale.customer().tenant_info.clone().unwrap();
-    h.clock.advance(Duration::hours(1));
+    h.clock.advance(Duration::from_secs(3600));
     let again = h.ta.verify(&id("contoso")).await.unwrap();
     assert_eq!(again.customer().tenant_info.as_ref(), Some(&recorded));
 
@@ -259,7 +259,7 @@ async fn verify_keeps_an_unchanged_tenant_and_records_a_renamed_one() {
     h.mock.script("contoso", |s| {
         s.validates_as(renamed.clone());
     });
-    h.clock.advance(Duration::hours(1));
+    h.clock.advance(Duration::from_secs(3600));
     h.ta.verify(&id("contoso")).await.unwrap();
     let stored = h.ta.load(&id("contoso")).await.unwrap();
     assert_eq!(stored.customer().tenant_info.as_ref(), Some(&renamed));
@@ -290,10 +290,10 @@ async fn verify_all_updates_everyone_despite_failures_and_throttling() {
     }
     for n in [10, 333, 999] {
         h.mock.script(&format!("c{n:04}"), |s| {
-            s.throttle(Operation::Validate, Duration::seconds(30));
+            s.throttle(Operation::Validate, Duration::from_secs(30));
         });
     }
-    h.clock.advance(Duration::days(1));
+    h.clock.advance(Duration::from_secs(86_400));
     let started = h.clock.now();
     let outcomes: Vec<_> =
         h.ta.verify_all(Filter::all(), 8)
@@ -314,7 +314,7 @@ async fn verify_all_updates_everyone_despite_failures_and_throttling() {
     failed.sort();
     assert_eq!(failed, failing);
     // The pause was honoured on the clock, not by sleeping.
-    assert!(h.clock.now() >= started + Duration::seconds(30));
+    assert!(h.clock.now() >= started + Duration::from_secs(30));
     for row in
         h.ta.status_report(&Filter::stages([StageKind::Validated]))
             .await
@@ -436,7 +436,7 @@ async fn verify_all_verifies_a_record_that_moved_after_listing_as_it_is_now() {
         tenant_access::Config::new("https://portal.example.com").unwrap(),
         MovesAfterListing(h.store.clone()),
     );
-    h.clock.advance(Duration::days(1));
+    h.clock.advance(Duration::from_secs(86_400));
     let mut outcomes: Vec<_> = ta
         .verify_all(Filter::all(), 4)
         .map(Result::unwrap)
@@ -555,13 +555,13 @@ async fn a_maintenance_pass_refreshes_due_tokens_and_verifies_stale_connections(
     );
     assert_eq!(h.mock.count(Operation::Refresh), 0);
     // 50 minutes on, every token expires within the window; a day on, all are stale.
-    h.clock.advance(Duration::minutes(50));
+    h.clock.advance(Duration::from_secs(50 * 60));
     let report = h.ta.maintenance_pass(&policy).await.unwrap();
     assert_eq!(report.refreshed, 5);
     assert_eq!(report.reauth_required, 1);
     assert_eq!(report.verified, 0);
     assert_eq!(h.mock.count(Operation::Refresh), 6);
-    h.clock.advance(Duration::days(1));
+    h.clock.advance(Duration::from_secs(86_400));
     let report = h.ta.maintenance_pass(&policy).await.unwrap();
     // Tokens are due again (a day later) and the five live connections get verified.
     assert_eq!((report.refreshed, report.verified), (5, 5));
@@ -634,7 +634,7 @@ async fn tokens_for_another_resource_come_from_the_same_refresh_token() {
     );
     assert!(after.customer().refresh_lease.is_none());
     // Renewed ahead of expiry, like the connection's own token.
-    h.clock.advance(Duration::minutes(56));
+    h.clock.advance(Duration::from_secs(56 * 60));
     let renewed = h.ta.access_token_for(&id("contoso"), &arm).await.unwrap();
     assert_ne!(renewed.expose_secret(), first.expose_secret());
     assert_eq!(h.mock.count(Operation::RefreshForScopes), 2);

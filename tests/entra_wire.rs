@@ -8,6 +8,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mockito::{Server, ServerGuard};
+use std::time::Duration;
 use tenant_access::error::ProviderError;
 use tenant_access::model::{
     AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
@@ -18,7 +19,6 @@ use tenant_access::provider::{
     AdminConsentRequest, ConsentCallback, DevicePoll, IdentityProvider, Target,
 };
 use tenant_access::{ports::Clock, testing::ManualClock};
-use time::Duration;
 use time::macros::datetime;
 use url::Url;
 
@@ -159,8 +159,8 @@ async fn device_authorization_sends_client_id_and_scope() {
         device.verification_uri.as_str(),
         "https://microsoft.com/devicelogin"
     );
-    assert_eq!(device.expires_in, Duration::seconds(900));
-    assert_eq!(device.interval, Duration::seconds(5));
+    assert_eq!(device.expires_in, Duration::from_secs(900));
+    assert_eq!(device.interval, Duration::from_secs(5));
     assert!(device.message.unwrap().contains("FQK5HW3UF"));
 }
 
@@ -192,7 +192,7 @@ async fn device_poll_sends_exactly_the_rfc8628_fields_and_gets_the_token() {
         token.refresh_token.unwrap().expose_secret(),
         "1.AXkA-rotated-refresh-token"
     );
-    assert_eq!(token.expires_in, Duration::seconds(3599));
+    assert_eq!(token.expires_in, Duration::from_secs(3599));
 }
 
 #[tokio::test]
@@ -615,7 +615,7 @@ async fn throttling_honours_retry_after_on_the_injected_clock() {
         .unwrap();
     throttled.assert_async().await;
     ok.assert_async().await;
-    assert_eq!(clock.now() - start, Duration::seconds(7));
+    assert_eq!(clock.now() - start, Duration::from_secs(7));
 }
 
 /// The engine hands its clock to a provider built without one (and perhaps cloned already):
@@ -647,7 +647,7 @@ async fn a_clock_given_after_construction_reaches_every_clone_and_the_first_one_
         .refresh(&target(), &RefreshToken::new("1.old"))
         .await
         .unwrap();
-    assert_eq!(clock.now() - start, Duration::seconds(7));
+    assert_eq!(clock.now() - start, Duration::from_secs(7));
     let explicit = EntraProvider::new(config(&server))
         .unwrap()
         .with_clock(Arc::new(clock.clone()));
@@ -688,7 +688,7 @@ async fn the_engines_clock_reaches_the_provider() {
         .refresh(&target(), &RefreshToken::new("1.old"))
         .await
         .unwrap();
-    assert_eq!(clock.now() - start, Duration::seconds(7));
+    assert_eq!(clock.now() - start, Duration::from_secs(7));
 }
 
 #[tokio::test]
@@ -712,7 +712,7 @@ async fn throttling_without_retries_hands_retry_after_to_the_caller() {
     assert_eq!(
         got,
         ProviderError::Throttled {
-            retry_after: Some(Duration::seconds(120))
+            retry_after: Some(Duration::from_secs(120))
         }
     );
     assert_eq!(clock.now(), start);
@@ -745,7 +745,7 @@ async fn server_errors_are_retried_with_bounded_backoff_then_typed() {
     // 0.5 + 1 + 2 s of backoff, plus at most 50 % jitter.
     let waited = clock.now() - start;
     assert!(
-        waited >= Duration::milliseconds(3500) && waited <= Duration::milliseconds(5250),
+        waited >= Duration::from_millis(3500) && waited <= Duration::from_millis(5250),
         "{waited:?}"
     );
 }
@@ -768,7 +768,7 @@ async fn connection_failures_are_retried_then_typed() {
     let got = entra.device_authorization(&target()).await.unwrap_err();
     assert!(matches!(got, ProviderError::Transport(_)), "{got:?}");
     assert!(got.is_transient());
-    assert!(clock.now() - start >= Duration::milliseconds(1500));
+    assert!(clock.now() - start >= Duration::from_millis(1500));
 }
 
 #[tokio::test]
@@ -893,10 +893,10 @@ async fn string_typed_numbers_and_ext_expires_in_are_accepted() {
         .refresh(&target(), &RefreshToken::new("1.old"))
         .await
         .unwrap();
-    assert_eq!(token.expires_in, Duration::seconds(3599));
+    assert_eq!(token.expires_in, Duration::from_secs(3599));
     let device = entra.device_authorization(&target()).await.unwrap();
-    assert_eq!(device.expires_in, Duration::seconds(900));
-    assert_eq!(device.interval, Duration::seconds(5));
+    assert_eq!(device.expires_in, Duration::from_secs(900));
+    assert_eq!(device.interval, Duration::from_secs(5));
     assert_eq!(device.message, None);
 }
 

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
 use tenant_access::error::{Error, ProviderError};
 use tenant_access::journey::{Claimed, DeviceCodeIssued, StageKind, Validated};
 use tenant_access::model::{ClientSecret, Password};
@@ -15,7 +16,6 @@ use tenant_access::{
     AnyOnboarding, Config, NewCustomer, Onboarding, PollOutcome, RefreshOutcome, TenantAccess,
 };
 use tenant_access::{ports::Clock, testing::ManualClock};
-use time::Duration;
 use time::macros::datetime;
 
 const APP_ID: &str = "99999999-8888-7777-6666-555555555555";
@@ -125,7 +125,7 @@ async fn device_code_journey_polls_once_per_tick_and_validates() {
     assert!(token_set.refresh_token.is_some());
     assert_eq!(
         token_set.expires_at,
-        w.clock.now() + Duration::seconds(3599)
+        w.clock.now() + Duration::from_secs(3599)
     );
 
     let connected = token.validate(&w.ta).await.unwrap();
@@ -139,15 +139,15 @@ async fn device_code_journey_polls_once_per_tick_and_validates() {
 async fn slow_down_widens_the_interval_by_five_seconds() {
     let w = world().await;
     let d = device(&w, "contoso", "contoso.com").await;
-    assert_eq!(d.stage().interval, Duration::seconds(5));
+    assert_eq!(d.stage().interval, Duration::from_secs(5));
     assert!(w.fake.slow_down(d.stage().user_code()));
     let PollOutcome::SlowDown(d) = poll_once(&w, d).await else {
         panic!("slow_down was injected")
     };
-    assert_eq!(d.stage().interval, Duration::seconds(10));
+    assert_eq!(d.stage().interval, Duration::from_secs(10));
     assert_eq!(
         d.stage().next_poll_at,
-        w.clock.now() + Duration::seconds(10)
+        w.clock.now() + Duration::from_secs(10)
     );
     // Polling on the widened interval is not too fast for the server either.
     let PollOutcome::Pending(d) = poll_once(&w, d).await else {
@@ -176,7 +176,7 @@ async fn admin_consent_workflow_waits_for_the_reviewer_then_authenticates_again(
     assert_eq!(w.fake.admin_consent_requests("contoso.com"), 1);
 
     // Days later the reviewer approves in the Entra admin centre.
-    w.clock.advance(Duration::days(2));
+    w.clock.advance(Duration::from_secs(2 * 86_400));
     assert_eq!(w.fake.approve_admin_consent_requests("contoso.com"), 1);
 
     // "Click here to continue the authentication process": a new device code.
@@ -211,7 +211,7 @@ async fn declined_and_expired_device_codes_go_back_to_claimed() {
     let PollOutcome::Expired(_) = d.poll_until_done(&w.ta).await.unwrap() else {
         panic!("the code should expire")
     };
-    assert!(w.clock.now() - issued >= Duration::minutes(15));
+    assert!(w.clock.now() - issued >= Duration::from_secs(15 * 60));
     let polls = w.fake.requests(FakeRequest::DevicePoll) - polls_before;
     assert!((170..=180).contains(&polls), "{polls} polls");
 }
@@ -363,7 +363,7 @@ async fn refresh_rotates_the_refresh_token_and_revives_an_expired_access_token()
         .unwrap();
 
     // Two hours later the access token has expired: Graph refuses it.
-    w.clock.advance(Duration::hours(2));
+    w.clock.advance(Duration::from_secs(2 * 3600));
     let rejected = connected.verify(&w.ta).await.unwrap_err();
     assert!(matches!(
         provider_error(rejected.error()),
@@ -404,7 +404,7 @@ async fn revoked_or_idle_refresh_tokens_need_reauthentication() {
     assert_eq!(invited.kind(), StageKind::Invited);
 
     let connected = connected_again(&w).await;
-    w.clock.advance(Duration::days(91));
+    w.clock.advance(Duration::from_secs(91 * 86_400));
     let RefreshOutcome::ReauthRequired(dead) = connected.refresh(&w.ta).await.unwrap() else {
         panic!("idle for 91 days")
     };
@@ -427,7 +427,7 @@ async fn throttling_and_server_errors_through_the_engine() {
     let RefreshOutcome::Refreshed(connected) = connected.refresh(&w.ta).await.unwrap() else {
         panic!("retried after the throttle")
     };
-    assert_eq!(w.clock.now() - before, Duration::seconds(3));
+    assert_eq!(w.clock.now() - before, Duration::from_secs(3));
     assert_eq!(w.fake.requests(FakeRequest::Refresh), 2);
 
     // Persistent 503s give up with a typed error and the stage unchanged.
@@ -587,20 +587,20 @@ mod wire {
             .unwrap();
         assert!(matches!(second, DevicePoll::SlowDown));
         // The interval is now 10 s on the server too.
-        w.clock.advance(Duration::seconds(6));
+        w.clock.advance(Duration::from_secs(6));
         let third = entra
             .poll_device_code(&target, &device.device_code)
             .await
             .unwrap();
         assert!(matches!(third, DevicePoll::SlowDown));
-        w.clock.advance(Duration::seconds(20));
+        w.clock.advance(Duration::from_secs(20));
         let fourth = entra
             .poll_device_code(&target, &device.device_code)
             .await
             .unwrap();
         assert!(matches!(fourth, DevicePoll::Pending));
         // Fifteen minutes later the code is dead.
-        w.clock.advance(Duration::minutes(15));
+        w.clock.advance(Duration::from_secs(15 * 60));
         let dead = entra
             .poll_device_code(&target, &device.device_code)
             .await
@@ -646,7 +646,7 @@ async fn sixty_four_callers_of_a_token_about_to_expire_make_one_refresh_request(
     let w = world().await;
     connected(&w, "contoso", "contoso.com").await;
     // 58 minutes on, the hour-long token is inside the 5-minute refresh-ahead margin.
-    w.clock.advance(Duration::minutes(58));
+    w.clock.advance(Duration::from_secs(58 * 60));
     let before = w.fake.requests(FakeRequest::Refresh);
     let ta = Arc::new(w.ta.clone());
     let mut tasks = tokio::task::JoinSet::new();

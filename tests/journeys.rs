@@ -2,6 +2,7 @@
 
 mod support;
 
+use std::time::Duration;
 use support::{Harness, customer, harness};
 use tenant_access::error::{
     Action, ConfigError, Error, FlowError, MailError, ProviderDetail, ProviderError, StoreError,
@@ -21,7 +22,6 @@ use tenant_access::testing::mock::{MockProvider, Operation};
 use tenant_access::{
     AnyOnboarding, Config, Method, NewCustomer, PollOutcome, RefreshOutcome, TenantAccess,
 };
-use time::Duration;
 
 // ---- invitation -------------------------------------------------------------------------
 
@@ -47,7 +47,7 @@ async fn invite_then_send_stores_each_stage_and_mails_a_link() {
     let invitation = sent.customer().invitation.as_ref().unwrap();
     assert_eq!(
         invitation.expires_at - invitation.issued_at,
-        Duration::days(7)
+        Duration::from_secs(7 * 86_400)
     );
     assert_eq!(invitation.code_hash, Some(message.code.hash()));
     assert!(invitation.delivery.is_some());
@@ -102,7 +102,7 @@ async fn a_refused_email_keeps_the_invitation_unsent_with_the_error_recorded() {
 async fn opening_the_link_returns_the_journey_and_claim_records_it() {
     let h = harness();
     let (_, code) = h.sent("contoso").await;
-    h.clock.advance(Duration::hours(1));
+    h.clock.advance(Duration::from_secs(3600));
     let AnyOnboarding::InvitationSent(sent) = h.ta.open_invitation(&code).await.unwrap() else {
         panic!("expected InvitationSent");
     };
@@ -156,7 +156,7 @@ async fn unknown_expired_revoked_and_superseded_codes_get_the_same_error() {
 
     // Expired: the journey moves to Expired, then the code stays dead.
     let (_, code) = h.sent("expired").await;
-    h.clock.advance(Duration::days(7));
+    h.clock.advance(Duration::from_secs(7 * 86_400));
     let err = h.ta.open_invitation(&code).await.unwrap_err();
     assert!(matches!(err, Error::InvalidInvitation));
     assert_eq!(
@@ -175,7 +175,7 @@ async fn unknown_expired_revoked_and_superseded_codes_get_the_same_error() {
 /// expired, which moves the journey to [`StageKind::Expired`]). Returns the dead code.
 async fn expired(h: &Harness, id: &str) -> String {
     let (_, code) = h.sent(id).await;
-    h.clock.advance(Duration::days(30));
+    h.clock.advance(Duration::from_secs(30 * 86_400));
     h.ta.open_invitation(&code).await.unwrap_err();
     code
 }
@@ -233,8 +233,8 @@ async fn device_code_stage_carries_absolute_times() {
     let h = harness();
     let device = h.device("contoso").await;
     let s = device.stage();
-    assert_eq!(s.expires_at - s.issued_at, Duration::minutes(15));
-    assert_eq!(s.interval, Duration::seconds(5));
+    assert_eq!(s.expires_at - s.issued_at, Duration::from_secs(15 * 60));
+    assert_eq!(s.interval, Duration::from_secs(5));
     assert_eq!(s.next_poll_at, s.issued_at + s.interval);
     assert_eq!(
         s.verification_uri().as_str(),
@@ -254,7 +254,7 @@ async fn polling_before_the_interval_is_refused_without_a_request() {
     ));
     assert_eq!(h.mock.count(Operation::PollDeviceCode), 0);
     let device = rejected.into_onboarding();
-    h.clock.advance(Duration::seconds(5));
+    h.clock.advance(Duration::from_secs(5));
     let outcome = device.poll(&h.ta).await.unwrap();
     assert!(matches!(outcome, PollOutcome::Authenticated(_)));
     assert_eq!(h.mock.count(Operation::PollDeviceCode), 1);
@@ -267,34 +267,34 @@ async fn pending_then_slow_down_then_authenticated_one_request_per_poll() {
         s.pending(2).slow_down();
     });
     let mut device = h.device("contoso").await;
-    h.clock.advance(Duration::seconds(5));
+    h.clock.advance(Duration::from_secs(5));
     device = match device.poll(&h.ta).await.unwrap() {
         PollOutcome::Pending(d) => d,
         other => panic!("{other:?}"),
     };
     assert_eq!(
         device.stage().next_poll_at,
-        h.clock_now() + Duration::seconds(5)
+        h.clock_now() + Duration::from_secs(5)
     );
-    h.clock.advance(Duration::seconds(5));
+    h.clock.advance(Duration::from_secs(5));
     device = match device.poll(&h.ta).await.unwrap() {
         PollOutcome::Pending(d) => d,
         other => panic!("{other:?}"),
     };
-    h.clock.advance(Duration::seconds(5));
+    h.clock.advance(Duration::from_secs(5));
     device = match device.poll(&h.ta).await.unwrap() {
         PollOutcome::SlowDown(d) => d,
         other => panic!("{other:?}"),
     };
     // RFC 8628: slow_down widens the interval by 5 s for every later poll.
-    assert_eq!(device.stage().interval, Duration::seconds(10));
+    assert_eq!(device.stage().interval, Duration::from_secs(10));
     assert_eq!(
         device.stage().next_poll_at,
-        h.clock_now() + Duration::seconds(10)
+        h.clock_now() + Duration::from_secs(10)
     );
-    h.clock.advance(Duration::seconds(5));
+    h.clock.advance(Duration::from_secs(5));
     let device = device.poll(&h.ta).await.unwrap_err().into_onboarding();
-    h.clock.advance(Duration::seconds(5));
+    h.clock.advance(Duration::from_secs(5));
     let PollOutcome::Authenticated(token) = device.poll(&h.ta).await.unwrap() else {
         panic!()
     };
@@ -302,7 +302,7 @@ async fn pending_then_slow_down_then_authenticated_one_request_per_poll() {
     let c = token.customer();
     assert!(c.device_authenticated_at.is_some());
     let t = c.token.as_ref().unwrap();
-    assert_eq!(t.expires_at - t.obtained_at, Duration::seconds(3599));
+    assert_eq!(t.expires_at - t.obtained_at, Duration::from_secs(3599));
     assert!(t.refresh_token.is_some());
     // Every poll was stored: the stored version matches.
     assert_eq!(
@@ -322,7 +322,7 @@ async fn poll_until_done_waits_on_the_clock_not_the_wall() {
     let before = h.clock_now();
     let outcome = device.poll_until_done(&h.ta).await.unwrap();
     assert!(matches!(outcome, PollOutcome::Authenticated(_)));
-    assert_eq!(h.clock_now() - before, Duration::seconds(5 * 101));
+    assert_eq!(h.clock_now() - before, Duration::from_secs(5 * 101));
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
@@ -363,7 +363,7 @@ async fn declined_and_expired_codes_return_to_claimed_and_can_start_again() {
 async fn a_device_code_past_its_expiry_is_expired_without_a_request() {
     let h = harness();
     let device = h.device("contoso").await;
-    h.clock.advance(Duration::minutes(16));
+    h.clock.advance(Duration::from_secs(16 * 60));
     let outcome = device.poll(&h.ta).await.unwrap();
     assert!(matches!(outcome, PollOutcome::Expired(_)));
     assert_eq!(h.mock.count(Operation::PollDeviceCode), 0);
@@ -388,7 +388,7 @@ async fn approval_workflow_waits_then_continues_after_a_reviewer_approves() {
         panic!()
     };
     // Days pass; the request is approved; the customer continues.
-    h.clock.advance(Duration::days(3));
+    h.clock.advance(Duration::from_secs(3 * 86_400));
     h.mock.approve("contoso");
     let device = waiting.continue_authentication(&h.ta).await.unwrap();
     let PollOutcome::Authenticated(token) = device.poll_until_done(&h.ta).await.unwrap() else {
@@ -424,16 +424,16 @@ async fn approval_workflow_waits_then_continues_after_a_reviewer_approves() {
 async fn throttled_and_transient_polls_hand_back_the_unchanged_stage() {
     let h = harness();
     h.mock.script("contoso", |s| {
-        s.throttle(Operation::PollDeviceCode, Duration::seconds(30))
+        s.throttle(Operation::PollDeviceCode, Duration::from_secs(30))
             .transient_failure(Operation::PollDeviceCode, 503);
     });
     let device = h.device("contoso").await;
-    h.clock.advance(Duration::seconds(5));
+    h.clock.advance(Duration::from_secs(5));
     let rejected = device.poll(&h.ta).await.unwrap_err();
     assert_eq!(
         rejected.error().action(),
         Action::Retry {
-            after: Some(Duration::seconds(30))
+            after: Some(Duration::from_secs(30))
         }
     );
     let device = rejected.into_onboarding();
@@ -514,13 +514,13 @@ async fn a_token_for_another_tenant_is_rejected_and_recorded() {
 async fn verify_records_success_and_failure() {
     let h = harness();
     let validated = h.validated("contoso").await;
-    h.clock.advance(Duration::days(1));
+    h.clock.advance(Duration::from_secs(86_400));
     let validated = validated.verify(&h.ta).await.unwrap();
     assert_eq!(validated.stage().validated_at, h.clock_now());
     h.mock.script("contoso", |s| {
-        s.throttle(Operation::Validate, Duration::seconds(2));
+        s.throttle(Operation::Validate, Duration::from_secs(2));
     });
-    h.clock.advance(Duration::days(1));
+    h.clock.advance(Duration::from_secs(86_400));
     let rejected = validated.verify(&h.ta).await.unwrap_err();
     let validated = rejected.into_onboarding();
     let v = validated.customer().last_verification.as_ref().unwrap();
@@ -542,7 +542,7 @@ async fn refresh_rotates_tokens_and_a_dead_refresh_token_requires_reauthenticati
     let h = harness();
     let validated = h.validated("contoso").await;
     let old = validated.customer().token.clone().unwrap();
-    h.clock.advance(Duration::minutes(50));
+    h.clock.advance(Duration::from_secs(50 * 60));
     let RefreshOutcome::Refreshed(validated) = validated.refresh(&h.ta).await.unwrap() else {
         panic!()
     };

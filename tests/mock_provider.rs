@@ -1,5 +1,6 @@
 //! The mock provider on its own: scripts, faults and the call log.
 
+use std::time::Duration;
 use tenant_access::error::ProviderError;
 use tenant_access::model::{DeviceCode, Password, RefreshToken};
 use tenant_access::provider::{
@@ -7,7 +8,6 @@ use tenant_access::provider::{
 };
 use tenant_access::testing::mock::{MockProvider, Operation};
 use tenant_access::{CustomerId, TenantId};
-use time::Duration;
 use url::Url;
 
 fn target(id: &str) -> Target {
@@ -77,7 +77,7 @@ async fn approval_workflow_holds_until_approved() {
 async fn faults_are_consumed_once_per_call() {
     let mock = MockProvider::new();
     mock.script("a", |s| {
-        s.throttle(Operation::Refresh, Duration::seconds(9))
+        s.throttle(Operation::Refresh, Duration::from_secs(9))
             .transient_failure(Operation::Refresh, 503);
     });
     let t = target("a");
@@ -85,7 +85,7 @@ async fn faults_are_consumed_once_per_call() {
     assert_eq!(
         mock.refresh(&t, &rt).await.unwrap_err(),
         ProviderError::Throttled {
-            retry_after: Some(Duration::seconds(9))
+            retry_after: Some(Duration::from_secs(9))
         }
     );
     assert!(matches!(

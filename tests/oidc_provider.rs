@@ -13,6 +13,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::time::Duration;
 use tenant_access::error::{Error, ProviderError};
 use tenant_access::journey::{Claimed, DeviceCodeIssued};
 use tenant_access::model::{ClientSecret, ConsentState, DeviceCode};
@@ -27,7 +28,6 @@ use tenant_access::{
     AnyOnboarding, Config, NewCustomer, Onboarding, PollOutcome, RefreshOutcome, TenantAccess,
 };
 use tenant_access::{ports::Clock, testing::ManualClock};
-use time::Duration;
 use time::macros::datetime;
 
 const TENANT: &str = "fabrikam.example";
@@ -253,7 +253,7 @@ async fn device_flow_approved_validated_refreshed_and_revoked() {
     };
     let tokens = token.customer().token.clone().unwrap();
     assert!(tokens.refresh_token.is_some(), "offline_access was granted");
-    assert_eq!(tokens.expires_at, w.clock.now() + Duration::seconds(3600));
+    assert_eq!(tokens.expires_at, w.clock.now() + Duration::from_secs(3600));
 
     // Validation by introspection: the server's `tenant` claim is the invited tenant.
     let connected = token.validate(&w.ta).await.unwrap();
@@ -263,7 +263,7 @@ async fn device_flow_approved_validated_refreshed_and_revoked() {
     assert_eq!(info.domains, [TENANT, "127.0.0.1"]);
 
     // Refresh through the engine, then validate the new access token.
-    w.clock.advance(Duration::minutes(50));
+    w.clock.advance(Duration::from_secs(50 * 60));
     let RefreshOutcome::Refreshed(connected) = connected.refresh(&w.ta).await.unwrap() else {
         panic!("the refresh token is alive")
     };
@@ -339,15 +339,15 @@ async fn slow_down_widens_the_interval_then_userinfo_validates_a_public_client()
     let config = server.config("portal-public", ClientAuth::None);
     let w = world_with(server, config).await;
     let d = device(&w, "loopback", "127.0.0.1").await;
-    assert_eq!(d.stage().interval, Duration::seconds(5));
+    assert_eq!(d.stage().interval, Duration::from_secs(5));
     w.server.slow_down_next_poll().await;
     let PollOutcome::SlowDown(d) = poll_once(&w, d).await else {
         panic!("slow_down was armed")
     };
-    assert_eq!(d.stage().interval, Duration::seconds(10));
+    assert_eq!(d.stage().interval, Duration::from_secs(10));
     assert_eq!(
         d.stage().next_poll_at,
-        w.clock.now() + Duration::seconds(10)
+        w.clock.now() + Duration::from_secs(10)
     );
     w.server.approve(d.stage().user_code()).await;
     let PollOutcome::Authenticated(token) = d.poll_until_done(&w.ta).await.unwrap() else {
@@ -398,7 +398,7 @@ async fn device_code_expires_on_the_server() {
     let provider = OidcProvider::new(server.config("portal-shortlived", ClientAuth::None)).unwrap();
     let t = target(TENANT);
     let auth = provider.device_authorization(&t).await.unwrap();
-    assert_eq!(auth.expires_in, Duration::seconds(1));
+    assert_eq!(auth.expires_in, Duration::from_secs(1));
     assert!(matches!(
         provider
             .poll_device_code(&t, &auth.device_code)

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use mockito::{Matcher, Server, ServerGuard};
 use sha2::{Digest, Sha256};
+use std::time::Duration;
 use tenant_access::error::ProviderError;
 use tenant_access::model::{
     AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
@@ -19,7 +20,6 @@ use tenant_access::provider::{
     AdminConsentRequest, ConsentCallback, DevicePoll, IdentityProvider, RetryPolicy, Target,
 };
 use tenant_access::{ports::Clock, testing::ManualClock};
-use time::Duration;
 use time::macros::datetime;
 
 const DEVICE: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -284,7 +284,7 @@ async fn client_secret_basic_sends_an_encoded_authorization_header_and_no_secret
         .await
         .unwrap();
     assert_eq!(token.access_token.expose_secret(), "at-1");
-    assert_eq!(token.expires_in, Duration::seconds(600));
+    assert_eq!(token.expires_in, Duration::from_secs(600));
     m.assert_async().await;
 }
 
@@ -310,7 +310,7 @@ async fn client_secret_post_puts_both_in_the_body_and_sends_no_authorization_hea
     );
     let auth = p.device_authorization(&target()).await.unwrap();
     assert_eq!(auth.user_code, "ABCD-EFGH");
-    assert_eq!(auth.interval, Duration::seconds(5), "RFC 8628 default");
+    assert_eq!(auth.interval, Duration::from_secs(5), "RFC 8628 default");
     m.assert_async().await;
 }
 
@@ -497,7 +497,7 @@ async fn a_5xx_is_retried_after_retry_after_on_the_clock() {
     assert_eq!(token.access_token.expose_secret(), "at-1");
     failing.assert_async().await;
     ok.assert_async().await;
-    assert_eq!(clock.now() - started, Duration::seconds(7));
+    assert_eq!(clock.now() - started, Duration::from_secs(7));
 }
 
 /// A clock given after construction (as the engine gives its own) is the one retries wait on,
@@ -527,7 +527,7 @@ async fn a_clock_given_after_construction_is_waited_on_by_every_clone() {
         .refresh(&target(), &RefreshToken::new("r"))
         .await
         .unwrap();
-    assert_eq!(clock.now() - started, Duration::seconds(7));
+    assert_eq!(clock.now() - started, Duration::from_secs(7));
 }
 
 #[tokio::test]

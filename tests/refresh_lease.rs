@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use std::time::Duration;
 use support::harness;
 use tenant_access::error::StoreError;
 use tenant_access::model::AuditEvent;
@@ -19,7 +20,8 @@ use tenant_access::store::{Filter, MemoryStore, Page, PageRequest, Record, Store
 use tenant_access::testing::mock::{MockProvider, Operation};
 use tenant_access::{CustomerId, TenantAccess, Version};
 use tenant_access::{ports::Clock, testing::ManualClock};
-use time::{Duration, OffsetDateTime};
+
+use time::OffsetDateTime;
 
 fn id(s: &str) -> CustomerId {
     CustomerId::new(s).unwrap()
@@ -87,7 +89,7 @@ async fn put_lease(store: &dyn Store, customer: &CustomerId, holder: &str, until
 async fn a_replica_waits_for_the_lease_holders_token_instead_of_refreshing() {
     let h = harness();
     h.validated("contoso").await;
-    h.clock.advance(Duration::minutes(58));
+    h.clock.advance(Duration::from_secs(58 * 60));
     let hook = Arc::new(Mutex::new(None));
     let clock = HookClock {
         inner: h.clock.clone(),
@@ -100,7 +102,7 @@ async fn a_replica_waits_for_the_lease_holders_token_instead_of_refreshing() {
         &h.store,
         &id("contoso"),
         holder.instance_id(),
-        h.clock.now() + Duration::seconds(30),
+        h.clock.now() + Duration::from_secs(30),
     )
     .await;
     // ...and finishes it while the waiter sleeps on its first look.
@@ -129,7 +131,7 @@ async fn a_replica_waits_for_the_lease_holders_token_instead_of_refreshing() {
     );
     assert!(hook.lock().unwrap().is_none(), "the waiter did wait");
     assert!(
-        h.clock.now() - started < Duration::seconds(1),
+        h.clock.now() - started < Duration::from_secs(1),
         "it did not wait for the lease to lapse"
     );
 }
@@ -138,8 +140,8 @@ async fn a_replica_waits_for_the_lease_holders_token_instead_of_refreshing() {
 async fn a_lapsed_lease_of_a_crashed_replica_is_taken_over() {
     let h = harness();
     h.validated("contoso").await;
-    h.clock.advance(Duration::minutes(58));
-    let until = h.clock.now() + Duration::seconds(30);
+    h.clock.advance(Duration::from_secs(58 * 60));
+    let until = h.clock.now() + Duration::from_secs(30);
     put_lease(&h.store, &id("contoso"), "crashed-replica", until).await;
     let refreshes = h.mock.count(Operation::Refresh);
 
@@ -160,7 +162,7 @@ async fn a_failed_refresh_ends_the_lease_and_serves_the_old_token() {
     let h = harness();
     let connected = h.validated("contoso").await;
     let old = connected.customer().token.clone().unwrap();
-    h.clock.advance(Duration::minutes(58));
+    h.clock.advance(Duration::from_secs(58 * 60));
     h.mock.script("contoso", |s| {
         s.transient_failure(Operation::Refresh, 503);
     });
@@ -257,7 +259,7 @@ async fn a_token_obtained_is_never_lost_to_a_concurrent_write() {
     };
     store.create(&fresh, &created).await.unwrap();
     let ta = replica(store.clone(), &h.mock, h.clock.clone());
-    h.clock.advance(Duration::minutes(58));
+    h.clock.advance(Duration::from_secs(58 * 60));
     store.armed.store(true, Ordering::SeqCst);
     let refreshes = h.mock.count(Operation::Refresh);
 

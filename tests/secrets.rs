@@ -7,6 +7,7 @@ mod support;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
 use support::{customer, harness};
 use tenant_access::error::Error;
 use tenant_access::journey::StageKind;
@@ -16,7 +17,6 @@ use tenant_access::provider::ConsentCallback;
 use tenant_access::store::{Filter, PageRequest, Store};
 use tenant_access::testing::mock::Operation;
 use tenant_access::{AnyOnboarding, PollOutcome};
-use time::Duration;
 
 const PASSWORD: &str = "Planted-Password-6f1e";
 const CLIENT_SECRET: &str = "Planted-ClientSecret-93ab";
@@ -52,7 +52,7 @@ async fn no_secret_reaches_debug_output_errors_or_logs() {
     // Device code, with pending polls, a throttle and the approval workflow.
     h.mock.script("contoso", |s| {
         s.pending(1)
-            .throttle(Operation::PollDeviceCode, Duration::seconds(1))
+            .throttle(Operation::PollDeviceCode, Duration::from_secs(1))
             .approval_workflow();
     });
     let (sent, code) = h.sent("contoso").await;

@@ -49,7 +49,7 @@ fn engine_with(mailer: SmtpMailer, msp_name: &str) -> (TenantAccess, ManualClock
         .config(
             Config::builder("https://portal.example.com")
                 .msp_name(msp_name)
-                .invitation_lifetime(time::Duration::days(3))
+                .invitation_lifetime(std::time::Duration::from_secs(3 * 86_400))
                 .build()
                 .unwrap(),
         )
@@ -379,7 +379,7 @@ async fn a_failed_send_can_be_sent_again() {
     let invited = rejected.into_onboarding();
     assert!(invited.customer().last_error.is_some());
 
-    clock.advance(time::Duration::minutes(5));
+    clock.advance(std::time::Duration::from_secs(5 * 60));
     let sent = invited.send(&ta).await.unwrap();
     assert_eq!(sent.customer().last_error, None);
     let delivery = sent
@@ -719,7 +719,7 @@ async fn a_refused_resend_keeps_the_previous_link_and_records_the_error() {
         .unwrap()
         .to_owned();
 
-    clock.advance(time::Duration::hours(1));
+    clock.advance(std::time::Duration::from_secs(3600));
     let rejected = sent.resend(&ta_refused).await.unwrap_err();
     assert!(matches!(
         rejected.error(),
@@ -744,7 +744,7 @@ async fn a_refused_resend_keeps_the_previous_link_and_records_the_error() {
 struct Slow {
     inner: SmtpMailer,
     clock: ManualClock,
-    delay: time::Duration,
+    delay: std::time::Duration,
 }
 
 #[async_trait::async_trait]
@@ -765,7 +765,7 @@ async fn accepted_at_is_when_the_server_accepted_not_when_the_send_began() {
         .mailer(Slow {
             inner: mailer(&server).build().unwrap(),
             clock: clock.clone(),
-            delay: time::Duration::minutes(2),
+            delay: std::time::Duration::from_secs(2 * 60),
         })
         .provider(MockProvider::new())
         .clock(clock.clone())

@@ -5,6 +5,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use std::time::Duration;
 use support::{customer, harness};
 use tenant_access::error::StoreError;
 use tenant_access::journey::{Invited, Stage, StageKind, StageType, Validated};
@@ -15,7 +16,8 @@ use tenant_access::model::{Customer, TokenSet, Verification, VerificationStatus}
 use tenant_access::store::{Filter, MemoryStore, PageRequest, Record, Store};
 use tenant_access::{Method, Version};
 use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
+
+use time::OffsetDateTime;
 
 const T0: OffsetDateTime = datetime!(2026-11-23 10:00 UTC);
 
@@ -236,13 +238,13 @@ async fn filters_select_by_stage_method_status_expiry_and_verification_age() {
     let validated = Validated { validated_at: T0 }.into_stage();
     let mut ok_old = make("ok-old", validated.clone(), Method::DeviceCode);
     ok_old.customer.last_verification = Some(Verification {
-        at: T0 - Duration::days(10),
+        at: T0 - Duration::from_secs(10 * 86_400),
         status: VerificationStatus::Ok,
     });
     ok_old.customer.token = Some(TokenSet {
         access_token: AccessToken::new("a"),
         refresh_token: None,
-        expires_at: T0 + Duration::minutes(5),
+        expires_at: T0 + Duration::from_secs(5 * 60),
         obtained_at: T0,
         scope: None,
     });
@@ -293,7 +295,7 @@ async fn filters_select_by_stage_method_status_expiry_and_verification_age() {
     );
     assert_eq!(
         ids(Filter {
-            token_expires_before: Some(T0 + Duration::hours(1)),
+            token_expires_before: Some(T0 + Duration::from_secs(3600)),
             ..Filter::default()
         })
         .await,
@@ -301,7 +303,7 @@ async fn filters_select_by_stage_method_status_expiry_and_verification_age() {
     );
     assert_eq!(
         ids(Filter {
-            not_verified_since: Some(T0 - Duration::days(1)),
+            not_verified_since: Some(T0 - Duration::from_secs(86_400)),
             ..Filter::default()
         })
         .await,

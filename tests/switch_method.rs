@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::time::Duration;
 use support::{Harness, customer, harness};
 use tenant_access::error::{Error, FlowError, InputError};
 use tenant_access::journey::{StageKind, TokenAcquired, Validated};
@@ -13,7 +14,6 @@ use tenant_access::testing::mock::Operation;
 use tenant_access::{
     AnyOnboarding, CustomerId, EmailAddress, Method, Onboarding, PollOutcome, TenantAccess,
 };
-use time::Duration;
 
 fn id(s: &str) -> CustomerId {
     CustomerId::new(s).unwrap()
@@ -284,7 +284,7 @@ async fn the_take_over_replaces_a_connection_refreshed_during_the_switch() {
     let token = device_switch_to_token(&h, "contoso", "admin@contoso.com").await;
     let new_access = access_of(token.customer());
     // The old connection refreshes (a new record version) before the take-over.
-    h.clock.advance(Duration::minutes(58));
+    h.clock.advance(Duration::from_secs(58 * 60));
     let refreshes = h.mock.count(Operation::Refresh);
     h.ta.access_token(&id("contoso")).await.unwrap();
     assert_eq!(h.mock.count(Operation::Refresh), refreshes + 1);

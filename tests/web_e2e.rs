@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
+use std::time::Duration;
 use tenant_access::model::Password;
 use tenant_access::provider::RetryPolicy;
 use tenant_access::store::MemoryStore;
@@ -29,7 +30,6 @@ use tenant_access::testing::fake_entra::{FakeEndpoint, FakeEntra, FakeRequest, F
 use tenant_access::web::{self, AdminAuthorizer, Operator, WebConfig};
 use tenant_access::{AnyOnboarding, Config, NewCustomer, PollOutcome, TenantAccess};
 use tenant_access::{ports::Clock, testing::ManualClock};
-use time::Duration;
 
 /// Browser sessions run one at a time: two cores do not carry several chromiums well.
 static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -213,7 +213,7 @@ impl Portal {
 
     /// One device-code poll interval passes.
     fn tick(&self) {
-        self.clock.advance(Duration::seconds(5));
+        self.clock.advance(Duration::from_secs(5));
     }
 }
 
@@ -526,7 +526,7 @@ async fn approval_workflow_journey_in_the_browser() {
     b.screenshot("approval-requested").await;
 
     // A day later a reviewer approves; the customer comes back with the same link.
-    portal.clock.advance(Duration::hours(20));
+    portal.clock.advance(Duration::from_secs(20 * 3600));
     assert_eq!(
         portal.fake.approve_admin_consent_requests("fabrikam.com"),
         1
@@ -550,7 +550,7 @@ async fn expired_revoked_and_unknown_links_get_clear_pages() {
     let expired = portal.invite("woodgrove", "woodgrove.com").await;
     let b = Browser::start(&driver).await;
 
-    portal.clock.advance(Duration::days(8));
+    portal.clock.advance(Duration::from_secs(8 * 86_400));
     b.client.goto(&expired).await.unwrap();
     assert_eq!(
         b.text("[data-error=invalid_invitation] h1").await,

@@ -1,7 +1,7 @@
 //! The device-code part of the journey (RFC 8628): start, poll once, wait, and continue after
 //! the admin consent workflow.
 
-use time::Duration;
+use std::time::Duration;
 
 use super::{Onboarding, Rejected};
 use crate::error::FlowError;
@@ -12,7 +12,7 @@ use crate::ports::Ports;
 use crate::ports::{DeviceAuthorization, DevicePoll, TokenResponse};
 
 /// RFC 8628 §3.5: on `slow_down` the interval grows by 5 seconds for this and every later poll.
-pub const SLOW_DOWN_STEP: Duration = Duration::seconds(5);
+pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 
 /// What one poll of the token endpoint found.
 #[derive(Debug)]
@@ -71,10 +71,10 @@ async fn issue<S: StageType>(
             Err(error) => return Err(from.fail(ports, error).await),
         };
     let now = ports.clock().now();
-    let interval = if authorization.interval.is_positive() {
+    let interval = if !authorization.interval.is_zero() {
         authorization.interval
     } else {
-        Duration::seconds(5)
+        Duration::from_secs(5)
     };
     let stage = DeviceCodeIssued {
         device_code: authorization.device_code,

@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use time::{Duration, OffsetDateTime};
+use std::time::Duration;
+
+use time::OffsetDateTime;
 use url::Url;
 
 use super::secret::{ConsentState, DeviceCode};

@@ -1,7 +1,9 @@
 //! Silent access tokens: a per-process cache, refresh-ahead, single flight per customer, and
 //! compare-and-swap across replicas.
 
-use time::{Duration, OffsetDateTime};
+use std::time::Duration;
+
+use time::OffsetDateTime;
 
 use super::DayTwo;
 use super::not_connected;
@@ -14,7 +16,7 @@ use crate::model::TokenSet;
 use crate::model::{CustomerId, Scopes};
 
 /// How often a replica waiting for another replica's refresh looks at the store again.
-const LEASE_POLL: Duration = Duration::milliseconds(100);
+const LEASE_POLL: Duration = Duration::from_millis(100);
 
 /// What to do under the refresh lease.
 pub(super) enum Job<'a> {

@@ -103,9 +103,10 @@ impl TokenCache {
         &self,
         customer: &CustomerId,
         now_ns: i128,
-        margin: time::Duration,
+        margin: std::time::Duration,
     ) -> Option<AccessToken> {
-        self.fresh_ns(customer, saturate(now_ns + margin.whole_nanoseconds()))
+        let margin = i128::try_from(margin.as_nanos()).unwrap_or(i128::MAX);
+        self.fresh_ns(customer, saturate(now_ns.saturating_add(margin)))
     }
 
     fn fresh_ns(&self, customer: &CustomerId, fresh_until: i64) -> Option<AccessToken> {
@@ -262,7 +263,7 @@ mod tests {
     fn the_hot_path_agrees_with_the_calendar_one() {
         let cache = TokenCache::default();
         let at = datetime!(2026-11-24 10:00 UTC);
-        let margin = Duration::minutes(5);
+        let margin = std::time::Duration::from_secs(5 * 60);
         cache.put(
             &id("contoso"),
             AccessToken::new("t1"),

@@ -4,7 +4,9 @@
 use std::hash::{Hash, Hasher};
 
 use futures_util::StreamExt;
-use time::{Duration, OffsetDateTime};
+use std::time::Duration;
+
+use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -33,10 +35,10 @@ pub struct MaintenancePolicy {
 impl Default for MaintenancePolicy {
     fn default() -> Self {
         Self {
-            tick: Duration::minutes(1),
-            refresh_within: Duration::minutes(10),
-            jitter: Duration::minutes(2),
-            verify_every: Duration::days(1),
+            tick: Duration::from_secs(60),
+            refresh_within: Duration::from_secs(10 * 60),
+            jitter: Duration::from_secs(2 * 60),
+            verify_every: Duration::from_secs(86_400),
             concurrency: 8,
         }
     }
@@ -59,13 +61,13 @@ pub struct PassReport {
 
 /// A stable share of `jitter` for one customer.
 fn jitter_for(customer: &CustomerId, jitter: Duration) -> Duration {
-    let millis = jitter.whole_milliseconds();
-    if millis <= 0 {
+    let millis = jitter.as_millis();
+    if millis == 0 {
         return Duration::ZERO;
     }
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     customer.hash(&mut hasher);
-    Duration::milliseconds((hasher.finish() % millis as u64) as i64)
+    Duration::from_millis(hasher.finish() % millis as u64)
 }
 
 impl DayTwo {

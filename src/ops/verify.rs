@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 use futures_util::future::Either;
 use futures_util::stream::{self, Stream, StreamExt};
-use time::{Duration, OffsetDateTime};
+use std::time::Duration;
+
+use time::OffsetDateTime;
 
 use super::DayTwo;
 use crate::Onboarding;
@@ -21,7 +23,7 @@ const PAGE: usize = 200;
 /// How often one customer is tried when the provider throttles or the record moves.
 const ATTEMPTS: usize = 4;
 /// The pause when the provider throttles without saying for how long.
-const DEFAULT_RETRY_AFTER: Duration = Duration::seconds(5);
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// One customer's verification in a [`TenantAccess::verify_all`](crate::TenantAccess::verify_all) run.
 #[derive(Debug)]

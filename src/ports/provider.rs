@@ -6,7 +6,7 @@
 //! transient fault (throttling, 5xx, a dropped connection) within one call, waiting on a clock.
 
 use async_trait::async_trait;
-use time::Duration;
+use std::time::Duration;
 use url::Url;
 
 use super::consent::ConsentCallback;

@@ -30,7 +30,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
-use time::{Duration, OffsetDateTime, UtcOffset};
+use time::{OffsetDateTime, UtcOffset};
 use url::Url;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -447,7 +447,7 @@ fn encode_stage(stage: &Stage, secrets: &mut SecretsV1) -> Result<StageV1, Store
                 message: d.message.clone(),
                 issued_at: Ts(d.issued_at),
                 expires_at: Ts(d.expires_at),
-                interval_ns: i64::try_from(d.interval.whole_nanoseconds())
+                interval_ns: i64::try_from(d.interval.as_nanos())
                     .map_err(|_| corrupt("poll interval out of range".into()))?,
                 next_poll_at: Ts(d.next_poll_at),
             }
@@ -505,7 +505,9 @@ fn decode_stage(stage: StageV1, secrets: &mut SecretsV1) -> Result<Stage, StoreE
             message,
             issued_at: issued_at.0,
             expires_at: expires_at.0,
-            interval: Duration::nanoseconds(interval_ns),
+            interval: std::time::Duration::from_nanos(
+                u64::try_from(interval_ns).map_err(|_| corrupt("negative poll interval".into()))?,
+            ),
             next_poll_at: next_poll_at.0,
         }),
         StageV1::ApprovalRequested { requested_at } => {

@@ -3,7 +3,9 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use time::{Duration, OffsetDateTime};
+use std::time::Duration;
+
+use time::OffsetDateTime;
 
 use crate::ports::Clock;
 
@@ -15,10 +17,11 @@ use crate::ports::Clock;
 ///
 /// ```
 /// use tenant_access::{ports::Clock, testing::ManualClock};
-/// use time::{Duration, macros::datetime};
+/// use std::time::Duration;
+/// use time::macros::datetime;
 ///
 /// let clock = ManualClock::new(datetime!(2026-11-23 10:00 UTC));
-/// clock.advance(Duration::minutes(15));
+/// clock.advance(Duration::from_secs(15 * 60));
 /// assert_eq!(clock.now(), datetime!(2026-11-23 10:15 UTC));
 /// ```
 #[derive(Debug, Clone)]
@@ -40,7 +43,7 @@ impl ManualClock {
         Self::new(now.replace_nanosecond(0).unwrap_or(now))
     }
 
-    /// Moves the clock forward (or back, with a negative duration).
+    /// Moves the clock forward by `by` (use [`set`](Self::set) to move it anywhere else).
     pub fn advance(&self, by: Duration) {
         let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
         *now += by;
@@ -85,7 +88,7 @@ mod tests {
     async fn clones_share_one_time() {
         let a = ManualClock::new(datetime!(2026-01-01 0:00 UTC));
         let b = a.clone();
-        a.advance(Duration::hours(1));
+        a.advance(Duration::from_secs(3600));
         assert_eq!(b.now(), datetime!(2026-01-01 1:00 UTC));
     }
 }

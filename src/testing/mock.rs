@@ -8,14 +8,14 @@
 //!
 //! ```
 //! use tenant_access::testing::mock::{MockProvider, Operation};
-//! use time::Duration;
+//! use std::time::Duration;
 //!
 //! let mock = MockProvider::new();
 //! mock.script("contoso", |s| {
 //!     s.pending(2)
 //!         .slow_down()
 //!         .approval_workflow()
-//!         .throttle(Operation::PollDeviceCode, Duration::seconds(3));
+//!         .throttle(Operation::PollDeviceCode, Duration::from_secs(3));
 //! });
 //! assert_eq!(mock.calls().len(), 0);
 //! ```
@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use time::Duration;
+use std::time::Duration;
 use url::Url;
 
 use crate::error::{ProviderDetail, ProviderError};
@@ -364,7 +364,7 @@ impl Inner {
             access_token: AccessToken::new(format!("mock-at-{}-{n}", target.customer)),
             refresh_token: with_refresh
                 .then(|| RefreshToken::new(format!("mock-rt-{}-{n}", target.customer))),
-            expires_in: Duration::seconds(3599),
+            expires_in: Duration::from_secs(3599),
             scope: Some("https://graph.microsoft.com/.default offline_access".into()),
         }
     }
@@ -411,8 +411,8 @@ impl IdentityProvider for MockProvider {
             device_code: DeviceCode::new(format!("mock-dc-{}-{n}", target.customer)),
             user_code: letters.clone(),
             verification_uri: VERIFICATION_URI.clone(),
-            expires_in: Duration::minutes(15),
-            interval: Duration::seconds(5),
+            expires_in: Duration::from_secs(15 * 60),
+            interval: Duration::from_secs(5),
             message: Some(format!(
                 "To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code {letters} to authenticate."
             )),

@@ -119,7 +119,7 @@ fn parts(id: &str, kind: StageKind, n: u64, prefix: &str) -> (Customer, Stage) {
             message: Some("To sign in, use a web browser…".into()),
             issued_at: t,
             expires_at: t + Duration::minutes(15),
-            interval: Duration::seconds(5) + Duration::milliseconds(250),
+            interval: std::time::Duration::from_millis(5_250),
             next_poll_at: t + Duration::seconds(5),
         }),
         StageKind::ApprovalRequested => {

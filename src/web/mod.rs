@@ -69,7 +69,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::Environment;
 use serde::Serialize;
-use time::Duration;
+use std::time::Duration;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
@@ -86,13 +86,13 @@ pub const DEFAULT_CONSENT_CALLBACK_PATH: &str = "/authenticate/OAuth2Callback";
 ///
 /// ```
 /// use tenant_access::web::WebConfig;
-/// use time::Duration;
+/// use std::time::Duration;
 ///
 /// let config = WebConfig::new()
 ///     .signing_key([42u8; 32])               // the same on every replica
 ///     .base_path("/portal")?                 // where the routers are nested
 ///     .consent_callback_path("/authenticate/OAuth2Callback")?
-///     .session_lifetime(Duration::hours(2))
+///     .session_lifetime(Duration::from_secs(2 * 3600))
 ///     .secure_cookies(true);
 /// assert_eq!(config.path("/wizard"), "/portal/wizard");
 /// # Ok::<(), tenant_access::web::WebConfigError>(())
@@ -165,7 +165,7 @@ impl WebConfig {
             key: Arc::new(key),
             base_path: String::new(),
             consent_callback_path: None,
-            session_lifetime: Duration::hours(2),
+            session_lifetime: Duration::from_secs(2 * 3600),
             secure_cookies: None,
             check_every: None,
             verify_concurrency: 16,

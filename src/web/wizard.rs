@@ -97,7 +97,7 @@ async fn open_link(
         &web.session_cookie,
         &session.encode(&web.config.key),
         "Lax",
-        Some(web.config.session_lifetime.whole_seconds()),
+        Some(i64::try_from(web.config.session_lifetime.as_secs()).unwrap_or(i64::MAX)),
     );
     let mut response = Redirect::to(&web.config.path("/wizard")).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -220,7 +220,7 @@ fn render_stage(web: &Web, csrf: &str, journey: AnyOnboarding, note: Option<Note
         ),
         AnyOnboarding::DeviceCodeIssued(device) => {
             let stage = device.stage();
-            let interval = stage.interval.whole_seconds().max(1) as u64;
+            let interval = stage.interval.as_secs().max(1);
             let check_ms = web
                 .config
                 .check_every

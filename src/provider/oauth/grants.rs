@@ -238,7 +238,7 @@ pub(crate) fn parse_device_authorization(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::Duration;
+    use std::time::Duration;
 
     #[test]
     fn string_typed_numbers_are_read() {
@@ -246,9 +246,9 @@ mod tests {
             br#"{"token_type":"Bearer","expires_in":"3599","ext_expires_in":"3599","access_token":"a"}"#,
         )
         .unwrap();
-        assert_eq!(t.expires_in, Duration::seconds(3599));
+        assert_eq!(t.expires_in, Duration::from_secs(3599));
         assert!(t.refresh_token.is_none());
         let huge = parse_token_response(br#"{"expires_in":1e300,"access_token":"a"}"#).unwrap();
-        assert_eq!(huge.expires_in, Duration::days(366));
+        assert_eq!(huge.expires_in, Duration::from_secs(366 * 86_400));
     }
 }

@@ -4,7 +4,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use time::{Duration, OffsetDateTime};
+use std::time::Duration;
+
+use time::OffsetDateTime;
 use url::Url;
 
 use crate::error::{ProviderDetail, ProviderError};
@@ -37,9 +39,9 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             max_retries: 3,
-            base_delay: Duration::milliseconds(500),
-            max_delay: Duration::seconds(8),
-            max_retry_after: Duration::seconds(60),
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+            max_retry_after: Duration::from_secs(60),
         }
     }
 }
@@ -55,7 +57,7 @@ impl RetryPolicy {
 
     /// The backoff before retry number `attempt` (0-based), without jitter.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2i32.saturating_pow(attempt.min(20));
+        let factor = 2u32.saturating_pow(attempt.min(20));
         let delay = self.base_delay.saturating_mul(factor);
         if delay > self.max_delay {
             self.max_delay
@@ -292,27 +294,23 @@ fn too_large() -> ProviderError {
 }
 
 pub(crate) fn with_jitter(delay: Duration) -> Duration {
-    let millis = delay.whole_milliseconds().clamp(0, i64::MAX as i128) as u64;
+    let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
     let jitter = match millis / 2 {
         0 => 0,
         half => getrandom::u64().unwrap_or(0) % (half + 1),
     };
-    Duration::milliseconds(millis.saturating_add(jitter).min(i64::MAX as u64) as i64)
+    Duration::from_millis(millis.saturating_add(jitter))
 }
 
 /// Reads `Retry-After` as delay-seconds or an HTTP date (relative to `now`).
 pub(crate) fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u32>() {
-        return Some(Duration::seconds(seconds.into()));
+        return Some(Duration::from_secs(seconds.into()));
     }
     let at = OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
-    let wait = at - now;
-    Some(if wait.is_negative() {
-        Duration::ZERO
-    } else {
-        wait
-    })
+    // A date in the past means: now.
+    Some(Duration::try_from(at - now).unwrap_or(Duration::ZERO))
 }
 
 /// `Accept: application/json`, built once.
@@ -336,10 +334,10 @@ mod tests {
     #[test]
     fn retry_after_reads_seconds_and_dates() {
         let now = time::macros::datetime!(2026-11-23 10:00 UTC);
-        assert_eq!(parse_retry_after("7", now), Some(Duration::seconds(7)));
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
         assert_eq!(
             parse_retry_after("Mon, 23 Nov 2026 10:00:30 GMT", now),
-            Some(Duration::seconds(30))
+            Some(Duration::from_secs(30))
         );
         assert_eq!(parse_retry_after("soon", now), None);
     }
@@ -347,12 +345,12 @@ mod tests {
     #[test]
     fn backoff_doubles_and_is_capped() {
         let p = RetryPolicy::default();
-        assert_eq!(p.backoff(0), Duration::milliseconds(500));
-        assert_eq!(p.backoff(2), Duration::seconds(2));
-        assert_eq!(p.backoff(30), Duration::seconds(8));
-        let j = with_jitter(Duration::seconds(2));
+        assert_eq!(p.backoff(0), Duration::from_millis(500));
+        assert_eq!(p.backoff(2), Duration::from_secs(2));
+        assert_eq!(p.backoff(30), Duration::from_secs(8));
+        let j = with_jitter(Duration::from_secs(2));
         assert!(
-            j >= Duration::seconds(2) && j <= Duration::seconds(3),
+            j >= Duration::from_secs(2) && j <= Duration::from_secs(3),
             "{j:?}"
         );
     }

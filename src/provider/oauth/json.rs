@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use time::Duration;
+use std::time::Duration;
 
 use crate::error::ProviderError;
 
@@ -35,5 +35,6 @@ fn lenient_i64(value: &Value) -> Option<i64> {
 /// A relative lifetime in seconds (`default` when absent or unreadable), bounded to
 /// `0..=max` so adding it to a timestamp can never overflow.
 pub(crate) fn bounded_seconds(value: Option<&Value>, default: i64, max: i64) -> Duration {
-    Duration::seconds(value.and_then(lenient_i64).unwrap_or(default).clamp(0, max))
+    let seconds = value.and_then(lenient_i64).unwrap_or(default).clamp(0, max);
+    Duration::from_secs(seconds.unsigned_abs())
 }

@@ -10,7 +10,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use time::{Duration, OffsetDateTime};
+use std::time::Duration;
+
+use time::OffsetDateTime;
 use url::Url;
 
 use super::state::{
@@ -172,7 +174,7 @@ async fn devicecode(
             client_id,
             scope,
             expires_at: now + DEVICE_CODE_LIFETIME,
-            interval: Duration::seconds(5),
+            interval: Duration::from_secs(5),
             last_poll: None,
             slow_down_next: false,
             status: DeviceStatus::Waiting,
@@ -184,7 +186,7 @@ async fn devicecode(
             "device_code": device_code,
             "user_code": user_code,
             "verification_uri": "https://microsoft.com/devicelogin",
-            "expires_in": DEVICE_CODE_LIFETIME.whole_seconds(),
+            "expires_in": DEVICE_CODE_LIFETIME.as_secs(),
             "interval": 5,
             "message": format!("To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code {user_code} to authenticate."),
         }),
@@ -324,7 +326,7 @@ fn device_poll(s: &mut State, now: OffsetDateTime, device_code: &str) -> Respons
         ),
         DeviceStatus::Waiting if device.slow_down_next || too_fast => {
             device.slow_down_next = false;
-            device.interval += Duration::seconds(5);
+            device.interval += Duration::from_secs(5);
             oauth_error(
                 now,
                 bad,

@@ -9,17 +9,19 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use time::{Duration, OffsetDateTime};
+use std::time::Duration;
+
+use time::OffsetDateTime;
 
 use crate::ports::Clock;
 use crate::provider::entra::GRAPH_RESOURCE;
 
 /// How long device codes live (Entra: 15 minutes).
-pub const DEVICE_CODE_LIFETIME: Duration = Duration::minutes(15);
+pub const DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// How long access tokens live.
-pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::seconds(3599);
+pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
 /// How long a refresh token may go unused before it dies (AADSTS700082).
-pub const REFRESH_INACTIVITY: Duration = Duration::days(90);
+pub const REFRESH_INACTIVITY: Duration = Duration::from_secs(90 * 86_400);
 
 /// What FakeEntra counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -251,8 +253,8 @@ impl State {
         let mut body = json!({
             "token_type": "Bearer",
             "scope": granted_scope,
-            "expires_in": ACCESS_TOKEN_LIFETIME.whole_seconds(),
-            "ext_expires_in": ACCESS_TOKEN_LIFETIME.whole_seconds(),
+            "expires_in": ACCESS_TOKEN_LIFETIME.as_secs(),
+            "ext_expires_in": ACCESS_TOKEN_LIFETIME.as_secs(),
             "access_token": access_token,
         });
         if !app_only && scope.split(' ').any(|s| s == "offline_access") {
