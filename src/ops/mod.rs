@@ -39,13 +39,12 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use cache::TokenCache;
-use resource::ResourceCache;
 
 use crate::error::{Error, FlowError};
 use crate::model::{Actor, CustomerId, StageKind};
 use crate::ports::Ports;
 
-/// Day Two over one set of ports: the token caches, the engine instance's id, and every
+/// Day Two over one set of ports: the token cache, the engine instance's id, and every
 /// operation a portal runs on connected customers. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct DayTwo {
@@ -56,28 +55,25 @@ pub(crate) struct DayTwo {
 /// What every clone of one [`DayTwo`] shares.
 struct Shared {
     tokens: TokenCache,
-    resource_tokens: ResourceCache,
     instance: String,
 }
 
 impl DayTwo {
-    /// Day Two over `ports`, with empty caches and a fresh random instance id. The caches
-    /// drop a customer's tokens when the journey replaces or ends its connection.
+    /// Day Two over `ports`, with an empty token cache and a fresh random instance id. The
+    /// cache drops a customer's tokens when the journey replaces or ends its connection.
     pub(crate) fn new(ports: Ports) -> Self {
         let shared = Arc::new(Shared {
             tokens: TokenCache::default(),
-            resource_tokens: ResourceCache::default(),
             instance: new_instance_id(),
         });
-        let caches = Arc::clone(&shared);
+        let cache = Arc::clone(&shared);
         let ports = ports.on_connection_changed(Arc::new(move |customer: &CustomerId| {
-            caches.tokens.forget(customer);
-            caches.resource_tokens.forget(customer);
+            cache.tokens.forget(customer);
         }));
         Self { ports, shared }
     }
 
-    /// The same Day Two (same caches), recording `actor` in audit events.
+    /// The same Day Two (same token cache), recording `actor` in audit events.
     pub(crate) fn acting_as(&self, actor: Actor) -> Self {
         Self {
             ports: self.ports.acting_as(actor),
@@ -99,8 +95,9 @@ impl DayTwo {
         &self.shared.tokens
     }
 
-    fn resource_tokens(&self) -> &ResourceCache {
-        &self.shared.resource_tokens
+    /// Forgets every cached token of `customer`, its own and those for other scopes.
+    pub(crate) fn forget_tokens(&self, customer: &CustomerId) {
+        self.tokens().forget(customer);
     }
 }
 
