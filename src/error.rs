@@ -179,6 +179,20 @@ pub enum FlowError {
         /// The stage stored.
         actual: StageKind,
     },
+
+    // ---- poll timing (issue 17, items 1-2) -------------------------------------------------
+    /// A device-code poll went out and met a passing fault (transport, 429, 5xx, an
+    /// unreadable answer). It counted as a poll: the next one is allowed at `next_poll_at`
+    /// (the interval on, or the provider's `Retry-After` if later), which is stored.
+    #[error("the device-code poll failed ({source}); the next poll is allowed at {next_poll_at}")]
+    PollFailed {
+        /// When the next poll is allowed (stored in the stage).
+        next_poll_at: OffsetDateTime,
+        /// How long after the failure that is.
+        after: Duration,
+        /// What the provider call met.
+        source: Box<ProviderError>,
+    },
 }
 
 impl FlowError {
@@ -195,6 +209,10 @@ impl FlowError {
             | FlowError::ConsentStateMismatch
             | FlowError::NotConnected { .. } => Action::AskCustomer,
             FlowError::UnexpectedStage { .. } => Action::Reload,
+            // ---- poll timing (issue 17, items 1-2)
+            FlowError::PollFailed { after, .. } => Action::Retry {
+                after: Some(*after),
+            },
         }
     }
 }

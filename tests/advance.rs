@@ -174,3 +174,48 @@ fn config() -> Config {
         .build()
         .unwrap()
 }
+
+/// A poll that met a passing fault surfaces from `advance` as a retryable error whose
+/// Action says when; the stored journey then waits for that moment (nothing is sent
+/// before it).
+#[tokio::test]
+async fn a_failed_poll_through_advance_says_when_to_come_back() {
+    let h = harness();
+    h.mock.script("contoso", |s| {
+        s.fail(
+            Operation::PollDeviceCode,
+            tenant_access::error::ProviderError::Transport("connection reset".into()),
+        );
+    });
+    let contoso = id("contoso");
+    h.ta.invite(customer("contoso"))
+        .await
+        .unwrap()
+        .send(&h.ta)
+        .await
+        .unwrap();
+    let code = h.mailer.last_code_to("admin@contoso.com").unwrap();
+    let AnyOnboarding::InvitationSent(sent) = h.ta.open_invitation(&code).await.unwrap() else {
+        panic!("the link opens the journey")
+    };
+    let device = sent
+        .claim(&h.ta)
+        .await
+        .unwrap()
+        .start_device_code(&h.ta)
+        .await
+        .unwrap();
+    h.clock.set(device.stage().next_poll_at);
+    let error: Error = h.ta.advance(&contoso).await.unwrap_err();
+    let after = device.stage().interval;
+    assert_eq!(
+        error.action(),
+        tenant_access::error::Action::Retry { after: Some(after) }
+    );
+    assert!(error.is_retryable());
+    assert_eq!(h.mock.count(Operation::PollDeviceCode), 1);
+    let waiting = h.ta.advance(&contoso).await.unwrap();
+    assert_eq!(waiting.step, Step::Nothing);
+    assert_eq!(waiting.next, Next::At(device.stage().next_poll_at + after));
+    assert_eq!(h.mock.count(Operation::PollDeviceCode), 1);
+}

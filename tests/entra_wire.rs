@@ -1031,3 +1031,137 @@ async fn a_chunked_body_is_cut_off_past_one_mebibyte() {
     }
     server.abort();
 }
+
+// ---- poll timing and call deadlines (issue 17, items 1-3) ---------------------------------
+
+/// Every token request for a device code is a poll (RFC 8628 §3.5): with the default retry
+/// policy, a 503, a 429 and a refused connection each cost exactly one request and no wait.
+#[tokio::test]
+async fn a_device_poll_is_never_retried_inside_the_call() {
+    let mut server = Server::new_async().await;
+    let clock = clock();
+    let start = clock.now();
+    let entra = provider(&server, &clock);
+    let code = DeviceCode::new("DAQABAAEAAA-device");
+    for (status, retry_after) in [(503, None), (429, Some("1")), (500, Some("2"))] {
+        let mut mock = server
+            .mock("POST", TOKEN_PATH)
+            .with_status(status)
+            .with_body(entra_error("temporarily_unavailable", &[], None));
+        if let Some(after) = retry_after {
+            mock = mock.with_header("retry-after", after);
+        }
+        let mock = mock.expect(1).create_async().await;
+        let got = entra.poll_device_code(&target(), &code).await.unwrap_err();
+        assert!(got.is_transient(), "{got:?}");
+        mock.assert_async().await;
+        mock.remove_async().await;
+    }
+    assert_eq!(clock.now(), start, "no backoff was waited inside a poll");
+    // Other requests keep their retries.
+    let throttled = server
+        .mock("POST", TOKEN_PATH)
+        .with_status(503)
+        .expect(4)
+        .create_async()
+        .await;
+    entra
+        .refresh(&target(), &RefreshToken::new("1.old"))
+        .await
+        .unwrap_err();
+    throttled.assert_async().await;
+
+    // A refused connection: one attempt, no wait.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let clock = self::clock();
+    let entra = EntraProvider::new(EntraConfig::new(CLIENT).authority(&url).unwrap())
+        .unwrap()
+        .with_clock(Arc::new(clock.clone()));
+    let got = entra.poll_device_code(&target(), &code).await.unwrap_err();
+    assert!(matches!(got, ProviderError::Transport(_)), "{got:?}");
+    assert_eq!(clock.now(), start);
+}
+
+/// One call's attempts and waits all fit in its deadline: Retry-After 4 s against a 10 s
+/// deadline allows the attempts at 0, 4 and 8 s, not a fourth at 12 s, however many retries
+/// the policy would allow.
+#[tokio::test]
+async fn one_calls_attempts_fit_in_its_deadline() {
+    let mut server = Server::new_async().await;
+    let throttled = server
+        .mock("POST", TOKEN_PATH)
+        .with_status(429)
+        .with_header("retry-after", "4")
+        .with_body(entra_error("temporarily_unavailable", &[], None))
+        .expect(3)
+        .create_async()
+        .await;
+    let clock = clock();
+    let start = clock.now();
+    let policy = RetryPolicy {
+        max_retries: 10,
+        ..RetryPolicy::default()
+    }
+    .with_deadline(Duration::from_secs(10));
+    let entra = EntraProvider::new(config(&server).retry(policy))
+        .unwrap()
+        .with_clock(Arc::new(clock.clone()));
+    let got = entra
+        .refresh(&target(), &RefreshToken::new("1.old"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        got,
+        ProviderError::Throttled {
+            retry_after: Some(Duration::from_secs(4))
+        }
+    );
+    throttled.assert_async().await;
+    assert_eq!(clock.now() - start, Duration::from_secs(8));
+    assert_eq!(
+        RetryPolicy::default().deadline,
+        tenant_access::provider::DEFAULT_CALL_DEADLINE
+    );
+    assert_eq!(
+        tenant_access::provider::DEFAULT_CALL_DEADLINE,
+        Duration::from_secs(60)
+    );
+}
+
+/// Against an endpoint that never answers, the deadline (not the 30 s request timeout,
+/// nor four of them) bounds the call in real time.
+#[tokio::test]
+async fn a_slow_endpoint_is_cut_off_at_the_call_deadline() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let clock = clock();
+    let entra = EntraProvider::new(
+        EntraConfig::new(CLIENT)
+            .authority(&url)
+            .unwrap()
+            .retry(RetryPolicy::default().with_deadline(Duration::from_millis(300))),
+    )
+    .unwrap()
+    .with_clock(Arc::new(clock.clone()));
+    let started = std::time::Instant::now();
+    let got = entra
+        .refresh(&target(), &RefreshToken::new("1.old"))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    match got {
+        ProviderError::Transport(text) => assert!(text.starts_with("timed out"), "{text}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    hold.abort();
+}

@@ -715,3 +715,92 @@ async fn signed_in_tokens_can_be_issued_directly_for_fixtures() {
     assert_eq!(w.fake.requests(FakeRequest::Organization), 1);
     entra.refresh(&target, &refresh).await.unwrap();
 }
+
+/// RFC 8628 §3.5 under failure: every token request for a device code is a poll, faulted
+/// ones included. Measured from FakeEntra's own request log on the shared ManualClock: no
+/// poll goes out before the one before it allows, a failed poll moves `next_poll_at` on (by
+/// the interval, or to a later `Retry-After`) and stores it, and a poll before it sends
+/// nothing.
+#[tokio::test]
+async fn failed_polls_are_polls_spaced_by_the_interval_or_retry_after() {
+    let w = world().await;
+    let mut d = device(&w, "contoso", "contoso.com").await;
+    let interval = d.stage().interval;
+    w.fake.inject(FakeEndpoint::Token, Fault::Status(503));
+    w.fake
+        .inject(FakeEndpoint::Token, Fault::Throttle { retry_after: 12 });
+    w.fake
+        .inject(FakeEndpoint::Token, Fault::Throttle { retry_after: 2 });
+    w.fake.inject(FakeEndpoint::Token, Fault::Status(500));
+    let mut allowed = vec![d.stage().next_poll_at];
+    for expected_wait in [interval, Duration::from_secs(12), interval, interval] {
+        w.clock.sleep_until(d.stage().next_poll_at).await;
+        let polls = w.fake.requests(FakeRequest::DevicePoll);
+        let rejected = d.poll(&w.ta).await.unwrap_err();
+        // One request per poll: the HTTP layer does not retry a device-code poll.
+        assert_eq!(w.fake.requests(FakeRequest::DevicePoll), polls + 1);
+        let next = w.clock.now() + expected_wait;
+        assert_eq!(
+            rejected.error().action(),
+            tenant_access::error::Action::Retry {
+                after: Some(expected_wait)
+            },
+            "{}",
+            rejected.error()
+        );
+        let stored = w.ta.load(rejected.onboarding().id()).await.unwrap();
+        assert_eq!(stored.version(), rejected.onboarding().version());
+        d = rejected.into_onboarding();
+        assert_eq!(d.stage().next_poll_at, next);
+        let AnyOnboarding::DeviceCodeIssued(stored) = stored else {
+            panic!("still polling")
+        };
+        assert_eq!(stored.stage().next_poll_at, next);
+        // A second poll() before it is refused without a request.
+        let early = d.poll(&w.ta).await.unwrap_err();
+        assert!(matches!(
+            early.error(),
+            Error::Flow(tenant_access::error::FlowError::PollTooEarly { .. })
+        ));
+        assert_eq!(w.fake.requests(FakeRequest::DevicePoll), polls + 1);
+        d = early.into_onboarding();
+        allowed.push(next);
+    }
+    assert_eq!(w.fake.sign_in(d.stage().user_code()), SignIn::SignedIn);
+    let PollOutcome::Authenticated(_) = poll_once(&w, d).await else {
+        panic!("signed in")
+    };
+    let log = w.fake.request_times(FakeRequest::DevicePoll);
+    assert_eq!(log.len(), 5);
+    for (at, allowed) in log.iter().zip(&allowed) {
+        assert!(at >= allowed, "a poll at {at} before {allowed}");
+    }
+    for pair in log.windows(2) {
+        assert!(pair[1] - pair[0] >= interval, "{pair:?}");
+    }
+}
+
+/// `poll_until_done` stops at a failed poll; the stage it hands back waits for the stored
+/// `next_poll_at`, and polling on from there sends nothing early.
+#[tokio::test]
+async fn poll_until_done_after_a_failure_resumes_at_the_stored_time() {
+    let w = world().await;
+    let d = device(&w, "contoso", "contoso.com").await;
+    w.fake
+        .inject(FakeEndpoint::Token, Fault::Throttle { retry_after: 20 });
+    let rejected = d.poll_until_done(&w.ta).await.unwrap_err();
+    let failed_at = *w
+        .fake
+        .request_times(FakeRequest::DevicePoll)
+        .last()
+        .unwrap();
+    let d = rejected.into_onboarding();
+    assert_eq!(d.stage().next_poll_at, failed_at + Duration::from_secs(20));
+    assert_eq!(w.fake.sign_in(d.stage().user_code()), SignIn::SignedIn);
+    let PollOutcome::Authenticated(_) = d.poll_until_done(&w.ta).await.unwrap() else {
+        panic!("signed in")
+    };
+    let log = w.fake.request_times(FakeRequest::DevicePoll);
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1] - log[0], Duration::from_secs(20));
+}

@@ -421,7 +421,7 @@ async fn approval_workflow_waits_then_continues_after_a_reviewer_approves() {
 }
 
 #[tokio::test]
-async fn throttled_and_transient_polls_hand_back_the_unchanged_stage() {
+async fn throttled_and_transient_polls_move_the_next_poll_on_and_store_it() {
     let h = harness();
     h.mock.script("contoso", |s| {
         s.throttle(Operation::PollDeviceCode, Duration::from_secs(30))
@@ -430,14 +430,27 @@ async fn throttled_and_transient_polls_hand_back_the_unchanged_stage() {
     let device = h.device("contoso").await;
     h.clock.advance(Duration::from_secs(5));
     let rejected = device.poll(&h.ta).await.unwrap_err();
+    // Retry-After (30 s) is later than the interval (5 s): the next poll waits for it.
+    let next = h.clock_now() + Duration::from_secs(30);
     assert_eq!(
         rejected.error().action(),
         Action::Retry {
             after: Some(Duration::from_secs(30))
         }
     );
+    let Error::Flow(FlowError::PollFailed {
+        next_poll_at,
+        source,
+        ..
+    }) = rejected.error()
+    else {
+        panic!("{:?}", rejected.error())
+    };
+    assert_eq!(*next_poll_at, next);
+    assert!(matches!(**source, ProviderError::Throttled { .. }));
     let device = rejected.into_onboarding();
     assert_eq!(device.kind(), StageKind::DeviceCodeIssued);
+    assert_eq!(device.stage().next_poll_at, next);
     assert!(
         device
             .customer()
@@ -446,14 +459,43 @@ async fn throttled_and_transient_polls_hand_back_the_unchanged_stage() {
             .unwrap()
             .contains("throttled")
     );
+    // The stage handed back is the stored one, at its new version.
+    let stored = h.ta.load(device.id()).await.unwrap();
+    assert_eq!(stored.version(), device.version());
+    let AnyOnboarding::DeviceCodeIssued(stored) = stored else {
+        panic!("still polling")
+    };
+    assert_eq!(stored.stage().next_poll_at, next);
+
+    // Polling again before it is refused without a request.
+    h.clock.advance(Duration::from_secs(29));
     let rejected = device.poll(&h.ta).await.unwrap_err();
     assert!(matches!(
         rejected.error(),
-        Error::Provider(ProviderError::Unavailable { status: 503, .. })
+        Error::Flow(FlowError::PollTooEarly { next_poll_at }) if *next_poll_at == next
+    ));
+    assert_eq!(h.mock.count(Operation::PollDeviceCode), 1);
+
+    // A 503 without Retry-After moves it on by the interval.
+    h.clock.advance(Duration::from_secs(1));
+    let rejected = rejected.into_onboarding().poll(&h.ta).await.unwrap_err();
+    let Error::Flow(FlowError::PollFailed { source, .. }) = rejected.error() else {
+        panic!("{:?}", rejected.error())
+    };
+    assert!(matches!(
+        **source,
+        ProviderError::Unavailable { status: 503, .. }
     ));
     assert!(rejected.error().is_retryable());
-    let outcome = rejected.into_onboarding().poll(&h.ta).await.unwrap();
+    let device = rejected.into_onboarding();
+    assert_eq!(
+        device.stage().next_poll_at,
+        h.clock_now() + Duration::from_secs(5)
+    );
+    h.clock.advance(Duration::from_secs(5));
+    let outcome = device.poll(&h.ta).await.unwrap();
     assert!(matches!(outcome, PollOutcome::Authenticated(_)));
+    assert_eq!(h.mock.count(Operation::PollDeviceCode), 3);
 }
 
 #[tokio::test]

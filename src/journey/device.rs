@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{Onboarding, Rejected};
-use crate::error::FlowError;
+use crate::error::{Error, FlowError, ProviderError};
 use crate::model::Method;
 use crate::model::TokenSet;
 use crate::model::*;
@@ -114,11 +114,20 @@ impl Onboarding<ApprovalRequested> {
 }
 
 impl Onboarding<DeviceCodeIssued> {
-    /// Makes exactly one token request and stores what it found. No hidden loop.
+    /// Makes exactly one token request and stores what it found. No hidden loop, and no
+    /// retry inside the call: every token request for a device code is a poll (RFC 8628
+    /// §3.5).
     ///
     /// Polling before [`next_poll_at`](DeviceCodeIssued::next_poll_at) is refused with
     /// [`FlowError::PollTooEarly`] and sends nothing. A device code past its expiry yields
     /// [`PollOutcome::Expired`] without a request.
+    ///
+    /// A poll that failed still moves `next_poll_at` on, by the interval or to the
+    /// provider's `Retry-After` if that is later, and stores it (with the error as the
+    /// customer's last error); the stage handed back in [`Rejected`] is the stored one. A
+    /// passing fault (transport, 429, 5xx, an unreadable answer) is
+    /// [`FlowError::PollFailed`], whose [`Action`](crate::error::Action) is to retry at that
+    /// `next_poll_at`.
     pub async fn poll(
         self,
         ports: &impl AsRef<Ports>,
@@ -141,7 +150,7 @@ impl Onboarding<DeviceCodeIssued> {
             .await;
         let answer = match answer {
             Ok(answer) => answer,
-            Err(error) => return Err(self.fail(ports, error).await),
+            Err(error) => return Err(self.poll_failed(ports, error).await),
         };
         let now = ports.clock().now();
         match answer {
@@ -214,6 +223,35 @@ impl Onboarding<DeviceCodeIssued> {
                 done => return Ok(done),
             }
         }
+    }
+
+    /// A poll that went out and failed: the next one waits the interval, or the
+    /// `Retry-After` if longer, and that time is stored.
+    async fn poll_failed(self, ports: &Ports, error: ProviderError) -> Rejected<DeviceCodeIssued> {
+        let now = ports.clock().now();
+        let interval = self.stage.interval;
+        let (wait, passing) = match &error {
+            ProviderError::Throttled { retry_after }
+            | ProviderError::Unavailable { retry_after, .. } => (
+                retry_after.map_or(interval, |after| after.max(interval)),
+                true,
+            ),
+            ProviderError::Transport(_) | ProviderError::InvalidResponse(_) => (interval, true),
+            _ => (interval, false),
+        };
+        let mut stage = self.stage.clone();
+        stage.next_poll_at = now + wait;
+        let error: Error = if passing {
+            FlowError::PollFailed {
+                next_poll_at: stage.next_poll_at,
+                after: wait,
+                source: Box::new(error),
+            }
+            .into()
+        } else {
+            error.into()
+        };
+        self.fail_in(ports, error, stage).await
     }
 
     async fn back_to_claimed(

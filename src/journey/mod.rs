@@ -260,14 +260,30 @@ impl<S: StageType> Onboarding<S> {
     /// `self` as it was).
     /// A refresh lease the journey held ends with the failure.
     pub(crate) async fn fail(self, ports: &Ports, error: impl Into<Error>) -> Rejected<S> {
+        let stage = self.stage.clone();
+        self.fail_in(ports, error, stage).await
+    }
+
+    /// [`fail`](Self::fail), keeping the stage as `stage` (a device-code poll's next poll
+    /// time). When the store refuses, the stage handed back still carries `stage` (at the
+    /// version read), so a caller cannot act on the old one.
+    pub(crate) async fn fail_in(
+        self,
+        ports: &Ports,
+        error: impl Into<Error>,
+        stage: S,
+    ) -> Rejected<S> {
         let error = error.into();
         let mut customer = self.customer.clone();
         customer.last_error = Some(error.to_string());
         customer.refresh_lease = None;
-        let stage = self.stage.clone();
-        match self.save(ports, customer, stage).await {
+        match self.save(ports, customer, stage.clone()).await {
             Ok(saved) => saved.reject(error),
-            Err(rejected) => rejected.into_onboarding().reject(error),
+            Err(rejected) => {
+                let mut onboarding = rejected.into_onboarding();
+                onboarding.stage = stage;
+                onboarding.reject(error)
+            }
         }
     }
 }

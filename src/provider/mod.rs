@@ -17,7 +17,7 @@ mod oauth;
 pub mod oidc;
 
 #[cfg(any(feature = "entra", feature = "oidc"))]
-pub use oauth::{MAX_BODY_BYTES, RetryPolicy};
+pub use oauth::{DEFAULT_CALL_DEADLINE, MAX_BODY_BYTES, RetryPolicy};
 
 pub use crate::ports::{
     AdminConsentRequest, ConsentCallback, DeviceAuthorization, DevicePoll, IdentityProvider,

@@ -43,7 +43,7 @@ mod codes;
 mod config;
 mod graph;
 
-pub use super::oauth::{MAX_BODY_BYTES, RetryPolicy};
+pub use super::oauth::{DEFAULT_CALL_DEADLINE, MAX_BODY_BYTES, RetryPolicy};
 pub use config::{DEFAULT_AUTHORITY, DEFAULT_GRAPH, EntraConfig, GRAPH_RESOURCE};
 pub use graph::token_tenant;
 

@@ -48,7 +48,9 @@ pub(crate) struct TokenEndpoint<'a> {
 }
 
 impl TokenEndpoint<'_> {
-    /// Exactly one device-code token request (RFC 8628 §3.4).
+    /// Exactly one device-code token request (RFC 8628 §3.4): no transient fault is retried
+    /// inside the call, since every token request for a device code is a poll (§3.5) and the
+    /// journey decides when the next one may go out.
     pub(crate) async fn poll_device_code(
         self,
         device_code: &DeviceCode,
@@ -57,7 +59,12 @@ impl TokenEndpoint<'_> {
             ("grant_type", DEVICE_CODE_GRANT),
             ("device_code", device_code.expose_secret()),
         ];
-        match self.request(Request::DevicePoll, fields).await? {
+        let http = self.http.single_attempt();
+        let once = TokenEndpoint {
+            http: &http,
+            ..self
+        };
+        match once.request(Request::DevicePoll, fields).await? {
             Ok(token) => Ok(DevicePoll::Granted(token)),
             Err(error) => (self.dialect.poll)(error),
         }

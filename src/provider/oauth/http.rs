@@ -1,6 +1,7 @@
 //! The HTTP client under every OAuth request: reqwest on rustls that never follows redirects,
 //! the 1 MiB body cap, and retries of transient faults (429, 5xx, timeouts, dropped
-//! connections) within one call, waiting on a [`Clock`].
+//! connections) within one call, waiting on a [`Clock`], all attempts of one call within one
+//! deadline.
 
 use std::sync::{Arc, OnceLock};
 
@@ -16,12 +17,21 @@ use crate::ports::{Clock, SystemClock};
 /// The largest response body read (1 MiB); anything larger is an invalid response.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The default deadline of one provider call, all attempts included.
+pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(60);
+
 /// How transient faults are retried inside one provider call.
 ///
 /// HTTP 429 and 5xx wait for `Retry-After` when the server sends one (up to
 /// `max_retry_after`; a longer wait gives up at once and hands the wait to the caller);
 /// otherwise, and for timeouts and connection failures, the wait doubles from `base_delay`
 /// up to `max_delay`, plus up to 50 % random jitter.
+///
+/// All attempts of one call, and the waits between them, fit in `deadline`: each attempt's
+/// timeout is cut to what is left of it, and a retry whose wait would pass it is not made
+/// (the fault is returned, with its `Retry-After`). Device-code polls are never retried
+/// inside a call: each token request is a poll (RFC 8628 §3.5), so the journey decides when
+/// the next one may go out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (0: never retry).
@@ -32,16 +42,21 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// The longest `Retry-After` waited for inside a call.
     pub max_retry_after: Duration,
+    /// The longest one call may take, all attempts and waits included (zero: no deadline
+    /// beyond the request timeout and `max_retries`).
+    pub deadline: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// Three retries, 500 ms doubling to at most 8 s, `Retry-After` honoured up to 60 s.
+    /// Three retries, 500 ms doubling to at most 8 s, `Retry-After` honoured up to 60 s, one
+    /// call at most 60 s ([`DEFAULT_CALL_DEADLINE`]).
     fn default() -> Self {
         Self {
             max_retries: 3,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(8),
             max_retry_after: Duration::from_secs(60),
+            deadline: DEFAULT_CALL_DEADLINE,
         }
     }
 }
@@ -53,6 +68,12 @@ impl RetryPolicy {
             max_retries: 0,
             ..Self::default()
         }
+    }
+
+    /// The same policy with one call's deadline set to `deadline`.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// The backoff before retry number `attempt` (0-based), without jitter.
@@ -80,6 +101,8 @@ pub(crate) struct Answer {
 #[derive(Clone)]
 pub(crate) struct HttpClient {
     http: reqwest::Client,
+    /// The timeout of one attempt.
+    timeout: Duration,
     retry: RetryPolicy,
     /// Set at most once; the system clock until then. A cell rather than a lock: retries read
     /// it, and a provider waits on one clock for its whole life.
@@ -106,10 +129,19 @@ impl HttpClient {
             })?;
         Ok(Self {
             http,
+            timeout,
             retry,
             clock: Arc::new(OnceLock::new()),
             label,
         })
+    }
+
+    /// The same client (sharing its clock cell) that never retries inside a call: for
+    /// requests where every attempt counts, such as device-code polls (RFC 8628 §3.5).
+    pub(crate) fn single_attempt(&self) -> Self {
+        let mut client = self.clone();
+        client.retry.max_retries = 0;
+        client
     }
 
     /// Waits between retries on `clock`, whatever clock this client had (a cell of its own,
@@ -143,16 +175,20 @@ impl HttpClient {
     }
 
     /// Sends one request (built anew for each attempt), retrying transient faults per the
-    /// [`RetryPolicy`]. Returns any answer that is not 3xx, 429 or 5xx.
+    /// [`RetryPolicy`], every attempt within the policy's deadline. Returns any answer that is
+    /// not 3xx, 429 or 5xx.
     pub(crate) async fn execute(
         &self,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Answer, ProviderError> {
         let policy = &self.retry;
         let label = self.label;
+        let deadline = Deadline::start(self.clock(), policy.deadline);
         let mut attempt = 0u32;
         loop {
-            let (error, retry_after) = match self.send_once(build().send()).await {
+            let timeout = deadline.cut(self.clock(), self.timeout);
+            let sent = build().timeout(timeout).send();
+            let (error, retry_after) = match self.send_once(sent).await {
                 Ok((answer, retry_after)) => match answer.status {
                     429 => (ProviderError::Throttled { retry_after }, retry_after),
                     500..=599 => (
@@ -182,6 +218,10 @@ impl HttpClient {
                 Some(wait) => wait,
                 None => with_jitter(policy.backoff(attempt)),
             };
+            if !deadline.allows(self.clock(), wait) {
+                tracing::debug!(%error, attempts = attempt + 1, "{label} call deadline reached");
+                return Err(error);
+            }
             tracing::debug!(%error, ?wait, attempt, "retrying {label} request");
             let clock = self.clock();
             clock.sleep_until(clock.now() + wait).await;
@@ -270,6 +310,44 @@ impl HttpClient {
             }
         })
         .await
+    }
+}
+
+/// One call's deadline. Time spent is the larger of the clock's (which the waits between
+/// attempts move, also on a [`ManualClock`](crate::testing::ManualClock)) and the wall's
+/// (which requests take, whatever the clock).
+struct Deadline {
+    limit: Duration,
+    clock_start: OffsetDateTime,
+    wall_start: std::time::Instant,
+}
+
+impl Deadline {
+    fn start(clock: &dyn Clock, limit: Duration) -> Self {
+        Self {
+            limit,
+            clock_start: clock.now(),
+            wall_start: std::time::Instant::now(),
+        }
+    }
+
+    fn spent(&self, clock: &dyn Clock) -> Duration {
+        let on_clock = Duration::try_from(clock.now() - self.clock_start).unwrap_or_default();
+        on_clock.max(self.wall_start.elapsed())
+    }
+
+    /// The timeout of the next attempt: `timeout`, cut to what is left (at least 1 ms).
+    fn cut(&self, clock: &dyn Clock, timeout: Duration) -> Duration {
+        if self.limit.is_zero() {
+            return timeout;
+        }
+        let left = self.limit.saturating_sub(self.spent(clock));
+        timeout.min(left).max(Duration::from_millis(1))
+    }
+
+    /// Whether, after waiting `wait`, another attempt still starts before the deadline.
+    fn allows(&self, clock: &dyn Clock, wait: Duration) -> bool {
+        self.limit.is_zero() || self.spent(clock).saturating_add(wait) < self.limit
     }
 }
 

@@ -22,7 +22,7 @@ mod http;
 mod json;
 
 pub use client_auth::ClientAuth;
-pub use http::{MAX_BODY_BYTES, RetryPolicy};
+pub use http::{DEFAULT_CALL_DEADLINE, MAX_BODY_BYTES, RetryPolicy};
 
 pub(crate) use client_auth::{Client, Credential};
 pub(crate) use error::{

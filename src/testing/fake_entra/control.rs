@@ -77,6 +77,7 @@ impl FakeEntraBuilder {
             access: HashMap::new(),
             faults: HashMap::new(),
             counts: HashMap::new(),
+            log: Vec::new(),
             next: 0,
         }));
         let app = routes::router(state.clone());
@@ -379,6 +380,17 @@ impl FakeEntra {
     /// How many requests of this kind arrived (faulted ones included).
     pub fn requests(&self, request: FakeRequest) -> u64 {
         self.lock().counts.get(&request).copied().unwrap_or(0)
+    }
+
+    /// When each request of this kind arrived (faulted ones included), on FakeEntra's
+    /// clock, in arrival order: the request log to measure poll spacing with.
+    pub fn request_times(&self, request: FakeRequest) -> Vec<time::OffsetDateTime> {
+        self.lock()
+            .log
+            .iter()
+            .filter(|(kind, _)| *kind == request)
+            .map(|(_, at)| *at)
+            .collect()
     }
 
     /// Opens an admin-consent URL as the administrator's browser would, and returns the

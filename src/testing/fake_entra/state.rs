@@ -77,6 +77,8 @@ pub(super) struct State {
     pub(super) access: HashMap<String, Access>,
     pub(super) faults: HashMap<FakeEndpoint, VecDeque<Fault>>,
     pub(super) counts: HashMap<FakeRequest, u64>,
+    /// Every counted request, in arrival order, with the clock's time.
+    pub(super) log: Vec<(FakeRequest, OffsetDateTime)>,
     pub(super) next: u64,
 }
 
@@ -179,6 +181,8 @@ impl State {
 
     pub(super) fn count(&mut self, request: FakeRequest) {
         *self.counts.entry(request).or_default() += 1;
+        let now = self.now();
+        self.log.push((request, now));
     }
 
     /// The next fault queued for `endpoint`, if any.
