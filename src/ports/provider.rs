@@ -92,7 +92,9 @@ pub trait IdentityProvider: Send + Sync + std::fmt::Debug {
         target: &Target,
     ) -> Result<DeviceAuthorization, ProviderError>;
 
-    /// Makes exactly one device-code token request (RFC 8628 §3.4).
+    /// Makes exactly one device-code token request (RFC 8628 §3.4), never retried inside
+    /// the call: every token request for a device code is a poll (§3.5), and the journey
+    /// decides when the next one may go out.
     async fn poll_device_code(
         &self,
         target: &Target,

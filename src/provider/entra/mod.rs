@@ -8,7 +8,9 @@
 //!   description text, and mapped onto [`ProviderError`]; an unknown code becomes
 //!   [`ProviderError::Other`] with the raw code and description.
 //! * HTTP 429 and 5xx honour `Retry-After`; timeouts and connection resets are retried with
-//!   bounded exponential backoff and jitter ([`RetryPolicy`]). Waiting goes through a
+//!   bounded exponential backoff and jitter ([`RetryPolicy`]), all attempts of one call within
+//!   one deadline (default 60 s). A device-code poll is never retried inside the call: every
+//!   token request for a device code is a poll (RFC 8628 §3.5). Waiting goes through a
 //!   [`Clock`], so a [`ManualClock`](crate::testing::ManualClock) makes it instant in tests.
 //! * Redirects are never followed; bodies over 1 MiB and malformed JSON are
 //!   [`ProviderError::InvalidResponse`].

@@ -163,7 +163,8 @@ impl OidcConfig {
         self
     }
 
-    /// How transient faults are retried.
+    /// How transient faults are retried, and one call's deadline across all its attempts
+    /// ([`RetryPolicy::deadline`], default 60 s). Device-code polls are never retried.
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
