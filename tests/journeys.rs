@@ -66,7 +66,7 @@ async fn a_taken_customer_id_is_a_typed_error() {
         matches!(err, Error::Store(StoreError::AlreadyExists(_))),
         "{err}"
     );
-    assert_eq!(err.action(), Action::Reload);
+    assert_eq!(err.action(), Action::FixInput);
 }
 
 #[tokio::test]
@@ -433,7 +433,7 @@ async fn throttled_and_transient_polls_hand_back_the_unchanged_stage() {
     assert_eq!(
         rejected.error().action(),
         Action::Retry {
-            after: Some(Duration::from_secs(30))
+            after: Duration::from_secs(30)
         }
     );
     let device = rejected.into_onboarding();
