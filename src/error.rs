@@ -551,6 +551,288 @@ mod tests {
         assert_eq!(Error::InvalidInvitation.action(), Action::AskCustomer);
     }
 
+    /// The one expected [`Action`] of every variant, by name. Exhaustive and without a
+    /// wildcard on purpose: a new variant does not compile until it has its row here (and a
+    /// sample in [`every_variant`]).
+    fn table(error: &Error) -> (&'static str, Action) {
+        use Action::*;
+        const SOON: Action = Action::Retry {
+            after: Action::DEFAULT_RETRY_AFTER,
+        };
+        const SLOW: Action = Action::Retry {
+            after: Action::SLOW_RETRY_AFTER,
+        };
+        match error {
+            Error::Input(e) => match e {
+                InputError::CustomerId(_) => ("Input::CustomerId", FixInput),
+                InputError::Tenant(_) => ("Input::Tenant", FixInput),
+                InputError::Email(_) => ("Input::Email", FixInput),
+                InputError::Url(_) => ("Input::Url", FixInput),
+                InputError::ConsentCallback(_) => ("Input::ConsentCallback", FixInput),
+                InputError::Scopes(_) => ("Input::Scopes", FixInput),
+                InputError::Credentials(_) => ("Input::Credentials", FixInput),
+            },
+            Error::Config(e) => match e {
+                ConfigError::Missing(_) => ("Config::Missing", FixConfiguration),
+                ConfigError::PortalUrl(_) => ("Config::PortalUrl", FixConfiguration),
+                ConfigError::NotPositive(_) => ("Config::NotPositive", FixConfiguration),
+                ConfigError::MissingConsentClientId => {
+                    ("Config::MissingConsentClientId", FixConfiguration)
+                }
+                ConfigError::MissingConsentRedirectUrl => {
+                    ("Config::MissingConsentRedirectUrl", FixConfiguration)
+                }
+            },
+            Error::InvalidInvitation => ("InvalidInvitation", AskCustomer),
+            Error::Flow(e) => match e {
+                FlowError::NotFound(_) => ("Flow::NotFound", NotFound),
+                FlowError::PollTooEarly { .. } => (
+                    "Flow::PollTooEarly",
+                    Retry {
+                        after: Duration::from_secs(3),
+                    },
+                ),
+                FlowError::WrongMethod { .. } => ("Flow::WrongMethod", FixInput),
+                FlowError::Inconsistent(_) => ("Flow::Inconsistent", FixConfiguration),
+                FlowError::TenantMismatch { .. } => ("Flow::TenantMismatch", AskCustomer),
+                FlowError::ConsentStateMismatch => ("Flow::ConsentStateMismatch", AskCustomer),
+                FlowError::NotConnected { .. } => ("Flow::NotConnected", AskCustomer),
+                FlowError::SwitchInProgress { .. } => ("Flow::SwitchInProgress", FixInput),
+                FlowError::NoSwitchInProgress(_) => ("Flow::NoSwitchInProgress", NotFound),
+                FlowError::NothingToResend { .. } => ("Flow::NothingToResend", FixInput),
+                FlowError::UnexpectedStage { .. } => ("Flow::UnexpectedStage", Reload),
+            },
+            Error::Provider(e) => match e {
+                ProviderError::Throttled { retry_after: None } => ("Provider::Throttled", SLOW),
+                ProviderError::Throttled {
+                    retry_after: Some(_),
+                } => (
+                    "Provider::Throttled(Retry-After)",
+                    Retry {
+                        after: Duration::from_secs(7),
+                    },
+                ),
+                ProviderError::Unavailable {
+                    retry_after: None, ..
+                } => ("Provider::Unavailable", SOON),
+                ProviderError::Unavailable {
+                    retry_after: Some(_),
+                    ..
+                } => (
+                    "Provider::Unavailable(Retry-After, cut to an hour)",
+                    Retry {
+                        after: Action::MAX_RETRY_AFTER,
+                    },
+                ),
+                ProviderError::Transport(_) => ("Provider::Transport", SOON),
+                ProviderError::InvalidResponse(_) => ("Provider::InvalidResponse", SLOW),
+                ProviderError::ReauthenticationRequired(_) => {
+                    ("Provider::ReauthenticationRequired", AskCustomer)
+                }
+                ProviderError::MfaRequired(_) => ("Provider::MfaRequired", AskCustomer),
+                ProviderError::InvalidCredentials(_) => {
+                    ("Provider::InvalidCredentials", AskCustomer)
+                }
+                ProviderError::AccountUnusable(_) => ("Provider::AccountUnusable", AskCustomer),
+                ProviderError::ConsentRequired(_) => ("Provider::ConsentRequired", AskCustomer),
+                ProviderError::ConsentDeclined(_) => ("Provider::ConsentDeclined", AskCustomer),
+                ProviderError::AdminApprovalRequired(_) => {
+                    ("Provider::AdminApprovalRequired", AskCustomer)
+                }
+                ProviderError::UserNotInTenant(_) => ("Provider::UserNotInTenant", AskCustomer),
+                ProviderError::InvalidClientSecret(_) => {
+                    ("Provider::InvalidClientSecret", AskCustomer)
+                }
+                ProviderError::ClientSecretExpired(_) => {
+                    ("Provider::ClientSecretExpired", AskCustomer)
+                }
+                ProviderError::AppNotInTenant(_) => ("Provider::AppNotInTenant", AskCustomer),
+                ProviderError::ConditionalAccessBlocked(_) => {
+                    ("Provider::ConditionalAccessBlocked", AskCustomer)
+                }
+                ProviderError::Misconfigured(_) => ("Provider::Misconfigured", FixConfiguration),
+                ProviderError::ConsentCallback(_) => ("Provider::ConsentCallback", AskCustomer),
+                ProviderError::Other(_) => ("Provider::Other", AskCustomer),
+                ProviderError::Unsupported(_) => ("Provider::Unsupported", FixConfiguration),
+            },
+            Error::Store(e) => match e {
+                StoreError::Conflict { .. } => ("Store::Conflict", Reload),
+                StoreError::AlreadyExists(_) => ("Store::AlreadyExists", FixInput),
+                StoreError::Corrupt(_) => ("Store::Corrupt", FixConfiguration),
+                StoreError::Backend(_) => ("Store::Backend", SOON),
+                StoreError::SchemaTooNew { .. } => ("Store::SchemaTooNew", FixConfiguration),
+                StoreError::Seal(e) => match e {
+                    SealError::UnknownKey(_) => ("Seal::UnknownKey", FixConfiguration),
+                    SealError::Tampered => ("Seal::Tampered", FixConfiguration),
+                    SealError::Malformed(_) => ("Seal::Malformed", FixConfiguration),
+                    SealError::Plaintext => ("Seal::Plaintext", FixConfiguration),
+                    SealError::NoKey => ("Seal::NoKey", FixConfiguration),
+                    SealError::InvalidKey(_) => ("Seal::InvalidKey", FixConfiguration),
+                },
+            },
+            Error::Mail(e) => match e {
+                MailError::Refused(_) => ("Mail::Refused", FixInput),
+                MailError::Transient(_) => ("Mail::Transient", SOON),
+                MailError::Misconfigured(_) => ("Mail::Misconfigured", FixConfiguration),
+            },
+        }
+    }
+
+    /// One sample of every variant (and of every row of [`table`]).
+    fn every_variant() -> Vec<Error> {
+        let id = || CustomerId::new("contoso").unwrap();
+        let d = ProviderDetail::default;
+        let now = OffsetDateTime::UNIX_EPOCH;
+        vec![
+            InputError::CustomerId("x").into(),
+            InputError::Tenant("x").into(),
+            InputError::Email("x").into(),
+            InputError::Url("x".into()).into(),
+            InputError::ConsentCallback("x").into(),
+            InputError::Scopes("x").into(),
+            InputError::Credentials("x").into(),
+            ConfigError::Missing("x").into(),
+            ConfigError::PortalUrl("x".into()).into(),
+            ConfigError::NotPositive("x").into(),
+            ConfigError::MissingConsentClientId.into(),
+            ConfigError::MissingConsentRedirectUrl.into(),
+            Error::InvalidInvitation,
+            FlowError::NotFound(id()).into(),
+            FlowError::PollTooEarly {
+                next_poll_at: now,
+                retry_after: Duration::from_secs(3),
+            }
+            .into(),
+            FlowError::WrongMethod {
+                expected: Method::Password,
+                actual: Method::DeviceCode,
+            }
+            .into(),
+            FlowError::Inconsistent("x").into(),
+            FlowError::TenantMismatch {
+                expected: "a".into(),
+                actual: "b".into(),
+            }
+            .into(),
+            FlowError::ConsentStateMismatch.into(),
+            FlowError::NotConnected {
+                customer: id(),
+                stage: StageKind::Claimed,
+            }
+            .into(),
+            FlowError::SwitchInProgress {
+                customer: id(),
+                method: Method::AppRegistration,
+            }
+            .into(),
+            FlowError::NoSwitchInProgress(id()).into(),
+            FlowError::NothingToResend {
+                customer: id(),
+                stage: StageKind::Validated,
+            }
+            .into(),
+            FlowError::UnexpectedStage {
+                expected: StageKind::Claimed,
+                actual: StageKind::Validated,
+            }
+            .into(),
+            ProviderError::Throttled { retry_after: None }.into(),
+            ProviderError::Throttled {
+                retry_after: Some(Duration::from_secs(7)),
+            }
+            .into(),
+            ProviderError::Unavailable {
+                status: 503,
+                retry_after: None,
+            }
+            .into(),
+            ProviderError::Unavailable {
+                status: 503,
+                retry_after: Some(Duration::from_secs(86_400)),
+            }
+            .into(),
+            ProviderError::Transport("x".into()).into(),
+            ProviderError::InvalidResponse("x".into()).into(),
+            ProviderError::ReauthenticationRequired(d()).into(),
+            ProviderError::MfaRequired(d()).into(),
+            ProviderError::InvalidCredentials(d()).into(),
+            ProviderError::AccountUnusable(d()).into(),
+            ProviderError::ConsentRequired(d()).into(),
+            ProviderError::ConsentDeclined(d()).into(),
+            ProviderError::AdminApprovalRequired(d()).into(),
+            ProviderError::UserNotInTenant(d()).into(),
+            ProviderError::InvalidClientSecret(d()).into(),
+            ProviderError::ClientSecretExpired(d()).into(),
+            ProviderError::AppNotInTenant(d()).into(),
+            ProviderError::ConditionalAccessBlocked(d()).into(),
+            ProviderError::Misconfigured(d()).into(),
+            ProviderError::ConsentCallback("x").into(),
+            ProviderError::Other(ProviderDetail::new("invalid_grant", "x").with_code(99_999_999))
+                .into(),
+            ProviderError::Unsupported("x").into(),
+            StoreError::Conflict {
+                customer: id(),
+                expected: Version(1),
+                actual: Some(Version(2)),
+            }
+            .into(),
+            StoreError::AlreadyExists(id()).into(),
+            StoreError::Corrupt("x".into()).into(),
+            StoreError::Backend("x".into()).into(),
+            StoreError::SchemaTooNew {
+                found: 9,
+                supported: 1,
+            }
+            .into(),
+            StoreError::Seal(SealError::UnknownKey("k".into())).into(),
+            StoreError::Seal(SealError::Tampered).into(),
+            StoreError::Seal(SealError::Malformed("x")).into(),
+            StoreError::Seal(SealError::Plaintext).into(),
+            StoreError::Seal(SealError::NoKey).into(),
+            StoreError::Seal(SealError::InvalidKey("x")).into(),
+            MailError::Refused("x".into()).into(),
+            MailError::Transient("x".into()).into(),
+            MailError::Misconfigured("x".into()).into(),
+        ]
+    }
+
+    /// The number of rows in [`table`]: raise it with each new row (and sample).
+    const ROWS: usize = 60;
+
+    #[test]
+    fn every_variant_has_its_one_action() {
+        let samples = every_variant();
+        let mut names = std::collections::BTreeSet::new();
+        for error in &samples {
+            let (name, expected) = table(error);
+            assert!(names.insert(name), "{name} sampled twice");
+            assert_eq!(error.action(), expected, "{name}: {error}");
+            assert_eq!(
+                error.is_retryable(),
+                matches!(expected, Action::Retry { .. } | Action::Reload),
+                "{name}"
+            );
+            if let Action::Retry { after } = expected {
+                assert!(
+                    after > Duration::ZERO && after <= Action::MAX_RETRY_AFTER,
+                    "{name}"
+                );
+            }
+            if let Error::Provider(e) = error {
+                assert_eq!(
+                    e.is_transient(),
+                    matches!(expected, Action::Retry { .. }),
+                    "{name}"
+                );
+            }
+        }
+        assert_eq!(
+            names.len(),
+            ROWS,
+            "a row of the table has no sample: {names:?}"
+        );
+    }
+
     #[test]
     fn detail_display_keeps_codes() {
         let d = ProviderDetail::new("invalid_grant", "AADSTS50126: bad").with_code(50126);
