@@ -247,14 +247,24 @@ async fn device_code_stage_carries_absolute_times() {
 async fn polling_before_the_interval_is_refused_without_a_request() {
     let h = harness();
     let device = h.device("contoso").await;
+    h.clock.advance(Duration::from_secs(2));
+    let next_poll_at = device.stage().next_poll_at;
     let rejected = device.poll(&h.ta).await.unwrap_err();
     assert!(matches!(
         rejected.error(),
-        Error::Flow(FlowError::PollTooEarly { .. })
+        Error::Flow(FlowError::PollTooEarly { next_poll_at: at, .. }) if *at == next_poll_at
     ));
+    // The refusal says when: the time left until the next poll, by the engine's clock.
+    assert_eq!(
+        rejected.error().action(),
+        Action::Retry {
+            after: Duration::from_secs(3)
+        }
+    );
+    assert!(rejected.error().is_retryable());
     assert_eq!(h.mock.count(Operation::PollDeviceCode), 0);
     let device = rejected.into_onboarding();
-    h.clock.advance(Duration::from_secs(5));
+    h.clock.advance(Duration::from_secs(3));
     let outcome = device.poll(&h.ta).await.unwrap();
     assert!(matches!(outcome, PollOutcome::Authenticated(_)));
     assert_eq!(h.mock.count(Operation::PollDeviceCode), 1);
