@@ -1,9 +1,9 @@
 //! Errors, grouped by what the portal should do about them.
 //!
 //! One top-level [`Error`] with a variant per source (bad input, configuration, invitation,
-//! journey, identity provider, store, mailer). Every error answers [`Error::action`]: retry,
-//! ask the customer, fix the configuration, reload, or start the journey again — the mapping
-//! a portal needs to show the right message. A failed transition wraps its error in
+//! journey, identity provider, store, mailer). Every error answers [`Error::action`]: retry
+//! (and when), ask the customer, fix the configuration, reload, fix the input, or not found —
+//! the mapping a portal needs to show the right message. A failed transition wraps its error in
 //! [`Rejected`](crate::Rejected), which also hands back the unchanged stage.
 
 use std::fmt;
@@ -43,13 +43,21 @@ pub enum Error {
 }
 
 /// What a portal should do about an [`Error`].
+///
+/// Only [`Action::Retry`] and [`Action::Reload`] are worth trying again as they are
+/// ([`Error::is_retryable`]); every other action is terminal for that request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Action {
-    /// A passing fault: try the same step again, not before `after` if it is given.
+    /// A passing fault: try the same step again, not before `after` has passed.
+    ///
+    /// `after` is what the source said (`Retry-After`, a device code's next poll time), cut
+    /// to [`Action::MAX_RETRY_AFTER`]; when it said nothing, [`Action::DEFAULT_RETRY_AFTER`]
+    /// (transport failures, 5xx, store and mail failures) or [`Action::SLOW_RETRY_AFTER`]
+    /// (throttling without `Retry-After`, answers that could not be understood).
     Retry {
-        /// The earliest sensible moment, when the provider said so.
-        after: Option<Duration>,
+        /// How long to wait before trying again, from when the error was made.
+        after: Duration,
     },
     /// The customer (or their admin) must act: sign in again, consent, use another method.
     AskCustomer,
@@ -59,6 +67,29 @@ pub enum Action {
     Reload,
     /// The caller passed a malformed value or called a step out of turn.
     FixInput,
+    /// What was asked for (a customer, a method switch under way) does not exist: a portal
+    /// answers 404.
+    NotFound,
+}
+
+impl Action {
+    /// The wait a [`Action::Retry`] says when its source named none: 5 seconds (a transport
+    /// failure, a 5xx without `Retry-After`, a store backend or mail server failure).
+    pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+    /// The wait after throttling without `Retry-After`, or an answer that could not be
+    /// understood (malformed or oversized): 30 seconds, so a broken server is not hammered.
+    pub const SLOW_RETRY_AFTER: Duration = Duration::from_secs(30);
+    /// The longest wait a [`Action::Retry`] says: one hour (MSAL's bound too). A longer
+    /// `Retry-After` is cut to it.
+    pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+    /// A retry after what the source said, or `default` when it said nothing; at most
+    /// [`Action::MAX_RETRY_AFTER`].
+    fn retry(after: Option<Duration>, default: Duration) -> Action {
+        Action::Retry {
+            after: after.unwrap_or(default).min(Action::MAX_RETRY_AFTER),
+        }
+    }
 }
 
 impl Error {
@@ -113,11 +144,15 @@ pub enum FlowError {
     /// No customer has this id.
     #[error("no customer {0}")]
     NotFound(CustomerId),
-    /// The device code may not be polled yet (RFC 8628 interval).
+    /// The device code may not be polled yet (RFC 8628 interval). Its action is
+    /// [`Action::Retry`] after `retry_after`.
     #[error("polled too early: the next poll is allowed at {next_poll_at}")]
     PollTooEarly {
         /// When the next poll is allowed.
         next_poll_at: OffsetDateTime,
+        /// The time left until `next_poll_at` when the poll was refused, by the engine's
+        /// clock (kept here because [`Error::action`] has no clock).
+        retry_after: Duration,
     },
     /// The step belongs to another connection method.
     #[error("this step is for the {expected} method, but the customer uses {actual}")]
@@ -198,21 +233,20 @@ pub enum FlowError {
 impl FlowError {
     fn action(&self) -> Action {
         match self {
-            FlowError::NotFound(_)
-            | FlowError::WrongMethod { .. }
+            FlowError::NotFound(_) | FlowError::NoSwitchInProgress(_) => Action::NotFound,
+            FlowError::WrongMethod { .. }
             | FlowError::SwitchInProgress { .. }
-            | FlowError::NoSwitchInProgress(_)
             | FlowError::NothingToResend { .. } => Action::FixInput,
-            FlowError::PollTooEarly { .. } => Action::Retry { after: None },
+            FlowError::PollTooEarly { retry_after, .. } => Action::Retry {
+                after: (*retry_after).min(Action::MAX_RETRY_AFTER),
+            },
             FlowError::Inconsistent(_) => Action::FixConfiguration,
             FlowError::TenantMismatch { .. }
             | FlowError::ConsentStateMismatch
             | FlowError::NotConnected { .. } => Action::AskCustomer,
             FlowError::UnexpectedStage { .. } => Action::Reload,
             // ---- poll timing (issue 17, items 1-2)
-            FlowError::PollFailed { after, .. } => Action::Retry {
-                after: Some(*after),
-            },
+            FlowError::PollFailed { after, .. } => Action::Retry { after: *after },
         }
     }
 }
@@ -315,25 +349,32 @@ pub enum ProviderError {
     /// The user does not belong to the tenant.
     #[error("the user is not in this tenant: {0}")]
     UserNotInTenant(ProviderDetail),
-    /// The application's client secret is wrong.
+    /// The customer's app registration's client secret is wrong (client-credentials grant
+    /// only; the MSP's own client failing is [`ProviderError::Misconfigured`]).
     #[error("invalid client secret: {0}")]
     InvalidClientSecret(ProviderDetail),
-    /// The application's client secret has expired.
+    /// The customer's app registration's client secret has expired (client-credentials grant
+    /// only; the MSP's own client failing is [`ProviderError::Misconfigured`]).
     #[error("the client secret has expired: {0}")]
     ClientSecretExpired(ProviderDetail),
-    /// The application is not registered (or not consented) in the tenant.
+    /// The customer's app registration is not in (or not consented in) the tenant
+    /// (client-credentials grant only; the MSP's own client is
+    /// [`ProviderError::Misconfigured`]).
     #[error("the application is not in this tenant: {0}")]
     AppNotInTenant(ProviderDetail),
     /// A Conditional Access policy blocked the sign-in.
     #[error("blocked by Conditional Access: {0}")]
     ConditionalAccessBlocked(ProviderDetail),
-    /// The MSP's client configuration is wrong (unknown client, bad scope, bad redirect).
+    /// The MSP's client configuration is wrong: its own client failed to authenticate
+    /// (`invalid_client`, HTTP 401: wrong or expired secret, unknown or deleted app) on any
+    /// request but a customer's client-credentials grant, or a bad scope, grant or redirect.
     #[error("client misconfigured: {0}")]
     Misconfigured(ProviderDetail),
     /// The admin-consent callback is not a valid grant for the expected tenant.
     #[error("admin-consent callback rejected: {0}")]
     ConsentCallback(&'static str),
-    /// Anything else; the raw error and codes are kept.
+    /// Any other refusal (an unknown `error` or AADSTS code); the raw error and codes are
+    /// kept. Terminal for the request: the customer is asked (never a retry as it is).
     #[error("{0}")]
     Other(ProviderDetail),
     /// The provider cannot do what was asked (for example tokens for other scopes).
@@ -353,10 +394,12 @@ impl ProviderError {
     fn action(&self) -> Action {
         use ProviderError::*;
         match self {
-            Throttled { retry_after } | Unavailable { retry_after, .. } => Action::Retry {
-                after: *retry_after,
-            },
-            Transport(_) | InvalidResponse(_) => Action::Retry { after: None },
+            Throttled { retry_after } => Action::retry(*retry_after, Action::SLOW_RETRY_AFTER),
+            Unavailable { retry_after, .. } => {
+                Action::retry(*retry_after, Action::DEFAULT_RETRY_AFTER)
+            }
+            Transport(_) => Action::retry(None, Action::DEFAULT_RETRY_AFTER),
+            InvalidResponse(_) => Action::retry(None, Action::SLOW_RETRY_AFTER),
             ReauthenticationRequired(_)
             | MfaRequired(_)
             | InvalidCredentials(_)
@@ -366,18 +409,19 @@ impl ProviderError {
             | AdminApprovalRequired(_)
             | UserNotInTenant(_)
             | ConditionalAccessBlocked(_)
-            | ConsentCallback(_) => Action::AskCustomer,
+            | ConsentCallback(_)
+            | Other(_) => Action::AskCustomer,
             InvalidClientSecret(_) | ClientSecretExpired(_) | AppNotInTenant(_) => {
                 Action::AskCustomer
             }
             Misconfigured(_) | Unsupported(_) => Action::FixConfiguration,
-            Other(_) => Action::Retry { after: None },
         }
     }
 
-    /// Whether this is a passing fault (throttling, 5xx, transport) worth retrying.
+    /// Whether this is a passing fault (throttling, 5xx, transport, an answer that could not
+    /// be understood) worth retrying.
     pub fn is_transient(&self) -> bool {
-        matches!(self.action(), Action::Retry { .. }) && !matches!(self, ProviderError::Other(_))
+        matches!(self.action(), Action::Retry { .. })
     }
 }
 
@@ -450,9 +494,10 @@ pub enum SealError {
 impl StoreError {
     fn action(&self) -> Action {
         match self {
-            StoreError::Conflict { .. } | StoreError::AlreadyExists(_) => Action::Reload,
+            StoreError::Conflict { .. } => Action::Reload,
+            StoreError::AlreadyExists(_) => Action::FixInput,
             StoreError::Corrupt(_) => Action::FixConfiguration,
-            StoreError::Backend(_) => Action::Retry { after: None },
+            StoreError::Backend(_) => Action::retry(None, Action::DEFAULT_RETRY_AFTER),
             StoreError::SchemaTooNew { .. } | StoreError::Seal(_) => Action::FixConfiguration,
         }
     }
@@ -477,7 +522,7 @@ impl MailError {
     fn action(&self) -> Action {
         match self {
             MailError::Refused(_) => Action::FixInput,
-            MailError::Transient(_) => Action::Retry { after: None },
+            MailError::Transient(_) => Action::retry(None, Action::DEFAULT_RETRY_AFTER),
             MailError::Misconfigured(_) => Action::FixConfiguration,
         }
     }
@@ -508,7 +553,7 @@ mod tests {
         assert_eq!(
             throttled.action(),
             Action::Retry {
-                after: Some(Duration::from_secs(7))
+                after: Duration::from_secs(7)
             }
         );
         assert!(throttled.is_retryable());
@@ -520,6 +565,303 @@ mod tests {
             Action::FixConfiguration
         );
         assert_eq!(Error::InvalidInvitation.action(), Action::AskCustomer);
+    }
+
+    /// The one expected [`Action`] of every variant, by name. Exhaustive and without a
+    /// wildcard on purpose: a new variant does not compile until it has its row here (and a
+    /// sample in [`every_variant`]).
+    fn table(error: &Error) -> (&'static str, Action) {
+        use Action::*;
+        const SOON: Action = Action::Retry {
+            after: Action::DEFAULT_RETRY_AFTER,
+        };
+        const SLOW: Action = Action::Retry {
+            after: Action::SLOW_RETRY_AFTER,
+        };
+        match error {
+            Error::Input(e) => match e {
+                InputError::CustomerId(_) => ("Input::CustomerId", FixInput),
+                InputError::Tenant(_) => ("Input::Tenant", FixInput),
+                InputError::Email(_) => ("Input::Email", FixInput),
+                InputError::Url(_) => ("Input::Url", FixInput),
+                InputError::ConsentCallback(_) => ("Input::ConsentCallback", FixInput),
+                InputError::Scopes(_) => ("Input::Scopes", FixInput),
+                InputError::Credentials(_) => ("Input::Credentials", FixInput),
+            },
+            Error::Config(e) => match e {
+                ConfigError::Missing(_) => ("Config::Missing", FixConfiguration),
+                ConfigError::PortalUrl(_) => ("Config::PortalUrl", FixConfiguration),
+                ConfigError::NotPositive(_) => ("Config::NotPositive", FixConfiguration),
+                ConfigError::MissingConsentClientId => {
+                    ("Config::MissingConsentClientId", FixConfiguration)
+                }
+                ConfigError::MissingConsentRedirectUrl => {
+                    ("Config::MissingConsentRedirectUrl", FixConfiguration)
+                }
+            },
+            Error::InvalidInvitation => ("InvalidInvitation", AskCustomer),
+            Error::Flow(e) => match e {
+                FlowError::NotFound(_) => ("Flow::NotFound", NotFound),
+                FlowError::PollTooEarly { .. } => (
+                    "Flow::PollTooEarly",
+                    Retry {
+                        after: Duration::from_secs(3),
+                    },
+                ),
+                FlowError::WrongMethod { .. } => ("Flow::WrongMethod", FixInput),
+                FlowError::Inconsistent(_) => ("Flow::Inconsistent", FixConfiguration),
+                FlowError::TenantMismatch { .. } => ("Flow::TenantMismatch", AskCustomer),
+                FlowError::ConsentStateMismatch => ("Flow::ConsentStateMismatch", AskCustomer),
+                FlowError::NotConnected { .. } => ("Flow::NotConnected", AskCustomer),
+                FlowError::SwitchInProgress { .. } => ("Flow::SwitchInProgress", FixInput),
+                FlowError::NoSwitchInProgress(_) => ("Flow::NoSwitchInProgress", NotFound),
+                FlowError::NothingToResend { .. } => ("Flow::NothingToResend", FixInput),
+                FlowError::UnexpectedStage { .. } => ("Flow::UnexpectedStage", Reload),
+                FlowError::PollFailed { .. } => (
+                    "Flow::PollFailed",
+                    Retry {
+                        after: Duration::from_secs(5),
+                    },
+                ),
+            },
+            Error::Provider(e) => match e {
+                ProviderError::Throttled { retry_after: None } => ("Provider::Throttled", SLOW),
+                ProviderError::Throttled {
+                    retry_after: Some(_),
+                } => (
+                    "Provider::Throttled(Retry-After)",
+                    Retry {
+                        after: Duration::from_secs(7),
+                    },
+                ),
+                ProviderError::Unavailable {
+                    retry_after: None, ..
+                } => ("Provider::Unavailable", SOON),
+                ProviderError::Unavailable {
+                    retry_after: Some(_),
+                    ..
+                } => (
+                    "Provider::Unavailable(Retry-After, cut to an hour)",
+                    Retry {
+                        after: Action::MAX_RETRY_AFTER,
+                    },
+                ),
+                ProviderError::Transport(_) => ("Provider::Transport", SOON),
+                ProviderError::InvalidResponse(_) => ("Provider::InvalidResponse", SLOW),
+                ProviderError::ReauthenticationRequired(_) => {
+                    ("Provider::ReauthenticationRequired", AskCustomer)
+                }
+                ProviderError::MfaRequired(_) => ("Provider::MfaRequired", AskCustomer),
+                ProviderError::InvalidCredentials(_) => {
+                    ("Provider::InvalidCredentials", AskCustomer)
+                }
+                ProviderError::AccountUnusable(_) => ("Provider::AccountUnusable", AskCustomer),
+                ProviderError::ConsentRequired(_) => ("Provider::ConsentRequired", AskCustomer),
+                ProviderError::ConsentDeclined(_) => ("Provider::ConsentDeclined", AskCustomer),
+                ProviderError::AdminApprovalRequired(_) => {
+                    ("Provider::AdminApprovalRequired", AskCustomer)
+                }
+                ProviderError::UserNotInTenant(_) => ("Provider::UserNotInTenant", AskCustomer),
+                ProviderError::InvalidClientSecret(_) => {
+                    ("Provider::InvalidClientSecret", AskCustomer)
+                }
+                ProviderError::ClientSecretExpired(_) => {
+                    ("Provider::ClientSecretExpired", AskCustomer)
+                }
+                ProviderError::AppNotInTenant(_) => ("Provider::AppNotInTenant", AskCustomer),
+                ProviderError::ConditionalAccessBlocked(_) => {
+                    ("Provider::ConditionalAccessBlocked", AskCustomer)
+                }
+                ProviderError::Misconfigured(_) => ("Provider::Misconfigured", FixConfiguration),
+                ProviderError::ConsentCallback(_) => ("Provider::ConsentCallback", AskCustomer),
+                ProviderError::Other(_) => ("Provider::Other", AskCustomer),
+                ProviderError::Unsupported(_) => ("Provider::Unsupported", FixConfiguration),
+            },
+            Error::Store(e) => match e {
+                StoreError::Conflict { .. } => ("Store::Conflict", Reload),
+                StoreError::AlreadyExists(_) => ("Store::AlreadyExists", FixInput),
+                StoreError::Corrupt(_) => ("Store::Corrupt", FixConfiguration),
+                StoreError::Backend(_) => ("Store::Backend", SOON),
+                StoreError::SchemaTooNew { .. } => ("Store::SchemaTooNew", FixConfiguration),
+                StoreError::Seal(e) => match e {
+                    SealError::UnknownKey(_) => ("Seal::UnknownKey", FixConfiguration),
+                    SealError::Tampered => ("Seal::Tampered", FixConfiguration),
+                    SealError::Malformed(_) => ("Seal::Malformed", FixConfiguration),
+                    SealError::Plaintext => ("Seal::Plaintext", FixConfiguration),
+                    SealError::NoKey => ("Seal::NoKey", FixConfiguration),
+                    SealError::InvalidKey(_) => ("Seal::InvalidKey", FixConfiguration),
+                },
+            },
+            Error::Mail(e) => match e {
+                MailError::Refused(_) => ("Mail::Refused", FixInput),
+                MailError::Transient(_) => ("Mail::Transient", SOON),
+                MailError::Misconfigured(_) => ("Mail::Misconfigured", FixConfiguration),
+            },
+        }
+    }
+
+    /// One sample of every variant (and of every row of [`table`]).
+    fn every_variant() -> Vec<Error> {
+        let id = || CustomerId::new("contoso").unwrap();
+        let d = ProviderDetail::default;
+        let now = OffsetDateTime::UNIX_EPOCH;
+        vec![
+            InputError::CustomerId("x").into(),
+            InputError::Tenant("x").into(),
+            InputError::Email("x").into(),
+            InputError::Url("x".into()).into(),
+            InputError::ConsentCallback("x").into(),
+            InputError::Scopes("x").into(),
+            InputError::Credentials("x").into(),
+            ConfigError::Missing("x").into(),
+            ConfigError::PortalUrl("x".into()).into(),
+            ConfigError::NotPositive("x").into(),
+            ConfigError::MissingConsentClientId.into(),
+            ConfigError::MissingConsentRedirectUrl.into(),
+            Error::InvalidInvitation,
+            FlowError::NotFound(id()).into(),
+            FlowError::PollTooEarly {
+                next_poll_at: now,
+                retry_after: Duration::from_secs(3),
+            }
+            .into(),
+            FlowError::WrongMethod {
+                expected: Method::Password,
+                actual: Method::DeviceCode,
+            }
+            .into(),
+            FlowError::Inconsistent("x").into(),
+            FlowError::TenantMismatch {
+                expected: "a".into(),
+                actual: "b".into(),
+            }
+            .into(),
+            FlowError::ConsentStateMismatch.into(),
+            FlowError::NotConnected {
+                customer: id(),
+                stage: StageKind::Claimed,
+            }
+            .into(),
+            FlowError::SwitchInProgress {
+                customer: id(),
+                method: Method::AppRegistration,
+            }
+            .into(),
+            FlowError::NoSwitchInProgress(id()).into(),
+            FlowError::NothingToResend {
+                customer: id(),
+                stage: StageKind::Validated,
+            }
+            .into(),
+            FlowError::UnexpectedStage {
+                expected: StageKind::Claimed,
+                actual: StageKind::Validated,
+            }
+            .into(),
+            FlowError::PollFailed {
+                next_poll_at: now,
+                after: Duration::from_secs(5),
+                source: Box::new(ProviderError::Unavailable {
+                    status: 503,
+                    retry_after: None,
+                }),
+            }
+            .into(),
+            ProviderError::Throttled { retry_after: None }.into(),
+            ProviderError::Throttled {
+                retry_after: Some(Duration::from_secs(7)),
+            }
+            .into(),
+            ProviderError::Unavailable {
+                status: 503,
+                retry_after: None,
+            }
+            .into(),
+            ProviderError::Unavailable {
+                status: 503,
+                retry_after: Some(Duration::from_secs(86_400)),
+            }
+            .into(),
+            ProviderError::Transport("x".into()).into(),
+            ProviderError::InvalidResponse("x".into()).into(),
+            ProviderError::ReauthenticationRequired(d()).into(),
+            ProviderError::MfaRequired(d()).into(),
+            ProviderError::InvalidCredentials(d()).into(),
+            ProviderError::AccountUnusable(d()).into(),
+            ProviderError::ConsentRequired(d()).into(),
+            ProviderError::ConsentDeclined(d()).into(),
+            ProviderError::AdminApprovalRequired(d()).into(),
+            ProviderError::UserNotInTenant(d()).into(),
+            ProviderError::InvalidClientSecret(d()).into(),
+            ProviderError::ClientSecretExpired(d()).into(),
+            ProviderError::AppNotInTenant(d()).into(),
+            ProviderError::ConditionalAccessBlocked(d()).into(),
+            ProviderError::Misconfigured(d()).into(),
+            ProviderError::ConsentCallback("x").into(),
+            ProviderError::Other(ProviderDetail::new("invalid_grant", "x").with_code(99_999_999))
+                .into(),
+            ProviderError::Unsupported("x").into(),
+            StoreError::Conflict {
+                customer: id(),
+                expected: Version(1),
+                actual: Some(Version(2)),
+            }
+            .into(),
+            StoreError::AlreadyExists(id()).into(),
+            StoreError::Corrupt("x".into()).into(),
+            StoreError::Backend("x".into()).into(),
+            StoreError::SchemaTooNew {
+                found: 9,
+                supported: 1,
+            }
+            .into(),
+            StoreError::Seal(SealError::UnknownKey("k".into())).into(),
+            StoreError::Seal(SealError::Tampered).into(),
+            StoreError::Seal(SealError::Malformed("x")).into(),
+            StoreError::Seal(SealError::Plaintext).into(),
+            StoreError::Seal(SealError::NoKey).into(),
+            StoreError::Seal(SealError::InvalidKey("x")).into(),
+            MailError::Refused("x".into()).into(),
+            MailError::Transient("x".into()).into(),
+            MailError::Misconfigured("x".into()).into(),
+        ]
+    }
+
+    /// The number of rows in [`table`]: raise it with each new row (and sample).
+    const ROWS: usize = 61;
+
+    #[test]
+    fn every_variant_has_its_one_action() {
+        let samples = every_variant();
+        let mut names = std::collections::BTreeSet::new();
+        for error in &samples {
+            let (name, expected) = table(error);
+            assert!(names.insert(name), "{name} sampled twice");
+            assert_eq!(error.action(), expected, "{name}: {error}");
+            assert_eq!(
+                error.is_retryable(),
+                matches!(expected, Action::Retry { .. } | Action::Reload),
+                "{name}"
+            );
+            if let Action::Retry { after } = expected {
+                assert!(
+                    after > Duration::ZERO && after <= Action::MAX_RETRY_AFTER,
+                    "{name}"
+                );
+            }
+            if let Error::Provider(e) = error {
+                assert_eq!(
+                    e.is_transient(),
+                    matches!(expected, Action::Retry { .. }),
+                    "{name}"
+                );
+            }
+        }
+        assert_eq!(
+            names.len(),
+            ROWS,
+            "a row of the table has no sample: {names:?}"
+        );
     }
 
     #[test]

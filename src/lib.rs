@@ -67,9 +67,9 @@
 //!
 //! # Errors
 //!
-//! Every error is an [`Error`]; [`Error::action`] says whether to retry, ask the customer,
-//! fix the configuration, reload or fix the input. Secrets never appear in `Debug` output,
-//! errors or logs.
+//! Every error is an [`Error`]; [`Error::action`] says whether to retry (and after how long),
+//! ask the customer, fix the configuration, reload, fix the input, or answer "not found".
+//! Secrets never appear in `Debug` output, errors or logs.
 //!
 //! # Optional features
 //!

@@ -210,7 +210,7 @@ async fn a_failed_poll_through_advance_says_when_to_come_back() {
     let after = device.stage().interval;
     assert_eq!(
         error.action(),
-        tenant_access::error::Action::Retry { after: Some(after) }
+        tenant_access::error::Action::Retry { after }
     );
     assert!(error.is_retryable());
     assert_eq!(h.mock.count(Operation::PollDeviceCode), 1);

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mockito::{Server, ServerGuard};
 use std::time::Duration;
+use tenant_access::Action;
 use tenant_access::error::ProviderError;
 use tenant_access::model::{
     AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
@@ -398,7 +399,7 @@ async fn client_credentials_error_codes_are_typed() {
         (401, "invalid_client", 7000215, "InvalidClientSecret"),
         (401, "invalid_client", 7000222, "ClientSecretExpired"),
         (400, "unauthorized_client", 700016, "AppNotInTenant"),
-        (400, "invalid_client", 4711, "Other"),
+        (400, "invalid_client", 4711, "InvalidClientSecret"),
     ];
     for (status, error, code, expected) in table {
         let mut server = Server::new_async().await;
@@ -1164,4 +1165,173 @@ async fn a_slow_endpoint_is_cut_off_at_the_call_deadline() {
     assert!(took >= Duration::from_millis(250), "{took:?}");
     assert!(took < Duration::from_secs(3), "{took:?}");
     hold.abort();
+}
+
+/// The MSP's own client's requests, each refused by `status`/`body`: what each one answered.
+async fn msp_requests_refused(status: usize, body: &str) -> Vec<(&'static str, ProviderError)> {
+    let clock = clock();
+    let mut got = Vec::new();
+    for request in [
+        "device authorization",
+        "poll",
+        "password",
+        "refresh",
+        "refresh for scopes",
+    ] {
+        let mut server = Server::new_async().await;
+        let path = if request == "device authorization" {
+            DEVICE_PATH
+        } else {
+            TOKEN_PATH
+        };
+        let m = server
+            .mock("POST", path)
+            .with_status(status)
+            .with_header("content-type", "application/json; charset=utf-8")
+            .with_body(body)
+            .expect(1)
+            .create_async()
+            .await;
+        let p = provider(&server, &clock);
+        let (t, rt) = (target(), RefreshToken::new("1.old"));
+        let error = match request {
+            "device authorization" => p.device_authorization(&t).await.map(|_| ()),
+            "poll" => p
+                .poll_device_code(&t, &DeviceCode::new("dc"))
+                .await
+                .map(|_| ()),
+            "password" => p
+                .password_grant(&t, "admin@contoso.com", &Password::new("pw"))
+                .await
+                .map(|_| ()),
+            "refresh" => p.refresh(&t, &rt).await.map(|_| ()),
+            _ => p
+                .refresh_for_scopes(
+                    &t,
+                    &rt,
+                    &tenant_access::model::Scopes::new(["https://management.azure.com/.default"])
+                        .unwrap(),
+                )
+                .await
+                .map(|_| ()),
+        }
+        .unwrap_err();
+        m.assert_async().await;
+        got.push((request, error));
+    }
+    got
+}
+
+/// Issue 17 item 4: a refusal that is not `temporarily_unavailable` (and not a 429/5xx) is
+/// terminal, whatever its code: sent once, never `Retry`.
+#[tokio::test]
+async fn unknown_refusals_are_terminal() {
+    for (error, codes) in [
+        ("invalid_grant", &[99_999_999][..]),
+        ("invalid_grant", &[]),
+        ("something_new", &[]),
+    ] {
+        let body = entra_error(error, codes, None);
+        for (request, got) in msp_requests_refused(400, &body).await {
+            let action = tenant_access::Error::from(got.clone()).action();
+            assert!(
+                !matches!(action, Action::Retry { .. }),
+                "{request} {error} {codes:?}: {got:?} says {action:?}"
+            );
+            assert!(!got.is_transient(), "{request}: {got:?}");
+        }
+    }
+    // The unknown code on a poll stays raw, and asks the customer.
+    let body = entra_error("invalid_grant", &[99_999_999], None);
+    let refused = msp_requests_refused(400, &body).await;
+    let (_, poll) = refused.iter().find(|(r, _)| *r == "poll").unwrap();
+    assert!(
+        matches!(poll, ProviderError::Other(d) if d.codes == [99_999_999]),
+        "{poll:?}"
+    );
+    assert_eq!(
+        tenant_access::Error::from(poll.clone()).action(),
+        Action::AskCustomer
+    );
+    // `temporarily_unavailable` is the one refusal worth a retry, after the default wait.
+    let body = entra_error("temporarily_unavailable", &[], None);
+    for (request, got) in msp_requests_refused(400, &body).await {
+        assert_eq!(
+            tenant_access::Error::from(got).action(),
+            Action::Retry {
+                after: Action::DEFAULT_RETRY_AFTER
+            },
+            "{request}"
+        );
+    }
+}
+
+/// Issue 17 item 4: a malformed or oversized answer is retried only after a bounded backoff.
+#[tokio::test]
+async fn malformed_and_oversized_answers_retry_after_a_bounded_backoff() {
+    let huge = format!(
+        r#"{{"token_type":"Bearer","expires_in":3599,"access_token":"{}"}}"#,
+        "a".repeat(1024 * 1024 + 1)
+    );
+    for (status, body) in [
+        (200, huge.as_str()),
+        (200, "not json at all"),
+        (400, "<html><body>Bad Request</body></html>"),
+    ] {
+        for (request, got) in msp_requests_refused(status, body).await {
+            assert!(
+                matches!(got, ProviderError::InvalidResponse(_)),
+                "{request} {status}: {got:?}"
+            );
+            assert_eq!(
+                tenant_access::Error::from(got).action(),
+                Action::Retry {
+                    after: Action::SLOW_RETRY_AFTER
+                },
+                "{request} {status}"
+            );
+            assert!(Action::SLOW_RETRY_AFTER <= Action::MAX_RETRY_AFTER);
+        }
+    }
+}
+
+/// Issue 17 item 7: the MSP's own client failing to authenticate is the MSP's configuration
+/// on every request it makes; only a customer's app registration failing client credentials
+/// asks the customer.
+#[tokio::test]
+async fn the_msps_client_failing_is_configuration_a_customers_app_asks_the_customer() {
+    let table: &[(usize, &str, &[u32])] = &[
+        (401, "invalid_client", &[7000215]),
+        (401, "invalid_client", &[7000222]),
+        (400, "unauthorized_client", &[700016]),
+        (401, "invalid_client", &[700027]),
+        (401, "invalid_client", &[]),
+        (400, "invalid_client", &[99_999_999]),
+    ];
+    for (status, error, codes) in table {
+        let body = entra_error(error, codes, None);
+        for (request, got) in msp_requests_refused(*status, &body).await {
+            assert!(
+                matches!(&got, ProviderError::Misconfigured(d) if d.codes == *codes),
+                "{request} {error} {codes:?}: {got:?}"
+            );
+            assert_eq!(
+                tenant_access::Error::from(got).action(),
+                Action::FixConfiguration,
+                "{request} {error} {codes:?}"
+            );
+        }
+        let mut server = Server::new_async().await;
+        mock_error(&mut server, TOKEN_PATH, *status, body).await;
+        let clock = clock();
+        let got = provider(&server, &clock)
+            .client_credentials(&target(), "customer-app", &ClientSecret::new("s"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            tenant_access::Error::from(got.clone()).action(),
+            Action::AskCustomer,
+            "client credentials {error} {codes:?}: {got:?}"
+        );
+    }
 }

@@ -743,7 +743,7 @@ async fn failed_polls_are_polls_spaced_by_the_interval_or_retry_after() {
         assert_eq!(
             rejected.error().action(),
             tenant_access::error::Action::Retry {
-                after: Some(expected_wait)
+                after: expected_wait
             },
             "{}",
             rejected.error()

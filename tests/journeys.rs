@@ -66,7 +66,7 @@ async fn a_taken_customer_id_is_a_typed_error() {
         matches!(err, Error::Store(StoreError::AlreadyExists(_))),
         "{err}"
     );
-    assert_eq!(err.action(), Action::Reload);
+    assert_eq!(err.action(), Action::FixInput);
 }
 
 #[tokio::test]
@@ -247,14 +247,24 @@ async fn device_code_stage_carries_absolute_times() {
 async fn polling_before_the_interval_is_refused_without_a_request() {
     let h = harness();
     let device = h.device("contoso").await;
+    h.clock.advance(Duration::from_secs(2));
+    let next_poll_at = device.stage().next_poll_at;
     let rejected = device.poll(&h.ta).await.unwrap_err();
     assert!(matches!(
         rejected.error(),
-        Error::Flow(FlowError::PollTooEarly { .. })
+        Error::Flow(FlowError::PollTooEarly { next_poll_at: at, .. }) if *at == next_poll_at
     ));
+    // The refusal says when: the time left until the next poll, by the engine's clock.
+    assert_eq!(
+        rejected.error().action(),
+        Action::Retry {
+            after: Duration::from_secs(3)
+        }
+    );
+    assert!(rejected.error().is_retryable());
     assert_eq!(h.mock.count(Operation::PollDeviceCode), 0);
     let device = rejected.into_onboarding();
-    h.clock.advance(Duration::from_secs(5));
+    h.clock.advance(Duration::from_secs(3));
     let outcome = device.poll(&h.ta).await.unwrap();
     assert!(matches!(outcome, PollOutcome::Authenticated(_)));
     assert_eq!(h.mock.count(Operation::PollDeviceCode), 1);
@@ -435,7 +445,7 @@ async fn throttled_and_transient_polls_move_the_next_poll_on_and_store_it() {
     assert_eq!(
         rejected.error().action(),
         Action::Retry {
-            after: Some(Duration::from_secs(30))
+            after: Duration::from_secs(30)
         }
     );
     let Error::Flow(FlowError::PollFailed {

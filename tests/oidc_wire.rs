@@ -10,6 +10,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use mockito::{Matcher, Server, ServerGuard};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
+use tenant_access::Action;
 use tenant_access::error::ProviderError;
 use tenant_access::model::{
     AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
@@ -751,4 +752,178 @@ fn endpoints_can_be_given_by_hand() {
             .client_auth(ClientAuth::ClientSecretPost(ClientSecret::new("hunter2")))
     );
     assert!(!secret.contains("hunter2"), "{secret}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 17: errors and their Action
+
+/// Every request the MSP's own client makes, each refused by every endpoint with
+/// `status`/`body`: what each one answered. Introspection only for a confidential client.
+async fn msp_requests_refused(
+    status: usize,
+    body: &str,
+    auth: ClientAuth,
+) -> Vec<(&'static str, ProviderError)> {
+    let mut got = Vec::new();
+    let confidential = !matches!(auth, ClientAuth::None);
+    for request in [
+        "device authorization",
+        "poll",
+        "password",
+        "refresh",
+        "code redemption",
+        "revocation",
+        "introspection",
+    ] {
+        if request == "introspection" && !confidential {
+            continue;
+        }
+        let mut server = discoverable(&[]).await;
+        let path = match request {
+            "device authorization" => "/device",
+            "revocation" => "/revoke",
+            "introspection" => "/introspect",
+            _ => "/token",
+        };
+        let m = server
+            .mock("POST", path)
+            .with_status(status)
+            .with_header("content-type", "application/json")
+            .with_body(body)
+            .expect(1)
+            .create_async()
+            .await;
+        let redirect = "https://portal.example.com/cb";
+        let p = OidcProvider::new(
+            OidcConfig::new(&server.url(), "portal")
+                .unwrap()
+                .client_auth(auth.clone())
+                .redirect_uri(redirect)
+                .unwrap()
+                .pkce_key([7; 32])
+                .retry(RetryPolicy::none()),
+        )
+        .unwrap();
+        p.discover().await.unwrap();
+        let t = target();
+        let error = match request {
+            "device authorization" => p.device_authorization(&t).await.map(|_| ()),
+            "poll" => p
+                .poll_device_code(&t, &DeviceCode::new("dc"))
+                .await
+                .map(|_| ()),
+            "password" => p
+                .password_grant(&t, "alice", &Password::new("pw"))
+                .await
+                .map(|_| ()),
+            "refresh" => p.refresh(&t, &RefreshToken::new("r")).await.map(|_| ()),
+            "code redemption" => {
+                let state = ConsentState::new("st-1");
+                p.admin_consent_url(
+                    &t,
+                    &AdminConsentRequest {
+                        client_id: "portal".into(),
+                        redirect_uri: redirect.parse().unwrap(),
+                        state: state.clone(),
+                    },
+                )
+                .unwrap();
+                let callback = ConsentCallback::from_query("code=the-code&state=st-1").unwrap();
+                p.verify_admin_consent(&t, &state, &callback).await
+            }
+            "revocation" => p.revoke(Revocable::Refresh(&RefreshToken::new("r"))).await,
+            _ => p.validate(&t, &AccessToken::new("at")).await.map(|_| ()),
+        }
+        .unwrap_err();
+        m.assert_async().await;
+        got.push((request, error));
+    }
+    got
+}
+
+/// Item 7: the MSP's own client failing to authenticate is `FixConfiguration` on every request
+/// it makes, with or without a secret; only a customer's app registration failing client
+/// credentials asks the customer.
+#[tokio::test]
+async fn the_msps_client_failing_is_configuration_a_customers_app_asks_the_customer() {
+    for (status, error) in [
+        (401, "invalid_client"),
+        (400, "invalid_client"),
+        (401, "unauthorized"),
+    ] {
+        for auth in [
+            ClientAuth::None,
+            ClientAuth::ClientSecretPost(ClientSecret::new("expired")),
+        ] {
+            for (request, got) in msp_requests_refused(status, &oauth_error(error), auth).await {
+                assert!(
+                    matches!(&got, ProviderError::Misconfigured(d) if d.error == error),
+                    "{request} {status} {error}: {got:?}"
+                );
+                assert_eq!(
+                    tenant_access::Error::from(got).action(),
+                    Action::FixConfiguration,
+                    "{request} {status} {error}"
+                );
+            }
+        }
+        let mut server = discoverable(&[]).await;
+        token_error(&mut server, status, error).await;
+        let got = provider(&server, ClientAuth::None)
+            .client_credentials(&target(), "customer-app", &ClientSecret::new("wrong"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&got, ProviderError::InvalidClientSecret(d) if d.error == error),
+            "{got:?}"
+        );
+        assert_eq!(
+            tenant_access::Error::from(got).action(),
+            Action::AskCustomer
+        );
+    }
+}
+
+/// Item 4: a refusal that is not `temporarily_unavailable` (nor a 429/5xx) is terminal: one
+/// request, never `Retry`; a malformed or oversized answer retries after a bounded backoff.
+#[tokio::test]
+async fn unknown_refusals_are_terminal_and_malformed_answers_back_off() {
+    let auth = || ClientAuth::ClientSecretPost(ClientSecret::new("pw"));
+    // (`invalid_grant` on a poll is a dead device code: `Expired`, tested above.)
+    for error in ["something_new", "invalid_target", "server_error"] {
+        for (request, got) in msp_requests_refused(400, &oauth_error(error), auth()).await {
+            let action = tenant_access::Error::from(got.clone()).action();
+            assert!(
+                !matches!(action, Action::Retry { .. }),
+                "{request} {error}: {got:?} says {action:?}"
+            );
+        }
+    }
+    for (request, got) in
+        msp_requests_refused(400, &oauth_error("temporarily_unavailable"), auth()).await
+    {
+        assert_eq!(
+            tenant_access::Error::from(got).action(),
+            Action::Retry {
+                after: Action::DEFAULT_RETRY_AFTER
+            },
+            "{request}"
+        );
+    }
+    let huge = format!(r#"{{"error":"{}"}}"#, "x".repeat(1024 * 1024 + 1));
+    for body in ["<html>Bad Request</html>", huge.as_str()] {
+        for (request, got) in msp_requests_refused(400, body, auth()).await {
+            assert!(
+                matches!(got, ProviderError::InvalidResponse(_)),
+                "{request}: {got:?}"
+            );
+            assert_eq!(
+                tenant_access::Error::from(got).action(),
+                Action::Retry {
+                    after: Action::SLOW_RETRY_AFTER
+                },
+                "{request}"
+            );
+        }
+    }
 }

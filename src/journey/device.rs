@@ -136,7 +136,11 @@ impl Onboarding<DeviceCodeIssued> {
         let now = ports.clock().now();
         if now < self.stage.next_poll_at {
             let next_poll_at = self.stage.next_poll_at;
-            return Err(self.reject(FlowError::PollTooEarly { next_poll_at }));
+            let retry_after = (next_poll_at - now).try_into().unwrap_or_default();
+            return Err(self.reject(FlowError::PollTooEarly {
+                next_poll_at,
+                retry_after,
+            }));
         }
         if now >= self.stage.expires_at {
             return self

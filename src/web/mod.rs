@@ -430,6 +430,12 @@ impl WebError {
                     e.to_string(),
                     "Nothing was changed. Please read the message above, or ask your IT provider.",
                 ),
+                Action::NotFound => (
+                    StatusCode::NOT_FOUND,
+                    "Not found",
+                    e.to_string(),
+                    "Go back to the list.",
+                ),
                 Action::FixInput => (
                     StatusCode::BAD_REQUEST,
                     "This request cannot be carried out",

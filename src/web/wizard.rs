@@ -15,7 +15,7 @@ use super::csrf::{self, CsrfForm, CsrfToken};
 use super::session::{Session, cookie, set_cookie};
 use super::{Web, WebConfig, WebError, asset, headers, show_time};
 use crate::engine::TenantAccess;
-use crate::error::{Error, FlowError};
+use crate::error::{Action, Error};
 use crate::journey::{AnyOnboarding, Next, Step};
 use crate::model::Actor;
 use crate::ports::ConsentCallback;
@@ -127,7 +127,7 @@ async fn journey(web: &Web, headers: &HeaderMap) -> Result<AnyOnboarding, WebErr
     };
     let journey = match journey {
         Ok(journey) => journey,
-        Err(Error::Flow(FlowError::NotFound(_) | FlowError::NoSwitchInProgress(_))) => {
+        Err(error) if error.action() == Action::NotFound => {
             return Err(WebError::InvalidInvitation);
         }
         Err(error) => return Err(error.into()),

@@ -4,7 +4,9 @@
 
 use crate::error::{ProviderDetail, ProviderError};
 use crate::ports::DevicePoll;
-use crate::provider::oauth::{Dialect, OAuthError, Request, classify_standard, standard_poll};
+use crate::provider::oauth::{
+    Dialect, OAuthError, Request, classify_standard, client_refusal, standard_poll,
+};
 
 /// How Entra ID's refusals read: by their AADSTS codes first.
 pub(super) const DIALECT: Dialect = Dialect {
@@ -18,6 +20,9 @@ const ACCOUNT_CODES: &[u32] = &[50055, 50053, 50057];
 const APPROVAL_CODES: &[u32] = &[90094, 90095, 900941, 900981];
 const THROTTLE_CODES: &[u32] = &[50196, 90055];
 const MISCONFIGURED_CODES: &[u32] = &[900144, 700025, 7000218, 50011, 90002, 700054];
+/// A client that failed to authenticate: secret wrong (7000215) or expired (7000222), app not
+/// found (700016), assertion signature (700027) or validity (700024).
+const CLIENT_CODES: &[u32] = &[7000215, 7000222, 700016, 700027, 700024];
 
 /// Maps one AADSTS code onto an error kind, if the code is known.
 fn by_code(request: Request, code: u32, detail: &ProviderDetail) -> Option<ProviderError> {
@@ -47,7 +52,16 @@ fn by_code(request: Request, code: u32, detail: &ProviderDetail) -> Option<Provi
 
 /// Maps a refused token request onto a [`ProviderError`]: by the AADSTS codes when there are
 /// any (an unknown code is [`ProviderError::Other`]), else by the OAuth `error`.
+///
+/// The MSP's own client failing to authenticate (`invalid_client`, HTTP 401, or a client code
+/// such as 7000215, 7000222, 700016) on any request but a customer's client-credentials grant
+/// is [`ProviderError::Misconfigured`]: the MSP's configuration, whatever the code.
 pub(super) fn classify(request: Request, error: OAuthError) -> ProviderError {
+    let client_code = error.detail.codes.iter().any(|c| CLIENT_CODES.contains(c));
+    let client_rejected = error.client_rejected();
+    if request != Request::ClientCredentials && (client_rejected || client_code) {
+        return ProviderError::Misconfigured(error.detail);
+    }
     let detail = error.detail;
     if let Some(known) = detail
         .codes
@@ -57,7 +71,11 @@ pub(super) fn classify(request: Request, error: OAuthError) -> ProviderError {
         return known;
     }
     if !detail.codes.is_empty() {
-        return ProviderError::Other(detail);
+        return if client_rejected {
+            client_refusal(request, detail)
+        } else {
+            ProviderError::Other(detail)
+        };
     }
     let consent = error.suberror.as_deref() == Some("consent_required");
     classify_standard(request, consent, OAuthError { detail, ..error })

@@ -20,7 +20,9 @@ pub(crate) enum Request {
     DevicePoll,
     /// The resource-owner password grant.
     Password,
-    /// The client-credentials grant.
+    /// The client-credentials grant, always with a customer's own app registration (never
+    /// the MSP's client): the one request whose failing client authentication is the
+    /// customer's to fix.
     ClientCredentials,
     /// The refresh-token grant.
     Refresh,
@@ -91,6 +93,24 @@ pub(crate) fn parse_error(status: u16, body: &[u8]) -> Result<OAuthError, Provid
     })
 }
 
+impl OAuthError {
+    /// Whether the client failed to authenticate: `invalid_client` (RFC 6749 §5.2) or HTTP 401.
+    pub(crate) fn client_rejected(&self) -> bool {
+        self.detail.error == "invalid_client" || self.status == 401
+    }
+}
+
+/// A refusal of the client's authentication: the customer's app registration on a
+/// client-credentials grant ([`ProviderError::InvalidClientSecret`], ask the customer), else
+/// the MSP's own client ([`ProviderError::Misconfigured`], fix the configuration).
+pub(crate) fn client_refusal(request: Request, detail: ProviderDetail) -> ProviderError {
+    if request == Request::ClientCredentials {
+        ProviderError::InvalidClientSecret(detail)
+    } else {
+        ProviderError::Misconfigured(detail)
+    }
+}
+
 /// The RFC 8628 §3.5 answer a refused device-code poll names, if it is one of them.
 pub(crate) fn standard_poll(error: &str) -> Option<DevicePoll> {
     let kind: DeviceCodeErrorResponseType =
@@ -108,12 +128,18 @@ pub(crate) fn standard_poll(error: &str) -> Option<DevicePoll> {
 ///
 /// `invalid_grant` on a refresh is [`ProviderError::ReauthenticationRequired`]; with
 /// `consent` (Entra's `suberror=consent_required`) it is [`ProviderError::ConsentRequired`].
+/// A client that failed to authenticate is [`client_refusal`]. Any other `error` is terminal
+/// ([`ProviderError::Other`]) but `temporarily_unavailable`; 429 and 5xx never get here (the
+/// HTTP layer answers them).
 pub(crate) fn classify_standard(
     request: Request,
     consent: bool,
     error: OAuthError,
 ) -> ProviderError {
     let refresh = request == Request::Refresh;
+    if error.client_rejected() {
+        return client_refusal(request, error.detail);
+    }
     let detail = error.detail;
     let kind: BasicErrorResponseType = serde_json::from_value(Value::String(detail.error.clone()))
         .unwrap_or_else(|_| BasicErrorResponseType::Extension(detail.error.clone()));
@@ -122,8 +148,8 @@ pub(crate) fn classify_standard(
             ProviderError::ReauthenticationRequired(detail)
         }
         BasicErrorResponseType::InvalidGrant if consent => ProviderError::ConsentRequired(detail),
-        BasicErrorResponseType::InvalidClient
-        | BasicErrorResponseType::UnauthorizedClient
+        BasicErrorResponseType::InvalidClient => client_refusal(request, detail),
+        BasicErrorResponseType::UnauthorizedClient
         | BasicErrorResponseType::InvalidScope
         | BasicErrorResponseType::UnsupportedGrantType
         | BasicErrorResponseType::InvalidRequest => ProviderError::Misconfigured(detail),

@@ -26,7 +26,7 @@ pub use http::{DEFAULT_CALL_DEADLINE, MAX_BODY_BYTES, RetryPolicy};
 
 pub(crate) use client_auth::{Client, Credential};
 pub(crate) use error::{
-    Dialect, OAuthError, Request, classify_standard, parse_error, standard_poll,
+    Dialect, OAuthError, Request, classify_standard, client_refusal, parse_error, standard_poll,
 };
 pub(crate) use grants::{TokenEndpoint, device_authorization};
 pub(crate) use http::{ACCEPT_JSON, HttpClient, bearer};

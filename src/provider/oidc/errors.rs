@@ -20,9 +20,6 @@ pub(super) fn classify(request: Request, error: OAuthError) -> ProviderError {
     if request == Request::AuthorizationCode && invalid_grant {
         return ProviderError::ConsentCallback("the server refused the authorization code");
     }
-    if error.detail.error == "invalid_client" && error.status == 401 {
-        return ProviderError::InvalidClientSecret(error.detail);
-    }
     classify_standard(request, false, error)
 }
 
@@ -35,5 +32,5 @@ fn classify_poll(error: OAuthError) -> Result<DevicePoll, ProviderError> {
         // An unknown, consumed or otherwise dead device code.
         return Ok(DevicePoll::Expired);
     }
-    Err(classify(Request::Other, error))
+    Err(classify(Request::DevicePoll, error))
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{AdminState, CustomerForm, Notice, Operator, act, engine_for, redirect, stage_name};
 use crate::Onboarding;
 use crate::engine::TenantAccess;
-use crate::error::{Error, FlowError};
+use crate::error::{Action, Error, FlowError};
 use crate::journey::{AnyOnboarding, Revocable, StageKind};
 use crate::model::NewCustomer;
 use crate::model::{CustomerId, JourneyId, Method};
@@ -172,7 +172,7 @@ pub(super) async fn create(
 async fn load(ta: &TenantAccess, id: &CustomerId) -> Result<AnyOnboarding, WebError> {
     match ta.load(id).await {
         Ok(journey) => Ok(journey),
-        Err(Error::Flow(FlowError::NotFound(_))) => Err(WebError::NotFound),
+        Err(error) if error.action() == Action::NotFound => Err(WebError::NotFound),
         Err(error) => Err(error.into()),
     }
 }
@@ -248,9 +248,7 @@ async fn resend_invitation(
     };
     match resent {
         Ok(_) => Ok(()),
-        Err(Error::Flow(FlowError::NotFound(_) | FlowError::NoSwitchInProgress(_))) => {
-            Err(WebError::NotFound)
-        }
+        Err(error) if error.action() == Action::NotFound => Err(WebError::NotFound),
         Err(Error::Flow(FlowError::NothingToResend { customer, stage })) => {
             Err(WebError::WrongStage(format!(
                 "{customer} is in the stage \u{201c}{}\u{201d}: there is no invitation to resend.",

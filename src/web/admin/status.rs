@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::verify;
 use super::{AdminState, CustomerForm, Notice, Operator, act, method_name, stage_name};
-use crate::error::{Error, FlowError};
+use crate::error::Action;
 use crate::journey::StageKind;
 use crate::ops::StatusRow;
 use crate::ports::Filter;
@@ -98,7 +98,7 @@ pub(super) async fn refresh(
     act(&state, &csrf, &operator, "/admin", |ta| async move {
         let id = form.id()?;
         let after = ta.refresh_now(&id).await.map_err(|e| match e {
-            Error::Flow(FlowError::NotFound(_)) => WebError::NotFound,
+            e if e.action() == Action::NotFound => WebError::NotFound,
             e => e.into(),
         })?;
         let done = if after.kind() == StageKind::Validated {
