@@ -482,7 +482,7 @@ async fn throttled_and_transient_polls_move_the_next_poll_on_and_store_it() {
     let rejected = device.poll(&h.ta).await.unwrap_err();
     assert!(matches!(
         rejected.error(),
-        Error::Flow(FlowError::PollTooEarly { next_poll_at }) if *next_poll_at == next
+        Error::Flow(FlowError::PollTooEarly { next_poll_at, .. }) if *next_poll_at == next
     ));
     assert_eq!(h.mock.count(Operation::PollDeviceCode), 1);
 
