@@ -188,23 +188,7 @@ async fn a_failed_poll_through_advance_says_when_to_come_back() {
         );
     });
     let contoso = id("contoso");
-    h.ta.invite(customer("contoso"))
-        .await
-        .unwrap()
-        .send(&h.ta)
-        .await
-        .unwrap();
-    let code = h.mailer.last_code_to("admin@contoso.com").unwrap();
-    let AnyOnboarding::InvitationSent(sent) = h.ta.open_invitation(&code).await.unwrap() else {
-        panic!("the link opens the journey")
-    };
-    let device = sent
-        .claim(&h.ta)
-        .await
-        .unwrap()
-        .start_device_code(&h.ta)
-        .await
-        .unwrap();
+    let device = h.device("contoso").await;
     h.clock.set(device.stage().next_poll_at);
     let error: Error = h.ta.advance(&contoso).await.unwrap_err();
     let after = device.stage().interval;
