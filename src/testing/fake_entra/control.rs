@@ -193,6 +193,24 @@ impl FakeEntra {
         s.tenant(tenant).map(|t| t.id.clone()).unwrap_or_default()
     }
 
+    /// Changes what `tenant` does differently (see [`Scenario`](super::Scenario)); the
+    /// change applies to every later request.
+    ///
+    /// ```
+    /// # use tenant_access::testing::fake_entra::FakeEntra;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let fake = FakeEntra::start().await?;
+    /// fake.scenario("contoso.com", |s| s.access_token_lifetime = Some(std::time::Duration::from_secs(60)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn scenario(&self, tenant: &str, change: impl FnOnce(&mut super::Scenario)) {
+        if let Some(t) = self.lock().tenant(tenant) {
+            change(&mut t.scenario);
+        }
+    }
+
     /// Users of `tenant` may not consent, and the admin consent workflow is on: a device
     /// sign-in ends in an approval request until a reviewer approves.
     pub fn require_admin_approval(&self, tenant: &str) {

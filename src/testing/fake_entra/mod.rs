@@ -46,9 +46,11 @@
 
 mod control;
 mod routes;
+mod scenario;
 mod state;
 
 pub use control::{DEFAULT_CLIENT_ID, FakeEntra, FakeEntraBuilder, SignIn};
+pub use scenario::Scenario;
 pub use state::{
     ACCESS_TOKEN_LIFETIME, DEVICE_CODE_LIFETIME, FakeEndpoint, FakeRequest, Fault,
     REFRESH_INACTIVITY,

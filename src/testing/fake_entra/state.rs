@@ -92,6 +92,8 @@ pub(super) struct Tenant {
     pub(super) user_consent_blocked: bool,
     pub(super) approval_requests: Vec<String>,
     pub(super) decline_next_admin_consent: bool,
+    /// What this tenant does differently (issue 17's scenarios).
+    pub(super) scenario: super::scenario::Scenario,
 }
 
 pub(super) struct User {

@@ -1,0 +1,38 @@
+//! Per-tenant behaviours a test turns on with [`FakeEntra::scenario`]: the answers of a real
+//! tenant that the default fake does not give (an unknown error code, consent missing on a
+//! poll, an MFA enrolment challenge, a consent callback naming another tenant, short-lived or
+//! inactive tokens, a slow endpoint).
+//!
+//! [`FakeEntra::scenario`]: super::FakeEntra::scenario
+
+use std::time::Duration;
+
+/// What one tenant of the fake does differently. Everything is off by default.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Scenario {
+    /// Device-code polls and password grants for this tenant answer `invalid_grant` with this
+    /// AADSTS code, which no client knows (such as 99999999).
+    pub unknown_error_code: Option<u32>,
+    /// A device sign-in without consent ends in `invalid_grant` AADSTS65001 (suberror
+    /// `consent_required`) on the next poll instead of the approval workflow.
+    pub consent_required_on_poll: bool,
+    /// A password grant for an MFA user answers `interaction_required` AADSTS50079 (MFA
+    /// enrolment) with a `claims` challenge instead of AADSTS50076.
+    pub mfa_enrolment_claims: bool,
+    /// The admin-consent redirect names this tenant (a GUID or a domain) instead of the one
+    /// consent was given in.
+    pub consent_callback_tenant: Option<String>,
+    /// Access tokens issued in this tenant live this long instead of
+    /// [`ACCESS_TOKEN_LIFETIME`](super::ACCESS_TOKEN_LIFETIME).
+    pub access_token_lifetime: Option<Duration>,
+    /// Graph refuses every token of this tenant as inactive (HTTP 401
+    /// `InvalidAuthenticationToken`), as after a Continuous Access Evaluation revocation.
+    pub inactive_tokens: bool,
+    /// The device authorization answers also carry `verification_uri_complete` (which Entra
+    /// itself never sends; standards servers do).
+    pub verification_uri_complete: bool,
+    /// Every answer for this tenant is held back this long, by the real clock (a slow
+    /// endpoint, for deadlines).
+    pub latency: Option<Duration>,
+}
