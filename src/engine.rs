@@ -341,16 +341,34 @@ impl TenantAccess {
             .await
     }
 
-    /// Handles the admin-consent redirect: finds the customer the `state` belongs to, checks
-    /// the callback and acquires the token ([`Onboarding::complete_consent`]).
+    /// Handles the admin-consent redirect of a password or app-registration journey: finds
+    /// the customer the `state` belongs to, checks the callback and acquires the token
+    /// ([`Onboarding::complete_consent`]).
     ///
     /// A callback that matches no pending consent (unknown, forged or replayed state) is
     /// [`FlowError::ConsentStateMismatch`]; on any failure the stored journey is unchanged.
+    /// A device-code journey waiting for consent is refused with [`FlowError::WrongMethod`]:
+    /// a portal's callback route that serves every journey calls
+    /// [`accept_consent`](Self::accept_consent).
     pub async fn complete_consent(
         &self,
         callback: &ConsentCallback,
     ) -> Result<Onboarding<TokenAcquired>, Error> {
         self.day_two.complete_consent(callback).await
+    }
+
+    /// Handles the admin-consent redirect of any journey ([`Onboarding::consent_given`]):
+    /// a token from the stored credentials (password, app registration), or, for a
+    /// device-code sign-in that met AADSTS65001 ([`PollOutcome::ConsentRequired`](crate::PollOutcome::ConsentRequired)), the
+    /// journey back at [`Claimed`](crate::model::Claimed) so the customer signs in again.
+    ///
+    /// Refuses as [`complete_consent`](Self::complete_consent) does; on any failure the
+    /// stored journey is unchanged.
+    pub async fn accept_consent(
+        &self,
+        callback: &ConsentCallback,
+    ) -> Result<crate::journey::Consented, Error> {
+        self.day_two.accept_consent(callback).await
     }
 
     /// A valid access token for a connected customer.

@@ -251,9 +251,12 @@ impl FlowError {
     }
 }
 
-/// The raw answer of an identity provider: its `error`, numeric codes and description.
+/// The raw answer of an identity provider: its `error`, numeric codes, description,
+/// `suberror` and `claims` challenge.
 ///
-/// Decisions are made on `error` and `codes`; `description` is kept for people.
+/// Decisions are made on `error` and `codes`; `description` is kept for people; `suberror` and
+/// `claims` are kept so a portal can act on an MFA enrolment (AADSTS50079) or a Conditional
+/// Access challenge (for example by asking for a new sign-in with those claims).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProviderDetail {
     /// The OAuth `error` field (`invalid_grant`, …).
@@ -262,6 +265,48 @@ pub struct ProviderDetail {
     pub codes: Vec<u32>,
     /// The human-readable description.
     pub description: String,
+    /// Entra's `suberror` (`basic_action`, `consent_required`, `token_expired`, …), if sent.
+    pub suberror: Option<String>,
+    /// The `claims` challenge, if sent (Conditional Access, MFA enrolment).
+    pub claims: Option<ClaimsChallenge>,
+}
+
+/// A `claims` challenge as the provider sent it: a JSON document carried in a string (such as
+/// `{"access_token":{"capolids":{"essential":true,"values":["…"]}}}`).
+///
+/// The raw string is kept as it came, because it must be passed back as it is (in an
+/// authorization request's `claims` parameter); the parsed value is there when it parses.
+///
+/// ```
+/// use tenant_access::error::ClaimsChallenge;
+///
+/// let claims = ClaimsChallenge::new(r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#);
+/// assert_eq!(claims.parsed().unwrap()["access_token"]["acrs"]["value"], "c1");
+/// assert!(ClaimsChallenge::new("not json").parsed().is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimsChallenge {
+    raw: String,
+    parsed: Option<serde_json::Value>,
+}
+
+impl ClaimsChallenge {
+    /// The challenge in `raw`, parsed when it is JSON.
+    pub fn new(raw: impl Into<String>) -> Self {
+        let raw = raw.into();
+        let parsed = serde_json::from_str(&raw).ok();
+        Self { raw, parsed }
+    }
+
+    /// The string exactly as the provider sent it.
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+
+    /// The challenge as JSON, if the string parses.
+    pub fn parsed(&self) -> Option<&serde_json::Value> {
+        self.parsed.as_ref()
+    }
 }
 
 impl ProviderDetail {
@@ -269,8 +314,8 @@ impl ProviderDetail {
     pub fn new(error: impl Into<String>, description: impl Into<String>) -> Self {
         Self {
             error: error.into(),
-            codes: Vec::new(),
             description: description.into(),
+            ..Self::default()
         }
     }
 

@@ -34,6 +34,9 @@ pub enum Step {
     SlowedDown,
     /// One poll: the customer asked an administrator to approve the application.
     ApprovalRequested,
+    /// One poll: the customer signed in, but an administrator must consent first (the
+    /// journey waits in [`ConsentRequired`](crate::model::ConsentRequired) with the URL).
+    ConsentRequired,
     /// One poll: the customer signed in; a token was acquired (validating it is due now).
     Authenticated,
     /// The device code expired before the customer signed in: back to the start.
@@ -76,6 +79,7 @@ impl From<PollOutcome> for AnyOnboarding {
         match outcome {
             PollOutcome::Pending(o) | PollOutcome::SlowDown(o) => o.into(),
             PollOutcome::ApprovalRequested(o) => o.into(),
+            PollOutcome::ConsentRequired(o) => o.into(),
             PollOutcome::Authenticated(o) => o.into(),
             PollOutcome::Expired(o) | PollOutcome::Declined(o) => o.into(),
         }
@@ -126,6 +130,7 @@ impl AnyOnboarding {
                     Ok(PollOutcome::Pending(_)) => Step::Polled,
                     Ok(PollOutcome::SlowDown(_)) => Step::SlowedDown,
                     Ok(PollOutcome::ApprovalRequested(_)) => Step::ApprovalRequested,
+                    Ok(PollOutcome::ConsentRequired(_)) => Step::ConsentRequired,
                     Ok(PollOutcome::Authenticated(_)) => Step::Authenticated,
                     Ok(PollOutcome::Expired(_)) => Step::DeviceCodeExpired,
                     Ok(PollOutcome::Declined(_)) => Step::Declined,

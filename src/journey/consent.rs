@@ -97,9 +97,20 @@ impl Ports {
         credentials: Credentials,
         client_id: String,
     ) -> Result<(Customer, ConsentRequired), Error> {
+        customer.credentials = Some(credentials);
+        let stage = self.consent_stage(&customer, client_id)?;
+        Ok((customer, stage))
+    }
+
+    /// A [`ConsentRequired`] stage for `customer`: a fresh consent state and the
+    /// admin-consent URL for `client_id`.
+    pub(crate) fn consent_stage(
+        &self,
+        customer: &Customer,
+        client_id: String,
+    ) -> Result<ConsentRequired, Error> {
         let redirect_uri = self.config().consent_redirect_url()?.clone();
         let now = self.clock().now();
-        customer.credentials = Some(credentials);
         let state = new_state(&customer.id);
         let target = Target {
             customer: customer.id.clone(),
@@ -113,12 +124,11 @@ impl Ports {
                 state: state.clone(),
             },
         )?;
-        let stage = ConsentRequired {
+        Ok(ConsentRequired {
             admin_consent_url,
             state,
             requested_at: now,
-        };
-        Ok((customer, stage))
+        })
     }
 
     /// [`TenantAccess::complete_consent`](crate::TenantAccess::complete_consent).
@@ -126,6 +136,25 @@ impl Ports {
         &self,
         callback: &ConsentCallback,
     ) -> Result<Onboarding<TokenAcquired>, Error> {
+        let pending = self.consent_journey(callback).await?;
+        Ok(pending.complete_consent(self, callback).await?)
+    }
+
+    /// [`TenantAccess::accept_consent`](crate::TenantAccess::accept_consent).
+    pub(crate) async fn accept_consent(
+        &self,
+        callback: &ConsentCallback,
+    ) -> Result<Consented, Error> {
+        let pending = self.consent_journey(callback).await?;
+        Ok(pending.consent_given(self, callback).await?)
+    }
+
+    /// The journey waiting for the consent `callback` answers: found by the customer id in
+    /// its state.
+    async fn consent_journey(
+        &self,
+        callback: &ConsentCallback,
+    ) -> Result<Onboarding<ConsentRequired>, Error> {
         let state = callback
             .state
             .as_ref()
@@ -162,7 +191,7 @@ impl Ports {
         let AnyOnboarding::ConsentRequired(pending) = pending else {
             return Err(FlowError::ConsentStateMismatch.into());
         };
-        Ok(pending.complete_consent(self, callback).await?)
+        Ok(pending)
     }
 }
 
@@ -172,15 +201,46 @@ fn legacy_owner(journey: &CustomerId) -> Option<CustomerId> {
     CustomerId::new(owner).ok()
 }
 
+/// What an admin-consent callback led to ([`Onboarding::consent_given`],
+/// [`TenantAccess::accept_consent`](crate::TenantAccess::accept_consent)).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Consented {
+    /// Password and app-registration journeys: the stored credentials got a token;
+    /// [`validate`](Onboarding::validate) it next.
+    TokenAcquired(Onboarding<TokenAcquired>),
+    /// Device-code journey: consent is in place, and the customer signs in again with a new
+    /// device code ([`start_device_code`](Onboarding::start_device_code)).
+    SignInAgain(Onboarding<Claimed>),
+}
+
+impl From<Consented> for AnyOnboarding {
+    fn from(consented: Consented) -> Self {
+        match consented {
+            Consented::TokenAcquired(o) => o.into(),
+            Consented::SignInAgain(o) => o.into(),
+        }
+    }
+}
+
 impl Onboarding<ConsentRequired> {
     /// Checks the admin-consent callback (state in constant time, tenant, errors) and then
-    /// acquires the token with the stored credentials.
+    /// acquires the token with the stored credentials (password and app-registration
+    /// journeys).
+    ///
+    /// A device-code journey waiting for consent (after AADSTS65001 on a poll) has no
+    /// credentials to acquire a token with: it is refused with
+    /// [`FlowError::WrongMethod`]; use [`consent_given`](Self::consent_given), which handles
+    /// every method.
     pub async fn complete_consent(
         self,
         ports: &impl AsRef<Ports>,
         callback: &ConsentCallback,
     ) -> Result<Onboarding<TokenAcquired>, Rejected<ConsentRequired>> {
         let ports = ports.as_ref();
+        if let Err(refused) = self.needs_credentials() {
+            return Err(self.reject(refused));
+        }
         let checked = ports
             .provider()
             .verify_admin_consent(&self.target(), &self.stage.state, callback)
@@ -189,6 +249,49 @@ impl Onboarding<ConsentRequired> {
             return Err(self.fail(ports, error).await);
         }
         self.acquire_token(ports).await
+    }
+
+    /// Checks the admin-consent callback (state in constant time, tenant, errors), then
+    /// takes the journey on: a token from the stored credentials (password and
+    /// app-registration journeys, as [`complete_consent`](Self::complete_consent)), or, for
+    /// the device-code journey, back to [`Claimed`] so the customer signs in again now that
+    /// the application is consented.
+    pub async fn consent_given(
+        self,
+        ports: &impl AsRef<Ports>,
+        callback: &ConsentCallback,
+    ) -> Result<Consented, Rejected<ConsentRequired>> {
+        let ports = ports.as_ref();
+        if self.customer.method != Method::DeviceCode {
+            return self
+                .complete_consent(ports, callback)
+                .await
+                .map(Consented::TokenAcquired);
+        }
+        let checked = ports
+            .provider()
+            .verify_admin_consent(&self.target(), &self.stage.state, callback)
+            .await;
+        if let Err(error) = checked {
+            return Err(self.fail(ports, error).await);
+        }
+        let mut customer = self.customer.clone();
+        customer.last_error = None;
+        let note = Some("an administrator consented; the customer signs in again".to_owned());
+        self.transition(ports, customer, Claimed, note)
+            .await
+            .map(Consented::SignInAgain)
+    }
+
+    /// The device-code journey has no credentials: only [`consent_given`] moves it on.
+    fn needs_credentials(&self) -> Result<(), FlowError> {
+        match self.customer.method {
+            Method::DeviceCode => Err(FlowError::WrongMethod {
+                expected: Method::Password,
+                actual: Method::DeviceCode,
+            }),
+            Method::Password | Method::AppRegistration => Ok(()),
+        }
     }
 
     /// Acquires the token with the stored credentials, for when consent was given some other
@@ -200,6 +303,9 @@ impl Onboarding<ConsentRequired> {
         ports: &impl AsRef<Ports>,
     ) -> Result<Onboarding<TokenAcquired>, Rejected<ConsentRequired>> {
         let ports = ports.as_ref();
+        if let Err(refused) = self.needs_credentials() {
+            return Err(self.reject(refused));
+        }
         let target = self.target();
         let answer = match &self.customer.credentials {
             Some(Credentials::Password { username, password }) => {

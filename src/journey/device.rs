@@ -26,6 +26,11 @@ pub enum PollOutcome {
     /// The customer asked an administrator to approve the application; continue with
     /// [`continue_authentication`](Onboarding::continue_authentication) once approved.
     ApprovalRequested(Onboarding<ApprovalRequested>),
+    /// The customer signed in, but the application has no consent in the tenant and the
+    /// customer could not give it (AADSTS65001): offer the stage's
+    /// [`admin_consent_url`](ConsentRequired::admin_consent_url) to an administrator. After
+    /// [`consent_given`](Onboarding::consent_given) the customer signs in again.
+    ConsentRequired(Onboarding<ConsentRequired>),
     /// The customer signed in and consented: a token was acquired.
     Authenticated(Onboarding<TokenAcquired>),
     /// The device code expired (or is no longer known); the customer can start again.
@@ -80,6 +85,7 @@ async fn issue<S: StageType>(
         device_code: authorization.device_code,
         user_code: authorization.user_code,
         verification_uri: authorization.verification_uri,
+        verification_uri_complete: authorization.verification_uri_complete,
         message: authorization.message,
         issued_at: now,
         expires_at: now + authorization.expires_in,
@@ -185,6 +191,23 @@ impl Onboarding<DeviceCodeIssued> {
                 )
                 .await
                 .map(PollOutcome::ApprovalRequested)
+            }
+            DevicePoll::ConsentRequired => {
+                let customer = self.customer.clone();
+                let client_id = ports.config().consent_client_id().map(str::to_owned);
+                let stage = client_id
+                    .map_err(Error::from)
+                    .and_then(|client_id| ports.consent_stage(&customer, client_id));
+                let stage = match stage {
+                    Ok(stage) => stage,
+                    // The MSP has not configured admin consent: nothing to offer the
+                    // customer, and the stage stays as it was.
+                    Err(error) => return Err(self.reject(error)),
+                };
+                let note = "the application needs an administrator's consent".to_owned();
+                self.transition(ports, customer, stage, Some(note))
+                    .await
+                    .map(PollOutcome::ConsentRequired)
             }
             DevicePoll::Declined => self
                 .back_to_claimed(ports, "the customer declined")

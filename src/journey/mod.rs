@@ -25,6 +25,7 @@ pub use any::{AnyOnboarding, OnboardingPage, WrongStage};
 pub use connection::RefreshOutcome;
 pub(crate) use connection::ScopedRefresh;
 pub(crate) use connection::prove_token;
+pub use consent::Consented;
 pub(crate) use consent::app_credentials;
 pub use device::PollOutcome;
 

@@ -32,6 +32,9 @@ pub struct DeviceCodeIssued {
     pub user_code: String,
     /// Where the customer signs in (`https://microsoft.com/devicelogin`).
     pub verification_uri: Url,
+    /// The sign-in page with the user code filled in, when the provider sent one (RFC 8628
+    /// §3.3.1; Entra ID never does): offer it as a one-click link.
+    pub verification_uri_complete: Option<Url>,
     /// The provider's ready-made instruction for the customer, if any.
     pub message: Option<String>,
     /// When the device code was issued.
@@ -53,6 +56,12 @@ impl DeviceCodeIssued {
     /// Where the customer types it.
     pub fn verification_uri(&self) -> &Url {
         &self.verification_uri
+    }
+
+    /// The one-click sign-in link (the user code already filled in), if the provider sent
+    /// one; else offer [`verification_uri`](Self::verification_uri) and the user code.
+    pub fn verification_uri_complete(&self) -> Option<&Url> {
+        self.verification_uri_complete.as_ref()
     }
 }
 

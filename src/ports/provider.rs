@@ -25,6 +25,9 @@ pub struct DeviceAuthorization {
     pub user_code: String,
     /// Where the customer types it.
     pub verification_uri: Url,
+    /// The same page with the user code already filled in (RFC 8628 §3.3.1), when the
+    /// server sends one (Entra ID does not): a one-click link, or a QR code.
+    pub verification_uri_complete: Option<Url>,
     /// How long the device code lives.
     pub expires_in: Duration,
     /// The minimum poll interval.
@@ -57,6 +60,10 @@ pub enum DevicePoll {
     /// The customer asked an administrator to approve the application (admin consent
     /// workflow); the device code is of no further use.
     ApprovalRequested,
+    /// The customer signed in, but nobody has consented to the application in the tenant
+    /// and the customer could not (Entra AADSTS65001, `consent_required`): an administrator
+    /// must consent through the admin-consent URL; the device code is of no further use.
+    ConsentRequired,
     /// The customer declined (`authorization_declined`).
     Declined,
     /// The device code expired, is unknown, or was already used.

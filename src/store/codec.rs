@@ -444,6 +444,7 @@ fn encode_stage(stage: &Stage, secrets: &mut SecretsV1) -> Result<StageV1, Store
             StageV1::DeviceCodeIssued {
                 user_code: d.user_code.clone(),
                 verification_uri: d.verification_uri.to_string(),
+                verification_uri_complete: d.verification_uri_complete.as_ref().map(Url::to_string),
                 message: d.message.clone(),
                 issued_at: Ts(d.issued_at),
                 expires_at: Ts(d.expires_at),
@@ -488,6 +489,7 @@ fn decode_stage(stage: StageV1, secrets: &mut SecretsV1) -> Result<Stage, StoreE
         StageV1::DeviceCodeIssued {
             user_code,
             verification_uri,
+            verification_uri_complete,
             message,
             issued_at,
             expires_at,
@@ -502,6 +504,7 @@ fn decode_stage(stage: StageV1, secrets: &mut SecretsV1) -> Result<Stage, StoreE
             ),
             user_code,
             verification_uri: url(verification_uri)?,
+            verification_uri_complete: verification_uri_complete.map(url).transpose()?,
             message,
             issued_at: issued_at.0,
             expires_at: expires_at.0,
@@ -670,6 +673,9 @@ enum StageV1 {
     DeviceCodeIssued {
         user_code: String,
         verification_uri: String,
+        /// Absent in records written before it was kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verification_uri_complete: Option<String>,
         message: Option<String>,
         issued_at: Ts,
         expires_at: Ts,

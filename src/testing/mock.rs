@@ -411,6 +411,8 @@ impl IdentityProvider for MockProvider {
             device_code: DeviceCode::new(format!("mock-dc-{}-{n}", target.customer)),
             user_code: letters.clone(),
             verification_uri: VERIFICATION_URI.clone(),
+            // Entra ID sends none; the mock answers as Entra does.
+            verification_uri_complete: None,
             expires_in: Duration::from_secs(15 * 60),
             interval: Duration::from_secs(5),
             message: Some(format!(

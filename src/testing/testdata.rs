@@ -116,6 +116,10 @@ fn parts(id: &str, kind: StageKind, n: u64, prefix: &str) -> (Customer, Stage) {
             device_code: DeviceCode::new(secret(id, "device-code", n)),
             user_code: "ABCD-EFGH".into(),
             verification_uri: Url::parse("https://microsoft.com/devicelogin").expect("url"),
+            // Every other record has a one-click link, so stores round-trip both shapes.
+            verification_uri_complete: (n % 2 == 0).then(|| {
+                Url::parse("https://microsoft.com/devicelogin?user_code=ABCD-EFGH").expect("url")
+            }),
             message: Some("To sign in, use a web browser…".into()),
             issued_at: t,
             expires_at: t + Duration::minutes(15),

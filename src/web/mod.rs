@@ -478,6 +478,7 @@ fn templates() -> Environment<'static> {
             include_str!("templates/device_code.html"),
         ),
         ("approval.html", include_str!("templates/approval.html")),
+        ("consent.html", include_str!("templates/consent.html")),
         ("success.html", include_str!("templates/success.html")),
         ("admin_base.html", include_str!("templates/admin_base.html")),
         (

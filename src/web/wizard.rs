@@ -16,8 +16,8 @@ use super::session::{Session, cookie, set_cookie};
 use super::{Web, WebConfig, WebError, asset, headers, show_time};
 use crate::engine::TenantAccess;
 use crate::error::{Action, Error};
-use crate::journey::{AnyOnboarding, Next, Step};
-use crate::model::Actor;
+use crate::journey::{AnyOnboarding, Consented, Next, Step};
+use crate::model::{Actor, Method};
 use crate::ports::ConsentCallback;
 
 /// The customer's wizard as a router: the invitation link, the wizard pages, the progress
@@ -233,6 +233,7 @@ fn render_stage(web: &Web, csrf: &str, journey: AnyOnboarding, note: Option<Note
                     csrf, tenant,
                     user_code => stage.user_code(),
                     verification_uri => stage.verification_uri().as_str(),
+                    verification_uri_complete => stage.verification_uri_complete().map(|u| u.as_str()),
                     expires_at => show_time(Some(stage.expires_at)),
                     refresh_seconds => interval,
                     check_ms,
@@ -250,6 +251,16 @@ fn render_stage(web: &Web, csrf: &str, journey: AnyOnboarding, note: Option<Note
                 continue_url => web.config.path("/wizard/continue"),
             },
         ),
+        AnyOnboarding::ConsentRequired(waiting) if waiting.customer().method == Method::DeviceCode => {
+            web.render(
+                StatusCode::OK,
+                "consent.html",
+                minijinja::context! {
+                    csrf, tenant,
+                    admin_consent_url => waiting.stage().admin_consent_url().as_str(),
+                },
+            )
+        }
         AnyOnboarding::Validated(done) => web.render(
             StatusCode::OK,
             "success.html",
@@ -307,6 +318,7 @@ async fn status(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
             message: match journey {
                 AnyOnboarding::Validated(_) => "Signed in. Connected.".into(),
                 AnyOnboarding::ApprovalRequested(_) => "An administrator must approve.".into(),
+                AnyOnboarding::ConsentRequired(_) => "An administrator must consent.".into(),
                 _ => "The sign-in ended.".into(),
             },
             next: Some(next(note)),
@@ -404,12 +416,24 @@ async fn consent_callback(
     let done = async {
         let callback = ConsentCallback::from_query(query.as_deref().unwrap_or(""))
             .map_err(|e| WebError::Input(format!("The consent answer is incomplete: {e}.")))?;
-        let token = ta.complete_consent(&callback).await?;
-        let connected = token.validate(ta).await.map_err(Error::from)?;
-        Ok::<_, WebError>(connected)
+        let landed = match ta.accept_consent(&callback).await? {
+            Consented::TokenAcquired(token) => Ok(token.validate(ta).await.map_err(Error::from)?),
+            // A device-code journey: the customer signs in again.
+            other => Err(AnyOnboarding::from(other)),
+        };
+        Ok::<_, WebError>(landed)
     };
     match done.await {
-        Ok(connected) => web.render(
+        Ok(Err(sign_in_again)) => web.render(
+            StatusCode::OK,
+            "consent.html",
+            minijinja::context! {
+                csrf => csrf.0,
+                given => true,
+                tenant => sign_in_again.customer().tenant.as_str(),
+            },
+        ),
+        Ok(Ok(connected)) => web.render(
             StatusCode::OK,
             "success.html",
             minijinja::context! {

@@ -77,7 +77,7 @@ pub(super) fn classify(request: Request, error: OAuthError) -> ProviderError {
             ProviderError::Other(detail)
         };
     }
-    let consent = error.suberror.as_deref() == Some("consent_required");
+    let consent = detail.suberror.as_deref() == Some("consent_required");
     classify_standard(request, consent, OAuthError { detail, ..error })
 }
 
@@ -94,7 +94,12 @@ pub(super) fn classify_poll(error: OAuthError) -> Result<DevicePoll, ProviderErr
         _ if name == "bad_verification_code" => DevicePoll::Expired,
         _ if has(&[70016]) => DevicePoll::Pending,
         _ if has(&[70018, 70019, 70020, 90120]) => DevicePoll::Expired,
-        _ if has(&[90094, 90095, 65001]) => DevicePoll::ApprovalRequested,
+        // The approval workflow first: a request for approval may also say consent_required.
+        _ if has(&[90094, 90095]) => DevicePoll::ApprovalRequested,
+        _ if has(&[65001]) => DevicePoll::ConsentRequired,
+        _ if codes.is_empty() && error.detail.suberror.as_deref() == Some("consent_required") => {
+            DevicePoll::ConsentRequired
+        }
         _ => return Err(classify(Request::DevicePoll, error)),
     })
 }
@@ -110,8 +115,8 @@ mod tests {
                 error: error.into(),
                 codes: codes.to_vec(),
                 description: "text that must not matter: AADSTS50126".into(),
+                ..ProviderDetail::default()
             },
-            suberror: None,
         }
     }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::json::lenient_u32;
-use crate::error::{ProviderDetail, ProviderError};
+use crate::error::{ClaimsChallenge, ProviderDetail, ProviderError};
 use crate::ports::DevicePoll;
 
 /// Which request a refusal answers; the same `error` means different things in each.
@@ -47,8 +47,6 @@ pub(crate) struct Dialect {
 pub(crate) struct OAuthError {
     pub(crate) status: u16,
     pub(crate) detail: ProviderDetail,
-    /// Entra's `suberror` (`consent_required`, …).
-    pub(crate) suberror: Option<String>,
 }
 
 /// An OAuth error body, with Entra's extra fields.
@@ -61,6 +59,9 @@ struct ErrorBody {
     error_codes: Option<Value>,
     #[serde(default)]
     suberror: Option<String>,
+    /// A JSON document in a string (Entra); tolerated as an object too.
+    #[serde(default)]
+    claims: Option<Value>,
 }
 
 /// Parses an OAuth error body. HTTP 404 without one is a wrong endpoint (configuration).
@@ -88,8 +89,13 @@ pub(crate) fn parse_error(status: u16, body: &[u8]) -> Result<OAuthError, Provid
             error: parsed.error,
             codes,
             description: parsed.error_description.unwrap_or_default(),
+            suberror: parsed.suberror,
+            claims: parsed.claims.and_then(|claims| match claims {
+                Value::String(raw) => Some(ClaimsChallenge::new(raw)),
+                Value::Null => None,
+                other => Some(ClaimsChallenge::new(other.to_string())),
+            }),
         },
-        suberror: parsed.suberror,
     })
 }
 

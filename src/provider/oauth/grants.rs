@@ -209,6 +209,8 @@ struct DeviceCodeBody {
     #[serde(alias = "verification_url")]
     verification_uri: String,
     #[serde(default)]
+    verification_uri_complete: Option<String>,
+    #[serde(default)]
     expires_in: Option<Value>,
     #[serde(default)]
     interval: Option<Value>,
@@ -226,16 +228,25 @@ pub(crate) fn parse_device_authorization(
             "the device authorization has an empty code".into(),
         ));
     }
-    let verification_uri = Url::parse(&parsed.verification_uri)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "https" | "http"))
-        .ok_or_else(|| {
-            ProviderError::InvalidResponse("verification_uri is not an http(s) URL".into())
-        })?;
+    let web_url = |raw: &str| {
+        Url::parse(raw)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "https" | "http"))
+    };
+    let verification_uri = web_url(&parsed.verification_uri).ok_or_else(|| {
+        ProviderError::InvalidResponse("verification_uri is not an http(s) URL".into())
+    })?;
+    // Optional: a malformed one is left out rather than failing the sign-in that works
+    // without it.
+    let verification_uri_complete = parsed
+        .verification_uri_complete
+        .as_deref()
+        .and_then(web_url);
     Ok(DeviceAuthorization {
         device_code: DeviceCode::new(parsed.device_code),
         user_code: parsed.user_code,
         verification_uri,
+        verification_uri_complete,
         expires_in: bounded_seconds(parsed.expires_in.as_ref(), 900, 86_400),
         interval: bounded_seconds(parsed.interval.as_ref(), 5, 3600),
         message: parsed.message,

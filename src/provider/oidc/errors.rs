@@ -28,6 +28,10 @@ fn classify_poll(error: OAuthError) -> Result<DevicePoll, ProviderError> {
     if let Some(poll) = standard_poll(&error.detail.error) {
         return Ok(poll);
     }
+    // OpenID Connect Core §3.1.2.6: the user may not consent; an administrator can.
+    if error.detail.error == "consent_required" {
+        return Ok(DevicePoll::ConsentRequired);
+    }
     if error.detail.error == "invalid_grant" {
         // An unknown, consumed or otherwise dead device code.
         return Ok(DevicePoll::Expired);

@@ -33,6 +33,11 @@ pub enum SignIn {
     ApprovalRequested,
     /// No such user code (or it is no longer waiting for a sign-in).
     UnknownCode,
+    /// Signed in, but the application is not consented in the tenant and the tenant's
+    /// [`Scenario::consent_required_on_poll`](super::Scenario::consent_required_on_poll) is
+    /// on: polls answer AADSTS65001 until an administrator consents and the customer signs in
+    /// with a new device code.
+    ConsentRequired,
 }
 
 /// Builds a [`FakeEntra`].
@@ -304,7 +309,12 @@ impl FakeEntra {
             if device.status != DeviceStatus::Waiting {
                 return SignIn::UnknownCode;
             }
-            if tenant.consented.contains(&device.client_id) || !tenant.user_consent_blocked {
+            let consented = tenant.consented.contains(&device.client_id);
+            if !consented && tenant.scenario.consent_required_on_poll {
+                device.status = DeviceStatus::ConsentMissing;
+                return SignIn::ConsentRequired;
+            }
+            if consented || !tenant.user_consent_blocked {
                 tenant.consented.insert(device.client_id.clone());
                 device.status = DeviceStatus::SignedIn;
                 SignIn::SignedIn

@@ -79,6 +79,17 @@ fn oauth_error(
     text: &str,
     suberror: Option<&str>,
 ) -> Response {
+    json_response(status, error_body(now, error, code, text, suberror))
+}
+
+/// The JSON of an Entra error answer.
+fn error_body(
+    now: OffsetDateTime,
+    error: &str,
+    code: Option<u32>,
+    text: &str,
+    suberror: Option<&str>,
+) -> Value {
     let timestamp = now
         .format(time::macros::format_description!(
             "[year]-[month]-[day] [hour]:[minute]:[second]Z"
@@ -106,7 +117,20 @@ fn oauth_error(
     if let Some(suberror) = suberror {
         body["suberror"] = json!(suberror);
     }
-    json_response(status, body)
+    body
+}
+
+/// The `claims` challenge Entra sends with AADSTS50079 (MFA enrolment): a JSON document in a
+/// string.
+pub(super) const ENROLMENT_CLAIMS: &str = r#"{"access_token":{"capolids":{"essential":true,"values":["e2f6b2a5-0000-4000-8000-000000050079"]}}}"#;
+
+/// Holds the answer for `tenant` back by its scenario's latency (the real clock), without
+/// holding the state's lock.
+async fn hold_back(state: &Shared, tenant: &str) {
+    let latency = lock(state).tenant(tenant).and_then(|t| t.scenario.latency);
+    if let Some(latency) = latency {
+        tokio::time::sleep(latency).await;
+    }
 }
 
 fn form(body: &[u8]) -> HashMap<String, String> {
@@ -118,6 +142,7 @@ async fn devicecode(
     Path(tenant): Path<String>,
     body: Bytes,
 ) -> Response {
+    hold_back(&state, &tenant).await;
     let mut s = lock(&state);
     s.count(FakeRequest::DeviceAuthorization);
     if let Some(fault) = fault(&mut s, FakeEndpoint::DeviceCode) {
@@ -146,7 +171,10 @@ async fn devicecode(
             None,
         );
     };
-    let Some(tenant) = s.tenant(&tenant).map(|t| t.id.clone()) else {
+    let Some((tenant, one_click)) = s
+        .tenant(&tenant)
+        .map(|t| (t.id.clone(), t.scenario.verification_uri_complete))
+    else {
         return oauth_error(
             now,
             StatusCode::BAD_REQUEST,
@@ -180,17 +208,20 @@ async fn devicecode(
             status: DeviceStatus::Waiting,
         },
     );
-    json_response(
-        StatusCode::OK,
-        json!({
-            "device_code": device_code,
-            "user_code": user_code,
-            "verification_uri": "https://microsoft.com/devicelogin",
-            "expires_in": DEVICE_CODE_LIFETIME.as_secs(),
-            "interval": 5,
-            "message": format!("To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code {user_code} to authenticate."),
-        }),
-    )
+    let mut body = json!({
+        "device_code": device_code,
+        "user_code": user_code,
+        "verification_uri": "https://microsoft.com/devicelogin",
+        "expires_in": DEVICE_CODE_LIFETIME.as_secs(),
+        "interval": 5,
+        "message": format!("To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code {user_code} to authenticate."),
+    });
+    if one_click {
+        body["verification_uri_complete"] = json!(format!(
+            "https://microsoft.com/devicelogin?user_code={user_code}"
+        ));
+    }
+    json_response(StatusCode::OK, body)
 }
 
 async fn token(
@@ -198,6 +229,7 @@ async fn token(
     Path(tenant): Path<String>,
     body: Bytes,
 ) -> Response {
+    hold_back(&state, &tenant).await;
     let mut s = lock(&state);
     let fields = form(&body);
     let grant = fields.get("grant_type").map(String::as_str).unwrap_or("");
@@ -299,7 +331,30 @@ fn device_poll(s: &mut State, now: OffsetDateTime, device_code: &str) -> Respons
         .last_poll
         .is_some_and(|last| now - last < device.interval);
     device.last_poll = Some(now);
+    let unknown = s
+        .tenants
+        .get(&device.tenant)
+        .and_then(|t| t.scenario.unknown_error_code);
+    if let Some(code) = unknown {
+        return oauth_error(
+            now,
+            bad,
+            "invalid_grant",
+            Some(code),
+            "Something went wrong.",
+            None,
+        );
+    }
+    let device = s.devices.get_mut(device_code).expect("found above");
     match device.status {
+        DeviceStatus::ConsentMissing => oauth_error(
+            now,
+            bad,
+            "invalid_grant",
+            Some(65001),
+            "The user or administrator has not consented to use the application.",
+            Some("consent_required"),
+        ),
         DeviceStatus::Redeemed => oauth_error(
             now,
             bad,
@@ -377,6 +432,16 @@ fn password(
         );
     }
     let tenant = s.tenants.get(tenant_id).expect("resolved above");
+    if let Some(code) = tenant.scenario.unknown_error_code {
+        return oauth_error(
+            now,
+            bad,
+            "invalid_grant",
+            Some(code),
+            "Something went wrong.",
+            None,
+        );
+    }
     let Some(user) = tenant.users.get(&username.to_ascii_lowercase()) else {
         return oauth_error(
             now,
@@ -396,6 +461,17 @@ fn password(
             "Error validating credentials due to invalid username or password.",
             None,
         );
+    }
+    if user.mfa && tenant.scenario.mfa_enrolment_claims {
+        let mut body = error_body(
+            now,
+            "interaction_required",
+            Some(50079),
+            "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access the resource.",
+            Some("basic_action"),
+        );
+        body["claims"] = json!(ENROLMENT_CLAIMS);
+        return json_response(bad, body);
     }
     if user.mfa {
         return oauth_error(

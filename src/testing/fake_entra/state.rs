@@ -107,6 +107,8 @@ pub(super) enum DeviceStatus {
     SignedIn,
     Declined,
     ApprovalRequested,
+    /// Signed in, but nobody consented and the tenant answers AADSTS65001 on the poll.
+    ConsentMissing,
     Redeemed,
 }
 
