@@ -265,10 +265,15 @@ pub struct ProviderDetail {
     pub codes: Vec<u32>,
     /// The human-readable description.
     pub description: String,
-    /// Entra's `suberror` (`basic_action`, `consent_required`, `token_expired`, …), if sent.
-    pub suberror: Option<String>,
-    /// The `claims` challenge, if sent (Conditional Access, MFA enrolment).
-    pub claims: Option<ClaimsChallenge>,
+    /// The rarely sent parts, boxed so that every `Result` carrying an [`Error`] stays small.
+    extra: Option<Box<DetailExtra>>,
+}
+
+/// What only some refusals carry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct DetailExtra {
+    suberror: Option<String>,
+    claims: Option<ClaimsChallenge>,
 }
 
 /// A `claims` challenge as the provider sent it: a JSON document carried in a string (such as
@@ -323,6 +328,29 @@ impl ProviderDetail {
     pub fn with_code(mut self, code: u32) -> Self {
         self.codes.push(code);
         self
+    }
+
+    /// The same detail with Entra's `suberror`.
+    pub fn with_suberror(mut self, suberror: impl Into<String>) -> Self {
+        self.extra.get_or_insert_default().suberror = Some(suberror.into());
+        self
+    }
+
+    /// The same detail with a `claims` challenge.
+    pub fn with_claims(mut self, claims: ClaimsChallenge) -> Self {
+        self.extra.get_or_insert_default().claims = Some(claims);
+        self
+    }
+
+    /// Entra's `suberror` (`basic_action`, `consent_required`, `token_expired`, …), if the
+    /// provider sent one.
+    pub fn suberror(&self) -> Option<&str> {
+        self.extra.as_ref()?.suberror.as_deref()
+    }
+
+    /// The `claims` challenge (Conditional Access, MFA enrolment), if the provider sent one.
+    pub fn claims(&self) -> Option<&ClaimsChallenge> {
+        self.extra.as_ref()?.claims.as_ref()
     }
 }
 

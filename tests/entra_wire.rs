@@ -208,7 +208,7 @@ async fn device_poll_error_codes_map_onto_poll_outcomes() {
         ("invalid_grant", &[90120], "Expired"),
         ("invalid_grant", &[90094], "ApprovalRequested"),
         ("invalid_grant", &[90095], "ApprovalRequested"),
-        ("invalid_grant", &[65001], "ApprovalRequested"),
+        ("invalid_grant", &[65001], "ConsentRequired"),
     ];
     for (error, codes, expected) in table {
         let mut server = Server::new_async().await;

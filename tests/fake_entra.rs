@@ -804,3 +804,190 @@ async fn poll_until_done_after_a_failure_resumes_at_the_stored_time() {
     assert_eq!(log.len(), 2);
     assert_eq!(log[1] - log[0], Duration::from_secs(20));
 }
+
+// ---- issue 17: outcomes that tell the truth (items 4, 3, 8, 9, 15 on the wire) -------------
+
+/// Item 8: a device sign-in without consent that the tenant answers with AADSTS65001 on the
+/// poll is "consent required" with the admin-consent URL, not the approval workflow; once an
+/// administrator consents, the customer signs in again and the connection is made.
+#[tokio::test]
+async fn consent_required_on_a_poll_offers_admin_consent_then_a_new_sign_in() {
+    let w = world().await;
+    w.fake
+        .scenario("litware.com", |s| s.consent_required_on_poll = true);
+    let d = device(&w, "litware", "litware.com").await;
+    assert_eq!(
+        w.fake.sign_in(d.stage().user_code()),
+        SignIn::ConsentRequired
+    );
+    let PollOutcome::ConsentRequired(waiting) = poll_once(&w, d).await else {
+        panic!("65001 on a poll is consent required")
+    };
+    assert_eq!(w.fake.admin_consent_requests("litware.com"), 0);
+    let url = waiting.stage().admin_consent_url().clone();
+    assert!(
+        url.path().ends_with("/litware.com/v2.0/adminconsent"),
+        "{url}"
+    );
+    assert!(url.query().unwrap().contains(&w.fake.client_id()));
+    let stored = w.ta.load(waiting.id()).await.unwrap();
+    assert_eq!(stored.kind(), StageKind::ConsentRequired);
+
+    // The password journey's entry point refuses a device-code journey (it has no
+    // credentials) and changes nothing.
+    let redirect = w.fake.admin_consents(&url).await.unwrap();
+    let callback = ConsentCallback::from_url(&redirect).unwrap();
+    let refused = w.ta.complete_consent(&callback).await.unwrap_err();
+    assert_eq!(
+        refused.action(),
+        tenant_access::Action::FixInput,
+        "{refused}"
+    );
+    assert_eq!(
+        w.ta.load(waiting.id()).await.unwrap().kind(),
+        StageKind::ConsentRequired
+    );
+
+    // The callback route that serves every journey takes it back to the start.
+    let tenant_access::journey::Consented::SignInAgain(claimed) =
+        w.ta.accept_consent(&callback).await.unwrap()
+    else {
+        panic!("a device-code journey signs in again after consent")
+    };
+    let d = claimed.start_device_code(&w.ta).await.unwrap();
+    assert_eq!(w.fake.sign_in(d.stage().user_code()), SignIn::SignedIn);
+    let PollOutcome::Authenticated(token) = d.poll_until_done(&w.ta).await.unwrap() else {
+        panic!("consented now")
+    };
+    token.validate(&w.ta).await.unwrap();
+}
+
+/// Item 8, the other side: the approval workflow (AADSTS90095) stays its own outcome.
+#[tokio::test]
+async fn the_approval_workflow_is_not_consent_required() {
+    let w = world().await;
+    w.fake.require_admin_approval("proseware.com");
+    let d = device(&w, "proseware", "proseware.com").await;
+    assert_eq!(
+        w.fake.sign_in(d.stage().user_code()),
+        SignIn::ApprovalRequested
+    );
+    assert!(matches!(
+        poll_once(&w, d).await,
+        PollOutcome::ApprovalRequested(_)
+    ));
+}
+
+/// Item 9: AADSTS50079 (MFA enrolment) keeps its `suberror` and its `claims` challenge, raw
+/// and parsed.
+#[tokio::test]
+async fn an_enrolment_challenge_keeps_suberror_and_claims() {
+    let w = world().await;
+    w.fake.add_user("wingtip.com", "admin@wingtip.com", "pw");
+    w.fake.set_mfa("wingtip.com", "admin@wingtip.com", true);
+    w.fake
+        .scenario("wingtip.com", |s| s.mfa_enrolment_claims = true);
+    w.fake
+        .grant_admin_consent("wingtip.com", &w.fake.client_id());
+    let new = NewCustomer::new("wingtip", "wingtip.com", "admin@wingtip.com").unwrap();
+    let consent =
+        w.ta.connect_with_password(new, "admin@wingtip.com", Password::new("pw"))
+            .await
+            .unwrap();
+    let rejected = consent.acquire_token(&w.ta).await.unwrap_err();
+    let ProviderError::MfaRequired(detail) = provider_error(rejected.error()) else {
+        panic!("50079 is MFA required: {:?}", rejected.error())
+    };
+    assert_eq!(detail.codes, [50079]);
+    assert_eq!(detail.error, "interaction_required");
+    assert_eq!(detail.suberror(), Some("basic_action"));
+    let claims = detail.claims().expect("the claims challenge is kept");
+    assert!(
+        claims.raw().starts_with(r#"{"access_token":{"capolids""#),
+        "{}",
+        claims.raw()
+    );
+    assert_eq!(
+        claims.parsed().unwrap()["access_token"]["capolids"]["essential"],
+        true
+    );
+    assert_eq!(
+        rejected.error().action(),
+        tenant_access::Action::AskCustomer
+    );
+}
+
+/// Item 4 on the wire: an AADSTS code nobody knows on a poll is terminal for the request
+/// (ask the customer), never a retry, and nothing is retried inside the call.
+#[tokio::test]
+async fn an_unknown_code_on_a_poll_is_not_a_retry() {
+    let w = world().await;
+    w.fake.scenario("fourthcoffee.com", |s| {
+        s.unknown_error_code = Some(99_999_999)
+    });
+    let d = device(&w, "fourthcoffee", "fourthcoffee.com").await;
+    w.clock.sleep_until(d.stage().next_poll_at).await;
+    let rejected = d.poll(&w.ta).await.unwrap_err();
+    assert!(matches!(
+        provider_error(rejected.error()),
+        ProviderError::Other(d) if d.codes == [99_999_999] && d.error == "invalid_grant"
+    ));
+    assert_eq!(
+        rejected.error().action(),
+        tenant_access::Action::AskCustomer
+    );
+    assert!(!rejected.error().is_retryable());
+    assert_eq!(w.fake.requests(FakeRequest::DevicePoll), 1);
+}
+
+/// Item 15: a `verification_uri_complete` the server sends is kept in the stored stage and
+/// offered; Entra's own answers (without one) leave it empty.
+#[tokio::test]
+async fn verification_uri_complete_is_kept_when_sent() {
+    let w = world().await;
+    let plain = device(&w, "contoso", "contoso.com").await;
+    assert_eq!(plain.stage().verification_uri_complete(), None);
+
+    w.fake
+        .scenario("northwind.com", |s| s.verification_uri_complete = true);
+    let d = device(&w, "northwind", "northwind.com").await;
+    let one_click = d.stage().verification_uri_complete().expect("kept").clone();
+    assert_eq!(
+        one_click.query(),
+        Some(format!("user_code={}", d.stage().user_code()).as_str())
+    );
+    let AnyOnboarding::DeviceCodeIssued(stored) = w.ta.load(d.id()).await.unwrap() else {
+        panic!("still waiting for the sign-in")
+    };
+    assert_eq!(stored.stage().verification_uri_complete(), Some(&one_click));
+}
+
+/// Item 3 on the wire: a slow tenant endpoint is cut off at the provider's deadline, and
+/// that is a passing fault to retry.
+#[tokio::test]
+async fn a_slow_endpoint_meets_the_call_deadline() {
+    let clock = ManualClock::new(datetime!(2026-11-23 10:00 UTC));
+    let fake = FakeEntra::builder()
+        .clock(Arc::new(clock.clone()))
+        .start()
+        .await
+        .unwrap();
+    fake.scenario("slow.example", |s| s.latency = Some(Duration::from_secs(5)));
+    let retry =
+        tenant_access::provider::RetryPolicy::default().with_deadline(Duration::from_millis(300));
+    let entra = fake.provider_with_retry(retry).unwrap();
+    let target = tenant_access::provider::Target {
+        customer: tenant_access::CustomerId::new("slow").unwrap(),
+        tenant: tenant_access::TenantId::new("slow.example").unwrap(),
+    };
+    let started = std::time::Instant::now();
+    let error = tenant_access::provider::IdentityProvider::device_authorization(&entra, &target)
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(error.is_transient(), "{error:?}");
+}

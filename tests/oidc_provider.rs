@@ -243,6 +243,18 @@ async fn device_flow_approved_validated_refreshed_and_revoked() {
         d.stage().verification_uri().as_str(),
         format!("{}/device", w.server.issuer)
     );
+    // A standards server sends the one-click link (RFC 8628 §3.3.1): kept and offered.
+    let one_click = d
+        .stage()
+        .verification_uri_complete()
+        .expect("oidc-provider sends one");
+    assert_eq!(one_click.path(), d.stage().verification_uri().path());
+    assert!(
+        one_click
+            .query_pairs()
+            .any(|(k, v)| k == "user_code" && v == d.stage().user_code()),
+        "{one_click}"
+    );
 
     let PollOutcome::Pending(d) = poll_once(&w, d).await else {
         panic!("nobody approved yet: authorization_pending")

@@ -401,6 +401,7 @@ async fn device_poll_errors_map_onto_poll_answers() {
         ("access_denied", "Declined"),
         ("expired_token", "Expired"),
         ("invalid_grant", "Expired"),
+        ("consent_required", "ConsentRequired"),
     ] {
         let mut server = discoverable(&[]).await;
         token_error(&mut server, 400, error).await;
@@ -413,9 +414,51 @@ async fn device_poll_errors_map_onto_poll_answers() {
             DevicePoll::SlowDown => "SlowDown",
             DevicePoll::Declined => "Declined",
             DevicePoll::Expired => "Expired",
+            DevicePoll::ConsentRequired => "ConsentRequired",
             other => panic!("{error}: {other:?}"),
         };
         assert_eq!(got, expected, "{error}");
+    }
+}
+
+/// Issue 17 item 9: `suberror` and `claims` survive on every refusal, the claims as the raw
+/// string and, when it parses, as JSON (a server that sends an object instead of a string is
+/// tolerated).
+#[tokio::test]
+async fn suberror_and_claims_are_kept_on_refusals() {
+    let raw = r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#;
+    for claims in [serde_json::json!(raw), serde_json::from_str(raw).unwrap()] {
+        let mut server = discoverable(&[]).await;
+        let body = serde_json::json!({
+            "error": "interaction_required",
+            "error_description": "step up",
+            "suberror": "basic_action",
+            "claims": claims,
+        });
+        server
+            .mock("POST", "/token")
+            .with_status(400)
+            .with_header("content-type", "application/json")
+            .with_body(body.to_string())
+            .create_async()
+            .await;
+        let error = provider(&server, ClientAuth::None)
+            .password_grant(&target(), "alice", &Password::new("pw"))
+            .await
+            .unwrap_err();
+        let ProviderError::MfaRequired(detail) = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(detail.suberror(), Some("basic_action"));
+        let kept = detail.claims().expect("claims kept");
+        assert_eq!(
+            kept.parsed().unwrap()["access_token"]["acrs"]["value"],
+            "c1"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(kept.raw()).unwrap(),
+            serde_json::from_str::<serde_json::Value>(raw).unwrap()
+        );
     }
 }
 

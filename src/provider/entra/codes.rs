@@ -77,7 +77,7 @@ pub(super) fn classify(request: Request, error: OAuthError) -> ProviderError {
             ProviderError::Other(detail)
         };
     }
-    let consent = detail.suberror.as_deref() == Some("consent_required");
+    let consent = detail.suberror() == Some("consent_required");
     classify_standard(request, consent, OAuthError { detail, ..error })
 }
 
@@ -97,7 +97,7 @@ pub(super) fn classify_poll(error: OAuthError) -> Result<DevicePoll, ProviderErr
         // The approval workflow first: a request for approval may also say consent_required.
         _ if has(&[90094, 90095]) => DevicePoll::ApprovalRequested,
         _ if has(&[65001]) => DevicePoll::ConsentRequired,
-        _ if codes.is_empty() && error.detail.suberror.as_deref() == Some("consent_required") => {
+        _ if codes.is_empty() && error.detail.suberror() == Some("consent_required") => {
             DevicePoll::ConsentRequired
         }
         _ => return Err(classify(Request::DevicePoll, error)),
@@ -111,12 +111,10 @@ mod tests {
     fn err(error: &str, codes: &[u32]) -> OAuthError {
         OAuthError {
             status: 400,
-            detail: ProviderDetail {
-                error: error.into(),
-                codes: codes.to_vec(),
-                description: "text that must not matter: AADSTS50126".into(),
-                ..ProviderDetail::default()
-            },
+            detail: codes.iter().fold(
+                ProviderDetail::new(error, "text that must not matter: AADSTS50126"),
+                |detail, &code| detail.with_code(code),
+            ),
         }
     }
 

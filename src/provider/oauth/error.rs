@@ -83,20 +83,21 @@ pub(crate) fn parse_error(status: u16, body: &[u8]) -> Result<OAuthError, Provid
         Some(other) => lenient_u32(&other).into_iter().collect(),
         None => Vec::new(),
     };
-    Ok(OAuthError {
-        status,
-        detail: ProviderDetail {
-            error: parsed.error,
-            codes,
-            description: parsed.error_description.unwrap_or_default(),
-            suberror: parsed.suberror,
-            claims: parsed.claims.and_then(|claims| match claims {
-                Value::String(raw) => Some(ClaimsChallenge::new(raw)),
-                Value::Null => None,
-                other => Some(ClaimsChallenge::new(other.to_string())),
-            }),
-        },
-    })
+    let mut detail =
+        ProviderDetail::new(parsed.error, parsed.error_description.unwrap_or_default());
+    detail.codes = codes;
+    if let Some(suberror) = parsed.suberror {
+        detail = detail.with_suberror(suberror);
+    }
+    let claims = parsed.claims.and_then(|claims| match claims {
+        Value::String(raw) => Some(ClaimsChallenge::new(raw)),
+        Value::Null => None,
+        other => Some(ClaimsChallenge::new(other.to_string())),
+    });
+    if let Some(claims) = claims {
+        detail = detail.with_claims(claims);
+    }
+    Ok(OAuthError { status, detail })
 }
 
 impl OAuthError {
