@@ -1258,3 +1258,47 @@ async fn admin_status_shows_a_pending_switch_in_its_customers_row_and_resend_che
     // An unknown customer: not found.
     assert_eq!(resend("nobody").await.status(), 404);
 }
+
+/// Issue 17 items 8 and 15 in the wizard: a sign-in that needs an administrator's consent
+/// (AADSTS65001 on the poll) shows the admin-consent link; the administrator's consent lands
+/// on the callback, which says the customer signs in again; the wizard then offers "Start"
+/// again. A provider that sends `verification_uri_complete` gets a one-click link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_required_on_a_poll_in_the_wizard_then_a_new_sign_in() {
+    let portal = Portal::start().await;
+    portal.fake.scenario("litware.com", |s| {
+        s.consent_required_on_poll = true;
+        s.verification_uri_complete = true;
+    });
+    let link = portal.invite("litware", "litware.com").await;
+    let browser = NoScript::open(&portal, &link).await;
+    let device = browser.start_authentication().await;
+    let user_code = user_code_in(&device);
+    assert!(
+        device.contains(&format!(
+            "id=\"one-click-link\" class=\"button\" href=\"https:&#x2f;&#x2f;microsoft.com&#x2f;devicelogin?user_code={user_code}\""
+        )),
+        "{device}"
+    );
+    portal.fake.sign_in(&user_code);
+    portal.tick();
+    let waiting = browser.get("/wizard").await;
+    assert!(
+        waiting.contains("An administrator must consent"),
+        "{waiting}"
+    );
+    let href = waiting
+        .split("id=\"admin-consent-link\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the admin-consent link")
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&");
+    let consent_url = url::Url::parse(&href).unwrap();
+    let landed = portal.fake.admin_consents(&consent_url).await.unwrap();
+    let given = page_text(landed.as_str(), "").await;
+    assert!(given.contains("Consent granted"), "{given}");
+    assert!(given.contains("litware.com"), "{given}");
+    let again = browser.get("/wizard").await;
+    assert!(again.contains("Start authentication"), "{again}");
+}
