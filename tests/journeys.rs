@@ -689,6 +689,47 @@ async fn password_journey_with_admin_consent_callback() {
     assert!(matches!(err, Error::Flow(FlowError::ConsentStateMismatch)));
 }
 
+/// Issue 17 item 8 with the mock: a device-code sign-in that needs consent waits with the
+/// admin-consent URL; through `advance` the step says so; after the callback the customer
+/// signs in again; a failed or forged callback leaves the stage as stored.
+#[tokio::test]
+async fn device_code_consent_required_waits_for_the_callback_then_signs_in_again() {
+    let h = harness();
+    h.mock.script("contoso", |s| {
+        s.consent_required();
+    });
+    let device = h.device("contoso").await;
+    h.clock.advance(Duration::from_secs(5));
+    let advanced = h.ta.advance(device.id()).await.unwrap();
+    assert_eq!(advanced.step, tenant_access::journey::Step::ConsentRequired);
+    assert_eq!(advanced.next, tenant_access::journey::Next::Waiting);
+    let AnyOnboarding::ConsentRequired(waiting) = advanced.journey else {
+        panic!("waits for consent")
+    };
+    let url = waiting.stage().admin_consent_url().clone();
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["client_id"], support::CONSENT_CLIENT);
+
+    let forged = ConsentCallback::from_query("admin_consent=True&tenant=x&state=forged").unwrap();
+    assert!(h.ta.accept_consent(&forged).await.is_err());
+    assert_eq!(
+        h.ta.load(waiting.id()).await.unwrap().kind(),
+        StageKind::ConsentRequired
+    );
+
+    let callback = ConsentCallback::from_url(&h.mock.admin_consents(&url)).unwrap();
+    let tenant_access::journey::Consented::SignInAgain(claimed) =
+        waiting.consent_given(&h.ta, &callback).await.unwrap()
+    else {
+        panic!("the device code signs in again")
+    };
+    let device = claimed.start_device_code(&h.ta).await.unwrap();
+    let PollOutcome::Authenticated(token) = device.poll_until_done(&h.ta).await.unwrap() else {
+        panic!("consented now")
+    };
+    token.validate(&h.ta).await.unwrap();
+}
+
 #[tokio::test]
 async fn password_journey_with_mfa_points_at_the_device_code_journey() {
     let h = harness();

@@ -140,8 +140,9 @@ impl Script {
         self
     }
 
-    /// The password and client-credentials grants answer consent required (AADSTS65001) until
-    /// an admin-consent callback is verified or [`MockProvider::grant_consent`] is called.
+    /// The password and client-credentials grants answer consent required (AADSTS65001), and
+    /// device-code polls (once the scripted ones are used up) [`DevicePoll::ConsentRequired`],
+    /// until an admin-consent callback is verified or [`MockProvider::grant_consent`] is called.
     pub fn consent_required(&mut self) -> &mut Self {
         self.consent_required = true;
         self
@@ -441,6 +442,9 @@ impl IdentityProvider for MockProvider {
         }
         if script.approval_workflow && !script.approved {
             return Ok(DevicePoll::ApprovalRequested);
+        }
+        if script.consent_required && !script.consent_granted {
+            return Ok(DevicePoll::ConsentRequired);
         }
         Ok(DevicePoll::Granted(inner.tokens(target, true)))
     }
