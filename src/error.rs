@@ -556,6 +556,10 @@ pub enum SealError {
     /// The record holds plaintext secrets but the store requires sealing (or the reverse).
     #[error("the stored secrets are in plaintext, but this store seals secrets")]
     Plaintext,
+    /// The keyring has a key with this id, but not the key bytes the database was sealed
+    /// with (its canary does not open): a wrong or mistyped key.
+    #[error("the key with id {0:?} is not the key this database was sealed with")]
+    WrongKey(String),
     /// The stored secrets are sealed but the store was opened in plaintext test mode.
     #[error("the stored secrets are sealed, but this store was opened without a key")]
     NoKey,
@@ -759,6 +763,7 @@ mod tests {
                 StoreError::Seal(e) => match e {
                     SealError::UnknownKey(_) => ("Seal::UnknownKey", FixConfiguration),
                     SealError::Tampered => ("Seal::Tampered", FixConfiguration),
+                    SealError::WrongKey(_) => ("Seal::WrongKey", FixConfiguration),
                     SealError::Malformed(_) => ("Seal::Malformed", FixConfiguration),
                     SealError::Plaintext => ("Seal::Plaintext", FixConfiguration),
                     SealError::NoKey => ("Seal::NoKey", FixConfiguration),
@@ -890,6 +895,7 @@ mod tests {
             .into(),
             StoreError::Seal(SealError::UnknownKey("k".into())).into(),
             StoreError::Seal(SealError::Tampered).into(),
+            StoreError::Seal(SealError::WrongKey("k".into())).into(),
             StoreError::Seal(SealError::Malformed("x")).into(),
             StoreError::Seal(SealError::Plaintext).into(),
             StoreError::Seal(SealError::NoKey).into(),
@@ -901,7 +907,7 @@ mod tests {
     }
 
     /// The number of rows in [`table`]: raise it with each new row (and sample).
-    const ROWS: usize = 61;
+    const ROWS: usize = 62;
 
     #[test]
     fn every_variant_has_its_one_action() {

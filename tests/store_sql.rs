@@ -173,14 +173,14 @@ async fn newer_schema_is_refused(db: &Db) {
     let s = db.open(sealer()).await.unwrap();
     s.sql(
         db,
-        "INSERT INTO tenant_access_schema (version, applied_at) VALUES (3, CURRENT_TIMESTAMP)",
+        "INSERT INTO tenant_access_schema (version, applied_at) VALUES (99, CURRENT_TIMESTAMP)",
     )
     .await;
     s.close().await;
     match db.open(sealer()).await {
         Err(StoreError::SchemaTooNew {
-            found: 3,
-            supported: 2,
+            found: 99,
+            supported: 3,
         }) => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
@@ -212,17 +212,59 @@ async fn wrong_or_missing_keys_refuse_to_open(db: &Db) {
         db.open(Sealer::insecure_plaintext_for_tests_only()).await,
         Err(StoreError::Seal(SealError::NoKey))
     ));
-    // Same id, other bytes: opens (ids match) but every load is a typed error, not garbage.
-    let s = db.open(keyring("k1", 2)).await.unwrap();
-    assert!(matches!(
-        s.store().load(r.id()).await,
-        Err(StoreError::Seal(SealError::Tampered))
-    ));
+    // Same id, other bytes (issue 18 item 4): refused on open by the key canary, with the
+    // key id named, instead of opening and failing every read.
+    match db.open(keyring("k1", 2)).await {
+        Err(StoreError::Seal(SealError::WrongKey(k))) => assert_eq!(k, "k1"),
+        other => panic!("expected WrongKey, got {other:?}"),
+    }
+    // The right key still opens, and reads.
+    let s = db.open(keyring("k1", 1)).await.unwrap();
+    assert!(s.store().load(r.id()).await.unwrap().is_some());
     s.close().await;
 }
 both!(
     wrong_or_missing_keys_refuse_to_open_sqlite_and_pg,
     wrong_or_missing_keys_refuse_to_open
+);
+
+/// The canary guards an empty database too, and follows key rotation: a new current key gets
+/// its own canary, and the old key's is still checked while the keyring has it.
+async fn the_key_canary_guards_empty_databases_and_rotation(db: &Db) {
+    db.open(keyring("k1", 1)).await.unwrap().close().await;
+    assert!(matches!(
+        db.open(keyring("k1", 9)).await,
+        Err(StoreError::Seal(SealError::WrongKey(_)))
+    ));
+    let rotated = || {
+        Keyring::new(SealingKey::new("k2", [2; 32]).unwrap())
+            .with_old_key(SealingKey::new("k1", [1; 32]).unwrap())
+            .unwrap()
+    };
+    db.open(rotated()).await.unwrap().close().await;
+    // k2's canary is now stored: other bytes under k2 are refused.
+    assert!(matches!(
+        db.open(Keyring::new(SealingKey::new("k2", [7; 32]).unwrap())).await,
+        Err(StoreError::Seal(SealError::WrongKey(k))) if k == "k2"
+    ));
+    // The old key with wrong bytes beside the right current one is refused too.
+    let wrong_old = Keyring::new(SealingKey::new("k2", [2; 32]).unwrap())
+        .with_old_key(SealingKey::new("k1", [8; 32]).unwrap())
+        .unwrap();
+    assert!(matches!(
+        db.open(wrong_old).await,
+        Err(StoreError::Seal(SealError::WrongKey(k))) if k == "k1"
+    ));
+    // Once k1 is retired, the keyring without it opens.
+    db.open(Keyring::new(SealingKey::new("k2", [2; 32]).unwrap()))
+        .await
+        .unwrap()
+        .close()
+        .await;
+}
+both!(
+    the_key_canary_guards_empty_databases_and_rotation_sqlite_and_pg,
+    the_key_canary_guards_empty_databases_and_rotation
 );
 
 async fn tampered_rows_are_typed_errors(db: &Db) {
@@ -429,7 +471,7 @@ async fn replicas_opening_together_migrate_once() {
     }
     while let Some(s) = tasks.join_next().await {
         let s = s.unwrap().unwrap();
-        assert_eq!(s.schema_version().await.unwrap(), 2);
+        assert_eq!(s.schema_version().await.unwrap(), 3);
         s.close().await;
     }
     drop_schemas(&url, &[schema]).await;

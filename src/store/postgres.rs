@@ -23,6 +23,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_switch_in_record.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_key_canary.sql"),
+    ),
 ];
 
 /// How to reach PostgreSQL.
@@ -149,6 +153,7 @@ impl PostgresStore {
             .map_err(backend)?;
         check_keys(&sealer, &stored)?;
         let store = Self { pool, sealer };
+        store.check_canaries().await?;
         store.fold_legacy_switches().await?;
         Ok(store)
     }

@@ -4,7 +4,7 @@ use crate::error::{SealError, StoreError};
 use crate::seal::Sealer;
 
 /// The newest schema version this crate writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// The largest page a SQL store returns; bigger requests are capped.
 pub(crate) const MAX_PAGE: usize = 10_000;
@@ -57,6 +57,33 @@ pub(crate) fn check_keys(sealer: &Sealer, stored: &[Option<String>]) -> Result<(
 
 pub(crate) const STORED_KEYS: &str = "SELECT DISTINCT key_id FROM tenant_access_customers";
 
+/// What a key canary seals: fixed, so that opening it proves the key bytes, not just the id.
+pub(crate) const CANARY: &[u8] = b"tenant-access key canary v1";
+
+/// The associated data of the canary of key `id`: binds it to its row.
+pub(crate) fn canary_aad(id: &str) -> Vec<u8> {
+    format!("tenant_access_key_canaries:{id}").into_bytes()
+}
+
+/// Checks the stored canaries against the keyring: each one sealed under a key id the keyring
+/// has must open to [`CANARY`] (else the key bytes differ: [`SealError::WrongKey`]); canaries
+/// of key ids the keyring no longer has are left alone.
+pub(crate) fn check_canary_rows(
+    sealer: &Sealer,
+    rows: &[(String, Vec<u8>)],
+) -> Result<(), StoreError> {
+    for (id, sealed) in rows {
+        if !sealer.has_key(id) {
+            continue;
+        }
+        match sealer.open(sealed, &canary_aad(id)) {
+            Ok(plain) if plain.as_slice() == CANARY => {}
+            _ => return Err(SealError::WrongKey(id.clone()).into()),
+        }
+    }
+    Ok(())
+}
+
 /// The whole [`Store`](crate::ports::Store) implementation of a SQL store, written once for
 /// SQLite and PostgreSQL. The SQL uses `$n` placeholders, which both understand (SQLite
 /// numbers `$n` parameters by first appearance, and they appear in order). The store type
@@ -71,6 +98,41 @@ macro_rules! sql_store_impl {
                 let body: String = row.try_get("body").map_err(backend)?;
                 let secrets: Vec<u8> = row.try_get("secrets").map_err(backend)?;
                 codec::decode(&id, version, &body, &secrets, &self.sealer)
+            }
+
+            /// Refuses a keyring whose key bytes are not the ones the database was sealed
+            /// with (checked against each stored canary), then stores the canary of the
+            /// current key if it has none yet. A replica racing to store it keeps the first
+            /// one, which it then checks like any other. Plaintext mode has no canary.
+            async fn check_canaries(&self) -> Result<(), StoreError> {
+                let Some(current) = self.sealer.current_key_id().map(str::to_owned) else {
+                    return Ok(());
+                };
+                let select = "SELECT key_id, sealed FROM tenant_access_key_canaries";
+                let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(select)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                $crate::store::sql::check_canary_rows(&self.sealer, &rows)?;
+                if rows.iter().any(|(id, _)| *id == current) {
+                    return Ok(());
+                }
+                let aad = $crate::store::sql::canary_aad(&current);
+                let sealed = self.sealer.seal($crate::store::sql::CANARY, &aad)?;
+                sqlx::query(
+                    "INSERT INTO tenant_access_key_canaries (key_id, sealed) VALUES ($1, $2) \
+                     ON CONFLICT (key_id) DO NOTHING",
+                )
+                .bind(&current)
+                .bind(sealed)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(select)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                $crate::store::sql::check_canary_rows(&self.sealer, &rows)
             }
 
             /// Folds each method switch a schema-1 database kept as a row of its own (listed

@@ -26,6 +26,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/sqlite/0002_switch_in_record.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_key_canary.sql"),
+    ),
 ];
 
 /// A [`Store`](super::Store) in one SQLite file (WAL journal, full sync): the embedded default for a
@@ -55,7 +59,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// // In production the key comes from a secret manager: SealingKey::from_base64("2026-01", ..).
 /// let key = SealingKey::generate("2026-01").unwrap();
 /// let store = SqliteStore::open(dir.join("tenant-access.db"), Keyring::new(key)).await.unwrap();
-/// assert_eq!(store.schema_version().await.unwrap(), 2);
+/// assert_eq!(store.schema_version().await.unwrap(), 3);
 /// # store.close().await;
 /// # std::fs::remove_dir_all(&dir).ok();
 /// # });
@@ -115,6 +119,7 @@ impl SqliteStore {
             .map_err(backend)?;
         check_keys(&sealer, &stored)?;
         let store = Self { pool, sealer };
+        store.check_canaries().await?;
         store.fold_legacy_switches().await?;
         Ok(store)
     }
