@@ -103,7 +103,9 @@ impl PostgresStore {
     /// advisory lock, so replicas starting together migrate once).
     ///
     /// Refuses to open ([`StoreError::Seal`]) a database holding records the sealer cannot
-    /// open, and a database from a newer crate ([`StoreError::SchemaTooNew`]).
+    /// open or a keyring with the wrong bytes under a known key id
+    /// ([`SealError::WrongKey`](crate::error::SealError::WrongKey), found by the key's sealed
+    /// canary), and a database from a newer crate ([`StoreError::SchemaTooNew`]).
     pub async fn open(
         options: PostgresOptions,
         sealer: impl Into<Sealer>,

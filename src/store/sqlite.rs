@@ -77,8 +77,9 @@ impl SqliteStore {
     ///
     /// Refuses to open ([`StoreError::Seal`]) a database holding records the sealer cannot
     /// open (a key id missing from the keyring, sealed records in plaintext mode, plaintext
-    /// records under a keyring), and a database from a newer crate
-    /// ([`StoreError::SchemaTooNew`]).
+    /// records under a keyring, a key whose bytes are not the ones the database was sealed
+    /// with, [`SealError::WrongKey`], found by the key's sealed canary), and a database from a
+    /// newer crate ([`StoreError::SchemaTooNew`]).
     pub async fn open(
         path: impl AsRef<Path>,
         sealer: impl Into<Sealer>,
