@@ -458,8 +458,11 @@ fn encode_stage(stage: &Stage, secrets: &mut SecretsV1) -> Result<StageV1, Store
         },
         Stage::ConsentRequired(c) => {
             secrets.consent_state = Some(c.state.expose_secret().to_owned());
+            // The URL carries the state in its query: sealed with the other secrets, never
+            // in the plain body.
+            secrets.consent_url = Some(c.admin_consent_url.to_string());
             StageV1::ConsentRequired {
-                admin_consent_url: c.admin_consent_url.to_string(),
+                admin_consent_url: None,
                 requested_at: Ts(c.requested_at),
             }
         }
@@ -522,7 +525,12 @@ fn decode_stage(stage: StageV1, secrets: &mut SecretsV1) -> Result<Stage, StoreE
             admin_consent_url,
             requested_at,
         } => Stage::ConsentRequired(ConsentRequired {
-            admin_consent_url: url(admin_consent_url)?,
+            // Records written before the URL was sealed kept it in the body.
+            admin_consent_url: url(secrets
+                .consent_url
+                .take()
+                .or(admin_consent_url)
+                .ok_or_else(|| corrupt("the admin-consent URL is missing".into()))?)?,
             state: ConsentState::new(
                 secrets
                     .consent_state
@@ -686,7 +694,10 @@ enum StageV1 {
         requested_at: Ts,
     },
     ConsentRequired {
-        admin_consent_url: String,
+        /// Only in records written before the URL (which embeds the consent state) moved to
+        /// the sealed secrets.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        admin_consent_url: Option<String>,
         requested_at: Ts,
     },
     TokenAcquired,
@@ -720,6 +731,9 @@ struct SecretsV1 {
     device_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     consent_state: Option<String>,
+    /// The admin-consent URL, whose query carries the consent state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    consent_url: Option<String>,
     /// The secrets of the method switch under way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     switch: Option<Box<SecretsV1>>,
@@ -733,6 +747,7 @@ impl Drop for SecretsV1 {
         self.client_secret.zeroize();
         self.device_code.zeroize();
         self.consent_state.zeroize();
+        self.consent_url.zeroize();
     }
 }
 

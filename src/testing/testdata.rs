@@ -129,14 +129,23 @@ fn parts(id: &str, kind: StageKind, n: u64, prefix: &str) -> (Customer, Stage) {
         StageKind::ApprovalRequested => {
             Stage::ApprovalRequested(ApprovalRequested { requested_at: t })
         }
-        StageKind::ConsentRequired => Stage::ConsentRequired(ConsentRequired {
-            admin_consent_url: Url::parse(
-                "https://login.microsoftonline.com/contoso.onmicrosoft.com/adminconsent?client_id=x&state=redacted",
+        StageKind::ConsentRequired => {
+            // The URL carries the real state, as the engine builds it: a store that keeps the
+            // URL in plain text fails the kit's plain-text check.
+            let state = secret(id, "consent-state", n);
+            let mut admin_consent_url = Url::parse(
+                "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0/adminconsent?client_id=x",
             )
-            .expect("url"),
-            state: ConsentState::new(secret(id, "consent-state", n)),
-            requested_at: t,
-        }),
+            .expect("url");
+            admin_consent_url
+                .query_pairs_mut()
+                .append_pair("state", &state);
+            Stage::ConsentRequired(ConsentRequired {
+                admin_consent_url,
+                state: ConsentState::new(state),
+                requested_at: t,
+            })
+        }
         StageKind::TokenAcquired => Stage::TokenAcquired(TokenAcquired),
         StageKind::Validated => Stage::Validated(Validated { validated_at: t }),
         StageKind::ReauthRequired => Stage::ReauthRequired(ReauthRequired {
