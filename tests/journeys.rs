@@ -783,14 +783,15 @@ async fn bad_credentials_and_declined_or_forged_consent_are_typed() {
 
     let mut forged = ConsentCallback::from_url(&h.mock.admin_consents(&url)).unwrap();
     forged.state = Some("d29vZGdyb3Zl.forged".into());
+    // A state that is not the journey's is refused before anything else (issue 18 item 2).
     let rejected = consent.complete_consent(&h.ta, &forged).await.unwrap_err();
     assert!(matches!(
         rejected.error(),
-        Error::Provider(ProviderError::ConsentCallback(_))
+        Error::Flow(FlowError::ConsentStateMismatch)
     ));
     let err = h.ta.complete_consent(&forged).await.unwrap_err();
     assert!(
-        matches!(err, Error::Provider(ProviderError::ConsentCallback(_))),
+        matches!(err, Error::Flow(FlowError::ConsentStateMismatch)),
         "{err}"
     );
     let no_state = ConsentCallback::from_query("admin_consent=True");
@@ -1410,4 +1411,85 @@ async fn provider_details_keep_unknown_codes() {
     assert!(rejected.error().to_string().contains("AADSTS999999"));
     let _: tenant_access::Onboarding<Claimed> = rejected.into_onboarding();
     let _unused: Option<(ApprovalRequested, DeviceCodeIssued, TokenAcquired)> = None;
+}
+
+/// Issue 18 item 2: a callback whose `state` does not verify changes nothing (no write, no
+/// version bump, no `last_error`), gets one answer for every kind of mismatch, and forged
+/// callbacks racing the real one never make it fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forged_consent_callbacks_change_nothing_and_never_beat_the_real_one() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let h = harness();
+    h.mock.script("fabrikam", |s| {
+        s.consent_required();
+    });
+    let consent = password_consent(&h, "fabrikam").await;
+    let before = h.store.load(consent.id()).await.unwrap().unwrap();
+    let forged = |who: &str, n: u32| {
+        let state = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(who),
+            URL_SAFE_NO_PAD.encode(format!("guess-{n}"))
+        );
+        ConsentCallback::from_query(&format!("admin_consent=True&tenant=t&state={state}")).unwrap()
+    };
+
+    // Wrong state for a pending customer, unknown customer, garbage, no state: one answer.
+    let kinds = [
+        forged("fabrikam", 0),
+        forged("nobody-here", 0),
+        ConsentCallback::from_query("admin_consent=True&state=garbage").unwrap(),
+    ];
+    let mut answers = Vec::new();
+    for callback in &kinds {
+        let err = h.ta.accept_consent(callback).await.unwrap_err();
+        assert!(
+            matches!(err, Error::Flow(FlowError::ConsentStateMismatch)),
+            "{err:?}"
+        );
+        answers.push((err.to_string(), err.action()));
+        let err = h.ta.complete_consent(callback).await.unwrap_err();
+        answers.push((err.to_string(), err.action()));
+    }
+    answers.dedup();
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    // The typed API refuses a wrong state the same way, handing the stage back.
+    let rejected = consent
+        .complete_consent(&h.ta, &forged("fabrikam", 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        rejected.error(),
+        Error::Flow(FlowError::ConsentStateMismatch)
+    ));
+    let consent = rejected.into_onboarding();
+    let after = h.store.load(consent.id()).await.unwrap().unwrap();
+    assert_eq!(after.version, before.version);
+    assert_eq!(after.customer.last_error, before.customer.last_error);
+
+    // Four attackers race the administrator's real callback.
+    let url = consent.stage().admin_consent_url().clone();
+    let real = ConsentCallback::from_url(&h.mock.admin_consents(&url)).unwrap();
+    let attackers: Vec<_> = (0..4u32)
+        .map(|a| {
+            let ta = h.ta.clone();
+            let callbacks: Vec<_> = (0..25).map(|n| forged("fabrikam", 100 * a + n)).collect();
+            tokio::spawn(async move {
+                for callback in callbacks {
+                    assert!(ta.accept_consent(&callback).await.is_err());
+                }
+            })
+        })
+        .collect();
+    let token = h.ta.complete_consent(&real).await.unwrap();
+    for attacker in attackers {
+        attacker.await.unwrap();
+    }
+    // One write, the real one's.
+    assert_eq!(token.version(), before.version.next());
+    let stored = h.store.load(consent.id()).await.unwrap().unwrap();
+    assert_eq!(stored.version, token.version());
+    assert_eq!(stored.stage.kind(), StageKind::TokenAcquired);
 }

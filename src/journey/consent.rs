@@ -228,6 +228,9 @@ impl Onboarding<ConsentRequired> {
     /// acquires the token with the stored credentials (password and app-registration
     /// journeys).
     ///
+    /// A callback whose `state` is not this journey's is refused with
+    /// [`FlowError::ConsentStateMismatch`] before anything is sent or written.
+    ///
     /// A device-code journey waiting for consent (after AADSTS65001 on a poll) has no
     /// credentials to acquire a token with: it is refused with
     /// [`FlowError::WrongMethod`]; use [`consent_given`](Self::consent_given), which handles
@@ -238,7 +241,7 @@ impl Onboarding<ConsentRequired> {
         callback: &ConsentCallback,
     ) -> Result<Onboarding<TokenAcquired>, Rejected<ConsentRequired>> {
         let ports = ports.as_ref();
-        if let Err(refused) = self.needs_credentials() {
+        if let Err(refused) = self.needs_credentials().and(self.check_state(callback)) {
             return Err(self.reject(refused));
         }
         let checked = ports
@@ -268,6 +271,9 @@ impl Onboarding<ConsentRequired> {
                 .await
                 .map(Consented::TokenAcquired);
         }
+        if let Err(refused) = self.check_state(callback) {
+            return Err(self.reject(refused));
+        }
         let checked = ports
             .provider()
             .verify_admin_consent(&self.target(), &self.stage.state, callback)
@@ -281,6 +287,15 @@ impl Onboarding<ConsentRequired> {
         self.transition(ports, customer, Claimed, note)
             .await
             .map(Consented::SignInAgain)
+    }
+
+    /// Refuses, before anything is written or sent, a callback whose `state` is not this
+    /// journey's (compared in constant time): a forged or stale callback changes nothing.
+    fn check_state(&self, callback: &ConsentCallback) -> Result<(), FlowError> {
+        match &callback.state {
+            Some(state) if self.stage.state.ct_eq(state) => Ok(()),
+            _ => Err(FlowError::ConsentStateMismatch),
+        }
     }
 
     /// The device-code journey has no credentials: only [`consent_given`] moves it on.
