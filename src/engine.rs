@@ -428,6 +428,13 @@ impl TenantAccess {
 
     /// "Validate authentication" for one customer: one real call proves the stored connection
     /// still works for the invited tenant; the result (when, status, error) is stored.
+    ///
+    /// An expired access token is renewed first, and one the resource refuses
+    /// ([`ProviderError::TokenRejected`](crate::error::ProviderError::TokenRejected)) is
+    /// renewed once and the call tried again, both under the same single flight and refresh
+    /// lease as [`access_token`](Self::access_token); only then is a failure reported. A dead
+    /// refresh token moves the customer to [`ReauthRequired`] and returns
+    /// [`FlowError::NotConnected`].
     pub async fn verify(&self, customer: &CustomerId) -> Result<Onboarding<Validated>, Error> {
         self.day_two.verify(customer).await
     }
@@ -438,7 +445,9 @@ impl TenantAccess {
     ///
     /// A `Retry-After` from the provider pauses the whole run (every task waits on the
     /// engine's clock), and the throttled customer is tried again afterwards. One failure never
-    /// stops the others. The store is read a page at a time, so memory stays flat however many
+    /// stops the others. Expired and refused tokens are renewed as [`verify`](Self::verify)
+    /// renews them; a connection whose listed token is still valid costs no store read
+    /// beyond the listing. The store is read a page at a time, so memory stays flat however many
     /// customers there are. A store failure while listing ends the run with an `Err` item.
     pub fn verify_all(
         &self,
