@@ -434,3 +434,39 @@ async fn verify_all_reports_a_token_still_rejected_after_one_refresh() {
     let last = record.customer().last_verification.clone().unwrap();
     assert_eq!(last.status, VerificationStatus::Failed);
 }
+
+/// Without the engine (a bare `Ports`, no single flight to share) the journey's `verify`
+/// renews with a plain refresh: after expiry, and once for a refused token.
+#[tokio::test]
+async fn verify_with_bare_ports_refreshes_too() {
+    use tenant_access::Config;
+    use tenant_access::ports::Ports;
+
+    let w = world().await;
+    let connection = connected(&w, "contoso", "contoso.com").await;
+    let ports = Ports::new(
+        Arc::new(w.store.clone()),
+        Arc::new(w.fake.provider().unwrap()),
+        Arc::new(w.mailer.clone()),
+        Arc::new(w.clock.clone()),
+        Config::new("https://portal.example.com").unwrap(),
+    );
+    w.clock.advance(Duration::from_secs(3600));
+    let (refreshes, calls) = counts(&w);
+    let connection = connection.verify(&ports).await.unwrap();
+    assert_eq!(counts(&w), (refreshes + 1, calls + 1));
+    w.fake.revoke_access_tokens("contoso.com");
+    let connection = connection.verify(&ports).await.unwrap();
+    assert_eq!(counts(&w), (refreshes + 2, calls + 3));
+    // Still refused after the one refresh: reported, typed, recorded.
+    w.fake.scenario("contoso.com", |s| s.inactive_tokens = true);
+    let failed = connection.verify(&ports).await.unwrap_err();
+    assert!(rejected(failed.error()), "{:?}", failed.error());
+    assert_eq!(counts(&w), (refreshes + 3, calls + 5));
+    let last = failed
+        .into_onboarding()
+        .customer()
+        .last_verification
+        .clone();
+    assert_eq!(last.unwrap().status, VerificationStatus::Failed);
+}
