@@ -356,7 +356,8 @@ impl TenantAccess {
     /// A valid access token for a connected customer.
     ///
     /// While the cached token is valid for longer than the refresh-ahead margin
-    /// ([`Config::refresh_ahead`](crate::Config::refresh_ahead)) this touches neither the
+    /// ([`Config::refresh_ahead`](crate::Config::refresh_ahead), at most half the token's
+    /// lifetime) this touches neither the
     /// store nor the provider. Otherwise one caller per customer refreshes while the others
     /// wait for its result. Across replicas a refresh lease, taken by compare-and-swap on the
     /// stored record, decides: one replica calls the provider, the others wait for its token
