@@ -157,7 +157,8 @@ impl Config {
     }
 
     /// How long before expiry [`TenantAccess::access_token`](crate::TenantAccess::access_token)
-    /// refreshes a token (default 5 minutes).
+    /// refreshes a token (default 5 minutes), at most half the token's lifetime
+    /// ([`TokenSet::refresh_due_at`](crate::model::TokenSet::refresh_due_at)).
     pub fn refresh_ahead(&self) -> Duration {
         self.refresh_ahead
     }
@@ -220,7 +221,9 @@ impl ConfigBuilder {
     }
 
     /// How long before expiry [`TenantAccess::access_token`](crate::TenantAccess::access_token)
-    /// refreshes a token (default 5 minutes; must not be negative).
+    /// refreshes a token (default 5 minutes; must not be negative). A token that lives less
+    /// than twice as long is refreshed half-way through its life instead, so short-lived
+    /// tokens are still served from the cache.
     pub fn refresh_ahead(mut self, margin: Duration) -> Self {
         self.refresh_ahead = margin;
         self

@@ -374,7 +374,8 @@ impl TenantAccess {
     /// A valid access token for a connected customer.
     ///
     /// While the cached token is valid for longer than the refresh-ahead margin
-    /// ([`Config::refresh_ahead`](crate::Config::refresh_ahead)) this touches neither the
+    /// ([`Config::refresh_ahead`](crate::Config::refresh_ahead), at most half the token's
+    /// lifetime) this touches neither the
     /// store nor the provider. Otherwise one caller per customer refreshes while the others
     /// wait for its result. Across replicas a refresh lease, taken by compare-and-swap on the
     /// stored record, decides: one replica calls the provider, the others wait for its token
@@ -446,6 +447,13 @@ impl TenantAccess {
 
     /// "Validate authentication" for one customer: one real call proves the stored connection
     /// still works for the invited tenant; the result (when, status, error) is stored.
+    ///
+    /// An expired access token is renewed first, and one the resource refuses
+    /// ([`ProviderError::TokenRejected`](crate::error::ProviderError::TokenRejected)) is
+    /// renewed once and the call tried again, both under the same single flight and refresh
+    /// lease as [`access_token`](Self::access_token); only then is a failure reported. A dead
+    /// refresh token moves the customer to [`ReauthRequired`] and returns
+    /// [`FlowError::NotConnected`].
     pub async fn verify(&self, customer: &CustomerId) -> Result<Onboarding<Validated>, Error> {
         self.day_two.verify(customer).await
     }
@@ -456,7 +464,9 @@ impl TenantAccess {
     ///
     /// A `Retry-After` from the provider pauses the whole run (every task waits on the
     /// engine's clock), and the throttled customer is tried again afterwards. One failure never
-    /// stops the others. The store is read a page at a time, so memory stays flat however many
+    /// stops the others. Expired and refused tokens are renewed as [`verify`](Self::verify)
+    /// renews them; a connection whose listed token is still valid costs no store read
+    /// beyond the listing. The store is read a page at a time, so memory stays flat however many
     /// customers there are. A store failure while listing ends the run with an `Err` item.
     pub fn verify_all(
         &self,

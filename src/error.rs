@@ -438,6 +438,18 @@ pub enum ProviderError {
     /// A Conditional Access policy blocked the sign-in.
     #[error("blocked by Conditional Access: {0}")]
     ConditionalAccessBlocked(ProviderDetail),
+    /// The resource refused the access token as inactive, revoked or invalid (Graph's HTTP 401
+    /// `InvalidAuthenticationToken`, a userinfo 401, introspection's `active: false`); the raw
+    /// code and description are kept.
+    ///
+    /// Asks the customer: the engine's own verification refreshes the token once and tries
+    /// again before it reports this, so what reaches a portal is a freshly issued token
+    /// refused too. The grant behind it no longer works for the resource (access revoked, a
+    /// Continuous Access Evaluation or Conditional Access policy), and only the customer can
+    /// restore it by connecting again: retrying sends the same refused token, and nothing in
+    /// the MSP's configuration would change the answer.
+    #[error("the access token was rejected: {0}")]
+    TokenRejected(ProviderDetail),
     /// The MSP's client configuration is wrong: its own client failed to authenticate
     /// (`invalid_client`, HTTP 401: wrong or expired secret, unknown or deleted app) on any
     /// request but a customer's client-credentials grant, or a bad scope, grant or redirect.
@@ -483,6 +495,7 @@ impl ProviderError {
             | UserNotInTenant(_)
             | ConditionalAccessBlocked(_)
             | ConsentCallback(_)
+            | TokenRejected(_)
             | Other(_) => Action::AskCustomer,
             InvalidClientSecret(_) | ClientSecretExpired(_) | AppNotInTenant(_) => {
                 Action::AskCustomer
@@ -749,6 +762,7 @@ mod tests {
                 ProviderError::ConditionalAccessBlocked(_) => {
                     ("Provider::ConditionalAccessBlocked", AskCustomer)
                 }
+                ProviderError::TokenRejected(_) => ("Provider::TokenRejected", AskCustomer),
                 ProviderError::Misconfigured(_) => ("Provider::Misconfigured", FixConfiguration),
                 ProviderError::ConsentCallback(_) => ("Provider::ConsentCallback", AskCustomer),
                 ProviderError::Other(_) => ("Provider::Other", AskCustomer),
@@ -874,6 +888,7 @@ mod tests {
             ProviderError::ClientSecretExpired(d()).into(),
             ProviderError::AppNotInTenant(d()).into(),
             ProviderError::ConditionalAccessBlocked(d()).into(),
+            ProviderError::TokenRejected(d()).into(),
             ProviderError::Misconfigured(d()).into(),
             ProviderError::ConsentCallback("x").into(),
             ProviderError::Other(ProviderDetail::new("invalid_grant", "x").with_code(99_999_999))
@@ -907,7 +922,7 @@ mod tests {
     }
 
     /// The number of rows in [`table`]: raise it with each new row (and sample).
-    const ROWS: usize = 62;
+    const ROWS: usize = 63;
 
     #[test]
     fn every_variant_has_its_one_action() {

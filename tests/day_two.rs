@@ -228,9 +228,10 @@ async fn a_verification_that_loses_the_write_hands_back_the_connection_unchanged
     let h = harness();
     let stale = h.validated("contoso").await;
     // Another replica verifies first: the stale value's write loses the compare-and-swap.
-    h.clock.advance(Duration::from_secs(3600));
+    // (Within the token's hour: an expired one would be renewed first, from the store.)
+    h.clock.advance(Duration::from_secs(1200));
     h.ta.verify(&id("contoso")).await.unwrap();
-    h.clock.advance(Duration::from_secs(3600));
+    h.clock.advance(Duration::from_secs(1200));
     let version = stale.version();
     loses_the_write_unchanged(&h.ta, stale).await;
     // The stored record is the other replica's, untouched by the loser.
@@ -238,7 +239,7 @@ async fn a_verification_that_loses_the_write_hands_back_the_connection_unchanged
     assert_eq!(stored.version(), version.next());
     assert_eq!(
         stored.customer().last_verification.as_ref().unwrap().at,
-        h.clock.now() - Duration::from_secs(3600)
+        h.clock.now() - Duration::from_secs(1200)
     );
 }
 
@@ -247,7 +248,8 @@ async fn verify_keeps_an_unchanged_tenant_and_records_a_renamed_one() {
     let h = harness();
     let stale = h.validated("contoso").await;
     let recorded = stale.customer().tenant_info.clone().unwrap();
-    h.clock.advance(Duration::from_secs(3600));
+    // Every step within the token's hour, so the stale copy's token has not expired.
+    h.clock.advance(Duration::from_secs(1000));
     let again = h.ta.verify(&id("contoso")).await.unwrap();
     assert_eq!(again.customer().tenant_info.as_ref(), Some(&recorded));
 
@@ -259,7 +261,7 @@ async fn verify_keeps_an_unchanged_tenant_and_records_a_renamed_one() {
     h.mock.script("contoso", |s| {
         s.validates_as(renamed.clone());
     });
-    h.clock.advance(Duration::from_secs(3600));
+    h.clock.advance(Duration::from_secs(1000));
     h.ta.verify(&id("contoso")).await.unwrap();
     let stored = h.ta.load(&id("contoso")).await.unwrap();
     assert_eq!(stored.customer().tenant_info.as_ref(), Some(&renamed));
@@ -436,7 +438,8 @@ async fn verify_all_verifies_a_record_that_moved_after_listing_as_it_is_now() {
         tenant_access::Config::new("https://portal.example.com").unwrap(),
         MovesAfterListing(h.store.clone()),
     );
-    h.clock.advance(Duration::from_secs(86_400));
+    // Within the tokens' hour: an expired token would be renewed first, moving the record.
+    h.clock.advance(Duration::from_secs(1800));
     let mut outcomes: Vec<_> = ta
         .verify_all(Filter::all(), 4)
         .map(Result::unwrap)

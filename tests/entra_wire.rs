@@ -566,7 +566,7 @@ async fn validation_errors_are_typed() {
         (
             401,
             r#"{"error":{"code":"InvalidAuthenticationToken","message":"Lifetime validation failed, the token is expired."}}"#,
-            "Other",
+            "TokenRejected",
         ),
         (
             403,

@@ -2,93 +2,25 @@
 //! FakeEntra. Time is a ManualClock shared by the engine, the provider's retries and the fake,
 //! so nothing sleeps.
 
+mod support;
+
 use std::sync::Arc;
 
 use std::time::Duration;
+use support::fake_world::{World, connected, device, world};
 use tenant_access::error::{Error, ProviderError};
-use tenant_access::journey::{Claimed, DeviceCodeIssued, StageKind, Validated};
+use tenant_access::journey::{DeviceCodeIssued, StageKind, Validated};
 use tenant_access::model::{ClientSecret, Password};
+use tenant_access::ports::Clock;
 use tenant_access::provider::ConsentCallback;
-use tenant_access::store::MemoryStore;
-use tenant_access::testing::CaptureMailer;
 use tenant_access::testing::fake_entra::{FakeEndpoint, FakeEntra, FakeRequest, Fault, SignIn};
-use tenant_access::{
-    AnyOnboarding, Config, NewCustomer, Onboarding, PollOutcome, RefreshOutcome, TenantAccess,
-};
-use tenant_access::{ports::Clock, testing::ManualClock};
-use time::macros::datetime;
+use tenant_access::{AnyOnboarding, NewCustomer, Onboarding, PollOutcome, RefreshOutcome};
 
 const APP_ID: &str = "99999999-8888-7777-6666-555555555555";
-
-struct World {
-    fake: FakeEntra,
-    clock: ManualClock,
-    ta: TenantAccess,
-    mailer: CaptureMailer,
-}
-
-async fn world() -> World {
-    let clock = ManualClock::new(datetime!(2026-11-23 10:00 UTC));
-    let fake = FakeEntra::builder()
-        .clock(Arc::new(clock.clone()))
-        .start()
-        .await
-        .unwrap();
-    let mailer = CaptureMailer::new();
-    let ta = TenantAccess::builder()
-        .config(
-            Config::builder("https://portal.example.com")
-                .consent_client_id(fake.client_id())
-                .consent_redirect_url("https://portal.example.com/authenticate/OAuth2Callback")
-                .build()
-                .unwrap(),
-        )
-        .store(MemoryStore::new())
-        .mailer(mailer.clone())
-        .provider(fake.provider().unwrap())
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    World {
-        fake,
-        clock,
-        ta,
-        mailer,
-    }
-}
-
-/// Invitation sent, link opened, "Start authentication" pressed.
-async fn claimed(w: &World, id: &str, tenant: &str) -> Onboarding<Claimed> {
-    let admin = format!("admin@{tenant}");
-    let new = NewCustomer::new(id, tenant, admin.as_str()).unwrap();
-    w.ta.invite(new).await.unwrap().send(&w.ta).await.unwrap();
-    let code = w.mailer.last_code_to(&admin).unwrap();
-    let AnyOnboarding::InvitationSent(sent) = w.ta.open_invitation(&code).await.unwrap() else {
-        panic!("a fresh invitation is in InvitationSent")
-    };
-    sent.claim(&w.ta).await.unwrap()
-}
-
-async fn device(w: &World, id: &str, tenant: &str) -> Onboarding<DeviceCodeIssued> {
-    claimed(w, id, tenant)
-        .await
-        .start_device_code(&w.ta)
-        .await
-        .unwrap()
-}
 
 async fn poll_once(w: &World, d: Onboarding<DeviceCodeIssued>) -> PollOutcome {
     w.clock.sleep_until(d.stage().next_poll_at).await;
     d.poll(&w.ta).await.unwrap()
-}
-
-async fn connected(w: &World, id: &str, tenant: &str) -> Onboarding<Validated> {
-    let d = device(w, id, tenant).await;
-    assert_eq!(w.fake.sign_in(d.stage().user_code()), SignIn::SignedIn);
-    let PollOutcome::Authenticated(token) = d.poll_until_done(&w.ta).await.unwrap() else {
-        panic!("signed in")
-    };
-    token.validate(&w.ta).await.unwrap()
 }
 
 fn provider_error(e: &Error) -> &ProviderError {
@@ -362,14 +294,18 @@ async fn refresh_rotates_the_refresh_token_and_revives_an_expired_access_token()
         .and_then(|t| t.refresh_token.clone())
         .unwrap();
 
-    // Two hours later the access token has expired: Graph refuses it.
+    // Two hours later the access token has expired: Graph refuses it, as a rejected token.
     w.clock.advance(Duration::from_secs(2 * 3600));
-    let rejected = connected.verify(&w.ta).await.unwrap_err();
+    let expired = connected.customer().token.clone().unwrap().access_token;
+    let target = tenant_access::provider::Target {
+        customer: connected.id().clone(),
+        tenant: connected.customer().tenant.clone(),
+    };
+    let graph = w.fake.provider().unwrap();
     assert!(matches!(
-        provider_error(rejected.error()),
-        ProviderError::Other(d) if d.error == "InvalidAuthenticationToken"
+        tenant_access::provider::IdentityProvider::validate(&graph, &target, &expired).await,
+        Err(ProviderError::TokenRejected(d)) if d.error == "InvalidAuthenticationToken"
     ));
-    let connected = rejected.into_onboarding();
 
     let RefreshOutcome::Refreshed(connected) = connected.refresh(&w.ta).await.unwrap() else {
         panic!("the refresh token is alive")
@@ -966,7 +902,8 @@ async fn verification_uri_complete_is_kept_when_sent() {
 /// that is a passing fault to retry.
 #[tokio::test]
 async fn a_slow_endpoint_meets_the_call_deadline() {
-    let clock = ManualClock::new(datetime!(2026-11-23 10:00 UTC));
+    let clock =
+        tenant_access::testing::ManualClock::new(time::macros::datetime!(2026-11-23 10:00 UTC));
     let fake = FakeEntra::builder()
         .clock(Arc::new(clock.clone()))
         .start()

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use std::time::Duration;
 use tenant_access::error::{Error, ProviderError};
-use tenant_access::journey::{Claimed, DeviceCodeIssued};
+use tenant_access::journey::{Claimed, DeviceCodeIssued, TokenAcquired};
 use tenant_access::model::{ClientSecret, ConsentState, DeviceCode};
 use tenant_access::model::{CustomerId, TenantId};
 use tenant_access::provider::oidc::{ClientAuth, OidcConfig, OidcProvider, Revocable, Validation};
@@ -313,11 +313,43 @@ async fn revoked_access_token_fails_validation() {
     };
     let access = token.customer().token.clone().unwrap().access_token;
     w.provider.revoke(Revocable::Access(&access)).await.unwrap();
+    // Introspection answers `active: false`: a rejected token, typed (issue 17 item 10).
     let rejected = token.validate(&w.ta).await.unwrap_err();
     assert!(matches!(
         provider_error(rejected.error()),
-        ProviderError::Other(d) if d.error == "invalid_token"
+        ProviderError::TokenRejected(d) if d.error == "invalid_token"
     ));
+}
+
+/// A public client validating through userinfo (tenant claim `tenant`), and the token its
+/// customer got once approved.
+async fn public_userinfo_token() -> (World, Onboarding<TokenAcquired>) {
+    let server = OidcServer::start();
+    let config = server
+        .config("portal-public", ClientAuth::None)
+        .validation(Validation::Userinfo)
+        .tenant_claim("tenant");
+    let w = world_with(server, config).await;
+    let d = device(&w, "fabrikam", TENANT).await;
+    w.server.approve(d.stage().user_code()).await;
+    let PollOutcome::Authenticated(token) = poll_once(&w, d).await else {
+        panic!("approved")
+    };
+    (w, token)
+}
+
+#[tokio::test]
+async fn userinfo_refuses_a_revoked_access_token_as_rejected() {
+    let (w, token) = public_userinfo_token().await;
+    let access = token.customer().token.clone().unwrap().access_token;
+    let t = target(TENANT);
+    w.provider.validate(&t, &access).await.unwrap();
+    w.provider.revoke(Revocable::Access(&access)).await.unwrap();
+    // oidc-provider's userinfo answers HTTP 401 `invalid_token` (RFC 6750 §3.1).
+    match w.provider.validate(&t, &access).await {
+        Err(ProviderError::TokenRejected(d)) => assert_eq!(d.error, "invalid_token"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -373,17 +405,7 @@ async fn slow_down_widens_the_interval_then_userinfo_validates_a_public_client()
 
 #[tokio::test]
 async fn public_client_refresh_rotates_and_reuse_needs_reauthentication() {
-    let server = OidcServer::start();
-    let config = server
-        .config("portal-public", ClientAuth::None)
-        .validation(Validation::Userinfo)
-        .tenant_claim("tenant");
-    let w = world_with(server, config).await;
-    let d = device(&w, "fabrikam", TENANT).await;
-    w.server.approve(d.stage().user_code()).await;
-    let PollOutcome::Authenticated(token) = poll_once(&w, d).await else {
-        panic!("approved")
-    };
+    let (w, token) = public_userinfo_token().await;
     let connected = token.validate(&w.ta).await.unwrap();
     let first = connected.customer().token.clone().unwrap();
     let t = target(TENANT);

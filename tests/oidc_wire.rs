@@ -617,6 +617,37 @@ async fn userinfo_validation_maps_claims_and_checks_the_issuer() {
     assert_eq!(info.id, "fabrikam.example");
     assert_eq!(info.domains, ["fabrikam.example", "127.0.0.1"]);
 
+    // A refused token (RFC 6750 §3.1) is a rejected token, keeping the server's words; with
+    // no error body, the status says it.
+    server
+        .mock("GET", "/userinfo")
+        .match_header("authorization", "Bearer revoked")
+        .with_status(401)
+        .with_header(
+            "www-authenticate",
+            r#"Bearer error="invalid_token", error_description="invalid token provided""#,
+        )
+        .with_body(r#"{"error":"invalid_token","error_description":"invalid token provided"}"#)
+        .create_async()
+        .await;
+    server
+        .mock("GET", "/userinfo")
+        .match_header("authorization", "Bearer bare")
+        .with_status(401)
+        .create_async()
+        .await;
+    match p.validate(&target(), &AccessToken::new("revoked")).await {
+        Err(ProviderError::TokenRejected(d)) => {
+            assert_eq!(d.error, "invalid_token");
+            assert_eq!(d.description, "invalid token provided");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        p.validate(&target(), &AccessToken::new("bare")).await,
+        Err(ProviderError::TokenRejected(d)) if d.error == "invalid_token" && d.description.contains("401")
+    ));
+
     // A configured tenant claim that is missing is an invalid response.
     let p = OidcProvider::new(
         OidcConfig::new(&issuer, "portal")
@@ -668,7 +699,7 @@ async fn introspection_is_used_by_confidential_clients_and_inactive_tokens_fail(
     assert_eq!(info.id, "127.0.0.1", "no tenant claim: the issuer's host");
     assert!(matches!(
         p.validate(&target(), &AccessToken::new("old")).await,
-        Err(ProviderError::Other(d)) if d.error == "invalid_token"
+        Err(ProviderError::TokenRejected(d)) if d.error == "invalid_token"
     ));
     assert!(matches!(
         p.validate(&target(), &AccessToken::new("foreign")).await,

@@ -63,6 +63,21 @@ pub(crate) async fn prove_token(
     Ok(info)
 }
 
+/// Records `error`, a failed renewal of `customer`'s token for a verification, as that
+/// verification's failure, on the record as the renewal left it (its lease ended, its error
+/// written). Hands the error back unrecorded when the customer is no longer validated: a dead
+/// refresh token was recorded as such.
+pub(crate) async fn renewal_failed(
+    ports: &Ports,
+    customer: &CustomerId,
+    error: Error,
+) -> Result<Rejected<Validated>, Error> {
+    match ports.load(customer).await {
+        Ok(AnyOnboarding::Validated(latest)) => Ok(latest.verification_failed(ports, error).await),
+        _ => Err(error),
+    }
+}
+
 /// The customer after a successful proof now, and the stage that records it.
 fn proven(ports: &Ports, customer: &Customer, info: TenantInfo) -> (Customer, Validated) {
     let now = ports.clock().now();
@@ -247,6 +262,14 @@ impl Onboarding<Validated> {
 
     /// Proves the stored connection again today with one real call, and records the result
     /// (when last verified, status, error).
+    ///
+    /// An access token that has expired is renewed first, and one the resource refuses
+    /// ([`ProviderError::TokenRejected`]) is renewed once and the call tried again, before
+    /// anything is reported: with the engine (`&ta`) through the same single flight and
+    /// refresh lease as [`TenantAccess::access_token`](crate::TenantAccess::access_token),
+    /// with a bare [`Ports`] by a plain [`refresh`](Self::refresh). A dead refresh token
+    /// moves the customer to [`ReauthRequired`] and rejects with
+    /// [`FlowError::NotConnected`], as `access_token` does.
     // Not an `async fn`: one copies its arguments into the future twice (rust-lang/rust#62958).
     #[allow(clippy::manual_async_fn)]
     pub fn verify(
@@ -255,17 +278,91 @@ impl Onboarding<Validated> {
     ) -> impl Future<Output = Result<Onboarding<Validated>, Rejected<Validated>>> + Send + '_ {
         let ports = ports.as_ref();
         async move {
-            let info = match prove(ports, &self.customer).await {
-                Ok(info) => info,
-                // Boxed: the failure path's state (a copy of the record, its write) would
-                // otherwise make every verification's future several kilobytes larger.
-                Err(error) => return Err(Box::pin(self.verification_failed(ports, error)).await),
-            };
-            let (customer, validated) = proven(ports, &self.customer, info);
-            // Boxed, as the failure path: the write's state would otherwise sit in every
-            // verification's future.
-            Box::pin(self.save(ports, customer, validated)).await
+            let mut connected = self;
+            // An expired token proves nothing but that it expired: renew it first.
+            let expired = connected
+                .customer
+                .token
+                .as_ref()
+                .is_some_and(|t| t.expires_at <= ports.clock().now());
+            let mut renewed = false;
+            if expired {
+                // Boxed, as every path off the happy one: its state would otherwise sit in
+                // every verification's future.
+                connected = Box::pin(connected.renewed(ports)).await?;
+                renewed = true;
+            }
+            loop {
+                let info = match prove(ports, &connected.customer).await {
+                    Ok(info) => info,
+                    // Refused before its expiry (revoked, a CAE event): one new token, one
+                    // more try.
+                    Err(Error::Provider(ProviderError::TokenRejected(_))) if !renewed => {
+                        connected = Box::pin(connected.renewed(ports)).await?;
+                        renewed = true;
+                        continue;
+                    }
+                    // Boxed: the failure path's state (a copy of the record, its write) would
+                    // otherwise make every verification's future several kilobytes larger.
+                    Err(error) => {
+                        return Err(Box::pin(connected.verification_failed(ports, error)).await);
+                    }
+                };
+                let (customer, validated) = proven(ports, &connected.customer, info);
+                // Boxed, as the failure path: the write's state would otherwise sit in every
+                // verification's future.
+                return Box::pin(connected.save(ports, customer, validated)).await;
+            }
         }
+    }
+
+    /// The connection with a new access token, for a verification whose token expired or was
+    /// refused: through the engine's single flight and lease when `ports` have them
+    /// ([`Ports::token_renewer`]), else a plain [`refresh`](Self::refresh). A failed refresh
+    /// is recorded as the verification's failure; a dead refresh token (the customer is now
+    /// in [`ReauthRequired`], recorded there) rejects with [`FlowError::NotConnected`].
+    async fn renewed(self, ports: &Ports) -> Result<Onboarding<Validated>, Rejected<Validated>> {
+        let id = self.customer.id.clone();
+        let error = match ports.token_renewer() {
+            Some(renew) => {
+                let old = self.customer.token.as_ref().map(|t| t.access_token.clone());
+                match renew(ports, &id, old).await.map(AnyOnboarding::from_record) {
+                    Ok(AnyOnboarding::Validated(renewed)) => return Ok(renewed),
+                    Ok(other) => FlowError::NotConnected {
+                        customer: id.clone(),
+                        stage: other.kind(),
+                    }
+                    .into(),
+                    Err(error) => error,
+                }
+            }
+            None => {
+                // Kept to hand back if the refresh token is dead: the journey moves on then.
+                let before = self.clone_record();
+                match self.refresh(ports).await {
+                    Ok(RefreshOutcome::Refreshed(renewed)) => return Ok(renewed),
+                    Ok(RefreshOutcome::ReauthRequired(dead)) => {
+                        let AnyOnboarding::Validated(before) = AnyOnboarding::from_record(before)
+                        else {
+                            unreachable!("a record of a validated journey")
+                        };
+                        return Err(before.reject(FlowError::NotConnected {
+                            customer: id,
+                            stage: dead.kind(),
+                        }));
+                    }
+                    // The refresh recorded its error (and ended its lease): record the
+                    // verification's on what it stored.
+                    Err(rejected) => {
+                        let (latest, error) = rejected.into_parts();
+                        return Err(latest.verification_failed(ports, error).await);
+                    }
+                }
+            }
+        };
+        Err(renewal_failed(ports, &id, error)
+            .await
+            .unwrap_or_else(|error| self.reject(error)))
     }
 
     /// Gets a new token set now: the refresh token for delegated connections (password

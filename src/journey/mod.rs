@@ -24,7 +24,7 @@ pub use advance::{Advanced, Next, Step};
 pub use any::{AnyOnboarding, OnboardingPage, WrongStage};
 pub use connection::RefreshOutcome;
 pub(crate) use connection::ScopedRefresh;
-pub(crate) use connection::prove_token;
+pub(crate) use connection::{prove_token, renewal_failed};
 pub use consent::Consented;
 pub(crate) use consent::app_credentials;
 pub use device::PollOutcome;

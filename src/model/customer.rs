@@ -188,6 +188,40 @@ clone_by_field!(TokenSet {
     scope
 });
 
+impl TokenSet {
+    /// When refresh-ahead renews this access token: `margin` before it expires, but never
+    /// earlier than half-way through its life. A server that issues short tokens (60 s against
+    /// a 5-minute margin) would otherwise have every token due the moment it arrives, and
+    /// every call would refresh; with the cap a token is served for at least half its life.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tenant_access::model::{AccessToken, TokenSet};
+    /// use time::macros::datetime;
+    ///
+    /// let at = datetime!(2026-11-23 10:00 UTC);
+    /// let token = |lifetime: i64| TokenSet {
+    ///     access_token: AccessToken::new("t"),
+    ///     refresh_token: None,
+    ///     expires_at: at + time::Duration::seconds(lifetime),
+    ///     obtained_at: at,
+    ///     scope: None,
+    /// };
+    /// let margin = Duration::from_secs(5 * 60);
+    /// // An hour-long token: 5 minutes before expiry.
+    /// assert_eq!(token(3600).refresh_due_at(margin), at + time::Duration::minutes(55));
+    /// // A 60 s token: half-way, after 30 s.
+    /// assert_eq!(token(60).refresh_due_at(margin), at + time::Duration::seconds(30));
+    /// ```
+    pub fn refresh_due_at(&self, margin: std::time::Duration) -> OffsetDateTime {
+        // A token that expired before it was obtained (a clock step) is due at once.
+        let lifetime: time::Duration = self.expires_at - self.obtained_at;
+        let half_life = (lifetime / 2_i32).max(time::Duration::ZERO);
+        let margin = time::Duration::try_from(margin).unwrap_or(time::Duration::MAX);
+        self.expires_at.saturating_sub(margin.min(half_life))
+    }
+}
+
 /// A tenant as proven by a validation call.
 #[derive(Debug, PartialEq, Eq)]
 pub struct TenantInfo {

@@ -28,47 +28,57 @@ pub(super) enum Job<'a> {
 
 /// What a refresh must achieve.
 pub(super) enum Wanted {
-    /// A stored token valid beyond this moment (`access_token`).
-    FreshUntil(OffsetDateTime),
+    /// A stored token not yet due for refresh at this moment (`access_token`): the
+    /// refresh-ahead rule of [`TokenSet::refresh_due_at`].
+    NotDueAt(OffsetDateTime),
     /// Any stored token other than this one (`refresh_now`): a refresh another replica
     /// finished meanwhile counts.
     Replacing(Option<AccessToken>),
+    /// A stored token other than `than` (which expired or was refused) that is still valid
+    /// at `valid_at` (a verification): another caller's or replica's refresh counts.
+    ValidInsteadOf {
+        than: Option<AccessToken>,
+        valid_at: OffsetDateTime,
+    },
 }
 
 impl Wanted {
-    fn is_met(&self, connected: &Onboarding<Validated>) -> bool {
+    /// Whether the stored token of `connected` is what was wanted, refreshing `margin`
+    /// ahead ([`Config::refresh_ahead`](crate::Config::refresh_ahead)).
+    fn is_met(&self, connected: &Onboarding<Validated>, margin: Duration) -> bool {
         let token = connected.customer().token.as_ref();
+        let differs = |t: &TokenSet, old: &Option<AccessToken>| {
+            old.as_ref()
+                .is_none_or(|old| t.access_token.expose_secret() != old.expose_secret())
+        };
         match self {
-            Wanted::FreshUntil(until) => token.is_some_and(|t| t.expires_at > *until),
-            Wanted::Replacing(old) => match (token, old) {
-                (Some(t), Some(old)) => t.access_token.expose_secret() != old.expose_secret(),
-                _ => false,
-            },
+            Wanted::NotDueAt(at) => token.is_some_and(|t| t.refresh_due_at(margin) > *at),
+            Wanted::Replacing(old) => old.is_some() && token.is_some_and(|t| differs(t, old)),
+            Wanted::ValidInsteadOf { than, valid_at } => {
+                token.is_some_and(|t| t.expires_at > *valid_at && differs(t, than))
+            }
         }
     }
 }
 
-/// The stored token of a validated journey, if it is still valid at `fresh_until`.
-fn stored_fresh(
-    connected: &Onboarding<Validated>,
-    fresh_until: OffsetDateTime,
-) -> Option<(AccessToken, OffsetDateTime)> {
+/// The stored token of a validated journey, if it is still valid at `at`.
+fn stored_valid(connected: &Onboarding<Validated>, at: OffsetDateTime) -> Option<AccessToken> {
     connected
         .customer()
         .token
         .as_ref()
-        .filter(|t| t.expires_at > fresh_until)
-        .map(|t| (t.access_token.clone(), t.expires_at))
+        .filter(|t| t.expires_at > at)
+        .map(|t| t.access_token.clone())
 }
 
 impl DayTwo {
     /// [`TenantAccess::access_token`](crate::TenantAccess::access_token).
     pub(crate) async fn access_token(&self, customer: &CustomerId) -> Result<AccessToken, Error> {
-        let margin = self.config().refresh_ahead();
-        // The hot path: one clock read, no calendar arithmetic, one shard read lock.
+        // The hot path: one clock read, no calendar arithmetic (the refresh-ahead moment was
+        // worked out when the token was cached), one shard read lock.
         if let Some(token) = self
             .tokens()
-            .fresh_at(customer, self.clock().now_unix_nanos(), margin)
+            .fresh_at(customer, self.clock().now_unix_nanos())
         {
             return Ok(token);
         }
@@ -80,30 +90,24 @@ impl DayTwo {
     /// The slow path of [`access_token`](Self::access_token): single flight, then a refresh
     /// under the replicas' lease.
     async fn refresh_access_token(&self, customer: &CustomerId) -> Result<AccessToken, Error> {
-        let margin = self.config().refresh_ahead();
         let flight = self.tokens().flight(customer);
         let _one_at_a_time = flight.lock().await;
-        let fresh_until = self.clock().now() + margin;
-        if let Some(token) = self.tokens().fresh(customer, fresh_until) {
+        let now = self.clock().now();
+        if let Some(token) = self.tokens().fresh(customer, now) {
             return Ok(token);
         }
-        match self
-            .refresh_leased(customer, Wanted::FreshUntil(fresh_until))
-            .await
-        {
-            Ok(AnyOnboarding::Validated(connected)) => {
-                let (token, expires_at) = stored_fresh(&connected, self.clock().now()).ok_or(
-                    FlowError::Inconsistent("a refreshed journey without a token"),
-                )?;
-                self.tokens().put(customer, token.clone(), expires_at);
-                Ok(token)
-            }
+        match self.refresh_leased(customer, Wanted::NotDueAt(now)).await {
+            // Cached by the refresh (`cache_from`), until its own refresh-ahead moment.
+            Ok(AnyOnboarding::Validated(connected)) => stored_valid(&connected, self.clock().now())
+                .ok_or_else(|| {
+                    FlowError::Inconsistent("a refreshed journey without a token").into()
+                }),
             Ok(other) => Err(not_connected(customer, other.kind())),
             Err(error) if error.is_retryable() => {
                 // The old token still works: serve it, refresh next time.
                 match self.connected(customer).await {
-                    Ok(connected) => match stored_fresh(&connected, self.clock().now()) {
-                        Some((token, _)) => Ok(token),
+                    Ok(connected) => match stored_valid(&connected, self.clock().now()) {
+                        Some(token) => Ok(token),
                         None => Err(error),
                     },
                     Err(_) => Err(error),
@@ -125,6 +129,29 @@ impl DayTwo {
             .map(|t| t.access_token.clone());
         self.refresh_leased(customer, Wanted::Replacing(current))
             .await
+    }
+
+    /// Renews `customer`'s stored access token because `old`, the one the caller holds,
+    /// expired or was refused: under the single flight and the refresh lease, as
+    /// [`access_token`](Self::access_token) does. A token another caller or replica stored
+    /// meanwhile counts if it is still valid. Returns the connection with its new token; a
+    /// dead refresh token moves the customer to re-authentication (and the policy's
+    /// re-invitation) and is [`FlowError::NotConnected`], as for `access_token`.
+    pub(super) async fn renew_token(
+        &self,
+        customer: &CustomerId,
+        old: Option<AccessToken>,
+    ) -> Result<Onboarding<Validated>, Error> {
+        let flight = self.tokens().flight(customer);
+        let _one_at_a_time = flight.lock().await;
+        let wanted = Wanted::ValidInsteadOf {
+            than: old,
+            valid_at: self.clock().now(),
+        };
+        match self.refresh_leased(customer, wanted).await? {
+            AnyOnboarding::Validated(connected) => Ok(connected),
+            other => Err(not_connected(customer, other.kind())),
+        }
     }
 
     /// Refreshes under the replicas' refresh lease until the stored token is what `wanted`
@@ -158,7 +185,7 @@ impl DayTwo {
                 }
             };
             if let Job::Renew(wanted) = &job {
-                if wanted.is_met(&connected) {
+                if wanted.is_met(&connected, self.config().refresh_ahead()) {
                     self.cache_from(&connected);
                     return Ok((connected.into(), None));
                 }
@@ -224,10 +251,12 @@ impl DayTwo {
         }
     }
 
+    /// Caches the stored token of `connected`, served until its refresh-ahead moment.
     fn cache_from(&self, connected: &Onboarding<Validated>) {
         if let Some(t) = &connected.customer().token {
+            let due_at = t.refresh_due_at(self.config().refresh_ahead());
             self.tokens()
-                .put(connected.id(), t.access_token.clone(), t.expires_at);
+                .put(connected.id(), t.access_token.clone(), due_at);
         }
     }
 

@@ -9,7 +9,8 @@
 //! - the map is split into shards, each behind its own cache-line-aligned `RwLock`, so
 //!   concurrent readers on different cores rarely share a lock word;
 //! - a shard holds two tables under that one lock: the connections' own tokens, whose entries
-//!   stay 32 bytes (the id's text, the token's `Arc` and the expiry as Unix nanoseconds) so one
+//!   stay 32 bytes (the id's text, the token's `Arc` and the moment it is due for refresh as
+//!   Unix nanoseconds, worked out once when it is cached) so one
 //!   lookup reads one control group and one bucket line, and the tokens for other scopes,
 //!   whose entries also carry the scopes. The own-token lookup never reads the other table,
 //!   and a customer's tokens all sit in one shard, so `forget` drops them under one lock;
@@ -19,7 +20,9 @@
 //!   share one probe sequence, which is what `forget` walks);
 //! - ids compare by pointer first (`Arc<str>`), so an id cloned from the store is never
 //!   dereferenced to compare;
-//! - a hit clones the token's `Arc` (no string copy) and compares one `i64`.
+//! - a hit clones the token's `Arc` (no string copy) and compares one `i64`: the refresh-ahead
+//!   rule ([`TokenSet::refresh_due_at`](crate::model::TokenSet::refresh_due_at)) was applied
+//!   when the token was cached, so the lookup does no arithmetic.
 //!
 //! What remains at large sizes is memory latency: the bucket and the token's reference count
 //! are each one cache line (and one page) that may not be in the CPU cache.
@@ -68,13 +71,15 @@ impl Tables {
     }
 }
 
-/// A cached token, the rest of its key (`()` for the connection's own), and when it expires.
+/// A cached token, the rest of its key (`()` for the connection's own), and when it is due
+/// for refresh.
 struct Cached<R> {
     /// The id's text (its hash is the table's).
     customer: Arc<str>,
     resource: R,
-    /// `expires_at` as Unix nanoseconds: one integer compare on the hot path.
-    expires_ns: i64,
+    /// When refresh-ahead renews the token, as Unix nanoseconds: one integer compare on the
+    /// hot path. It is served strictly before this moment.
+    due_ns: i64,
     token: AccessToken,
 }
 
@@ -98,7 +103,7 @@ fn upsert<R: PartialEq>(
     customer: &CustomerId,
     resource: R,
     token: AccessToken,
-    expires_ns: i64,
+    due_ns: i64,
 ) {
     match table.entry(
         hash,
@@ -107,14 +112,14 @@ fn upsert<R: PartialEq>(
     ) {
         hashbrown::hash_table::Entry::Occupied(mut slot) => {
             let cached = slot.get_mut();
-            cached.expires_ns = expires_ns;
+            cached.due_ns = due_ns;
             cached.token = token;
         }
         hashbrown::hash_table::Entry::Vacant(slot) => {
             slot.insert(Cached {
                 customer: Arc::clone(customer.shared_text()),
                 resource,
-                expires_ns,
+                due_ns,
                 token,
             });
         }
@@ -131,12 +136,6 @@ fn remove_all<R>(table: &mut HashTable<Cached<R>>, hash: u64, customer: &Custome
 /// Unix nanoseconds, saturating (tokens never expire outside ±292 years of 1970).
 fn unix_ns(at: OffsetDateTime) -> i64 {
     saturate(at.unix_timestamp_nanos())
-}
-
-/// The moment (Unix nanoseconds, saturating) a token must outlive: `margin` after `now_ns`.
-fn fresh_until(now_ns: i128, margin: std::time::Duration) -> i64 {
-    let margin = i128::try_from(margin.as_nanos()).unwrap_or(i128::MAX);
-    saturate(now_ns.saturating_add(margin))
 }
 
 fn saturate(ns: i128) -> i64 {
@@ -169,91 +168,77 @@ impl TokenCache {
         (hash, &self.shards[(hash >> 32) as usize % SHARDS].0)
     }
 
-    /// The connection's own token if it is still valid at `fresh_until`.
-    pub(crate) fn fresh(
-        &self,
-        customer: &CustomerId,
-        fresh_until: OffsetDateTime,
-    ) -> Option<AccessToken> {
-        self.find(customer, |t| &t.own, &(), unix_ns(fresh_until))
+    /// The connection's own token if it is not yet due for refresh at `at`.
+    pub(crate) fn fresh(&self, customer: &CustomerId, at: OffsetDateTime) -> Option<AccessToken> {
+        self.find(customer, |t| &t.own, &(), unix_ns(at))
     }
 
-    /// The connection's own token if it is still valid `margin` after `now_ns` (Unix
+    /// The connection's own token if it is not yet due for refresh at `now_ns` (Unix
     /// nanoseconds, as [`Clock::now_unix_nanos`](crate::ports::Clock::now_unix_nanos) gives):
     /// the hot path, with no calendar arithmetic. It goes to the own-token table directly,
     /// so its code has no branch on the resource.
-    pub(crate) fn fresh_at(
-        &self,
-        customer: &CustomerId,
-        now_ns: i128,
-        margin: std::time::Duration,
-    ) -> Option<AccessToken> {
-        self.find(customer, |t| &t.own, &(), fresh_until(now_ns, margin))
+    pub(crate) fn fresh_at(&self, customer: &CustomerId, now_ns: i128) -> Option<AccessToken> {
+        self.find(customer, |t| &t.own, &(), saturate(now_ns))
     }
 
-    /// The cached token of `customer` for `resource` if it is still valid `margin` after
+    /// The cached token of `customer` for `resource` if it is not yet due for refresh at
     /// `now_ns`, as [`fresh_at`](Self::fresh_at) decides it for the connection's own.
     pub(crate) fn fresh_token(
         &self,
         customer: &CustomerId,
         resource: Resource<'_>,
         now_ns: i128,
-        margin: std::time::Duration,
     ) -> Option<AccessToken> {
-        let fresh_until = fresh_until(now_ns, margin);
+        let now = saturate(now_ns);
         match resource {
-            Resource::Own => self.find(customer, |t| &t.own, &(), fresh_until),
-            Resource::Scopes(scopes) => self.find(customer, |t| &t.scoped, scopes, fresh_until),
+            Resource::Own => self.find(customer, |t| &t.own, &(), now),
+            Resource::Scopes(scopes) => self.find(customer, |t| &t.scoped, scopes, now),
         }
     }
 
     /// The token in the `table` of `customer`'s shard for (`customer`, `resource`) if it is
-    /// valid beyond `fresh_until`. Generic over the table, so each has its own code.
+    /// not yet due at `now`. Generic over the table, so each has its own code.
     fn find<R: PartialEq>(
         &self,
         customer: &CustomerId,
         table: impl FnOnce(&Tables) -> &HashTable<Cached<R>>,
         resource: &R,
-        fresh_until: i64,
+        now: i64,
     ) -> Option<AccessToken> {
         let (hash, shard) = self.locate(customer);
         let tables = shard.read().unwrap_or_else(|e| e.into_inner());
         match table(&tables).find(hash, |c| c.is(customer, resource)) {
-            Some(c) if c.expires_ns > fresh_until => Some(c.token.clone()),
+            Some(c) if c.due_ns > now => Some(c.token.clone()),
             _ => None,
         }
     }
 
-    /// Caches `token` as the connection's own token of `customer` until `expires_at`.
-    pub(crate) fn put(
-        &self,
-        customer: &CustomerId,
-        token: AccessToken,
-        expires_at: OffsetDateTime,
-    ) {
-        self.put_token(customer, Resource::Own, token, expires_at);
+    /// Caches `token` as the connection's own token of `customer`, served until `due_at`
+    /// (its [`refresh_due_at`](crate::model::TokenSet::refresh_due_at)).
+    pub(crate) fn put(&self, customer: &CustomerId, token: AccessToken, due_at: OffsetDateTime) {
+        self.put_token(customer, Resource::Own, token, due_at);
     }
 
-    /// Caches `token` for `customer` and `resource` until `expires_at`.
+    /// Caches `token` for `customer` and `resource`, served until `due_at`.
     pub(crate) fn put_token(
         &self,
         customer: &CustomerId,
         resource: Resource<'_>,
         token: AccessToken,
-        expires_at: OffsetDateTime,
+        due_at: OffsetDateTime,
     ) {
-        let expires_ns = unix_ns(expires_at);
+        let due_ns = unix_ns(due_at);
         let (hash, shard) = self.locate(customer);
         let mut tables = shard.write().unwrap_or_else(|e| e.into_inner());
         match resource {
-            Resource::Own => upsert(&mut tables.own, hash, customer, (), token, expires_ns),
+            Resource::Own => upsert(&mut tables.own, hash, customer, (), token, due_ns),
             Resource::Scopes(scopes) => upsert(
                 &mut tables.scoped,
                 hash,
                 customer,
                 scopes.clone(),
                 token,
-                expires_ns,
+                due_ns,
             ),
         }
     }
@@ -376,11 +361,10 @@ mod tests {
     fn the_hot_path_agrees_with_the_calendar_one() {
         let cache = TokenCache::default();
         let at = datetime!(2026-11-24 10:00 UTC);
-        let margin = std::time::Duration::from_secs(5 * 60);
         cache.put(
             &id("contoso"),
             AccessToken::new("t1"),
-            at + Duration::hours(1),
+            at + Duration::minutes(55),
         );
         for now in [
             at,
@@ -390,26 +374,55 @@ mod tests {
         ] {
             assert_eq!(
                 cache
-                    .fresh_at(&id("contoso"), now.unix_timestamp_nanos(), margin)
+                    .fresh_at(&id("contoso"), now.unix_timestamp_nanos())
                     .is_some(),
-                cache.fresh(&id("contoso"), now + margin).is_some(),
+                cache.fresh(&id("contoso"), now).is_some(),
                 "{now}"
             );
         }
         assert!(
             cache
-                .fresh_at(&id("contoso"), at.unix_timestamp_nanos(), margin)
+                .fresh_at(&id("contoso"), at.unix_timestamp_nanos())
                 .is_some()
         );
         assert!(
             cache
                 .fresh_at(
                     &id("contoso"),
-                    (at + Duration::minutes(55)).unix_timestamp_nanos(),
-                    margin
+                    (at + Duration::minutes(55)).unix_timestamp_nanos()
                 )
                 .is_none()
         );
+    }
+
+    /// Issue 17 item 13: the cache serves a token until its refresh-ahead moment, which for a
+    /// short-lived token is half-way through its life, not never (a 5-minute margin against
+    /// a 60 s token).
+    #[test]
+    fn a_short_token_is_served_for_half_its_life() {
+        let cache = TokenCache::default();
+        let at = datetime!(2026-11-24 10:00 UTC);
+        let margin = std::time::Duration::from_secs(5 * 60);
+        let short = crate::model::TokenSet {
+            access_token: AccessToken::new("short"),
+            refresh_token: None,
+            expires_at: at + Duration::seconds(60),
+            obtained_at: at,
+            scope: None,
+        };
+        cache.put(
+            &id("contoso"),
+            short.access_token.clone(),
+            short.refresh_due_at(margin),
+        );
+        let served = |after: Duration| {
+            cache
+                .fresh_at(&id("contoso"), (at + after).unix_timestamp_nanos())
+                .is_some()
+        };
+        assert!(served(Duration::ZERO));
+        assert!(served(Duration::seconds(30) - Duration::nanoseconds(1)));
+        assert!(!served(Duration::seconds(30)));
     }
 
     #[test]
@@ -430,7 +443,6 @@ mod tests {
         let now = at.unix_timestamp_nanos();
         let arm = scopes("https://management.azure.com/.default");
         let exo = scopes("https://outlook.office365.com/.default");
-        let margin = std::time::Duration::from_secs(5 * 60);
         cache.put_token(
             &id("contoso"),
             Resource::Scopes(&arm),
@@ -438,10 +450,10 @@ mod tests {
             at + Duration::hours(1),
         );
         // A scoped token is not the connection's own, nor another scope's.
-        assert!(cache.fresh_at(&id("contoso"), now, margin).is_none());
+        assert!(cache.fresh_at(&id("contoso"), now).is_none());
         assert!(
             cache
-                .fresh_token(&id("contoso"), Resource::Scopes(&exo), now, margin)
+                .fresh_token(&id("contoso"), Resource::Scopes(&exo), now)
                 .is_none()
         );
         cache.put(
@@ -453,21 +465,21 @@ mod tests {
             &id("contoso"),
             Resource::Scopes(&exo),
             AccessToken::new("exo"),
-            at + Duration::minutes(10),
+            at + Duration::minutes(5),
         );
         let get = |resource| {
             cache
-                .fresh_token(&id("contoso"), resource, now, margin)
+                .fresh_token(&id("contoso"), resource, now)
                 .map(|t| t.expose_secret().to_owned())
         };
         assert_eq!(get(Resource::Own).as_deref(), Some("own"));
         assert_eq!(get(Resource::Scopes(&arm)).as_deref(), Some("arm"));
         assert_eq!(get(Resource::Scopes(&exo)).as_deref(), Some("exo"));
-        // The same refresh-ahead rule for every resource.
+        // The same rule for every resource: served until it is due.
         let late = (at + Duration::minutes(5)).unix_timestamp_nanos();
         assert!(
             cache
-                .fresh_token(&id("contoso"), Resource::Scopes(&exo), late, margin)
+                .fresh_token(&id("contoso"), Resource::Scopes(&exo), late)
                 .is_none()
         );
         cache.put_token(
@@ -501,16 +513,8 @@ mod tests {
         let now = at.unix_timestamp_nanos();
         for s in &all {
             let scoped = Resource::Scopes(s);
-            assert!(
-                cache
-                    .fresh_token(&id("contoso"), scoped, now, std::time::Duration::ZERO)
-                    .is_none()
-            );
-            assert!(
-                cache
-                    .fresh_token(&id("fabrikam"), scoped, now, std::time::Duration::ZERO)
-                    .is_some()
-            );
+            assert!(cache.fresh_token(&id("contoso"), scoped, now).is_none());
+            assert!(cache.fresh_token(&id("fabrikam"), scoped, now).is_some());
         }
         assert!(cache.fresh(&id("fabrikam"), at).is_some());
     }

@@ -67,9 +67,29 @@ impl DayTwo {
             instance: new_instance_id(),
         });
         let cache = Arc::clone(&shared);
-        let ports = ports.on_connection_changed(Arc::new(move |customer: &CustomerId| {
-            cache.tokens.forget(customer);
-        }));
+        let renewing = Arc::clone(&shared);
+        let ports = ports
+            .on_connection_changed(Arc::new(move |customer: &CustomerId| {
+                cache.tokens.forget(customer);
+            }))
+            // A verification renews an expired or refused token through this Day Two's single
+            // flight and lease. The hook holds the shared part only, never the ports (which
+            // hold the hook): it gets them, with their actor, from its caller.
+            .on_renew_token(Arc::new(
+                move |ports: &Ports, customer: &CustomerId, old| {
+                    let day_two = DayTwo {
+                        ports: ports.clone(),
+                        shared: Arc::clone(&renewing),
+                    };
+                    let customer = customer.clone();
+                    Box::pin(async move {
+                        day_two
+                            .renew_token(&customer, old)
+                            .await
+                            .map(crate::Onboarding::into_record)
+                    })
+                },
+            ));
         Self { ports, shared }
     }
 

@@ -22,14 +22,13 @@ impl DayTwo {
         }
     }
 
-    /// The cached token for `scopes` if it is valid beyond the refresh-ahead margin (the
-    /// same rule as the connection's own token).
+    /// The cached token for `scopes` if it is not yet due for refresh (the same rule as the
+    /// connection's own token, applied when it was cached).
     fn fresh_for(&self, customer: &CustomerId, scopes: &Scopes) -> Option<AccessToken> {
         self.tokens().fresh_token(
             customer,
             Resource::Scopes(scopes),
             self.clock().now_unix_nanos(),
-            self.config().refresh_ahead(),
         )
     }
 
@@ -51,7 +50,7 @@ impl DayTwo {
                     customer,
                     Resource::Scopes(scopes),
                     token.access_token.clone(),
-                    token.expires_at,
+                    token.refresh_due_at(self.config().refresh_ahead()),
                 );
                 Ok(token.access_token)
             }

@@ -13,8 +13,8 @@ use time::OffsetDateTime;
 use super::DayTwo;
 use crate::Onboarding;
 use crate::error::{Error, ProviderError, StoreError};
-use crate::journey::{AnyOnboarding, StageKind, Validated, prove_token};
-use crate::model::{CustomerId, Version};
+use crate::journey::{AnyOnboarding, StageKind, Validated, prove_token, renewal_failed};
+use crate::model::{AccessToken, CustomerId, Version};
 use crate::ports::Target;
 use crate::ports::{Filter, ListedConnection, Pager, VerifiedConnection};
 
@@ -22,6 +22,8 @@ use crate::ports::{Filter, ListedConnection, Pager, VerifiedConnection};
 const PAGE: usize = 200;
 /// How often one customer is tried when the provider throttles or the record moves.
 const ATTEMPTS: usize = 4;
+// A task may spend one attempt renewing its token and still needs one to report.
+const _: () = assert!(ATTEMPTS >= 2);
 /// The pause when the provider throttles without saying for how long.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -168,17 +170,26 @@ impl DayTwo {
                 customer,
                 tenant,
                 access_token: mut token,
+                access_token_expires_at: mut expires_at,
                 mut version,
                 ..
             } = listed;
             let target = Target { customer, tenant };
             let mut last = None;
+            // Whether this task renewed the token: a refused token is renewed once only.
+            let mut renewed = false;
             for _ in 0..ATTEMPTS {
                 if let Some(until) = pause.until() {
                     self.clock().sleep_until(until).await;
                 }
-                let error = match prove_token(self, &target, token.as_ref()).await {
-                    Ok(tenant_info) => {
+                // An expired token proves nothing but that it expired: no call with it.
+                let expired = expires_at.is_some_and(|at| at <= self.clock().now());
+                let proof = match expired && !renewed {
+                    true => None,
+                    false => Some(prove_token(self, &target, token.as_ref()).await),
+                };
+                let error = match proof {
+                    Some(Ok(tenant_info)) => {
                         let verified = VerifiedConnection {
                             at: self.clock().now(),
                             tenant_info,
@@ -192,7 +203,17 @@ impl DayTwo {
                             Err(error) => Error::Store(error),
                         }
                     }
-                    Err(error) => error,
+                    Some(Err(error)) if renewed || !is_rejected(&error) => error,
+                    // Expired, or refused the first time: renew it (single flight, lease) and
+                    // prove the new one.
+                    _ => match Box::pin(self.renew_listed(&target.customer, token.clone())).await {
+                        Renewal::Renewed(now, at) => {
+                            (token, version, renewed) = (now, at, true);
+                            continue;
+                        }
+                        Renewal::Retry(error) => error,
+                        Renewal::Failed(error) => return Ok((target.customer, Err(error))),
+                    },
                 };
                 let (moved, error) = match error {
                     Error::Provider(ProviderError::Throttled { retry_after }) => {
@@ -218,7 +239,8 @@ impl DayTwo {
                     }
                 };
                 if let Some(now) = moved {
-                    (token, version) = (now.access_token, now.version);
+                    (token, expires_at, version) =
+                        (now.access_token, now.access_token_expires_at, now.version);
                 }
                 last = Some(error);
             }
@@ -226,6 +248,28 @@ impl DayTwo {
                 target.customer,
                 Err(last.expect("at least one attempt failed")),
             ))
+        }
+    }
+
+    /// Renews the expired or refused token `old` of a listed connection, as
+    /// [`verify`](Self::verify) does. Kept out of [`verify_listed`](Self::verify_listed)'s
+    /// future, which a run holds `concurrency` of.
+    async fn renew_listed(&self, customer: &CustomerId, old: Option<AccessToken>) -> Renewal {
+        match self.renew_token(customer, old).await {
+            Ok(connected) => Renewal::Renewed(
+                connected
+                    .customer()
+                    .token
+                    .as_ref()
+                    .map(|t| t.access_token.clone()),
+                connected.version(),
+            ),
+            // Throttled: wait with the run, then renew again.
+            Err(error @ Error::Provider(ProviderError::Throttled { .. })) => Renewal::Retry(error),
+            Err(error) => Renewal::Failed(match renewal_failed(self, customer, error).await {
+                Ok(recorded) => recorded.into_parts().1,
+                Err(unrecorded) => unrecorded,
+            }),
         }
     }
 
@@ -261,4 +305,19 @@ impl DayTwo {
             _ => Ok(error),
         }
     }
+}
+
+/// How renewing a listed connection's token went.
+enum Renewal {
+    /// The new token, and the version of the record that stores it.
+    Renewed(Option<AccessToken>, Version),
+    /// A passing fault the run handles (throttling): renew again after it.
+    Retry(Error),
+    /// The verification's failure (recorded on the customer where it is still validated).
+    Failed(Error),
+}
+
+/// Whether the resource refused the token itself (so a new one may work).
+fn is_rejected(error: &Error) -> bool {
+    matches!(error, Error::Provider(ProviderError::TokenRejected(_)))
 }

@@ -30,12 +30,31 @@ pub use store::{
 };
 pub use target::Target;
 
+use std::pin::Pin;
+
 use crate::config::Config;
-use crate::model::{Actor, AuditEvent, CustomerId, StageKind};
+use crate::error::Error;
+use crate::model::{AccessToken, Actor, AuditEvent, CustomerId, StageKind};
 
 /// Called when a customer's connection is replaced or ends (a method switch took over, the
 /// journey was revoked), so caches of its tokens can drop them.
 pub(crate) type ConnectionChanged = Arc<dyn Fn(&CustomerId) + Send + Sync>;
+
+/// Renews a customer's stored access token, which the caller holds as the third argument and
+/// found expired or refused, under the engine's single flight and refresh lease, and answers
+/// the record as it then stands. Day Two sets it, so a journey step that needs a new token
+/// (a verification) takes the same path as
+/// [`TenantAccess::access_token`](crate::TenantAccess::access_token) without the journey
+/// layer knowing about the engine.
+pub(crate) type RenewToken = Arc<
+    dyn Fn(
+            &Ports,
+            &CustomerId,
+            Option<AccessToken>,
+        ) -> Pin<Box<dyn Future<Output = Result<Record, Error>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// The parts a journey step uses: store, identity provider, mailer, clock, configuration, and
 /// the actor recorded in audit events. Cheap to clone; clones share the parts.
@@ -51,6 +70,7 @@ pub struct Ports {
     config: Arc<Config>,
     actor: Actor,
     connection_changed: Option<ConnectionChanged>,
+    renew_token: Option<RenewToken>,
 }
 
 impl Ports {
@@ -70,6 +90,7 @@ impl Ports {
             config: Arc::new(config),
             actor: Actor::System,
             connection_changed: None,
+            renew_token: None,
         }
     }
 
@@ -85,6 +106,18 @@ impl Ports {
     pub(crate) fn on_connection_changed(mut self, changed: ConnectionChanged) -> Self {
         self.connection_changed = Some(changed);
         self
+    }
+
+    /// The same parts, renewing access tokens with `renew` (see [`RenewToken`]).
+    pub(crate) fn on_renew_token(mut self, renew: RenewToken) -> Self {
+        self.renew_token = Some(renew);
+        self
+    }
+
+    /// How to renew an access token under the engine's single flight and lease, if these
+    /// ports belong to an engine (a bare `Ports` has none).
+    pub(crate) fn token_renewer(&self) -> Option<&RenewToken> {
+        self.renew_token.as_ref()
     }
 
     /// The store. Writing to it directly bypasses the journey's checks and audit events.

@@ -237,6 +237,9 @@ pub struct ListedConnection {
     pub stage: StageKind,
     /// The current access token, if the customer has one.
     pub access_token: Option<AccessToken>,
+    /// When the current access token expires: a verification renews an expired one before
+    /// it calls the provider.
+    pub access_token_expires_at: Option<OffsetDateTime>,
     /// The version these facts were read at.
     pub version: Version,
 }
@@ -250,6 +253,7 @@ impl ListedConnection {
             tenant: customer.tenant.clone(),
             stage: record.stage.kind(),
             access_token: customer.token.as_ref().map(|t| t.access_token.clone()),
+            access_token_expires_at: customer.token.as_ref().map(|t| t.expires_at),
             version: record.version,
         }
     }

@@ -2,6 +2,9 @@
 //! a capture mailer and a manual clock.
 #![allow(dead_code)]
 
+#[cfg(feature = "testing")]
+pub mod fake_world;
+
 use tenant_access::journey::{Claimed, DeviceCodeIssued, InvitationSent, Validated};
 use tenant_access::model::Actor;
 use tenant_access::store::MemoryStore;

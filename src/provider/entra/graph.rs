@@ -134,6 +134,9 @@ pub(super) fn graph_error(status: u16, body: &[u8]) -> ProviderError {
         field("message").unwrap_or_default(),
     );
     match status {
+        // Graph's 401 is about the bearer token alone (`InvalidAuthenticationToken`: expired,
+        // revoked, not for Graph): a new token may work, which the caller decides.
+        401 => ProviderError::TokenRejected(detail),
         403 => ProviderError::ConsentRequired(detail),
         _ => ProviderError::Other(detail),
     }
@@ -156,6 +159,30 @@ mod tests {
         assert_eq!(info.domains, ["contoso.com", "contoso.onmicrosoft.com"]);
         let bare = parse_organization(br#"{"value":[{"id":"x","displayName":null}]}"#).unwrap();
         assert_eq!((bare.display_name.as_str(), bare.domains.len()), ("", 0));
+    }
+
+    #[test]
+    fn graph_401_is_a_rejected_token_keeping_the_code() {
+        let body = br#"{"error":{"code":"InvalidAuthenticationToken","message":"Lifetime validation failed, the token is expired.","innerError":{"date":"2026-11-23T10:00:00"}}}"#;
+        match graph_error(401, body) {
+            ProviderError::TokenRejected(d) => {
+                assert_eq!(d.error, "InvalidAuthenticationToken");
+                assert_eq!(
+                    d.description,
+                    "Lifetime validation failed, the token is expired."
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without a body the status is kept as the code.
+        assert!(matches!(
+            graph_error(401, b""),
+            ProviderError::TokenRejected(d) if d.error == "http_401"
+        ));
+        assert!(matches!(
+            graph_error(403, b"{}"),
+            ProviderError::ConsentRequired(_)
+        ));
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub(super) async fn introspect(
     }
     let claims: Value = parse_json(&answer.body)?;
     if claims.get("active") != Some(&Value::Bool(true)) {
-        return Err(ProviderError::Other(ProviderDetail::new(
+        return Err(ProviderError::TokenRejected(ProviderDetail::new(
             "invalid_token",
             "introspection says the token is not active",
         )));
@@ -49,10 +49,18 @@ pub(super) async fn userinfo(
     let answer = http.get(url, Some(&authorization)).await?;
     match answer.status {
         200 => parse_json(&answer.body),
-        401 | 403 => Err(ProviderError::Other(ProviderDetail::new(
-            "invalid_token",
-            format!("userinfo refused the token (HTTP {})", answer.status),
-        ))),
+        // RFC 6750 §3.1: the server's error body when it sent one (oidc-provider does),
+        // else what the status says.
+        401 | 403 => Err(ProviderError::TokenRejected(
+            parse_error(answer.status, &answer.body)
+                .map(|refusal| refusal.detail)
+                .unwrap_or_else(|_| {
+                    ProviderDetail::new(
+                        "invalid_token",
+                        format!("userinfo refused the token (HTTP {})", answer.status),
+                    )
+                }),
+        )),
         status => Err(classify(Request::Other, parse_error(status, &answer.body)?)),
     }
 }

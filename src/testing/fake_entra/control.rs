@@ -12,8 +12,7 @@ use url::Url;
 
 use super::routes;
 use super::state::{
-    ACCESS_TOKEN_LIFETIME, Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault, State, Tenant,
-    User, lock,
+    Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault, State, Tenant, User, lock,
 };
 use crate::error::ProviderError;
 use crate::ports::{Clock, SystemClock};
@@ -366,6 +365,28 @@ impl FakeEntra {
         n
     }
 
+    /// Makes every access token issued so far in `tenant` inactive (a Continuous Access
+    /// Evaluation revocation): Graph refuses them with HTTP 401 `InvalidAuthenticationToken`
+    /// before they expire, while tokens issued later work. Returns how many were revoked.
+    /// [`Scenario::inactive_tokens`](super::Scenario::inactive_tokens) refuses the later ones
+    /// too.
+    pub fn revoke_access_tokens(&self, tenant: &str) -> usize {
+        let mut s = self.lock();
+        let Some(id) = s.tenant(tenant).map(|t| t.id.clone()) else {
+            return 0;
+        };
+        let mut n = 0;
+        for access in s
+            .access
+            .values_mut()
+            .filter(|a| a.tenant == id && !a.revoked)
+        {
+            access.revoked = true;
+            n += 1;
+        }
+        n
+    }
+
     /// Whether `refresh_token` is one FakeEntra issued and has not revoked.
     pub fn refresh_token_is_live(&self, refresh_token: &str) -> bool {
         self.lock()
@@ -396,11 +417,12 @@ impl FakeEntra {
         let tenant_id = tenant.id.clone();
         let scope = format!("{GRAPH_RESOURCE}/.default offline_access");
         let body = s.issue(&tenant_id, &client_id, &scope, false);
+        let expires_in = s.access_token_lifetime(&tenant_id);
         let text = |name: &str| body[name].as_str().map(str::to_owned);
         Some(crate::ports::TokenResponse {
             access_token: crate::model::AccessToken::new(text("access_token")?),
             refresh_token: text("refresh_token").map(crate::model::RefreshToken::new),
-            expires_in: ACCESS_TOKEN_LIFETIME,
+            expires_in,
             scope: text("scope"),
         })
     }

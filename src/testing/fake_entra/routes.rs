@@ -678,6 +678,15 @@ async fn organization(AxumState(state): AxumState<Shared>, headers: HeaderMap) -
         );
     }
     let tenant = &s.tenants[&access.tenant];
+    // What Graph answers to a token revoked before its expiry (a Continuous Access
+    // Evaluation event: the user's sessions revoked, the account disabled).
+    if access.revoked || tenant.scenario.inactive_tokens {
+        return graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token has been revoked.",
+        );
+    }
     if access.app_only && !tenant.consented.contains(&access.client_id) {
         return graph_error(
             StatusCode::FORBIDDEN,

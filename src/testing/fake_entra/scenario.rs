@@ -23,11 +23,14 @@ pub struct Scenario {
     /// The admin-consent redirect names this tenant (a GUID or a domain) instead of the one
     /// consent was given in.
     pub consent_callback_tenant: Option<String>,
-    /// Access tokens issued in this tenant live this long instead of
-    /// [`ACCESS_TOKEN_LIFETIME`](super::ACCESS_TOKEN_LIFETIME).
+    /// Access tokens issued in this tenant (every grant) live this long instead of
+    /// [`ACCESS_TOKEN_LIFETIME`](super::ACCESS_TOKEN_LIFETIME): their `expires_in` says so,
+    /// and Graph refuses them from then on.
     pub access_token_lifetime: Option<Duration>,
     /// Graph refuses every token of this tenant as inactive (HTTP 401
-    /// `InvalidAuthenticationToken`), as after a Continuous Access Evaluation revocation.
+    /// `InvalidAuthenticationToken`), those issued later included, as when a Continuous
+    /// Access Evaluation policy keeps revoking the user's sessions. To revoke only the tokens
+    /// issued so far, use [`FakeEntra::revoke_access_tokens`](super::FakeEntra::revoke_access_tokens).
     pub inactive_tokens: bool,
     /// The device authorization answers also carry `verification_uri_complete` (which Entra
     /// itself never sends; standards servers do).

@@ -137,6 +137,10 @@ pub(super) struct Access {
     pub(super) client_id: String,
     pub(super) app_only: bool,
     pub(super) expires_at: OffsetDateTime,
+    /// Refused by Graph before its expiry ([`FakeEntra::revoke_access_tokens`]).
+    ///
+    /// [`FakeEntra::revoke_access_tokens`]: super::FakeEntra::revoke_access_tokens
+    pub(super) revoked: bool,
 }
 
 /// A GUID for a tenant: itself if it is one, else one derived from the domain.
@@ -183,6 +187,15 @@ impl State {
         Some(tenant)
     }
 
+    /// How long access tokens issued in `tenant` (a GUID) live: its scenario's
+    /// `access_token_lifetime`, else [`ACCESS_TOKEN_LIFETIME`].
+    pub(super) fn access_token_lifetime(&self, tenant: &str) -> Duration {
+        self.tenants
+            .get(tenant)
+            .and_then(|t| t.scenario.access_token_lifetime)
+            .unwrap_or(ACCESS_TOKEN_LIFETIME)
+    }
+
     pub(super) fn count(&mut self, request: FakeRequest) {
         *self.counts.entry(request).or_default() += 1;
         let now = self.now();
@@ -211,7 +224,8 @@ impl State {
         app_only: bool,
     ) -> Value {
         let now = self.now();
-        let expires_at = now + ACCESS_TOKEN_LIFETIME;
+        let lifetime = self.access_token_lifetime(tenant);
+        let expires_at = now + lifetime;
         let jti = self.random(16);
         let mut claims = json!({
             "aud": GRAPH_RESOURCE,
@@ -243,6 +257,7 @@ impl State {
                 client_id: client_id.to_owned(),
                 app_only,
                 expires_at,
+                revoked: false,
             },
         );
         let granted_scope = if app_only {
@@ -261,8 +276,8 @@ impl State {
         let mut body = json!({
             "token_type": "Bearer",
             "scope": granted_scope,
-            "expires_in": ACCESS_TOKEN_LIFETIME.as_secs(),
-            "ext_expires_in": ACCESS_TOKEN_LIFETIME.as_secs(),
+            "expires_in": lifetime.as_secs(),
+            "ext_expires_in": lifetime.as_secs(),
             "access_token": access_token,
         });
         if !app_only && scope.split(' ').any(|s| s == "offline_access") {
