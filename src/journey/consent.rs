@@ -4,6 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use super::tenant::{check_callback_tenant, check_token_tenant};
 use super::{AnyOnboarding, Onboarding, Rejected};
 use crate::error::{Error, FlowError, InputError};
 use crate::model::*;
@@ -58,6 +59,7 @@ impl Ports {
         password: Password,
     ) -> Result<Onboarding<ConsentRequired>, Error> {
         let (credentials, client_id) = self.password_credentials(username.into(), password)?;
+        let new = self.resolve_tenant(new).await?;
         let customer = Customer::new(new, Method::Password, self.clock().now());
         let (customer, stage) = self.start_consent(customer, credentials, client_id)?;
         self.create(customer, stage).await
@@ -84,6 +86,7 @@ impl Ports {
         client_secret: ClientSecret,
     ) -> Result<Onboarding<ConsentRequired>, Error> {
         let (credentials, client_id) = app_credentials(client_id.into(), client_secret)?;
+        let new = self.resolve_tenant(new).await?;
         let customer = Customer::new(new, Method::AppRegistration, self.clock().now());
         let (customer, stage) = self.start_consent(customer, credentials, client_id)?;
         self.create(customer, stage).await
@@ -175,12 +178,22 @@ fn legacy_owner(journey: &CustomerId) -> Option<CustomerId> {
 impl Onboarding<ConsentRequired> {
     /// Checks the admin-consent callback (state in constant time, tenant, errors) and then
     /// acquires the token with the stored credentials.
+    ///
+    /// A callback with this journey's state that names another tenant than the customer's
+    /// GUID ([`TenantId::guid`](crate::TenantId::guid)) is refused with
+    /// [`FlowError::ConsentTenantMismatch`] before any token is requested; nothing is
+    /// stored.
     pub async fn complete_consent(
         self,
         ports: &impl AsRef<Ports>,
         callback: &ConsentCallback,
     ) -> Result<Onboarding<TokenAcquired>, Rejected<ConsentRequired>> {
         let ports = ports.as_ref();
+        if let Err(error) =
+            check_callback_tenant(&self.customer.tenant, &self.stage.state, callback)
+        {
+            return Err(self.reject(error));
+        }
         let checked = ports
             .provider()
             .verify_admin_consent(&self.target(), &self.stage.state, callback)
@@ -194,7 +207,8 @@ impl Onboarding<ConsentRequired> {
     /// Acquires the token with the stored credentials, for when consent was given some other
     /// way. Without consent this fails with
     /// [`ProviderError::ConsentRequired`](crate::error::ProviderError::ConsentRequired) and
-    /// the stage stays.
+    /// the stage stays. A token issued in another tenant (its `tid`) than the customer's
+    /// GUID is not stored: [`FlowError::TenantMismatch`], and the stage stays.
     pub async fn acquire_token(
         self,
         ports: &impl AsRef<Ports>,
@@ -225,6 +239,9 @@ impl Onboarding<ConsentRequired> {
         };
         match answer {
             Ok(response) => {
+                if let Err(error) = check_token_tenant(&target.tenant, &response.access_token) {
+                    return Err(self.fail(ports, error).await);
+                }
                 let mut customer = self.customer.clone();
                 customer.token = Some(TokenSet::from_response(response, ports.clock().now()));
                 customer.last_error = None;
