@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::input::InputError;
-use super::tenant::DiscoveredTenant;
+use super::tenant::{DiscoveredTenant, is_guid};
 
 /// The MSP's own identifier for a customer (the key every record is stored under).
 ///
@@ -249,14 +249,6 @@ impl fmt::Display for TenantId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)
     }
-}
-
-pub(super) fn is_guid(s: &str) -> bool {
-    s.len() == 36
-        && s.bytes().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        })
 }
 
 fn is_domain(s: &str) -> bool {

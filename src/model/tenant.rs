@@ -5,7 +5,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use serde::Deserialize;
 
-use super::ids::is_guid;
 use super::input::InputError;
 
 /// A tenant as its identity provider describes it before anything else happens: its GUID and
@@ -52,6 +51,15 @@ impl DiscoveredTenant {
             tenant_region_scope: None,
         })
     }
+}
+
+/// Whether `s` is a GUID (`8-4-4-4-12` hex digits, any case).
+pub(super) fn is_guid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 /// The `tid` claim (the tenant GUID) of a JWT, read without checking its signature: enough to
