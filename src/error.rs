@@ -165,12 +165,24 @@ pub enum FlowError {
     /// The stored record lacks something its stage needs (a hand-edited or damaged record).
     #[error("the stored record is inconsistent: {0}")]
     Inconsistent(&'static str),
-    /// The tenant proven by validation is not the invited one.
+    /// A token belongs to another tenant than the invited one: its `tid` claim, or the
+    /// tenant the validating call proved (Graph's organization `id`), is not the invited
+    /// tenant's GUID. A token refused for its `tid` is not stored.
     #[error("the token belongs to tenant {actual}, not the invited {expected}")]
     TenantMismatch {
         /// The invited tenant.
         expected: String,
         /// The tenant the token proved.
+        actual: String,
+    },
+    /// The admin-consent callback names another tenant than the invited one (compared with
+    /// the tenant's GUID): consent was given in the wrong tenant. Refused before any token
+    /// is requested; the stored journey is unchanged.
+    #[error("admin consent was given in tenant {actual}, not the invited {expected}")]
+    ConsentTenantMismatch {
+        /// The invited tenant's GUID.
+        expected: String,
+        /// The tenant the callback named.
         actual: String,
     },
     /// The admin-consent callback does not belong to a pending consent request.
@@ -242,6 +254,7 @@ impl FlowError {
             },
             FlowError::Inconsistent(_) => Action::FixConfiguration,
             FlowError::TenantMismatch { .. }
+            | FlowError::ConsentTenantMismatch { .. }
             | FlowError::ConsentStateMismatch
             | FlowError::NotConnected { .. } => Action::AskCustomer,
             FlowError::UnexpectedStage { .. } => Action::Reload,
@@ -672,6 +685,7 @@ mod tests {
             Error::Input(e) => match e {
                 InputError::CustomerId(_) => ("Input::CustomerId", FixInput),
                 InputError::Tenant(_) => ("Input::Tenant", FixInput),
+                InputError::UnknownTenant(_) => ("Input::UnknownTenant", FixInput),
                 InputError::Email(_) => ("Input::Email", FixInput),
                 InputError::Url(_) => ("Input::Url", FixInput),
                 InputError::ConsentCallback(_) => ("Input::ConsentCallback", FixInput),
@@ -701,6 +715,9 @@ mod tests {
                 FlowError::WrongMethod { .. } => ("Flow::WrongMethod", FixInput),
                 FlowError::Inconsistent(_) => ("Flow::Inconsistent", FixConfiguration),
                 FlowError::TenantMismatch { .. } => ("Flow::TenantMismatch", AskCustomer),
+                FlowError::ConsentTenantMismatch { .. } => {
+                    ("Flow::ConsentTenantMismatch", AskCustomer)
+                }
                 FlowError::ConsentStateMismatch => ("Flow::ConsentStateMismatch", AskCustomer),
                 FlowError::NotConnected { .. } => ("Flow::NotConnected", AskCustomer),
                 FlowError::SwitchInProgress { .. } => ("Flow::SwitchInProgress", FixInput),
@@ -800,6 +817,7 @@ mod tests {
         vec![
             InputError::CustomerId("x").into(),
             InputError::Tenant("x").into(),
+            InputError::UnknownTenant("contoso.invalid".into()).into(),
             InputError::Email("x").into(),
             InputError::Url("x".into()).into(),
             InputError::ConsentCallback("x").into(),
@@ -824,6 +842,11 @@ mod tests {
             .into(),
             FlowError::Inconsistent("x").into(),
             FlowError::TenantMismatch {
+                expected: "a".into(),
+                actual: "b".into(),
+            }
+            .into(),
+            FlowError::ConsentTenantMismatch {
                 expected: "a".into(),
                 actual: "b".into(),
             }
@@ -922,7 +945,7 @@ mod tests {
     }
 
     /// The number of rows in [`table`]: raise it with each new row (and sample).
-    const ROWS: usize = 63;
+    const ROWS: usize = 65;
 
     #[test]
     fn every_variant_has_its_one_action() {

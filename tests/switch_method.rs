@@ -346,9 +346,11 @@ async fn a_switch_that_fails_validation_leaves_the_old_connection_alone() {
     assert_eq!(after.customer().method, Method::DeviceCode);
     // A customer removed meanwhile is not brought back by the take-over.
     let journey: Onboarding<TokenAcquired> = journey.try_into_stage().unwrap();
+    // The invited tenant again: its GUID, pinned when the customer was invited.
+    let guid = h.mock.tenant_guid("contoso.onmicrosoft.com");
     h.mock.script("contoso", |s| {
         s.validates_as(TenantInfo {
-            id: "00000000-0000-0000-0000-000000000000".into(),
+            id: guid,
             display_name: "Contoso".into(),
             domains: vec!["contoso.onmicrosoft.com".into()],
         });

@@ -1,5 +1,6 @@
 //! A connection's life after the token: validate, verify again, refresh.
 
+use super::tenant::check_token_tenant;
 use super::{Onboarding, Rejected, Slot};
 use crate::error::{Error, FlowError, ProviderError, StoreError};
 use crate::journey::AnyOnboarding;
@@ -403,6 +404,10 @@ impl Onboarding<Validated> {
                     )));
                 }
             };
+        let answer = answer.map_err(Error::from).and_then(|response| {
+            check_token_tenant(&target.tenant, &response.access_token)?;
+            Ok(response)
+        });
         match answer {
             Ok(response) => {
                 let now = ports.clock().now();
@@ -422,7 +427,7 @@ impl Onboarding<Validated> {
                 .await
                 .map(RefreshOutcome::Refreshed)
             }
-            Err(ProviderError::ReauthenticationRequired(detail))
+            Err(Error::Provider(ProviderError::ReauthenticationRequired(detail)))
                 if self.customer.method == Method::DeviceCode
                     || self.customer.method == Method::Password =>
             {
@@ -459,10 +464,16 @@ impl Onboarding<Validated> {
                 )
                 .await);
         };
+        let target = self.target();
         let answer = ports
             .provider()
-            .refresh_for_scopes(&self.target(), &refresh_token, scopes)
-            .await;
+            .refresh_for_scopes(&target, &refresh_token, scopes)
+            .await
+            .map_err(Error::from)
+            .and_then(|response| {
+                check_token_tenant(&target.tenant, &response.access_token)?;
+                Ok(response)
+            });
         match answer {
             Ok(response) => {
                 let resource = TokenSet::from_response(response, ports.clock().now());
@@ -479,7 +490,7 @@ impl Onboarding<Validated> {
                     token: resource,
                 })
             }
-            Err(ProviderError::ReauthenticationRequired(detail)) => self
+            Err(Error::Provider(ProviderError::ReauthenticationRequired(detail))) => self
                 .refresh_token_dead(ports, detail)
                 .await
                 .map(ScopedRefresh::ReauthRequired),

@@ -4,6 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use super::tenant::{check_callback_tenant, check_token_tenant};
 use super::{AnyOnboarding, Onboarding, Rejected};
 use crate::error::{Error, FlowError, InputError};
 use crate::model::*;
@@ -58,6 +59,7 @@ impl Ports {
         password: Password,
     ) -> Result<Onboarding<ConsentRequired>, Error> {
         let (credentials, client_id) = self.password_credentials(username.into(), password)?;
+        let new = self.resolve_tenant(new).await?;
         let customer = Customer::new(new, Method::Password, self.clock().now());
         let (customer, stage) = self.start_consent(customer, credentials, client_id)?;
         self.create(customer, stage).await
@@ -84,6 +86,7 @@ impl Ports {
         client_secret: ClientSecret,
     ) -> Result<Onboarding<ConsentRequired>, Error> {
         let (credentials, client_id) = app_credentials(client_id.into(), client_secret)?;
+        let new = self.resolve_tenant(new).await?;
         let customer = Customer::new(new, Method::AppRegistration, self.clock().now());
         let (customer, stage) = self.start_consent(customer, credentials, client_id)?;
         self.create(customer, stage).await
@@ -229,7 +232,9 @@ impl Onboarding<ConsentRequired> {
     /// journeys).
     ///
     /// A callback whose `state` is not this journey's is refused with
-    /// [`FlowError::ConsentStateMismatch`] before anything is sent or written.
+    /// [`FlowError::ConsentStateMismatch`], and one with this journey's state that names
+    /// another tenant than the customer's GUID ([`TenantId::guid`](crate::TenantId::guid))
+    /// with [`FlowError::ConsentTenantMismatch`], before anything is sent or written.
     ///
     /// A device-code journey waiting for consent (after AADSTS65001 on a poll) has no
     /// credentials to acquire a token with: it is refused with
@@ -241,7 +246,7 @@ impl Onboarding<ConsentRequired> {
         callback: &ConsentCallback,
     ) -> Result<Onboarding<TokenAcquired>, Rejected<ConsentRequired>> {
         let ports = ports.as_ref();
-        if let Err(refused) = self.needs_credentials().and(self.check_state(callback)) {
+        if let Err(refused) = self.needs_credentials().and(self.check_callback(callback)) {
             return Err(self.reject(refused));
         }
         let checked = ports
@@ -271,7 +276,7 @@ impl Onboarding<ConsentRequired> {
                 .await
                 .map(Consented::TokenAcquired);
         }
-        if let Err(refused) = self.check_state(callback) {
+        if let Err(refused) = self.check_callback(callback) {
             return Err(self.reject(refused));
         }
         let checked = ports
@@ -290,12 +295,14 @@ impl Onboarding<ConsentRequired> {
     }
 
     /// Refuses, before anything is written or sent, a callback whose `state` is not this
-    /// journey's (compared in constant time): a forged or stale callback changes nothing.
-    fn check_state(&self, callback: &ConsentCallback) -> Result<(), FlowError> {
+    /// journey's (compared in constant time: a forged or stale callback changes nothing), and
+    /// then one that names another tenant than the customer's.
+    fn check_callback(&self, callback: &ConsentCallback) -> Result<(), FlowError> {
         match &callback.state {
-            Some(state) if self.stage.state.ct_eq(state) => Ok(()),
-            _ => Err(FlowError::ConsentStateMismatch),
+            Some(state) if self.stage.state.ct_eq(state) => {}
+            _ => return Err(FlowError::ConsentStateMismatch),
         }
+        check_callback_tenant(&self.customer.tenant, &self.stage.state, callback)
     }
 
     /// The device-code journey has no credentials: only [`consent_given`] moves it on.
@@ -312,7 +319,8 @@ impl Onboarding<ConsentRequired> {
     /// Acquires the token with the stored credentials, for when consent was given some other
     /// way. Without consent this fails with
     /// [`ProviderError::ConsentRequired`](crate::error::ProviderError::ConsentRequired) and
-    /// the stage stays.
+    /// the stage stays. A token issued in another tenant (its `tid`) than the customer's
+    /// GUID is not stored: [`FlowError::TenantMismatch`], and the stage stays.
     pub async fn acquire_token(
         self,
         ports: &impl AsRef<Ports>,
@@ -346,6 +354,9 @@ impl Onboarding<ConsentRequired> {
         };
         match answer {
             Ok(response) => {
+                if let Err(error) = check_token_tenant(&target.tenant, &response.access_token) {
+                    return Err(self.fail(ports, error).await);
+                }
                 let mut customer = self.customer.clone();
                 customer.token = Some(TokenSet::from_response(response, ports.clock().now()));
                 customer.last_error = None;

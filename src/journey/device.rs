@@ -218,6 +218,13 @@ impl Onboarding<DeviceCodeIssued> {
                 .await
                 .map(PollOutcome::Expired),
             DevicePoll::Granted(response) => {
+                // A token of another tenant is not kept (issue 17, item 12).
+                let tenant = &self.customer.tenant;
+                if let Err(error) =
+                    super::tenant::check_token_tenant(tenant, &response.access_token)
+                {
+                    return Err(self.fail(ports, error).await);
+                }
                 let mut customer = self.customer.clone();
                 customer.token = Some(TokenSet::from_response(response, now));
                 customer.device_authenticated_at = Some(now);

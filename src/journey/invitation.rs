@@ -16,8 +16,10 @@ use crate::ports::Record;
 const CODE_LEN: usize = 43;
 
 impl Ports {
-    /// [`TenantAccess::invite`](crate::TenantAccess::invite).
+    /// [`TenantAccess::invite`](crate::TenantAccess::invite): the tenant is resolved first
+    /// ([`resolve_tenant`](Self::resolve_tenant)).
     pub(crate) async fn invite(&self, new: NewCustomer) -> Result<Onboarding<Invited>, Error> {
+        let new = self.resolve_tenant(new).await?;
         let customer = Customer::new(new, Method::DeviceCode, self.clock().now());
         self.create(customer, Invited).await
     }

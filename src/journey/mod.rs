@@ -12,6 +12,7 @@ mod device;
 mod invitation;
 mod slot;
 mod switch;
+mod tenant;
 
 /// The stage types live in [`model`](crate::model); they are re-exported beside the journey
 /// they type.

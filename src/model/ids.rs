@@ -7,6 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::input::InputError;
+use super::tenant::{DiscoveredTenant, is_guid};
 
 /// The MSP's own identifier for a customer (the key every record is stored under).
 ///
@@ -119,13 +120,38 @@ impl TryFrom<&str> for CustomerId {
     }
 }
 
-/// An Entra ID tenant: its GUID or one of its verified domains.
+/// An Entra ID tenant: its GUID or one of its verified domains, and, once resolved, what
+/// tenant discovery found (its GUID and cloud, a [`DiscoveredTenant`]).
 ///
 /// `common` and `consumers` are refused: this crate always talks to one named tenant
 /// (the password grant and admin consent do not work with them). `organizations` is refused
 /// too, since a connection must be bound to one customer.
+///
+/// The engine resolves every new customer's tenant with
+/// [`IdentityProvider::discover_tenant`](crate::ports::IdentityProvider::discover_tenant) and
+/// keeps the result here ([`with_discovery`](Self::with_discovery)), so the tenant travels
+/// with its GUID to every check: [`guid`](Self::guid) is what the admin-consent callback's
+/// `tenant`, a token's `tid` and the validating call's tenant are compared with. Two values
+/// are equal when they name the tenant alike and carry the same discovery.
+///
+/// ```
+/// use tenant_access::model::{DiscoveredTenant, TenantId};
+/// let given = TenantId::new("Contoso.com").unwrap();
+/// assert_eq!((given.as_str(), given.guid()), ("contoso.com", None));
+/// let guid = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+/// let pinned = given.with_discovery(DiscoveredTenant::new(guid).unwrap()).unwrap();
+/// assert_eq!((pinned.as_str(), pinned.guid()), ("contoso.com", Some(guid)));
+/// // Once the GUID is known, only it proves the tenant: a domain list does not.
+/// assert!(!pinned.matches("00000000-0000-0000-0000-000000000001", &["contoso.com".into()]));
+/// assert!(pinned.matches(&guid.to_uppercase(), &[]));
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct TenantId(Arc<str>);
+pub struct TenantId {
+    /// The tenant as given (lower-case): what requests name.
+    name: Arc<str>,
+    /// What discovery found, once resolved.
+    discovered: Option<Arc<DiscoveredTenant>>,
+}
 
 impl TenantId {
     /// Checks and wraps a tenant GUID (any case) or domain name (stored lower-case).
@@ -137,7 +163,10 @@ impl TenantId {
             ));
         }
         if is_guid(&value) || is_domain(&value) {
-            Ok(Self(value.into()))
+            Ok(Self {
+                name: value.into(),
+                discovered: None,
+            })
         } else {
             Err(InputError::Tenant(
                 "must be a tenant GUID or a domain name such as contoso.onmicrosoft.com",
@@ -145,44 +174,81 @@ impl TenantId {
         }
     }
 
-    /// The tenant as text (lower-case).
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether this is a GUID rather than a domain name.
-    pub fn is_guid(&self) -> bool {
-        is_guid(&self.0)
-    }
-
-    /// Whether a tenant proven by a validation call (its GUID and verified domains) is this one.
-    pub fn matches(&self, id: &str, domains: &[String]) -> bool {
-        if self.is_guid() {
-            self.0.eq_ignore_ascii_case(id)
-        } else {
-            domains.iter().any(|d| d.eq_ignore_ascii_case(&self.0))
+    /// The same tenant, resolved: it keeps `found` (its GUID and cloud). A tenant given as a
+    /// GUID must be resolved to that GUID.
+    pub fn with_discovery(&self, found: DiscoveredTenant) -> Result<Self, InputError> {
+        if !is_guid(&found.id) {
+            return Err(InputError::Tenant("discovery must name the tenant's GUID"));
         }
+        if self.is_guid() && !self.name.eq_ignore_ascii_case(&found.id) {
+            return Err(InputError::Tenant(
+                "was given as a GUID, and discovery named another one",
+            ));
+        }
+        Ok(Self {
+            name: self.name.clone(),
+            discovered: Some(Arc::new(found)),
+        })
+    }
+
+    /// The tenant as given, as text (lower-case): the GUID or domain requests name.
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether it was given as a GUID rather than a domain name.
+    pub fn is_guid(&self) -> bool {
+        is_guid(&self.name)
+    }
+
+    /// The tenant's GUID, when known: the discovered one, else the tenant as given when it is
+    /// a GUID. `None` for a domain never resolved (a record stored before discovery, or a
+    /// provider without it).
+    pub fn guid(&self) -> Option<&str> {
+        match &self.discovered {
+            Some(found) => Some(&found.id),
+            None if self.is_guid() => Some(&self.name),
+            None => None,
+        }
+    }
+
+    /// What discovery found, if the tenant was resolved.
+    pub fn discovered(&self) -> Option<&DiscoveredTenant> {
+        self.discovered.as_deref()
+    }
+
+    /// Whether a tenant proven by a validation call (its GUID and verified domains) is this
+    /// one: by [`guid`](Self::guid) when known, else by the verified domains.
+    pub fn matches(&self, id: &str, domains: &[String]) -> bool {
+        match self.guid() {
+            Some(guid) => guid.eq_ignore_ascii_case(id),
+            None => domains.iter().any(|d| d.eq_ignore_ascii_case(&self.name)),
+        }
+    }
+
+    /// Whether `tenant` (a consent callback's `tenant`, a token's `tid`) names another tenant
+    /// than this one's known GUID. `false` when the GUID is not known.
+    pub fn is_other_than(&self, tenant: &str) -> bool {
+        self.guid()
+            .is_some_and(|guid| !guid.eq_ignore_ascii_case(tenant.trim()))
     }
 }
 
 impl fmt::Debug for TenantId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TenantId({:?})", self.0)
+        let mut tuple = f.debug_tuple("TenantId");
+        tuple.field(&&*self.name);
+        if let Some(found) = &self.discovered {
+            tuple.field(found);
+        }
+        tuple.finish()
     }
 }
 
 impl fmt::Display for TenantId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.name)
     }
-}
-
-fn is_guid(s: &str) -> bool {
-    s.len() == 36
-        && s.bytes().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        })
 }
 
 fn is_domain(s: &str) -> bool {

@@ -10,6 +10,12 @@ pub enum InputError {
     /// A tenant id or domain.
     #[error("tenant {0}")]
     Tenant(&'static str),
+    /// The tenant (GUID or domain) is unknown to the identity provider: no tenant has this GUID
+    /// or verified domain (Entra ID: `invalid_tenant`, AADSTS90002, at tenant discovery).
+    #[error(
+        "tenant {0} is not known to the identity provider (no tenant has this GUID or verified domain)"
+    )]
+    UnknownTenant(String),
     /// An email address.
     #[error("email address {0}")]
     Email(&'static str),

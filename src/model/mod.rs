@@ -11,6 +11,7 @@ mod invitation;
 mod secret;
 mod stage;
 mod switch;
+mod tenant;
 
 pub use audit::*;
 pub use customer::*;
@@ -20,3 +21,5 @@ pub use invitation::*;
 pub use secret::*;
 pub use stage::*;
 pub use switch::{JourneyId, PendingSwitch};
+pub use tenant::DiscoveredTenant;
+pub(crate) use tenant::jwt_tenant;

@@ -94,7 +94,9 @@ pub fn admin_consent_url(
 
 /// The checks every provider makes on an admin-consent callback: the state matches (in
 /// constant time), no error came back, `admin_consent` is true, and the tenant is the expected
-/// one when the expected tenant is a GUID. The tenant is still not proven until a token works.
+/// one when the expected tenant's GUID is known ([`TenantId::guid`](crate::model::TenantId::guid):
+/// given as a GUID, or resolved by discovery). The tenant is still not proven until a token
+/// works.
 pub fn check_admin_consent(
     target: &Target,
     expected_state: &ConsentState,
@@ -121,7 +123,7 @@ pub fn check_admin_consent(
     let Some(tenant) = &callback.tenant else {
         return Err(ProviderError::ConsentCallback("no tenant in the callback"));
     };
-    if target.tenant.is_guid() && !target.tenant.as_str().eq_ignore_ascii_case(tenant) {
+    if target.tenant.is_other_than(tenant) {
         return Err(ProviderError::ConsentCallback(
             "consent came from another tenant than the invited one",
         ));

@@ -22,7 +22,8 @@ pub use consent::{ConsentCallback, admin_consent_url, check_admin_consent};
 pub use mailer::{InvitationMessage, Mailer};
 pub use pager::{Connections, Journeys, Listing, Pager, Records};
 pub use provider::{
-    AdminConsentRequest, DeviceAuthorization, DevicePoll, IdentityProvider, TokenResponse,
+    AdminConsentRequest, DeviceAuthorization, DevicePoll, IdentityProvider, TenantDiscovery,
+    TokenResponse,
 };
 pub(crate) use store::verification_target;
 pub use store::{

@@ -11,9 +11,10 @@ use url::Url;
 
 use super::consent::ConsentCallback;
 use super::target::Target;
-use crate::error::ProviderError;
+use crate::error::{ProviderDetail, ProviderError};
 use crate::model::{
-    AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken, Scopes, TenantInfo,
+    AccessToken, ClientSecret, ConsentState, DeviceCode, DiscoveredTenant, Password, RefreshToken,
+    Scopes, TenantId, TenantInfo,
 };
 
 /// An RFC 8628 device authorization response, with relative times as on the wire.
@@ -72,6 +73,22 @@ pub enum DevicePoll {
     Granted(TokenResponse),
 }
 
+/// What [`IdentityProvider::discover_tenant`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TenantDiscovery {
+    /// The tenant exists: its GUID and cloud.
+    Found(DiscoveredTenant),
+    /// No tenant has this GUID or verified domain (Entra ID: HTTP 400 `invalid_tenant`,
+    /// AADSTS90002). Inviting it is an
+    /// [`InputError::UnknownTenant`](crate::error::InputError::UnknownTenant).
+    Unknown(ProviderDetail),
+    /// The provider has no tenant discovery (a standards-only server): the tenant is kept as
+    /// given, and later checks compare it as before (a GUID by GUID, a domain by the verified
+    /// domains the validating call names).
+    Unsupported,
+}
+
 /// What an admin-consent URL asks for.
 #[derive(Debug, Clone)]
 pub struct AdminConsentRequest {
@@ -92,6 +109,23 @@ pub trait IdentityProvider: Send + Sync + std::fmt::Debug {
     /// so one clock rules the journeys and the provider. The engine calls it once when it is
     /// built; a provider that was given a clock before keeps it. The default ignores it.
     fn use_clock(&self, _clock: std::sync::Arc<dyn super::Clock>) {}
+
+    /// Resolves `tenant` (a GUID or a verified domain) to its GUID and cloud before anything
+    /// else happens, anonymously. The engine calls it when a customer is created (invitation,
+    /// password and app-registration journeys) and keeps the GUID in the customer's
+    /// [`TenantId`]; every later check compares GUIDs.
+    ///
+    /// Entra ID reads the tenant's OpenID configuration
+    /// (`GET {authority}/{tenant}/v2.0/.well-known/openid-configuration`: the GUID from its
+    /// `issuer`, plus `cloud_instance_name`, `msgraph_host`, `tenant_region_scope`). A
+    /// transient failure is an `Err` whose action is a retry.
+    ///
+    /// The default, for providers without tenant discovery (a standards-only OAuth 2.0 /
+    /// OpenID Connect server has none), answers [`TenantDiscovery::Unsupported`]: the tenant
+    /// is kept as given.
+    async fn discover_tenant(&self, _tenant: &TenantId) -> Result<TenantDiscovery, ProviderError> {
+        Ok(TenantDiscovery::Unsupported)
+    }
 
     /// Starts a device authorization (RFC 8628 §3.1).
     async fn device_authorization(

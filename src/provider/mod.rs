@@ -21,5 +21,5 @@ pub use oauth::{DEFAULT_CALL_DEADLINE, MAX_BODY_BYTES, RetryPolicy};
 
 pub use crate::ports::{
     AdminConsentRequest, ConsentCallback, DeviceAuthorization, DevicePoll, IdentityProvider,
-    Target, TokenResponse, admin_consent_url, check_admin_consent,
+    Target, TenantDiscovery, TokenResponse, admin_consent_url, check_admin_consent,
 };

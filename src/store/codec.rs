@@ -45,7 +45,9 @@ use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password
 use crate::model::{Actor, AuditEvent};
 use crate::model::{CodeHash, Delivery, Invitation};
 use crate::model::{Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification};
-use crate::model::{CustomerId, EmailAddress, JourneyId, Method, PendingSwitch, TenantId, Version};
+use crate::model::{
+    CustomerId, DiscoveredTenant, EmailAddress, JourneyId, Method, PendingSwitch, TenantId, Version,
+};
 use crate::ports::Record;
 use crate::seal::Sealer;
 
@@ -274,6 +276,12 @@ fn encode_facts(c: &Customer, secrets: &mut SecretsV1) -> FactsV1 {
     FactsV1 {
         id: c.id.as_str().to_owned(),
         tenant: c.tenant.as_str().to_owned(),
+        tenant_discovery: c.tenant.discovered().map(|d| DiscoveryV1 {
+            id: d.id.clone(),
+            cloud_instance_name: d.cloud_instance_name.clone(),
+            msgraph_host: d.msgraph_host.clone(),
+            tenant_region_scope: d.tenant_region_scope.clone(),
+        }),
         admin_email: c.admin_email.as_str().to_owned(),
         method: c.method.as_str().to_owned(),
         created_at: Ts(c.created_at),
@@ -341,7 +349,7 @@ fn decode_facts(f: FactsV1, secrets: &mut SecretsV1) -> Result<Customer, StoreEr
     let input = |e: crate::error::InputError| corrupt(e.to_string());
     let customer = Customer {
         id: CustomerId::new(f.id).map_err(input)?,
-        tenant: TenantId::new(f.tenant).map_err(input)?,
+        tenant: decode_tenant(f.tenant, f.tenant_discovery).map_err(input)?,
         admin_email: EmailAddress::new(f.admin_email).map_err(input)?,
         method: Method::parse(&f.method).ok_or_else(|| corrupt("unknown method".into()))?,
         created_at: f.created_at.0,
@@ -432,6 +440,23 @@ fn decode_facts(f: FactsV1, secrets: &mut SecretsV1) -> Result<Customer, StoreEr
         }),
     };
     Ok(customer)
+}
+
+/// The tenant as invited, with what discovery found when the body has it (bodies written
+/// before tenant discovery have not: the tenant stays as given).
+fn decode_tenant(
+    tenant: String,
+    discovery: Option<DiscoveryV1>,
+) -> Result<TenantId, crate::error::InputError> {
+    let tenant = TenantId::new(tenant)?;
+    let Some(d) = discovery else {
+        return Ok(tenant);
+    };
+    let mut found = DiscoveredTenant::new(d.id)?;
+    found.cloud_instance_name = d.cloud_instance_name;
+    found.msgraph_host = d.msgraph_host;
+    found.tenant_region_scope = d.tenant_region_scope;
+    tenant.with_discovery(found)
 }
 
 fn encode_stage(stage: &Stage, secrets: &mut SecretsV1) -> Result<StageV1, StoreError> {
@@ -607,6 +632,9 @@ struct SwitchV1 {
 struct FactsV1 {
     id: String,
     tenant: String,
+    /// What tenant discovery found; absent in bodies written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant_discovery: Option<DiscoveryV1>,
     admin_email: String,
     method: String,
     created_at: Ts,
@@ -621,6 +649,18 @@ struct FactsV1 {
     /// Absent in bodies written before leases existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_lease: Option<LeaseV1>,
+}
+
+/// A [`DiscoveredTenant`]: the tenant's GUID and cloud.
+#[derive(Serialize, Deserialize)]
+struct DiscoveryV1 {
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cloud_instance_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    msgraph_host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant_region_scope: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -6,6 +6,11 @@
 //! workflow, MFA on the password grant, consent required, dead refresh tokens) and queues
 //! faults per operation (throttling with `Retry-After`, 5xx). Every call is recorded.
 //!
+//! Tenant discovery answers as Entra ID would: every tenant exists, its GUID derived from its
+//! name ([`MockProvider::tenant_guid`]) unless [`MockProvider::discovers_as`] says another,
+//! in the public cloud; [`MockProvider::unknown_tenant`] makes a name unknown and
+//! [`MockProvider::without_tenant_discovery`] turns discovery off (as a standards-only server).
+//!
 //! ```
 //! use tenant_access::testing::mock::{MockProvider, Operation};
 //! use std::time::Duration;
@@ -31,11 +36,13 @@ use url::Url;
 use crate::error::{ProviderDetail, ProviderError};
 use crate::model::TenantInfo;
 use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
-use crate::model::{CustomerId, Scopes, TenantId};
+use crate::model::{CustomerId, DiscoveredTenant, Scopes, TenantId};
 use crate::ports::{
     AdminConsentRequest, ConsentCallback, DeviceAuthorization, DevicePoll, IdentityProvider,
-    Target, TokenResponse, admin_consent_url, check_admin_consent,
+    Target, TenantDiscovery, TokenResponse, admin_consent_url, check_admin_consent,
 };
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// The provider operations, for scripting faults and counting calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,6 +106,7 @@ pub struct Script {
     invalid_credentials: bool,
     refresh_dead: bool,
     validates_as: Option<TenantInfo>,
+    token_tenant: Option<String>,
     faults: HashMap<Operation, VecDeque<ProviderError>>,
 }
 
@@ -166,6 +174,14 @@ impl Script {
         self
     }
 
+    /// Access tokens are JWT-shaped (unsigned) and name `tenant` (a GUID) in their `tid`
+    /// claim, as when the customer signed in or consented in another tenant. Without this,
+    /// access tokens are opaque (no `tid` to check).
+    pub fn token_tenant(&mut self, tenant: impl Into<String>) -> &mut Self {
+        self.token_tenant = Some(tenant.into());
+        self
+    }
+
     /// The next call of `operation` fails with `error` (queue several for several failures).
     pub fn fail(&mut self, operation: Operation, error: ProviderError) -> &mut Self {
         self.faults.entry(operation).or_default().push_back(error);
@@ -205,6 +221,18 @@ struct Inner {
     scripts: HashMap<String, Script>,
     calls: Vec<Call>,
     issued: u64,
+    /// Tenant discovery, by tenant name (lower-case).
+    tenants: HashMap<String, Discovery>,
+    discovery_off: bool,
+    discoveries: usize,
+}
+
+/// What tenant discovery answers for one tenant name.
+#[derive(Debug)]
+enum Discovery {
+    Unknown,
+    Found(DiscoveredTenant),
+    Fails(ProviderError),
 }
 
 const AUTHORITY: &str = "https://login.mock.invalid";
@@ -274,6 +302,7 @@ impl MockProvider {
             .and_then(|mut s| s.next())
             .unwrap_or_default()
             .to_owned();
+        let guid = self.tenant_guid(&tenant);
         let mut redirect = query
             .get("redirect_uri")
             .and_then(|r| Url::parse(r).ok())
@@ -284,7 +313,7 @@ impl MockProvider {
                 pairs.append_pair(k, v);
             }
             if with_tenant {
-                pairs.append_pair("tenant", &tenant_guid(&tenant));
+                pairs.append_pair("tenant", &guid);
                 if let Some(scope) = query.get("scope") {
                     pairs.append_pair("scope", scope);
                 }
@@ -294,6 +323,42 @@ impl MockProvider {
             }
         }
         redirect
+    }
+
+    /// The GUID the mock gives a tenant named by GUID or domain: the one
+    /// [`discovers_as`](Self::discovers_as) set, else itself for a GUID, else one derived
+    /// from the domain. Consent callbacks and validation name it.
+    pub fn tenant_guid(&self, tenant: &str) -> String {
+        self.lock().guid_of(tenant)
+    }
+
+    /// Tenant discovery finds `found` for `tenant` (a GUID or domain).
+    pub fn discovers_as(&self, tenant: &str, found: DiscoveredTenant) {
+        let name = tenant.trim().to_ascii_lowercase();
+        self.lock().tenants.insert(name, Discovery::Found(found));
+    }
+
+    /// No tenant has this name: discovery answers [`TenantDiscovery::Unknown`] (AADSTS90002).
+    pub fn unknown_tenant(&self, tenant: &str) {
+        let name = tenant.trim().to_ascii_lowercase();
+        self.lock().tenants.insert(name, Discovery::Unknown);
+    }
+
+    /// The next discovery of `tenant` fails with `error` (once; then it finds the tenant).
+    pub fn fail_discovery(&self, tenant: &str, error: ProviderError) {
+        let name = tenant.trim().to_ascii_lowercase();
+        self.lock().tenants.insert(name, Discovery::Fails(error));
+    }
+
+    /// Tenant discovery answers [`TenantDiscovery::Unsupported`] from now on, as a
+    /// standards-only server would: tenants are kept as given.
+    pub fn without_tenant_discovery(&self) {
+        self.lock().discovery_off = true;
+    }
+
+    /// How many tenant discoveries were asked for.
+    pub fn discoveries(&self) -> usize {
+        self.lock().discoveries
     }
 
     /// Every call so far, oldest first.
@@ -354,6 +419,15 @@ impl MockProvider {
 }
 
 impl Inner {
+    /// [`MockProvider::tenant_guid`].
+    fn guid_of(&self, tenant: &str) -> String {
+        let name = tenant.trim().to_ascii_lowercase();
+        match self.tenants.get(&name) {
+            Some(Discovery::Found(found)) => found.id.clone(),
+            _ => tenant_guid(&name),
+        }
+    }
+
     fn script(&mut self, target: &Target) -> &mut Script {
         self.scripts.entry(target.customer.to_string()).or_default()
     }
@@ -361,8 +435,17 @@ impl Inner {
     fn tokens(&mut self, target: &Target, with_refresh: bool) -> TokenResponse {
         self.issued += 1;
         let n = self.issued;
+        let opaque = format!("mock-at-{}-{n}", target.customer);
+        let access_token = match &self.script(target).token_tenant {
+            // Unsigned but JWT-shaped, with the scripted `tid`.
+            Some(tid) => format!(
+                "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.{}.{opaque}",
+                URL_SAFE_NO_PAD.encode(serde_json::json!({ "tid": tid }).to_string())
+            ),
+            None => opaque,
+        };
         TokenResponse {
-            access_token: AccessToken::new(format!("mock-at-{}-{n}", target.customer)),
+            access_token: AccessToken::new(access_token),
             refresh_token: with_refresh
                 .then(|| RefreshToken::new(format!("mock-rt-{}-{n}", target.customer))),
             expires_in: Duration::from_secs(3599),
@@ -395,6 +478,43 @@ fn detail(error: &str, code: u32, text: &str) -> ProviderDetail {
 
 #[async_trait]
 impl IdentityProvider for MockProvider {
+    async fn discover_tenant(&self, tenant: &TenantId) -> Result<TenantDiscovery, ProviderError> {
+        let mut inner = self.lock();
+        inner.discoveries += 1;
+        if inner.discovery_off {
+            return Ok(TenantDiscovery::Unsupported);
+        }
+        let name = tenant.as_str();
+        match inner.tenants.remove(name) {
+            Some(Discovery::Unknown) => {
+                inner.tenants.insert(name.to_owned(), Discovery::Unknown);
+                Ok(TenantDiscovery::Unknown(detail(
+                    "invalid_tenant",
+                    90002,
+                    &format!("Tenant '{name}' not found."),
+                )))
+            }
+            Some(Discovery::Fails(error)) => Err(error),
+            found => {
+                let found = match found {
+                    Some(Discovery::Found(found)) => found,
+                    _ => {
+                        let mut found = DiscoveredTenant::new(tenant_guid(name))
+                            .expect("tenant_guid makes GUIDs");
+                        found.cloud_instance_name = Some("microsoftonline.com".into());
+                        found.msgraph_host = Some("graph.microsoft.com".into());
+                        found.tenant_region_scope = Some("NA".into());
+                        found
+                    }
+                };
+                inner
+                    .tenants
+                    .insert(name.to_owned(), Discovery::Found(found.clone()));
+                Ok(TenantDiscovery::Found(found))
+            }
+        }
+    }
+
     async fn device_authorization(
         &self,
         target: &Target,
@@ -554,10 +674,11 @@ impl IdentityProvider for MockProvider {
             return Err(fault);
         }
         check_admin_consent(target, expected_state, callback)?;
+        let expected = inner.guid_of(target.tenant.as_str());
         if callback
             .tenant
             .as_deref()
-            .is_some_and(|t| t != tenant_guid(target.tenant.as_str()))
+            .is_some_and(|t| !t.eq_ignore_ascii_case(&expected))
         {
             return Err(ProviderError::ConsentCallback(
                 "consent came from another tenant than the invited one",
@@ -598,11 +719,7 @@ impl IdentityProvider for MockProvider {
         } else {
             vec![tenant.to_owned()]
         };
-        let id = if target.tenant.is_guid() {
-            tenant.to_owned()
-        } else {
-            tenant_guid(tenant)
-        };
+        let id = inner.guid_of(tenant);
         Ok(TenantInfo {
             id,
             display_name: format!("Mock tenant {tenant}"),

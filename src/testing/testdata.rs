@@ -12,7 +12,9 @@ use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password
 use crate::model::{
     Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification, VerificationStatus,
 };
-use crate::model::{CustomerId, EmailAddress, JourneyId, Method, PendingSwitch, TenantId, Version};
+use crate::model::{
+    CustomerId, DiscoveredTenant, EmailAddress, JourneyId, Method, PendingSwitch, TenantId, Version,
+};
 use crate::model::{Delivery, Invitation, InvitationCode};
 use crate::ports::Record;
 
@@ -44,6 +46,19 @@ pub(crate) fn record(id: &str, kind: StageKind, n: u64) -> Record {
     }
 }
 
+/// The sample tenant: as given for even `n`, resolved by discovery (GUID and cloud) for odd.
+fn sample_tenant(n: u64) -> TenantId {
+    let tenant = TenantId::new("contoso.onmicrosoft.com").expect("tenant");
+    if n % 2 == 0 {
+        return tenant;
+    }
+    let mut found = DiscoveredTenant::new("72f988bf-86f1-41af-91ab-2d7cd011db47").expect("guid");
+    found.cloud_instance_name = Some("microsoftonline.com".into());
+    found.msgraph_host = Some("graph.microsoft.com".into());
+    found.tenant_region_scope = Some("EU".into());
+    tenant.with_discovery(found).expect("a GUID")
+}
+
 /// The facts and stage of a sample journey; every secret starts with `MARKER` and names
 /// `prefix`.
 fn parts(id: &str, kind: StageKind, n: u64, prefix: &str) -> (Customer, Stage) {
@@ -68,7 +83,7 @@ fn parts(id: &str, kind: StageKind, n: u64, prefix: &str) -> (Customer, Stage) {
     };
     let customer = Customer {
         id: CustomerId::new(id).expect("sample id"),
-        tenant: TenantId::new("contoso.onmicrosoft.com").expect("tenant"),
+        tenant: sample_tenant(n),
         admin_email: EmailAddress::new("admin@contoso.com").expect("email"),
         method,
         created_at: BASE,

@@ -183,6 +183,10 @@ impl EntraConfig {
         self.tenant_endpoint(tenant, &["oauth2", "v2.0", "token"])
     }
 
+    pub(super) fn openid_configuration_url(&self, tenant: &str) -> Url {
+        self.tenant_endpoint(tenant, &["v2.0", ".well-known", "openid-configuration"])
+    }
+
     pub(super) fn device_url(&self, tenant: &str) -> Url {
         self.tenant_endpoint(tenant, &["oauth2", "v2.0", "devicecode"])
     }

@@ -1,8 +1,6 @@
 //! Microsoft Graph: the one call that validates a token (`GET /v1.0/organization`), its
 //! answers, and the tenant a JWT access token names.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -24,27 +22,7 @@ use crate::model::TenantInfo;
 /// assert_eq!(token_tenant("an-opaque-token"), None);
 /// ```
 pub fn token_tenant(token: &str) -> Option<String> {
-    let mut parts = token.split('.');
-    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let bytes = URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .or_else(|_| URL_SAFE.decode(payload))
-        .ok()?;
-    // Only `tid` is read: every other claim is skipped without being built (this runs on
-    // every verification, so no `Value` tree of the whole payload).
-    let claims: TidClaim<'_> = serde_json::from_slice(&bytes).ok()?;
-    claims.tid.map(std::borrow::Cow::into_owned)
-}
-
-/// The one claim [`token_tenant`] reads; a `tid` that is not a string makes the token
-/// unreadable (`None`), as does a repeated `tid`.
-#[derive(Deserialize)]
-struct TidClaim<'a> {
-    #[serde(borrow, default)]
-    tid: Option<std::borrow::Cow<'a, str>>,
+    crate::model::jwt_tenant(token)
 }
 
 /// Graph's `GET /organization` answer: a list whose first entry is the tenant (the rest, if

@@ -43,6 +43,7 @@ use url::Url;
 
 mod codes;
 mod config;
+mod discovery;
 mod graph;
 
 pub use super::oauth::{DEFAULT_CALL_DEADLINE, MAX_BODY_BYTES, RetryPolicy};
@@ -52,12 +53,12 @@ pub use graph::token_tenant;
 use super::oauth::{self, Client, HttpClient, TokenEndpoint};
 use crate::error::ProviderError;
 use crate::model::Scopes;
-use crate::model::TenantInfo;
 use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
+use crate::model::{TenantId, TenantInfo};
 use crate::ports::Clock;
 use crate::ports::{
     AdminConsentRequest, ConsentCallback, DeviceAuthorization, DevicePoll, IdentityProvider,
-    Target, TokenResponse, admin_consent_url, check_admin_consent,
+    Target, TenantDiscovery, TokenResponse, admin_consent_url, check_admin_consent,
 };
 use codes::DIALECT;
 use graph::{graph_error, parse_organization};
@@ -132,6 +133,16 @@ impl EntraProvider {
 impl IdentityProvider for EntraProvider {
     fn use_clock(&self, clock: Arc<dyn Clock>) {
         EntraProvider::use_clock(self, clock);
+    }
+
+    /// Reads the tenant's anonymous OpenID configuration: the GUID from its `issuer`, and its
+    /// cloud (`cloud_instance_name`, `msgraph_host`, `tenant_region_scope`). HTTP 400
+    /// `invalid_tenant` (AADSTS90002) is [`TenantDiscovery::Unknown`]. Transient faults are
+    /// retried within the call's deadline, as for every other request.
+    async fn discover_tenant(&self, tenant: &TenantId) -> Result<TenantDiscovery, ProviderError> {
+        let url = self.config.openid_configuration_url(tenant.as_str());
+        let answer = self.http.get(&url, None).await?;
+        discovery::read_discovery(answer.status, &answer.body)
     }
 
     async fn device_authorization(
@@ -303,6 +314,8 @@ mod tests {
                 let _ = codes::classify(oauth::Request::Refresh, e);
             }
             let _ = token_tenant(&String::from_utf8_lossy(&body));
+            let _ = discovery::read_discovery(200, &body);
+            let _ = discovery::read_discovery(400, &body);
         }
 
         #[test]

@@ -76,6 +76,7 @@ impl FakeEntraBuilder {
             clock: self.clock.clone(),
             client_id: self.client_id,
             tenants: HashMap::new(),
+            unknown: Default::default(),
             devices: HashMap::new(),
             refresh: HashMap::new(),
             access: HashMap::new(),
@@ -191,10 +192,36 @@ impl FakeEntra {
         Ok(EntraProvider::new(self.entra_config().retry(retry))?.with_clock(self.clock.clone()))
     }
 
-    /// The GUID of a tenant named by GUID or domain (creating it on first use).
+    /// The GUID of a tenant named by GUID or domain (creating it on first use); empty for a
+    /// name no tenant has ([`forget_tenant`](Self::forget_tenant), `common`).
     pub fn tenant_id(&self, tenant: &str) -> String {
         let mut s = self.lock();
         s.tenant(tenant).map(|t| t.id.clone()).unwrap_or_default()
+    }
+
+    /// From now on no tenant has this name (a domain or GUID), nor the GUID the fake gives
+    /// it: every endpoint naming it, tenant discovery included, answers HTTP 400
+    /// `invalid_tenant` (AADSTS90002), as Entra ID does for a domain nobody verified. Tenants
+    /// are otherwise created on first use. Returns whether the tenant existed (it is dropped
+    /// with everything in it).
+    ///
+    /// ```
+    /// # use tenant_access::testing::fake_entra::FakeEntra;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let fake = FakeEntra::start().await?;
+    /// fake.forget_tenant("nobody.example");
+    /// assert_eq!(fake.tenant_id("nobody.example"), "");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn forget_tenant(&self, tenant: &str) -> bool {
+        let name = tenant.trim().to_ascii_lowercase();
+        let id = super::state::tenant_guid(&name);
+        let mut s = self.lock();
+        s.unknown.insert(name);
+        s.unknown.insert(id.clone());
+        s.tenants.remove(&id).is_some()
     }
 
     /// Changes what `tenant` does differently (see [`Scenario`](super::Scenario)); the

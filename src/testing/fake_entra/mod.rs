@@ -9,7 +9,9 @@
 //! [`expire`](FakeEntra::expire), [`require_admin_approval`](FakeEntra::require_admin_approval)
 //! and [`approve_admin_consent_requests`](FakeEntra::approve_admin_consent_requests), users with
 //! MFA on or off, app registrations, refresh-token revocation, injected 429/5xx, and request
-//! counters. Expiry follows the [`Clock`](crate::ports::Clock) it is given, so a
+//! counters. Tenants are created on first use, unless
+//! [`forget_tenant`](FakeEntra::forget_tenant) made a name unknown: then every endpoint naming
+//! it answers 400 `invalid_tenant` (AADSTS90002). Expiry follows the [`Clock`](crate::ports::Clock) it is given, so a
 //! [`ManualClock`](crate::testing::ManualClock) drives it without sleeping.
 //!
 //! The parts: `state` (the fake directory and what it issued), `routes` (the HTTP endpoints)
@@ -22,6 +24,7 @@
 //! | POST | `/{tenant}/oauth2/v2.0/devicecode` |
 //! | POST | `/{tenant}/oauth2/v2.0/token` (device code, password, client credentials, refresh) |
 //! | GET  | `/{tenant}/v2.0/adminconsent` (redirects to `redirect_uri`) |
+//! | GET  | `/{tenant}/v2.0/.well-known/openid-configuration` (tenant discovery) |
 //! | GET  | `/v1.0/organization` |
 //!
 //! ```

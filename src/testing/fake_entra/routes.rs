@@ -26,6 +26,10 @@ pub(super) fn router(state: Shared) -> Router {
         .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/{tenant}/v2.0/adminconsent", get(adminconsent))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
         .route("/v1.0/organization", get(organization))
         .with_state(state)
 }
@@ -133,6 +137,73 @@ async fn hold_back(state: &Shared, tenant: &str) {
     }
 }
 
+/// Entra's answer for a tenant name no tenant has: 400 `invalid_tenant`, AADSTS90002.
+fn unknown_tenant(now: OffsetDateTime, name: &str) -> Response {
+    oauth_error(
+        now,
+        StatusCode::BAD_REQUEST,
+        "invalid_tenant",
+        Some(90002),
+        &format!(
+            "Tenant '{name}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+        ),
+        None,
+    )
+}
+
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration`: the tenant's anonymous OpenID
+/// configuration (tenant discovery), its issuer naming the tenant GUID, with the cloud facts
+/// of the public cloud. Endpoints point at this server.
+async fn openid_configuration(
+    AxumState(state): AxumState<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let mut s = lock(&state);
+    s.count(FakeRequest::OpenIdConfiguration);
+    if let Some(fault) = fault(&mut s, FakeEndpoint::OpenIdConfiguration) {
+        return fault;
+    }
+    let now = s.now();
+    let Some(tenant) = s.tenant(&name) else {
+        return unknown_tenant(now, &name);
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let base = format!("http://{host}/{}", tenant.id);
+    json_response(
+        StatusCode::OK,
+        json!({
+            "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+            "token_endpoint_auth_methods_supported":
+                ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": format!("{base}/discovery/v2.0/keys"),
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": format!("{base}/v2.0"),
+            "request_uri_parameter_supported": false,
+            "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+            "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+            "device_authorization_endpoint": format!("{base}/oauth2/v2.0/devicecode"),
+            "http_logout_supported": true,
+            "frontchannel_logout_supported": true,
+            "end_session_endpoint": format!("{base}/oauth2/v2.0/logout"),
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "tid", "name", "email"],
+            "kerberos_endpoint": format!("{base}/kerberos"),
+            "tenant_region_scope": "NA",
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_graph_host_name": "graph.windows.net",
+            "msgraph_host": "graph.microsoft.com",
+            "rbac_url": "https://pas.windows.net",
+        }),
+    )
+}
+
 fn form(body: &[u8]) -> HashMap<String, String> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
@@ -175,14 +246,7 @@ async fn devicecode(
         .tenant(&tenant)
         .map(|t| (t.id.clone(), t.scenario.verification_uri_complete))
     else {
-        return oauth_error(
-            now,
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            Some(90002),
-            "Tenant not found.",
-            None,
-        );
+        return unknown_tenant(now, &tenant);
     };
     let device_code = format!("DAQABAAEAAA{}", s.random(48));
     let user_code: String = {
@@ -248,14 +312,7 @@ async fn token(
     }
     let now = s.now();
     let Some(tenant) = s.tenant(&tenant).map(|t| t.id.clone()) else {
-        return oauth_error(
-            now,
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            Some(90002),
-            "Tenant not found.",
-            None,
-        );
+        return unknown_tenant(now, &tenant);
     };
     let client_id = fields.get("client_id").cloned().unwrap_or_default();
     if client_id.is_empty() {
@@ -579,7 +636,7 @@ fn refresh(s: &mut State, now: OffsetDateTime, tenant_id: &str, refresh_token: &
 
 async fn adminconsent(
     AxumState(state): AxumState<Shared>,
-    Path(tenant): Path<String>,
+    Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
     let mut s = lock(&state);
@@ -608,15 +665,8 @@ async fn adminconsent(
             None,
         );
     };
-    let Some(tenant) = s.tenant(&tenant) else {
-        return oauth_error(
-            now,
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            Some(90002),
-            "Tenant not found.",
-            None,
-        );
+    let Some(tenant) = s.tenant(&name) else {
+        return unknown_tenant(now, &name);
     };
     let client_id = fields["client_id"].clone();
     {
@@ -630,7 +680,9 @@ async fn adminconsent(
         } else {
             tenant.consented.insert(client_id.clone());
             tenant.approval_requests.retain(|c| c != &client_id);
-            q.append_pair("tenant", &tenant.id)
+            // A scenario may make the redirect name another tenant than the one consented in.
+            let named = tenant.scenario.consent_callback_tenant.as_deref();
+            q.append_pair("tenant", named.unwrap_or(&tenant.id))
                 .append_pair("scope", &fields["scope"]);
         }
         if let Some(state) = fields.get("state") {

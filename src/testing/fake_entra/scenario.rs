@@ -23,6 +23,11 @@ pub struct Scenario {
     /// The admin-consent redirect names this tenant (a GUID or a domain) instead of the one
     /// consent was given in.
     pub consent_callback_tenant: Option<String>,
+    /// Tokens issued in this tenant name this tenant (a GUID or a domain, written as its GUID)
+    /// in their `tid` claims, access and id token, and Graph answers for it: as when the
+    /// domain a request names was moved to another tenant after the invitation. Refresh
+    /// tokens stay this tenant's.
+    pub token_tenant: Option<String>,
     /// Access tokens issued in this tenant (every grant) live this long instead of
     /// [`ACCESS_TOKEN_LIFETIME`](super::ACCESS_TOKEN_LIFETIME): their `expires_in` says so,
     /// and Graph refuses them from then on.

@@ -41,6 +41,8 @@ pub enum FakeRequest {
     AdminConsent,
     /// `GET /v1.0/organization`.
     Organization,
+    /// `GET /{tenant}/v2.0/.well-known/openid-configuration` (tenant discovery).
+    OpenIdConfiguration,
 }
 
 /// The endpoint an injected fault hits.
@@ -53,6 +55,8 @@ pub enum FakeEndpoint {
     Token,
     /// Graph's `/v1.0/organization`.
     Organization,
+    /// A tenant's OpenID configuration (tenant discovery).
+    OpenIdConfiguration,
 }
 
 /// A fault FakeEntra answers with instead of serving the next request.
@@ -72,6 +76,9 @@ pub(super) struct State {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) client_id: String,
     pub(super) tenants: HashMap<String, Tenant>,
+    /// Tenant names (domains and GUIDs) no tenant has: every endpoint naming one answers 400
+    /// `invalid_tenant` (AADSTS90002).
+    pub(super) unknown: HashSet<String>,
     pub(super) devices: HashMap<String, Device>,
     pub(super) refresh: HashMap<String, Refresh>,
     pub(super) access: HashMap<String, Access>,
@@ -170,13 +177,17 @@ impl State {
         self.clock.now()
     }
 
-    /// The tenant named by a GUID or domain, created on first use.
+    /// The tenant named by a GUID or domain, created on first use; `None` for shared names
+    /// and forgotten ones ([`FakeEntra::forget_tenant`](super::FakeEntra::forget_tenant)).
     pub(super) fn tenant(&mut self, name: &str) -> Option<&mut Tenant> {
         let name = name.trim().to_ascii_lowercase();
         if name.is_empty() || matches!(name.as_str(), "common" | "consumers" | "organizations") {
             return None;
         }
         let id = tenant_guid(&name);
+        if self.unknown.contains(&name) || self.unknown.contains(&id) {
+            return None;
+        }
         let tenant = self.tenants.entry(id.clone()).or_insert_with(|| Tenant {
             id: id.clone(),
             ..Tenant::default()
@@ -226,15 +237,24 @@ impl State {
         let now = self.now();
         let lifetime = self.access_token_lifetime(tenant);
         let expires_at = now + lifetime;
+        // The tenant the tokens name (`tid`): this one, unless its scenario says another.
+        let claimed = self
+            .tenants
+            .get(tenant)
+            .and_then(|t| t.scenario.token_tenant.clone());
+        let tid = claimed
+            .and_then(|name| self.tenant(&name).map(|t| t.id.clone()))
+            .unwrap_or_else(|| tenant.to_owned());
+        let tid = tid.as_str();
         let jti = self.random(16);
         let mut claims = json!({
             "aud": GRAPH_RESOURCE,
-            "iss": format!("https://sts.windows.net/{tenant}/"),
+            "iss": format!("https://sts.windows.net/{tid}/"),
             "iat": now.unix_timestamp(),
             "nbf": now.unix_timestamp(),
             "exp": expires_at.unix_timestamp(),
             "appid": client_id,
-            "tid": tenant,
+            "tid": tid,
             "uti": jti,
             "ver": "1.0",
         });
@@ -253,7 +273,7 @@ impl State {
         self.access.insert(
             access_token.clone(),
             Access {
-                tenant: tenant.to_owned(),
+                tenant: tid.to_owned(),
                 client_id: client_id.to_owned(),
                 app_only,
                 expires_at,
@@ -295,7 +315,7 @@ impl State {
             body["refresh_token"] = json!(refresh_token);
         }
         if !app_only && scope.split(' ').any(|s| s == "openid") {
-            let id_claims = json!({"tid": tenant, "aud": client_id, "ver": "2.0"});
+            let id_claims = json!({"tid": tid, "aud": client_id, "ver": "2.0"});
             body["id_token"] = json!(format!(
                 "{}.{}.{}",
                 URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT","alg":"RS256"}"#),

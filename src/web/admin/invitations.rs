@@ -163,6 +163,11 @@ pub(super) async fn create(
                 format!("Not created: a customer with the id \u{201c}{id}\u{201d} exists already.");
             render_invitations(&state, &csrf.0, &operator, None, form, Some(message)).await
         }
+        // An unknown tenant (found at invitation time) is the operator's input to fix.
+        Err(Error::Input(error)) => {
+            let message = format!("Not created: the {error}.");
+            render_invitations(&state, &csrf.0, &operator, None, form, Some(message)).await
+        }
         Err(error) => state
             .web
             .error_page(&WebError::Engine(error), Some(&csrf.0)),
