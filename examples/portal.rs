@@ -17,6 +17,14 @@
 //! name ends in `.approval.test` run the admin consent workflow: the sign-in ends in an
 //! approval request, which a "reviewer" approves 20 seconds later; then press *Continue
 //! authentication* in the wizard.
+//!
+//! Against guessing and slow clients: every request passes a per-client rate limit
+//! (`web::RateLimit`, [`BURST`] at once, then one each [`REFILL_EVERY`]), and the server
+//! (`portal/serve.rs`) closes connections whose request head takes longer than
+//! [`HEADER_READ_TIMEOUT`] and answers `408` to requests not done within [`REQUEST_TIMEOUT`].
+
+#[path = "portal/serve.rs"]
+mod serve;
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -38,10 +46,23 @@ use tenant_access::seal::{Keyring, SealingKey};
 use tenant_access::store::{Filter, SqliteStore};
 use tenant_access::testing::CaptureMailer;
 use tenant_access::testing::fake_entra::FakeEntra;
-use tenant_access::web::{self, AdminAuthorizer, Operator, WebConfig};
+use tenant_access::web::{self, AdminAuthorizer, Operator, RateLimit, WebConfig};
 use tenant_access::{AnyOnboarding, Config, NewCustomer, PollOutcome, TenantAccess};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How long a client may take to send a request head (line and headers): generous for a
+/// person's browser, short enough that a few hundred half-open connections free themselves.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request may take to be answered, reading its body included. The wizard's
+/// slowest request is one provider call; the pages poll for progress instead of waiting.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests one client (IP address) may send at once: a page and its assets, a few clicks.
+const BURST: u32 = 30;
+/// Then one more request per client each this long (120 a minute): above what the pages'
+/// progress polling needs, far below a guessing script's pace. Behind a reverse proxy, key
+/// the limit on the address it forwards (`.client_key(ClientKey::ForwardedFor)`).
+const REFILL_EVERY: Duration = Duration::from_millis(500);
 
 /// Prints every invitation (the link is what the customer would click in the email) and
 /// keeps it, as a development mailer.
@@ -149,7 +170,8 @@ async fn main() -> Result<(), BoxError> {
     let config = WebConfig::new();
     let app = axum::Router::new()
         .merge(web::customer_router(ta.clone(), config.clone()))
-        .merge(web::admin_router(ta.clone(), config, auth));
+        .merge(web::admin_router(ta.clone(), config, auth))
+        .layer(RateLimit::per_client(BURST, REFILL_EVERY));
     let fake = Arc::new(fake);
     tokio::spawn(play_microsoft(ta.clone(), Arc::clone(&fake)));
 
@@ -159,7 +181,11 @@ async fn main() -> Result<(), BoxError> {
     println!("  SQLite store: {}", dir.join("portal.sqlite").display());
     println!("Invite a customer on {url}/admin/invitations; the link appears here. Ctrl-C stops.");
 
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let timeouts = serve::Timeouts {
+        header_read: HEADER_READ_TIMEOUT,
+        request: REQUEST_TIMEOUT,
+    };
+    let server = tokio::spawn(serve::serve(listener, app, timeouts));
     if smoke {
         let response = reqwest::Client::new()
             .get(format!("{url}/admin"))

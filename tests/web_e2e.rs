@@ -11,211 +11,25 @@
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use async_trait::async_trait;
-use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::time::Duration;
+use tenant_access::AnyOnboarding;
+use tenant_access::NewCustomer;
 use tenant_access::model::Password;
-use tenant_access::provider::RetryPolicy;
-use tenant_access::store::MemoryStore;
-use tenant_access::testing::CaptureMailer;
-use tenant_access::testing::fake_entra::{FakeEndpoint, FakeEntra, FakeRequest, Fault};
-use tenant_access::web::{self, AdminAuthorizer, Operator, WebConfig};
-use tenant_access::{AnyOnboarding, Config, NewCustomer, PollOutcome, TenantAccess};
-use tenant_access::{ports::Clock, testing::ManualClock};
+use tenant_access::testing::fake_entra::{FakeEndpoint, FakeRequest, Fault};
+
+#[path = "support/web.rs"]
+mod web_support;
+use web_support::*;
 
 /// Browser sessions run one at a time: two cores do not carry several chromiums well.
 static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-const ADMIN_COOKIE: &str = "e2e_admin";
-const ADMIN_TOKEN: &str = "e2e-operator-token";
 const WAIT: StdDuration = StdDuration::from_secs(15);
-
-/// The test portal's admin check: a fixed cookie, as an integrator's session would be.
-struct CookieAuth;
-
-#[async_trait]
-impl AdminAuthorizer for CookieAuth {
-    async fn authorize(&self, request: &Parts) -> Result<Operator, Response> {
-        let has = request
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .any(|c| c.trim() == format!("{ADMIN_COOKIE}={ADMIN_TOKEN}"));
-        if has {
-            Ok(Operator::new("alice@northwind.example"))
-        } else {
-            Err((StatusCode::UNAUTHORIZED, "sign in first").into_response())
-        }
-    }
-}
-
-/// A `ManualClock` whose waits can be held: while the gate is shut, `sleep_until` does not
-/// return. Lets a test look at a run that is waiting (e.g. *Verify all* paused by a
-/// `Retry-After`) for as long as it likes, then let it go; time still never passes by itself.
-#[derive(Debug, Clone)]
-struct GatedClock {
-    clock: ManualClock,
-    open: tokio::sync::watch::Sender<bool>,
-}
-
-impl GatedClock {
-    fn new(clock: ManualClock) -> Self {
-        Self {
-            clock,
-            open: tokio::sync::watch::Sender::new(true),
-        }
-    }
-
-    fn shut(&self) {
-        self.open.send_replace(false);
-    }
-
-    fn open(&self) {
-        self.open.send_replace(true);
-    }
-}
-
-#[async_trait]
-impl Clock for GatedClock {
-    fn now(&self) -> time::OffsetDateTime {
-        self.clock.now()
-    }
-
-    async fn sleep_until(&self, deadline: time::OffsetDateTime) {
-        let mut open = self.open.subscribe();
-        let _ = open.wait_for(|open| *open).await;
-        self.clock.sleep_until(deadline).await;
-    }
-}
-
-struct Portal {
-    url: String,
-    ta: TenantAccess,
-    fake: FakeEntra,
-    clock: ManualClock,
-    gate: GatedClock,
-    mailer: CaptureMailer,
-}
-
-impl Portal {
-    async fn start() -> Portal {
-        Self::start_at(None, "").await
-    }
-
-    /// A portal whose public address (where invitation links point) is `public`, e.g. an
-    /// https reverse proxy in front of it, with the routers nested under `base` ("" for the
-    /// root); it still listens on 127.0.0.1.
-    async fn start_at(public: Option<&str>, base: &str) -> Portal {
-        let clock = ManualClock::starting_now();
-        let gate = GatedClock::new(clock.clone());
-        let fake = FakeEntra::builder()
-            .clock(Arc::new(gate.clone()))
-            .start()
-            .await
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let mailer = CaptureMailer::new();
-        let ta = TenantAccess::builder()
-            .config(
-                Config::builder(public.unwrap_or(&format!("{url}{base}")))
-                    .msp_name("Northwind IT")
-                    .consent_client_id(fake.client_id())
-                    .consent_redirect_url(format!("{url}/authenticate/OAuth2Callback"))
-                    .build()
-                    .unwrap(),
-            )
-            .store(MemoryStore::new())
-            .mailer(mailer.clone())
-            // No retries inside a provider call, so an injected fault shows in the run.
-            .provider(fake.provider_with_retry(RetryPolicy::none()).unwrap())
-            .clock(gate.clone())
-            .build()
-            .unwrap();
-        let mut config = WebConfig::new().check_every(StdDuration::from_millis(150));
-        if !base.is_empty() {
-            config = config.base_path(base).unwrap();
-        }
-        let routers = web::customer_router(ta.clone(), config.clone()).merge(web::admin_router(
-            ta.clone(),
-            config,
-            CookieAuth,
-        ));
-        let app = if base.is_empty() {
-            routers
-        } else {
-            axum::Router::new().nest(base, routers)
-        };
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Portal {
-            url,
-            ta,
-            fake,
-            clock,
-            gate,
-            mailer,
-        }
-    }
-
-    /// Invites and mails a customer; returns the link from the email.
-    async fn invite(&self, id: &str, tenant: &str) -> String {
-        let email = format!("admin@{tenant}");
-        let new = NewCustomer::new(id, tenant, &email).unwrap();
-        self.ta
-            .invite(new)
-            .await
-            .unwrap()
-            .send(&self.ta)
-            .await
-            .unwrap();
-        self.link_to(&email)
-    }
-
-    fn link_to(&self, email: &str) -> String {
-        let message = self.mailer.last_to(email).expect("an invitation email");
-        message.link.expose_secret().to_owned()
-    }
-
-    /// A customer connected through the whole device-code journey, without a browser.
-    async fn connected(&self, id: &str, tenant: &str) {
-        let link = self.invite(id, tenant).await;
-        let code = link.rsplit('/').next().unwrap();
-        let AnyOnboarding::InvitationSent(sent) = self.ta.open_invitation(code).await.unwrap()
-        else {
-            panic!("not waiting")
-        };
-        let device = sent
-            .claim(&self.ta)
-            .await
-            .unwrap()
-            .start_device_code(&self.ta)
-            .await
-            .unwrap();
-        self.fake.sign_in(device.stage().user_code());
-        let PollOutcome::Authenticated(token) = device.poll_until_done(&self.ta).await.unwrap()
-        else {
-            panic!("no token")
-        };
-        token.validate(&self.ta).await.unwrap();
-    }
-
-    /// One device-code poll interval passes.
-    fn tick(&self) {
-        self.clock.advance(Duration::from_secs(5));
-    }
-}
 
 /// chromedriver on a free loopback port, and a headless chromium session through it.
 struct Browser {
@@ -785,132 +599,6 @@ async fn admin_consent_callback_in_the_browser() {
 
 // ---- HTTP-level checks: no browser needed ----
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// The `name=value` part of the response's `Set-Cookie` for `name`.
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
-    response
-        .headers()
-        .get_all(header::SET_COOKIE.as_str())
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(|v| {
-            let pair = v.split(';').next().unwrap().to_owned();
-            (pair, v.to_owned())
-        })
-}
-
-/// The user code a device-code page shows.
-fn user_code_in(page: &str) -> String {
-    let marker = "id=\"user-code\" class=\"user-code\">";
-    let at = page.find(marker).expect("a user code") + marker.len();
-    page[at..].split('<').next().unwrap().to_owned()
-}
-
-/// The hidden CSRF field's value in a page.
-fn csrf_field(page: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let at = page.find(marker).expect("a CSRF field") + marker.len();
-    page[at..].split('"').next().unwrap().to_owned()
-}
-
-/// `GET`s a page with forms: its CSRF cookie (`name=value`), the token in its forms and its
-/// text.
-async fn form_page(client: &reqwest::Client, url: &str, cookies: &str) -> (String, String, String) {
-    let page = client
-        .get(url)
-        .header("cookie", cookies)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200, "{url}");
-    let (csrf_cookie, _) = set_cookie(&page, "ta_csrf").unwrap();
-    let text = page.text().await.unwrap();
-    (csrf_cookie, csrf_field(&text), text)
-}
-
-/// A browser without JavaScript, played with plain HTTP: the cookies it holds.
-struct NoScript {
-    client: reqwest::Client,
-    url: String,
-    session: String,
-    csrf_cookie: String,
-    token: String,
-}
-
-impl NoScript {
-    /// Opens the invitation link and the wizard page it leads to.
-    async fn open(portal: &Portal, link: &str) -> NoScript {
-        let client = http();
-        let opened = client.get(link).send().await.unwrap();
-        let (session, _) = set_cookie(&opened, "ta_wizard").unwrap();
-        let (csrf_cookie, token, _) =
-            form_page(&client, &format!("{}/wizard", portal.url), &session).await;
-        NoScript {
-            client,
-            url: portal.url.clone(),
-            session,
-            csrf_cookie,
-            token,
-        }
-    }
-
-    /// Presses *Start authentication* and returns the device-code page.
-    async fn start_authentication(&self) -> String {
-        let form = format!("csrf={}", self.token);
-        self.post("/wizard/start", self.cookies(), form).await;
-        self.get("/wizard").await
-    }
-
-    fn cookies(&self) -> String {
-        format!("{}; {}", self.session, self.csrf_cookie)
-    }
-
-    async fn post(&self, path: &str, cookies: String, body: String) -> reqwest::Response {
-        post_form(&self.client, format!("{}{path}", self.url), cookies, body).await
-    }
-
-    async fn get(&self, path: &str) -> String {
-        page_text(&format!("{}{path}", self.url), &self.cookies()).await
-    }
-}
-
-/// `POST`s a form with these cookies.
-async fn post_form(
-    client: &reqwest::Client,
-    url: String,
-    cookies: String,
-    body: String,
-) -> reqwest::Response {
-    client
-        .post(url)
-        .header("cookie", cookies)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// The body of a `GET` with these cookies.
-async fn page_text(url: &str, cookies: &str) -> String {
-    http()
-        .get(url)
-        .header("cookie", cookies)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forms_without_a_valid_csrf_token_are_refused() {
     let portal = Portal::start().await;
@@ -928,14 +616,7 @@ async fn forms_without_a_valid_csrf_token_are_refused() {
         ),
     ] {
         let refused = browser.post("/wizard/start", cookies, body).await;
-        assert_eq!(refused.status(), 403);
-        assert!(
-            refused
-                .text()
-                .await
-                .unwrap()
-                .contains("data-error=\"csrf\"")
-        );
+        assert_csrf_refused(refused, "a wrong token").await;
     }
     assert_eq!(
         portal

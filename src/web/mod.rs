@@ -17,7 +17,8 @@
 //! JavaScript: progress then falls back to a page refresh. Every response carries strict
 //! security headers (a CSP without inline script, `frame-ancestors 'none'`,
 //! `Referrer-Policy: no-referrer`, `X-Content-Type-Options: nosniff`, `Cache-Control:
-//! no-store`); every form carries a signed CSRF token checked on `POST`. No secret appears in
+//! no-store`); every form carries a signed CSRF token, bound to the wizard session or to the
+//! operator, checked on `POST`. No secret appears in
 //! a page or URL except the invitation link itself, which the wizard swaps for a signed,
 //! HttpOnly session cookie (holding the customer's id and invitation number, never a code or
 //! a token) on its first hit.
@@ -28,7 +29,7 @@
 //! use axum::http::request::Parts;
 //! use axum::http::StatusCode;
 //! use axum::response::{IntoResponse, Response};
-//! use tenant_access::web::{self, AdminAuthorizer, Operator, WebConfig};
+//! use tenant_access::web::{self, AdminAuthorizer, Operator, RateLimit, WebConfig};
 //!
 //! /// The integrator's own check: here a header set by an authenticating reverse proxy.
 //! struct ProxyAuth;
@@ -50,15 +51,27 @@
 //! let config = WebConfig::new().signing_key([7u8; 32]);
 //! let app = axum::Router::new()
 //!     .merge(web::customer_router(ta.clone(), config.clone()))
-//!     .merge(web::admin_router(ta, config, ProxyAuth));
+//!     .merge(web::admin_router(ta, config, ProxyAuth))
+//!     // Per client: 30 requests at once, then 2 a second; see `RateLimit`.
+//!     .layer(RateLimit::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! // The rate limit keys on the peer's address.
+//! let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
 //! axum::serve(listener, app).await
 //! # }
 //! ```
+//!
+//! Unmatched paths are left to the app's fallback (a plain 404 by default): the routers'
+//! layers (security headers, CSRF, the admin check) apply to their own routes only.
+//!
+//! `axum::serve` has no header-read timeout: in production, put the portal behind a reverse
+//! proxy that has one, or serve it with hyper-util's server and
+//! `http1().header_read_timeout(..)`, as the `portal` example does (`examples/portal/serve.rs`).
 
 mod admin;
 mod csrf;
 mod headers;
+mod rate_limit;
 mod session;
 mod wizard;
 
@@ -74,6 +87,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 pub use admin::{AdminAuthorizer, Operator, admin_router};
+pub use rate_limit::{ClientKey, RateLimit, RateLimited};
 pub use wizard::customer_router;
 
 use crate::engine::TenantAccess;
@@ -246,13 +260,20 @@ pub(crate) struct Web {
     /// scoped to `/` (so no sibling subdomain can set or shadow them).
     pub(crate) session_cookie: String,
     pub(crate) csrf_cookie: String,
+    /// What this router's CSRF tokens are bound to.
+    pub(crate) csrf_scope: csrf::Scope,
     /// Where this router serves the stylesheet and script, under the mount point.
     assets: &'static str,
     templates: Environment<'static>,
 }
 
 impl Web {
-    pub(crate) fn new(engine: TenantAccess, config: WebConfig, assets: &'static str) -> Arc<Self> {
+    pub(crate) fn new(
+        engine: TenantAccess,
+        config: WebConfig,
+        assets: &'static str,
+        csrf_scope: csrf::Scope,
+    ) -> Arc<Self> {
         let secure = config
             .secure_cookies
             .unwrap_or_else(|| engine.config().invitation_links_at().scheme() == "https");
@@ -266,7 +287,11 @@ impl Web {
         };
         Arc::new(Self {
             session_cookie: name(session::SESSION_COOKIE),
-            csrf_cookie: name(csrf::CSRF_COOKIE),
+            csrf_cookie: name(match csrf_scope {
+                csrf::Scope::Wizard => csrf::CSRF_COOKIE,
+                csrf::Scope::Admin => csrf::ADMIN_CSRF_COOKIE,
+            }),
+            csrf_scope,
             engine,
             config,
             secure,

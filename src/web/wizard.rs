@@ -37,7 +37,12 @@ use crate::ports::ConsentCallback;
 /// [`Config::new`](crate::Config::new) makes them so for a portal mounted at its root.
 /// Transitions are recorded with [`Actor::Customer`].
 pub fn customer_router(engine: TenantAccess, config: WebConfig) -> Router {
-    let web = Web::new(engine.acting_as(Actor::Customer), config, "/assets");
+    let web = Web::new(
+        engine.acting_as(Actor::Customer),
+        config,
+        "/assets",
+        csrf::Scope::Wizard,
+    );
     let consent = web.consent_path();
     Router::new()
         .route("/invitation/{code}", get(open_link))
@@ -54,8 +59,9 @@ pub fn customer_router(engine: TenantAccess, config: WebConfig) -> Router {
             "/assets/ta-wizard.js",
             get(|| async { asset(super::JS, "text/javascript; charset=utf-8") }),
         )
-        .layer(from_fn_with_state(web.clone(), csrf::provide))
-        .layer(from_fn(headers::secure))
+        // Route layers: unmatched paths fall through to the app's fallback untouched.
+        .route_layer(from_fn_with_state(web.clone(), csrf::provide))
+        .route_layer(from_fn(headers::secure))
         .with_state(web)
 }
 

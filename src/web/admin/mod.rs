@@ -96,7 +96,7 @@ pub fn admin_router(
     config: WebConfig,
     authorizer: impl AdminAuthorizer,
 ) -> Router {
-    let web = Web::new(engine, config, "/admin/assets");
+    let web = Web::new(engine, config, "/admin/assets", csrf::Scope::Admin);
     let state = AdminState {
         web: Arc::clone(&web),
         authorizer: Arc::new(authorizer),
@@ -136,9 +136,11 @@ pub fn admin_router(
             "/admin/assets/ta-wizard.js",
             get(|| async { asset(super::JS, "text/javascript; charset=utf-8") }),
         )
-        .layer(from_fn_with_state(web, csrf::provide))
-        .layer(from_fn_with_state(state.clone(), authorize))
-        .layer(from_fn(headers::secure))
+        // Route layers: an unmatched path of the app the router is merged into stays a plain
+        // 404 (the app's fallback), and never asks for admin credentials.
+        .route_layer(from_fn_with_state(web, csrf::provide))
+        .route_layer(from_fn_with_state(state.clone(), authorize))
+        .route_layer(from_fn(headers::secure))
         .with_state(state)
 }
 
