@@ -654,10 +654,13 @@ fn refresh_lease(rt: &tokio::runtime::Runtime, url: &str, schema: &str) -> Resul
                 panic!("the sign-in did not finish");
             };
             token.validate(&ta).await.unwrap();
-            // The token is about to expire (in real time, which the replicas run on).
+            // The token, issued an hour ago, is about to expire (in real time, which the
+            // replicas run on): inside the refresh-ahead margin, which is at most half its
+            // lifetime.
             let mut record = store.load(&id).await.unwrap().unwrap();
-            record.customer.token.as_mut().unwrap().expires_at =
-                time::OffsetDateTime::now_utc() + time::Duration::seconds(60);
+            let token = record.customer.token.as_mut().unwrap();
+            token.expires_at = time::OffsetDateTime::now_utc() + time::Duration::seconds(60);
+            token.obtained_at = token.expires_at - time::Duration::hours(1);
             store.update(&record, None).await.unwrap();
         }
     });
