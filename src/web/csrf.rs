@@ -34,7 +34,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::admin::Operator;
+use super::operator::Operator;
 use super::session::{Session, cookie, set_cookie, sign, verify};
 use super::{Web, WebError};
 

@@ -71,6 +71,7 @@
 mod admin;
 mod csrf;
 mod headers;
+mod operator;
 mod rate_limit;
 mod session;
 mod wizard;

@@ -23,32 +23,11 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::csrf::{self, CsrfToken};
+pub use super::operator::Operator;
 use super::{Web, WebConfig, WebError, asset, headers};
 use crate::engine::TenantAccess;
 use crate::journey::StageKind;
-use crate::model::Actor;
 use crate::model::{CustomerId, JourneyId, Method};
-
-/// An MSP operator, as the integrator's [`AdminAuthorizer`] identified them. Their name is
-/// recorded in the audit events of what they do ([`Actor::Operator`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Operator(Arc<str>);
-
-impl Operator {
-    /// An operator named `name` (an email address, a user name).
-    pub fn new(name: impl Into<String>) -> Self {
-        Self(name.into().into())
-    }
-
-    /// The operator's name.
-    pub fn name(&self) -> &str {
-        &self.0
-    }
-
-    fn actor(&self) -> Actor {
-        Actor::Operator(Arc::clone(&self.0))
-    }
-}
 
 /// Decides who may use the admin pages. [`admin_router`] requires one: the crate has no
 /// default and no way to turn the check off.
