@@ -69,7 +69,7 @@ impl FromRef<AdminState> for Arc<Web> {
 /// | GET | `/admin/verify-all/progress` | its progress as JSON, for the page's script |
 /// | GET | `/admin/assets/ta-wizard.css`, `/admin/assets/ta-wizard.js` | the stylesheet and script |
 ///
-/// Transitions are recorded with [`Actor::Operator`] and the operator's name.
+/// Transitions are recorded with [`Actor::Operator`](crate::model::Actor::Operator) and the operator's name.
 pub fn admin_router(
     engine: TenantAccess,
     config: WebConfig,
