@@ -7,7 +7,7 @@ use crate::seal::{Keyring, Sealer, SealingKey};
 use crate::store::codec::{self, EncodedRecord};
 
 /// The record codec under both sealers. `input` is `body \0 secrets`: the body text of a row
-/// and its secrets blob (the customer id is the body's own `facts.id` when it has one).
+/// and its secrets blob (the customer id is the body's own `id` when it has one).
 ///
 /// Decodes the row as given; then seals the secrets bytes as plaintext for the body (so the
 /// keyring sealer's AEAD does not stop the fuzzer at the door) and decodes that. Whenever a
@@ -23,7 +23,7 @@ pub fn codec(input: &[u8]) {
     };
     let id = serde_json::from_str::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v.get("facts")?.get("id")?.as_str().map(str::to_owned))
+        .and_then(|v| v.get("id")?.as_str().map(str::to_owned))
         .unwrap_or_else(|| "c".to_owned());
     let plain = Sealer::insecure_plaintext_for_tests_only();
     let keyring = Sealer::new(Keyring::new(
