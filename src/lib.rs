@@ -97,6 +97,9 @@
 pub mod config;
 mod engine;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod journey;
 pub mod mail;
 pub mod model;

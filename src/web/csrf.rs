@@ -126,6 +126,22 @@ pub(crate) async fn provide(State(web): State<Arc<Web>>, request: Request, next:
     response
 }
 
+/// The CSRF field of an `application/x-www-form-urlencoded` body (the first, if several).
+fn csrf_field(body: &[u8]) -> Option<String> {
+    url::form_urlencoded::parse(body)
+        .find(|(k, _)| k == CSRF_FIELD)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The CSRF field of a form `body` checked as a token for an anonymous visitor under `key`
+/// (for the fuzz targets).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_form(key: &[u8; 32], body: &[u8]) {
+    if let Some(token) = csrf_field(body) {
+        let _ = verify(key, &purpose("anonymous"), &token);
+    }
+}
+
 /// A form whose CSRF token was checked: the field equals the cookie (constant time) and is
 /// signed with the router's key for this request's binding (session or operator). Anything else is a 403 page and the handler never runs.
 pub(crate) struct CsrfForm<T>(pub T);
@@ -148,9 +164,7 @@ where
             Ok(bytes) => bytes,
             Err(e) => return Err(e.into_response()),
         };
-        let sent = url::form_urlencoded::parse(&bytes)
-            .find(|(k, _)| k == CSRF_FIELD)
-            .map(|(_, v)| v.into_owned());
+        let sent = csrf_field(&bytes);
         let from_cookie = cookie(&parts.headers, &web.csrf_cookie);
         let ok = match (sent.as_deref(), from_cookie) {
             (Some(sent), Some(kept)) => {

@@ -94,6 +94,41 @@ pub use wizard::customer_router;
 use crate::engine::TenantAccess;
 use crate::error::{Action, Error};
 
+/// The wizard's and admin pages' parsers of untrusted input, on `input` (for the fuzz targets
+/// in `fuzz/`, through `crate::fuzzing`): forms and queries, the CSRF field and token, the
+/// `Cookie` header, and the session cookie. A session signed with the router's key must come
+/// back unchanged from its cookie value: panics if not.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_input(input: &[u8]) {
+    use axum::http::{HeaderMap, HeaderValue, header::COOKIE};
+    let key = [7u8; 32];
+    let now = OffsetDateTime::UNIX_EPOCH;
+    csrf::fuzz_form(&key, input);
+    admin::fuzz_forms(input);
+    wizard::fuzz_query(input);
+    if let Ok(value) = HeaderValue::from_bytes(input) {
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, value);
+        if let Some(value) = session::cookie(&headers, session::SESSION_COOKIE) {
+            let _ = session::Session::decode(&key, value, now);
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(input) {
+        let _ = session::verify(&key, "wizard-session", text);
+        let _ = session::Session::decode(&key, text, now);
+    }
+    // A payload that passes the MAC: the parsing behind it.
+    let signed = session::sign(&key, "wizard-session", input);
+    if let Some(decoded) = session::Session::decode(&key, &signed, now) {
+        let again = session::Session::decode(&key, &decoded.encode(&key), now);
+        assert_eq!(
+            again.as_ref(),
+            Some(&decoded),
+            "the session does not round-trip"
+        );
+    }
+}
+
 /// The default path of the admin-consent callback.
 pub const DEFAULT_CONSENT_CALLBACK_PATH: &str = "/authenticate/OAuth2Callback";
 

@@ -198,6 +198,13 @@ struct PageQuery {
     note: Option<Note>,
 }
 
+/// The wizard page's query, parsed from `query` as axum's `Query` would (for the fuzz
+/// targets).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_query(query: &[u8]) {
+    let _ = serde_urlencoded::from_bytes::<PageQuery>(query);
+}
+
 /// `GET /wizard`.
 async fn page(
     State(web): State<Arc<Web>>,

@@ -275,6 +275,26 @@ impl IdentityProvider for EntraProvider {
     }
 }
 
+/// Every parser of an Entra ID answer, on `body` with HTTP `status` (for the fuzz targets in
+/// `fuzz/`, through `crate::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_responses(status: u16, body: &[u8]) {
+    use oauth::{parse_device_authorization, parse_error, parse_token_response};
+    let _ = parse_token_response(body);
+    let _ = parse_device_authorization(body);
+    let _ = parse_organization(body);
+    let _ = graph_error(status, body);
+    if let Ok(e) = parse_error(status, body) {
+        let _ = codes::classify_poll(e.clone());
+        for request in oauth::Request::ALL {
+            let _ = codes::classify(request, e.clone());
+        }
+    }
+    let _ = token_tenant(&String::from_utf8_lossy(body));
+    let _ = discovery::read_discovery(status, body);
+    let _ = discovery::read_discovery(200, body);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

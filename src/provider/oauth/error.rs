@@ -32,6 +32,20 @@ pub(crate) enum Request {
     Other,
 }
 
+impl Request {
+    /// Every request, for the fuzz targets.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) const ALL: [Request; 7] = [
+        Request::DeviceAuthorization,
+        Request::DevicePoll,
+        Request::Password,
+        Request::ClientCredentials,
+        Request::Refresh,
+        Request::AuthorizationCode,
+        Request::Other,
+    ];
+}
+
 /// How one provider reads its server's refusals: the part of the grant layer that differs
 /// between servers.
 #[derive(Clone, Copy)]

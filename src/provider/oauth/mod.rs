@@ -32,6 +32,6 @@ pub(crate) use grants::{TokenEndpoint, device_authorization};
 pub(crate) use http::{ACCEPT_JSON, HttpClient, bearer};
 pub(crate) use json::parse_json;
 
-/// The parsers, for the providers' property tests.
-#[cfg(test)]
+/// The parsers, for the providers' property tests and the fuzz targets.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use grants::{parse_device_authorization, parse_token_response};

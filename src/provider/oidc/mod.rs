@@ -371,3 +371,16 @@ impl IdentityProvider for OidcProvider {
         validation::tenant_info(&self.config, endpoints, &claims)
     }
 }
+
+/// Every parser of an OIDC server's answer, on `body` with HTTP `status` (for the fuzz targets
+/// in `fuzz/`, through `crate::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_responses(status: u16, body: &[u8]) {
+    let _ = Endpoints::from_metadata(body);
+    if let Ok(e) = oauth::parse_error(status, body) {
+        let _ = (DIALECT.poll)(e.clone());
+        for request in oauth::Request::ALL {
+            let _ = errors::classify(request, e.clone());
+        }
+    }
+}

@@ -193,6 +193,21 @@ fn stage_name(stage: StageKind) -> String {
     stage.as_str().replace('_', " ")
 }
 
+/// The admin pages' forms and their notice query, parsed from `body` as axum's `Form` and
+/// `Query` would (for the fuzz targets).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_forms(body: &[u8]) {
+    if let Ok(form) = serde_urlencoded::from_bytes::<CustomerForm>(body) {
+        let _ = form.id();
+        let _ = form.switch();
+    }
+    let _ = serde_urlencoded::from_bytes::<invitations::NewInvitation>(body);
+    let _ = serde_urlencoded::from_bytes::<switch::SwitchForm>(body);
+    if let Ok(notice) = serde_urlencoded::from_bytes::<Notice>(body) {
+        let _ = notice.text();
+    }
+}
+
 #[derive(Deserialize)]
 struct CustomerForm {
     #[serde(default)]
