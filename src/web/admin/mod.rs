@@ -25,9 +25,11 @@ use serde::Deserialize;
 use super::csrf::{self, CsrfToken};
 use super::{Web, WebConfig, WebError, asset, headers};
 use crate::engine::TenantAccess;
+use crate::error::Action;
 use crate::journey::StageKind;
 use crate::model::Actor;
 use crate::model::{CustomerId, JourneyId, Method};
+use crate::ports::Unreadable;
 
 /// An MSP operator, as the integrator's [`AdminAuthorizer`] identified them. Their name is
 /// recorded in the audit events of what they do ([`Actor::Operator`]).
@@ -212,6 +214,31 @@ fn method_name(method: Method) -> &'static str {
 
 fn stage_name(stage: StageKind) -> String {
     stage.as_str().replace('_', " ")
+}
+
+/// A customer whose record cannot be read, as the status and invitations pages list it.
+#[derive(serde::Serialize)]
+struct UnreadableView {
+    customer: String,
+    error: String,
+    action: &'static str,
+}
+
+fn unreadable_view(u: &Unreadable) -> UnreadableView {
+    UnreadableView {
+        customer: u.customer.to_string(),
+        error: u.error.to_string(),
+        action: match u.action() {
+            Action::FixConfiguration => {
+                "fix the store or the keyring (restore the record from a backup, or delete it)"
+            }
+            Action::Retry { .. } => "try again later",
+            Action::Reload => "reload the page",
+            Action::AskCustomer => "ask the customer",
+            Action::FixInput => "fix the input",
+            Action::NotFound => "none: the customer is gone",
+        },
+    }
 }
 
 #[derive(Deserialize)]
