@@ -26,6 +26,18 @@ pub struct ResealReport {
     pub unreadable: Vec<crate::ports::Unreadable>,
 }
 
+/// The stored customer `id` whose record could not be read, with why.
+pub(crate) fn unreadable(
+    id: &str,
+    error: impl Into<StoreError>,
+) -> Result<crate::ports::Unreadable, StoreError> {
+    let customer = crate::model::CustomerId::new(id)
+        .map_err(|_| StoreError::Corrupt(format!("stored customer id {id:?} is not valid")))?;
+    let error = error.into();
+    tracing::warn!(customer = %customer, %error, "stored record cannot be read");
+    Ok(crate::ports::Unreadable { customer, error })
+}
+
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
@@ -114,11 +126,7 @@ macro_rules! sql_store_impl {
                     Ok(record) => Ok(Ok(record)),
                     Err(error) => {
                         let id: String = row.try_get("customer_id").map_err(backend)?;
-                        let customer = $crate::model::CustomerId::new(&id).map_err(|_| {
-                            StoreError::Corrupt(format!("stored customer id {id:?} is not valid"))
-                        })?;
-                        tracing::warn!(customer = %customer, %error, "stored record cannot be read");
-                        Ok(Err($crate::ports::Unreadable { customer, error }))
+                        Ok(Err($crate::store::sql::unreadable(&id, error)?))
                     }
                 }
             }

@@ -170,14 +170,7 @@ impl SqliteStore {
                     Ok(plain) => plain,
                     // Left as it is, and reported: the others are resealed all the same.
                     Err(error) => {
-                        report.unreadable.push(crate::ports::Unreadable {
-                            customer: CustomerId::new(&id).map_err(|_| {
-                                StoreError::Corrupt(format!(
-                                    "stored customer id {id:?} is not valid"
-                                ))
-                            })?,
-                            error: error.into(),
-                        });
+                        report.unreadable.push(super::sql::unreadable(&id, error)?);
                         continue;
                     }
                 };
