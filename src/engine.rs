@@ -16,10 +16,10 @@ use crate::model::{
 };
 #[cfg(doc)]
 use crate::model::{ApprovalRequested, Claimed, DeviceCodeIssued, Expired, ReauthRequired};
-use crate::ops::{DayTwo, Maintainer, MaintenancePolicy, PassReport, StatusRow, VerifyOutcome};
+use crate::ops::{DayTwo, Maintainer, MaintenancePolicy, PassReport, StatusReport, VerifyOutcome};
 use crate::ports::{
-    Clock, ConsentCallback, Filter, IdentityProvider, Journeys, Listing, Mailer, PageRequest,
-    Pager, Ports, Store, SystemClock,
+    Clock, ConsentCallback, Filter, IdentityProvider, Journeys, Listed, Listing, Mailer,
+    PageRequest, Pager, Ports, Store, SystemClock,
 };
 
 /// The engine every journey runs on. Cheap to clone; clones share the same parts.
@@ -251,8 +251,10 @@ impl TenantAccess {
     }
 
     /// One status row per customer matching `filter`, in customer-id order. A method switch
-    /// under way is folded into its customer's row as [`StatusRow::switch`].
-    pub async fn status_report(&self, filter: &Filter) -> Result<Vec<StatusRow>, Error> {
+    /// under way is folded into its customer's row as
+    /// [`StatusRow::switch`](crate::ops::StatusRow::switch). A customer whose
+    /// record cannot be read is in [`StatusReport::unreadable`] instead of failing the report.
+    pub async fn status_report(&self, filter: &Filter) -> Result<StatusReport, Error> {
         self.day_two.status_report(filter).await
     }
 
@@ -467,7 +469,9 @@ impl TenantAccess {
     /// stops the others. Expired and refused tokens are renewed as [`verify`](Self::verify)
     /// renews them; a connection whose listed token is still valid costs no store read
     /// beyond the listing. The store is read a page at a time, so memory stays flat however many
-    /// customers there are. A store failure while listing ends the run with an `Err` item.
+    /// customers there are. A store failure while listing ends the run with an `Err` item; a
+    /// record that cannot be read (tampered with, damaged) does not: its customer gets an
+    /// outcome with [`Error::Store`] (nothing is recorded on it) and the others are verified.
     pub fn verify_all(
         &self,
         filter: Filter,
@@ -561,8 +565,12 @@ impl Listing<TenantAccess> for Journeys {
         ta: &'a TenantAccess,
         filter: &'a Filter,
         request: &'a PageRequest,
-    ) -> Result<(Vec<AnyOnboarding>, Option<PageRequest>), Error> {
+    ) -> Result<Listed<AnyOnboarding>, Error> {
         let page = ta.list(filter, request).await?;
-        Ok((page.items, page.next))
+        Ok(Listed {
+            items: page.items,
+            unreadable: page.unreadable,
+            next: page.next,
+        })
     }
 }

@@ -595,7 +595,9 @@ pub enum SealError {
 }
 
 impl StoreError {
-    fn action(&self) -> Action {
+    /// What the portal should do about this error (as [`Error::action`] says for
+    /// [`Error::Store`]).
+    pub fn action(&self) -> Action {
         match self {
             StoreError::Conflict { .. } => Action::Reload,
             StoreError::AlreadyExists(_) => Action::FixInput,

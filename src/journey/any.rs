@@ -8,7 +8,7 @@ use crate::error::{Error, FlowError};
 use crate::model::Customer;
 use crate::model::*;
 use crate::model::{CustomerId, Version};
-use crate::ports::{Filter, PageRequest, Ports, Record};
+use crate::ports::{Filter, PageRequest, Ports, Record, Unreadable};
 
 macro_rules! any_onboarding {
     ($($name:ident),* $(,)?) => {
@@ -207,6 +207,9 @@ impl From<WrongStage> for Error {
 pub struct OnboardingPage {
     /// The journeys, in customer-id order.
     pub items: Vec<AnyOnboarding>,
+    /// The customers of this page whose records could not be read (with why, and
+    /// [`Unreadable::action`]): listed beside the others instead of failing the page.
+    pub unreadable: Vec<Unreadable>,
     /// The request for the next page, if there may be more.
     pub next: Option<PageRequest>,
 }
@@ -233,6 +236,7 @@ impl Ports {
                 .into_iter()
                 .map(AnyOnboarding::from_record)
                 .collect(),
+            unreadable: page.unreadable,
             next: page.next,
         })
     }

@@ -18,7 +18,8 @@
 //!   method's journey runs, kept in the customer's record beside the old connection, which
 //!   keeps serving; once validated it takes over in one write. [`cancel_switch`](crate::TenantAccess::cancel_switch)
 //!   keeps the old one.
-//! - The status report: [`StatusRow`] and [`PendingSwitchStatus`], as a table, CSV and JSON.
+//! - The status report: [`StatusReport`], its [`StatusRow`]s and [`PendingSwitchStatus`], as a
+//!   table, CSV and JSON, and the customers whose records could not be read.
 //!
 //! Day Two is written against the [`journey`](crate::journey) and the [`Ports`]; the engine
 //! is a thin facade over it.
@@ -32,7 +33,7 @@ mod switch;
 mod verify;
 
 pub use maintain::{Maintainer, MaintenancePolicy, PassReport};
-pub use report::{PendingSwitchStatus, StatusRow};
+pub use report::{PendingSwitchStatus, StatusReport, StatusRow};
 pub use verify::{VerifyOutcome, VerifyProgress};
 
 use std::ops::Deref;

@@ -12,7 +12,7 @@ use crate::model::{CustomerId, EmailAddress, Method};
 use super::DayTwo;
 use crate::error::Error;
 use crate::model::PendingSwitch;
-use crate::ports::{Filter, Pager, Record};
+use crate::ports::{Filter, Pager, Record, Unreadable};
 
 /// The flat, serialisable form of a row for CSV and JSON.
 #[derive(serde::Serialize)]
@@ -213,30 +213,92 @@ impl StatusRow {
     }
 }
 
+/// The status report: one [`StatusRow`] per readable customer, and the customers whose
+/// records could not be read, kept apart (a row needs facts an unreadable record does not
+/// give). Derefs to the rows, so `StatusRow::table(&report)` and `report.len()` read the rows.
+#[derive(Debug, Default)]
+pub struct StatusReport {
+    /// One row per readable customer, in customer-id order.
+    pub rows: Vec<StatusRow>,
+    /// The customers whose records could not be read, in customer-id order, with why and
+    /// what to do ([`Unreadable::action`]).
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl StatusReport {
+    /// The rows as [`StatusRow::table`] renders them, then one line per unreadable customer
+    /// (its id, the error and the action).
+    pub fn table(&self) -> String {
+        let mut out = StatusRow::table(&self.rows);
+        for u in &self.unreadable {
+            let _ = writeln!(
+                out,
+                "unreadable: {}: {} (action: {:?})",
+                u.customer,
+                u.error,
+                u.action()
+            );
+        }
+        out
+    }
+}
+
+/// The rows (the unreadable customers are in [`StatusReport::unreadable`]).
+impl IntoIterator for StatusReport {
+    type Item = StatusRow;
+    type IntoIter = std::vec::IntoIter<StatusRow>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.rows.into_iter()
+    }
+}
+
+/// The rows (the unreadable customers are in [`StatusReport::unreadable`]).
+impl<'a> IntoIterator for &'a StatusReport {
+    type Item = &'a StatusRow;
+    type IntoIter = std::slice::Iter<'a, StatusRow>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.rows.iter()
+    }
+}
+
+impl std::ops::Deref for StatusReport {
+    type Target = [StatusRow];
+
+    fn deref(&self) -> &[StatusRow] {
+        &self.rows
+    }
+}
+
 /// How many records the status report asks the store for at a time.
 const STATUS_PAGE: usize = 500;
 
 impl DayTwo {
     /// How many customers match `filter`: the total a progress bar for
-    /// [`verify_all`](crate::TenantAccess::verify_all) needs, read a page at a time.
+    /// [`verify_all`](crate::TenantAccess::verify_all) needs, read a page at a time. A
+    /// customer whose record cannot be read counts (verify all reports it too).
     pub(crate) async fn count(&self, filter: &Filter) -> Result<usize, Error> {
         let mut count = 0;
         let mut pager = Pager::new(self.store(), filter.clone(), STATUS_PAGE);
         while let Some(records) = pager.next_page().await? {
-            count += records.len();
+            count += records.len() + pager.take_unreadable().len();
         }
-        Ok(count)
+        Ok(count + pager.take_unreadable().len())
     }
 
     /// One status row per customer matching `filter`, in customer-id order, with the method
     /// switch under way (if any) in [`StatusRow::switch`]. The filter applies to the
     /// customer's connection, not to the switch.
-    pub(crate) async fn status_report(&self, filter: &Filter) -> Result<Vec<StatusRow>, Error> {
-        let mut rows = Vec::new();
+    pub(crate) async fn status_report(&self, filter: &Filter) -> Result<StatusReport, Error> {
+        let mut report = StatusReport::default();
         let mut pager = Pager::new(self.store(), filter.clone(), STATUS_PAGE);
         while let Some(records) = pager.next_page().await? {
-            rows.extend(records.iter().map(StatusRow::from_record));
+            report
+                .rows
+                .extend(records.iter().map(StatusRow::from_record));
         }
-        Ok(rows)
+        report.unreadable = pager.take_unreadable();
+        Ok(report)
     }
 }

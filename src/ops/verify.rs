@@ -16,7 +16,7 @@ use crate::error::{Error, ProviderError, StoreError};
 use crate::journey::{AnyOnboarding, StageKind, Validated, prove_token, renewal_failed};
 use crate::model::{AccessToken, CustomerId, Version};
 use crate::ports::Target;
-use crate::ports::{Filter, ListedConnection, Pager, VerifiedConnection};
+use crate::ports::{Filter, ListedConnection, Pager, Unreadable, VerifiedConnection};
 
 /// How many records [`TenantAccess::verify_all`](crate::TenantAccess::verify_all) reads from the store at a time.
 const PAGE: usize = 200;
@@ -108,11 +108,28 @@ impl DayTwo {
             let mut pager = pager?;
             match pager.next_page().await {
                 Ok(Some(connections)) => {
-                    Some((Either::Left(stream::iter(connections).map(Ok)), Some(pager)))
+                    // Empty (no allocation) unless a record of the page could not be read.
+                    let unreadable = pager.take_unreadable();
+                    let items = stream::iter(connections)
+                        .map(Listed::Connection)
+                        .chain(stream::iter(unreadable).map(Listed::Unreadable));
+                    Some((Either::Left(items), Some(pager)))
                 }
-                Ok(None) => None,
+                Ok(None) => {
+                    // Unreadable records of pages with nothing readable after the last one.
+                    let unreadable = pager.take_unreadable();
+                    if unreadable.is_empty() {
+                        return None;
+                    }
+                    let items = stream::iter(Vec::new())
+                        .map(Listed::Connection)
+                        .chain(stream::iter(unreadable).map(Listed::Unreadable));
+                    Some((Either::Left(items), None))
+                }
                 Err(error) => Some((
-                    Either::Right(stream::once(std::future::ready(Err(error.into())))),
+                    Either::Right(stream::once(std::future::ready(Listed::Failed(
+                        error.into(),
+                    )))),
                     None,
                 )),
             }
@@ -122,14 +139,18 @@ impl DayTwo {
             .flatten()
             .map(move |item| match item {
                 // Not boxed: the task set allocates each future once anyway.
-                Ok(listed) if listed.stage == StageKind::Validated => {
+                Listed::Connection(listed) if listed.stage == StageKind::Validated => {
                     Either::Left(self.verify_listed(listed, Arc::clone(&pause_for_tasks)))
                 }
-                Ok(listed) => {
+                Listed::Connection(listed) => {
                     let error = super::not_connected(&listed.customer, listed.stage);
                     Either::Right(std::future::ready(Ok((listed.customer, Err(error)))))
                 }
-                Err(error) => Either::Right(std::future::ready(Err(error))),
+                // Nothing to verify or record: the record cannot be read.
+                Listed::Unreadable(Unreadable { customer, error }) => {
+                    Either::Right(std::future::ready(Ok((customer, Err(Error::Store(error))))))
+                }
+                Listed::Failed(error) => Either::Right(std::future::ready(Err(error))),
             })
             .buffer_unordered(concurrency.max(1))
             .scan(VerifyProgress::default(), move |progress, item| {
@@ -305,6 +326,16 @@ impl DayTwo {
             _ => Ok(error),
         }
     }
+}
+
+/// What a run's listing hands its tasks.
+enum Listed {
+    /// A connection to verify.
+    Connection(ListedConnection),
+    /// A customer whose record could not be read: reported, not verified.
+    Unreadable(Unreadable),
+    /// A page could not be read: the run ends with this error.
+    Failed(Error),
 }
 
 /// How renewing a listed connection's token went.

@@ -20,14 +20,15 @@ use std::sync::Arc;
 pub use clock::{Clock, SystemClock};
 pub use consent::{ConsentCallback, admin_consent_url, check_admin_consent};
 pub use mailer::{InvitationMessage, Mailer};
-pub use pager::{Connections, Journeys, Listing, Pager, Records};
+pub use pager::{Connections, Journeys, Listed, Listing, Pager, Records};
 pub use provider::{
     AdminConsentRequest, DeviceAuthorization, DevicePoll, IdentityProvider, TenantDiscovery,
     TokenResponse,
 };
 pub(crate) use store::verification_target;
 pub use store::{
-    ConnectionPage, Filter, ListedConnection, Page, PageRequest, Record, Store, VerifiedConnection,
+    ConnectionPage, Filter, ListedConnection, Page, PageRequest, Record, Store, Unreadable,
+    VerifiedConnection,
 };
 pub use target::Target;
 

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::marker::PhantomData;
 
-use super::store::{Filter, ListedConnection, PageRequest, Record, Store};
+use super::store::{Filter, ListedConnection, PageRequest, Record, Store, Unreadable};
 use crate::error::StoreError;
 
 /// What a [`Pager`] lists from a source `S`: how to read the page a [`PageRequest`] asks for,
@@ -18,14 +18,25 @@ pub trait Listing<S: ?Sized>: sealed::Sealed {
     /// Why a page could not be read.
     type Error;
 
-    /// Reads the page `request` asks for: its items, in customer-id order, and the request
-    /// for the next page, if there may be more.
-    #[allow(clippy::type_complexity)] // a page and the next request, spelt out once
+    /// Reads the page `request` asks for: its items, in customer-id order, the customers of
+    /// the page whose records could not be read, and the request for the next page, if there
+    /// may be more.
     fn page<'a>(
         source: &'a S,
         filter: &'a Filter,
         request: &'a PageRequest,
-    ) -> impl Future<Output = Result<(Vec<Self::Item>, Option<PageRequest>), Self::Error>> + Send + 'a;
+    ) -> impl Future<Output = Result<Listed<Self::Item>, Self::Error>> + Send + 'a;
+}
+
+/// One page as a [`Listing`] reads it.
+#[derive(Debug)]
+pub struct Listed<T> {
+    /// The items, in customer-id order.
+    pub items: Vec<T>,
+    /// The customers of the page whose records could not be read.
+    pub unreadable: Vec<Unreadable>,
+    /// The request for the next page, if there may be more.
+    pub next: Option<PageRequest>,
 }
 
 pub(crate) mod sealed {
@@ -60,9 +71,13 @@ impl<S: Store + ?Sized> Listing<S> for Records {
         store: &'a S,
         filter: &'a Filter,
         request: &'a PageRequest,
-    ) -> Result<(Vec<Record>, Option<PageRequest>), StoreError> {
+    ) -> Result<Listed<Record>, StoreError> {
         let page = store.list(filter, request).await?;
-        Ok((page.records, page.next))
+        Ok(Listed {
+            items: page.records,
+            unreadable: page.unreadable,
+            next: page.next,
+        })
     }
 }
 
@@ -74,9 +89,13 @@ impl<S: Store + ?Sized> Listing<S> for Connections {
         store: &'a S,
         filter: &'a Filter,
         request: &'a PageRequest,
-    ) -> Result<(Vec<ListedConnection>, Option<PageRequest>), StoreError> {
+    ) -> Result<Listed<ListedConnection>, StoreError> {
         let page = store.list_connections(filter, request).await?;
-        Ok((page.connections, page.next))
+        Ok(Listed {
+            items: page.connections,
+            unreadable: page.unreadable,
+            next: page.next,
+        })
     }
 }
 
@@ -85,6 +104,9 @@ impl<S: Store + ?Sized> Listing<S> for Connections {
 /// stored. What it walks is its [`Listing`]: [`Records`] ([`Pager::new`]),
 /// [`Connections`] ([`Pager::connections`]) or [`Journeys`]
 /// ([`TenantAccess::pages`](crate::TenantAccess::pages)).
+///
+/// A record that cannot be read (tampered with, damaged) does not stop the walk: its customer
+/// and error are kept aside, and [`take_unreadable`](Pager::take_unreadable) hands them out.
 ///
 /// ```
 /// # tokio_test_block(async {
@@ -106,6 +128,7 @@ pub struct Pager<'a, S: ?Sized, L = Records> {
     source: &'a S,
     filter: Filter,
     next: Option<PageRequest>,
+    unreadable: Vec<Unreadable>,
     listing: PhantomData<fn() -> L>,
 }
 
@@ -140,20 +163,29 @@ impl<'a, S: ?Sized, L: Listing<S>> Pager<'a, S, L> {
             source,
             filter,
             next: Some(PageRequest::first(page_size)),
+            unreadable: Vec::new(),
             listing: PhantomData,
         }
     }
 
     /// The next non-empty page, or `None` when everything has been seen. After an error the
-    /// same page is not asked for again: the walk ends.
+    /// same page is not asked for again: the walk ends. The customers whose records could
+    /// not be read are not items: [`take_unreadable`](Self::take_unreadable) has them.
     pub async fn next_page(&mut self) -> Result<Option<Vec<L::Item>>, L::Error> {
         while let Some(request) = self.next.take() {
-            let (items, next) = L::page(self.source, &self.filter, &request).await?;
-            self.next = next;
-            if !items.is_empty() {
-                return Ok(Some(items));
+            let page = L::page(self.source, &self.filter, &request).await?;
+            self.next = page.next;
+            self.unreadable.extend(page.unreadable);
+            if !page.items.is_empty() {
+                return Ok(Some(page.items));
             }
         }
         Ok(None)
+    }
+
+    /// The customers whose records could not be read, met by the pages read since the last
+    /// call (in customer-id order), with why; empty when every record was readable.
+    pub fn take_unreadable(&mut self) -> Vec<Unreadable> {
+        std::mem::take(&mut self.unreadable)
     }
 }

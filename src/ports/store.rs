@@ -125,6 +125,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
                 .iter()
                 .map(ListedConnection::from_record)
                 .collect(),
+            unreadable: page.unreadable,
             next: page.next,
         })
     }
@@ -260,10 +261,12 @@ impl ListedConnection {
 }
 
 /// One page of [`ListedConnection`]s.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ConnectionPage {
     /// The connections, in customer-id order.
     pub connections: Vec<ListedConnection>,
+    /// The customers of this page whose records could not be read, in customer-id order.
+    pub unreadable: Vec<Unreadable>,
     /// The request for the next page, if there may be more.
     pub next: Option<PageRequest>,
 }
@@ -272,8 +275,45 @@ impl ConnectionPage {
     /// A page of `connections` read for a request of `limit`; `more` says whether the store
     /// saw a customer beyond them (then the next request starts after the last one).
     pub fn new(connections: Vec<ListedConnection>, more: bool, limit: usize) -> Self {
-        let next = next_page(connections.last().map(|c| &c.customer), more, limit);
-        Self { connections, next }
+        Self::with_unreadable(connections, Vec::new(), more, limit)
+    }
+
+    /// As [`new`](Self::new), with the customers of the page whose records could not be read
+    /// (the next request starts after the last customer of either list).
+    pub fn with_unreadable(
+        connections: Vec<ListedConnection>,
+        unreadable: Vec<Unreadable>,
+        more: bool,
+        limit: usize,
+    ) -> Self {
+        let last = last_of(
+            connections.last().map(|c| &c.customer),
+            unreadable.last().map(|u| &u.customer),
+        );
+        let next = next_page(last, more, limit);
+        Self {
+            connections,
+            unreadable,
+            next,
+        }
+    }
+}
+
+/// A customer whose stored record could not be read (tampered with, sealed under a key the
+/// keyring lacks, damaged): listed beside the readable ones instead of failing their page.
+/// [`Store::load`] of the customer fails with the same error.
+#[derive(Debug)]
+pub struct Unreadable {
+    /// The customer whose record it is.
+    pub customer: CustomerId,
+    /// Why it could not be read.
+    pub error: StoreError,
+}
+
+impl Unreadable {
+    /// What the portal should do about it ([`StoreError::action`]).
+    pub fn action(&self) -> crate::error::Action {
+        self.error.action()
     }
 }
 
@@ -336,10 +376,13 @@ pub(crate) fn verification_target<'r>(
 }
 
 /// One page of records.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Page {
     /// The records, in customer-id order.
     pub records: Vec<Record>,
+    /// The customers of this page whose records could not be read, in customer-id order:
+    /// one bad record does not fail the page.
+    pub unreadable: Vec<Unreadable>,
     /// The request for the next page, if there may be more.
     pub next: Option<PageRequest>,
 }
@@ -348,13 +391,40 @@ impl Page {
     /// A page of `records` read for a request of `limit`; `more` says whether the store saw
     /// a record beyond them (then the next request starts after the last one).
     pub fn new(records: Vec<Record>, more: bool, limit: usize) -> Self {
-        let next = next_page(records.last().map(Record::id), more, limit);
-        Page { records, next }
+        Self::with_unreadable(records, Vec::new(), more, limit)
+    }
+
+    /// As [`new`](Self::new), with the customers of the page whose records could not be read
+    /// (the next request starts after the last customer of either list).
+    pub fn with_unreadable(
+        records: Vec<Record>,
+        unreadable: Vec<Unreadable>,
+        more: bool,
+        limit: usize,
+    ) -> Self {
+        let last = last_of(
+            records.last().map(Record::id),
+            unreadable.last().map(|u| &u.customer),
+        );
+        let next = next_page(last, more, limit);
+        Page {
+            records,
+            unreadable,
+            next,
+        }
     }
 
     /// A page with no records and nothing after it.
     pub fn empty() -> Self {
         Page::new(Vec::new(), false, 1)
+    }
+}
+
+/// The greater of two customer ids, either of which may be missing.
+fn last_of<'a>(a: Option<&'a CustomerId>, b: Option<&'a CustomerId>) -> Option<&'a CustomerId> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if a.as_str() >= b.as_str() { a } else { b }),
+        (a, b) => a.or(b),
     }
 }
 

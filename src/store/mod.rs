@@ -23,6 +23,6 @@ pub use sql::ResealReport;
 pub use sqlite::SqliteStore;
 
 pub use crate::ports::{
-    ConnectionPage, Connections, Filter, ListedConnection, Listing, Page, PageRequest, Pager,
-    Record, Records, Store, VerifiedConnection,
+    ConnectionPage, Connections, Filter, Listed, ListedConnection, Listing, Page, PageRequest,
+    Pager, Record, Records, Store, Unreadable, VerifiedConnection,
 };

@@ -169,7 +169,9 @@ impl PostgresStore {
     }
 
     /// Re-seals every record not sealed under the keyring's current key, so older keys can
-    /// be retired. Safe while the store is in use (each row is compare-and-swapped).
+    /// be retired. Safe while the store is in use (each row is compare-and-swapped). A record
+    /// whose secrets do not open is left as it is and reported in
+    /// [`ResealReport::unreadable`]; the others are resealed all the same.
     pub async fn reseal_all(&self) -> Result<ResealReport, StoreError> {
         let current = self
             .sealer
@@ -199,7 +201,14 @@ impl PostgresStore {
                 let sealed: Vec<u8> = row.try_get("secrets").map_err(backend)?;
                 let body: String = row.try_get("body").map_err(backend)?;
                 let aad = codec::associated_data(&id, &body);
-                let plain = self.sealer.open(&sealed, &aad)?;
+                let plain = match self.sealer.open(&sealed, &aad) {
+                    Ok(plain) => plain,
+                    // Left as it is, and reported: the others are resealed all the same.
+                    Err(error) => {
+                        report.unreadable.push(super::sql::unreadable(&id, error)?);
+                        continue;
+                    }
+                };
                 let resealed = self.sealer.seal(&plain, &aad)?;
                 let done = sqlx::query(
                     "UPDATE tenant_access_customers SET secrets = $1, key_id = $2 \

@@ -13,7 +13,7 @@ pub(crate) const MAX_PAGE: usize = 10_000;
 pub(crate) const RESEAL_BATCH: i64 = 500;
 
 /// What `reseal_all` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct ResealReport {
     /// Records moved to the current key.
@@ -21,6 +21,21 @@ pub struct ResealReport {
     /// Records that changed while being resealed (their writer sealed them with its own key;
     /// run `reseal_all` again if the writer had an older keyring).
     pub changed_concurrently: u64,
+    /// Records that could not be resealed because their sealed secrets do not open
+    /// (tampered with, damaged): left as they are, with why. The others are resealed.
+    pub unreadable: Vec<crate::ports::Unreadable>,
+}
+
+/// The stored customer `id` whose record could not be read, with why.
+pub(crate) fn unreadable(
+    id: &str,
+    error: impl Into<StoreError>,
+) -> Result<crate::ports::Unreadable, StoreError> {
+    let customer = crate::model::CustomerId::new(id)
+        .map_err(|_| StoreError::Corrupt(format!("stored customer id {id:?} is not valid")))?;
+    let error = error.into();
+    tracing::warn!(customer = %customer, %error, "stored record cannot be read");
+    Ok(crate::ports::Unreadable { customer, error })
 }
 
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
@@ -98,6 +113,22 @@ macro_rules! sql_store_impl {
                 let body: String = row.try_get("body").map_err(backend)?;
                 let secrets: Vec<u8> = row.try_get("secrets").map_err(backend)?;
                 codec::decode(&id, version, &body, &secrets, &self.sealer)
+            }
+
+            /// Decodes a listed row: its record, or its customer as [`Unreadable`] when the
+            /// record cannot be read (sealed secrets that do not open, a damaged body).
+            /// Fails only when the row does not even name its customer.
+            fn decode_listed(
+                &self,
+                row: &<$db as sqlx::Database>::Row,
+            ) -> Result<Result<Record, $crate::ports::Unreadable>, StoreError> {
+                match self.decode(row) {
+                    Ok(record) => Ok(Ok(record)),
+                    Err(error) => {
+                        let id: String = row.try_get("customer_id").map_err(backend)?;
+                        Ok(Err($crate::store::sql::unreadable(&id, error)?))
+                    }
+                }
             }
 
             /// Refuses a keyring whose key bytes are not the ones the database was sealed
@@ -457,12 +488,15 @@ macro_rules! sql_store_impl {
                     .push_bind((limit + 1) as i64);
                 let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
                 let more = rows.len() > limit;
-                let records = rows
-                    .iter()
-                    .take(limit)
-                    .map(|r| self.decode(r))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Page::new(records, more, limit))
+                let mut records = Vec::with_capacity(rows.len().min(limit));
+                let mut unreadable = Vec::new();
+                for row in rows.iter().take(limit) {
+                    match self.decode_listed(row)? {
+                        Ok(record) => records.push(record),
+                        Err(u) => unreadable.push(u),
+                    }
+                }
+                Ok(Page::with_unreadable(records, unreadable, more, limit))
             }
 
             async fn append_event(&self, event: &AuditEvent) -> Result<(), StoreError> {

@@ -551,6 +551,10 @@ fn templates() -> Environment<'static> {
             include_str!("templates/admin_invitations.html"),
         ),
         (
+            "admin_unreadable.html",
+            include_str!("templates/admin_unreadable.html"),
+        ),
+        (
             "admin_verify.html",
             include_str!("templates/admin_verify.html"),
         ),

@@ -6,14 +6,17 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
-use super::{AdminState, CustomerForm, Notice, Operator, act, engine_for, redirect, stage_name};
+use super::{
+    AdminState, CustomerForm, Notice, Operator, UnreadableView, act, engine_for, redirect,
+    stage_name, unreadable_view,
+};
 use crate::Onboarding;
 use crate::engine::TenantAccess;
 use crate::error::{Action, Error, FlowError};
 use crate::journey::{AnyOnboarding, Revocable, StageKind};
 use crate::model::NewCustomer;
 use crate::model::{CustomerId, JourneyId, Method};
-use crate::ports::Filter;
+use crate::ports::{Filter, Unreadable};
 use crate::web::csrf::{CsrfForm, CsrfToken};
 use crate::web::{WebError, show_time};
 
@@ -53,8 +56,9 @@ fn invitation_view(journey: &AnyOnboarding) -> InvitationView {
 }
 
 /// Every journey, a page of the store at a time ([`TenantAccess::pages`]): each customer's
-/// own, and the method switch under way beside it.
-async fn all_journeys(ta: &TenantAccess) -> Result<Vec<AnyOnboarding>, Error> {
+/// own, and the method switch under way beside it; and the customers whose records cannot be
+/// read.
+async fn all_journeys(ta: &TenantAccess) -> Result<(Vec<AnyOnboarding>, Vec<Unreadable>), Error> {
     let mut all = Vec::new();
     let mut pages = ta.pages(Filter::all(), 500);
     while let Some(journeys) = pages.next_page().await? {
@@ -67,7 +71,7 @@ async fn all_journeys(ta: &TenantAccess) -> Result<Vec<AnyOnboarding>, Error> {
             }
         }
     }
-    Ok(all)
+    Ok((all, pages.take_unreadable()))
 }
 
 #[derive(Deserialize, Serialize, Default)]
@@ -89,8 +93,8 @@ async fn render_invitations(
     form_error: Option<String>,
 ) -> Response {
     let web = &state.web;
-    let journeys = match all_journeys(&web.engine).await {
-        Ok(journeys) => journeys,
+    let (journeys, unreadable) = match all_journeys(&web.engine).await {
+        Ok(all) => all,
         Err(error) => return web.error_page(&WebError::Engine(error), Some(csrf)),
     };
     let rows: Vec<InvitationView> = journeys
@@ -98,6 +102,7 @@ async fn render_invitations(
         .filter(|j| j.customer().method == Method::DeviceCode)
         .map(invitation_view)
         .collect();
+    let unreadable: Vec<UnreadableView> = unreadable.iter().map(unreadable_view).collect();
     let status = if form_error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -107,7 +112,7 @@ async fn render_invitations(
         status,
         "admin_invitations.html",
         minijinja::context! {
-            csrf, operator => operator.name(), rows, notice, form, form_error,
+            csrf, operator => operator.name(), rows, unreadable, notice, form, form_error,
             section => "invitations",
         },
     )

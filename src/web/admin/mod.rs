@@ -26,8 +26,10 @@ use super::csrf::{self, CsrfToken};
 pub use super::operator::Operator;
 use super::{Web, WebConfig, WebError, asset, headers};
 use crate::engine::TenantAccess;
+use crate::error::Action;
 use crate::journey::StageKind;
 use crate::model::{CustomerId, JourneyId, Method};
+use crate::ports::Unreadable;
 
 /// Decides who may use the admin pages. [`admin_router`] requires one: the crate has no
 /// default and no way to turn the check off.
@@ -205,6 +207,31 @@ pub(crate) fn fuzz_forms(body: &[u8]) {
     let _ = serde_urlencoded::from_bytes::<switch::SwitchForm>(body);
     if let Ok(notice) = serde_urlencoded::from_bytes::<Notice>(body) {
         let _ = notice.text();
+    }
+}
+
+/// A customer whose record cannot be read, as the status and invitations pages list it.
+#[derive(serde::Serialize)]
+struct UnreadableView {
+    customer: String,
+    error: String,
+    action: &'static str,
+}
+
+fn unreadable_view(u: &Unreadable) -> UnreadableView {
+    UnreadableView {
+        customer: u.customer.to_string(),
+        error: u.error.to_string(),
+        action: match u.action() {
+            Action::FixConfiguration => {
+                "fix the store or the keyring (restore the record from a backup, or delete it)"
+            }
+            Action::Retry { .. } => "try again later",
+            Action::Reload => "reload the page",
+            Action::AskCustomer => "ask the customer",
+            Action::FixInput => "fix the input",
+            Action::NotFound => "none: the customer is gone",
+        },
     }
 }
 

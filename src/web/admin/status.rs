@@ -7,7 +7,10 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::verify;
-use super::{AdminState, CustomerForm, Notice, Operator, act, method_name, stage_name};
+use super::{
+    AdminState, CustomerForm, Notice, Operator, UnreadableView, act, method_name, stage_name,
+    unreadable_view,
+};
 use crate::error::Action;
 use crate::journey::StageKind;
 use crate::ops::StatusRow;
@@ -46,17 +49,18 @@ pub(super) async fn status_page(
     Query(notice): Query<Notice>,
 ) -> Response {
     let web = &state.web;
-    let rows = match web.engine.status_report(&Filter::all()).await {
-        Ok(rows) => rows,
+    let report = match web.engine.status_report(&Filter::all()).await {
+        Ok(report) => report,
         Err(error) => return web.error_page(&WebError::Engine(error), Some(&csrf.0)),
     };
-    let rows: Vec<StatusView> = rows.iter().map(status_view).collect();
+    let rows: Vec<StatusView> = report.rows.iter().map(status_view).collect();
+    let unreadable: Vec<UnreadableView> = report.unreadable.iter().map(unreadable_view).collect();
     let running = verify::running(&state);
     web.render(
         StatusCode::OK,
         "admin_status.html",
         minijinja::context! {
-            csrf => csrf.0, operator => operator.name(), rows, running,
+            csrf => csrf.0, operator => operator.name(), rows, unreadable, running,
             notice => notice.text(), section => "status",
         },
     )
