@@ -246,17 +246,13 @@ impl Onboarding<ConsentRequired> {
         callback: &ConsentCallback,
     ) -> Result<Onboarding<TokenAcquired>, Rejected<ConsentRequired>> {
         let ports = ports.as_ref();
-        if let Err(refused) = self.needs_credentials().and(self.check_callback(callback)) {
+        if let Err(refused) = self.needs_credentials() {
             return Err(self.reject(refused));
         }
-        let checked = ports
-            .provider()
-            .verify_admin_consent(&self.target(), &self.stage.state, callback)
-            .await;
-        if let Err(error) = checked {
-            return Err(self.fail(ports, error).await);
-        }
-        self.acquire_token(ports).await
+        self.accept_callback(ports, callback)
+            .await?
+            .acquire_token(ports)
+            .await
     }
 
     /// Checks the admin-consent callback (state in constant time, tenant, errors), then
@@ -276,6 +272,23 @@ impl Onboarding<ConsentRequired> {
                 .await
                 .map(Consented::TokenAcquired);
         }
+        let consented = self.accept_callback(ports, callback).await?;
+        let mut customer = consented.customer.clone();
+        customer.last_error = None;
+        let note = Some("an administrator consented; the customer signs in again".to_owned());
+        consented
+            .transition(ports, customer, Claimed, note)
+            .await
+            .map(Consented::SignInAgain)
+    }
+
+    /// Checks the callback: ours and for our tenant (refused before anything is sent or
+    /// written), then the provider's reading of it (a refusal is recorded as the last error).
+    async fn accept_callback(
+        self,
+        ports: &Ports,
+        callback: &ConsentCallback,
+    ) -> Result<Self, Rejected<ConsentRequired>> {
         if let Err(refused) = self.check_callback(callback) {
             return Err(self.reject(refused));
         }
@@ -283,15 +296,10 @@ impl Onboarding<ConsentRequired> {
             .provider()
             .verify_admin_consent(&self.target(), &self.stage.state, callback)
             .await;
-        if let Err(error) = checked {
-            return Err(self.fail(ports, error).await);
+        match checked {
+            Ok(()) => Ok(self),
+            Err(error) => Err(self.fail(ports, error).await),
         }
-        let mut customer = self.customer.clone();
-        customer.last_error = None;
-        let note = Some("an administrator consented; the customer signs in again".to_owned());
-        self.transition(ports, customer, Claimed, note)
-            .await
-            .map(Consented::SignInAgain)
     }
 
     /// Refuses, before anything is written or sent, a callback whose `state` is not this
