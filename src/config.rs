@@ -39,6 +39,8 @@ pub struct Config {
     invitation_lifetime: Duration,
     consent_client_id: Option<String>,
     consent_redirect_url: Option<Url>,
+    sign_in_redirect_url: Option<Url>,
+    browser_sign_in_lifetime: Duration,
     msp_name: String,
     refresh_ahead: Duration,
     refresh_lease: Duration,
@@ -68,6 +70,8 @@ pub struct ConfigBuilder {
     invitation_lifetime: Duration,
     consent_client_id: Option<String>,
     consent_redirect_url: Option<String>,
+    sign_in_redirect_url: Option<String>,
+    browser_sign_in_lifetime: Duration,
     msp_name: String,
     refresh_ahead: Duration,
     refresh_lease: Duration,
@@ -97,6 +101,8 @@ impl Config {
             invitation_lifetime: Duration::from_secs(7 * 86_400),
             consent_client_id: None,
             consent_redirect_url: None,
+            sign_in_redirect_url: None,
+            browser_sign_in_lifetime: Duration::from_secs(15 * 60),
             msp_name: "Your IT provider".to_owned(),
             refresh_ahead: Duration::from_secs(5 * 60),
             refresh_lease: Duration::from_secs(30),
@@ -149,6 +155,19 @@ impl Config {
         self.consent_redirect_url
             .as_ref()
             .ok_or(ConfigError::MissingConsentRedirectUrl)
+    }
+
+    /// Where the browser sign-in sends the customer back (the portal's registered redirect
+    /// URI), or [`ConfigError::MissingSignInRedirectUrl`] when none is configured.
+    pub fn sign_in_redirect_url(&self) -> Result<&Url, ConfigError> {
+        self.sign_in_redirect_url
+            .as_ref()
+            .ok_or(ConfigError::MissingSignInRedirectUrl)
+    }
+
+    /// How long a browser sign-in's `state` is accepted (default 15 minutes).
+    pub fn browser_sign_in_lifetime(&self) -> Duration {
+        self.browser_sign_in_lifetime
     }
 
     /// The MSP's name, used in invitation emails (default "Your IT provider").
@@ -214,6 +233,22 @@ impl ConfigBuilder {
         self
     }
 
+    /// The portal's registered redirect URI for the browser sign-in ("Sign in with
+    /// Microsoft"), e.g. `https://portal.example.com/authenticate/SignInCallback`: register
+    /// it on the MSP's application as a Web redirect URI. Checked by [`build`](Self::build).
+    pub fn sign_in_redirect_url(mut self, url: impl Into<String>) -> Self {
+        self.sign_in_redirect_url = Some(url.into());
+        self
+    }
+
+    /// How long a browser sign-in's `state` is accepted after it was started (default
+    /// 15 minutes, as long as a device code lives; must be positive). A callback after that
+    /// is refused, and the customer starts again.
+    pub fn browser_sign_in_lifetime(mut self, lifetime: Duration) -> Self {
+        self.browser_sign_in_lifetime = lifetime;
+        self
+    }
+
     /// The MSP's name, used in invitation emails.
     pub fn msp_name(mut self, name: impl Into<String>) -> Self {
         self.msp_name = name.into();
@@ -271,6 +306,13 @@ impl ConfigBuilder {
             Some(url) => Some(parse_http_url(url).map_err(ConfigError::PortalUrl)?),
             None => None,
         };
+        let sign_in_redirect_url = match &self.sign_in_redirect_url {
+            Some(url) => Some(parse_http_url(url).map_err(ConfigError::PortalUrl)?),
+            None => None,
+        };
+        if self.browser_sign_in_lifetime.is_zero() {
+            return Err(ConfigError::NotPositive("the browser sign-in lifetime"));
+        }
         if self.invitation_lifetime.is_zero() {
             return Err(ConfigError::NotPositive("the invitation lifetime"));
         }
@@ -282,6 +324,8 @@ impl ConfigBuilder {
             invitation_lifetime: self.invitation_lifetime,
             consent_client_id: self.consent_client_id,
             consent_redirect_url,
+            sign_in_redirect_url,
+            browser_sign_in_lifetime: self.browser_sign_in_lifetime,
             msp_name: self.msp_name,
             refresh_ahead: self.refresh_ahead,
             refresh_lease: self.refresh_lease,

@@ -373,6 +373,40 @@ impl TenantAccess {
         self.day_two.accept_consent(callback).await
     }
 
+    /// Handles the redirect back from a browser sign-in ("Sign in with Microsoft"): finds
+    /// the sign-in by the callback's `state` (the customer's own journey or a method switch)
+    /// and completes it ([`Onboarding::<BrowserSignIn>::complete`](Onboarding::complete)).
+    ///
+    /// A callback whose state matches no sign-in under way (unknown, forged, or already
+    /// used) is [`FlowError::SignInStateMismatch`](crate::error::FlowError::SignInStateMismatch),
+    /// one past its lifetime
+    /// [`FlowError::SignInExpired`](crate::error::FlowError::SignInExpired): nothing is sent
+    /// or written for either. On any failure the stored journey is unchanged but for the
+    /// customer's last error.
+    ///
+    /// ```no_run
+    /// # async fn f(ta: tenant_access::TenantAccess, query: &str) -> Result<(), tenant_access::Error> {
+    /// use tenant_access::journey::SignInOutcome;
+    /// use tenant_access::ports::SignInCallback;
+    ///
+    /// match ta.complete_sign_in(&SignInCallback::from_query(query)?).await? {
+    ///     SignInOutcome::Authenticated(token) => {
+    ///         token.validate(&ta).await?;
+    ///     }
+    ///     SignInOutcome::ConsentRequired(pending) => {
+    ///         println!("ask an administrator: {}", pending.stage().admin_consent_url());
+    ///     }
+    ///     other => println!("{:?}", tenant_access::AnyOnboarding::from(other).kind()),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn complete_sign_in(
+        &self,
+        callback: &crate::ports::SignInCallback,
+    ) -> Result<crate::journey::SignInOutcome, Error> {
+        self.day_two.complete_sign_in(callback).await
+    }
+
     /// A valid access token for a connected customer.
     ///
     /// While the cached token is valid for longer than the refresh-ahead margin

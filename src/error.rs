@@ -135,6 +135,9 @@ pub enum ConfigError {
     /// Admin consent needs a redirect URL, and none is configured.
     #[error("admin consent needs a redirect URL: set ConfigBuilder::consent_redirect_url")]
     MissingConsentRedirectUrl,
+    /// The browser sign-in needs the portal's registered redirect URI, and none is configured.
+    #[error("the browser sign-in needs a redirect URI: set ConfigBuilder::sign_in_redirect_url")]
+    MissingSignInRedirectUrl,
 }
 
 /// A step that does not fit the journey as it stands.
@@ -188,6 +191,17 @@ pub enum FlowError {
     /// The admin-consent callback does not belong to a pending consent request.
     #[error("the admin-consent callback does not match a pending request")]
     ConsentStateMismatch,
+    /// The browser sign-in callback does not belong to a sign-in under way: an unknown,
+    /// forged, or already used (replayed) `state`. Nothing was sent or written.
+    #[error("the sign-in callback does not match a sign-in under way")]
+    SignInStateMismatch,
+    /// The browser sign-in's `state` is past its lifetime: the customer starts the sign-in
+    /// again. Nothing was sent or written.
+    #[error("the browser sign-in expired at {expired_at}; start it again")]
+    SignInExpired {
+        /// When the state stopped being accepted.
+        expired_at: OffsetDateTime,
+    },
     /// The customer has no working connection (not yet validated, or it needs
     /// re-authentication).
     #[error("customer {customer} has no working connection (stage {stage})")]
@@ -256,6 +270,8 @@ impl FlowError {
             FlowError::TenantMismatch { .. }
             | FlowError::ConsentTenantMismatch { .. }
             | FlowError::ConsentStateMismatch
+            | FlowError::SignInStateMismatch
+            | FlowError::SignInExpired { .. }
             | FlowError::NotConnected { .. } => Action::AskCustomer,
             FlowError::UnexpectedStage { .. } => Action::Reload,
             // ---- poll timing (issue 17, items 1-2)
@@ -451,6 +467,19 @@ pub enum ProviderError {
     /// A Conditional Access policy blocked the sign-in.
     #[error("blocked by Conditional Access: {0}")]
     ConditionalAccessBlocked(ProviderDetail),
+    /// The customer cancelled the browser sign-in or declined the permissions
+    /// (`access_denied` on the redirect back).
+    #[error("the customer cancelled the sign-in: {0}")]
+    SignInCancelled(ProviderDetail),
+    /// The authorization code of a browser sign-in was not redeemed; `reason` says why and
+    /// decides the action.
+    #[error("the sign-in code was refused ({reason}): {detail}")]
+    CodeRefused {
+        /// Why (already redeemed, expired, PKCE verifier mismatch).
+        reason: CodeRefusal,
+        /// The provider's answer.
+        detail: ProviderDetail,
+    },
     /// The resource refused the access token as inactive, revoked or invalid (Graph's HTTP 401
     /// `InvalidAuthenticationToken`, a userinfo 401, introspection's `active: false`); the raw
     /// code and description are kept.
@@ -480,6 +509,41 @@ pub enum ProviderError {
     Unsupported(&'static str),
 }
 
+/// Why an authorization code was not redeemed ([`ProviderError::CodeRefused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodeRefusal {
+    /// The code was redeemed already (Entra AADSTS54005): another tab or replica handling the
+    /// same callback got there first. [`Action::Reload`]: the journey has moved on.
+    AlreadyRedeemed,
+    /// The code lived out its minutes before it was redeemed (AADSTS70008):
+    /// [`Action::AskCustomer`] to sign in again.
+    Expired,
+    /// The code was not issued for this sign-in's PKCE challenge (AADSTS50148, or
+    /// `invalid_grant` naming the verifier): a code from another sign-in, never accepted.
+    /// [`Action::AskCustomer`] to sign in again.
+    VerifierMismatch,
+}
+
+impl CodeRefusal {
+    fn action(self) -> Action {
+        match self {
+            CodeRefusal::AlreadyRedeemed => Action::Reload,
+            CodeRefusal::Expired | CodeRefusal::VerifierMismatch => Action::AskCustomer,
+        }
+    }
+}
+
+impl fmt::Display for CodeRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CodeRefusal::AlreadyRedeemed => "already redeemed",
+            CodeRefusal::Expired => "expired",
+            CodeRefusal::VerifierMismatch => "PKCE verifier mismatch",
+        })
+    }
+}
+
 /// "; retry after 30s" when the provider said how long to wait, else nothing.
 fn retry_hint(after: &Option<Duration>) -> String {
     match after {
@@ -507,6 +571,7 @@ impl ProviderError {
             | AdminApprovalRequired(_)
             | UserNotInTenant(_)
             | ConditionalAccessBlocked(_)
+            | SignInCancelled(_)
             | ConsentCallback(_)
             | TokenRejected(_)
             | Other(_) => Action::AskCustomer,
@@ -514,6 +579,7 @@ impl ProviderError {
                 Action::AskCustomer
             }
             Misconfigured(_) | Unsupported(_) => Action::FixConfiguration,
+            CodeRefused { reason, .. } => reason.action(),
         }
     }
 
@@ -691,6 +757,7 @@ mod tests {
                 InputError::Email(_) => ("Input::Email", FixInput),
                 InputError::Url(_) => ("Input::Url", FixInput),
                 InputError::ConsentCallback(_) => ("Input::ConsentCallback", FixInput),
+                InputError::SignInCallback(_) => ("Input::SignInCallback", FixInput),
                 InputError::Scopes(_) => ("Input::Scopes", FixInput),
                 InputError::Credentials(_) => ("Input::Credentials", FixInput),
             },
@@ -703,6 +770,9 @@ mod tests {
                 }
                 ConfigError::MissingConsentRedirectUrl => {
                     ("Config::MissingConsentRedirectUrl", FixConfiguration)
+                }
+                ConfigError::MissingSignInRedirectUrl => {
+                    ("Config::MissingSignInRedirectUrl", FixConfiguration)
                 }
             },
             Error::InvalidInvitation => ("InvalidInvitation", AskCustomer),
@@ -721,6 +791,8 @@ mod tests {
                     ("Flow::ConsentTenantMismatch", AskCustomer)
                 }
                 FlowError::ConsentStateMismatch => ("Flow::ConsentStateMismatch", AskCustomer),
+                FlowError::SignInStateMismatch => ("Flow::SignInStateMismatch", AskCustomer),
+                FlowError::SignInExpired { .. } => ("Flow::SignInExpired", AskCustomer),
                 FlowError::NotConnected { .. } => ("Flow::NotConnected", AskCustomer),
                 FlowError::SwitchInProgress { .. } => ("Flow::SwitchInProgress", FixInput),
                 FlowError::NoSwitchInProgress(_) => ("Flow::NoSwitchInProgress", NotFound),
@@ -782,6 +854,19 @@ mod tests {
                     ("Provider::ConditionalAccessBlocked", AskCustomer)
                 }
                 ProviderError::TokenRejected(_) => ("Provider::TokenRejected", AskCustomer),
+                ProviderError::SignInCancelled(_) => ("Provider::SignInCancelled", AskCustomer),
+                ProviderError::CodeRefused {
+                    reason: CodeRefusal::AlreadyRedeemed,
+                    ..
+                } => ("Provider::CodeRefused(already redeemed)", Reload),
+                ProviderError::CodeRefused {
+                    reason: CodeRefusal::Expired,
+                    ..
+                } => ("Provider::CodeRefused(expired)", AskCustomer),
+                ProviderError::CodeRefused {
+                    reason: CodeRefusal::VerifierMismatch,
+                    ..
+                } => ("Provider::CodeRefused(verifier mismatch)", AskCustomer),
                 ProviderError::Misconfigured(_) => ("Provider::Misconfigured", FixConfiguration),
                 ProviderError::ConsentCallback(_) => ("Provider::ConsentCallback", AskCustomer),
                 ProviderError::Other(_) => ("Provider::Other", AskCustomer),
@@ -823,6 +908,7 @@ mod tests {
             InputError::Email("x").into(),
             InputError::Url("x".into()).into(),
             InputError::ConsentCallback("x").into(),
+            InputError::SignInCallback("x").into(),
             InputError::Scopes("x").into(),
             InputError::Credentials("x").into(),
             ConfigError::Missing("x").into(),
@@ -830,6 +916,7 @@ mod tests {
             ConfigError::NotPositive("x").into(),
             ConfigError::MissingConsentClientId.into(),
             ConfigError::MissingConsentRedirectUrl.into(),
+            ConfigError::MissingSignInRedirectUrl.into(),
             Error::InvalidInvitation,
             FlowError::NotFound(id()).into(),
             FlowError::PollTooEarly {
@@ -854,6 +941,11 @@ mod tests {
             }
             .into(),
             FlowError::ConsentStateMismatch.into(),
+            FlowError::SignInStateMismatch.into(),
+            FlowError::SignInExpired {
+                expired_at: OffsetDateTime::UNIX_EPOCH,
+            }
+            .into(),
             FlowError::NotConnected {
                 customer: id(),
                 stage: StageKind::Claimed,
@@ -913,6 +1005,22 @@ mod tests {
             ProviderError::ClientSecretExpired(d()).into(),
             ProviderError::AppNotInTenant(d()).into(),
             ProviderError::ConditionalAccessBlocked(d()).into(),
+            ProviderError::SignInCancelled(d()).into(),
+            ProviderError::CodeRefused {
+                reason: CodeRefusal::AlreadyRedeemed,
+                detail: d(),
+            }
+            .into(),
+            ProviderError::CodeRefused {
+                reason: CodeRefusal::Expired,
+                detail: d(),
+            }
+            .into(),
+            ProviderError::CodeRefused {
+                reason: CodeRefusal::VerifierMismatch,
+                detail: d(),
+            }
+            .into(),
             ProviderError::TokenRejected(d()).into(),
             ProviderError::Misconfigured(d()).into(),
             ProviderError::ConsentCallback("x").into(),
@@ -947,7 +1055,7 @@ mod tests {
     }
 
     /// The number of rows in [`table`]: raise it with each new row (and sample).
-    const ROWS: usize = 65;
+    const ROWS: usize = 73;
 
     #[test]
     fn every_variant_has_its_one_action() {

@@ -43,6 +43,8 @@ pub enum Step {
     DeviceCodeExpired,
     /// The customer declined at the sign-in page: back to the start.
     Declined,
+    /// A browser sign-in's time ran out before the customer came back: back to the start.
+    SignInExpired,
     /// The token was proven with one real call: the connection is validated (for a method
     /// switch, it took over the customer's connection).
     Validated,
@@ -68,6 +70,7 @@ impl Next {
     fn for_journey(journey: &AnyOnboarding) -> Self {
         match journey {
             AnyOnboarding::DeviceCodeIssued(device) => Next::At(device.stage().next_poll_at),
+            AnyOnboarding::BrowserSignIn(browser) => Next::At(browser.stage().expires_at),
             AnyOnboarding::TokenAcquired(_) => Next::Now,
             _ => Next::Waiting,
         }
@@ -94,6 +97,11 @@ impl AnyOnboarding {
     ///   [`next_poll_at`](crate::model::DeviceCodeIssued::next_poll_at) has passed on the
     ///   engine's clock: exactly one poll (never earlier, so a portal calling this on every
     ///   request never polls too often);
+    /// - [`BrowserSignIn`](crate::model::BrowserSignIn) past its
+    ///   [`expires_at`](crate::model::BrowserSignIn::expires_at): back to
+    ///   [`Claimed`](crate::model::Claimed) (the redirect back itself is
+    ///   [`TenantAccess::complete_sign_in`](crate::TenantAccess::complete_sign_in), never a
+    ///   step of its own);
     /// - [`TokenAcquired`](crate::model::TokenAcquired): validation (for a method switch, the
     ///   take-over);
     /// - anything else: nothing.
@@ -137,6 +145,11 @@ impl AnyOnboarding {
                     Err(_) => Step::Nothing,
                 };
                 settle(ports, &id, switch.as_ref(), outcome.map(Into::into), step).await
+            }
+            AnyOnboarding::BrowserSignIn(browser) if now >= browser.stage().expires_at => {
+                let abandoned = browser.abandon(ports).await;
+                let journey = abandoned.map(Into::into).map_err(Error::from);
+                settle(ports, &id, switch.as_ref(), journey, Step::SignInExpired).await
             }
             AnyOnboarding::TokenAcquired(token) => {
                 let validated = token.validate(ports).await.map(Into::into);

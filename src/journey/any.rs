@@ -135,6 +135,7 @@ any_onboarding!(
     InvitationSent,
     Claimed,
     DeviceCodeIssued,
+    BrowserSignIn,
     ApprovalRequested,
     ConsentRequired,
     TokenAcquired,

@@ -14,23 +14,54 @@ use crate::model::{CustomerId, Method};
 use crate::ports::Ports;
 use crate::ports::{AdminConsentRequest, ConsentCallback, Target};
 
-/// A fresh consent `state`: the customer id (so the callback finds its customer) and 256
-/// random bits (so nobody can forge one), both base64url.
-fn new_state(customer: &CustomerId) -> ConsentState {
+/// A fresh `state` text (admin consent, browser sign-in): the customer id (so the callback
+/// finds its customer) and 256 random bits (so nobody can forge one), both base64url.
+pub(super) fn new_state_text(customer: &CustomerId) -> String {
     let mut random = [0u8; 32];
     getrandom::fill(&mut random).expect("the OS random source is unavailable");
-    ConsentState::new(format!(
+    format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(customer.as_str()),
         URL_SAFE_NO_PAD.encode(random)
-    ))
+    )
 }
 
-/// The customer id inside a state made by [`new_state`].
-fn customer_in_state(state: &ConsentState) -> Option<CustomerId> {
-    let (id, _) = state.expose_secret().split_once('.')?;
+/// A fresh consent `state` ([`new_state_text`]).
+fn new_state(customer: &CustomerId) -> ConsentState {
+    ConsentState::new(new_state_text(customer))
+}
+
+/// The customer id inside a state made by [`new_state_text`].
+pub(super) fn customer_in_state_text(state: &str) -> Option<CustomerId> {
+    let (id, _) = state.split_once('.')?;
     let id = URL_SAFE_NO_PAD.decode(id).ok()?;
     CustomerId::new(String::from_utf8(id).ok()?).ok()
+}
+
+/// The customer id inside a consent state.
+fn customer_in_state(state: &ConsentState) -> Option<CustomerId> {
+    customer_in_state_text(state.expose_secret())
+}
+
+/// Moves a journey whose customer signed in without consent in the tenant (AADSTS65001 on a
+/// device-code poll or a browser sign-in) to [`ConsentRequired`], with the admin-consent URL
+/// for the MSP's consent client. Without a consent client or redirect URL configured there is
+/// nothing to offer: the stage stays as it was.
+pub(super) async fn ask_admin_consent<S: StageType>(
+    from: Onboarding<S>,
+    ports: &Ports,
+) -> Result<Onboarding<ConsentRequired>, Rejected<S>> {
+    let customer = from.customer.clone();
+    let client_id = ports.config().consent_client_id().map(str::to_owned);
+    let stage = client_id
+        .map_err(Error::from)
+        .and_then(|client_id| ports.consent_stage(&customer, client_id));
+    let stage = match stage {
+        Ok(stage) => stage,
+        Err(error) => return Err(from.reject(error)),
+    };
+    let note = "the application needs an administrator's consent".to_owned();
+    from.transition(ports, customer, stage, Some(note)).await
 }
 
 /// Checks app-registration credentials; returns them with the client id consent is asked for.

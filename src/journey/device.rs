@@ -59,7 +59,7 @@ impl TokenSet {
     }
 }
 
-async fn issue<S: StageType>(
+pub(super) async fn issue<S: StageType>(
     from: Onboarding<S>,
     ports: &Ports,
 ) -> Result<Onboarding<DeviceCodeIssued>, Rejected<S>> {
@@ -192,23 +192,9 @@ impl Onboarding<DeviceCodeIssued> {
                 .await
                 .map(PollOutcome::ApprovalRequested)
             }
-            DevicePoll::ConsentRequired => {
-                let customer = self.customer.clone();
-                let client_id = ports.config().consent_client_id().map(str::to_owned);
-                let stage = client_id
-                    .map_err(Error::from)
-                    .and_then(|client_id| ports.consent_stage(&customer, client_id));
-                let stage = match stage {
-                    Ok(stage) => stage,
-                    // The MSP has not configured admin consent: nothing to offer the
-                    // customer, and the stage stays as it was.
-                    Err(error) => return Err(self.reject(error)),
-                };
-                let note = "the application needs an administrator's consent".to_owned();
-                self.transition(ports, customer, stage, Some(note))
-                    .await
-                    .map(PollOutcome::ConsentRequired)
-            }
+            DevicePoll::ConsentRequired => super::consent::ask_admin_consent(self, ports)
+                .await
+                .map(PollOutcome::ConsentRequired),
             DevicePoll::Declined => self
                 .back_to_claimed(ports, "the customer declined")
                 .await

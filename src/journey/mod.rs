@@ -6,6 +6,7 @@
 
 mod advance;
 mod any;
+mod browser;
 mod connection;
 mod consent;
 mod device;
@@ -17,12 +18,13 @@ mod tenant;
 /// The stage types live in [`model`](crate::model); they are re-exported beside the journey
 /// they type.
 pub use crate::model::{
-    ApprovalRequested, Claimed, ConsentRequired, DeviceCodeIssued, Expired, InvitationSent,
-    Invited, ReauthRequired, Reinvitable, Resendable, Revocable, Revoked, Stage, StageKind,
-    StageType, TokenAcquired, Validated,
+    ApprovalRequested, BrowserSignIn, Claimed, ConsentRequired, DeviceCodeIssued, Expired,
+    InvitationSent, Invited, ReauthRequired, Reinvitable, Resendable, Revocable, Revoked,
+    SignInStart, Stage, StageKind, StageType, TokenAcquired, Validated,
 };
 pub use advance::{Advanced, Next, Step};
 pub use any::{AnyOnboarding, OnboardingPage, WrongStage};
+pub use browser::SignInOutcome;
 pub use connection::RefreshOutcome;
 pub(crate) use connection::ScopedRefresh;
 pub(crate) use connection::{prove_token, renewal_failed};

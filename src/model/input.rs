@@ -25,6 +25,9 @@ pub enum InputError {
     /// An admin-consent callback.
     #[error("admin-consent callback {0}")]
     ConsentCallback(&'static str),
+    /// A browser sign-in callback could not be read.
+    #[error("the sign-in callback {0}")]
+    SignInCallback(&'static str),
     /// A scope list for [`Scopes`](crate::Scopes) is malformed.
     #[error("invalid scopes: {0}")]
     Scopes(&'static str),

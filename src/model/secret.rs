@@ -71,6 +71,46 @@ secret_type!(
     AuthorizationCode
 );
 
+secret_type!(
+    /// The `state` of a browser sign-in: made fresh for each attempt, bound to one journey,
+    /// good for one callback. It carries the customer id (so the callback finds its journey)
+    /// and 256 random bits.
+    SignInState
+);
+
+secret_type!(
+    /// A PKCE code verifier (RFC 7636): the secret half of a browser sign-in, sent only when
+    /// the code is redeemed, and sealed at rest with the journey.
+    PkceVerifier
+);
+
+impl PkceVerifier {
+    /// A fresh verifier: 32 random bytes, base64url without padding (43 characters, the
+    /// unreserved alphabet RFC 7636 §4.1 allows).
+    pub fn generate() -> Self {
+        use base64::Engine as _;
+        let mut random = [0u8; 32];
+        getrandom::fill(&mut random).expect("the OS random source is unavailable");
+        Self::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random))
+    }
+
+    /// The S256 challenge sent in the authorization request:
+    /// base64url(SHA-256(verifier)) (RFC 7636 §4.2).
+    ///
+    /// ```
+    /// use tenant_access::model::PkceVerifier;
+    /// // RFC 7636, appendix B.
+    /// let verifier = PkceVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+    /// assert_eq!(verifier.challenge(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    /// ```
+    pub fn challenge(&self) -> String {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(self.expose_secret().as_bytes()))
+    }
+}
+
 /// An OAuth 2.0 access token (a bearer credential for Graph and other APIs).
 ///
 /// Like the other secret types, but it keeps its text as the `Authorization` header's value

@@ -8,7 +8,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use url::Url;
 
-use super::secret::{ConsentState, DeviceCode};
+use super::secret::{ConsentState, DeviceCode, PkceVerifier, SignInState};
 
 /// The customer was created and has a pending invitation that has not been mailed yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +62,50 @@ impl DeviceCodeIssued {
     /// one; else offer [`verification_uri`](Self::verification_uri) and the user code.
     pub fn verification_uri_complete(&self) -> Option<&Url> {
         self.verification_uri_complete.as_ref()
+    }
+}
+
+/// The customer was sent to the provider's sign-in page in a browser (authorization code with
+/// PKCE, "Sign in with Microsoft"); the journey waits for the redirect back to the portal's
+/// callback, until [`expires_at`](Self::expires_at).
+///
+/// Its `Debug` leaves out the URL's query, which carries the state and the PKCE challenge.
+#[derive(Clone)]
+pub struct BrowserSignIn {
+    /// The provider's authorization URL the customer's browser opens.
+    pub authorize_url: Url,
+    /// The `state` in that URL: the callback must carry it back, once.
+    pub state: SignInState,
+    /// The PKCE verifier whose S256 challenge is in that URL (secret: sent only when the
+    /// code is redeemed).
+    pub verifier: PkceVerifier,
+    /// The redirect URI the request named; redeeming the code must name it again.
+    pub redirect_uri: Url,
+    /// When the sign-in was started.
+    pub started_at: OffsetDateTime,
+    /// When the state stops being accepted.
+    pub expires_at: OffsetDateTime,
+}
+
+impl fmt::Debug for BrowserSignIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut url = self.authorize_url.clone();
+        url.set_query(Some("[REDACTED]"));
+        f.debug_struct("BrowserSignIn")
+            .field("authorize_url", &url.as_str())
+            .field("state", &self.state)
+            .field("verifier", &self.verifier)
+            .field("redirect_uri", &self.redirect_uri.as_str())
+            .field("started_at", &self.started_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl BrowserSignIn {
+    /// The URL to send the customer's browser to.
+    pub fn authorize_url(&self) -> &Url {
+        &self.authorize_url
     }
 }
 
@@ -157,6 +201,8 @@ pub enum StageKind {
     Claimed,
     /// [`DeviceCodeIssued`].
     DeviceCodeIssued,
+    /// [`BrowserSignIn`].
+    BrowserSignIn,
     /// [`ApprovalRequested`].
     ApprovalRequested,
     /// [`ConsentRequired`].
@@ -175,11 +221,12 @@ pub enum StageKind {
 
 impl StageKind {
     /// Every stage, in journey order.
-    pub const ALL: [StageKind; 11] = [
+    pub const ALL: [StageKind; 12] = [
         StageKind::Invited,
         StageKind::InvitationSent,
         StageKind::Claimed,
         StageKind::DeviceCodeIssued,
+        StageKind::BrowserSignIn,
         StageKind::ApprovalRequested,
         StageKind::ConsentRequired,
         StageKind::TokenAcquired,
@@ -196,6 +243,7 @@ impl StageKind {
             StageKind::InvitationSent => "invitation_sent",
             StageKind::Claimed => "claimed",
             StageKind::DeviceCodeIssued => "device_code_issued",
+            StageKind::BrowserSignIn => "browser_sign_in",
             StageKind::ApprovalRequested => "approval_requested",
             StageKind::ConsentRequired => "consent_required",
             StageKind::TokenAcquired => "token_acquired",
@@ -226,6 +274,7 @@ impl StageKind {
                 | StageKind::InvitationSent
                 | StageKind::Claimed
                 | StageKind::DeviceCodeIssued
+                | StageKind::BrowserSignIn
                 | StageKind::ApprovalRequested
                 | StageKind::Expired
                 | StageKind::ReauthRequired
@@ -245,6 +294,7 @@ impl StageKind {
             StageKind::InvitationSent
                 | StageKind::Claimed
                 | StageKind::DeviceCodeIssued
+                | StageKind::BrowserSignIn
                 | StageKind::ApprovalRequested
         )
     }
@@ -268,6 +318,8 @@ pub enum Stage {
     Claimed(Claimed),
     /// See [`DeviceCodeIssued`].
     DeviceCodeIssued(DeviceCodeIssued),
+    /// See [`BrowserSignIn`].
+    BrowserSignIn(BrowserSignIn),
     /// See [`ApprovalRequested`].
     ApprovalRequested(ApprovalRequested),
     /// See [`ConsentRequired`].
@@ -305,6 +357,7 @@ pub trait Resendable: StageType {}
 impl Resendable for InvitationSent {}
 impl Resendable for Claimed {}
 impl Resendable for DeviceCodeIssued {}
+impl Resendable for BrowserSignIn {}
 impl Resendable for ApprovalRequested {}
 
 /// Stages that can be revoked ([`Onboarding::revoke`](crate::Onboarding::revoke)): all but
@@ -314,12 +367,22 @@ impl Revocable for Invited {}
 impl Revocable for InvitationSent {}
 impl Revocable for Claimed {}
 impl Revocable for DeviceCodeIssued {}
+impl Revocable for BrowserSignIn {}
 impl Revocable for ApprovalRequested {}
 impl Revocable for ConsentRequired {}
 impl Revocable for TokenAcquired {}
 impl Revocable for Validated {}
 impl Revocable for ReauthRequired {}
 impl Revocable for Expired {}
+
+/// Stages a sign-in can start from: [`Claimed`], after approval ([`ApprovalRequested`]), and
+/// in place of a sign-in under way ([`DeviceCodeIssued`], [`BrowserSignIn`]), which it
+/// abandons ([`Onboarding::start_browser_sign_in`](crate::Onboarding::start_browser_sign_in)).
+pub trait SignInStart: StageType {}
+impl SignInStart for Claimed {}
+impl SignInStart for ApprovalRequested {}
+impl SignInStart for DeviceCodeIssued {}
+impl SignInStart for BrowserSignIn {}
 
 /// Stages that a fresh device-code invitation starts over from
 /// ([`Onboarding::reinvite`](crate::Onboarding::reinvite)).
@@ -361,6 +424,7 @@ stage_types!(
     InvitationSent,
     Claimed,
     DeviceCodeIssued,
+    BrowserSignIn,
     ApprovalRequested,
     ConsentRequired,
     TokenAcquired,

@@ -11,6 +11,7 @@ mod consent;
 mod mailer;
 mod pager;
 mod provider;
+mod sign_in;
 mod store;
 mod target;
 
@@ -25,6 +26,7 @@ pub use provider::{
     AdminConsentRequest, DeviceAuthorization, DevicePoll, IdentityProvider, TenantDiscovery,
     TokenResponse,
 };
+pub use sign_in::{AuthorizationRequest, CodeRedemption, SignInCallback, sign_in_refusal};
 pub(crate) use store::verification_target;
 pub use store::{
     ConnectionPage, Filter, ListedConnection, Page, PageRequest, Record, Store, Unreadable,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::consent::ConsentCallback;
+use super::sign_in::{AuthorizationRequest, CodeRedemption};
 use super::target::Target;
 use crate::error::{ProviderDetail, ProviderError};
 use crate::model::{
@@ -196,6 +197,38 @@ pub trait IdentityProvider: Send + Sync + std::fmt::Debug {
         expected_state: &ConsentState,
         callback: &ConsentCallback,
     ) -> Result<(), ProviderError>;
+
+    /// Builds the URL a customer's browser opens for a browser sign-in: an authorization
+    /// request (`response_type=code`) with the PKCE S256 challenge, the single-use state,
+    /// the `login_hint` and the provider's scopes, at the authority of the customer's tenant
+    /// ([`IdentityProvider::redeem_code`] redeems what comes back).
+    ///
+    /// The default, for providers without it, says [`ProviderError::Unsupported`].
+    fn authorization_url(
+        &self,
+        _target: &Target,
+        _request: &AuthorizationRequest,
+    ) -> Result<Url, ProviderError> {
+        Err(ProviderError::Unsupported(
+            "browser sign-in (authorization code with PKCE)",
+        ))
+    }
+
+    /// Redeems a browser sign-in's authorization code (RFC 6749 §4.1.3) with its PKCE
+    /// verifier (RFC 7636) at the token endpoint of the customer's tenant, as the MSP's
+    /// client. A code already redeemed, expired, or issued for another challenge is
+    /// [`ProviderError::CodeRefused`].
+    ///
+    /// The default says [`ProviderError::Unsupported`].
+    async fn redeem_code(
+        &self,
+        _target: &Target,
+        _redemption: CodeRedemption<'_>,
+    ) -> Result<TokenResponse, ProviderError> {
+        Err(ProviderError::Unsupported(
+            "browser sign-in (authorization code with PKCE)",
+        ))
+    }
 
     /// Proves the token works with one real call and says which tenant it reached.
     async fn validate(

@@ -36,8 +36,8 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::StoreError;
 use crate::journey::{
-    ApprovalRequested, Claimed, ConsentRequired, DeviceCodeIssued, Expired, InvitationSent,
-    Invited, ReauthRequired, Revoked, Stage, StageKind, TokenAcquired, Validated,
+    ApprovalRequested, BrowserSignIn, Claimed, ConsentRequired, DeviceCodeIssued, Expired,
+    InvitationSent, Invited, ReauthRequired, Revoked, Stage, StageKind, TokenAcquired, Validated,
 };
 use crate::model::MessageId;
 use crate::model::VerificationStatus;
@@ -48,6 +48,7 @@ use crate::model::{Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Ve
 use crate::model::{
     CustomerId, DiscoveredTenant, EmailAddress, JourneyId, Method, PendingSwitch, TenantId, Version,
 };
+use crate::model::{PkceVerifier, SignInState};
 use crate::ports::Record;
 use crate::seal::Sealer;
 
@@ -478,6 +479,17 @@ fn encode_stage(stage: &Stage, secrets: &mut SecretsV1) -> Result<StageV1, Store
                 next_poll_at: Ts(d.next_poll_at),
             }
         }
+        Stage::BrowserSignIn(b) => {
+            secrets.sign_in_state = Some(b.state.expose_secret().to_owned());
+            secrets.pkce_verifier = Some(b.verifier.expose_secret().to_owned());
+            // The URL carries the state in its query: sealed with the other secrets.
+            secrets.authorize_url = Some(b.authorize_url.to_string());
+            StageV1::BrowserSignIn {
+                redirect_uri: b.redirect_uri.to_string(),
+                started_at: Ts(b.started_at),
+                expires_at: Ts(b.expires_at),
+            }
+        }
         Stage::ApprovalRequested(a) => StageV1::ApprovalRequested {
             requested_at: Ts(a.requested_at),
         },
@@ -541,6 +553,25 @@ fn decode_stage(stage: StageV1, secrets: &mut SecretsV1) -> Result<Stage, StoreE
             ),
             next_poll_at: next_poll_at.0,
         }),
+        StageV1::BrowserSignIn {
+            redirect_uri,
+            started_at,
+            expires_at,
+        } => {
+            let secret = |field: &mut Option<String>, what: &str| {
+                field
+                    .take()
+                    .ok_or_else(|| corrupt(format!("the browser sign-in's {what} is missing")))
+            };
+            Stage::BrowserSignIn(BrowserSignIn {
+                authorize_url: url(secret(&mut secrets.authorize_url, "URL")?)?,
+                state: SignInState::new(secret(&mut secrets.sign_in_state, "state")?),
+                verifier: PkceVerifier::new(secret(&mut secrets.pkce_verifier, "verifier")?),
+                redirect_uri: url(redirect_uri)?,
+                started_at: started_at.0,
+                expires_at: expires_at.0,
+            })
+        }
         StageV1::ApprovalRequested { requested_at } => {
             Stage::ApprovalRequested(ApprovalRequested {
                 requested_at: requested_at.0,
@@ -730,6 +761,11 @@ enum StageV1 {
         interval_ns: i64,
         next_poll_at: Ts,
     },
+    BrowserSignIn {
+        redirect_uri: String,
+        started_at: Ts,
+        expires_at: Ts,
+    },
     ApprovalRequested {
         requested_at: Ts,
     },
@@ -774,6 +810,13 @@ struct SecretsV1 {
     /// The admin-consent URL, whose query carries the consent state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     consent_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sign_in_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pkce_verifier: Option<String>,
+    /// The browser sign-in's authorization URL, whose query carries the state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    authorize_url: Option<String>,
     /// The secrets of the method switch under way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     switch: Option<Box<SecretsV1>>,
@@ -788,6 +831,9 @@ impl Drop for SecretsV1 {
         self.device_code.zeroize();
         self.consent_state.zeroize();
         self.consent_url.zeroize();
+        self.sign_in_state.zeroize();
+        self.pkce_verifier.zeroize();
+        self.authorize_url.zeroize();
     }
 }
 

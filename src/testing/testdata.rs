@@ -4,8 +4,8 @@ use time::{Duration, OffsetDateTime, macros::datetime};
 use url::Url;
 
 use crate::journey::{
-    ApprovalRequested, Claimed, ConsentRequired, DeviceCodeIssued, Expired, InvitationSent,
-    Invited, ReauthRequired, Revoked, Stage, StageKind, TokenAcquired, Validated,
+    ApprovalRequested, BrowserSignIn, Claimed, ConsentRequired, DeviceCodeIssued, Expired,
+    InvitationSent, Invited, ReauthRequired, Revoked, Stage, StageKind, TokenAcquired, Validated,
 };
 use crate::model::MessageId;
 use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
@@ -16,6 +16,7 @@ use crate::model::{
     CustomerId, DiscoveredTenant, EmailAddress, JourneyId, Method, PendingSwitch, TenantId, Version,
 };
 use crate::model::{Delivery, Invitation, InvitationCode};
+use crate::model::{PkceVerifier, SignInState};
 use crate::ports::Record;
 
 /// The marker every sample secret contains, so raw storage can be searched for it.
@@ -141,6 +142,25 @@ fn parts(id: &str, kind: StageKind, n: u64, prefix: &str) -> (Customer, Stage) {
             interval: std::time::Duration::from_millis(5_250),
             next_poll_at: t + Duration::seconds(5),
         }),
+        StageKind::BrowserSignIn => {
+            // The URL carries the real state, as the engine builds it: a store that keeps the
+            // URL in plain text fails the kit's plain-text check.
+            let state = secret(id, "sign-in-state", n);
+            let mut authorize_url = Url::parse(
+                "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize?client_id=x",
+            )
+            .expect("url");
+            authorize_url.query_pairs_mut().append_pair("state", &state);
+            Stage::BrowserSignIn(BrowserSignIn {
+                authorize_url,
+                state: SignInState::new(state),
+                verifier: PkceVerifier::new(secret(id, "pkce-verifier", n)),
+                redirect_uri: Url::parse("https://portal.example.com/authenticate/SignInCallback")
+                    .expect("url"),
+                started_at: t,
+                expires_at: t + Duration::minutes(15),
+            })
+        }
         StageKind::ApprovalRequested => {
             Stage::ApprovalRequested(ApprovalRequested { requested_at: t })
         }
@@ -203,6 +223,10 @@ fn journey_secrets(c: &Customer, stage: &Stage) -> Vec<String> {
     match stage {
         Stage::DeviceCodeIssued(d) => out.push(d.device_code.expose_secret().to_owned()),
         Stage::ConsentRequired(c) => out.push(c.state.expose_secret().to_owned()),
+        Stage::BrowserSignIn(b) => {
+            out.push(b.state.expose_secret().to_owned());
+            out.push(b.verifier.expose_secret().to_owned());
+        }
         _ => {}
     }
     out

@@ -38,11 +38,14 @@ use crate::model::TenantInfo;
 use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
 use crate::model::{CustomerId, DiscoveredTenant, Scopes, TenantId};
 use crate::ports::{
-    AdminConsentRequest, ConsentCallback, DeviceAuthorization, DevicePoll, IdentityProvider,
-    Target, TenantDiscovery, TokenResponse, admin_consent_url, check_admin_consent,
+    AdminConsentRequest, AuthorizationRequest, CodeRedemption, ConsentCallback,
+    DeviceAuthorization, DevicePoll, IdentityProvider, Target, TenantDiscovery, TokenResponse,
+    admin_consent_url, check_admin_consent,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+mod sign_in;
 
 /// The provider operations, for scripting faults and counting calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,6 +71,10 @@ pub enum Operation {
     Validate,
     /// [`IdentityProvider::revoke_tokens`].
     RevokeTokens,
+    /// [`IdentityProvider::authorization_url`].
+    AuthorizationUrl,
+    /// [`IdentityProvider::redeem_code`].
+    RedeemCode,
 }
 
 /// One recorded call.
@@ -107,6 +114,7 @@ pub struct Script {
     refresh_dead: bool,
     validates_as: Option<TenantInfo>,
     token_tenant: Option<String>,
+    conditional_access_blocks: bool,
     faults: HashMap<Operation, VecDeque<ProviderError>>,
 }
 
@@ -168,6 +176,13 @@ impl Script {
         self
     }
 
+    /// A Conditional Access policy blocks the customer's sign-in: the browser sign-in page
+    /// redirects back with AADSTS53003 ([`MockProvider::signs_in`]).
+    pub fn conditional_access_blocks(&mut self) -> &mut Self {
+        self.conditional_access_blocks = true;
+        self
+    }
+
     /// Validation proves this tenant instead of the invited one.
     pub fn validates_as(&mut self, tenant: TenantInfo) -> &mut Self {
         self.validates_as = Some(tenant);
@@ -225,6 +240,8 @@ struct Inner {
     tenants: HashMap<String, Discovery>,
     discovery_off: bool,
     discoveries: usize,
+    /// Authorization codes handed out by the browser sign-in page.
+    codes: HashMap<String, sign_in::IssuedCode>,
 }
 
 /// What tenant discovery answers for one tenant name.
@@ -686,6 +703,30 @@ impl IdentityProvider for MockProvider {
         }
         inner.script(target).consent_granted = true;
         Ok(())
+    }
+
+    fn authorization_url(
+        &self,
+        target: &Target,
+        request: &AuthorizationRequest,
+    ) -> Result<Url, ProviderError> {
+        let (_inner, fault) = self.begin(Operation::AuthorizationUrl, target);
+        if let Some(fault) = fault {
+            return Err(fault);
+        }
+        Ok(sign_in::authorization_url(target, request))
+    }
+
+    async fn redeem_code(
+        &self,
+        target: &Target,
+        redemption: CodeRedemption<'_>,
+    ) -> Result<TokenResponse, ProviderError> {
+        let (mut inner, fault) = self.begin(Operation::RedeemCode, target);
+        if let Some(fault) = fault {
+            return Err(fault);
+        }
+        inner.redeem_code(target, redemption)
     }
 
     async fn revoke_tokens(
