@@ -43,6 +43,9 @@ pub enum Step {
     DeviceCodeExpired,
     /// The customer declined at the sign-in page: back to the start.
     Declined,
+    /// One poll: a Conditional Access policy blocked the device-code sign-in: back to the
+    /// start, where the browser sign-in may pass.
+    Blocked,
     /// A browser sign-in's time ran out before the customer came back: back to the start.
     SignInExpired,
     /// The token was proven with one real call: the connection is validated (for a method
@@ -84,7 +87,9 @@ impl From<PollOutcome> for AnyOnboarding {
             PollOutcome::ApprovalRequested(o) => o.into(),
             PollOutcome::ConsentRequired(o) => o.into(),
             PollOutcome::Authenticated(o) => o.into(),
-            PollOutcome::Expired(o) | PollOutcome::Declined(o) => o.into(),
+            PollOutcome::Expired(o) | PollOutcome::Declined(o) | PollOutcome::Blocked(o) => {
+                o.into()
+            }
         }
     }
 }
@@ -142,6 +147,7 @@ impl AnyOnboarding {
                     Ok(PollOutcome::Authenticated(_)) => Step::Authenticated,
                     Ok(PollOutcome::Expired(_)) => Step::DeviceCodeExpired,
                     Ok(PollOutcome::Declined(_)) => Step::Declined,
+                    Ok(PollOutcome::Blocked(_)) => Step::Blocked,
                     Err(_) => Step::Nothing,
                 };
                 settle(ports, &id, switch.as_ref(), outcome.map(Into::into), step).await

@@ -37,6 +37,11 @@ pub enum PollOutcome {
     Expired(Onboarding<Claimed>),
     /// The customer declined; they can start again.
     Declined(Onboarding<Claimed>),
+    /// A Conditional Access policy of the customer's tenant blocks the sign-in (AADSTS53003
+    /// on the poll; many tenants block the device-code flow itself): back to the start with
+    /// the refusal as the customer's last error. Offer the browser sign-in
+    /// ([`start_browser_sign_in`](Onboarding::start_browser_sign_in)).
+    Blocked(Onboarding<Claimed>),
 }
 
 impl PollOutcome {
@@ -160,6 +165,15 @@ impl Onboarding<DeviceCodeIssued> {
             .await;
         let answer = match answer {
             Ok(answer) => answer,
+            Err(blocked @ ProviderError::ConditionalAccessBlocked(_)) => {
+                let mut customer = self.customer.clone();
+                customer.last_error = Some(Error::from(blocked).to_string());
+                let note = Some("Conditional Access blocked the device-code sign-in".to_owned());
+                return self
+                    .transition(ports, customer, Claimed, note)
+                    .await
+                    .map(PollOutcome::Blocked);
+            }
             Err(error) => return Err(self.poll_failed(ports, error).await),
         };
         let now = ports.clock().now();

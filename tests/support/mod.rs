@@ -15,6 +15,7 @@ use tenant_access::{AnyOnboarding, Config, NewCustomer, Onboarding, PollOutcome,
 use time::macros::datetime;
 
 pub const REDIRECT: &str = "https://portal.example.com/authenticate/OAuth2Callback";
+pub const SIGN_IN_REDIRECT: &str = "https://portal.example.com/authenticate/SignInCallback";
 pub const CONSENT_CLIENT: &str = "11111111-2222-3333-4444-555555555555";
 
 pub struct Harness {
@@ -36,6 +37,7 @@ pub fn harness() -> Harness {
                 .msp_name("Northwind IT")
                 .consent_client_id(CONSENT_CLIENT)
                 .consent_redirect_url(REDIRECT)
+                .sign_in_redirect_url(SIGN_IN_REDIRECT)
                 .build()
                 .unwrap(),
         )

@@ -115,6 +115,7 @@ pub struct Script {
     validates_as: Option<TenantInfo>,
     token_tenant: Option<String>,
     conditional_access_blocks: bool,
+    device_code_blocked: bool,
     faults: HashMap<Operation, VecDeque<ProviderError>>,
 }
 
@@ -180,6 +181,14 @@ impl Script {
     /// redirects back with AADSTS53003 ([`MockProvider::signs_in`]).
     pub fn conditional_access_blocks(&mut self) -> &mut Self {
         self.conditional_access_blocks = true;
+        self
+    }
+
+    /// A Conditional Access policy on authentication flows blocks the device-code flow: once
+    /// the scripted polls are used up, polls answer AADSTS53003. The browser sign-in still
+    /// passes.
+    pub fn device_code_blocked(&mut self) -> &mut Self {
+        self.device_code_blocked = true;
         self
     }
 
@@ -576,6 +585,13 @@ impl IdentityProvider for MockProvider {
                 PollStep::Declined => DevicePoll::Declined,
                 PollStep::Expired => DevicePoll::Expired,
             });
+        }
+        if script.device_code_blocked {
+            return Err(ProviderError::ConditionalAccessBlocked(detail(
+                "invalid_grant",
+                53003,
+                "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
+            )));
         }
         if script.approval_workflow && !script.approved {
             return Ok(DevicePoll::ApprovalRequested);
