@@ -132,6 +132,9 @@ pub(crate) fn fuzz_input(input: &[u8]) {
 /// The default path of the admin-consent callback.
 pub const DEFAULT_CONSENT_CALLBACK_PATH: &str = "/authenticate/OAuth2Callback";
 
+/// The default path of the browser sign-in's callback (the redirect URI to register).
+pub const DEFAULT_SIGN_IN_CALLBACK_PATH: &str = "/authenticate/SignInCallback";
+
 /// Settings shared by the routers. Cheap to clone.
 ///
 /// ```
@@ -152,6 +155,7 @@ pub struct WebConfig {
     key: Arc<[u8; 32]>,
     base_path: String,
     consent_callback_path: Option<String>,
+    sign_in_callback_path: Option<String>,
     session_lifetime: Duration,
     secure_cookies: Option<bool>,
     check_every: Option<std::time::Duration>,
@@ -164,6 +168,7 @@ impl fmt::Debug for WebConfig {
             .field("key", &"[REDACTED]")
             .field("base_path", &self.base_path)
             .field("consent_callback_path", &self.consent_callback_path)
+            .field("sign_in_callback_path", &self.sign_in_callback_path)
             .field("session_lifetime", &self.session_lifetime)
             .field("secure_cookies", &self.secure_cookies)
             .field("check_every", &self.check_every)
@@ -215,6 +220,7 @@ impl WebConfig {
             key: Arc::new(key),
             base_path: String::new(),
             consent_callback_path: None,
+            sign_in_callback_path: None,
             session_lifetime: Duration::from_secs(2 * 3600),
             secure_cookies: None,
             check_every: None,
@@ -241,6 +247,15 @@ impl WebConfig {
     /// the engine's consent redirect URL, else [`DEFAULT_CONSENT_CALLBACK_PATH`]).
     pub fn consent_callback_path(mut self, path: &str) -> Result<Self, WebConfigError> {
         self.consent_callback_path = Some(check_path(path)?);
+        Ok(self)
+    }
+
+    /// The browser sign-in's callback path (the portal's registered redirect URI), relative
+    /// to the mount point (default: the path of the engine's
+    /// [`Config::sign_in_redirect_url`](crate::Config::sign_in_redirect_url), else
+    /// [`DEFAULT_SIGN_IN_CALLBACK_PATH`]).
+    pub fn sign_in_callback_path(mut self, path: &str) -> Result<Self, WebConfigError> {
+        self.sign_in_callback_path = Some(check_path(path)?);
         Ok(self)
     }
 
@@ -334,6 +349,19 @@ impl Web {
             assets,
             templates: templates(),
         })
+    }
+
+    pub(crate) fn sign_in_path(&self) -> String {
+        self.config
+            .sign_in_callback_path
+            .clone()
+            .unwrap_or_else(|| {
+                self.engine
+                    .config()
+                    .sign_in_redirect_url()
+                    .map(|u| u.path().to_owned())
+                    .unwrap_or_else(|_| DEFAULT_SIGN_IN_CALLBACK_PATH.to_owned())
+            })
     }
 
     pub(crate) fn consent_path(&self) -> String {
@@ -534,6 +562,7 @@ fn templates() -> Environment<'static> {
         ("base.html", include_str!("templates/base.html")),
         ("error.html", include_str!("templates/error.html")),
         ("welcome.html", include_str!("templates/welcome.html")),
+        ("browser.html", include_str!("templates/browser.html")),
         (
             "device_code.html",
             include_str!("templates/device_code.html"),

@@ -1,5 +1,6 @@
-//! The customer's wizard: the invitation link, the pages of the device-code journey, the JSON
-//! progress endpoint, and the admin-consent callback.
+//! The customer's wizard: the invitation link, the pages of the sign-in (in the browser, or
+//! with a device code), the JSON progress endpoint, and the two callbacks (browser sign-in and
+//! admin consent).
 
 use std::sync::Arc;
 
@@ -16,9 +17,9 @@ use super::session::{Session, cookie, set_cookie};
 use super::{Web, WebConfig, WebError, asset, headers, show_time};
 use crate::engine::TenantAccess;
 use crate::error::{Action, Error};
-use crate::journey::{AnyOnboarding, Consented, Next, Step};
+use crate::journey::{AnyOnboarding, Consented, Next, SignInOutcome, Step};
 use crate::model::{Actor, Method};
-use crate::ports::ConsentCallback;
+use crate::ports::{ConsentCallback, SignInCallback};
 
 /// The customer's wizard as a router: the invitation link, the wizard pages, the progress
 /// endpoint, the admin-consent callback and the wizard's stylesheet and script.
@@ -28,9 +29,16 @@ use crate::ports::ConsentCallback;
 /// | GET | `/invitation/{code}` | opens the invitation (the link in the email), sets the session cookie, redirects to `/wizard` |
 /// | GET | `/wizard` | the page for where the journey stands (polls the provider when the interval has passed) |
 /// | GET | `/wizard/status` | progress as JSON, for the page's script |
-/// | POST | `/wizard/start` | *Start authentication*: a device code |
+/// | POST | `/wizard/browser` | *Sign in with Microsoft*: a browser sign-in (authorization code + PKCE), then on to Microsoft |
+/// | POST | `/wizard/start` | *Use a code on another device* (*Start authentication*): a device code |
 /// | POST | `/wizard/continue` | *Continue authentication* after an administrator approved |
+/// | GET | the sign-in callback path | the browser sign-in's redirect back ([`WebConfig::sign_in_callback_path`]) |
 /// | GET | the consent callback path | the admin-consent redirect ([`WebConfig::consent_callback_path`]) |
+///
+/// The welcome page offers the browser sign-in first when the engine has a
+/// [`Config::sign_in_redirect_url`](crate::Config::sign_in_redirect_url), and the device code
+/// beside it; when a device code is blocked by Conditional Access or expires unused, the page
+/// says so and offers the browser sign-in.
 /// | GET | `/assets/ta-wizard.css`, `/assets/ta-wizard.js` | the stylesheet and script |
 ///
 /// The engine's invitation links must point at `/invitation/` under the mount point:
@@ -44,13 +52,23 @@ pub fn customer_router(engine: TenantAccess, config: WebConfig) -> Router {
         csrf::Scope::Wizard,
     );
     let consent = web.consent_path();
-    Router::new()
+    let sign_in = web.sign_in_path();
+    let mut router = Router::new()
         .route("/invitation/{code}", get(open_link))
         .route("/wizard", get(page))
         .route("/wizard/status", get(status))
         .route("/wizard/start", post(start))
-        .route("/wizard/continue", post(continue_authentication))
-        .route(&consent, get(consent_callback))
+        .route("/wizard/browser", post(browser))
+        .route("/wizard/continue", post(continue_authentication));
+    // One path may serve both callbacks: an admin-consent redirect says `admin_consent`.
+    router = if sign_in == consent {
+        router.route(&consent, get(either_callback))
+    } else {
+        router
+            .route(&consent, get(consent_callback))
+            .route(&sign_in, get(sign_in_callback))
+    };
+    router
         .route(
             "/assets/ta-wizard.css",
             get(|| async { asset(super::CSS, "text/css; charset=utf-8") }),
@@ -153,6 +171,28 @@ enum Note {
     Expired,
     /// The customer declined at the sign-in page.
     Declined,
+    /// Conditional Access blocked the device-code sign-in.
+    Blocked,
+    /// The customer cancelled the browser sign-in.
+    Cancelled,
+    /// Conditional Access blocked the browser sign-in.
+    BrowserBlocked,
+    /// The browser sign-in's time ran out.
+    SignInExpired,
+}
+
+impl Note {
+    /// The wizard page's address with this note.
+    fn query(self) -> &'static str {
+        match self {
+            Note::Expired => "?note=expired",
+            Note::Declined => "?note=declined",
+            Note::Blocked => "?note=blocked",
+            Note::Cancelled => "?note=cancelled",
+            Note::BrowserBlocked => "?note=browser_blocked",
+            Note::SignInExpired => "?note=sign_in_expired",
+        }
+    }
 }
 
 /// Moves the journey on where the customer's waiting allows: the step that is due now on
@@ -188,6 +228,8 @@ async fn step(
     let note = match advanced.step {
         Step::DeviceCodeExpired => Some(Note::Expired),
         Step::Declined => Some(Note::Declined),
+        Step::Blocked => Some(Note::Blocked),
+        Step::SignInExpired => Some(Note::SignInExpired),
         _ => None,
     };
     Ok((advanced.journey, note))
@@ -196,6 +238,8 @@ async fn step(
 #[derive(Deserialize)]
 struct PageQuery {
     note: Option<Note>,
+    /// Set by *Sign in with Microsoft*: the page goes on to Microsoft at once.
+    go: Option<String>,
 }
 
 /// The wizard page's query, parsed from `query` as axum's `Query` would (for the fuzz
@@ -214,7 +258,14 @@ async fn page(
 ) -> Response {
     let shown = async {
         let (journey, note) = step(&web, journey(&web, &headers).await?).await?;
-        Ok::<_, WebError>(render_stage(&web, &csrf.0, journey, note.or(query.note)))
+        let go = query.go.is_some();
+        Ok::<_, WebError>(render_stage(
+            &web,
+            &csrf.0,
+            journey,
+            note.or(query.note),
+            go,
+        ))
     };
     match shown.await {
         Ok(response) => response,
@@ -222,14 +273,40 @@ async fn page(
     }
 }
 
-fn render_stage(web: &Web, csrf: &str, journey: AnyOnboarding, note: Option<Note>) -> Response {
+fn render_stage(
+    web: &Web,
+    csrf: &str,
+    journey: AnyOnboarding,
+    note: Option<Note>,
+    go: bool,
+) -> Response {
     let customer = journey.customer();
     let tenant = customer.tenant.as_str().to_owned();
+    // The browser sign-in is offered where the portal has a redirect URI for it.
+    let browser = web
+        .engine
+        .config()
+        .sign_in_redirect_url()
+        .is_ok()
+        .then(|| web.config.path("/wizard/browser"));
     match journey {
         AnyOnboarding::Claimed(_) => web.render(
             StatusCode::OK,
             "welcome.html",
-            minijinja::context! { csrf, tenant, note, start => web.config.path("/wizard/start") },
+            minijinja::context! {
+                csrf, tenant, note, browser,
+                start => web.config.path("/wizard/start"),
+            },
+        ),
+        AnyOnboarding::BrowserSignIn(pending) => web.render(
+            StatusCode::OK,
+            "browser.html",
+            minijinja::context! {
+                csrf, tenant, go,
+                authorize_url => pending.stage().authorize_url().as_str(),
+                expires_at => show_time(Some(pending.stage().expires_at)),
+                start => web.config.path("/wizard/start"),
+            },
         ),
         AnyOnboarding::DeviceCodeIssued(device) => {
             let stage = device.stage();
@@ -262,6 +339,7 @@ fn render_stage(web: &Web, csrf: &str, journey: AnyOnboarding, note: Option<Note
                 csrf, tenant,
                 requested_at => show_time(Some(waiting.stage().requested_at)),
                 continue_url => web.config.path("/wizard/continue"),
+                browser,
             },
         ),
         AnyOnboarding::ConsentRequired(waiting) if waiting.customer().method == Method::DeviceCode => {
@@ -313,10 +391,7 @@ async fn status(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
     let next = |note: Option<Note>| {
         let mut next = web.config.path("/wizard");
         if let Some(note) = note {
-            next.push_str(match note {
-                Note::Expired => "?note=expired",
-                Note::Declined => "?note=declined",
-            });
+            next.push_str(note.query());
         }
         next
     };
@@ -324,6 +399,11 @@ async fn status(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
         Ok((AnyOnboarding::DeviceCodeIssued(_), _)) => Progress {
             done: false,
             message: "Waiting for you to sign in\u{2026}".into(),
+            next: None,
+        },
+        Ok((AnyOnboarding::BrowserSignIn(_), _)) => Progress {
+            done: false,
+            message: "Waiting for you to finish signing in with Microsoft\u{2026}".into(),
             next: None,
         },
         Ok((journey, note)) => Progress {
@@ -365,6 +445,16 @@ async fn start(
     button(&web, &csrf, &headers, Button::Start).await
 }
 
+/// `POST /wizard/browser`: *Sign in with Microsoft*.
+async fn browser(
+    State(web): State<Arc<Web>>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    CsrfForm(Empty {}): CsrfForm<Empty>,
+) -> Response {
+    button(&web, &csrf, &headers, Button::Browser).await
+}
+
 /// `POST /wizard/continue`: *Continue authentication* after approval.
 async fn continue_authentication(
     State(web): State<Arc<Web>>,
@@ -375,21 +465,56 @@ async fn continue_authentication(
     button(&web, &csrf, &headers, Button::Continue).await
 }
 
-/// The wizard's two buttons.
+/// The wizard's buttons.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Button {
+    /// A device code ("Use a code on another device", "Start authentication").
     Start,
+    /// A device code after an approval.
     Continue,
+    /// A browser sign-in.
+    Browser,
 }
 
-/// Both get a device code (from [`Claimed`](crate::journey::Claimed) or
-/// [`ApprovalRequested`](crate::journey::ApprovalRequested)) and go back to `/wizard`.
+/// The device-code buttons get a device code (from [`Claimed`](crate::journey::Claimed),
+/// [`ApprovalRequested`](crate::journey::ApprovalRequested) or a browser sign-in given up) and
+/// go back to `/wizard`; *Sign in with Microsoft* starts a browser sign-in (from those stages,
+/// or in place of a device code) and goes to `/wizard?go=1`, whose page sends the browser on
+/// to Microsoft. A form may not redirect to another origin under the pages' CSP
+/// (`form-action 'self'`), so the page carries the link.
 async fn button(web: &Web, csrf: &CsrfToken, headers: &HeaderMap, pressed: Button) -> Response {
     let ta = &web.engine;
     let pressed_now = async {
         match (pressed, step(web, journey(web, headers).await?).await?.0) {
             (Button::Start, AnyOnboarding::Claimed(claimed)) => {
                 claimed.start_device_code(ta).await.map_err(Error::from)?;
+            }
+            (Button::Start, AnyOnboarding::BrowserSignIn(pending)) => {
+                pending.start_device_code(ta).await.map_err(Error::from)?;
+            }
+            (Button::Browser, AnyOnboarding::Claimed(claimed)) => {
+                claimed
+                    .start_browser_sign_in(ta)
+                    .await
+                    .map_err(Error::from)?;
+            }
+            (Button::Browser, AnyOnboarding::ApprovalRequested(waiting)) => {
+                waiting
+                    .start_browser_sign_in(ta)
+                    .await
+                    .map_err(Error::from)?;
+            }
+            (Button::Browser, AnyOnboarding::DeviceCodeIssued(device)) => {
+                device
+                    .start_browser_sign_in(ta)
+                    .await
+                    .map_err(Error::from)?;
+            }
+            (Button::Browser, AnyOnboarding::BrowserSignIn(pending)) => {
+                pending
+                    .start_browser_sign_in(ta)
+                    .await
+                    .map_err(Error::from)?;
             }
             (Button::Continue, AnyOnboarding::ApprovalRequested(waiting)) => {
                 waiting
@@ -398,14 +523,14 @@ async fn button(web: &Web, csrf: &CsrfToken, headers: &HeaderMap, pressed: Butto
                     .map_err(Error::from)?;
             }
             // Started already (a second tab, a double click): show it.
-            (_, AnyOnboarding::DeviceCodeIssued(_)) => {}
+            (Button::Start | Button::Continue, AnyOnboarding::DeviceCodeIssued(_)) => {}
             (_, other) => {
                 return Err(WebError::WrongStage(format!(
                     "{} is not possible from the stage \u{201c}{}\u{201d}.",
-                    if pressed == Button::Start {
-                        "Starting authentication"
-                    } else {
-                        "Continuing after an approval"
+                    match pressed {
+                        Button::Start => "Starting authentication",
+                        Button::Continue => "Continuing after an approval",
+                        Button::Browser => "Signing in with Microsoft",
                     },
                     other.kind().as_str().replace('_', " ")
                 )));
@@ -413,10 +538,94 @@ async fn button(web: &Web, csrf: &CsrfToken, headers: &HeaderMap, pressed: Butto
         }
         Ok(())
     };
+    let next = match pressed {
+        Button::Browser => web.config.path("/wizard?go=1"),
+        Button::Start | Button::Continue => web.config.path("/wizard"),
+    };
     match pressed_now.await {
-        Ok(()) => Redirect::to(&web.config.path("/wizard")).into_response(),
+        Ok(()) => Redirect::to(&next).into_response(),
         Err(error) => web.error_page(&error, Some(&csrf.0)),
     }
+}
+
+/// The redirect back from Microsoft's sign-in page: completes the browser sign-in
+/// ([`TenantAccess::complete_sign_in`]) and validates a token that arrived. A sign-in that
+/// did not end in a connection goes back to the wizard page, which says what happened.
+async fn sign_in_callback(
+    State(web): State<Arc<Web>>,
+    Extension(csrf): Extension<CsrfToken>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let callback = match SignInCallback::from_query(query.as_deref().unwrap_or("")) {
+        Ok(callback) => callback,
+        Err(e) => {
+            let error = WebError::Input(format!("The sign-in answer is incomplete: {e}."));
+            return web.error_page(&error, Some(&csrf.0));
+        }
+    };
+    let completed = web.engine.complete_sign_in(&callback).await;
+    signed_in(&web, &csrf, completed).await
+}
+
+/// The page for a completed browser sign-in.
+async fn signed_in(
+    web: &Web,
+    csrf: &CsrfToken,
+    completed: Result<SignInOutcome, Error>,
+) -> Response {
+    let ta = &web.engine;
+    let done = async {
+        let landed = match completed? {
+            SignInOutcome::Authenticated(token) => {
+                Ok(token.validate(ta).await.map_err(Error::from)?)
+            }
+            SignInOutcome::Cancelled(_) => Err(Some(Note::Cancelled)),
+            SignInOutcome::Blocked(_) => Err(Some(Note::BrowserBlocked)),
+            _ => Err(None),
+        };
+        Ok::<_, WebError>(landed)
+    };
+    match done.await {
+        Ok(Ok(connected)) => web.render(
+            StatusCode::OK,
+            "success.html",
+            minijinja::context! {
+                csrf => csrf.0,
+                tenant => connected.customer().tenant.as_str(),
+                organisation => connected.customer().tenant_info.as_ref().map(|t| t.display_name.clone()),
+            },
+        ),
+        Ok(Err(note)) => {
+            let mut next = web.config.path("/wizard");
+            next.push_str(note.map_or("", Note::query));
+            Redirect::to(&next).into_response()
+        }
+        Err(error) => web.error_page(&error, Some(&csrf.0)),
+    }
+}
+
+/// One callback path for both redirects. An admin-consent redirect from Entra ID says
+/// `admin_consent`; otherwise the state decides: a browser sign-in waiting with it takes the
+/// redirect, and a state no sign-in waits with (refused without anything written) goes to
+/// the admin-consent callback (a standard server's consent redirect carries a code too).
+async fn either_callback(
+    web: State<Arc<Web>>,
+    csrf: Extension<CsrfToken>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let text = query.as_deref().unwrap_or("");
+    let says_consent = url::form_urlencoded::parse(text.as_bytes())
+        .any(|(key, _)| key == "admin_consent" || key == "tenant");
+    let sign_in = SignInCallback::from_query(text)
+        .ok()
+        .filter(|_| !says_consent);
+    if let Some(callback) = sign_in {
+        match web.engine.complete_sign_in(&callback).await {
+            Err(Error::Flow(crate::error::FlowError::SignInStateMismatch)) => {}
+            completed => return signed_in(&web, &csrf, completed).await,
+        }
+    }
+    consent_callback(web, csrf, RawQuery(query)).await
 }
 
 /// The admin-consent callback: checks the redirect, acquires and validates the token.

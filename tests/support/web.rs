@@ -134,6 +134,7 @@ impl Portal {
                     .msp_name("Northwind IT")
                     .consent_client_id(fake.client_id())
                     .consent_redirect_url(format!("{url}/authenticate/OAuth2Callback"))
+                    .sign_in_redirect_url(format!("{url}/authenticate/SignInCallback"))
                     .build()
                     .unwrap(),
             )

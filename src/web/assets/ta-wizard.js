@@ -16,6 +16,11 @@
     });
   });
 
+  // Right after "Sign in with Microsoft": go on to Microsoft's page. (A form may not redirect
+  // to another origin under this page's CSP form-action, so the page carries the link.)
+  var go = document.querySelector("a[data-go]");
+  if (go) { window.location.assign(go.href); }
+
   document.querySelectorAll("[data-poll-url]").forEach(function (region) {
     var url = region.getAttribute("data-poll-url");
     var every = parseInt(region.getAttribute("data-poll-every"), 10) || 5000;
