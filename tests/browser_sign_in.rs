@@ -602,3 +602,20 @@ async fn a_device_code_blocked_by_conditional_access_gives_way_to_the_browser_si
     let connected = token.validate(&h.ta).await.unwrap();
     assert_eq!(connected.customer().last_error, None);
 }
+
+#[tokio::test]
+async fn the_invitation_still_rules_a_browser_sign_in_expiry_resend_and_revoke() {
+    let h = harness();
+    browser(&h, "contoso").await;
+    let sent = h.ta.resend_invitation(&id("contoso")).await.unwrap();
+    assert_eq!(sent.kind(), StageKind::InvitationSent);
+
+    browser(&h, "fabrikam").await;
+    h.clock.advance(Duration::from_secs(8 * 86_400));
+    let advanced = h.ta.advance(&id("fabrikam")).await.unwrap();
+    assert_eq!(advanced.step, Step::InvitationExpired);
+    assert_eq!(advanced.journey.kind(), StageKind::Expired);
+
+    let revoked = browser(&h, "litware").await.revoke(&h.ta).await.unwrap();
+    assert_eq!(revoked.kind(), StageKind::Revoked);
+}

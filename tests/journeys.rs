@@ -1025,6 +1025,7 @@ fn in_stage(prefix: &str, stage: StageKind) -> String {
         StageKind::InvitationSent => "sent",
         StageKind::Claimed => "claimed",
         StageKind::DeviceCodeIssued => "device",
+        StageKind::BrowserSignIn => "browser",
         StageKind::ApprovalRequested => "approval",
         StageKind::ConsentRequired => "consent",
         StageKind::TokenAcquired => "token",
@@ -1044,6 +1045,11 @@ async fn each_stage_but_expired(h: &Harness, prefix: &str) {
     h.sent(&name("sent")).await;
     h.claimed(&name("claimed")).await;
     h.device(&name("device")).await;
+    h.claimed(&name("browser"))
+        .await
+        .start_browser_sign_in(&h.ta)
+        .await
+        .unwrap();
     h.mock.script(&name("approval"), |s| {
         s.approval_workflow();
     });
@@ -1113,6 +1119,20 @@ async fn every_stage_round_trips_through_the_store_and_resumes() {
                     o.poll(&h.ta).await.unwrap(),
                     PollOutcome::Expired(_)
                 ));
+            }
+            AnyOnboarding::BrowserSignIn(o) => {
+                // Resumed with its sealed state and verifier: the customer's redirect back is
+                // recognised, but a week later (the clock jump) it is refused as expired.
+                let callback = tenant_access::ports::SignInCallback::from_url(
+                    &h.mock.signs_in(o.stage().authorize_url()),
+                )
+                .unwrap();
+                let rejected = o.complete(&h.ta, &callback).await.unwrap_err();
+                assert!(matches!(
+                    rejected.error(),
+                    Error::Flow(FlowError::SignInExpired { .. })
+                ));
+                rejected.into_onboarding().abandon(&h.ta).await.unwrap();
             }
             AnyOnboarding::ApprovalRequested(o) => {
                 h.mock.approve("s-approval");

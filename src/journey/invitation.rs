@@ -92,6 +92,7 @@ impl Ports {
             AnyOnboarding::InvitationSent(o) => o.resend(self).await?,
             AnyOnboarding::Claimed(o) => o.resend(self).await?,
             AnyOnboarding::DeviceCodeIssued(o) => o.resend(self).await?,
+            AnyOnboarding::BrowserSignIn(o) => o.resend(self).await?,
             AnyOnboarding::ApprovalRequested(o) => o.resend(self).await?,
             AnyOnboarding::Expired(o) => o.reinvite(self).await?.send(self).await?,
             AnyOnboarding::ReauthRequired(o) => o.reinvite(self).await?.send(self).await?,
@@ -111,6 +112,7 @@ impl Ports {
             AnyOnboarding::InvitationSent(o) => o.invitation_expired(self).await?.into(),
             AnyOnboarding::Claimed(o) => o.invitation_expired(self).await?.into(),
             AnyOnboarding::DeviceCodeIssued(o) => o.invitation_expired(self).await?.into(),
+            AnyOnboarding::BrowserSignIn(o) => o.invitation_expired(self).await?.into(),
             AnyOnboarding::ApprovalRequested(o) => o.invitation_expired(self).await?.into(),
             other => other,
         })
