@@ -14,10 +14,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use std::time::Duration;
-use tenant_access::error::{Error, ProviderError};
-use tenant_access::journey::{Claimed, DeviceCodeIssued, TokenAcquired};
-use tenant_access::model::{ClientSecret, ConsentState, DeviceCode};
+use tenant_access::error::{CodeRefusal, Error, FlowError, ProviderError};
+use tenant_access::journey::{Claimed, DeviceCodeIssued, SignInOutcome, TokenAcquired};
+use tenant_access::model::{AuthorizationCode, ClientSecret, ConsentState, DeviceCode};
 use tenant_access::model::{CustomerId, TenantId};
+use tenant_access::ports::{CodeRedemption, SignInCallback};
 use tenant_access::provider::oidc::{ClientAuth, OidcConfig, OidcProvider, Revocable, Validation};
 use tenant_access::provider::{
     AdminConsentRequest, ConsentCallback, DevicePoll, IdentityProvider, Target,
@@ -164,6 +165,8 @@ async fn world_with(server: OidcServer, config: OidcConfig) -> World {
             Config::builder("https://portal.example.com")
                 .consent_client_id("portal-basic")
                 .consent_redirect_url(REDIRECT)
+                // Registered for portal-basic and portal-public in server.mjs.
+                .sign_in_redirect_url(REDIRECT)
                 .build()
                 .unwrap(),
         )
@@ -516,6 +519,23 @@ async fn client_credentials_app_registration_through_the_engine() {
 /// interaction, sign in and consent (the control endpoint stands in for the pages), and come
 /// back to the portal's redirect URI. Returns that redirect.
 async fn consent_in_browser(server: &OidcServer, url: &url::Url) -> url::Url {
+    in_browser(server, url, Human::Approves).await
+}
+
+/// What the scripted human does on the server's sign-in pages.
+#[derive(Clone, Copy)]
+enum Human {
+    /// Signs in as the test account and grants what was asked.
+    Approves,
+    /// Clicks "Cancel" (the redirect carries `error=access_denied`).
+    Cancels,
+}
+
+/// A browser on an authorization URL (consent step or sign-in) against the real server:
+/// follows it to the interaction, lets `human` finish or abort it (a control endpoint stands
+/// in for the pages), resumes with the authorization endpoint's cookies, and returns the
+/// redirect back to the portal.
+async fn in_browser(server: &OidcServer, url: &url::Url, human: Human) -> url::Url {
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -533,8 +553,12 @@ async fn consent_in_browser(server: &OidcServer, url: &url::Url) -> url::Url {
         .iter()
         .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned())
         .collect();
+    let control = match human {
+        Human::Approves => "finish",
+        Human::Cancels => "abort",
+    };
     let finished: serde_json::Value = browser
-        .post(format!("{}/control/interaction/finish", server.issuer))
+        .post(format!("{}/control/interaction/{control}", server.issuer))
         .query(&[("uid", uid.as_str())])
         .send()
         .await
@@ -659,4 +683,192 @@ async fn removing_a_customer_revokes_its_tokens_at_the_server() {
             .await
             .is_err()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browser sign-in (authorization code with PKCE), a scripted human on the server's pages
+
+/// The claimed customer `fabrikam`, its browser sign-in started.
+async fn browser_sign_in(w: &World) -> Onboarding<tenant_access::journey::BrowserSignIn> {
+    claimed(w, "fabrikam", TENANT)
+        .await
+        .start_browser_sign_in(&w.ta)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn browser_sign_in_approved_is_authenticated_validated_and_its_code_is_good_once() {
+    let w = basic_world().await;
+    let pending = browser_sign_in(&w).await;
+    let url = pending.stage().authorize_url().clone();
+    assert!(
+        url.as_str()
+            .starts_with(&format!("{}/auth?", w.server.issuer)),
+        "{url}"
+    );
+    let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    assert!(query.contains(&("login_hint".into(), "admin@fabrikam.example".into())));
+    assert!(query.contains(&("prompt".into(), "login consent".into())));
+    let verifier = pending.stage().verifier.clone();
+
+    let redirect = in_browser(&w.server, &url, Human::Approves).await;
+    assert!(redirect.as_str().starts_with(REDIRECT), "{redirect}");
+    let callback = SignInCallback::from_url(&redirect).unwrap();
+    assert!(callback.error.is_none(), "{redirect}");
+    let SignInOutcome::Authenticated(token) = pending.complete(&w.ta, &callback).await.unwrap()
+    else {
+        panic!("the customer approved")
+    };
+    // prompt=consent kept offline_access (oidc-provider drops it otherwise): a refresh token.
+    let tokens = token.customer().token.clone().unwrap();
+    assert!(tokens.refresh_token.is_some(), "offline_access was granted");
+    let connected = token.validate(&w.ta).await.unwrap();
+    assert_eq!(
+        connected.customer().tenant_info.as_ref().unwrap().id,
+        TENANT
+    );
+    assert!(matches!(
+        w.ta.load(&connected.customer().id).await.unwrap(),
+        AnyOnboarding::Validated(_)
+    ));
+
+    // The code is good once, even with the right verifier and redirect: the server refuses
+    // it, which reads as a code to sign in again for.
+    let redirect_uri: url::Url = REDIRECT.parse().unwrap();
+    let again = w
+        .provider
+        .redeem_code(
+            &target(TENANT),
+            CodeRedemption {
+                code: callback.code.as_ref().unwrap(),
+                redirect_uri: &redirect_uri,
+                verifier: &verifier,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &again,
+            ProviderError::CodeRefused { reason: CodeRefusal::Expired, detail }
+                if detail.error == "invalid_grant"
+        ),
+        "{again:?}"
+    );
+    // And a code the server never issued reads the same.
+    let forged = w
+        .provider
+        .redeem_code(
+            &target(TENANT),
+            CodeRedemption {
+                code: &AuthorizationCode::new("not-a-code"),
+                redirect_uri: &redirect_uri,
+                verifier: &verifier,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(forged, ProviderError::CodeRefused { .. }),
+        "{forged:?}"
+    );
+}
+
+#[tokio::test]
+async fn browser_sign_in_with_another_verifier_is_refused_by_the_server() {
+    // The PKCE binding is real: the server's code, redeemed with a verifier other than the
+    // one whose challenge the request carried, is refused.
+    let w = basic_world().await;
+    let pending = browser_sign_in(&w).await;
+    let redirect = in_browser(&w.server, pending.stage().authorize_url(), Human::Approves).await;
+    let callback = SignInCallback::from_url(&redirect).unwrap();
+    let redirect_uri: url::Url = REDIRECT.parse().unwrap();
+    let other = tenant_access::model::PkceVerifier::generate();
+    let refused = w
+        .provider
+        .redeem_code(
+            &target(TENANT),
+            CodeRedemption {
+                code: callback.code.as_ref().unwrap(),
+                redirect_uri: &redirect_uri,
+                verifier: &other,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, ProviderError::CodeRefused { .. }),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn browser_sign_in_cancelled_goes_back_to_claimed_and_can_start_again() {
+    let w = basic_world().await;
+    let pending = browser_sign_in(&w).await;
+    let redirect = in_browser(&w.server, pending.stage().authorize_url(), Human::Cancels).await;
+    assert!(redirect.as_str().starts_with(REDIRECT), "{redirect}");
+    let callback = SignInCallback::from_url(&redirect).unwrap();
+    assert_eq!(callback.error.as_deref(), Some("access_denied"));
+    assert!(callback.code.is_none());
+    let SignInOutcome::Cancelled(claimed) = pending.complete(&w.ta, &callback).await.unwrap()
+    else {
+        panic!("the customer cancelled")
+    };
+    assert!(claimed.customer().token.is_none());
+    let stored = w.ta.load(&claimed.customer().id).await.unwrap();
+    assert!(matches!(stored, AnyOnboarding::Claimed(_)), "{stored:?}");
+
+    // The cancelled sign-in's state no longer counts.
+    let replayed = w.ta.complete_sign_in(&callback).await.unwrap_err();
+    assert!(
+        matches!(replayed, Error::Flow(FlowError::SignInStateMismatch)),
+        "{replayed:?}"
+    );
+
+    // A new sign-in works, this time approved.
+    let again = claimed.start_browser_sign_in(&w.ta).await.unwrap();
+    let redirect = in_browser(&w.server, again.stage().authorize_url(), Human::Approves).await;
+    let callback = SignInCallback::from_url(&redirect).unwrap();
+    assert!(matches!(
+        again.complete(&w.ta, &callback).await.unwrap(),
+        SignInOutcome::Authenticated(_)
+    ));
+}
+
+#[tokio::test]
+async fn browser_sign_in_completes_through_tenant_access_from_the_redirect_alone() {
+    // The portal's callback handler has only the redirect: TenantAccess finds the journey by
+    // its state. A public client this time (no secret; the PKCE verifier is the proof),
+    // validating through userinfo.
+    let server = OidcServer::start();
+    let config = server
+        .config("portal-public", ClientAuth::None)
+        .validation(Validation::Userinfo)
+        .tenant_claim("tenant");
+    let w = world_with(server, config).await;
+    let pending = browser_sign_in(&w).await;
+    let url = pending.stage().authorize_url().clone();
+    drop(pending);
+
+    let redirect = in_browser(&w.server, &url, Human::Approves).await;
+    let callback = SignInCallback::from_url(&redirect).unwrap();
+    let SignInOutcome::Authenticated(token) = w.ta.complete_sign_in(&callback).await.unwrap()
+    else {
+        panic!("the customer approved")
+    };
+    let connected = token.validate(&w.ta).await.unwrap();
+    assert_eq!(
+        connected.customer().tenant_info.as_ref().unwrap().id,
+        TENANT
+    );
+    let stored = w.ta.load(&connected.customer().id).await.unwrap();
+    assert!(matches!(stored, AnyOnboarding::Validated(_)), "{stored:?}");
+
+    // The same redirect again (a reload of the callback page): its state was used.
+    assert!(matches!(
+        w.ta.complete_sign_in(&callback).await.unwrap_err(),
+        Error::Flow(FlowError::SignInStateMismatch)
+    ));
 }

@@ -1,6 +1,6 @@
 //! The `oidc` provider against mockito: discovery and its fallbacks, missing endpoints, the
 //! exact request of each client authentication method, error mapping, retries on the clock,
-//! and the PKCE consent step.
+//! the PKCE consent step, and browser sign-in (its authorization URL and code redemption).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,11 +11,14 @@ use mockito::{Matcher, Server, ServerGuard};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use tenant_access::Action;
+use tenant_access::error::CodeRefusal;
 use tenant_access::error::ProviderError;
 use tenant_access::model::{
-    AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
+    AccessToken, AuthorizationCode, ClientSecret, ConsentState, DeviceCode, Password, PkceVerifier,
+    RefreshToken, SignInState,
 };
 use tenant_access::model::{CustomerId, TenantId};
+use tenant_access::ports::{AuthorizationRequest, CodeRedemption};
 use tenant_access::provider::oidc::{ClientAuth, Endpoints, OidcConfig, OidcProvider, Revocable};
 use tenant_access::provider::{
     AdminConsentRequest, ConsentCallback, DevicePoll, IdentityProvider, RetryPolicy, Target,
@@ -804,6 +807,298 @@ async fn consent_is_refused_when_the_server_lacks_s256() {
     assert!(matches!(
         p.admin_consent_url(&target(), &request),
         Err(ProviderError::Misconfigured(d)) if d.error == "pkce_unsupported"
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browser sign-in: authorization code with PKCE
+
+/// RFC 7636 appendix B's verifier, and its S256 challenge computed here (not by the crate).
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const SIGN_IN_REDIRECT: &str = "https://portal.example.com/sign-in/callback";
+
+fn sign_in_request(login_hint: Option<&str>) -> AuthorizationRequest {
+    AuthorizationRequest {
+        redirect_uri: SIGN_IN_REDIRECT.parse().unwrap(),
+        state: SignInState::new("fabrikam.st-1"),
+        code_challenge: PkceVerifier::new(VERIFIER).challenge(),
+        login_hint: login_hint.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn sign_in_url_carries_exactly_the_request_and_the_s256_of_the_verifier() {
+    let server = discoverable(&[]).await;
+    let p = provider(&server, ClientAuth::None);
+    p.discover().await.unwrap();
+    let url = p
+        .authorization_url(&target(), &sign_in_request(Some("admin@fabrikam.example")))
+        .unwrap();
+    assert_eq!(
+        url.as_str().split('?').next().unwrap(),
+        format!("{}/authorize", server.url())
+    );
+    let q: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()));
+    assert_eq!(challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    let expected: BTreeMap<String, String> = [
+        ("response_type", "code"),
+        ("client_id", "portal"),
+        ("redirect_uri", SIGN_IN_REDIRECT),
+        ("scope", "openid offline_access"),
+        ("state", "fabrikam.st-1"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        // offline_access asks for consent (OpenID Connect Core §11); login, so the person at
+        // the browser signs in now.
+        ("prompt", "login consent"),
+        ("login_hint", "admin@fabrikam.example"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(q, expected);
+
+    // Without offline_access no consent is forced, and no hint is sent without one.
+    let p = OidcProvider::new(
+        OidcConfig::new(&server.url(), "portal")
+            .unwrap()
+            .scopes(["openid"]),
+    )
+    .unwrap();
+    p.discover().await.unwrap();
+    let url = p
+        .authorization_url(&target(), &sign_in_request(None))
+        .unwrap();
+    let q: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["prompt"], "login");
+    assert_eq!(q["scope"], "openid");
+    assert!(!q.contains_key("login_hint"), "{url}");
+}
+
+#[tokio::test]
+async fn sign_in_url_needs_discovery_an_authorization_endpoint_and_s256() {
+    let request = sign_in_request(None);
+    let server = discoverable(&[]).await;
+    let p = provider(&server, ClientAuth::None);
+    match p.authorization_url(&target(), &request) {
+        Err(ProviderError::Misconfigured(d)) => assert_eq!(d.error, "not_discovered"),
+        other => panic!("{other:?}"),
+    }
+
+    let server = discoverable(&["authorization_endpoint"]).await;
+    let p = provider(&server, ClientAuth::None);
+    p.discover().await.unwrap();
+    match p.authorization_url(&target(), &request) {
+        Err(ProviderError::Misconfigured(d)) => {
+            assert_eq!(d.error, "missing_endpoint");
+            assert!(d.description.contains("authorization_endpoint"), "{d}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let mut server = Server::new_async().await;
+    let mut m: serde_json::Value = serde_json::from_str(&metadata(&server.url(), &[])).unwrap();
+    m["code_challenge_methods_supported"] = serde_json::json!(["plain"]);
+    server
+        .mock("GET", "/.well-known/openid-configuration")
+        .with_body(m.to_string())
+        .create_async()
+        .await;
+    let p = provider(&server, ClientAuth::None);
+    p.discover().await.unwrap();
+    let refused = p.authorization_url(&target(), &request).unwrap_err();
+    assert!(
+        matches!(&refused, ProviderError::Misconfigured(d) if d.error == "pkce_unsupported"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        tenant_access::Error::from(refused).action(),
+        Action::FixConfiguration
+    );
+}
+
+/// Redeems `code` with [`VERIFIER`] at `p`.
+async fn redeem(
+    p: &OidcProvider,
+    code: &str,
+) -> Result<tenant_access::provider::TokenResponse, ProviderError> {
+    let verifier = PkceVerifier::new(VERIFIER);
+    let redirect = SIGN_IN_REDIRECT.parse().unwrap();
+    p.redeem_code(
+        &target(),
+        CodeRedemption {
+            code: &AuthorizationCode::new(code),
+            redirect_uri: &redirect,
+            verifier: &verifier,
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn sign_in_code_is_redeemed_with_the_verifier_as_each_kind_of_client() {
+    let grant = [
+        ("grant_type", "authorization_code"),
+        ("code", "the-code"),
+        ("redirect_uri", SIGN_IN_REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut fields = grant.to_vec();
+        fields.extend_from_slice(extra);
+        fields
+    };
+
+    // Confidential, client_secret_basic: the secret in the header only.
+    let mut server = discoverable(&[]).await;
+    let m = server
+        .mock("POST", "/token")
+        .match_header(
+            "authorization",
+            format!("Basic {}", STANDARD.encode("portal:pw")).as_str(),
+        )
+        .match_request(form_is(&grant))
+        .with_body(token_body())
+        .expect(1)
+        .create_async()
+        .await;
+    let p = provider(
+        &server,
+        ClientAuth::ClientSecretBasic(ClientSecret::new("pw")),
+    );
+    let token = redeem(&p, "the-code").await.unwrap();
+    assert_eq!(token.access_token.expose_secret(), "at-1");
+    assert_eq!(token.refresh_token.unwrap().expose_secret(), "rt-1");
+    m.assert_async().await;
+
+    // Confidential, client_secret_post: id and secret in the form.
+    let mut server = discoverable(&[]).await;
+    let m = server
+        .mock("POST", "/token")
+        .match_header("authorization", Matcher::Missing)
+        .match_request(form_is(&with(&[
+            ("client_id", "portal"),
+            ("client_secret", "post-secret"),
+        ])))
+        .with_body(token_body())
+        .expect(1)
+        .create_async()
+        .await;
+    let p = provider(
+        &server,
+        ClientAuth::ClientSecretPost(ClientSecret::new("post-secret")),
+    );
+    redeem(&p, "the-code").await.unwrap();
+    m.assert_async().await;
+
+    // Public: only its id; the PKCE verifier is what proves it is the requester.
+    let mut server = discoverable(&[]).await;
+    let m = server
+        .mock("POST", "/token")
+        .match_header("authorization", Matcher::Missing)
+        .match_request(form_is(&with(&[("client_id", "portal")])))
+        .with_body(token_body())
+        .expect(1)
+        .create_async()
+        .await;
+    let p = provider(&server, ClientAuth::None);
+    redeem(&p, "the-code").await.unwrap();
+    m.assert_async().await;
+}
+
+#[tokio::test]
+async fn a_refused_sign_in_code_is_code_refused_asking_for_a_new_sign_in() {
+    // What a standard server says for a used, expired or mismatched code alike
+    // (oidc-provider's own words): no reason can be read, so Expired, whose Action is the
+    // right one for all three. Never AlreadyRedeemed, whose reload would not help.
+    let refused = |description: &'static str| async move {
+        let mut server = discoverable(&[]).await;
+        server
+            .mock("POST", "/token")
+            .with_status(400)
+            .with_header("content-type", "application/json")
+            .with_body(
+                serde_json::json!({"error": "invalid_grant", "error_description": description})
+                    .to_string(),
+            )
+            .create_async()
+            .await;
+        redeem(&provider(&server, ClientAuth::None), "dead-code")
+            .await
+            .unwrap_err()
+    };
+    let got = refused("grant request is invalid").await;
+    match &got {
+        ProviderError::CodeRefused { reason, detail } => {
+            assert_eq!(*reason, CodeRefusal::Expired);
+            assert_eq!(detail.error, "invalid_grant");
+            assert_eq!(detail.description, "grant request is invalid");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        tenant_access::Error::from(got).action(),
+        Action::AskCustomer
+    );
+
+    // A server that names the verifier (Keycloak's words) is read as such.
+    let got = refused("PKCE verification failed: Code mismatch").await;
+    assert!(
+        matches!(
+            &got,
+            ProviderError::CodeRefused {
+                reason: CodeRefusal::VerifierMismatch,
+                ..
+            }
+        ),
+        "{got:?}"
+    );
+    assert_eq!(
+        tenant_access::Error::from(got).action(),
+        Action::AskCustomer
+    );
+}
+
+#[tokio::test]
+async fn the_msps_client_refused_on_sign_in_redemption_is_configuration() {
+    for (status, error) in [(401, "invalid_client"), (400, "invalid_client")] {
+        let mut server = discoverable(&[]).await;
+        token_error(&mut server, status, error).await;
+        let p = provider(
+            &server,
+            ClientAuth::ClientSecretBasic(ClientSecret::new("old")),
+        );
+        let got = redeem(&p, "the-code").await.unwrap_err();
+        assert!(
+            matches!(&got, ProviderError::Misconfigured(d) if d.error == "invalid_client"),
+            "{status}: {got:?}"
+        );
+        assert_eq!(
+            tenant_access::Error::from(got).action(),
+            Action::FixConfiguration
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_consent_steps_refused_code_stays_a_consent_callback_error() {
+    // The same invalid_grant on the consent step's redemption keeps its own reading, which
+    // the consent journey relies on.
+    let mut server = discoverable(&[]).await;
+    token_error(&mut server, 400, "invalid_grant").await;
+    let p = OidcProvider::new(
+        OidcConfig::new(&server.url(), "portal")
+            .unwrap()
+            .redirect_uri("https://portal.example.com/cb")
+            .unwrap(),
+    )
+    .unwrap();
+    let state = ConsentState::new("st-1");
+    let callback = ConsentCallback::from_query("code=dead&state=st-1").unwrap();
+    assert!(matches!(
+        p.verify_admin_consent(&target(), &state, &callback).await,
+        Err(ProviderError::ConsentCallback(_))
     ));
 }
 

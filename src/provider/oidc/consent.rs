@@ -38,13 +38,12 @@ fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
         .into()
 }
 
-/// The authorization request URL for `request`, as the configured client.
-pub(super) fn consent_url(
-    config: &OidcConfig,
-    endpoints: &Endpoints,
-    request: &AdminConsentRequest,
-) -> Result<Url, ProviderError> {
-    let mut url = need(&endpoints.authorization, "authorization_endpoint")?.clone();
+/// The authorization endpoint, for a request with a PKCE S256 challenge: a server that lists
+/// `code_challenge_methods_supported` without S256 would refuse the request in the customer's
+/// browser, where nobody can fix it, so it is refused here as a configuration fault. A server
+/// that lists nothing is trusted to support it (RFC 8414 makes the list optional).
+pub(super) fn authorization_endpoint(endpoints: &Endpoints) -> Result<Url, ProviderError> {
+    let url = need(&endpoints.authorization, "authorization_endpoint")?.clone();
     if !endpoints.code_challenge_methods.is_empty()
         && !endpoints.code_challenge_methods.iter().any(|m| m == "S256")
     {
@@ -53,6 +52,16 @@ pub(super) fn consent_url(
             "the server does not support PKCE with S256",
         ));
     }
+    Ok(url)
+}
+
+/// The authorization request URL for `request`, as the configured client.
+pub(super) fn consent_url(
+    config: &OidcConfig,
+    endpoints: &Endpoints,
+    request: &AdminConsentRequest,
+) -> Result<Url, ProviderError> {
+    let mut url = authorization_endpoint(endpoints)?;
     if request.client_id != config.client_id {
         tracing::debug!(
             requested = %request.client_id,

@@ -9,7 +9,10 @@
 //!   already used device code) is [`DevicePoll::Expired`];
 //! * refresh tokens (`invalid_grant` is [`ProviderError::ReauthenticationRequired`]), client
 //!   credentials, and the password grant where a server still offers it;
-//! * the authorization code grant with PKCE (S256) as the consent step
+//! * browser sign-in, the authorization code grant with PKCE (S256)
+//!   ([`IdentityProvider::authorization_url`] / [`IdentityProvider::redeem_code`]): see
+//!   [below](#browser-sign-in);
+//! * the same grant as the consent step
 //!   ([`IdentityProvider::admin_consent_url`] / [`IdentityProvider::verify_admin_consent`]);
 //! * token revocation (RFC 7009, [`OidcProvider::revoke`]) for customer removal;
 //! * validation through the userinfo endpoint or token introspection (RFC 7662).
@@ -18,8 +21,8 @@
 //! see [`ClientAuth`]. The OAuth layer under it (rustls, no redirects, 1 MiB body cap, retries
 //! on a [`Clock`], client authentication, the token requests) is the one the Entra provider
 //! uses; this module says only what a standard server does differently: `config`,
-//! `discovery`, `consent` (PKCE), `validation` (userinfo, introspection), `revocation`, and
-//! `errors` (how its refusals read).
+//! `discovery`, `sign_in` (the sign-in's authorization request), `consent` (PKCE),
+//! `validation` (userinfo, introspection), `revocation`, and `errors` (how its refusals read).
 //!
 //! # What "tenant" means here
 //!
@@ -29,6 +32,29 @@
 //! issuer's host name; its `domains` hold that value and the issuer's host name, so a customer
 //! invited with the issuer's host (a domain-shaped [`TenantId`](crate::model::TenantId)) matches.
 //! The `iss` claim, when the answer carries one, must be the discovered issuer.
+//!
+//! # Browser sign-in
+//!
+//! [`authorization_url`](IdentityProvider::authorization_url) is the discovered
+//! `authorization_endpoint` with `response_type=code`, the configured client and scopes, the
+//! engine's `redirect_uri`, `state` and S256 `code_challenge`, the invited administrator as
+//! `login_hint`, and `prompt=login` (the person at the browser authenticates now, not a
+//! session the browser already holds), plus `consent` when `offline_access` is among the
+//! scopes, since OpenID Connect Core §11 requires it for a refresh token. Unlike the consent
+//! step, it is for whoever is invited and needs no [`OidcConfig::redirect_uri`]: the engine
+//! names its own ([`Config::sign_in_redirect_url`](crate::Config::sign_in_redirect_url)),
+//! which must be registered for the client. It needs discovery to have run (the URL is built
+//! without I/O), and S256 when the server lists its PKCE methods.
+//!
+//! [`redeem_code`](IdentityProvider::redeem_code) redeems the code with the engine's PKCE
+//! verifier as the configured client. A standard server answers every dead code (used,
+//! expired, another verifier) with the same `invalid_grant`, so it reads as
+//! [`CodeRefused`](ProviderError::CodeRefused) with reason
+//! [`Expired`](crate::error::CodeRefusal::Expired) (sign in again), or
+//! [`VerifierMismatch`](crate::error::CodeRefusal::VerifierMismatch) when the description
+//! names the verifier; never [`AlreadyRedeemed`](crate::error::CodeRefusal::AlreadyRedeemed),
+//! whose reload would not help a code that merely expired. `invalid_client` is
+//! [`Misconfigured`](ProviderError::Misconfigured).
 //!
 //! # Consent on a non-Microsoft server
 //!
@@ -70,6 +96,7 @@ mod consent;
 mod discovery;
 mod errors;
 mod revocation;
+mod sign_in;
 mod validation;
 
 pub use super::oauth::ClientAuth;
@@ -84,12 +111,12 @@ use crate::model::{
 };
 use crate::ports::Clock;
 use crate::ports::{
-    AdminConsentRequest, ConsentCallback, DeviceAuthorization, DevicePoll, IdentityProvider,
-    Target, TokenResponse,
+    AdminConsentRequest, AuthorizationRequest, CodeRedemption, ConsentCallback,
+    DeviceAuthorization, DevicePoll, IdentityProvider, Target, TokenResponse,
 };
 use config::misconfigured;
 use discovery::need;
-use errors::DIALECT;
+use errors::{DIALECT, SIGN_IN_DIALECT};
 
 /// A standards-only OAuth 2.0 / OpenID Connect provider. Cheap to clone.
 ///
@@ -165,6 +192,17 @@ impl OidcProvider {
         self.endpoints
             .get_or_try_init(|| discovery::fetch(&self.http, &self.config.issuer))
             .await
+    }
+
+    /// The endpoints discovery found, for `what` (a URL built synchronously, which cannot
+    /// discover them itself).
+    fn discovered(&self, what: &str) -> Result<&Endpoints, ProviderError> {
+        self.endpoints.get().ok_or_else(|| {
+            misconfigured(
+                "not_discovered",
+                format!("{what} needs the server's endpoints: call OidcProvider::discover first"),
+            )
+        })
     }
 
     /// The configured client.
@@ -317,12 +355,7 @@ impl IdentityProvider for OidcProvider {
         _target: &Target,
         request: &AdminConsentRequest,
     ) -> Result<Url, ProviderError> {
-        let endpoints = self.endpoints.get().ok_or_else(|| {
-            misconfigured(
-                "not_discovered",
-                "the consent URL needs the server's endpoints: call OidcProvider::discover first",
-            )
-        })?;
+        let endpoints = self.discovered("the consent URL")?;
         consent::consent_url(&self.config, endpoints, request)
     }
 
@@ -345,6 +378,42 @@ impl IdentityProvider for OidcProvider {
             )
             .await
             .map(drop)
+    }
+
+    /// A browser sign-in's authorization request (see the module docs): the configured
+    /// client and scopes, the request's state, S256 challenge and `login_hint`, and
+    /// `prompt=login` (plus `consent` when `offline_access` is asked for). Needs discovery to
+    /// have run ([`OidcProvider::discover`]), an `authorization_endpoint`, and S256 among the
+    /// server's `code_challenge_methods_supported` when it lists any; otherwise
+    /// [`ProviderError::Misconfigured`].
+    fn authorization_url(
+        &self,
+        _target: &Target,
+        request: &AuthorizationRequest,
+    ) -> Result<Url, ProviderError> {
+        let endpoints = self.discovered("the sign-in URL")?;
+        sign_in::authorization_url(&self.config, endpoints, request)
+    }
+
+    /// Redeems the code with its PKCE verifier and the request's redirect URI, as the
+    /// configured client (confidential or public). A dead code (`invalid_grant`) is
+    /// [`ProviderError::CodeRefused`]: see the module docs for which reason.
+    async fn redeem_code(
+        &self,
+        _target: &Target,
+        redemption: CodeRedemption<'_>,
+    ) -> Result<TokenResponse, ProviderError> {
+        let endpoint = TokenEndpoint {
+            dialect: SIGN_IN_DIALECT,
+            ..self.token_endpoint(self.client()).await?
+        };
+        endpoint
+            .authorization_code(
+                redemption.code.expose_secret(),
+                redemption.redirect_uri,
+                redemption.verifier.expose_secret(),
+            )
+            .await
     }
 
     async fn validate(
@@ -381,6 +450,7 @@ pub(crate) fn fuzz_responses(status: u16, body: &[u8]) {
         let _ = (DIALECT.poll)(e.clone());
         for request in oauth::Request::ALL {
             let _ = errors::classify(request, e.clone());
+            let _ = errors::classify_sign_in(request, e.clone());
         }
     }
 }

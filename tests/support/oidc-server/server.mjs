@@ -12,7 +12,10 @@
 //   POST /control/device/approve?user_code=XXXX   signs in as the test account and consents
 //   POST /control/device/deny?user_code=XXXX      the customer declines (access_denied)
 //   POST /control/interaction/finish?uid=U       completes the sign-in and consent of an
-//                                                  authorization request (the consent step)
+//                                                  authorization request (the consent step,
+//                                                  a browser sign-in)
+//   POST /control/interaction/abort?uid=U        the customer cancels that sign-in: the
+//                                                  redirect carries error=access_denied
 //   POST /control/slow-down?count=N               the next N device-code token requests answer
 //                                                  `slow_down` (oidc-provider itself never sends
 //                                                  it: its SlowDown error exists but no grant
@@ -54,13 +57,13 @@ const clients = [
     response_types: ['code'],
     redirect_uris: ['http://127.0.0.1/callback'],
   },
-  // A public client (no secret).
+  // A public client (no secret): browser sign-in with PKCE alone, and the device flow.
   {
     client_id: 'portal-public',
     token_endpoint_auth_method: 'none',
-    grant_types: [DEVICE, 'refresh_token'],
-    response_types: [],
-    redirect_uris: [],
+    grant_types: portalGrants,
+    response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1/callback'],
   },
   // A public client whose device codes live one second (the expiry test).
   {
@@ -146,6 +149,22 @@ async function control(req, res, url) {
     grant.addOIDCScope(interaction.params.scope ?? 'openid');
     const grantId = await grant.save();
     interaction.result = { login: { accountId: ACCOUNT }, consent: { grantId } };
+    await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+    return reply(200, { returnTo: interaction.returnTo });
+  }
+  if (url.pathname === '/control/interaction/abort') {
+    // What oidc-provider's own interaction pages do when the user clicks "Cancel":
+    // `provider.interactionFinished(req, res, { error: 'access_denied', ... })`. That call
+    // needs the browser's request (it finds the interaction by its cookie); this endpoint is
+    // called by the test, so it stores the same result on the interaction found by uid, as
+    // `interactionResult` does. Resuming (`returnTo`) then redirects to the client with the
+    // error.
+    const interaction = await provider.Interaction.find(url.searchParams.get('uid') ?? '');
+    if (!interaction) return reply(404, { error: 'no such interaction' });
+    interaction.result = {
+      error: 'access_denied',
+      error_description: 'End-User aborted interaction',
+    };
     await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
     return reply(200, { returnTo: interaction.returnTo });
   }
