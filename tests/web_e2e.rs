@@ -261,9 +261,12 @@ async fn device_code_journey_in_the_browser() {
     assert_eq!(b.client.current_url().await.unwrap().path(), "/wizard");
     b.screenshot("welcome").await;
 
-    // Keyboard: the skip link comes first, then the one button; Enter starts.
+    // Keyboard: the skip link comes first, then "Sign in with Microsoft", then the device
+    // code; Enter starts.
     b.press(Key::Tab).await;
     assert_eq!(b.focused_id().await, "skip");
+    b.press(Key::Tab).await;
+    assert_eq!(b.focused_id().await, "sign-in-browser");
     b.press(Key::Tab).await;
     assert_eq!(b.focused_id().await, "start");
     b.press(Key::Enter).await;
