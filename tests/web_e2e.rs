@@ -322,6 +322,86 @@ async fn device_code_journey_in_the_browser() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_sign_in_journey_in_the_browser() {
+    let Some(driver) = chromedriver("browser_sign_in_journey_in_the_browser") else {
+        return;
+    };
+    let _one = BROWSER.lock().await;
+    let portal = Portal::start().await;
+    let link = portal.invite("contoso", "contoso.com").await;
+    let b = Browser::start(&driver).await;
+
+    // "Sign in with Microsoft" comes first on the welcome page.
+    b.client.goto(&link).await.unwrap();
+    assert_eq!(b.text("#sign-in-browser").await, "Sign in with Microsoft");
+    b.click("#sign-in-browser").await;
+
+    // The wizard sends the browser on to the sign-in page (FakeEntra's, as Microsoft's would
+    // be), with the invited administrator filled in.
+    assert_eq!(b.text("button[value=accept]").await, "Accept");
+    let at = b.client.current_url().await.unwrap();
+    assert!(
+        at.path().ends_with("/oauth2/v2.0/authorize"),
+        "not at the sign-in page: {at}"
+    );
+    assert!(b.page().await.contains("admin@contoso.com"));
+    let stored = portal.ta.load(&"contoso".try_into().unwrap()).await.unwrap();
+    assert!(matches!(stored, AnyOnboarding::BrowserSignIn(_)));
+    b.screenshot("microsoft-sign-in").await;
+
+    // Accept: back to the portal's callback, which redeems the code and validates.
+    b.click("button[value=accept]").await;
+    assert_eq!(b.text("#success-title").await, "You are connected");
+    assert_eq!(
+        b.client.current_url().await.unwrap().path(),
+        "/authenticate/SignInCallback"
+    );
+    assert!(matches!(
+        portal
+            .ta
+            .load(&"contoso".try_into().unwrap())
+            .await
+            .unwrap(),
+        AnyOnboarding::Validated(_)
+    ));
+    // The callback cannot be used twice: reloading it changes nothing.
+    b.client.refresh().await.unwrap();
+    assert!(b.page().await.contains("does not match a sign-in under way"));
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_code_blocked_by_conditional_access_moves_the_customer_to_the_browser() {
+    let Some(driver) = chromedriver("a_device_code_blocked_by_conditional_access") else {
+        return;
+    };
+    let _one = BROWSER.lock().await;
+    let portal = Portal::start().await;
+    let link = portal.invite("fabrikam", "fabrikam.com").await;
+    portal.fake.scenario("fabrikam.com", |s| {
+        s.conditional_access_blocks_device_code();
+    });
+    let b = Browser::start(&driver).await;
+
+    // The customer tries the code on another device; the policy refuses it on the next poll.
+    b.client.goto(&link).await.unwrap();
+    b.click("#start").await;
+    let user_code = b.text("#user-code").await;
+    portal.fake.sign_in(&user_code);
+    portal.tick();
+    let note = b.text("#note").await;
+    assert!(note.contains("Conditional Access"), "{note}");
+    assert!(note.contains("Sign in with Microsoft"), "{note}");
+    b.screenshot("device-code-blocked").await;
+
+    // The browser sign-in is not blocked: it connects.
+    b.click("#sign-in-browser").await;
+    b.click("button[value=accept]").await;
+    assert_eq!(b.text("#success-title").await, "You are connected");
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approval_workflow_journey_in_the_browser() {
     let Some(driver) = chromedriver("approval_workflow_journey_in_the_browser") else {
         return;
