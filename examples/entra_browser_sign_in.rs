@@ -88,20 +88,7 @@ async fn main() -> Result<(), BoxError> {
             .await?
         {
             SignInOutcome::Authenticated(token) => {
-                println!("contoso: {:?}", token.kind());
-                let connected = token.validate(&ta).await?;
-                let info = connected
-                    .customer()
-                    .tenant_info
-                    .clone()
-                    .ok_or("no tenant info")?;
-                println!(
-                    "contoso: {:?} - tenant {} ({}), domains {:?}",
-                    connected.kind(),
-                    info.id,
-                    info.display_name,
-                    info.domains
-                );
+                support::validate(&ta, token).await?;
                 return Ok(());
             }
             SignInOutcome::ApprovalRequested(waiting) => {
@@ -109,18 +96,7 @@ async fn main() -> Result<(), BoxError> {
                     "contoso: {:?} - an Admin Consent Reviewer must approve the app",
                     waiting.kind()
                 );
-                match env.fake() {
-                    Some(fake) => {
-                        let n = fake.approve_admin_consent_requests(&env.tenant);
-                        approvals += n;
-                        println!("[fake] the reviewer approves {n} request(s)");
-                    }
-                    None => {
-                        support::ask(
-                            "Press Enter once the request is approved in the Entra admin centre:",
-                        )?;
-                    }
-                }
+                approvals += support::reviewer_approves(&env)?;
                 pending = waiting.start_browser_sign_in(&ta).await?;
             }
             SignInOutcome::Cancelled(claimed) => {

@@ -47,13 +47,6 @@ async fn press(
     SignInCallback::from_url(&back).unwrap()
 }
 
-fn flow_error(e: &Error) -> &FlowError {
-    match e {
-        Error::Flow(f) => f,
-        other => panic!("not a flow error: {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn accept_on_the_page_authenticates_and_validates() {
     let w = world().await;
@@ -340,7 +333,7 @@ async fn a_replayed_or_forged_callback_changes_nothing_and_sends_nothing() {
     )));
     let before = w.ta.load(&id).await.unwrap().version();
     let e = w.ta.complete_sign_in(&forged).await.unwrap_err();
-    assert!(matches!(flow_error(&e), FlowError::SignInStateMismatch));
+    assert!(matches!(e, Error::Flow(FlowError::SignInStateMismatch)));
     assert_eq!(w.ta.load(&id).await.unwrap().version(), before);
     assert_eq!(
         w.ta.load(&id).await.unwrap().kind(),
@@ -356,7 +349,7 @@ async fn a_replayed_or_forged_callback_changes_nothing_and_sends_nothing() {
 
     // The same callback again (a reload, a second tab): the state was used.
     let e = w.ta.complete_sign_in(&callback).await.unwrap_err();
-    assert!(matches!(flow_error(&e), FlowError::SignInStateMismatch));
+    assert!(matches!(e, Error::Flow(FlowError::SignInStateMismatch)));
     let again = w.ta.load(&id).await.unwrap();
     assert_eq!(again.version(), after.version());
     assert_eq!(again.kind(), StageKind::TokenAcquired);
@@ -378,7 +371,7 @@ async fn an_expired_sign_in_state_is_refused_before_anything_is_written() {
         .advance(w.ta.config().browser_sign_in_lifetime() + Duration::from_secs(1));
     let e = w.ta.complete_sign_in(&callback).await.unwrap_err();
     assert!(
-        matches!(flow_error(&e), FlowError::SignInExpired { .. }),
+        matches!(e, Error::Flow(FlowError::SignInExpired { .. })),
         "{e:?}"
     );
     let stored = w.ta.load(&id).await.unwrap();

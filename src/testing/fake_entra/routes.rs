@@ -142,6 +142,19 @@ async fn hold_back(state: &Shared, tenant: &str) {
     }
 }
 
+/// Entra's answer for a client id the directory does not know: 400 `unauthorized_client`,
+/// AADSTS700016.
+fn unknown_client(now: OffsetDateTime) -> Response {
+    oauth_error(
+        now,
+        StatusCode::BAD_REQUEST,
+        "unauthorized_client",
+        Some(700016),
+        "Application was not found in the directory.",
+        None,
+    )
+}
+
 /// Entra's answer for a tenant name no tenant has: 400 `invalid_tenant`, AADSTS90002.
 fn unknown_tenant(now: OffsetDateTime, name: &str) -> Response {
     oauth_error(
@@ -228,14 +241,7 @@ async fn devicecode(
     let fields = form(&body);
     let client_id = fields.get("client_id").cloned().unwrap_or_default();
     if client_id != s.client_id {
-        return oauth_error(
-            now,
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            Some(700016),
-            "Application was not found in the directory.",
-            None,
-        );
+        return unknown_client(now);
     }
     let Some(scope) = fields.get("scope").cloned() else {
         return oauth_error(
@@ -375,14 +381,7 @@ async fn token(
             client_credentials(&mut s, now, &tenant, &client_id, &field("client_secret"))
         }
         Some(FakeRequest::Refresh) => refresh(&mut s, now, &tenant, &field("refresh_token")),
-        Some(FakeRequest::AuthorizationCode) if client_id != s.client_id => oauth_error(
-            now,
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            Some(700016),
-            "Application was not found in the directory.",
-            None,
-        ),
+        Some(FakeRequest::AuthorizationCode) if client_id != s.client_id => unknown_client(now),
         Some(FakeRequest::AuthorizationCode) => {
             sign_in::redeem(&mut s, now, &tenant, &client_id, &fields)
         }
@@ -522,14 +521,7 @@ fn password(
 ) -> Response {
     let bad = StatusCode::BAD_REQUEST;
     if client_id != s.client_id {
-        return oauth_error(
-            now,
-            bad,
-            "unauthorized_client",
-            Some(700016),
-            "Application was not found in the directory.",
-            None,
-        );
+        return unknown_client(now);
     }
     let tenant = s.tenants.get(tenant_id).expect("resolved above");
     if let Some(code) = tenant.scenario.unknown_error_code {
@@ -606,14 +598,7 @@ fn client_credentials(
 ) -> Response {
     let tenant = s.tenants.get(tenant_id).expect("resolved above");
     let Some(expected) = tenant.apps.get(client_id) else {
-        return oauth_error(
-            now,
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            Some(700016),
-            "Application was not found in the directory.",
-            None,
-        );
+        return unknown_client(now);
     };
     if expected != secret {
         return oauth_error(

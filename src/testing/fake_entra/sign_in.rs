@@ -21,6 +21,7 @@ use url::Url;
 use super::routes::{form, oauth_error};
 use super::scenario::SignInAnswer;
 use super::state::{AUTHORIZATION_CODE_LIFETIME, FakeRequest, IssuedCode, Shared, State, lock};
+use crate::html::escape_html as escape;
 
 /// What an authorization request asks for, once checked.
 struct Authorize {
@@ -44,7 +45,7 @@ pub(super) async fn authorize_page(
     let fields = form(query.unwrap_or_default().as_bytes());
     let request = match check(&mut s, &tenant, &fields) {
         Ok(request) => request,
-        Err(page) => return page,
+        Err(refused) => return refused.page(),
     };
     let t = &s.tenants[&request.tenant];
     if let Some(answer) = t.scenario.sign_in_answer {
@@ -69,7 +70,7 @@ pub(super) async fn authorize_decide(
     let fields = form(&body);
     let request = match check(&mut s, &tenant, &fields) {
         Ok(request) => request,
-        Err(page) => return page,
+        Err(refused) => return refused.page(),
     };
     let answer = match fields.get("decision").map(String::as_str) {
         Some("accept") => SignInAnswer::Approve,
@@ -87,13 +88,23 @@ pub(super) async fn authorize_decide(
     decide(&mut s, &request, answer)
 }
 
+/// Why an authorization request is refused in the browser: its AADSTS code and text.
+struct Refused(Option<u32>, String);
+
+impl Refused {
+    /// Entra's HTTP 400 error page.
+    fn page(self) -> Response {
+        error_page(StatusCode::BAD_REQUEST, self.0, &self.1)
+    }
+}
+
 /// Checks an authorization request as Entra does before showing anything.
 fn check(
     s: &mut State,
     tenant: &str,
     fields: &HashMap<String, String>,
-) -> Result<Authorize, Response> {
-    let bad = |code: Option<u32>, text: &str| error_page(StatusCode::BAD_REQUEST, code, text);
+) -> Result<Authorize, Refused> {
+    let bad = |code: Option<u32>, text: &str| Refused(code, text.to_owned());
     let missing = |name: &str| {
         bad(
             Some(900144),
@@ -253,22 +264,6 @@ fn redirect(
         }
     }
     (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response()
-}
-
-/// Escapes text for HTML content and double-quoted attributes.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 const STYLE: &str = "body{margin:0;background:#f2f2f2;font:15px/1.45 'Segoe UI',system-ui,sans-serif;color:#1b1b1b}\
