@@ -74,19 +74,7 @@ async fn main() -> Result<(), BoxError> {
             }
         }
     };
-    println!("contoso: {:?}", token.kind());
-    let connected = token.validate(&ta).await?;
-    let info = connected
-        .customer()
-        .tenant_info
-        .clone()
-        .ok_or("no tenant info")?;
-    println!(
-        "contoso: {:?} - tenant {} ({})",
-        connected.kind(),
-        info.id,
-        info.display_name
-    );
+    let connected = support::validate(&ta, token).await?;
     // Day Two: a fresh client-credentials token, proven again.
     let RefreshOutcome::Refreshed(connected) = connected.refresh(&ta).await? else {
         return Err("an app registration has no refresh token to lose".into());

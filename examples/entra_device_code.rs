@@ -59,20 +59,7 @@ async fn main() -> Result<(), BoxError> {
         }
         match device.poll_until_done(&ta).await? {
             PollOutcome::Authenticated(token) => {
-                println!("contoso: {:?}", token.kind());
-                let connected = token.validate(&ta).await?;
-                let info = connected
-                    .customer()
-                    .tenant_info
-                    .clone()
-                    .ok_or("no tenant info")?;
-                println!(
-                    "contoso: {:?} - tenant {} ({}), domains {:?}",
-                    connected.kind(),
-                    info.id,
-                    info.display_name,
-                    info.domains
-                );
+                support::validate(&ta, token).await?;
                 break;
             }
             PollOutcome::ApprovalRequested(waiting) => {
@@ -80,17 +67,7 @@ async fn main() -> Result<(), BoxError> {
                     "contoso: {:?} - an Admin Consent Reviewer must approve the app",
                     waiting.kind()
                 );
-                match env.fake() {
-                    Some(fake) => {
-                        let n = fake.approve_admin_consent_requests(&env.tenant);
-                        println!("[fake] the reviewer approves {n} request(s)");
-                    }
-                    None => {
-                        support::ask(
-                            "Press Enter once the request is approved in the Entra admin centre:",
-                        )?;
-                    }
-                }
+                support::reviewer_approves(&env)?;
                 device = waiting.continue_authentication(&ta).await?;
             }
             PollOutcome::Expired(claimed) | PollOutcome::Declined(claimed) => {

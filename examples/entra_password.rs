@@ -88,19 +88,7 @@ async fn main() -> Result<(), BoxError> {
             }
         }
     };
-    println!("contoso: {:?}", token.kind());
-    let connected = token.validate(&ta).await?;
-    let info = connected
-        .customer()
-        .tenant_info
-        .clone()
-        .ok_or("no tenant info")?;
-    println!(
-        "contoso: {:?} - tenant {} ({})",
-        connected.kind(),
-        info.id,
-        info.display_name
-    );
+    support::validate(&ta, token).await?;
     print!(
         "{}",
         StatusRow::table(&ta.status_report(&Filter::all()).await?)

@@ -100,6 +100,8 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(any(feature = "smtp", feature = "testing"))]
+mod html;
 pub mod journey;
 pub mod mail;
 pub mod model;

@@ -8,13 +8,16 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mockito::{Server, ServerGuard};
+use sha2::{Digest, Sha256};
 use std::time::Duration;
 use tenant_access::Action;
-use tenant_access::error::ProviderError;
+use tenant_access::error::{Error, ProviderError};
 use tenant_access::model::{
     AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken,
 };
+use tenant_access::model::{AuthorizationCode, PkceVerifier, SignInState};
 use tenant_access::model::{CustomerId, TenantId};
+use tenant_access::ports::{AuthorizationRequest, CodeRedemption};
 use tenant_access::provider::entra::{EntraConfig, EntraProvider, RetryPolicy};
 use tenant_access::provider::{
     AdminConsentRequest, ConsentCallback, DevicePoll, IdentityProvider, Target,
@@ -1334,4 +1337,286 @@ async fn the_msps_client_failing_is_configuration_a_customers_app_asks_the_custo
             "client credentials {error} {codes:?}: {got:?}"
         );
     }
+}
+
+// Browser sign-in (authorization code with PKCE): the authorization URL, the redemption
+// form, and every refusal a portal must tell apart, with its typed error and action.
+
+const REDIRECT: &str = "https://portal.example.com/authenticate/SignInCallback";
+
+fn with_secret(server: &ServerGuard, secret: Option<&str>) -> EntraProvider {
+    let config = match secret {
+        Some(secret) => config(server).client_secret(ClientSecret::new(secret)),
+        None => config(server),
+    };
+    EntraProvider::new(config)
+        .unwrap()
+        .with_clock(Arc::new(clock()))
+}
+
+/// Redeems `code` with `verifier` for the sign-in redirect, as the MSP's client with `secret`.
+async fn redeem(
+    server: &ServerGuard,
+    secret: Option<&str>,
+    code: &AuthorizationCode,
+    verifier: &PkceVerifier,
+) -> Result<tenant_access::ports::TokenResponse, ProviderError> {
+    let redirect = Url::parse(REDIRECT).unwrap();
+    let redemption = CodeRedemption {
+        code,
+        redirect_uri: &redirect,
+        verifier,
+    };
+    with_secret(server, secret)
+        .redeem_code(&target(), redemption)
+        .await
+}
+
+fn sign_in_kind(e: &ProviderError) -> String {
+    match e {
+        ProviderError::CodeRefused { reason, .. } => format!("CodeRefused({reason:?})"),
+        other => format!("{other:?}")
+            .split('(')
+            .next()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn the_authorization_url_names_every_parameter_and_the_s256_challenge() {
+    let server = Server::new_async().await;
+    let entra = with_secret(&server, Some("msp-secret"));
+    let verifier = PkceVerifier::generate();
+    let request = AuthorizationRequest {
+        redirect_uri: Url::parse(REDIRECT).unwrap(),
+        state: SignInState::new("state-123"),
+        code_challenge: verifier.challenge(),
+        login_hint: Some("admin@contoso.com".into()),
+    };
+    let url = entra.authorization_url(&target(), &request).unwrap();
+    assert_eq!(
+        url.as_str().split('?').next().unwrap(),
+        format!("{}/{TENANT}/oauth2/v2.0/authorize", server.url())
+    );
+    let expected_challenge =
+        URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose_secret().as_bytes()));
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let expected: Vec<(String, String)> = [
+        ("client_id", CLIENT),
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT),
+        ("response_mode", "query"),
+        ("scope", SCOPE),
+        ("state", "state-123"),
+        ("code_challenge", expected_challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("login_hint", "admin@contoso.com"),
+        ("prompt", "select_account"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    assert_eq!(pairs, expected);
+    // The secret never appears in a URL the browser sees.
+    assert!(!url.as_str().contains("msp-secret"));
+    assert!(!url.as_str().contains(verifier.expose_secret()));
+}
+
+#[tokio::test]
+async fn redeeming_sends_exactly_the_code_grant_with_the_msps_secret() {
+    let mut server = Server::new_async().await;
+    let verifier = PkceVerifier::new("verifier-0123456789-0123456789-0123456789");
+    let code = AuthorizationCode::new("0.AXkA-code");
+    let body = token_body(true);
+    let mock = server
+        .mock("POST", TOKEN_PATH)
+        .match_header("content-type", "application/x-www-form-urlencoded")
+        .match_request(form_is(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", CLIENT),
+            ("client_secret", "msp-secret"),
+            ("code", "0.AXkA-code"),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.expose_secret()),
+            ("scope", SCOPE),
+        ]))
+        .with_status(200)
+        .with_body(body.clone())
+        .expect(1)
+        .create_async()
+        .await;
+    let token = redeem(&server, Some("msp-secret"), &code, &verifier)
+        .await
+        .unwrap();
+    assert_eq!(token.access_token.expose_secret(), jwt(TENANT));
+    assert_eq!(
+        token.refresh_token.unwrap().expose_secret(),
+        "1.AXkA-rotated-refresh-token"
+    );
+    mock.assert_async().await;
+
+    // Without a configured secret, the client id alone (no empty client_secret field).
+    let public = server
+        .mock("POST", TOKEN_PATH)
+        .match_request(form_is(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", CLIENT),
+            ("code", "0.AXkA-code"),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.expose_secret()),
+            ("scope", SCOPE),
+        ]))
+        .with_status(200)
+        .with_body(body)
+        .expect(1)
+        .create_async()
+        .await;
+    redeem(&server, None, &code, &verifier).await.unwrap();
+    public.assert_async().await;
+}
+
+/// HTTP status, `error`, AADSTS code, `suberror`, the expected kind and its action.
+type Row = (
+    u16,
+    &'static str,
+    u32,
+    Option<&'static str>,
+    &'static str,
+    Action,
+);
+
+#[tokio::test]
+async fn every_redemption_refusal_is_typed_with_its_action() {
+    let rows: &[Row] = &[
+        (
+            400,
+            "invalid_grant",
+            54005,
+            None,
+            "CodeRefused(AlreadyRedeemed)",
+            Action::Reload,
+        ),
+        (
+            400,
+            "invalid_grant",
+            70008,
+            None,
+            "CodeRefused(Expired)",
+            Action::AskCustomer,
+        ),
+        (
+            400,
+            "invalid_grant",
+            50148,
+            None,
+            "CodeRefused(VerifierMismatch)",
+            Action::AskCustomer,
+        ),
+        (
+            400,
+            "invalid_grant",
+            65001,
+            Some("consent_required"),
+            "ConsentRequired",
+            Action::AskCustomer,
+        ),
+        (
+            400,
+            "invalid_grant",
+            53003,
+            Some("basic_action"),
+            "ConditionalAccessBlocked",
+            Action::AskCustomer,
+        ),
+        (
+            400,
+            "invalid_grant",
+            90095,
+            Some("consent_required"),
+            "AdminApprovalRequired",
+            Action::AskCustomer,
+        ),
+        (
+            400,
+            "invalid_grant",
+            50076,
+            Some("basic_action"),
+            "MfaRequired",
+            Action::AskCustomer,
+        ),
+        (
+            401,
+            "invalid_client",
+            7000215,
+            None,
+            "Misconfigured",
+            Action::FixConfiguration,
+        ),
+        (
+            401,
+            "invalid_client",
+            7000222,
+            None,
+            "Misconfigured",
+            Action::FixConfiguration,
+        ),
+    ];
+    let verifier = PkceVerifier::generate();
+    let code = AuthorizationCode::new("0.AXkA-code");
+    for &(status, error, code_number, suberror, expected, action) in rows {
+        let mut server = Server::new_async().await;
+        let mock = server
+            .mock("POST", TOKEN_PATH)
+            .with_status(status.into())
+            .with_body(entra_error(error, &[code_number], suberror))
+            .expect(1)
+            .create_async()
+            .await;
+        let e = redeem(&server, Some("msp-secret"), &code, &verifier)
+            .await
+            .unwrap_err();
+        assert_eq!(sign_in_kind(&e), expected, "AADSTS{code_number}");
+        assert_eq!(
+            Error::from(e.clone()).action(),
+            action,
+            "AADSTS{code_number}"
+        );
+        // A refusal is terminal: one request, never a retry.
+        mock.assert_async().await;
+        let detail = match &e {
+            ProviderError::CodeRefused { detail, .. }
+            | ProviderError::ConsentRequired(detail)
+            | ProviderError::ConditionalAccessBlocked(detail)
+            | ProviderError::AdminApprovalRequired(detail)
+            | ProviderError::MfaRequired(detail)
+            | ProviderError::Misconfigured(detail) => detail,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(detail.codes, vec![code_number]);
+        assert_eq!(detail.suberror(), suberror, "AADSTS{code_number}");
+        assert_eq!(detail.claims().is_some(), error == "interaction_required");
+    }
+}
+
+#[tokio::test]
+async fn the_code_refusal_code_on_a_refresh_still_means_signing_in_again() {
+    let mut server = Server::new_async().await;
+    server
+        .mock("POST", TOKEN_PATH)
+        .with_status(400)
+        .with_body(entra_error("invalid_grant", &[70008], None))
+        .create_async()
+        .await;
+    let e = with_secret(&server, None)
+        .refresh(&target(), &tenant_access::model::RefreshToken::new("1.rt"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ProviderError::ReauthenticationRequired(_)),
+        "{e:?}"
+    );
 }

@@ -6,12 +6,13 @@ use std::error::Error;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
+use tenant_access::journey::{TokenAcquired, Validated};
 use tenant_access::mail::Mailer;
 use tenant_access::model::ClientSecret;
 use tenant_access::provider::entra::{EntraConfig, EntraProvider};
 use tenant_access::store::MemoryStore;
 use tenant_access::testing::fake_entra::FakeEntra;
-use tenant_access::{Config, TenantAccess};
+use tenant_access::{Config, Onboarding, TenantAccess};
 use tenant_access::{ports::SystemClock, testing::ManualClock};
 
 /// A boxed error for `main`.
@@ -126,4 +127,45 @@ pub fn ask(prompt: &str) -> Result<String, BoxError> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim().to_owned())
+}
+
+/// Validates the acquired token (one Graph call) and prints the connection: how every
+/// example's journey ends.
+pub async fn validate(
+    ta: &TenantAccess,
+    token: Onboarding<TokenAcquired>,
+) -> Result<Onboarding<Validated>, BoxError> {
+    println!("{}: {:?}", token.id(), token.kind());
+    let connected = token.validate(ta).await?;
+    let info = connected
+        .customer()
+        .tenant_info
+        .clone()
+        .ok_or("no tenant info")?;
+    println!(
+        "{}: {:?} - tenant {} ({}), domains {:?}",
+        connected.id(),
+        connected.kind(),
+        info.id,
+        info.display_name,
+        info.domains
+    );
+    Ok(connected)
+}
+
+/// An Admin Consent Reviewer approves the open requests: FakeEntra's reviewer in fake mode
+/// (returns how many it approved), the person at the keyboard in the Entra admin centre
+/// otherwise (returns 0).
+pub fn reviewer_approves(env: &Env) -> Result<usize, BoxError> {
+    match env.fake() {
+        Some(fake) => {
+            let n = fake.approve_admin_consent_requests(&env.tenant);
+            println!("[fake] the reviewer approves {n} request(s)");
+            Ok(n)
+        }
+        None => {
+            ask("Press Enter once the request is approved in the Entra admin centre:")?;
+            Ok(0)
+        }
+    }
 }

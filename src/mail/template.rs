@@ -178,7 +178,7 @@ impl InvitationTemplates {
         });
         env.set_formatter(|out, state, value| {
             if state.auto_escape() == AutoEscape::Html && !value.is_safe() {
-                out.write_str(&escape_html(&value.to_string()))?;
+                out.write_str(&crate::html::escape_html(&value.to_string()))?;
                 Ok(())
             } else {
                 minijinja::escape_formatter(out, state, value)
@@ -251,24 +251,6 @@ impl InvitationTemplates {
             html: render(HTML)?,
         })
     }
-}
-
-/// Escapes `&`, `<`, `>`, `"` and `'`: enough for element text and quoted attribute values.
-/// Unlike minijinja's own escaper it leaves `/` alone, so links stay readable in the HTML
-/// source and to link scanners.
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn template_error(name: &str, error: &minijinja::Error) -> SmtpConfigError {

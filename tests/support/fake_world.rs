@@ -10,6 +10,9 @@ use tenant_access::testing::{CaptureMailer, ManualClock};
 use tenant_access::{AnyOnboarding, Config, NewCustomer, Onboarding, PollOutcome, TenantAccess};
 use time::macros::datetime;
 
+/// The portal's browser sign-in callback, registered for the fake's application.
+pub const SIGN_IN_REDIRECT: &str = "https://portal.example.com/authenticate/SignInCallback";
+
 pub struct World {
     pub fake: FakeEntra,
     pub clock: ManualClock,
@@ -19,11 +22,13 @@ pub struct World {
 }
 
 /// FakeEntra and an engine on it (memory store, capture mailer, the default refresh-ahead
-/// margin, admin consent configured for the fake's client id).
+/// margin, admin consent configured for the fake's client id, the browser sign-in callback
+/// registered).
 pub async fn world() -> World {
     let clock = ManualClock::new(datetime!(2026-11-23 10:00 UTC));
     let fake = FakeEntra::builder()
         .clock(Arc::new(clock.clone()))
+        .sign_in_redirect_uri(url::Url::parse(SIGN_IN_REDIRECT).unwrap())
         .start()
         .await
         .unwrap();
@@ -34,6 +39,7 @@ pub async fn world() -> World {
             Config::builder("https://portal.example.com")
                 .consent_client_id(fake.client_id())
                 .consent_redirect_url("https://portal.example.com/authenticate/OAuth2Callback")
+                .sign_in_redirect_url(SIGN_IN_REDIRECT)
                 .build()
                 .unwrap(),
         )

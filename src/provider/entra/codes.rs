@@ -2,7 +2,7 @@
 //! description text), then by the OAuth `error`; an unknown code stays raw
 //! ([`ProviderError::Other`]).
 
-use crate::error::{ProviderDetail, ProviderError};
+use crate::error::{CodeRefusal, ProviderDetail, ProviderError};
 use crate::ports::DevicePoll;
 use crate::provider::oauth::{
     Dialect, OAuthError, Request, classify_standard, client_refusal, standard_poll,
@@ -18,6 +18,9 @@ const REAUTH_CODES: &[u32] = &[70000, 700082, 50173, 70008, 70043, 700084, 50078
 const MFA_CODES: &[u32] = &[50076, 50079, 50158];
 const ACCOUNT_CODES: &[u32] = &[50055, 50053, 50057];
 const APPROVAL_CODES: &[u32] = &[90094, 90095, 900941, 900981];
+/// Conditional Access: blocked (53003), or a compliant (53000), domain-joined (53001) or
+/// approved-app (53002) device required, or security-info registration required (53004).
+const CONDITIONAL_ACCESS_CODES: &[u32] = &[53000, 53001, 53002, 53003, 53004];
 const THROTTLE_CODES: &[u32] = &[50196, 90055];
 const MISCONFIGURED_CODES: &[u32] = &[900144, 700025, 7000218, 50011, 90002, 700054];
 /// A client that failed to authenticate: secret wrong (7000215) or expired (7000222), app not
@@ -27,6 +30,14 @@ const CLIENT_CODES: &[u32] = &[7000215, 7000222, 700016, 700027, 700024];
 /// Maps one AADSTS code onto an error kind, if the code is known.
 fn by_code(request: Request, code: u32, detail: &ProviderDetail) -> Option<ProviderError> {
     let d = || detail.clone();
+    if request == Request::AuthorizationCode
+        && let Some(reason) = code_refusal(code)
+    {
+        return Some(ProviderError::CodeRefused {
+            reason,
+            detail: d(),
+        });
+    }
     Some(match code {
         c if REAUTH_CODES.contains(&c) => ProviderError::ReauthenticationRequired(d()),
         // On a refresh, a demand for stronger sign-in means the customer must sign in again.
@@ -43,9 +54,21 @@ fn by_code(request: Request, code: u32, detail: &ProviderDetail) -> Option<Provi
         7000215 => ProviderError::InvalidClientSecret(d()),
         7000222 => ProviderError::ClientSecretExpired(d()),
         700016 => ProviderError::AppNotInTenant(d()),
-        53003 => ProviderError::ConditionalAccessBlocked(d()),
+        c if CONDITIONAL_ACCESS_CODES.contains(&c) => ProviderError::ConditionalAccessBlocked(d()),
         c if THROTTLE_CODES.contains(&c) => ProviderError::Throttled { retry_after: None },
         c if MISCONFIGURED_CODES.contains(&c) => ProviderError::Misconfigured(d()),
+        _ => return None,
+    })
+}
+
+/// Why a browser sign-in's code was refused, for the codes only a redemption gets. 70008 is
+/// here because on a redemption it is the code that expired; on a refresh the same number
+/// (the refresh token expired) stays reauthentication.
+fn code_refusal(code: u32) -> Option<CodeRefusal> {
+    Some(match code {
+        54005 => CodeRefusal::AlreadyRedeemed,
+        70008 => CodeRefusal::Expired,
+        50148 => CodeRefusal::VerifierMismatch,
         _ => return None,
     })
 }
@@ -128,6 +151,96 @@ mod tests {
             classify(Request::Refresh, err("invalid_grant", &[50076])),
             ProviderError::ReauthenticationRequired(_)
         ));
+    }
+
+    /// One row per code a browser sign-in's redemption must tell apart.
+    #[test]
+    fn authorization_code_refusals_are_typed() {
+        let redeem =
+            |error: &str, code: u32| classify(Request::AuthorizationCode, err(error, &[code]));
+        let refused = |e: ProviderError| match e {
+            ProviderError::CodeRefused { reason, detail } => {
+                assert_eq!(detail.error, "invalid_grant");
+                Some(reason)
+            }
+            _ => None,
+        };
+        assert_eq!(
+            refused(redeem("invalid_grant", 54005)),
+            Some(CodeRefusal::AlreadyRedeemed)
+        );
+        assert_eq!(
+            refused(redeem("invalid_grant", 70008)),
+            Some(CodeRefusal::Expired)
+        );
+        assert_eq!(
+            refused(redeem("invalid_grant", 50148)),
+            Some(CodeRefusal::VerifierMismatch)
+        );
+        assert!(matches!(
+            redeem("invalid_grant", 65001),
+            ProviderError::ConsentRequired(_)
+        ));
+        for code in 53000..=53004 {
+            assert!(matches!(
+                redeem("invalid_grant", code),
+                ProviderError::ConditionalAccessBlocked(_)
+            ));
+        }
+        for code in [90094, 90095] {
+            assert!(matches!(
+                redeem("invalid_grant", code),
+                ProviderError::AdminApprovalRequired(_)
+            ));
+        }
+        assert!(matches!(
+            redeem("invalid_grant", 50076),
+            ProviderError::MfaRequired(_)
+        ));
+        assert!(matches!(
+            redeem("interaction_required", 50079),
+            ProviderError::MfaRequired(_)
+        ));
+        assert!(matches!(
+            redeem("invalid_client", 7000215),
+            ProviderError::Misconfigured(_)
+        ));
+        let no_code = OAuthError {
+            status: 401,
+            detail: ProviderDetail::new("invalid_client", "bad secret"),
+        };
+        assert!(matches!(
+            classify(Request::AuthorizationCode, no_code),
+            ProviderError::Misconfigured(_)
+        ));
+    }
+
+    #[test]
+    fn code_numbers_keep_their_meaning_outside_a_redemption() {
+        assert!(matches!(
+            classify(Request::Refresh, err("invalid_grant", &[70008])),
+            ProviderError::ReauthenticationRequired(_)
+        ));
+        assert!(matches!(
+            classify(Request::Refresh, err("invalid_grant", &[54005])),
+            ProviderError::Other(_)
+        ));
+    }
+
+    #[test]
+    fn suberror_and_claims_survive_a_redemption_refusal() {
+        let mut e = err("interaction_required", &[53003]);
+        e.detail = e
+            .detail
+            .with_suberror("basic_action")
+            .with_claims(crate::error::ClaimsChallenge::new("{\"access_token\":{}}"));
+        match classify(Request::AuthorizationCode, e) {
+            ProviderError::ConditionalAccessBlocked(d) => {
+                assert_eq!(d.suberror(), Some("basic_action"));
+                assert!(d.claims().is_some());
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

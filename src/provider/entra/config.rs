@@ -100,8 +100,8 @@ impl EntraConfig {
         Ok(self)
     }
 
-    /// The MSP application's client secret, sent with the password and refresh grants
-    /// (confidential client). Device-code requests never carry it.
+    /// The MSP application's client secret, sent with the password, refresh and
+    /// authorization-code grants (confidential client). Device-code requests never carry it.
     pub fn client_secret(mut self, secret: ClientSecret) -> Self {
         self.client_secret = Some(secret);
         self
@@ -187,6 +187,10 @@ impl EntraConfig {
         self.tenant_endpoint(tenant, &["v2.0", ".well-known", "openid-configuration"])
     }
 
+    pub(super) fn authorize_url(&self, tenant: &str) -> Url {
+        self.tenant_endpoint(tenant, &["oauth2", "v2.0", "authorize"])
+    }
+
     pub(super) fn device_url(&self, tenant: &str) -> Url {
         self.tenant_endpoint(tenant, &["oauth2", "v2.0", "devicecode"])
     }
@@ -196,7 +200,8 @@ impl EntraConfig {
         Client::public(self.client_id.as_str())
     }
 
-    /// The MSP's application with its secret when it has one (password and refresh grants).
+    /// The MSP's application with its secret when it has one (password, refresh and
+    /// authorization-code grants).
     pub(super) fn confidential_client(&self) -> Client<'_> {
         Client::secret_post(self.client_id.as_str(), self.client_secret.as_ref())
     }

@@ -57,8 +57,9 @@ use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password
 use crate::model::{TenantId, TenantInfo};
 use crate::ports::Clock;
 use crate::ports::{
-    AdminConsentRequest, ConsentCallback, DeviceAuthorization, DevicePoll, IdentityProvider,
-    Target, TenantDiscovery, TokenResponse, admin_consent_url, check_admin_consent,
+    AdminConsentRequest, AuthorizationRequest, CodeRedemption, ConsentCallback,
+    DeviceAuthorization, DevicePoll, IdentityProvider, Target, TenantDiscovery, TokenResponse,
+    admin_consent_url, check_admin_consent,
 };
 use codes::DIALECT;
 use graph::{graph_error, parse_organization};
@@ -244,6 +245,55 @@ impl IdentityProvider for EntraProvider {
         callback: &ConsentCallback,
     ) -> Result<(), ProviderError> {
         check_admin_consent(target, expected_state, callback)
+    }
+
+    /// `{authority}/{tenant}/oauth2/v2.0/authorize` with the code flow's parameters, the
+    /// configured scopes (the device code's), `response_mode=query`, the S256 challenge, the
+    /// administrator as `login_hint` and `prompt=select_account`, so a browser already signed
+    /// in to another account (the MSP technician's own) offers a choice instead of using it.
+    fn authorization_url(
+        &self,
+        target: &Target,
+        request: &AuthorizationRequest,
+    ) -> Result<Url, ProviderError> {
+        let mut url = self.config.authorize_url(target.tenant.as_str());
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs
+                .append_pair("client_id", self.config.client_id())
+                .append_pair("response_type", "code")
+                .append_pair("redirect_uri", request.redirect_uri.as_str())
+                .append_pair("response_mode", "query")
+                .append_pair("scope", &self.config.scope_param())
+                .append_pair("state", request.state.expose_secret())
+                .append_pair("code_challenge", &request.code_challenge)
+                .append_pair("code_challenge_method", "S256");
+            if let Some(hint) = &request.login_hint {
+                pairs.append_pair("login_hint", hint);
+            }
+            pairs.append_pair("prompt", "select_account");
+        }
+        Ok(url)
+    }
+
+    /// An authorization-code grant at the tenant's token endpoint as the MSP's confidential
+    /// client (its secret when configured), with the PKCE verifier and the same scopes as the
+    /// authorization request.
+    async fn redeem_code(
+        &self,
+        target: &Target,
+        redemption: CodeRedemption<'_>,
+    ) -> Result<TokenResponse, ProviderError> {
+        let url = self.config.token_url(target.tenant.as_str());
+        let scope = self.config.scope_param();
+        self.token_endpoint(&url, self.config.confidential_client())
+            .authorization_code_for(
+                redemption.code.expose_secret(),
+                redemption.redirect_uri,
+                redemption.verifier.expose_secret(),
+                Some(&scope),
+            )
+            .await
     }
 
     async fn validate(

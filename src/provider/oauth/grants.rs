@@ -119,12 +119,26 @@ impl TokenEndpoint<'_> {
         redirect_uri: &Url,
         code_verifier: &str,
     ) -> Result<TokenResponse, ProviderError> {
-        let fields = vec![
+        self.authorization_code_for(code, redirect_uri, code_verifier, None)
+            .await
+    }
+
+    /// The same, with `scope` when given: Entra ID's v2 token endpoint wants the scopes again
+    /// on a redemption (the resource whose access token it issues).
+    pub(crate) async fn authorization_code_for(
+        self,
+        code: &str,
+        redirect_uri: &Url,
+        code_verifier: &str,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, ProviderError> {
+        let mut fields = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", redirect_uri.as_str()),
             ("code_verifier", code_verifier),
         ];
+        fields.extend(scope.map(|scope| ("scope", scope)));
         self.grant(Request::AuthorizationCode, fields).await
     }
 

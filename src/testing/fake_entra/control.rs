@@ -11,10 +11,12 @@ use tokio::sync::oneshot;
 use url::Url;
 
 use super::routes;
+use super::scenario::SignInAnswer;
 use super::state::{
     Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault, State, Tenant, User, lock,
 };
 use crate::error::ProviderError;
+use crate::model::ClientSecret;
 use crate::ports::{Clock, SystemClock};
 use crate::provider::entra::{EntraConfig, EntraProvider, GRAPH_RESOURCE, RetryPolicy};
 
@@ -44,6 +46,8 @@ pub enum SignIn {
 pub struct FakeEntraBuilder {
     clock: Arc<dyn Clock>,
     client_id: String,
+    client_secret: Option<String>,
+    redirect_uris: Vec<Url>,
     latency: std::time::Duration,
 }
 
@@ -57,6 +61,21 @@ impl FakeEntraBuilder {
     /// The MSP application's client id (default [`DEFAULT_CLIENT_ID`]).
     pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
         self.client_id = client_id.into();
+        self
+    }
+
+    /// The MSP application's client secret: its password, refresh and authorization-code
+    /// grants must then carry it (else HTTP 401 `invalid_client`, AADSTS7000215), and
+    /// [`FakeEntra::entra_config`] sends it. Default: none, nothing is checked.
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// Registers a sign-in redirect URI (Web platform) for the MSP's application; call once
+    /// per URI. The sign-in page refuses any other (AADSTS50011).
+    pub fn sign_in_redirect_uri(mut self, uri: Url) -> Self {
+        self.redirect_uris.push(uri);
         self
     }
 
@@ -75,6 +94,9 @@ impl FakeEntraBuilder {
         let state = Arc::new(Mutex::new(State {
             clock: self.clock.clone(),
             client_id: self.client_id,
+            client_secret: self.client_secret,
+            redirect_uris: self.redirect_uris.iter().map(|u| u.to_string()).collect(),
+            codes: HashMap::new(),
             tenants: HashMap::new(),
             unknown: Default::default(),
             devices: HashMap::new(),
@@ -155,6 +177,8 @@ impl FakeEntra {
         FakeEntraBuilder {
             clock: Arc::new(SystemClock),
             client_id: DEFAULT_CLIENT_ID.to_owned(),
+            client_secret: None,
+            redirect_uris: Vec::new(),
             latency: std::time::Duration::ZERO,
         }
     }
@@ -173,13 +197,31 @@ impl FakeEntra {
         self.lock().client_id.clone()
     }
 
-    /// An [`EntraConfig`] pointing both hosts here, for the MSP's client id.
+    /// An [`EntraConfig`] pointing both hosts here, for the MSP's client id (and its secret,
+    /// when it has one).
     pub fn entra_config(&self) -> EntraConfig {
-        EntraConfig::new(self.client_id())
+        let secret = self.lock().client_secret.clone();
+        let config = EntraConfig::new(self.client_id())
             .authority(self.url.as_str())
             .and_then(|c| c.graph(self.url.as_str()))
             .expect("a loopback URL is a valid host")
-            .timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(10));
+        match secret {
+            Some(secret) => config.client_secret(ClientSecret::new(secret)),
+            None => config,
+        }
+    }
+
+    /// Registers a sign-in redirect URI for the MSP's application from now on (see
+    /// [`FakeEntraBuilder::sign_in_redirect_uri`]).
+    pub fn register_sign_in_redirect_uri(&self, uri: &Url) {
+        self.lock().redirect_uris.insert(uri.to_string());
+    }
+
+    /// The number of authorization codes the sign-in page handed out and nobody redeemed
+    /// yet (expired ones included).
+    pub fn unredeemed_codes(&self) -> usize {
+        self.lock().codes.values().filter(|c| !c.redeemed).count()
     }
 
     /// An [`EntraProvider`] talking to this server, waiting between retries on its clock.
@@ -474,22 +516,125 @@ impl FakeEntra {
     /// redirect (to the portal's callback) that FakeEntra answers with. Redirects are not
     /// followed.
     pub async fn admin_consents(&self, consent_url: &Url) -> Result<Url, ProviderError> {
-        let response = self
+        self.redirect_of(self.browser.get(consent_url.clone()), "admin consent")
+            .await
+    }
+
+    /// Opens a browser sign-in's authorization URL and presses `answer`'s button on the page,
+    /// as the customer's browser would: the page's form (its action and hidden fields) is
+    /// read from the HTML and posted. Returns the redirect back to the portal. The button
+    /// must be on the page (no "Accept" where only approval can be requested). With a
+    /// scripted [`Scenario::sign_in`](super::Scenario::sign_in) the first request already
+    /// redirects, and `answer` is not used.
+    pub async fn signs_in(
+        &self,
+        authorize_url: &Url,
+        answer: SignInAnswer,
+    ) -> Result<Url, ProviderError> {
+        let page = self
             .browser
-            .get(consent_url.clone())
+            .get(authorize_url.clone())
             .send()
             .await
             .map_err(|e| ProviderError::Transport(e.to_string()))?;
-        response
-            .headers()
-            .get(header::LOCATION.as_str())
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| Url::parse(v).ok())
-            .ok_or_else(|| {
-                ProviderError::InvalidResponse(format!(
-                    "admin consent answered HTTP {} without a redirect",
-                    response.status()
-                ))
-            })
+        if page.status().is_redirection() {
+            return location(&page, "the sign-in page");
+        }
+        let status = page.status();
+        let html = page
+            .text()
+            .await
+            .map_err(|e| ProviderError::Transport(e.to_string()))?;
+        let form = SignInForm::read(&html).ok_or_else(|| {
+            ProviderError::InvalidResponse(format!("the sign-in page (HTTP {status}) has no form"))
+        })?;
+        let decision = match answer {
+            SignInAnswer::Approve => "accept",
+            SignInAnswer::Cancel => "cancel",
+            SignInAnswer::RequestApproval => "request_approval",
+            SignInAnswer::Blocked => "back",
+        };
+        if !form.buttons.iter().any(|b| b == decision) {
+            return Err(ProviderError::InvalidResponse(format!(
+                "the sign-in page has no {decision:?} button"
+            )));
+        }
+        let action = authorize_url
+            .join(&form.action)
+            .map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
+        let mut fields = form.fields;
+        fields.push(("decision".into(), decision.into()));
+        self.redirect_of(self.browser.post(action).form(&fields), "the sign-in page")
+            .await
     }
+
+    /// Sends `request` and reads the `Location` of its redirect.
+    async fn redirect_of(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<Url, ProviderError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ProviderError::Transport(e.to_string()))?;
+        location(&response, what)
+    }
+}
+
+/// The `Location` of a redirect.
+fn location(response: &reqwest::Response, what: &str) -> Result<Url, ProviderError> {
+    response
+        .headers()
+        .get(header::LOCATION.as_str())
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Url::parse(v).ok())
+        .ok_or_else(|| {
+            ProviderError::InvalidResponse(format!(
+                "{what} answered HTTP {} without a redirect",
+                response.status()
+            ))
+        })
+}
+
+/// The form of FakeEntra's sign-in page, read back from its HTML as a browser would: its
+/// action, hidden fields and the values of its buttons. Only FakeEntra's own markup is read.
+struct SignInForm {
+    action: String,
+    fields: Vec<(String, String)>,
+    buttons: Vec<String>,
+}
+
+impl SignInForm {
+    fn read(html: &str) -> Option<Self> {
+        let form = &html[html.find("<form ")?..];
+        let form = &form[..form.find("</form>")?];
+        let action = attribute(&form[..form.find('>')?], "action")?;
+        let tags = |name: &'static str| form.split('<').filter(move |t| t.starts_with(name));
+        let fields = tags("input ")
+            .filter_map(|t| Some((attribute(t, "name")?, attribute(t, "value")?)))
+            .collect();
+        let buttons = tags("button ")
+            .filter_map(|t| attribute(t, "value"))
+            .collect();
+        Some(Self {
+            action,
+            fields,
+            buttons,
+        })
+    }
+}
+
+/// The unescaped value of the double-quoted attribute `name` in one tag.
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    let end = start + tag[start..].find('"')?;
+    Some(
+        tag[start..end]
+            .replace("&quot;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
 }

@@ -14,15 +14,23 @@
 //! it answers 400 `invalid_tenant` (AADSTS90002). Expiry follows the [`Clock`](crate::ports::Clock) it is given, so a
 //! [`ManualClock`](crate::testing::ManualClock) drives it without sleeping.
 //!
-//! The parts: `state` (the fake directory and what it issued), `routes` (the HTTP endpoints)
-//! and `control` (the [`FakeEntra`] handle a test drives).
+//! The browser sign-in (authorization code with PKCE) has a real page a browser, or a test
+//! posting its form, can drive; [`Scenario::sign_in`] makes it answer at once instead. Only
+//! the redirect URIs registered with
+//! [`FakeEntraBuilder::sign_in_redirect_uri`] are accepted.
+//!
+//! The parts: `state` (the fake directory and what it issued), `routes` (the HTTP endpoints),
+//! `sign_in` (the sign-in page and code redemption) and `control` (the [`FakeEntra`] handle a
+//! test drives).
 //!
 //! Served endpoints (`{tenant}` is a GUID or a domain):
 //!
 //! | method | path |
 //! |---|---|
 //! | POST | `/{tenant}/oauth2/v2.0/devicecode` |
-//! | POST | `/{tenant}/oauth2/v2.0/token` (device code, password, client credentials, refresh) |
+//! | POST | `/{tenant}/oauth2/v2.0/token` (device code, password, client credentials, refresh, authorization code) |
+//! | GET  | `/{tenant}/oauth2/v2.0/authorize` (the browser sign-in page, or a scripted answer) |
+//! | POST | `/{tenant}/oauth2/v2.0/authorize` (a button of that page; redirects to `redirect_uri`) |
 //! | GET  | `/{tenant}/v2.0/adminconsent` (redirects to `redirect_uri`) |
 //! | GET  | `/{tenant}/v2.0/.well-known/openid-configuration` (tenant discovery) |
 //! | GET  | `/v1.0/organization` |
@@ -50,11 +58,12 @@
 mod control;
 mod routes;
 mod scenario;
+mod sign_in;
 mod state;
 
 pub use control::{DEFAULT_CLIENT_ID, FakeEntra, FakeEntraBuilder, SignIn};
-pub use scenario::Scenario;
+pub use scenario::{Scenario, SignInAnswer};
 pub use state::{
-    ACCESS_TOKEN_LIFETIME, DEVICE_CODE_LIFETIME, FakeEndpoint, FakeRequest, Fault,
-    REFRESH_INACTIVITY,
+    ACCESS_TOKEN_LIFETIME, AUTHORIZATION_CODE_LIFETIME, DEVICE_CODE_LIFETIME, FakeEndpoint,
+    FakeRequest, Fault, REFRESH_INACTIVITY,
 };

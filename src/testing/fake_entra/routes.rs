@@ -15,6 +15,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use url::Url;
 
+use super::sign_in;
 use super::state::{
     DEVICE_CODE_LIFETIME, Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault,
     REFRESH_INACTIVITY, Shared, State, lock,
@@ -25,6 +26,10 @@ pub(super) fn router(state: Shared) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(sign_in::authorize_page).post(sign_in::authorize_decide),
+        )
         .route("/{tenant}/v2.0/adminconsent", get(adminconsent))
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
@@ -65,7 +70,7 @@ fn fault(s: &mut State, endpoint: FakeEndpoint) -> Option<Response> {
     })
 }
 
-fn json_response(status: StatusCode, body: Value) -> Response {
+pub(super) fn json_response(status: StatusCode, body: Value) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
@@ -75,7 +80,7 @@ fn json_response(status: StatusCode, body: Value) -> Response {
 }
 
 /// An error answer shaped like Entra's (every field the real one has).
-fn oauth_error(
+pub(super) fn oauth_error(
     now: OffsetDateTime,
     status: StatusCode,
     error: &str,
@@ -135,6 +140,19 @@ async fn hold_back(state: &Shared, tenant: &str) {
     if let Some(latency) = latency {
         tokio::time::sleep(latency).await;
     }
+}
+
+/// Entra's answer for a client id the directory does not know: 400 `unauthorized_client`,
+/// AADSTS700016.
+fn unknown_client(now: OffsetDateTime) -> Response {
+    oauth_error(
+        now,
+        StatusCode::BAD_REQUEST,
+        "unauthorized_client",
+        Some(700016),
+        "Application was not found in the directory.",
+        None,
+    )
 }
 
 /// Entra's answer for a tenant name no tenant has: 400 `invalid_tenant`, AADSTS90002.
@@ -204,7 +222,7 @@ async fn openid_configuration(
     )
 }
 
-fn form(body: &[u8]) -> HashMap<String, String> {
+pub(super) fn form(body: &[u8]) -> HashMap<String, String> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
 
@@ -223,14 +241,7 @@ async fn devicecode(
     let fields = form(&body);
     let client_id = fields.get("client_id").cloned().unwrap_or_default();
     if client_id != s.client_id {
-        return oauth_error(
-            now,
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            Some(700016),
-            "Application was not found in the directory.",
-            None,
-        );
+        return unknown_client(now);
     }
     let Some(scope) = fields.get("scope").cloned() else {
         return oauth_error(
@@ -302,6 +313,7 @@ async fn token(
         "password" => Some(FakeRequest::Password),
         "client_credentials" => Some(FakeRequest::ClientCredentials),
         "refresh_token" => Some(FakeRequest::Refresh),
+        "authorization_code" => Some(FakeRequest::AuthorizationCode),
         _ => None,
     };
     if let Some(request) = counted {
@@ -326,6 +338,24 @@ async fn token(
         );
     }
     let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
+    let msp_grant = matches!(
+        counted,
+        Some(FakeRequest::Password | FakeRequest::Refresh | FakeRequest::AuthorizationCode)
+    );
+    if msp_grant
+        && client_id == s.client_id
+        && let Some(expected) = &s.client_secret
+        && fields.get("client_secret") != Some(expected)
+    {
+        return oauth_error(
+            now,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            Some(7000215),
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+            None,
+        );
+    }
     match counted {
         Some(FakeRequest::DevicePoll) => device_poll(&mut s, now, &field("device_code")),
         Some(FakeRequest::Password) => password(
@@ -351,6 +381,10 @@ async fn token(
             client_credentials(&mut s, now, &tenant, &client_id, &field("client_secret"))
         }
         Some(FakeRequest::Refresh) => refresh(&mut s, now, &tenant, &field("refresh_token")),
+        Some(FakeRequest::AuthorizationCode) if client_id != s.client_id => unknown_client(now),
+        Some(FakeRequest::AuthorizationCode) => {
+            sign_in::redeem(&mut s, now, &tenant, &client_id, &fields)
+        }
         _ => oauth_error(
             now,
             StatusCode::BAD_REQUEST,
@@ -388,10 +422,18 @@ fn device_poll(s: &mut State, now: OffsetDateTime, device_code: &str) -> Respons
         .last_poll
         .is_some_and(|last| now - last < device.interval);
     device.last_poll = Some(now);
-    let unknown = s
-        .tenants
-        .get(&device.tenant)
-        .and_then(|t| t.scenario.unknown_error_code);
+    let scenario = s.tenants.get(&device.tenant).map(|t| &t.scenario);
+    let unknown = scenario.and_then(|s| s.unknown_error_code);
+    if scenario.is_some_and(|s| s.device_code_blocked) {
+        return oauth_error(
+            now,
+            bad,
+            "invalid_grant",
+            Some(53003),
+            "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
+            None,
+        );
+    }
     if let Some(code) = unknown {
         return oauth_error(
             now,
@@ -479,14 +521,7 @@ fn password(
 ) -> Response {
     let bad = StatusCode::BAD_REQUEST;
     if client_id != s.client_id {
-        return oauth_error(
-            now,
-            bad,
-            "unauthorized_client",
-            Some(700016),
-            "Application was not found in the directory.",
-            None,
-        );
+        return unknown_client(now);
     }
     let tenant = s.tenants.get(tenant_id).expect("resolved above");
     if let Some(code) = tenant.scenario.unknown_error_code {
@@ -563,14 +598,7 @@ fn client_credentials(
 ) -> Response {
     let tenant = s.tenants.get(tenant_id).expect("resolved above");
     let Some(expected) = tenant.apps.get(client_id) else {
-        return oauth_error(
-            now,
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            Some(700016),
-            "Application was not found in the directory.",
-            None,
-        );
+        return unknown_client(now);
     };
     if expected != secret {
         return oauth_error(

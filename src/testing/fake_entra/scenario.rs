@@ -1,7 +1,7 @@
 //! Per-tenant behaviours a test turns on with [`FakeEntra::scenario`]: the answers of a real
 //! tenant that the default fake does not give (an unknown error code, consent missing on a
 //! poll, an MFA enrolment challenge, a consent callback naming another tenant, short-lived or
-//! inactive tokens, a slow endpoint).
+//! inactive tokens, a slow endpoint), and how its browser sign-in page answers.
 //!
 //! [`FakeEntra::scenario`]: super::FakeEntra::scenario
 
@@ -43,4 +43,50 @@ pub struct Scenario {
     /// Every answer for this tenant is held back this long, by the real clock (a slow
     /// endpoint, for deadlines).
     pub latency: Option<Duration>,
+    /// The browser sign-in page answers at once with this choice (`GET .../authorize`
+    /// redirects straight back, HTTP 302), for tests and examples without a browser. `None`:
+    /// the page is shown and waits for a button.
+    pub sign_in_answer: Option<SignInAnswer>,
+    /// A Conditional Access policy blocks browser sign-ins: the page shows the block and
+    /// only "Back to the app", which redirects with AADSTS53003.
+    pub sign_in_blocked: bool,
+    /// A Conditional Access policy blocks the device-code flow: a device-code poll answers
+    /// `invalid_grant` AADSTS53003. Whether real Entra ends such a poll this way or in
+    /// `expired_token` is uncertain (entra-wire.md); this is what is modelled.
+    pub device_code_blocked: bool,
+}
+
+/// A choice on the browser sign-in page, scripted with [`Scenario::sign_in`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignInAnswer {
+    /// "Accept": signed in and consented, a code comes back. Where users may not consent
+    /// and nobody has, the page offers only "Request approval", so this requests it.
+    Approve,
+    /// "Cancel": `error=access_denied`, AADSTS65004.
+    Cancel,
+    /// "Request approval" (the admin consent workflow): the request is recorded for a
+    /// reviewer, and the redirect carries `access_denied` with AADSTS90095.
+    RequestApproval,
+    /// Conditional Access blocked the sign-in: `access_denied` with AADSTS53003.
+    Blocked,
+}
+
+impl Scenario {
+    /// The sign-in page answers `answer` at once (see [`Scenario::sign_in_answer`]).
+    pub fn sign_in(&mut self, answer: SignInAnswer) {
+        self.sign_in_answer = Some(answer);
+    }
+
+    /// A Conditional Access policy blocks the device-code flow in this tenant (see
+    /// [`Scenario::device_code_blocked`]).
+    pub fn conditional_access_blocks_device_code(&mut self) {
+        self.device_code_blocked = true;
+    }
+
+    /// A Conditional Access policy blocks browser sign-ins in this tenant (see
+    /// [`Scenario::sign_in_blocked`]).
+    pub fn conditional_access_blocks_sign_in(&mut self) {
+        self.sign_in_blocked = true;
+    }
 }

@@ -18,6 +18,8 @@ use crate::provider::entra::GRAPH_RESOURCE;
 
 /// How long device codes live (Entra: 15 minutes).
 pub const DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(15 * 60);
+/// How long authorization codes live (Entra: about 10 minutes).
+pub const AUTHORIZATION_CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
 /// How long access tokens live.
 pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
 /// How long a refresh token may go unused before it dies (AADSTS700082).
@@ -39,6 +41,10 @@ pub enum FakeRequest {
     Refresh,
     /// `GET /{tenant}/v2.0/adminconsent`.
     AdminConsent,
+    /// The browser sign-in page: `GET` and `POST /{tenant}/oauth2/v2.0/authorize`.
+    Authorize,
+    /// Token requests with the authorization-code grant (browser sign-in redemptions).
+    AuthorizationCode,
     /// `GET /v1.0/organization`.
     Organization,
     /// `GET /{tenant}/v2.0/.well-known/openid-configuration` (tenant discovery).
@@ -75,6 +81,13 @@ pub enum Fault {
 pub(super) struct State {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) client_id: String,
+    /// The MSP application's secret, when it has one: then its password, refresh and
+    /// authorization-code grants must carry it.
+    pub(super) client_secret: Option<String>,
+    /// The sign-in redirect URIs registered for the MSP's application (Web platform).
+    pub(super) redirect_uris: HashSet<String>,
+    /// The codes the sign-in page handed out.
+    pub(super) codes: HashMap<String, IssuedCode>,
     pub(super) tenants: HashMap<String, Tenant>,
     /// Tenant names (domains and GUIDs) no tenant has: every endpoint naming one answers 400
     /// `invalid_tenant` (AADSTS90002).
@@ -129,6 +142,17 @@ pub(super) struct Device {
     pub(super) last_poll: Option<OffsetDateTime>,
     pub(super) slow_down_next: bool,
     pub(super) status: DeviceStatus,
+}
+
+/// An authorization code the sign-in page handed out.
+pub(super) struct IssuedCode {
+    pub(super) tenant: String,
+    pub(super) client_id: String,
+    pub(super) redirect_uri: String,
+    pub(super) challenge: String,
+    pub(super) scope: String,
+    pub(super) expires_at: OffsetDateTime,
+    pub(super) redeemed: bool,
 }
 
 pub(super) struct Refresh {
