@@ -12,8 +12,10 @@
 //! password printed at start-up (or `TA_PORTAL_ADMIN_PASSWORD`). A real portal plugs its own
 //! sign-in in through `AdminAuthorizer`.
 //!
-//! FakeEntra has no sign-in page a person could use, so the example plays Microsoft's side:
-//! a few seconds after a user code appears, the customer "signs in" with it. Tenants whose
+//! *Sign in with Microsoft* goes to FakeEntra's own sign-in page (Accept, Cancel, or Request
+//! approval), which sends the browser back to the portal. For the device code, which FakeEntra
+//! has no page for, the example plays Microsoft's side: a few seconds after a user code
+//! appears, the customer "signs in" with it. Tenants whose
 //! name ends in `.approval.test` run the admin consent workflow: the sign-in ends in an
 //! approval request, which a "reviewer" approves 20 seconds later; then press *Continue
 //! authentication* in the wizard.
@@ -141,6 +143,9 @@ async fn main() -> Result<(), BoxError> {
         .clock(Arc::new(SystemClock))
         .start()
         .await?;
+    // "Sign in with Microsoft" goes to FakeEntra's sign-in page, which sends the browser back
+    // here: the redirect URI must be registered, as on a real app registration.
+    fake.register_sign_in_redirect_uri(&format!("{url}/authenticate/SignInCallback").parse()?);
     let dir = std::env::temp_dir().join(format!("tenant-access-portal-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let store = SqliteStore::open(
@@ -155,6 +160,7 @@ async fn main() -> Result<(), BoxError> {
                 .msp_name("Northwind IT")
                 .consent_client_id(fake.client_id())
                 .consent_redirect_url(format!("{url}/authenticate/OAuth2Callback"))
+                .sign_in_redirect_url(format!("{url}/authenticate/SignInCallback"))
                 .build()?,
         )
         .store(store.clone())

@@ -127,6 +127,9 @@ impl Portal {
             .await
             .unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        fake.register_sign_in_redirect_uri(
+            &format!("{url}/authenticate/SignInCallback").parse().unwrap(),
+        );
         let mailer = CaptureMailer::new();
         let ta = TenantAccess::builder()
             .config(
