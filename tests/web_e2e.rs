@@ -345,7 +345,11 @@ async fn browser_sign_in_journey_in_the_browser() {
         "not at the sign-in page: {at}"
     );
     assert!(b.page().await.contains("admin@contoso.com"));
-    let stored = portal.ta.load(&"contoso".try_into().unwrap()).await.unwrap();
+    let stored = portal
+        .ta
+        .load(&"contoso".try_into().unwrap())
+        .await
+        .unwrap();
     assert!(matches!(stored, AnyOnboarding::BrowserSignIn(_)));
     b.screenshot("microsoft-sign-in").await;
 
@@ -366,7 +370,11 @@ async fn browser_sign_in_journey_in_the_browser() {
     ));
     // The callback cannot be used twice: reloading it changes nothing.
     b.client.refresh().await.unwrap();
-    assert!(b.page().await.contains("does not match a sign-in under way"));
+    assert!(
+        b.page()
+            .await
+            .contains("does not match a sign-in under way")
+    );
     b.stop().await;
 }
 

@@ -128,7 +128,9 @@ impl Portal {
             .unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         fake.register_sign_in_redirect_uri(
-            &format!("{url}/authenticate/SignInCallback").parse().unwrap(),
+            &format!("{url}/authenticate/SignInCallback")
+                .parse()
+                .unwrap(),
         );
         let mailer = CaptureMailer::new();
         let ta = TenantAccess::builder()
