@@ -758,6 +758,7 @@ mod tests {
                 InputError::Url(_) => ("Input::Url", FixInput),
                 InputError::ConsentCallback(_) => ("Input::ConsentCallback", FixInput),
                 InputError::SignInCallback(_) => ("Input::SignInCallback", FixInput),
+                InputError::Certificate(_) => ("Input::Certificate", FixInput),
                 InputError::Scopes(_) => ("Input::Scopes", FixInput),
                 InputError::Credentials(_) => ("Input::Credentials", FixInput),
             },
@@ -909,6 +910,7 @@ mod tests {
             InputError::Url("x".into()).into(),
             InputError::ConsentCallback("x").into(),
             InputError::SignInCallback("x").into(),
+            InputError::Certificate("x".into()).into(),
             InputError::Scopes("x").into(),
             InputError::Credentials("x").into(),
             ConfigError::Missing("x").into(),
@@ -1055,7 +1057,7 @@ mod tests {
     }
 
     /// The number of rows in [`table`]: raise it with each new row (and sample).
-    const ROWS: usize = 73;
+    const ROWS: usize = 74;
 
     #[test]
     fn every_variant_has_its_one_action() {

@@ -101,7 +101,7 @@ proptest! {
                 0 => entra.device_authorization(&t).await.err(),
                 1 => entra.poll_device_code(&t, &DeviceCode::new("d")).await.err(),
                 2 => entra.password_grant(&t, "u", &Password::new("p")).await.err(),
-                3 => entra.client_credentials(&t, "a", &ClientSecret::new("s")).await.err(),
+                3 => entra.client_credentials(&t, "a", &ClientSecret::new("s").into()).await.err(),
                 4 => entra.refresh(&t, &RefreshToken::new("r")).await.err(),
                 _ => entra.validate(&t, &AccessToken::new("a.b.c")).await.err(),
             }

@@ -387,7 +387,7 @@ async fn client_credentials_sends_the_apps_secret_and_default_scope() {
         .client_credentials(
             &target(),
             "99999999-8888-7777-6666-555555555555",
-            &ClientSecret::new("app-secret"),
+            &ClientSecret::new("app-secret").into(),
         )
         .await
         .unwrap();
@@ -415,7 +415,7 @@ async fn client_credentials_error_codes_are_typed() {
         .await;
         let clock = clock();
         let got = provider(&server, &clock)
-            .client_credentials(&target(), "app", &ClientSecret::new("s"))
+            .client_credentials(&target(), "app", &ClientSecret::new("s").into())
             .await
             .unwrap_err();
         assert_eq!(kind(&got), *expected, "{code}: {got:?}");
@@ -1328,7 +1328,7 @@ async fn the_msps_client_failing_is_configuration_a_customers_app_asks_the_custo
         mock_error(&mut server, TOKEN_PATH, *status, body).await;
         let clock = clock();
         let got = provider(&server, &clock)
-            .client_credentials(&target(), "customer-app", &ClientSecret::new("s"))
+            .client_credentials(&target(), "customer-app", &ClientSecret::new("s").into())
             .await
             .unwrap_err();
         assert_eq!(

@@ -129,7 +129,7 @@ async fn every_mapped_aadsts_code_has_its_one_action() {
             "{code} refresh: {got:?}"
         );
         let got = provider
-            .client_credentials(&t, "customer-app", &ClientSecret::new("s"))
+            .client_credentials(&t, "customer-app", &ClientSecret::new("s").into())
             .await
             .unwrap_err();
         assert_eq!(

@@ -362,7 +362,11 @@ async fn client_credentials_authenticate_as_the_customers_app() {
     )
     .unwrap();
     let token = p
-        .client_credentials(&target(), "customer-app", &ClientSecret::new("app-secret"))
+        .client_credentials(
+            &target(),
+            "customer-app",
+            &ClientSecret::new("app-secret").into(),
+        )
         .await
         .unwrap();
     assert!(token.refresh_token.is_none());
@@ -492,7 +496,7 @@ async fn token_errors_map_onto_provider_errors() {
     token_error(&mut server, 401, "invalid_client").await;
     assert!(matches!(
         provider(&server, ClientAuth::None)
-            .client_credentials(&t, "app", &ClientSecret::new("bad"))
+            .client_credentials(&t, "app", &ClientSecret::new("bad").into())
             .await
             .unwrap_err(),
         ProviderError::InvalidClientSecret(_)
@@ -1239,7 +1243,11 @@ async fn the_msps_client_failing_is_configuration_a_customers_app_asks_the_custo
         let mut server = discoverable(&[]).await;
         token_error(&mut server, status, error).await;
         let got = provider(&server, ClientAuth::None)
-            .client_credentials(&target(), "customer-app", &ClientSecret::new("wrong"))
+            .client_credentials(
+                &target(),
+                "customer-app",
+                &ClientSecret::new("wrong").into(),
+            )
             .await
             .unwrap_err();
         assert!(

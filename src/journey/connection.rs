@@ -386,12 +386,12 @@ impl Onboarding<Validated> {
                 (
                     Some(Credentials::AppRegistration {
                         client_id,
-                        client_secret,
+                        credential,
                     }),
                     _,
                 ) => {
                     provider
-                        .client_credentials(&target, client_id, client_secret)
+                        .client_credentials(&target, client_id, credential)
                         .await
                 }
                 (_, Some(refresh_token)) => provider.refresh(&target, &refresh_token).await,

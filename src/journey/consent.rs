@@ -8,7 +8,7 @@ use super::tenant::{check_callback_tenant, check_token_tenant};
 use super::{AnyOnboarding, Onboarding, Rejected};
 use crate::error::{Error, FlowError, InputError};
 use crate::model::*;
-use crate::model::{ClientSecret, ConsentState, Password};
+use crate::model::{AppCredential, ConsentState, Password};
 use crate::model::{Credentials, Customer, NewCustomer, TokenSet};
 use crate::model::{CustomerId, Method};
 use crate::ports::Ports;
@@ -67,16 +67,16 @@ pub(super) async fn ask_admin_consent<S: StageType>(
 /// Checks app-registration credentials; returns them with the client id consent is asked for.
 pub(crate) fn app_credentials(
     client_id: String,
-    client_secret: ClientSecret,
+    credential: AppCredential,
 ) -> Result<(Credentials, String), Error> {
-    if client_id.trim().is_empty() || client_secret.expose_secret().is_empty() {
+    if client_id.trim().is_empty() || credential.is_blank() {
         return Err(
             InputError::Credentials("client id and client secret must not be empty").into(),
         );
     }
     let credentials = Credentials::AppRegistration {
         client_id: client_id.clone(),
-        client_secret,
+        credential,
     };
     Ok((credentials, client_id))
 }
@@ -114,9 +114,9 @@ impl Ports {
         &self,
         new: NewCustomer,
         client_id: impl Into<String>,
-        client_secret: ClientSecret,
+        credential: impl Into<AppCredential>,
     ) -> Result<Onboarding<ConsentRequired>, Error> {
-        let (credentials, client_id) = app_credentials(client_id.into(), client_secret)?;
+        let (credentials, client_id) = app_credentials(client_id.into(), credential.into())?;
         let new = self.resolve_tenant(new).await?;
         let customer = Customer::new(new, Method::AppRegistration, self.clock().now());
         let (customer, stage) = self.start_consent(customer, credentials, client_id)?;
@@ -378,11 +378,11 @@ impl Onboarding<ConsentRequired> {
             }
             Some(Credentials::AppRegistration {
                 client_id,
-                client_secret,
+                credential,
             }) => {
                 ports
                     .provider()
-                    .client_credentials(&target, client_id, client_secret)
+                    .client_credentials(&target, client_id, credential)
                     .await
             }
             None => {

@@ -3,9 +3,10 @@
 
 use time::OffsetDateTime;
 
+use super::certificate::AppCredential;
 use super::ids::{CustomerId, EmailAddress, Method, TenantId};
 use super::invitation::Invitation;
-use super::secret::{AccessToken, ClientSecret, Password, RefreshToken};
+use super::secret::{AccessToken, Password, RefreshToken};
 
 /// `Clone` whose `clone_from` goes field by field, so overwriting a stored value with a newer
 /// one reuses the allocations it already has (a store writing a record back, say) instead of
@@ -160,8 +161,8 @@ pub enum Credentials {
     AppRegistration {
         /// The application (client) id.
         client_id: String,
-        /// The client secret.
-        client_secret: ClientSecret,
+        /// Its client secret or certificate.
+        credential: AppCredential,
     },
 }
 

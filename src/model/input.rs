@@ -25,6 +25,10 @@ pub enum InputError {
     /// An admin-consent callback.
     #[error("admin-consent callback {0}")]
     ConsentCallback(&'static str),
+    /// A client certificate or its private key is unusable (not PEM, not parseable, a key of
+    /// another kind, or not the certificate's key).
+    #[error("certificate: {0}")]
+    Certificate(String),
     /// A browser sign-in callback could not be read.
     #[error("the sign-in callback {0}")]
     SignInCallback(&'static str),

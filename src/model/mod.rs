@@ -4,6 +4,7 @@
 //! Nothing here depends on any other module of the crate.
 
 mod audit;
+mod certificate;
 mod customer;
 mod ids;
 mod input;
@@ -14,6 +15,9 @@ mod switch;
 mod tenant;
 
 pub use audit::*;
+pub use certificate::{
+    ASSERTION_LIFETIME, ASSERTION_TYPE, AppCredential, ClientCertificate, KeyAlgorithm,
+};
 pub use customer::*;
 pub use ids::*;
 pub use input::InputError;

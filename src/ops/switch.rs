@@ -17,7 +17,7 @@
 use super::DayTwo;
 use crate::error::Error;
 use crate::journey::{ConsentRequired, Invited, Onboarding, app_credentials};
-use crate::model::{ClientSecret, CustomerId, EmailAddress, Method, Password};
+use crate::model::{AppCredential, CustomerId, EmailAddress, Method, Password};
 
 impl DayTwo {
     /// [`TenantAccess::switch_to_device_code`](crate::TenantAccess::switch_to_device_code).
@@ -51,9 +51,9 @@ impl DayTwo {
         &self,
         customer: &CustomerId,
         client_id: impl Into<String>,
-        client_secret: ClientSecret,
+        credential: impl Into<AppCredential>,
     ) -> Result<Onboarding<ConsentRequired>, Error> {
-        let (credentials, client_id) = app_credentials(client_id.into(), client_secret)?;
+        let (credentials, client_id) = app_credentials(client_id.into(), credential.into())?;
         self.start_switch(customer, Method::AppRegistration, None, |new| {
             self.start_consent(new, credentials.clone(), client_id.clone())
         })

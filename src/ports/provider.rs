@@ -14,7 +14,7 @@ use super::sign_in::{AuthorizationRequest, CodeRedemption};
 use super::target::Target;
 use crate::error::{ProviderDetail, ProviderError};
 use crate::model::{
-    AccessToken, ClientSecret, ConsentState, DeviceCode, DiscoveredTenant, Password, RefreshToken,
+    AccessToken, AppCredential, ConsentState, DeviceCode, DiscoveredTenant, Password, RefreshToken,
     Scopes, TenantId, TenantInfo,
 };
 
@@ -151,12 +151,14 @@ pub trait IdentityProvider: Send + Sync + std::fmt::Debug {
         password: &Password,
     ) -> Result<TokenResponse, ProviderError>;
 
-    /// The client-credentials grant of an app registration in the customer's tenant.
+    /// The client-credentials grant of an app registration in the customer's tenant, with
+    /// its client secret or certificate (a client assertion signed for that tenant's token
+    /// endpoint, RFC 7523).
     async fn client_credentials(
         &self,
         target: &Target,
         client_id: &str,
-        client_secret: &ClientSecret,
+        credential: &AppCredential,
     ) -> Result<TokenResponse, ProviderError>;
 
     /// Redeems a refresh token. A dead token is

@@ -43,6 +43,7 @@ use crate::model::MessageId;
 use crate::model::VerificationStatus;
 use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
 use crate::model::{Actor, AuditEvent};
+use crate::model::{AppCredential, ClientCertificate};
 use crate::model::{CodeHash, Delivery, Invitation};
 use crate::model::{Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification};
 use crate::model::{
@@ -307,11 +308,25 @@ fn encode_facts(c: &Customer, secrets: &mut SecretsV1) -> FactsV1 {
             }
             Credentials::AppRegistration {
                 client_id,
-                client_secret,
+                credential,
             } => {
-                secrets.client_secret = Some(client_secret.expose_secret().to_owned());
+                let mut expires_at = None;
+                match credential {
+                    AppCredential::Secret {
+                        secret,
+                        expires_at: end,
+                    } => {
+                        secrets.client_secret = Some(secret.expose_secret().to_owned());
+                        expires_at = end.map(Ts);
+                    }
+                    AppCredential::Certificate(certificate) => {
+                        secrets.client_certificate = Some(certificate.certificate_pem());
+                        secrets.client_key = Some(certificate.expose_private_key_pem().to_string());
+                    }
+                }
                 CredentialsV1::AppRegistration {
                     client_id: client_id.clone(),
+                    secret_expires_at: expires_at,
                 }
             }
         }),
@@ -389,14 +404,12 @@ fn decode_facts(f: FactsV1, secrets: &mut SecretsV1) -> Result<Customer, StoreEr
                                 .ok_or_else(|| corrupt("the password is missing".into()))?,
                         ),
                     },
-                    CredentialsV1::AppRegistration { client_id } => Credentials::AppRegistration {
+                    CredentialsV1::AppRegistration {
                         client_id,
-                        client_secret: ClientSecret::new(
-                            secrets
-                                .client_secret
-                                .take()
-                                .ok_or_else(|| corrupt("the client secret is missing".into()))?,
-                        ),
+                        secret_expires_at,
+                    } => Credentials::AppRegistration {
+                        client_id,
+                        credential: decode_app_credential(secrets, secret_expires_at)?,
                     },
                 })
             })
@@ -612,6 +625,35 @@ fn decode_stage(stage: StageV1, secrets: &mut SecretsV1) -> Result<Stage, StoreE
     })
 }
 
+/// An app registration's credential from the sealed secrets: a certificate when one is
+/// there, else the client secret.
+fn decode_app_credential(
+    secrets: &mut SecretsV1,
+    secret_expires_at: Option<Ts>,
+) -> Result<AppCredential, StoreError> {
+    if let Some(certificate) = secrets.client_certificate.take() {
+        let key = zeroize::Zeroizing::new(
+            secrets
+                .client_key
+                .take()
+                .ok_or_else(|| corrupt("the certificate's key is missing".into()))?,
+        );
+        let certificate = ClientCertificate::from_pem(&certificate, &key)
+            .map_err(|e| corrupt(format!("the stored certificate: {e}")))?;
+        return Ok(AppCredential::Certificate(certificate));
+    }
+    let secret = ClientSecret::new(
+        secrets
+            .client_secret
+            .take()
+            .ok_or_else(|| corrupt("the client secret is missing".into()))?,
+    );
+    Ok(AppCredential::Secret {
+        secret,
+        expires_at: secret_expires_at.map(|t| t.0),
+    })
+}
+
 /// A moment in RFC 3339, UTC.
 #[derive(Debug, Clone, Copy)]
 struct Ts(OffsetDateTime);
@@ -719,8 +761,15 @@ struct DeliveryV1 {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum CredentialsV1 {
-    Password { username: String },
-    AppRegistration { client_id: String },
+    Password {
+        username: String,
+    },
+    AppRegistration {
+        client_id: String,
+        /// A client secret's end date, when the MSP gave it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret_expires_at: Option<Ts>,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -817,6 +866,12 @@ struct SecretsV1 {
     /// The browser sign-in's authorization URL, whose query carries the state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     authorize_url: Option<String>,
+    /// An app registration's certificate (PEM; public, kept with its key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_certificate: Option<String>,
+    /// An app registration's certificate key (PKCS#8 PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_key: Option<String>,
     /// The secrets of the method switch under way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     switch: Option<Box<SecretsV1>>,
@@ -834,6 +889,8 @@ impl Drop for SecretsV1 {
         self.sign_in_state.zeroize();
         self.pkce_verifier.zeroize();
         self.authorize_url.zeroize();
+        self.client_certificate.zeroize();
+        self.client_key.zeroize();
     }
 }
 

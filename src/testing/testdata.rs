@@ -9,6 +9,7 @@ use crate::journey::{
 };
 use crate::model::MessageId;
 use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
+use crate::model::{AppCredential, ClientCertificate};
 use crate::model::{
     Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification, VerificationStatus,
 };
@@ -78,7 +79,15 @@ fn parts(id: &str, kind: StageKind, n: u64, prefix: &str) -> (Customer, Stage) {
         }),
         Method::AppRegistration => Some(Credentials::AppRegistration {
             client_id: "11111111-2222-3333-4444-555555555555".into(),
-            client_secret: ClientSecret::new(secret(id, "client-secret", n)),
+            // Every other record has a certificate, so stores round-trip both kinds.
+            credential: if n % 2 == 1 {
+                AppCredential::Certificate(sample_certificate())
+            } else {
+                AppCredential::secret_expiring(
+                    ClientSecret::new(secret(id, "client-secret", n)),
+                    t + Duration::days(365),
+                )
+            },
         }),
         Method::DeviceCode => None,
     };
@@ -193,6 +202,15 @@ fn parts(id: &str, kind: StageKind, n: u64, prefix: &str) -> (Customer, Stage) {
     (customer, stage)
 }
 
+/// A test certificate and its RSA key (tests/fixtures/certificates: they protect nothing).
+pub(crate) fn sample_certificate() -> ClientCertificate {
+    ClientCertificate::from_pem(
+        include_str!("../../tests/fixtures/certificates/rsa-a.cert.pem"),
+        include_str!("../../tests/fixtures/certificates/rsa-a.key.pem"),
+    )
+    .expect("the sample certificate parses")
+}
+
 /// Every secret value in `record`, its method switch's included.
 pub(crate) fn secrets_of(record: &Record) -> Vec<String> {
     let mut out = journey_secrets(&record.customer, &record.stage);
@@ -215,9 +233,14 @@ fn journey_secrets(c: &Customer, stage: &Stage) -> Vec<String> {
         Some(Credentials::Password { password, .. }) => {
             out.push(password.expose_secret().to_owned())
         }
-        Some(Credentials::AppRegistration { client_secret, .. }) => {
-            out.push(client_secret.expose_secret().to_owned())
-        }
+        Some(Credentials::AppRegistration {
+            credential: AppCredential::Secret { secret, .. },
+            ..
+        }) => out.push(secret.expose_secret().to_owned()),
+        Some(Credentials::AppRegistration {
+            credential: AppCredential::Certificate(certificate),
+            ..
+        }) => out.push(certificate.expose_private_key_pem().to_string()),
         None => {}
     }
     match stage {

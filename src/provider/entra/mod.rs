@@ -50,10 +50,10 @@ pub use super::oauth::{DEFAULT_CALL_DEADLINE, MAX_BODY_BYTES, RetryPolicy};
 pub use config::{DEFAULT_AUTHORITY, DEFAULT_GRAPH, EntraConfig, GRAPH_RESOURCE};
 pub use graph::token_tenant;
 
-use super::oauth::{self, Client, HttpClient, TokenEndpoint};
+use super::oauth::{self, Client, Credential, HttpClient, TokenEndpoint};
 use crate::error::ProviderError;
 use crate::model::Scopes;
-use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
+use crate::model::{AccessToken, AppCredential, ConsentState, DeviceCode, Password, RefreshToken};
 use crate::model::{TenantId, TenantInfo};
 use crate::ports::Clock;
 use crate::ports::{
@@ -184,11 +184,15 @@ impl IdentityProvider for EntraProvider {
         &self,
         target: &Target,
         client_id: &str,
-        client_secret: &ClientSecret,
+        credential: &AppCredential,
     ) -> Result<TokenResponse, ProviderError> {
         let url = self.config.token_url(target.tenant.as_str());
         let scope = self.config.default_scope();
-        self.token_endpoint(&url, Client::secret_post(client_id, Some(client_secret)))
+        let client = Client {
+            id: client_id,
+            credential: Credential::of_app(credential, Credential::SecretPost),
+        };
+        self.token_endpoint(&url, client)
             .client_credentials(Some(&scope))
             .await
     }

@@ -3,15 +3,15 @@
 //!
 //! [`ClientAuth`] is what an integrator configures; [`Client`] is one request's client (its
 //! id and a borrowed [`Credential`]), and [`Client::post`] is the one place a request's client
-//! authentication is put on the wire. A certificate (`private_key_jwt`, RFC 7523) would be a
-//! variant of both enums, and `post` would sign a short-lived assertion for its endpoint URL
-//! there; nothing above this module would change.
+//! authentication is put on the wire. A certificate (`private_key_jwt`, RFC 7523) signs a
+//! short-lived assertion there, for the endpoint URL it goes to; one per call (a retry of the
+//! same call resends it: the first attempt failed before the server took it).
 
 use url::Url;
 
 use super::http::{Answer, HttpClient};
-use crate::error::ProviderError;
-use crate::model::ClientSecret;
+use crate::error::{ProviderDetail, ProviderError};
+use crate::model::{ASSERTION_TYPE, AppCredential, ClientCertificate, ClientSecret};
 
 /// How the client authenticates to the token, device, revocation and introspection endpoints
 /// (RFC 6749 §2.3, OpenID Connect Core §9).
@@ -24,6 +24,8 @@ pub enum ClientAuth {
     ClientSecretBasic(ClientSecret),
     /// `client_id` and `client_secret` in the form body (`client_secret_post`).
     ClientSecretPost(ClientSecret),
+    /// A JWT assertion signed with the certificate's key (`private_key_jwt`, RFC 7523).
+    PrivateKeyJwt(ClientCertificate),
 }
 
 impl ClientAuth {
@@ -33,6 +35,7 @@ impl ClientAuth {
             ClientAuth::None => "none",
             ClientAuth::ClientSecretBasic(_) => "client_secret_basic",
             ClientAuth::ClientSecretPost(_) => "client_secret_post",
+            ClientAuth::PrivateKeyJwt(_) => "private_key_jwt",
         }
     }
 
@@ -47,6 +50,7 @@ impl ClientAuth {
             ClientAuth::None => Credential::None,
             ClientAuth::ClientSecretBasic(secret) => Credential::SecretBasic(secret),
             ClientAuth::ClientSecretPost(secret) => Credential::SecretPost(secret),
+            ClientAuth::PrivateKeyJwt(certificate) => Credential::Assertion(certificate),
         }
     }
 }
@@ -60,6 +64,21 @@ pub(crate) enum Credential<'a> {
     SecretBasic(&'a ClientSecret),
     /// `client_secret_post`.
     SecretPost(&'a ClientSecret),
+    /// `private_key_jwt`: an assertion signed for the endpoint.
+    Assertion(&'a ClientCertificate),
+}
+
+impl<'a> Credential<'a> {
+    /// An app registration's credential, its secret sent as `secret` says.
+    pub(crate) fn of_app(
+        credential: &'a AppCredential,
+        secret: fn(&'a ClientSecret) -> Credential<'a>,
+    ) -> Self {
+        match credential {
+            AppCredential::Secret { secret: s, .. } => secret(s),
+            AppCredential::Certificate(certificate) => Credential::Assertion(certificate),
+        }
+    }
 }
 
 /// The client making one request: its id and how it proves it.
@@ -103,7 +122,35 @@ impl<'a> Client<'a> {
         url: &Url,
         mut fields: Vec<(&str, &str)>,
     ) -> Result<Answer, ProviderError> {
+        let assertion;
         let basic = match self.credential {
+            Credential::Assertion(certificate) => {
+                let now = http.clock().now();
+                if now >= certificate.not_after() {
+                    // Expired: refused here, before any request (Entra would answer 700027).
+                    return Err(ProviderError::Misconfigured(ProviderDetail::new(
+                        "certificate_expired",
+                        format!(
+                            "the client certificate {} ({}) expired at {}",
+                            certificate.subject(),
+                            certificate.thumbprint(),
+                            certificate.not_after()
+                        ),
+                    )));
+                }
+                assertion = certificate
+                    .client_assertion(self.id, url, now)
+                    .map_err(|e| {
+                        ProviderError::Misconfigured(ProviderDetail::new(
+                            "invalid_certificate",
+                            e.to_string(),
+                        ))
+                    })?;
+                fields.push(("client_id", self.id));
+                fields.push(("client_assertion_type", ASSERTION_TYPE));
+                fields.push(("client_assertion", &assertion));
+                None
+            }
             Credential::None => {
                 fields.push(("client_id", self.id));
                 None

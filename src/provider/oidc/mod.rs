@@ -107,7 +107,8 @@ pub use revocation::Revocable;
 use super::oauth::{self, Client, Credential, HttpClient, TokenEndpoint};
 use crate::error::ProviderError;
 use crate::model::{
-    AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken, Scopes, TenantInfo,
+    AccessToken, AppCredential, ConsentState, DeviceCode, Password, RefreshToken, Scopes,
+    TenantInfo,
 };
 use crate::ports::Clock;
 use crate::ports::{
@@ -300,11 +301,13 @@ impl IdentityProvider for OidcProvider {
         &self,
         _target: &Target,
         client_id: &str,
-        client_secret: &ClientSecret,
+        credential: &AppCredential,
     ) -> Result<TokenResponse, ProviderError> {
         let credential = match self.config.auth {
-            ClientAuth::ClientSecretPost(_) => Credential::SecretPost(client_secret),
-            _ => Credential::SecretBasic(client_secret),
+            ClientAuth::ClientSecretPost(_) => {
+                Credential::of_app(credential, Credential::SecretPost)
+            }
+            _ => Credential::of_app(credential, Credential::SecretBasic),
         };
         let client = Client {
             id: client_id,

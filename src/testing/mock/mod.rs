@@ -35,7 +35,7 @@ use url::Url;
 
 use crate::error::{ProviderDetail, ProviderError};
 use crate::model::TenantInfo;
-use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
+use crate::model::{AccessToken, AppCredential, ConsentState, DeviceCode, Password, RefreshToken};
 use crate::model::{CustomerId, DiscoveredTenant, Scopes, TenantId};
 use crate::ports::{
     AdminConsentRequest, AuthorizationRequest, CodeRedemption, ConsentCallback,
@@ -641,7 +641,7 @@ impl IdentityProvider for MockProvider {
         &self,
         target: &Target,
         _client_id: &str,
-        _client_secret: &ClientSecret,
+        _credential: &AppCredential,
     ) -> Result<TokenResponse, ProviderError> {
         let (mut inner, fault) = self.begin(Operation::ClientCredentials, target);
         if let Some(fault) = fault {
