@@ -55,6 +55,7 @@
 //! # }
 //! ```
 
+mod answer;
 mod control;
 mod routes;
 mod scenario;

@@ -1,8 +1,6 @@
 //! The Entra ID and Graph endpoints FakeEntra serves: form posts in, Entra-shaped JSON and
 //! `AADSTS` codes out (shared/entra-wire.md).
 
-use std::collections::HashMap;
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as AxumState};
@@ -15,6 +13,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use url::Url;
 
+use super::answer::{error_body, form, json_response, oauth_error};
 use super::sign_in;
 use super::state::{
     DEVICE_CODE_LIFETIME, Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault,
@@ -68,65 +67,6 @@ fn fault(s: &mut State, endpoint: FakeEndpoint) -> Option<Response> {
             None,
         ),
     })
-}
-
-pub(super) fn json_response(status: StatusCode, body: Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-/// An error answer shaped like Entra's (every field the real one has).
-pub(super) fn oauth_error(
-    now: OffsetDateTime,
-    status: StatusCode,
-    error: &str,
-    code: Option<u32>,
-    text: &str,
-    suberror: Option<&str>,
-) -> Response {
-    json_response(status, error_body(now, error, code, text, suberror))
-}
-
-/// The JSON of an Entra error answer.
-fn error_body(
-    now: OffsetDateTime,
-    error: &str,
-    code: Option<u32>,
-    text: &str,
-    suberror: Option<&str>,
-) -> Value {
-    let timestamp = now
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day] [hour]:[minute]:[second]Z"
-        ))
-        .unwrap_or_default();
-    let description = match code {
-        Some(code) => format!(
-            "AADSTS{code}: {text} Trace ID: 00000000-0000-0000-0000-000000000000 Correlation ID: 00000000-0000-0000-0000-000000000000 Timestamp: {timestamp}"
-        ),
-        None => text.to_owned(),
-    };
-    let mut body = json!({
-        "error": error,
-        "error_description": description,
-        "error_codes": code.map(|c| vec![c]).unwrap_or_default(),
-        "timestamp": timestamp,
-        "trace_id": "00000000-0000-0000-0000-000000000000",
-        "correlation_id": "00000000-0000-0000-0000-000000000000",
-    });
-    if let Some(code) = code {
-        body["error_uri"] = json!(format!(
-            "https://login.microsoftonline.com/error?code={code}"
-        ));
-    }
-    if let Some(suberror) = suberror {
-        body["suberror"] = json!(suberror);
-    }
-    body
 }
 
 /// The `claims` challenge Entra sends with AADSTS50079 (MFA enrolment): a JSON document in a
@@ -220,10 +160,6 @@ async fn openid_configuration(
             "rbac_url": "https://pas.windows.net",
         }),
     )
-}
-
-pub(super) fn form(body: &[u8]) -> HashMap<String, String> {
-    url::form_urlencoded::parse(body).into_owned().collect()
 }
 
 async fn devicecode(

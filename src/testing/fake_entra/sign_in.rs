@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use url::Url;
 
-use super::routes::{form, oauth_error};
+use super::answer::{form, json_response, oauth_error};
 use super::scenario::SignInAnswer;
 use super::state::{AUTHORIZATION_CODE_LIFETIME, FakeRequest, IssuedCode, Shared, State, lock};
 use crate::html::escape_html as escape;
@@ -434,5 +434,5 @@ pub(super) fn redeem(
     issued.redeemed = true;
     let scope = issued.scope.clone();
     let body = s.issue(tenant_id, client_id, &scope, false);
-    super::routes::json_response(StatusCode::OK, body)
+    json_response(StatusCode::OK, body)
 }
