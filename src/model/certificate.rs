@@ -324,6 +324,36 @@ impl AppCredential {
     }
 }
 
+/// One credential of an application and when it stops working: what the status report and
+/// the attention list show, from the credential itself or from Graph's
+/// `applications(appId=…)` (`passwordCredentials`, `keyCredentials`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialExpiry {
+    /// `"client secret"` or `"certificate"`.
+    pub kind: &'static str,
+    /// What names it: a certificate's subject and thumbprint, a secret's display name or
+    /// hint.
+    pub name: String,
+    /// When it stops working.
+    pub expires_at: OffsetDateTime,
+}
+
+impl AppCredential {
+    /// The credential's expiry as a report line, where it is known.
+    pub fn expiry(&self) -> Option<CredentialExpiry> {
+        let expires_at = self.expires_at()?;
+        let name = match self {
+            AppCredential::Secret { .. } => "client secret".to_owned(),
+            AppCredential::Certificate(c) => format!("{} ({})", c.subject(), c.thumbprint()),
+        };
+        Some(CredentialExpiry {
+            kind: self.kind(),
+            name,
+            expires_at,
+        })
+    }
+}
+
 impl From<ClientSecret> for AppCredential {
     fn from(secret: ClientSecret) -> Self {
         AppCredential::secret(secret)

@@ -16,7 +16,8 @@ mod tenant;
 
 pub use audit::*;
 pub use certificate::{
-    ASSERTION_LIFETIME, ASSERTION_TYPE, AppCredential, ClientCertificate, KeyAlgorithm,
+    ASSERTION_LIFETIME, ASSERTION_TYPE, AppCredential, ClientCertificate, CredentialExpiry,
+    KeyAlgorithm,
 };
 pub use customer::*;
 pub use ids::*;

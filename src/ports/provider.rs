@@ -14,8 +14,8 @@ use super::sign_in::{AuthorizationRequest, CodeRedemption};
 use super::target::Target;
 use crate::error::{ProviderDetail, ProviderError};
 use crate::model::{
-    AccessToken, AppCredential, ConsentState, DeviceCode, DiscoveredTenant, Password, RefreshToken,
-    Scopes, TenantId, TenantInfo,
+    AccessToken, AppCredential, ConsentState, CredentialExpiry, DeviceCode, DiscoveredTenant,
+    Password, RefreshToken, Scopes, TenantId, TenantInfo,
 };
 
 /// An RFC 8628 device authorization response, with relative times as on the wire.
@@ -238,6 +238,30 @@ pub trait IdentityProvider: Send + Sync + std::fmt::Debug {
         target: &Target,
         access_token: &AccessToken,
     ) -> Result<TenantInfo, ProviderError>;
+
+    /// The MSP's own client credential (its secret or certificate) and when it expires,
+    /// where that can be known: a certificate's `notAfter`, a secret's end date when the MSP
+    /// configured it. The engine reports it in the status report and checks it when it starts
+    /// and on every maintenance pass. The default knows nothing.
+    fn client_credential_expiry(&self) -> Option<CredentialExpiry> {
+        None
+    }
+
+    /// The credentials (secrets and certificates) of the application `client_id` with their
+    /// end dates, read with `access_token` where the provider can (Entra ID: Graph
+    /// `GET /v1.0/applications(appId='{client_id}')?$select=passwordCredentials,keyCredentials`,
+    /// which needs `Application.Read.All` or ownership of the application). The default says
+    /// [`ProviderError::Unsupported`].
+    async fn app_credential_expiry(
+        &self,
+        _target: &Target,
+        _access_token: &AccessToken,
+        _client_id: &str,
+    ) -> Result<Vec<CredentialExpiry>, ProviderError> {
+        Err(ProviderError::Unsupported(
+            "reading an application's credential end dates",
+        ))
+    }
 
     /// Revokes a customer's tokens at the provider (RFC 7009) when the MSP removes the
     /// customer. Providers with no revocation endpoint (Entra ID has none for these tokens)
