@@ -41,6 +41,7 @@ pub struct Config {
     consent_redirect_url: Option<Url>,
     sign_in_redirect_url: Option<Url>,
     browser_sign_in_lifetime: Duration,
+    credential_warning: Duration,
     msp_name: String,
     refresh_ahead: Duration,
     refresh_lease: Duration,
@@ -72,6 +73,7 @@ pub struct ConfigBuilder {
     consent_redirect_url: Option<String>,
     sign_in_redirect_url: Option<String>,
     browser_sign_in_lifetime: Duration,
+    credential_warning: Duration,
     msp_name: String,
     refresh_ahead: Duration,
     refresh_lease: Duration,
@@ -103,6 +105,7 @@ impl Config {
             consent_redirect_url: None,
             sign_in_redirect_url: None,
             browser_sign_in_lifetime: Duration::from_secs(15 * 60),
+            credential_warning: Duration::from_secs(30 * 86_400),
             msp_name: "Your IT provider".to_owned(),
             refresh_ahead: Duration::from_secs(5 * 60),
             refresh_lease: Duration::from_secs(30),
@@ -168,6 +171,12 @@ impl Config {
     /// How long a browser sign-in's `state` is accepted (default 15 minutes).
     pub fn browser_sign_in_lifetime(&self) -> Duration {
         self.browser_sign_in_lifetime
+    }
+
+    /// How long before a credential expires it is reported as expiring soon (default 30
+    /// days).
+    pub fn credential_warning(&self) -> Duration {
+        self.credential_warning
     }
 
     /// The MSP's name, used in invitation emails (default "Your IT provider").
@@ -249,6 +258,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// How long before a credential (a customer's app-registration secret or certificate,
+    /// or the MSP's own) expires the status report says it expires soon and puts the
+    /// customer on the attention list (default 30 days).
+    pub fn credential_warning(mut self, window: Duration) -> Self {
+        self.credential_warning = window;
+        self
+    }
+
     /// The MSP's name, used in invitation emails.
     pub fn msp_name(mut self, name: impl Into<String>) -> Self {
         self.msp_name = name.into();
@@ -326,6 +343,7 @@ impl ConfigBuilder {
             consent_redirect_url,
             sign_in_redirect_url,
             browser_sign_in_lifetime: self.browser_sign_in_lifetime,
+            credential_warning: self.credential_warning,
             msp_name: self.msp_name,
             refresh_ahead: self.refresh_ahead,
             refresh_lease: self.refresh_lease,

@@ -11,7 +11,7 @@ use crate::error::FlowError;
 use crate::error::{ConfigError, Error};
 use crate::journey::{Advanced, AnyOnboarding, Onboarding, OnboardingPage};
 use crate::model::{
-    AccessToken, Actor, AuditEvent, ClientSecret, ConsentRequired, CustomerId, EmailAddress,
+    AccessToken, Actor, AppCredential, AuditEvent, ConsentRequired, CustomerId, EmailAddress,
     InvitationSent, Invited, JourneyId, NewCustomer, Password, Scopes, TokenAcquired, Validated,
 };
 #[cfg(doc)]
@@ -108,6 +108,8 @@ impl TenantAccessBuilder {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         provider.use_clock(Arc::clone(&clock));
         let ports = Ports::new(store, provider, mailer, clock, config);
+        // Checked at start: an expired or expiring MSP credential is logged at once.
+        ports.warn_about_client_credential();
         Ok(TenantAccess {
             day_two: DayTwo::new(ports),
         })
@@ -328,18 +330,21 @@ impl TenantAccess {
             .await
     }
 
-    /// Starts the app-registration journey: stores the application's client id and secret
-    /// and returns [`ConsentRequired`] with the admin-consent URL for that application.
+    /// Starts the app-registration journey: stores the application's client id and its
+    /// credential (a [`ClientSecret`](crate::model::ClientSecret), an
+    /// [`AppCredential::secret_expiring`] with its end date, or a
+    /// [`ClientCertificate`](crate::model::ClientCertificate)) and returns
+    /// [`ConsentRequired`] with the admin-consent URL for that application.
     ///
     /// Needs [`Config::consent_redirect_url`](crate::Config::consent_redirect_url).
     pub async fn connect_app_registration(
         &self,
         new: NewCustomer,
         client_id: impl Into<String>,
-        client_secret: ClientSecret,
+        credential: impl Into<AppCredential>,
     ) -> Result<Onboarding<ConsentRequired>, Error> {
         self.day_two
-            .connect_app_registration(new, client_id, client_secret)
+            .connect_app_registration(new, client_id, credential)
             .await
     }
 
@@ -567,10 +572,10 @@ impl TenantAccess {
         &self,
         customer: &CustomerId,
         client_id: impl Into<String>,
-        client_secret: ClientSecret,
+        credential: impl Into<AppCredential>,
     ) -> Result<Onboarding<ConsentRequired>, Error> {
         self.day_two
-            .switch_to_app_registration(customer, client_id, client_secret)
+            .switch_to_app_registration(customer, client_id, credential)
             .await
     }
 

@@ -195,6 +195,17 @@ pub enum FlowError {
     /// forged, or already used (replayed) `state`. Nothing was sent or written.
     #[error("the sign-in callback does not match a sign-in under way")]
     SignInStateMismatch,
+    /// The customer's app-registration credential (client secret or certificate) has
+    /// expired: nothing was sent with it. The customer makes a new one, and the MSP switches
+    /// the customer to it
+    /// ([`TenantAccess::switch_to_app_registration`](crate::TenantAccess::switch_to_app_registration)).
+    #[error("the {credential} expired at {expired_at}: a new credential is needed")]
+    CredentialExpired {
+        /// Which credential (`client secret`, `certificate CN=… (thumbprint)`).
+        credential: String,
+        /// When it expired.
+        expired_at: OffsetDateTime,
+    },
     /// The browser sign-in's `state` is past its lifetime: the customer starts the sign-in
     /// again. Nothing was sent or written.
     #[error("the browser sign-in expired at {expired_at}; start it again")]
@@ -272,6 +283,7 @@ impl FlowError {
             | FlowError::ConsentStateMismatch
             | FlowError::SignInStateMismatch
             | FlowError::SignInExpired { .. }
+            | FlowError::CredentialExpired { .. }
             | FlowError::NotConnected { .. } => Action::AskCustomer,
             FlowError::UnexpectedStage { .. } => Action::Reload,
             // ---- poll timing (issue 17, items 1-2)
@@ -794,6 +806,7 @@ mod tests {
                 FlowError::ConsentStateMismatch => ("Flow::ConsentStateMismatch", AskCustomer),
                 FlowError::SignInStateMismatch => ("Flow::SignInStateMismatch", AskCustomer),
                 FlowError::SignInExpired { .. } => ("Flow::SignInExpired", AskCustomer),
+                FlowError::CredentialExpired { .. } => ("Flow::CredentialExpired", AskCustomer),
                 FlowError::NotConnected { .. } => ("Flow::NotConnected", AskCustomer),
                 FlowError::SwitchInProgress { .. } => ("Flow::SwitchInProgress", FixInput),
                 FlowError::NoSwitchInProgress(_) => ("Flow::NoSwitchInProgress", NotFound),
@@ -948,6 +961,11 @@ mod tests {
                 expired_at: OffsetDateTime::UNIX_EPOCH,
             }
             .into(),
+            FlowError::CredentialExpired {
+                credential: "client secret".into(),
+                expired_at: OffsetDateTime::UNIX_EPOCH,
+            }
+            .into(),
             FlowError::NotConnected {
                 customer: id(),
                 stage: StageKind::Claimed,
@@ -1057,7 +1075,7 @@ mod tests {
     }
 
     /// The number of rows in [`table`]: raise it with each new row (and sample).
-    const ROWS: usize = 74;
+    const ROWS: usize = 75;
 
     #[test]
     fn every_variant_has_its_one_action() {

@@ -6,7 +6,9 @@ use crate::error::{Error, FlowError, ProviderError, StoreError};
 use crate::journey::AnyOnboarding;
 use crate::model::AccessToken;
 use crate::model::*;
-use crate::model::{Credentials, Customer, TenantInfo, TokenSet, Verification, VerificationStatus};
+use crate::model::{
+    CredentialExpiry, Credentials, Customer, TenantInfo, TokenSet, Verification, VerificationStatus,
+};
 use crate::model::{Method, Scopes};
 use crate::ports::Ports;
 use crate::ports::{Record, VerifiedConnection};
@@ -62,6 +64,43 @@ pub(crate) async fn prove_token(
         .into());
     }
     Ok(info)
+}
+
+/// For an app registration whose credential's end is not known (a secret given without its
+/// end date), the end Graph names for the application's credentials of that kind (the
+/// earliest, when it has several: the one in use cannot be told apart). Reading it needs
+/// permissions the token may lack: any failure leaves it unknown and never fails the step.
+async fn graph_credential_expiry(ports: &Ports, customer: &Customer) -> Option<CredentialExpiry> {
+    let Some(Credentials::AppRegistration {
+        client_id,
+        credential,
+    }) = &customer.credentials
+    else {
+        return None;
+    };
+    if credential.expires_at().is_some() {
+        return None;
+    }
+    let token = &customer.token.as_ref()?.access_token;
+    let target = Target {
+        customer: customer.id.clone(),
+        tenant: customer.tenant.clone(),
+    };
+    match ports
+        .provider()
+        .app_credential_expiry(&target, token, client_id)
+        .await
+    {
+        Ok(found) => found
+            .into_iter()
+            .filter(|e| e.kind == credential.kind())
+            .min_by_key(|e| e.expires_at),
+        Err(ProviderError::Unsupported(_)) => None,
+        Err(error) => {
+            tracing::info!(customer = %customer.id, %error, "the application's credential end dates could not be read");
+            None
+        }
+    }
 }
 
 /// Records `error`, a failed renewal of `customer`'s token for a verification, as that
@@ -132,7 +171,10 @@ impl Onboarding<TokenAcquired> {
         let ports = ports.as_ref();
         match prove(ports, &self.customer).await {
             Ok(info) => {
-                let (customer, validated) = proven(ports, &self.customer, info);
+                let (mut customer, validated) = proven(ports, &self.customer, info);
+                if let Some(found) = graph_credential_expiry(ports, &customer).await {
+                    customer.app_credential_expiry = Some(found);
+                }
                 if self.is_switch() {
                     return self.take_over(ports, customer, validated).await;
                 }
@@ -374,6 +416,10 @@ impl Onboarding<Validated> {
         ports: &impl AsRef<Ports>,
     ) -> Result<RefreshOutcome, Rejected<Validated>> {
         let ports = ports.as_ref();
+        if let Err(expired) = super::consent::usable_credential(&self.customer, ports.clock().now())
+        {
+            return Err(self.fail(ports, expired).await);
+        }
         let target = self.target();
         let provider = ports.provider();
         let refresh_token = self

@@ -81,6 +81,28 @@ pub(crate) fn app_credentials(
     Ok((credentials, client_id))
 }
 
+/// Refuses, before any request, an app registration whose credential has expired: a request
+/// with it could only fail, and the customer must make a new one.
+pub(crate) fn usable_credential(
+    customer: &Customer,
+    now: time::OffsetDateTime,
+) -> Result<(), FlowError> {
+    let Some(Credentials::AppRegistration { credential, .. }) = &customer.credentials else {
+        return Ok(());
+    };
+    match credential.expiry() {
+        Some(expiry) if now >= expiry.expires_at => Err(FlowError::CredentialExpired {
+            credential: if expiry.name == expiry.kind {
+                expiry.name
+            } else {
+                format!("{} {}", expiry.kind, expiry.name)
+            },
+            expired_at: expiry.expires_at,
+        }),
+        _ => Ok(()),
+    }
+}
+
 impl Ports {
     /// [`TenantAccess::connect_with_password`](crate::TenantAccess::connect_with_password).
     pub(crate) async fn connect_with_password(
@@ -367,6 +389,9 @@ impl Onboarding<ConsentRequired> {
         let ports = ports.as_ref();
         if let Err(refused) = self.needs_credentials() {
             return Err(self.reject(refused));
+        }
+        if let Err(expired) = usable_credential(&self.customer, ports.clock().now()) {
+            return Err(self.fail(ports, expired).await);
         }
         let target = self.target();
         let answer = match &self.customer.credentials {

@@ -338,6 +338,67 @@ pub struct CredentialExpiry {
     pub expires_at: OffsetDateTime,
 }
 
+/// Where a credential stands against its expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExpiryState {
+    /// It works for longer than the warning window.
+    Valid,
+    /// It stops working within the warning window: replace it now.
+    ExpiresSoon,
+    /// It has stopped working: no request is sent with it.
+    Expired,
+}
+
+impl ExpiryState {
+    /// `valid`, `expires_soon`, `expired`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpiryState::Valid => "valid",
+            ExpiryState::ExpiresSoon => "expires_soon",
+            ExpiryState::Expired => "expired",
+        }
+    }
+}
+
+/// A credential's expiry and where it stands at a moment, with a warning window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialStatus {
+    /// The credential and its end.
+    pub expiry: CredentialExpiry,
+    /// Valid, expiring within the window, or expired.
+    pub state: ExpiryState,
+}
+
+impl CredentialStatus {
+    /// Where `expiry` stands at `now`, warning `window` ahead.
+    ///
+    /// ```
+    /// use tenant_access::model::{CredentialExpiry, CredentialStatus, ExpiryState};
+    /// use time::macros::datetime;
+    /// let expiry = CredentialExpiry { kind: "client secret", name: "s".into(), expires_at: datetime!(2027-01-31 0:00 UTC) };
+    /// let window = std::time::Duration::from_secs(30 * 86_400);
+    /// assert_eq!(CredentialStatus::at(expiry.clone(), datetime!(2026-12-01 0:00 UTC), window).state, ExpiryState::Valid);
+    /// assert_eq!(CredentialStatus::at(expiry.clone(), datetime!(2027-01-01 0:00 UTC), window).state, ExpiryState::ExpiresSoon);
+    /// assert_eq!(CredentialStatus::at(expiry, datetime!(2027-01-31 0:00 UTC), window).state, ExpiryState::Expired);
+    /// ```
+    pub fn at(expiry: CredentialExpiry, now: OffsetDateTime, window: std::time::Duration) -> Self {
+        let state = if now >= expiry.expires_at {
+            ExpiryState::Expired
+        } else if now + window >= expiry.expires_at {
+            ExpiryState::ExpiresSoon
+        } else {
+            ExpiryState::Valid
+        };
+        CredentialStatus { expiry, state }
+    }
+
+    /// Whether it needs someone's attention (expiring soon or expired).
+    pub fn needs_attention(&self) -> bool {
+        self.state != ExpiryState::Valid
+    }
+}
+
 impl AppCredential {
     /// The credential's expiry as a report line, where it is known.
     pub fn expiry(&self) -> Option<CredentialExpiry> {

@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use super::certificate::AppCredential;
+use super::certificate::{AppCredential, CredentialExpiry};
 use super::ids::{CustomerId, EmailAddress, Method, TenantId};
 use super::invitation::Invitation;
 use super::secret::{AccessToken, Password, RefreshToken};
@@ -61,6 +61,10 @@ pub struct Customer {
     /// Which portal replica is refreshing the token right now, and until when; other
     /// replicas wait for its result instead of refreshing too.
     pub refresh_lease: Option<RefreshLease>,
+    /// For an app registration whose credential's end is not known otherwise (a secret given
+    /// without its end date): the end the application's own record in Graph names, read when
+    /// the connection was last validated or verified.
+    pub app_credential_expiry: Option<CredentialExpiry>,
 }
 
 clone_by_field!(Customer {
@@ -77,7 +81,8 @@ clone_by_field!(Customer {
     device_authenticated_at,
     last_verification,
     last_error,
-    refresh_lease
+    refresh_lease,
+    app_credential_expiry
 });
 
 /// A short claim on a token refresh, stored with the customer by compare-and-swap: while it
@@ -109,6 +114,19 @@ impl Customer {
             last_verification: None,
             last_error: None,
             refresh_lease: None,
+            app_credential_expiry: None,
+        }
+    }
+
+    /// When the credential this customer's connection rests on stops working, where it is
+    /// known: an app registration's certificate (`notAfter`) or secret (the end date the MSP
+    /// gave), else the end Graph named for the application. Other methods: none.
+    pub fn credential_expiry(&self) -> Option<CredentialExpiry> {
+        match &self.credentials {
+            Some(Credentials::AppRegistration { credential, .. }) => credential
+                .expiry()
+                .or_else(|| self.app_credential_expiry.clone()),
+            _ => None,
         }
     }
 }

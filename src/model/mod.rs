@@ -17,7 +17,7 @@ mod tenant;
 pub use audit::*;
 pub use certificate::{
     ASSERTION_LIFETIME, ASSERTION_TYPE, AppCredential, ClientCertificate, CredentialExpiry,
-    KeyAlgorithm,
+    CredentialStatus, ExpiryState, KeyAlgorithm,
 };
 pub use customer::*;
 pub use ids::*;

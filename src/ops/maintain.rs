@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use super::DayTwo;
 use crate::error::Error;
 use crate::journey::{AnyOnboarding, StageKind};
-use crate::model::CustomerId;
+use crate::model::{CustomerId, ExpiryState};
 use crate::ports::{Filter, Pager};
 
 /// What the maintainer does and how often.
@@ -47,6 +47,9 @@ impl Default for MaintenancePolicy {
 /// What one maintenance pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PassReport {
+    /// Where the MSP's own client credential stands, when its end is known (logged when it
+    /// expires soon or has expired).
+    pub client_credential: Option<ExpiryState>,
     /// Tokens refreshed.
     pub refreshed: usize,
     /// Customers whose refresh token was dead (now re-authentication required).
@@ -76,7 +79,10 @@ impl DayTwo {
         &self,
         policy: &MaintenancePolicy,
     ) -> Result<PassReport, Error> {
-        let mut report = PassReport::default();
+        let mut report = PassReport {
+            client_credential: self.warn_about_client_credential().map(|s| s.state),
+            ..PassReport::default()
+        };
         let now = self.clock().now();
         let due = self.due_for_refresh(policy, now).await?;
         let concurrency = policy.concurrency.max(1);

@@ -7,7 +7,8 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::journey::StageKind;
 use crate::model::VerificationStatus;
-use crate::model::{CustomerId, EmailAddress, Method};
+use crate::model::{CredentialStatus, CustomerId, EmailAddress, Method};
+use std::time::Duration;
 
 use super::DayTwo;
 use crate::error::Error;
@@ -30,6 +31,9 @@ struct Flat<'a> {
     last_error: Option<&'a str>,
     switch_method: Option<&'static str>,
     switch_stage: Option<&'static str>,
+    credential: Option<String>,
+    credential_expires_at: Option<String>,
+    credential_state: Option<&'static str>,
 }
 
 /// A method switch under way, shown in its customer's [`StatusRow`]: the journey kept in the
@@ -79,11 +83,17 @@ pub struct StatusRow {
     pub last_error: Option<String>,
     /// The method switch under way, if any (its journey has no row of its own).
     pub switch: Option<PendingSwitchStatus>,
+    /// The app registration's credential and where it stands against its expiry, where the
+    /// end is known ([`Customer::credential_expiry`](crate::model::Customer::credential_expiry)).
+    pub credential: Option<CredentialStatus>,
 }
 
 impl StatusRow {
-    /// The row for a stored record, with the method switch under way in it.
-    pub fn from_record(record: &Record) -> Self {
+    /// The row for a stored record at `now`, with the method switch under way in it; a
+    /// credential ending within `warning` (see
+    /// [`Config::credential_warning`](crate::Config::credential_warning)) is reported as
+    /// expiring soon.
+    pub fn from_record(record: &Record, now: OffsetDateTime, warning: Duration) -> Self {
         let c = &record.customer;
         StatusRow {
             customer: c.id.clone(),
@@ -98,7 +108,18 @@ impl StatusRow {
             last_verification: c.last_verification.as_ref().map(|v| v.status),
             last_error: c.last_error.clone(),
             switch: record.switch.as_deref().map(PendingSwitchStatus::of),
+            credential: c
+                .credential_expiry()
+                .map(|expiry| CredentialStatus::at(expiry, now, warning)),
         }
+    }
+
+    /// Whether the customer needs someone's attention: for now, a credential that expires
+    /// soon or has expired.
+    pub fn needs_attention(&self) -> bool {
+        self.credential
+            .as_ref()
+            .is_some_and(CredentialStatus::needs_attention)
     }
 
     /// Renders rows as a plain-text table with a header, for terminals and logs.
@@ -116,8 +137,9 @@ impl StatusRow {
             "status",
             "last error",
             "switching to",
+            "credential",
         ];
-        let cells: Vec<[String; 12]> = rows.iter().map(StatusRow::cells).collect();
+        let cells: Vec<[String; 13]> = rows.iter().map(StatusRow::cells).collect();
         let mut widths = header.map(str::len);
         for row in &cells {
             for (w, cell) in widths.iter_mut().zip(row) {
@@ -180,10 +202,16 @@ impl StatusRow {
             last_error: self.last_error.as_deref(),
             switch_method: self.switch.map(|s| s.method.as_str()),
             switch_stage: self.switch.map(|s| s.stage.as_str()),
+            credential: self
+                .credential
+                .as_ref()
+                .map(|c| format!("{} {}", c.expiry.kind, c.expiry.name)),
+            credential_expires_at: time(self.credential.as_ref().map(|c| c.expiry.expires_at)),
+            credential_state: self.credential.as_ref().map(|c| c.state.as_str()),
         }
     }
 
-    fn cells(&self) -> [String; 12] {
+    fn cells(&self) -> [String; 13] {
         let time = |t: Option<OffsetDateTime>| {
             t.and_then(|t| t.format(&Rfc3339).ok())
                 .unwrap_or_else(|| "-".into())
@@ -209,6 +237,17 @@ impl StatusRow {
             error,
             self.switch
                 .map_or_else(|| "-".into(), |s| format!("{} ({})", s.method, s.stage)),
+            self.credential.as_ref().map_or_else(
+                || "-".into(),
+                |c| {
+                    format!(
+                        "{} until {} ({})",
+                        c.expiry.kind,
+                        time(Some(c.expiry.expires_at)),
+                        c.state.as_str()
+                    )
+                },
+            ),
         ]
     }
 }
@@ -223,13 +262,32 @@ pub struct StatusReport {
     /// The customers whose records could not be read, in customer-id order, with why and
     /// what to do ([`Unreadable::action`]).
     pub unreadable: Vec<Unreadable>,
+    /// The MSP's own client credential and where it stands, when the provider knows its end
+    /// ([`IdentityProvider::client_credential_expiry`](crate::ports::IdentityProvider::client_credential_expiry)):
+    /// every customer depends on it.
+    pub client_credential: Option<CredentialStatus>,
 }
 
 impl StatusReport {
+    /// The rows that need someone's attention ([`StatusRow::needs_attention`]).
+    pub fn attention(&self) -> impl Iterator<Item = &StatusRow> {
+        self.rows.iter().filter(|row| row.needs_attention())
+    }
+
     /// The rows as [`StatusRow::table`] renders them, then one line per unreadable customer
     /// (its id, the error and the action).
     pub fn table(&self) -> String {
         let mut out = StatusRow::table(&self.rows);
+        if let Some(own) = &self.client_credential {
+            let _ = writeln!(
+                out,
+                "the MSP's client {}: {} until {} ({})",
+                own.expiry.kind,
+                own.expiry.name,
+                own.expiry.expires_at,
+                own.state.as_str()
+            );
+        }
         for u in &self.unreadable {
             let _ = writeln!(
                 out,
@@ -291,12 +349,19 @@ impl DayTwo {
     /// switch under way (if any) in [`StatusRow::switch`]. The filter applies to the
     /// customer's connection, not to the switch.
     pub(crate) async fn status_report(&self, filter: &Filter) -> Result<StatusReport, Error> {
-        let mut report = StatusReport::default();
+        let mut report = StatusReport {
+            client_credential: self.client_credential_status(),
+            ..StatusReport::default()
+        };
+        let now = self.clock().now();
+        let warning = self.config().credential_warning();
         let mut pager = Pager::new(self.store(), filter.clone(), STATUS_PAGE);
         while let Some(records) = pager.next_page().await? {
-            report
-                .rows
-                .extend(records.iter().map(StatusRow::from_record));
+            report.rows.extend(
+                records
+                    .iter()
+                    .map(|record| StatusRow::from_record(record, now, warning)),
+            );
         }
         report.unreadable = pager.take_unreadable();
         Ok(report)

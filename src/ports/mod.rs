@@ -38,7 +38,7 @@ use std::pin::Pin;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::model::{AccessToken, Actor, AuditEvent, CustomerId, StageKind};
+use crate::model::{AccessToken, Actor, AuditEvent, CredentialStatus, CustomerId, StageKind};
 
 /// Called when a customer's connection is replaced or ends (a method switch took over, the
 /// journey was revoked), so caches of its tokens can drop them.
@@ -147,6 +147,41 @@ impl Ports {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The MSP's own client credential and where it stands now, warning
+    /// [`Config::credential_warning`] ahead, when the provider knows its end
+    /// ([`IdentityProvider::client_credential_expiry`]).
+    pub fn client_credential_status(&self) -> Option<CredentialStatus> {
+        self.provider().client_credential_expiry().map(|expiry| {
+            CredentialStatus::at(
+                expiry,
+                self.clock().now(),
+                self.config().credential_warning(),
+            )
+        })
+    }
+
+    /// Logs the MSP's own client credential when it expires soon or has expired: every
+    /// customer depends on it.
+    pub(crate) fn warn_about_client_credential(&self) -> Option<CredentialStatus> {
+        let status = self.client_credential_status()?;
+        match status.state {
+            crate::model::ExpiryState::Expired => tracing::error!(
+                credential = %status.expiry.name,
+                expired_at = %status.expiry.expires_at,
+                "the MSP's client {} has expired: no customer can be served until it is replaced",
+                status.expiry.kind
+            ),
+            crate::model::ExpiryState::ExpiresSoon => tracing::warn!(
+                credential = %status.expiry.name,
+                expires_at = %status.expiry.expires_at,
+                "the MSP's client {} expires soon: replace it",
+                status.expiry.kind
+            ),
+            _ => {}
+        }
+        Some(status)
     }
 
     /// The actor recorded in audit events.

@@ -43,7 +43,7 @@ use crate::model::MessageId;
 use crate::model::VerificationStatus;
 use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
 use crate::model::{Actor, AuditEvent};
-use crate::model::{AppCredential, ClientCertificate};
+use crate::model::{AppCredential, ClientCertificate, CredentialExpiry};
 use crate::model::{CodeHash, Delivery, Invitation};
 use crate::model::{Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification};
 use crate::model::{
@@ -357,6 +357,11 @@ fn encode_facts(c: &Customer, secrets: &mut SecretsV1) -> FactsV1 {
             holder: l.holder.clone(),
             until: Ts(l.until),
         }),
+        app_credential_expiry: c.app_credential_expiry.as_ref().map(|e| ExpiryV1 {
+            kind: e.kind.to_owned(),
+            name: e.name.clone(),
+            expires_at: Ts(e.expires_at),
+        }),
     }
 }
 
@@ -451,6 +456,15 @@ fn decode_facts(f: FactsV1, secrets: &mut SecretsV1) -> Result<Customer, StoreEr
         refresh_lease: f.refresh_lease.map(|l| RefreshLease {
             holder: l.holder,
             until: l.until.0,
+        }),
+        app_credential_expiry: f.app_credential_expiry.map(|e| CredentialExpiry {
+            kind: if e.kind == "certificate" {
+                "certificate"
+            } else {
+                "client secret"
+            },
+            name: e.name,
+            expires_at: e.expires_at.0,
         }),
     };
     Ok(customer)
@@ -722,6 +736,17 @@ struct FactsV1 {
     /// Absent in bodies written before leases existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_lease: Option<LeaseV1>,
+    /// Absent in bodies written before credential expiry was tracked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    app_credential_expiry: Option<ExpiryV1>,
+}
+
+/// A [`CredentialExpiry`].
+#[derive(Serialize, Deserialize)]
+struct ExpiryV1 {
+    kind: String,
+    name: String,
+    expires_at: Ts,
 }
 
 /// A [`DiscoveredTenant`]: the tenant's GUID and cloud.

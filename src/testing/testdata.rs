@@ -9,7 +9,7 @@ use crate::journey::{
 };
 use crate::model::MessageId;
 use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
-use crate::model::{AppCredential, ClientCertificate};
+use crate::model::{AppCredential, ClientCertificate, CredentialExpiry};
 use crate::model::{
     Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification, VerificationStatus,
 };
@@ -131,6 +131,11 @@ fn parts(id: &str, kind: StageKind, n: u64, prefix: &str) -> (Customer, Stage) {
         refresh_lease: (n % 2 == 1).then(|| RefreshLease {
             holder: format!("replica-{n}"),
             until: t + Duration::seconds(30),
+        }),
+        app_credential_expiry: (n % 3 == 0).then(|| CredentialExpiry {
+            kind: "client secret",
+            name: "portal secret (abc)".into(),
+            expires_at: t + Duration::days(200),
         }),
     };
     let stage = match kind {

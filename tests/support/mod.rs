@@ -57,6 +57,22 @@ pub fn harness() -> Harness {
     }
 }
 
+/// A certificate for the test RSA key `tests/fixtures/certificates/rsa-a.key.pem`, valid
+/// from `not_before` to `not_after` (made now with rcgen).
+pub fn certificate(
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> tenant_access::model::ClientCertificate {
+    let key = rcgen::KeyPair::from_pem(include_str!("../fixtures/certificates/rsa-a.key.pem"))
+        .expect("the test key");
+    let mut params = rcgen::CertificateParams::new(vec!["app.customer.example".into()]).unwrap();
+    params.not_before = not_before;
+    params.not_after = not_after;
+    let cert = params.self_signed(&key).unwrap();
+    tenant_access::model::ClientCertificate::from_pem(&cert.pem(), &key.serialize_pem())
+        .expect("a certificate for the test key")
+}
+
 pub fn customer(id: &str) -> NewCustomer {
     NewCustomer::new(
         id,

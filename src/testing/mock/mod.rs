@@ -36,7 +36,7 @@ use url::Url;
 use crate::error::{ProviderDetail, ProviderError};
 use crate::model::TenantInfo;
 use crate::model::{AccessToken, AppCredential, ConsentState, DeviceCode, Password, RefreshToken};
-use crate::model::{CustomerId, DiscoveredTenant, Scopes, TenantId};
+use crate::model::{CredentialExpiry, CustomerId, DiscoveredTenant, Scopes, TenantId};
 use crate::ports::{
     AdminConsentRequest, AuthorizationRequest, CodeRedemption, ConsentCallback,
     DeviceAuthorization, DevicePoll, IdentityProvider, Target, TenantDiscovery, TokenResponse,
@@ -75,6 +75,8 @@ pub enum Operation {
     AuthorizationUrl,
     /// [`IdentityProvider::redeem_code`].
     RedeemCode,
+    /// [`IdentityProvider::app_credential_expiry`].
+    AppCredentialExpiry,
 }
 
 /// One recorded call.
@@ -116,6 +118,7 @@ pub struct Script {
     token_tenant: Option<String>,
     conditional_access_blocks: bool,
     device_code_blocked: bool,
+    app_credentials: Option<Vec<CredentialExpiry>>,
     faults: HashMap<Operation, VecDeque<ProviderError>>,
 }
 
@@ -192,6 +195,14 @@ impl Script {
         self
     }
 
+    /// Graph answers these end dates for the customer's app registration
+    /// ([`IdentityProvider::app_credential_expiry`]); without this the mock says it cannot
+    /// read them.
+    pub fn app_credentials(&mut self, credentials: Vec<CredentialExpiry>) -> &mut Self {
+        self.app_credentials = Some(credentials);
+        self
+    }
+
     /// Validation proves this tenant instead of the invited one.
     pub fn validates_as(&mut self, tenant: TenantInfo) -> &mut Self {
         self.validates_as = Some(tenant);
@@ -249,6 +260,8 @@ struct Inner {
     tenants: HashMap<String, Discovery>,
     discovery_off: bool,
     discoveries: usize,
+    /// The MSP's own client credential's end, as [`MockProvider::client_credential_expires`] set it.
+    client_credential: Option<CredentialExpiry>,
     /// Authorization codes handed out by the browser sign-in page.
     codes: HashMap<String, sign_in::IssuedCode>,
 }
@@ -380,6 +393,12 @@ impl MockProvider {
     /// standards-only server would: tenants are kept as given.
     pub fn without_tenant_discovery(&self) {
         self.lock().discovery_off = true;
+    }
+
+    /// The MSP's own client credential ends at `expiry`
+    /// ([`IdentityProvider::client_credential_expiry`]).
+    pub fn client_credential_expires(&self, expiry: CredentialExpiry) {
+        self.lock().client_credential = Some(expiry);
     }
 
     /// How many tenant discoveries were asked for.
@@ -743,6 +762,29 @@ impl IdentityProvider for MockProvider {
             return Err(fault);
         }
         inner.redeem_code(target, redemption)
+    }
+
+    fn client_credential_expiry(&self) -> Option<CredentialExpiry> {
+        self.lock().client_credential.clone()
+    }
+
+    async fn app_credential_expiry(
+        &self,
+        target: &Target,
+        _access_token: &AccessToken,
+        _client_id: &str,
+    ) -> Result<Vec<CredentialExpiry>, ProviderError> {
+        let (mut inner, fault) = self.begin(Operation::AppCredentialExpiry, target);
+        if let Some(fault) = fault {
+            return Err(fault);
+        }
+        inner
+            .script(target)
+            .app_credentials
+            .clone()
+            .ok_or(ProviderError::Unsupported(
+                "the mock reads app credentials only when scripted",
+            ))
     }
 
     async fn revoke_tokens(

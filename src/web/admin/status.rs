@@ -13,6 +13,7 @@ use super::{
 };
 use crate::error::Action;
 use crate::journey::StageKind;
+use crate::model::CredentialStatus;
 use crate::ops::StatusRow;
 use crate::ports::Filter;
 use crate::web::csrf::{CsrfForm, CsrfToken};
@@ -31,6 +32,26 @@ struct StatusView {
     can_switch: bool,
     /// The method switch under way: the new method and its stage.
     switching: Option<SwitchView>,
+    /// The app registration's credential end, with `expires_soon` / `expired` when it needs
+    /// attention.
+    credential: Option<CredentialView>,
+}
+
+#[derive(Serialize)]
+struct CredentialView {
+    kind: &'static str,
+    until: String,
+    state: &'static str,
+}
+
+impl CredentialView {
+    fn of(status: &CredentialStatus) -> Self {
+        CredentialView {
+            kind: status.expiry.kind,
+            until: show_time(Some(status.expiry.expires_at)),
+            state: status.state.as_str(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -54,13 +75,14 @@ pub(super) async fn status_page(
         Err(error) => return web.error_page(&WebError::Engine(error), Some(&csrf.0)),
     };
     let rows: Vec<StatusView> = report.rows.iter().map(status_view).collect();
+    let client_credential = report.client_credential.as_ref().map(CredentialView::of);
     let unreadable: Vec<UnreadableView> = report.unreadable.iter().map(unreadable_view).collect();
     let running = verify::running(&state);
     web.render(
         StatusCode::OK,
         "admin_status.html",
         minijinja::context! {
-            csrf => csrf.0, operator => operator.name(), rows, unreadable, running,
+            csrf => csrf.0, operator => operator.name(), rows, unreadable, running, client_credential,
             notice => notice.text(), section => "status",
         },
     )
@@ -89,6 +111,7 @@ fn status_view(row: &StatusRow) -> StatusView {
                     .finish()
             }),
         }),
+        credential: row.credential.as_ref().map(CredentialView::of),
     }
 }
 
