@@ -54,7 +54,7 @@ use super::oauth::{self, Client, Credential, HttpClient, TokenEndpoint};
 use crate::error::ProviderError;
 use crate::model::Scopes;
 use crate::model::{AccessToken, AppCredential, ConsentState, DeviceCode, Password, RefreshToken};
-use crate::model::{TenantId, TenantInfo};
+use crate::model::{CredentialExpiry, TenantId, TenantInfo};
 use crate::ports::Clock;
 use crate::ports::{
     AdminConsentRequest, AuthorizationRequest, CodeRedemption, ConsentCallback,
@@ -134,6 +134,10 @@ impl EntraProvider {
 impl IdentityProvider for EntraProvider {
     fn use_clock(&self, clock: Arc<dyn Clock>) {
         EntraProvider::use_clock(self, clock);
+    }
+
+    fn client_credential_expiry(&self) -> Option<CredentialExpiry> {
+        self.config.client_credential_expiry()
     }
 
     /// Reads the tenant's anonymous OpenID configuration: the GUID from its `issuer`, and its

@@ -56,6 +56,7 @@
 //! ```
 
 mod answer;
+mod client_auth;
 mod control;
 mod routes;
 mod scenario;

@@ -13,7 +13,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use url::Url;
 
-use super::answer::{error_body, form, json_response, oauth_error};
+use super::answer::{error_body, form, json_response, oauth_error, unknown_client};
+use super::client_auth::{Proof, authenticate, client_error};
 use super::sign_in;
 use super::state::{
     DEVICE_CODE_LIFETIME, Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault,
@@ -82,19 +83,6 @@ async fn hold_back(state: &Shared, tenant: &str) {
     }
 }
 
-/// Entra's answer for a client id the directory does not know: 400 `unauthorized_client`,
-/// AADSTS700016.
-fn unknown_client(now: OffsetDateTime) -> Response {
-    oauth_error(
-        now,
-        StatusCode::BAD_REQUEST,
-        "unauthorized_client",
-        Some(700016),
-        "Application was not found in the directory.",
-        None,
-    )
-}
-
 /// Entra's answer for a tenant name no tenant has: 400 `invalid_tenant`, AADSTS90002.
 fn unknown_tenant(now: OffsetDateTime, name: &str) -> Response {
     oauth_error(
@@ -126,11 +114,7 @@ async fn openid_configuration(
     let Some(tenant) = s.tenant(&name) else {
         return unknown_tenant(now, &name);
     };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1");
-    let base = format!("http://{host}/{}", tenant.id);
+    let base = format!("http://{}/{}", host(&headers), tenant.id);
     json_response(
         StatusCode::OK,
         json!({
@@ -235,9 +219,18 @@ async fn devicecode(
     json_response(StatusCode::OK, body)
 }
 
+/// The host a request reached (`127.0.0.1:PORT`), for the URLs FakeEntra names itself by.
+fn host(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+}
+
 async fn token(
     AxumState(state): AxumState<Shared>,
     Path(tenant): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     hold_back(&state, &tenant).await;
@@ -259,8 +252,9 @@ async fn token(
         return fault;
     }
     let now = s.now();
-    let Some(tenant) = s.tenant(&tenant).map(|t| t.id.clone()) else {
-        return unknown_tenant(now, &tenant);
+    let named = tenant;
+    let Some(tenant) = s.tenant(&named).map(|t| t.id.clone()) else {
+        return unknown_tenant(now, &named);
     };
     let client_id = fields.get("client_id").cloned().unwrap_or_default();
     if client_id.is_empty() {
@@ -274,23 +268,25 @@ async fn token(
         );
     }
     let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
+    // The token endpoint's URL as the client may name it: the tenant as in the path, or its
+    // GUID; a client assertion's `aud` must be one of them.
+    let audiences: Vec<String> = [named.as_str(), tenant.as_str()]
+        .iter()
+        .map(|t| format!("http://{}/{t}/oauth2/v2.0/token", host(&headers)))
+        .collect();
+    let proof = match authenticate(&mut s, now, &tenant, &audiences, &client_id, &fields) {
+        Ok(proof) => proof,
+        Err(refused) => return refused,
+    };
     let msp_grant = matches!(
         counted,
         Some(FakeRequest::Password | FakeRequest::Refresh | FakeRequest::AuthorizationCode)
     );
     if msp_grant
         && client_id == s.client_id
-        && let Some(expected) = &s.client_secret
-        && fields.get("client_secret") != Some(expected)
+        && let Some(refused) = msp_client_refusal(&s, now, &proof)
     {
-        return oauth_error(
-            now,
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            Some(7000215),
-            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
-            None,
-        );
+        return refused;
     }
     match counted {
         Some(FakeRequest::DevicePoll) => device_poll(&mut s, now, &field("device_code")),
@@ -314,7 +310,7 @@ async fn token(
             )
         }
         Some(FakeRequest::ClientCredentials) => {
-            client_credentials(&mut s, now, &tenant, &client_id, &field("client_secret"))
+            client_credentials(&mut s, now, &tenant, &client_id, &proof)
         }
         Some(FakeRequest::Refresh) => refresh(&mut s, now, &tenant, &field("refresh_token")),
         Some(FakeRequest::AuthorizationCode) if client_id != s.client_id => unknown_client(now),
@@ -525,26 +521,54 @@ fn password(
     json_response(StatusCode::OK, body)
 }
 
+/// Why the MSP application's confidential grant is refused, if it is: it must prove itself
+/// once it has a secret or certificates registered (a verified assertion always does).
+fn msp_client_refusal(s: &State, now: OffsetDateTime, proof: &Proof) -> Option<Response> {
+    match (proof, &s.client_secret) {
+        (Proof::Assertion, _) => None,
+        (Proof::Secret(sent), Some(expected)) if sent == expected => None,
+        (_, Some(_)) => Some(wrong_secret(now)),
+        (_, None) if !s.client_certificates.is_empty() => Some(no_credential(now)),
+        (_, None) => None,
+    }
+}
+
+/// HTTP 401 `invalid_client` AADSTS7000215: the secret is not the application's.
+fn wrong_secret(now: OffsetDateTime) -> Response {
+    client_error(
+        now,
+        7000215,
+        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+    )
+}
+
+/// HTTP 401 `invalid_client` AADSTS7000218: a confidential client sent no credential.
+fn no_credential(now: OffsetDateTime) -> Response {
+    client_error(
+        now,
+        7000218,
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+    )
+}
+
 fn client_credentials(
     s: &mut State,
     now: OffsetDateTime,
     tenant_id: &str,
     client_id: &str,
-    secret: &str,
+    proof: &Proof,
 ) -> Response {
     let tenant = s.tenants.get(tenant_id).expect("resolved above");
-    let Some(expected) = tenant.apps.get(client_id) else {
+    let Some(app) = tenant.apps.get(client_id) else {
         return unknown_client(now);
     };
-    if expected != secret {
-        return oauth_error(
-            now,
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            Some(7000215),
-            "Invalid client secret provided.",
-            None,
-        );
+    match (proof, &app.secret) {
+        // Verified against this app's certificates by `authenticate`.
+        (Proof::Assertion, _) => {}
+        (Proof::Secret(sent), Some(expected)) if sent == expected => {}
+        // No secret is a wrong secret here, as before certificates: a customer's app always
+        // has a credential, and the portal sends one.
+        (Proof::Secret(_) | Proof::None, _) => return wrong_secret(now),
     }
     let body = s.issue(tenant_id, client_id, "", true);
     json_response(StatusCode::OK, body)
