@@ -62,7 +62,7 @@ use crate::ports::{
     admin_consent_url, check_admin_consent,
 };
 use codes::DIALECT;
-use graph::{graph_error, parse_organization};
+use graph::{application_url, graph_error, parse_application_credentials, parse_organization};
 
 /// The Microsoft Entra ID identity provider. Cheap to clone.
 #[derive(Clone)]
@@ -117,6 +117,30 @@ impl EntraProvider {
     /// The configuration.
     pub fn config(&self) -> &EntraConfig {
         &self.config
+    }
+
+    /// `GET url` on Graph with `access_token`: the body of a 200, else Graph's error.
+    async fn graph_get(
+        &self,
+        url: &Url,
+        access_token: &AccessToken,
+    ) -> Result<oauth::Answer, ProviderError> {
+        // Built once per token and shared: no formatting, checking or copying of the token.
+        let authorization = oauth::bearer(access_token)?;
+        let answer = self
+            .http
+            .execute(|| {
+                self.http
+                    .reqwest()
+                    .get(url.clone())
+                    .header(reqwest::header::ACCEPT, oauth::ACCEPT_JSON)
+                    .header(reqwest::header::AUTHORIZATION, authorization.clone())
+            })
+            .await?;
+        if answer.status != 200 {
+            return Err(graph_error(answer.status, &answer.body));
+        }
+        Ok(answer)
     }
 
     /// The token endpoint of `url` (a tenant's), asked by `client`.
@@ -304,27 +328,30 @@ impl IdentityProvider for EntraProvider {
             .await
     }
 
+    /// `GET {graph}/v1.0/applications(appId='{client_id}')?$select=passwordCredentials,keyCredentials`
+    /// with `access_token` (a token of the tenant the application lives in: the customer's
+    /// for their app registration, the MSP's for its own): each secret's and certificate's
+    /// `endDateTime`, named by its `displayName`, secret `hint` and `keyId`. Graph's 403
+    /// (no `Application.Read.All`, not an owner) is [`ProviderError::ConsentRequired`], as
+    /// every Graph 403 is: the permission was not granted; 404 (no such application in that
+    /// tenant) is [`ProviderError::Other`] with Graph's code.
+    async fn app_credential_expiry(
+        &self,
+        _target: &Target,
+        access_token: &AccessToken,
+        client_id: &str,
+    ) -> Result<Vec<CredentialExpiry>, ProviderError> {
+        let url = application_url(&self.config.graph, client_id)?;
+        let answer = self.graph_get(&url, access_token).await?;
+        parse_application_credentials(&answer.body)
+    }
+
     async fn validate(
         &self,
         _target: &Target,
         access_token: &AccessToken,
     ) -> Result<TenantInfo, ProviderError> {
-        let url = &self.organization;
-        // Built once per token and shared: no formatting, checking or copying of the token.
-        let authorization = oauth::bearer(access_token)?;
-        let answer = self
-            .http
-            .execute(|| {
-                self.http
-                    .reqwest()
-                    .get(url.clone())
-                    .header(reqwest::header::ACCEPT, oauth::ACCEPT_JSON)
-                    .header(reqwest::header::AUTHORIZATION, authorization.clone())
-            })
-            .await?;
-        if answer.status != 200 {
-            return Err(graph_error(answer.status, &answer.body));
-        }
+        let answer = self.graph_get(&self.organization, access_token).await?;
         // Graph answers for the tenant the token was issued in (its `tid`), so the answer is
         // the proof; the caller checks it is the invited tenant. Decoding the token's claims
         // here too would prove nothing more and cost a base64 and JSON pass on every

@@ -17,7 +17,7 @@ use super::answer::{error_body, form, json_response, oauth_error, unknown_client
 use super::client_auth::{Proof, authenticate, client_error};
 use super::sign_in;
 use super::state::{
-    DEVICE_CODE_LIFETIME, Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault,
+    Access, DEVICE_CODE_LIFETIME, Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault,
     REFRESH_INACTIVITY, Shared, State, lock,
 };
 
@@ -36,6 +36,7 @@ pub(super) fn router(state: Shared) -> Router {
             get(openid_configuration),
         )
         .route("/v1.0/organization", get(organization))
+        .route("/v1.0/{application}", get(application))
         .with_state(state)
 }
 
@@ -684,18 +685,27 @@ async fn adminconsent(
         .into_response()
 }
 
-async fn organization(AxumState(state): AxumState<Shared>, headers: HeaderMap) -> Response {
-    let mut s = lock(&state);
-    s.count(FakeRequest::Organization);
-    if let Some(fault) = fault(&mut s, FakeEndpoint::Organization) {
-        return fault;
-    }
-    let now = s.now();
-    let graph_error = |status: StatusCode, code: &str, message: &str| {
-        json_response(
-            status,
-            json!({"error": {"code": code, "message": message,
-                "innerError": {"date": now.unix_timestamp(), "request-id": "00000000-0000-0000-0000-000000000000"}}}),
+/// Graph's error answer.
+fn graph_error(now: OffsetDateTime, status: StatusCode, code: &str, message: &str) -> Response {
+    json_response(
+        status,
+        json!({"error": {"code": code, "message": message,
+            "innerError": {"date": now.unix_timestamp(), "request-id": "00000000-0000-0000-0000-000000000000"}}}),
+    )
+}
+
+/// The live access token a Graph request carries as its bearer, or Graph's 401.
+fn bearer<'s>(
+    s: &'s State,
+    now: OffsetDateTime,
+    headers: &HeaderMap,
+) -> Result<&'s Access, Response> {
+    let unauthorized = |message: &str| {
+        graph_error(
+            now,
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            message,
         )
     };
     let token = headers
@@ -704,31 +714,137 @@ async fn organization(AxumState(state): AxumState<Shared>, headers: HeaderMap) -
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     let Some(access) = s.access.get(token) else {
-        return graph_error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
+        return Err(unauthorized(
             "Access token validation failure. Invalid audience.",
-        );
+        ));
     };
     if now >= access.expires_at {
-        return graph_error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
+        return Err(unauthorized(
             "Lifetime validation failed, the token is expired.",
-        );
+        ));
     }
-    let tenant = &s.tenants[&access.tenant];
     // What Graph answers to a token revoked before its expiry (a Continuous Access
     // Evaluation event: the user's sessions revoked, the account disabled).
-    if access.revoked || tenant.scenario.inactive_tokens {
+    if access.revoked || s.tenants[&access.tenant].scenario.inactive_tokens {
+        return Err(unauthorized("Access token has been revoked."));
+    }
+    Ok(access)
+}
+
+/// `GET /v1.0/applications(appId='{client id}')`: the application's secrets and
+/// certificates with their end dates (`passwordCredentials`, `keyCredentials`), for an
+/// application registered in the token's tenant, or the MSP's own.
+async fn application(
+    AxumState(state): AxumState<Shared>,
+    Path(segment): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let mut s = lock(&state);
+    s.count(FakeRequest::Application);
+    let now = s.now();
+    let Some(app_id) = segment
+        .strip_prefix("applications(appId='")
+        .and_then(|rest| rest.strip_suffix("')"))
+    else {
         return graph_error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            "Access token has been revoked.",
+            now,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("Resource not found for the segment '{segment}'."),
+        );
+    };
+    let access = match bearer(&s, now, &headers) {
+        Ok(access) => access,
+        Err(refused) => return refused,
+    };
+    let tenant = &s.tenants[&access.tenant];
+    if tenant.application_read_denied {
+        return graph_error(
+            now,
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
         );
     }
+    let rfc3339 = |t: OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let key_credential = |c: &crate::model::ClientCertificate| {
+        json!({
+            "customKeyIdentifier": null,
+            "displayName": c.subject(),
+            "endDateTime": rfc3339(c.not_after()),
+            "key": null,
+            "keyId": super::state::tenant_guid(c.thumbprint()),
+            "startDateTime": rfc3339(c.not_before()),
+            "type": "AsymmetricX509Cert",
+            "usage": "Verify",
+        })
+    };
+    let password_credential = |secret: &str, ends: OffsetDateTime| {
+        json!({
+            "customKeyIdentifier": null,
+            "displayName": "tenant-access",
+            "endDateTime": rfc3339(ends),
+            "hint": secret.chars().take(3).collect::<String>(),
+            "keyId": super::state::tenant_guid(&format!("secret:{secret}")),
+            "secretText": null,
+            "startDateTime": rfc3339(ends - time::Duration::days(730)),
+        })
+    };
+    let (passwords, keys): (Vec<Value>, Vec<Value>) = if let Some(app) = tenant.apps.get(app_id) {
+        (
+            app.secret
+                .iter()
+                .map(|secret| password_credential(secret, app.secret_expires_at))
+                .collect(),
+            app.certificates.iter().map(key_credential).collect(),
+        )
+    } else if app_id == s.client_id {
+        (
+            s.client_secret
+                .iter()
+                .zip(s.client_secret_expires_at)
+                .map(|(secret, ends)| password_credential(secret, ends))
+                .collect(),
+            s.client_certificates.iter().map(key_credential).collect(),
+        )
+    } else {
+        return graph_error(
+            now,
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!(
+                "Resource '{app_id}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        );
+    };
+    json_response(
+        StatusCode::OK,
+        json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#applications(passwordCredentials,keyCredentials)/$entity",
+            "passwordCredentials": passwords,
+            "keyCredentials": keys,
+        }),
+    )
+}
+
+async fn organization(AxumState(state): AxumState<Shared>, headers: HeaderMap) -> Response {
+    let mut s = lock(&state);
+    s.count(FakeRequest::Organization);
+    if let Some(fault) = fault(&mut s, FakeEndpoint::Organization) {
+        return fault;
+    }
+    let now = s.now();
+    let access = match bearer(&s, now, &headers) {
+        Ok(access) => access,
+        Err(refused) => return refused,
+    };
+    let tenant = &s.tenants[&access.tenant];
     if access.app_only && !tenant.consented.contains(&access.client_id) {
         return graph_error(
+            now,
             StatusCode::FORBIDDEN,
             "Authorization_RequestDenied",
             "Insufficient privileges to complete the operation.",
