@@ -65,7 +65,7 @@ async fn capture(server: &mut ServerGuard, path: &str, body: &str, forms: &Forms
             let mut form: BTreeMap<String, String> = url::form_urlencoded::parse(text.as_bytes())
                 .into_owned()
                 .collect();
-            if request.header("authorization").first().is_some() {
+            if !request.header("authorization").is_empty() {
                 form.insert("(authorization header)".into(), String::new());
             }
             kept.lock().unwrap().push((name.clone(), form));

@@ -40,7 +40,7 @@ pub(super) fn authenticate(
     audiences: &[String],
     client_id: &str,
     fields: &HashMap<String, String>,
-) -> Result<Proof, Response> {
+) -> Result<Proof, Box<Response>> {
     let assertion_type = fields.get("client_assertion_type");
     let secret = fields.get("client_secret");
     if assertion_type.is_none() && !fields.contains_key("client_assertion") {
@@ -59,21 +59,21 @@ pub(super) fn authenticate(
     };
     if secret.is_some() {
         // Two credentials at once: Entra will not pick one.
-        return Err(invalid_request(
+        return Err(Box::new(invalid_request(
             "Only one client credential may be sent: a client secret or a client assertion.",
-        ));
+        )));
     }
     if assertion_type.map(String::as_str) != Some(ASSERTION_TYPE) {
-        return Err(invalid_request(
+        return Err(Box::new(invalid_request(
             "The client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
-        ));
+        )));
     }
     let certificates = if client_id == s.client_id {
         s.client_certificates.clone()
     } else {
         match s.tenants.get(tenant).and_then(|t| t.apps.get(client_id)) {
             Some(app) => app.certificates.clone(),
-            None => return Err(unknown_client(now)),
+            None => return Err(Box::new(unknown_client(now))),
         }
     };
     let jwt = fields
@@ -90,17 +90,19 @@ pub(super) fn authenticate(
             a.check(client_id, audience, now)?;
             Ok(a)
         })
-        .map_err(|refusal| refused(now, &refusal))?;
+        .map_err(|refusal| Box::new(refused(now, &refusal)))?;
     let Some(jti) = assertion.jti() else {
-        return Err(invalid_request("The client assertion has no jti claim."));
+        return Err(Box::new(invalid_request(
+            "The client assertion has no jti claim.",
+        )));
     };
     let key = (client_id.to_owned(), jti.to_owned());
     if s.used_assertions.contains(&key) {
-        return Err(client_error(
+        return Err(Box::new(client_error(
             now,
             700024,
             "Client assertion is not within its valid time range: its jti was already used.",
-        ));
+        )));
     }
     s.used_assertions.insert(key);
     Ok(Proof::Assertion)

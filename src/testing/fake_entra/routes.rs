@@ -277,7 +277,7 @@ async fn token(
         .collect();
     let proof = match authenticate(&mut s, now, &tenant, &audiences, &client_id, &fields) {
         Ok(proof) => proof,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let msp_grant = matches!(
         counted,
@@ -699,7 +699,7 @@ fn bearer<'s>(
     s: &'s State,
     now: OffsetDateTime,
     headers: &HeaderMap,
-) -> Result<&'s Access, Response> {
+) -> Result<&'s Access, Box<Response>> {
     let unauthorized = |message: &str| {
         graph_error(
             now,
@@ -714,19 +714,19 @@ fn bearer<'s>(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     let Some(access) = s.access.get(token) else {
-        return Err(unauthorized(
+        return Err(Box::new(unauthorized(
             "Access token validation failure. Invalid audience.",
-        ));
+        )));
     };
     if now >= access.expires_at {
-        return Err(unauthorized(
+        return Err(Box::new(unauthorized(
             "Lifetime validation failed, the token is expired.",
-        ));
+        )));
     }
     // What Graph answers to a token revoked before its expiry (a Continuous Access
     // Evaluation event: the user's sessions revoked, the account disabled).
     if access.revoked || s.tenants[&access.tenant].scenario.inactive_tokens {
-        return Err(unauthorized("Access token has been revoked."));
+        return Err(Box::new(unauthorized("Access token has been revoked.")));
     }
     Ok(access)
 }
@@ -755,7 +755,7 @@ async fn application(
     };
     let access = match bearer(&s, now, &headers) {
         Ok(access) => access,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let tenant = &s.tenants[&access.tenant];
     if tenant.application_read_denied {
@@ -839,7 +839,7 @@ async fn organization(AxumState(state): AxumState<Shared>, headers: HeaderMap) -
     let now = s.now();
     let access = match bearer(&s, now, &headers) {
         Ok(access) => access,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let tenant = &s.tenants[&access.tenant];
     if access.app_only && !tenant.consented.contains(&access.client_id) {
