@@ -6,6 +6,14 @@
 //! admin-consent URL, consent, and paste the URL the browser lands on (or press Enter if
 //! consent was granted already).
 //!
+//! Then the same application proves itself with a certificate instead of its secret
+//! (`private_key_jwt`, which Microsoft recommends; secrets expire within 24 months): set
+//! `ENTRA_APP_CERTIFICATE_PEM` and `ENTRA_APP_PRIVATE_KEY_PEM` to the paths of the certificate
+//! uploaded to the app registration (*Certificates & secrets*) and of its PKCS#8 private key
+//! (RSA or EC P-256; `-----BEGIN PRIVATE KEY-----`). Without them the certificate part is
+//! skipped. It also reads the application's credential end dates from Graph, which needs
+//! the application permission `Application.Read.All` (or the app owning itself).
+//!
 //! Unattended, against an in-process FakeEntra:
 //!
 //! ```sh
@@ -15,9 +23,9 @@
 mod support;
 
 use support::BoxError;
-use tenant_access::model::ClientSecret;
+use tenant_access::model::{AppCredential, ClientCertificate, ClientSecret, CustomerId, TenantId};
 use tenant_access::ops::StatusRow;
-use tenant_access::provider::ConsentCallback;
+use tenant_access::provider::{ConsentCallback, IdentityProvider, Target};
 use tenant_access::store::Filter;
 use tenant_access::testing::CaptureMailer;
 use tenant_access::{Config, NewCustomer, RefreshOutcome};
@@ -88,5 +96,67 @@ async fn main() -> Result<(), BoxError> {
         "{}",
         StatusRow::table(&ta.status_report(&Filter::all()).await?)
     );
+    with_certificate(&env, &app_id).await
+}
+
+/// The customer's application by certificate: a client-credentials token signed for with the
+/// certificate's key, validated, and the application's credential end dates from Graph.
+async fn with_certificate(env: &support::Env, app_id: &str) -> Result<(), BoxError> {
+    let certificate = match env.fake() {
+        Some(fake) => {
+            // A test certificate for a fixed test key, made now; the customer uploads it.
+            let key = rcgen::KeyPair::from_pem(include_str!(
+                "../tests/fixtures/certificates/rsa-a.key.pem"
+            ))?;
+            let cert = rcgen::CertificateParams::new(vec!["portal.example.com".into()])?
+                .self_signed(&key)?;
+            let certificate = ClientCertificate::from_pem(&cert.pem(), &key.serialize_pem())?;
+            fake.add_app_certificate(&env.tenant, app_id, &certificate);
+            certificate
+        }
+        None => {
+            let (Some(cert), Some(key)) = (
+                support::var("ENTRA_APP_CERTIFICATE_PEM"),
+                support::var("ENTRA_APP_PRIVATE_KEY_PEM"),
+            ) else {
+                println!(
+                    "(no ENTRA_APP_CERTIFICATE_PEM / ENTRA_APP_PRIVATE_KEY_PEM: certificate part skipped)"
+                );
+                return Ok(());
+            };
+            ClientCertificate::from_pem(
+                &std::fs::read_to_string(cert)?,
+                &std::fs::read_to_string(key)?,
+            )?
+        }
+    };
+    println!(
+        "certificate {} ({}), valid until {}",
+        certificate.subject(),
+        certificate.thumbprint(),
+        certificate.not_after()
+    );
+    let target = Target {
+        customer: CustomerId::new("contoso")?,
+        tenant: TenantId::new(env.tenant.as_str())?,
+    };
+    let provider = &env.provider;
+    let token = provider
+        .client_credentials(&target, app_id, &AppCredential::Certificate(certificate))
+        .await?;
+    let info = provider.validate(&target, &token.access_token).await?;
+    println!("certificate: token validated for tenant {}", info.id);
+    match provider
+        .app_credential_expiry(&target, &token.access_token, app_id)
+        .await
+    {
+        Ok(credentials) => {
+            for c in credentials {
+                println!("  {} {} ends {}", c.kind, c.name, c.expires_at);
+            }
+        }
+        // Without Application.Read.All the end dates cannot be read; the rest worked.
+        Err(e) => println!("  credential end dates not readable: {e}"),
+    }
     Ok(())
 }

@@ -5,6 +5,8 @@
 //!
 //! Nothing in the rest of the crate depends on this module.
 
+#[cfg(feature = "testing")]
+pub mod assertion;
 mod capture;
 mod clock;
 #[cfg(feature = "conformance")]

@@ -5,8 +5,8 @@ use oauth2::{ClientId, Scope};
 use url::Url;
 
 use crate::error::{ProviderDetail, ProviderError};
-use crate::model::ClientSecret;
-use crate::provider::oauth::{Client, RetryPolicy};
+use crate::model::{AppCredential, ClientCertificate, ClientSecret, CredentialExpiry};
+use crate::provider::oauth::{Client, Credential, RetryPolicy};
 
 /// The public cloud's authority host.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
@@ -23,6 +23,10 @@ pub struct EntraConfig {
     pub(super) resource: String,
     pub(super) client_id: ClientId,
     pub(super) client_secret: Option<ClientSecret>,
+    /// When the client secret stops working, if the MSP said.
+    pub(super) client_secret_expires_at: Option<time::OffsetDateTime>,
+    /// The MSP application's certificate, sent as a client assertion instead of a secret.
+    pub(super) client_certificate: Option<ClientCertificate>,
     pub(super) scopes: Vec<Scope>,
     pub(super) timeout: std::time::Duration,
     pub(super) user_agent: String,
@@ -36,6 +40,8 @@ impl std::fmt::Debug for EntraConfig {
             .field("graph", &self.graph.as_str())
             .field("client_id", &self.client_id.as_str())
             .field("client_secret", &self.client_secret)
+            .field("client_secret_expires_at", &self.client_secret_expires_at)
+            .field("client_certificate", &self.client_certificate)
             .field("scopes", &self.scope_list())
             .field("timeout", &self.timeout)
             .field("user_agent", &self.user_agent)
@@ -72,6 +78,8 @@ impl EntraConfig {
             resource: GRAPH_RESOURCE.to_owned(),
             client_id: ClientId::new(client_id.into()),
             client_secret: None,
+            client_secret_expires_at: None,
+            client_certificate: None,
             scopes: [
                 &format!("{GRAPH_RESOURCE}/.default"),
                 "offline_access",
@@ -102,8 +110,33 @@ impl EntraConfig {
 
     /// The MSP application's client secret, sent with the password, refresh and
     /// authorization-code grants (confidential client). Device-code requests never carry it.
+    /// The MSP's application authenticates with a secret or a certificate, not both: this
+    /// drops a [`client_certificate`](Self::client_certificate) given before.
     pub fn client_secret(mut self, secret: ClientSecret) -> Self {
         self.client_secret = Some(secret);
+        self.client_certificate = None;
+        self
+    }
+
+    /// When the [`client_secret`](Self::client_secret) stops working (Entra shows it on the
+    /// app registration's *Certificates & secrets* page), so that
+    /// [`client_credential_expiry`](crate::ports::IdentityProvider::client_credential_expiry)
+    /// can warn before it does.
+    pub fn client_secret_expires_at(mut self, expires_at: time::OffsetDateTime) -> Self {
+        self.client_secret_expires_at = Some(expires_at);
+        self
+    }
+
+    /// The MSP application's certificate (`private_key_jwt`, RFC 7523), which Microsoft
+    /// recommends over a secret: wherever a secret would be sent (password, refresh and
+    /// authorization-code grants), a client assertion signed with its key for that tenant's
+    /// token endpoint is sent instead. Device-code requests stay public, as with a secret
+    /// (Entra refuses a credential on a public-client flow, AADSTS700025). This drops a
+    /// [`client_secret`](Self::client_secret) given before.
+    pub fn client_certificate(mut self, certificate: ClientCertificate) -> Self {
+        self.client_certificate = Some(certificate);
+        self.client_secret = None;
+        self.client_secret_expires_at = None;
         self
     }
 
@@ -200,9 +233,29 @@ impl EntraConfig {
         Client::public(self.client_id.as_str())
     }
 
-    /// The MSP's application with its secret when it has one (password, refresh and
-    /// authorization-code grants).
+    /// The MSP's application with its certificate or secret when it has one (password,
+    /// refresh and authorization-code grants).
     pub(super) fn confidential_client(&self) -> Client<'_> {
-        Client::secret_post(self.client_id.as_str(), self.client_secret.as_ref())
+        match &self.client_certificate {
+            Some(certificate) => Client {
+                id: self.client_id.as_str(),
+                credential: Credential::Assertion(certificate),
+            },
+            None => Client::secret_post(self.client_id.as_str(), self.client_secret.as_ref()),
+        }
+    }
+
+    /// The MSP application's credential and when it stops working, where that is known: the
+    /// certificate's `notAfter`, or the secret's configured end date.
+    pub(super) fn client_credential_expiry(&self) -> Option<CredentialExpiry> {
+        let credential = match (&self.client_certificate, &self.client_secret) {
+            (Some(certificate), _) => AppCredential::Certificate(certificate.clone()),
+            (None, Some(secret)) => AppCredential::Secret {
+                secret: secret.clone(),
+                expires_at: self.client_secret_expires_at,
+            },
+            (None, None) => return None,
+        };
+        credential.expiry()
     }
 }

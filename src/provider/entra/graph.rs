@@ -1,11 +1,12 @@
-//! Microsoft Graph: the one call that validates a token (`GET /v1.0/organization`), its
+//! Microsoft Graph: the call that validates a token (`GET /v1.0/organization`), the one that
+//! reads an application's credential end dates (`GET /v1.0/applications(appId=…)`), their
 //! answers, and the tenant a JWT access token names.
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{ProviderDetail, ProviderError};
-use crate::model::TenantInfo;
+use crate::model::{CredentialExpiry, TenantInfo};
 
 /// The tenant (`tid` claim) of a JWT access token, read without checking the signature.
 ///
@@ -94,6 +95,101 @@ pub(super) fn parse_organization(body: &[u8]) -> Result<TenantInfo, ProviderErro
         display_name: org.display_name.unwrap_or_default(),
         domains: org.verified_domains.into_iter().map(|d| d.name).collect(),
     })
+}
+
+/// `{graph}/v1.0/applications(appId='{client_id}')?$select=passwordCredentials,keyCredentials`.
+/// An Entra application id is a GUID: anything but letters, digits and `-` is refused rather
+/// than escaped into an OData key.
+pub(super) fn application_url(
+    graph: &url::Url,
+    client_id: &str,
+) -> Result<url::Url, ProviderError> {
+    if client_id.is_empty()
+        || !client_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(ProviderError::Misconfigured(ProviderDetail::new(
+            "invalid_client_id",
+            format!("{client_id:?} is not an application id"),
+        )));
+    }
+    let mut url = graph.clone();
+    url.set_path(&format!("/v1.0/applications(appId='{client_id}')"));
+    url.set_query(Some("$select=passwordCredentials,keyCredentials"));
+    Ok(url)
+}
+
+/// Graph's `passwordCredentials` / `keyCredentials` entry.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphCredential {
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    end_date_time: Option<String>,
+    #[serde(default)]
+    key_id: Option<String>,
+    #[serde(default)]
+    hint: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApplicationCredentials {
+    #[serde(default)]
+    password_credentials: Vec<GraphCredential>,
+    #[serde(default)]
+    key_credentials: Vec<GraphCredential>,
+}
+
+/// An application's secrets then certificates with their end dates; an entry without an end
+/// date ends never and is left out.
+pub(super) fn parse_application_credentials(
+    body: &[u8],
+) -> Result<Vec<CredentialExpiry>, ProviderError> {
+    let app: ApplicationCredentials = serde_json::from_slice(body).map_err(|e| {
+        ProviderError::InvalidResponse(format!("the application is not the expected JSON: {e}"))
+    })?;
+    let read = |kind: &'static str,
+                c: GraphCredential|
+     -> Option<Result<CredentialExpiry, ProviderError>> {
+        let end = c.end_date_time?;
+        let expires_at =
+            match time::OffsetDateTime::parse(&end, &time::format_description::well_known::Rfc3339)
+            {
+                Ok(at) => at,
+                Err(e) => {
+                    return Some(Err(ProviderError::InvalidResponse(format!(
+                        "the credential's endDateTime {end:?} is not a date: {e}"
+                    ))));
+                }
+            };
+        let mut name = c
+            .display_name
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| kind.to_owned());
+        if let Some(hint) = c.hint.filter(|h| !h.is_empty()) {
+            name.push_str(&format!(" ({hint}…)"));
+        }
+        if let Some(key_id) = c.key_id {
+            name.push_str(&format!(" [key id {key_id}]"));
+        }
+        Some(Ok(CredentialExpiry {
+            kind,
+            name,
+            expires_at,
+        }))
+    };
+    app.password_credentials
+        .into_iter()
+        .filter_map(|c| read("client secret", c))
+        .chain(
+            app.key_credentials
+                .into_iter()
+                .filter_map(|c| read("certificate", c)),
+        )
+        .collect()
 }
 
 /// Graph's error body: `{"error":{"code":"…","message":"…"}}`.

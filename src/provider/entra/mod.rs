@@ -54,7 +54,7 @@ use super::oauth::{self, Client, Credential, HttpClient, TokenEndpoint};
 use crate::error::ProviderError;
 use crate::model::Scopes;
 use crate::model::{AccessToken, AppCredential, ConsentState, DeviceCode, Password, RefreshToken};
-use crate::model::{TenantId, TenantInfo};
+use crate::model::{CredentialExpiry, TenantId, TenantInfo};
 use crate::ports::Clock;
 use crate::ports::{
     AdminConsentRequest, AuthorizationRequest, CodeRedemption, ConsentCallback,
@@ -62,7 +62,7 @@ use crate::ports::{
     admin_consent_url, check_admin_consent,
 };
 use codes::DIALECT;
-use graph::{graph_error, parse_organization};
+use graph::{application_url, graph_error, parse_application_credentials, parse_organization};
 
 /// The Microsoft Entra ID identity provider. Cheap to clone.
 #[derive(Clone)]
@@ -119,6 +119,30 @@ impl EntraProvider {
         &self.config
     }
 
+    /// `GET url` on Graph with `access_token`: the body of a 200, else Graph's error.
+    async fn graph_get(
+        &self,
+        url: &Url,
+        access_token: &AccessToken,
+    ) -> Result<oauth::Answer, ProviderError> {
+        // Built once per token and shared: no formatting, checking or copying of the token.
+        let authorization = oauth::bearer(access_token)?;
+        let answer = self
+            .http
+            .execute(|| {
+                self.http
+                    .reqwest()
+                    .get(url.clone())
+                    .header(reqwest::header::ACCEPT, oauth::ACCEPT_JSON)
+                    .header(reqwest::header::AUTHORIZATION, authorization.clone())
+            })
+            .await?;
+        if answer.status != 200 {
+            return Err(graph_error(answer.status, &answer.body));
+        }
+        Ok(answer)
+    }
+
     /// The token endpoint of `url` (a tenant's), asked by `client`.
     fn token_endpoint<'a>(&'a self, url: &'a Url, client: Client<'a>) -> TokenEndpoint<'a> {
         TokenEndpoint {
@@ -134,6 +158,10 @@ impl EntraProvider {
 impl IdentityProvider for EntraProvider {
     fn use_clock(&self, clock: Arc<dyn Clock>) {
         EntraProvider::use_clock(self, clock);
+    }
+
+    fn client_credential_expiry(&self) -> Option<CredentialExpiry> {
+        self.config.client_credential_expiry()
     }
 
     /// Reads the tenant's anonymous OpenID configuration: the GUID from its `issuer`, and its
@@ -300,27 +328,30 @@ impl IdentityProvider for EntraProvider {
             .await
     }
 
+    /// `GET {graph}/v1.0/applications(appId='{client_id}')?$select=passwordCredentials,keyCredentials`
+    /// with `access_token` (a token of the tenant the application lives in: the customer's
+    /// for their app registration, the MSP's for its own): each secret's and certificate's
+    /// `endDateTime`, named by its `displayName`, secret `hint` and `keyId`. Graph's 403
+    /// (no `Application.Read.All`, not an owner) is [`ProviderError::ConsentRequired`], as
+    /// every Graph 403 is: the permission was not granted; 404 (no such application in that
+    /// tenant) is [`ProviderError::Other`] with Graph's code.
+    async fn app_credential_expiry(
+        &self,
+        _target: &Target,
+        access_token: &AccessToken,
+        client_id: &str,
+    ) -> Result<Vec<CredentialExpiry>, ProviderError> {
+        let url = application_url(&self.config.graph, client_id)?;
+        let answer = self.graph_get(&url, access_token).await?;
+        parse_application_credentials(&answer.body)
+    }
+
     async fn validate(
         &self,
         _target: &Target,
         access_token: &AccessToken,
     ) -> Result<TenantInfo, ProviderError> {
-        let url = &self.organization;
-        // Built once per token and shared: no formatting, checking or copying of the token.
-        let authorization = oauth::bearer(access_token)?;
-        let answer = self
-            .http
-            .execute(|| {
-                self.http
-                    .reqwest()
-                    .get(url.clone())
-                    .header(reqwest::header::ACCEPT, oauth::ACCEPT_JSON)
-                    .header(reqwest::header::AUTHORIZATION, authorization.clone())
-            })
-            .await?;
-        if answer.status != 200 {
-            return Err(graph_error(answer.status, &answer.body));
-        }
+        let answer = self.graph_get(&self.organization, access_token).await?;
         // Graph answers for the tenant the token was issued in (its `tid`), so the answer is
         // the proof; the caller checks it is the invited tenant. Decoding the token's claims
         // here too would prove nothing more and cost a base64 and JSON pass on every

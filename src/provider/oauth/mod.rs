@@ -29,7 +29,7 @@ pub(crate) use error::{
     Dialect, OAuthError, Request, classify_standard, client_refusal, parse_error, standard_poll,
 };
 pub(crate) use grants::{TokenEndpoint, device_authorization};
-pub(crate) use http::{ACCEPT_JSON, HttpClient, bearer};
+pub(crate) use http::{ACCEPT_JSON, Answer, HttpClient, bearer};
 pub(crate) use json::parse_json;
 
 /// The parsers, for the providers' property tests and the fuzz targets.

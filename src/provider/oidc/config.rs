@@ -26,6 +26,7 @@ pub struct OidcConfig {
     pub(super) issuer: Url,
     pub(super) client_id: String,
     pub(super) auth: ClientAuth,
+    pub(super) client_secret_expires_at: Option<time::OffsetDateTime>,
     pub(super) scopes: Vec<String>,
     pub(super) client_credentials_scope: Option<String>,
     pub(super) redirect_uri: Option<Url>,
@@ -89,6 +90,7 @@ impl OidcConfig {
             issuer,
             client_id: client_id.into(),
             auth: ClientAuth::None,
+            client_secret_expires_at: None,
             scopes: vec!["openid".into(), "offline_access".into()],
             client_credentials_scope: None,
             redirect_uri: None,
@@ -104,6 +106,14 @@ impl OidcConfig {
     /// How the client authenticates (default [`ClientAuth::None`], a public client).
     pub fn client_auth(mut self, auth: ClientAuth) -> Self {
         self.auth = auth;
+        self
+    }
+
+    /// When the client secret of [`client_auth`](Self::client_auth) stops working, so that
+    /// [`client_credential_expiry`](crate::ports::IdentityProvider::client_credential_expiry)
+    /// can warn before it does (a certificate's `notAfter` is read from the certificate).
+    pub fn client_secret_expires_at(mut self, expires_at: time::OffsetDateTime) -> Self {
+        self.client_secret_expires_at = Some(expires_at);
         self
     }
 

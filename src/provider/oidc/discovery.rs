@@ -28,6 +28,8 @@ pub struct Endpoints {
     pub introspection: Option<Url>,
     /// `code_challenge_methods_supported` (empty when not advertised).
     pub code_challenge_methods: Vec<String>,
+    /// `token_endpoint_auth_methods_supported` (empty when not advertised).
+    pub token_endpoint_auth_methods: Vec<String>,
 }
 
 impl Endpoints {
@@ -42,6 +44,7 @@ impl Endpoints {
             userinfo: None,
             introspection: None,
             code_challenge_methods: Vec::new(),
+            token_endpoint_auth_methods: Vec::new(),
         }
     }
 
@@ -58,6 +61,8 @@ impl Endpoints {
             introspection_endpoint: Option<String>,
             #[serde(default)]
             code_challenge_methods_supported: Vec<String>,
+            #[serde(default)]
+            token_endpoint_auth_methods_supported: Vec<String>,
         }
         let m: Metadata = parse_json(body)?;
         let url = |v: Option<String>, name: &str| -> Result<Option<Url>, ProviderError> {
@@ -87,6 +92,7 @@ impl Endpoints {
             userinfo: url(m.userinfo_endpoint, "userinfo_endpoint")?,
             introspection: url(m.introspection_endpoint, "introspection_endpoint")?,
             code_challenge_methods: m.code_challenge_methods_supported,
+            token_endpoint_auth_methods: m.token_endpoint_auth_methods_supported,
         })
     }
 }

@@ -17,8 +17,11 @@
 //! * token revocation (RFC 7009, [`OidcProvider::revoke`]) for customer removal;
 //! * validation through the userinfo endpoint or token introspection (RFC 7662).
 //!
-//! Clients are confidential (`client_secret_basic`, `client_secret_post`) or public (`none`),
-//! see [`ClientAuth`]. The OAuth layer under it (rustls, no redirects, 1 MiB body cap, retries
+//! Clients are confidential (`client_secret_basic`, `client_secret_post`, or `private_key_jwt`
+//! with a certificate, RFC 7523) or public (`none`), see [`ClientAuth`]. A `private_key_jwt`
+//! client signs one assertion per request whose `aud` is the URL of the endpoint it goes to
+//! (token, device authorization, revocation, introspection), which RFC 7523 §3 allows and
+//! servers such as panva's oidc-provider accept beside the issuer. The OAuth layer under it (rustls, no redirects, 1 MiB body cap, retries
 //! on a [`Clock`], client authentication, the token requests) is the one the Entra provider
 //! uses; this module says only what a standard server does differently: `config`,
 //! `discovery`, `sign_in` (the sign-in's authorization request), `consent` (PKCE),
@@ -107,8 +110,8 @@ pub use revocation::Revocable;
 use super::oauth::{self, Client, Credential, HttpClient, TokenEndpoint};
 use crate::error::ProviderError;
 use crate::model::{
-    AccessToken, AppCredential, ConsentState, DeviceCode, Password, RefreshToken, Scopes,
-    TenantInfo,
+    AccessToken, AppCredential, ConsentState, CredentialExpiry, DeviceCode, Password, RefreshToken,
+    Scopes, TenantInfo,
 };
 use crate::ports::Clock;
 use crate::ports::{
@@ -189,10 +192,32 @@ impl OidcProvider {
     /// (`{issuer}/.well-known/openid-configuration`), then RFC 8414
     /// (`{origin}/.well-known/oauth-authorization-server{path}`). The metadata's `issuer`
     /// must be the configured one.
+    ///
+    /// A client configured for `private_key_jwt` is refused with
+    /// [`ProviderError::Misconfigured`] (`auth_method_not_supported`) when the metadata lists
+    /// its `token_endpoint_auth_methods_supported` without it: every request would fail.
     pub async fn discover(&self) -> Result<&Endpoints, ProviderError> {
-        self.endpoints
+        let endpoints = self
+            .endpoints
             .get_or_try_init(|| discovery::fetch(&self.http, &self.config.issuer))
-            .await
+            .await?;
+        let method = self.config.auth.method_name();
+        if matches!(self.config.auth, ClientAuth::PrivateKeyJwt(_))
+            && !endpoints.token_endpoint_auth_methods.is_empty()
+            && !endpoints
+                .token_endpoint_auth_methods
+                .iter()
+                .any(|m| m == method)
+        {
+            return Err(misconfigured(
+                "auth_method_not_supported",
+                format!(
+                    "the server does not support {method} (its token_endpoint_auth_methods_supported: {})",
+                    endpoints.token_endpoint_auth_methods.join(", ")
+                ),
+            ));
+        }
+        Ok(endpoints)
     }
 
     /// The endpoints discovery found, for `what` (a URL built synchronously, which cannot
@@ -239,6 +264,24 @@ impl OidcProvider {
 impl IdentityProvider for OidcProvider {
     fn use_clock(&self, clock: Arc<dyn Clock>) {
         OidcProvider::use_clock(self, clock);
+    }
+
+    /// The configured client's certificate (its `notAfter`), or its secret when
+    /// [`OidcConfig::client_secret_expires_at`] said when it ends.
+    fn client_credential_expiry(&self) -> Option<CredentialExpiry> {
+        let credential = match &self.config.auth {
+            ClientAuth::None => return None,
+            ClientAuth::PrivateKeyJwt(certificate) => {
+                AppCredential::Certificate(certificate.clone())
+            }
+            ClientAuth::ClientSecretBasic(secret) | ClientAuth::ClientSecretPost(secret) => {
+                AppCredential::Secret {
+                    secret: secret.clone(),
+                    expires_at: self.config.client_secret_expires_at,
+                }
+            }
+        };
+        credential.expiry()
     }
 
     /// Revokes the refresh token (which ends the grant on most servers), then the access

@@ -71,3 +71,16 @@ pub(super) fn error_body(
 pub(super) fn form(body: &[u8]) -> HashMap<String, String> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
+
+/// Entra's answer for a client id the directory does not know: 400 `unauthorized_client`,
+/// AADSTS700016.
+pub(super) fn unknown_client(now: OffsetDateTime) -> Response {
+    oauth_error(
+        now,
+        StatusCode::BAD_REQUEST,
+        "unauthorized_client",
+        Some(700016),
+        "Application was not found in the directory.",
+        None,
+    )
+}

@@ -13,10 +13,10 @@ use url::Url;
 use super::routes;
 use super::scenario::SignInAnswer;
 use super::state::{
-    Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault, State, Tenant, User, lock,
+    App, Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault, State, Tenant, User, lock,
 };
 use crate::error::ProviderError;
-use crate::model::ClientSecret;
+use crate::model::{ClientCertificate, ClientSecret};
 use crate::ports::{Clock, SystemClock};
 use crate::provider::entra::{EntraConfig, EntraProvider, GRAPH_RESOURCE, RetryPolicy};
 
@@ -47,6 +47,8 @@ pub struct FakeEntraBuilder {
     clock: Arc<dyn Clock>,
     client_id: String,
     client_secret: Option<String>,
+    client_secret_expires_at: Option<time::OffsetDateTime>,
+    client_certificates: Vec<ClientCertificate>,
     redirect_uris: Vec<Url>,
     latency: std::time::Duration,
 }
@@ -69,6 +71,24 @@ impl FakeEntraBuilder {
     /// [`FakeEntra::entra_config`] sends it. Default: none, nothing is checked.
     pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
         self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// When the MSP application's client secret ends, as Graph's
+    /// `GET /v1.0/applications(appId=…)` reports it (default: none reported).
+    pub fn client_secret_expires_at(mut self, expires_at: time::OffsetDateTime) -> Self {
+        self.client_secret_expires_at = Some(expires_at);
+        self
+    }
+
+    /// Registers a certificate for the MSP's application; call once per certificate. Its
+    /// token requests may then carry a client assertion signed with the key of any of them
+    /// (checked: signature, `aud`, `iss`/`sub`, time, `jti` not used before), and must carry
+    /// a credential once the application has a certificate or a secret.
+    /// [`FakeEntra::entra_config`] sends the first one registered (it holds its key) when
+    /// there is no secret.
+    pub fn client_certificate(mut self, certificate: &ClientCertificate) -> Self {
+        self.client_certificates.push(certificate.clone());
         self
     }
 
@@ -95,6 +115,9 @@ impl FakeEntraBuilder {
             clock: self.clock.clone(),
             client_id: self.client_id,
             client_secret: self.client_secret,
+            client_secret_expires_at: self.client_secret_expires_at,
+            client_certificates: self.client_certificates,
+            used_assertions: Default::default(),
             redirect_uris: self.redirect_uris.iter().map(|u| u.to_string()).collect(),
             codes: HashMap::new(),
             tenants: HashMap::new(),
@@ -178,6 +201,8 @@ impl FakeEntra {
             clock: Arc::new(SystemClock),
             client_id: DEFAULT_CLIENT_ID.to_owned(),
             client_secret: None,
+            client_secret_expires_at: None,
+            client_certificates: Vec::new(),
             redirect_uris: Vec::new(),
             latency: std::time::Duration::ZERO,
         }
@@ -197,18 +222,25 @@ impl FakeEntra {
         self.lock().client_id.clone()
     }
 
-    /// An [`EntraConfig`] pointing both hosts here, for the MSP's client id (and its secret,
-    /// when it has one).
+    /// An [`EntraConfig`] pointing both hosts here, for the MSP's client id, with its secret
+    /// when it has one, else its first registered certificate.
     pub fn entra_config(&self) -> EntraConfig {
-        let secret = self.lock().client_secret.clone();
+        let (secret, certificate) = {
+            let s = self.lock();
+            (
+                s.client_secret.clone(),
+                s.client_certificates.first().cloned(),
+            )
+        };
         let config = EntraConfig::new(self.client_id())
             .authority(self.url.as_str())
             .and_then(|c| c.graph(self.url.as_str()))
             .expect("a loopback URL is a valid host")
             .timeout(std::time::Duration::from_secs(10));
-        match secret {
-            Some(secret) => config.client_secret(ClientSecret::new(secret)),
-            None => config,
+        match (secret, certificate) {
+            (Some(secret), _) => config.client_secret(ClientSecret::new(secret)),
+            (None, Some(certificate)) => config.client_certificate(certificate),
+            (None, None) => config,
         }
     }
 
@@ -346,10 +378,59 @@ impl FakeEntra {
         }
     }
 
-    /// Registers an application (client id and secret) in the customer's tenant.
+    /// Registers an application (client id and secret) in the customer's tenant. Graph
+    /// reports the secret as ending 24 months from now (Entra's longest) unless
+    /// [`set_app_secret_expiry`](Self::set_app_secret_expiry) says otherwise.
     pub fn add_app(&self, tenant: &str, client_id: &str, secret: &str) {
+        self.with_app(tenant, client_id, |app| {
+            app.secret = Some(secret.to_owned())
+        });
+    }
+
+    /// Registers a certificate for an application in the customer's tenant (registering the
+    /// application, without a secret, if it is new): its client-credentials requests may
+    /// then carry a client assertion signed with the certificate's key, and Graph lists the
+    /// certificate among its `keyCredentials` with its `notAfter`.
+    pub fn add_app_certificate(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        certificate: &ClientCertificate,
+    ) {
+        self.with_app(tenant, client_id, |app| {
+            app.certificates.push(certificate.clone())
+        });
+    }
+
+    /// The end date Graph reports for the secret of an application in the customer's tenant.
+    pub fn set_app_secret_expiry(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        expires_at: time::OffsetDateTime,
+    ) {
+        self.with_app(tenant, client_id, |app| app.secret_expires_at = expires_at);
+    }
+
+    /// From now on Graph refuses to read the tenant's applications (HTTP 403
+    /// `Authorization_RequestDenied`), as for a token without `Application.Read.All`.
+    pub fn deny_application_read(&self, tenant: &str) {
         if let Some(t) = self.lock().tenant(tenant) {
-            t.apps.insert(client_id.to_owned(), secret.to_owned());
+            t.application_read_denied = true;
+        }
+    }
+
+    /// Changes the application `client_id` of `tenant`, registering it first if new.
+    fn with_app(&self, tenant: &str, client_id: &str, change: impl FnOnce(&mut App)) {
+        let mut s = self.lock();
+        let now = s.now();
+        if let Some(t) = s.tenant(tenant) {
+            let app = t.apps.entry(client_id.to_owned()).or_insert_with(|| App {
+                secret: None,
+                secret_expires_at: now + time::Duration::days(730),
+                certificates: Vec::new(),
+            });
+            change(app);
         }
     }
 

@@ -19,6 +19,11 @@
 //! the redirect URIs registered with
 //! [`FakeEntraBuilder::sign_in_redirect_uri`] are accepted.
 //!
+//! Token requests may carry a client assertion (`private_key_jwt`) instead of a secret; it is
+//! checked against the certificates registered for that client
+//! ([`FakeEntraBuilder::client_certificate`], [`FakeEntra::add_app_certificate`]) as Entra
+//! does, in `client_auth`, with [`ClientAssertion`](crate::testing::assertion::ClientAssertion).
+//!
 //! The parts: `state` (the fake directory and what it issued), `routes` (the HTTP endpoints),
 //! `sign_in` (the sign-in page and code redemption) and `control` (the [`FakeEntra`] handle a
 //! test drives).
@@ -34,6 +39,7 @@
 //! | GET  | `/{tenant}/v2.0/adminconsent` (redirects to `redirect_uri`) |
 //! | GET  | `/{tenant}/v2.0/.well-known/openid-configuration` (tenant discovery) |
 //! | GET  | `/v1.0/organization` |
+//! | GET  | `/v1.0/applications(appId='{client id}')` (secrets' and certificates' end dates) |
 //!
 //! ```
 //! use tenant_access::testing::fake_entra::{FakeEntra, FakeRequest};
@@ -56,6 +62,7 @@
 //! ```
 
 mod answer;
+mod client_auth;
 mod control;
 mod routes;
 mod scenario;

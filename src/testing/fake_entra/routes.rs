@@ -13,10 +13,11 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use url::Url;
 
-use super::answer::{error_body, form, json_response, oauth_error};
+use super::answer::{error_body, form, json_response, oauth_error, unknown_client};
+use super::client_auth::{Proof, authenticate, client_error};
 use super::sign_in;
 use super::state::{
-    DEVICE_CODE_LIFETIME, Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault,
+    Access, DEVICE_CODE_LIFETIME, Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault,
     REFRESH_INACTIVITY, Shared, State, lock,
 };
 
@@ -35,6 +36,7 @@ pub(super) fn router(state: Shared) -> Router {
             get(openid_configuration),
         )
         .route("/v1.0/organization", get(organization))
+        .route("/v1.0/{application}", get(application))
         .with_state(state)
 }
 
@@ -82,19 +84,6 @@ async fn hold_back(state: &Shared, tenant: &str) {
     }
 }
 
-/// Entra's answer for a client id the directory does not know: 400 `unauthorized_client`,
-/// AADSTS700016.
-fn unknown_client(now: OffsetDateTime) -> Response {
-    oauth_error(
-        now,
-        StatusCode::BAD_REQUEST,
-        "unauthorized_client",
-        Some(700016),
-        "Application was not found in the directory.",
-        None,
-    )
-}
-
 /// Entra's answer for a tenant name no tenant has: 400 `invalid_tenant`, AADSTS90002.
 fn unknown_tenant(now: OffsetDateTime, name: &str) -> Response {
     oauth_error(
@@ -126,11 +115,7 @@ async fn openid_configuration(
     let Some(tenant) = s.tenant(&name) else {
         return unknown_tenant(now, &name);
     };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1");
-    let base = format!("http://{host}/{}", tenant.id);
+    let base = format!("http://{}/{}", host(&headers), tenant.id);
     json_response(
         StatusCode::OK,
         json!({
@@ -235,9 +220,18 @@ async fn devicecode(
     json_response(StatusCode::OK, body)
 }
 
+/// The host a request reached (`127.0.0.1:PORT`), for the URLs FakeEntra names itself by.
+fn host(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+}
+
 async fn token(
     AxumState(state): AxumState<Shared>,
     Path(tenant): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     hold_back(&state, &tenant).await;
@@ -259,8 +253,9 @@ async fn token(
         return fault;
     }
     let now = s.now();
-    let Some(tenant) = s.tenant(&tenant).map(|t| t.id.clone()) else {
-        return unknown_tenant(now, &tenant);
+    let named = tenant;
+    let Some(tenant) = s.tenant(&named).map(|t| t.id.clone()) else {
+        return unknown_tenant(now, &named);
     };
     let client_id = fields.get("client_id").cloned().unwrap_or_default();
     if client_id.is_empty() {
@@ -274,23 +269,25 @@ async fn token(
         );
     }
     let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
+    // The token endpoint's URL as the client may name it: the tenant as in the path, or its
+    // GUID; a client assertion's `aud` must be one of them.
+    let audiences: Vec<String> = [named.as_str(), tenant.as_str()]
+        .iter()
+        .map(|t| format!("http://{}/{t}/oauth2/v2.0/token", host(&headers)))
+        .collect();
+    let proof = match authenticate(&mut s, now, &tenant, &audiences, &client_id, &fields) {
+        Ok(proof) => proof,
+        Err(refused) => return *refused,
+    };
     let msp_grant = matches!(
         counted,
         Some(FakeRequest::Password | FakeRequest::Refresh | FakeRequest::AuthorizationCode)
     );
     if msp_grant
         && client_id == s.client_id
-        && let Some(expected) = &s.client_secret
-        && fields.get("client_secret") != Some(expected)
+        && let Some(refused) = msp_client_refusal(&s, now, &proof)
     {
-        return oauth_error(
-            now,
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            Some(7000215),
-            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
-            None,
-        );
+        return refused;
     }
     match counted {
         Some(FakeRequest::DevicePoll) => device_poll(&mut s, now, &field("device_code")),
@@ -314,7 +311,7 @@ async fn token(
             )
         }
         Some(FakeRequest::ClientCredentials) => {
-            client_credentials(&mut s, now, &tenant, &client_id, &field("client_secret"))
+            client_credentials(&mut s, now, &tenant, &client_id, &proof)
         }
         Some(FakeRequest::Refresh) => refresh(&mut s, now, &tenant, &field("refresh_token")),
         Some(FakeRequest::AuthorizationCode) if client_id != s.client_id => unknown_client(now),
@@ -525,26 +522,54 @@ fn password(
     json_response(StatusCode::OK, body)
 }
 
+/// Why the MSP application's confidential grant is refused, if it is: it must prove itself
+/// once it has a secret or certificates registered (a verified assertion always does).
+fn msp_client_refusal(s: &State, now: OffsetDateTime, proof: &Proof) -> Option<Response> {
+    match (proof, &s.client_secret) {
+        (Proof::Assertion, _) => None,
+        (Proof::Secret(sent), Some(expected)) if sent == expected => None,
+        (_, Some(_)) => Some(wrong_secret(now)),
+        (_, None) if !s.client_certificates.is_empty() => Some(no_credential(now)),
+        (_, None) => None,
+    }
+}
+
+/// HTTP 401 `invalid_client` AADSTS7000215: the secret is not the application's.
+fn wrong_secret(now: OffsetDateTime) -> Response {
+    client_error(
+        now,
+        7000215,
+        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+    )
+}
+
+/// HTTP 401 `invalid_client` AADSTS7000218: a confidential client sent no credential.
+fn no_credential(now: OffsetDateTime) -> Response {
+    client_error(
+        now,
+        7000218,
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+    )
+}
+
 fn client_credentials(
     s: &mut State,
     now: OffsetDateTime,
     tenant_id: &str,
     client_id: &str,
-    secret: &str,
+    proof: &Proof,
 ) -> Response {
     let tenant = s.tenants.get(tenant_id).expect("resolved above");
-    let Some(expected) = tenant.apps.get(client_id) else {
+    let Some(app) = tenant.apps.get(client_id) else {
         return unknown_client(now);
     };
-    if expected != secret {
-        return oauth_error(
-            now,
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            Some(7000215),
-            "Invalid client secret provided.",
-            None,
-        );
+    match (proof, &app.secret) {
+        // Verified against this app's certificates by `authenticate`.
+        (Proof::Assertion, _) => {}
+        (Proof::Secret(sent), Some(expected)) if sent == expected => {}
+        // No secret is a wrong secret here, as before certificates: a customer's app always
+        // has a credential, and the portal sends one.
+        (Proof::Secret(_) | Proof::None, _) => return wrong_secret(now),
     }
     let body = s.issue(tenant_id, client_id, "", true);
     json_response(StatusCode::OK, body)
@@ -660,18 +685,27 @@ async fn adminconsent(
         .into_response()
 }
 
-async fn organization(AxumState(state): AxumState<Shared>, headers: HeaderMap) -> Response {
-    let mut s = lock(&state);
-    s.count(FakeRequest::Organization);
-    if let Some(fault) = fault(&mut s, FakeEndpoint::Organization) {
-        return fault;
-    }
-    let now = s.now();
-    let graph_error = |status: StatusCode, code: &str, message: &str| {
-        json_response(
-            status,
-            json!({"error": {"code": code, "message": message,
-                "innerError": {"date": now.unix_timestamp(), "request-id": "00000000-0000-0000-0000-000000000000"}}}),
+/// Graph's error answer.
+fn graph_error(now: OffsetDateTime, status: StatusCode, code: &str, message: &str) -> Response {
+    json_response(
+        status,
+        json!({"error": {"code": code, "message": message,
+            "innerError": {"date": now.unix_timestamp(), "request-id": "00000000-0000-0000-0000-000000000000"}}}),
+    )
+}
+
+/// The live access token a Graph request carries as its bearer, or Graph's 401.
+fn bearer<'s>(
+    s: &'s State,
+    now: OffsetDateTime,
+    headers: &HeaderMap,
+) -> Result<&'s Access, Box<Response>> {
+    let unauthorized = |message: &str| {
+        graph_error(
+            now,
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            message,
         )
     };
     let token = headers
@@ -680,31 +714,137 @@ async fn organization(AxumState(state): AxumState<Shared>, headers: HeaderMap) -
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     let Some(access) = s.access.get(token) else {
-        return graph_error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
+        return Err(Box::new(unauthorized(
             "Access token validation failure. Invalid audience.",
-        );
+        )));
     };
     if now >= access.expires_at {
-        return graph_error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
+        return Err(Box::new(unauthorized(
             "Lifetime validation failed, the token is expired.",
-        );
+        )));
     }
-    let tenant = &s.tenants[&access.tenant];
     // What Graph answers to a token revoked before its expiry (a Continuous Access
     // Evaluation event: the user's sessions revoked, the account disabled).
-    if access.revoked || tenant.scenario.inactive_tokens {
+    if access.revoked || s.tenants[&access.tenant].scenario.inactive_tokens {
+        return Err(Box::new(unauthorized("Access token has been revoked.")));
+    }
+    Ok(access)
+}
+
+/// `GET /v1.0/applications(appId='{client id}')`: the application's secrets and
+/// certificates with their end dates (`passwordCredentials`, `keyCredentials`), for an
+/// application registered in the token's tenant, or the MSP's own.
+async fn application(
+    AxumState(state): AxumState<Shared>,
+    Path(segment): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let mut s = lock(&state);
+    s.count(FakeRequest::Application);
+    let now = s.now();
+    let Some(app_id) = segment
+        .strip_prefix("applications(appId='")
+        .and_then(|rest| rest.strip_suffix("')"))
+    else {
         return graph_error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            "Access token has been revoked.",
+            now,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("Resource not found for the segment '{segment}'."),
+        );
+    };
+    let access = match bearer(&s, now, &headers) {
+        Ok(access) => access,
+        Err(refused) => return *refused,
+    };
+    let tenant = &s.tenants[&access.tenant];
+    if tenant.application_read_denied {
+        return graph_error(
+            now,
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
         );
     }
+    let rfc3339 = |t: OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let key_credential = |c: &crate::model::ClientCertificate| {
+        json!({
+            "customKeyIdentifier": null,
+            "displayName": c.subject(),
+            "endDateTime": rfc3339(c.not_after()),
+            "key": null,
+            "keyId": super::state::tenant_guid(c.thumbprint()),
+            "startDateTime": rfc3339(c.not_before()),
+            "type": "AsymmetricX509Cert",
+            "usage": "Verify",
+        })
+    };
+    let password_credential = |secret: &str, ends: OffsetDateTime| {
+        json!({
+            "customKeyIdentifier": null,
+            "displayName": "tenant-access",
+            "endDateTime": rfc3339(ends),
+            "hint": secret.chars().take(3).collect::<String>(),
+            "keyId": super::state::tenant_guid(&format!("secret:{secret}")),
+            "secretText": null,
+            "startDateTime": rfc3339(ends - time::Duration::days(730)),
+        })
+    };
+    let (passwords, keys): (Vec<Value>, Vec<Value>) = if let Some(app) = tenant.apps.get(app_id) {
+        (
+            app.secret
+                .iter()
+                .map(|secret| password_credential(secret, app.secret_expires_at))
+                .collect(),
+            app.certificates.iter().map(key_credential).collect(),
+        )
+    } else if app_id == s.client_id {
+        (
+            s.client_secret
+                .iter()
+                .zip(s.client_secret_expires_at)
+                .map(|(secret, ends)| password_credential(secret, ends))
+                .collect(),
+            s.client_certificates.iter().map(key_credential).collect(),
+        )
+    } else {
+        return graph_error(
+            now,
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!(
+                "Resource '{app_id}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        );
+    };
+    json_response(
+        StatusCode::OK,
+        json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#applications(passwordCredentials,keyCredentials)/$entity",
+            "passwordCredentials": passwords,
+            "keyCredentials": keys,
+        }),
+    )
+}
+
+async fn organization(AxumState(state): AxumState<Shared>, headers: HeaderMap) -> Response {
+    let mut s = lock(&state);
+    s.count(FakeRequest::Organization);
+    if let Some(fault) = fault(&mut s, FakeEndpoint::Organization) {
+        return fault;
+    }
+    let now = s.now();
+    let access = match bearer(&s, now, &headers) {
+        Ok(access) => access,
+        Err(refused) => return *refused,
+    };
+    let tenant = &s.tenants[&access.tenant];
     if access.app_only && !tenant.consented.contains(&access.client_id) {
         return graph_error(
+            now,
             StatusCode::FORBIDDEN,
             "Authorization_RequestDenied",
             "Insufficient privileges to complete the operation.",

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::model::ClientCertificate;
 use crate::ports::Clock;
 use crate::provider::entra::GRAPH_RESOURCE;
 
@@ -49,6 +50,11 @@ pub enum FakeRequest {
     Organization,
     /// `GET /{tenant}/v2.0/.well-known/openid-configuration` (tenant discovery).
     OpenIdConfiguration,
+    /// Token requests carrying a client assertion (`private_key_jwt`), accepted or not; each
+    /// is also counted under its grant.
+    ClientAssertion,
+    /// `GET /v1.0/applications(appId='…')` (an application's credential end dates).
+    Application,
 }
 
 /// The endpoint an injected fault hits.
@@ -84,6 +90,13 @@ pub(super) struct State {
     /// The MSP application's secret, when it has one: then its password, refresh and
     /// authorization-code grants must carry it.
     pub(super) client_secret: Option<String>,
+    /// When the MSP application's secret ends, as Graph reports it.
+    pub(super) client_secret_expires_at: Option<OffsetDateTime>,
+    /// The certificates registered for the MSP's application: its token requests may carry a
+    /// client assertion signed with one of their keys, and must when it has no secret.
+    pub(super) client_certificates: Vec<ClientCertificate>,
+    /// The `(client id, jti)` of every client assertion accepted: a second use is refused.
+    pub(super) used_assertions: HashSet<(String, String)>,
     /// The sign-in redirect URIs registered for the MSP's application (Web platform).
     pub(super) redirect_uris: HashSet<String>,
     /// The codes the sign-in page handed out.
@@ -107,13 +120,27 @@ pub(super) struct Tenant {
     pub(super) id: String,
     pub(super) domains: Vec<String>,
     pub(super) users: HashMap<String, User>,
-    pub(super) apps: HashMap<String, String>,
+    pub(super) apps: HashMap<String, App>,
+    /// Graph refuses to read this tenant's applications (HTTP 403), as it does for a token
+    /// without `Application.Read.All` or ownership.
+    pub(super) application_read_denied: bool,
     pub(super) consented: HashSet<String>,
     pub(super) user_consent_blocked: bool,
     pub(super) approval_requests: Vec<String>,
     pub(super) decline_next_admin_consent: bool,
     /// What this tenant does differently (issue 17's scenarios).
     pub(super) scenario: super::scenario::Scenario,
+}
+
+/// An application registered in a customer's tenant (their app registration) and its
+/// credentials.
+pub(super) struct App {
+    /// Its client secret, if it has one.
+    pub(super) secret: Option<String>,
+    /// When the secret ends (Graph's `endDateTime`).
+    pub(super) secret_expires_at: OffsetDateTime,
+    /// Its certificates (`keyCredentials`): client assertions signed with their keys.
+    pub(super) certificates: Vec<ClientCertificate>,
 }
 
 pub(super) struct User {
