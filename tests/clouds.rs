@@ -12,9 +12,9 @@ use std::sync::Arc;
 use mockito::{Matcher, Server, ServerGuard};
 use tenant_access::error::{Error, InputError, ProviderError};
 use tenant_access::model::{AccessToken, Cloud, ConsentState, DeviceCode, RefreshToken};
-use tenant_access::ports::Clock;
 use tenant_access::model::{CustomerId, SignInState, TenantId};
 use tenant_access::ports::AuthorizationRequest;
+use tenant_access::ports::Clock;
 use tenant_access::provider::entra::{CloudRegistration, EntraConfig, EntraProvider};
 use tenant_access::provider::{AdminConsentRequest, IdentityProvider, Target, TenantDiscovery};
 use tenant_access::store::MemoryStore;
@@ -173,7 +173,10 @@ async fn the_authority_graph_host_scopes_and_client_id_follow_the_customers_clou
         for url in [&consent, &sign_in] {
             assert!(url.as_str().starts_with(&authority.url()), "{cloud}: {url}");
             let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-            assert!(query.contains(&("client_id".into(), client.clone())), "{url}");
+            assert!(
+                query.contains(&("client_id".into(), client.clone())),
+                "{url}"
+            );
             let scope = query.iter().find(|(k, _)| k == "scope").unwrap();
             assert!(
                 scope.1.starts_with(&format!("{resource}/.default")),
@@ -210,14 +213,14 @@ async fn a_tenant_in_a_cloud_without_a_registration_is_misconfigured_before_any_
     let misconfigured = |result: Result<(), ProviderError>, what: &str| match result {
         Err(ProviderError::Misconfigured(detail)) => {
             assert_eq!(detail.error, "no_cloud_registration", "{what}");
-            assert!(detail.description.contains("usgov-l5-dod"), "{what}: {detail:?}");
+            assert!(
+                detail.description.contains("usgov-l5-dod"),
+                "{what}: {detail:?}"
+            );
         }
         other => panic!("{what}: {other:?}"),
     };
-    misconfigured(
-        entra.discover_tenant(&tenant).await.map(drop),
-        "discovery",
-    );
+    misconfigured(entra.discover_tenant(&tenant).await.map(drop), "discovery");
     misconfigured(
         entra.device_authorization(&target).await.map(drop),
         "device code",
@@ -292,7 +295,11 @@ async fn clouds(registered: bool) -> Clouds {
     }
     let mailer = CaptureMailer::new();
     let ta = TenantAccess::builder()
-        .config(Config::builder("https://portal.example.com").build().unwrap())
+        .config(
+            Config::builder("https://portal.example.com")
+                .build()
+                .unwrap(),
+        )
         .store(MemoryStore::new())
         .mailer(mailer.clone())
         .provider(
@@ -320,7 +327,8 @@ fn customer(id: &str, tenant: &str) -> NewCustomer {
 async fn a_tenant_discovered_in_us_government_runs_its_whole_device_code_journey_there() {
     let w = clouds(true).await;
     // The public authority answers discovery for a US Government tenant with its cloud.
-    w.global.scenario("army.example", |s| s.cloud = Some(Cloud::UsGovL4));
+    w.global
+        .scenario("army.example", |s| s.cloud = Some(Cloud::UsGovL4));
 
     let invited = w.ta.invite(customer("army", "army.example")).await.unwrap();
     let tenant = invited.customer().tenant.clone();
@@ -349,7 +357,10 @@ async fn a_tenant_discovered_in_us_government_runs_its_whole_device_code_journey
         .await
         .unwrap();
     // The device code is the US Government authority's: only it knows the user code.
-    assert_eq!(w.global.sign_in(device.stage().user_code()), SignIn::UnknownCode);
+    assert_eq!(
+        w.global.sign_in(device.stage().user_code()),
+        SignIn::UnknownCode
+    );
     assert_eq!(w.gov.sign_in(device.stage().user_code()), SignIn::SignedIn);
     w.clock.sleep_until(device.stage().next_poll_at).await;
     let PollOutcome::Authenticated(token) = device.poll(&w.ta).await.unwrap() else {
@@ -412,12 +423,12 @@ async fn the_msps_cloud_sends_discovery_and_the_journey_to_that_cloud() {
 async fn a_chosen_cloud_that_discovery_contradicts_is_refused_naming_both() {
     let w = clouds(true).await;
     // Asked at the US Government authority, discovery says the tenant is a public one.
-    w.gov.scenario("contoso.com", |s| s.cloud = Some(Cloud::Global));
-    let error = w
-        .ta
-        .invite(customer("contoso", "contoso.com").cloud(Cloud::UsGovL4))
-        .await
-        .unwrap_err();
+    w.gov
+        .scenario("contoso.com", |s| s.cloud = Some(Cloud::Global));
+    let error =
+        w.ta.invite(customer("contoso", "contoso.com").cloud(Cloud::UsGovL4))
+            .await
+            .unwrap_err();
     match &error {
         Error::Input(InputError::CloudMismatch {
             tenant,
@@ -430,7 +441,10 @@ async fn a_chosen_cloud_that_discovery_contradicts_is_refused_naming_both() {
         other => panic!("{other:?}"),
     }
     let text = error.to_string();
-    assert!(text.contains("usgov-l4") && text.contains("global"), "{text}");
+    assert!(
+        text.contains("usgov-l4") && text.contains("global"),
+        "{text}"
+    );
     assert!(w.ta.open_invitation("nothing").await.is_err());
     assert_eq!(w.global.total_requests(), 0);
 }
@@ -438,7 +452,8 @@ async fn a_chosen_cloud_that_discovery_contradicts_is_refused_naming_both() {
 #[tokio::test]
 async fn a_customer_discovered_in_an_unregistered_cloud_fails_before_any_request_there() {
     let w = clouds(false).await;
-    w.global.scenario("army.example", |s| s.cloud = Some(Cloud::UsGovL4));
+    w.global
+        .scenario("army.example", |s| s.cloud = Some(Cloud::UsGovL4));
     let invited = w.ta.invite(customer("army", "army.example")).await.unwrap();
     assert_eq!(invited.customer().tenant.cloud(), Cloud::UsGovL4);
     invited.send(&w.ta).await.unwrap();
@@ -486,7 +501,10 @@ async fn a_fake_entra_of_a_cloud_answers_discovery_for_it_and_refuses_other_clou
         panic!("found")
     };
     assert_eq!(found.cloud(), Some(Cloud::UsGovL5Dod));
-    assert_eq!(found.msgraph_host.as_deref(), Some("dod-graph.microsoft.us"));
+    assert_eq!(
+        found.msgraph_host.as_deref(),
+        Some("dod-graph.microsoft.us")
+    );
     let target = target(TenantId::new("army.example").unwrap());
     match entra.device_authorization(&target).await {
         Err(ProviderError::Other(detail)) => assert_eq!(detail.codes, [500011]),

@@ -23,8 +23,10 @@ impl Ports {
         new.tenant = new.tenant.with_discovery(found).map_err(|e| match e {
             // The MSP's choice contradicts what the tenant is: the caller's mistake to fix.
             InputError::CloudMismatch { .. } => Error::from(e),
-            e => ProviderError::InvalidResponse(format!("tenant discovery for {}: {e}", new.tenant))
-                .into(),
+            e => {
+                ProviderError::InvalidResponse(format!("tenant discovery for {}: {e}", new.tenant))
+                    .into()
+            }
         })?;
         tracing::debug!(tenant = ?new.tenant, "tenant resolved");
         Ok(new)

@@ -33,7 +33,12 @@ pub enum Cloud {
 
 impl Cloud {
     /// Every cloud, in order.
-    pub const ALL: [Cloud; 4] = [Cloud::Global, Cloud::UsGovL4, Cloud::UsGovL5Dod, Cloud::China];
+    pub const ALL: [Cloud; 4] = [
+        Cloud::Global,
+        Cloud::UsGovL4,
+        Cloud::UsGovL5Dod,
+        Cloud::China,
+    ];
 
     /// The cloud's name as stored and configured: `global`, `usgov-l4`, `usgov-l5-dod`,
     /// `china`.
@@ -129,8 +134,16 @@ mod tests {
     #[test]
     fn hosts_follow_the_national_clouds_table() {
         let table = [
-            (Cloud::Global, "login.microsoftonline.com", "graph.microsoft.com"),
-            (Cloud::UsGovL4, "login.microsoftonline.us", "graph.microsoft.us"),
+            (
+                Cloud::Global,
+                "login.microsoftonline.com",
+                "graph.microsoft.com",
+            ),
+            (
+                Cloud::UsGovL4,
+                "login.microsoftonline.us",
+                "graph.microsoft.us",
+            ),
             (
                 Cloud::UsGovL5Dod,
                 "login.microsoftonline.us",

@@ -6,8 +6,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::input::InputError;
 use super::cloud::Cloud;
+use super::input::InputError;
 use super::tenant::{DiscoveredTenant, is_guid};
 
 /// The MSP's own identifier for a customer (the key every record is stored under).

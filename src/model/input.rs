@@ -20,7 +20,9 @@ pub enum InputError {
     /// ([`NewCustomer::cloud`](crate::NewCustomer::cloud)) is not the one tenant discovery
     /// found the tenant in. Discovery says what the tenant really is; the MSP's choice is for
     /// tenants discovery cannot place.
-    #[error("tenant {tenant} was given the {chosen} cloud, but tenant discovery found it in the {discovered} cloud")]
+    #[error(
+        "tenant {tenant} was given the {chosen} cloud, but tenant discovery found it in the {discovered} cloud"
+    )]
     CloudMismatch {
         /// The tenant as given.
         tenant: String,

@@ -44,12 +44,12 @@ use crate::model::VerificationStatus;
 use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
 use crate::model::{Actor, AuditEvent};
 use crate::model::{AppCredential, ClientCertificate};
-use crate::model::{CodeHash, Delivery, Invitation};
-use crate::model::{Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification};
 use crate::model::{
     Cloud, CustomerId, DiscoveredTenant, EmailAddress, JourneyId, Method, PendingSwitch, TenantId,
     Version,
 };
+use crate::model::{CodeHash, Delivery, Invitation};
+use crate::model::{Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification};
 use crate::model::{PkceVerifier, SignInState};
 use crate::ports::Record;
 use crate::seal::Sealer;
@@ -285,7 +285,10 @@ fn encode_facts(c: &Customer, secrets: &mut SecretsV1) -> FactsV1 {
             msgraph_host: d.msgraph_host.clone(),
             tenant_region_scope: d.tenant_region_scope.clone(),
         }),
-        tenant_cloud: c.tenant.chosen_cloud().map(|cloud| cloud.as_str().to_owned()),
+        tenant_cloud: c
+            .tenant
+            .chosen_cloud()
+            .map(|cloud| cloud.as_str().to_owned()),
         admin_email: c.admin_email.as_str().to_owned(),
         method: c.method.as_str().to_owned(),
         created_at: Ts(c.created_at),
@@ -1022,7 +1025,10 @@ mod tests {
         let tenant = decode_tenant("c.us".into(), Some(gov_discovery()), Some("usgov-l4")).unwrap();
         assert_eq!(tenant.cloud(), Cloud::UsGovL4);
         let tenant = decode_tenant("c.us".into(), Some(gov_discovery()), None).unwrap();
-        assert_eq!((tenant.cloud(), tenant.chosen_cloud()), (Cloud::UsGovL4, None));
+        assert_eq!(
+            (tenant.cloud(), tenant.chosen_cloud()),
+            (Cloud::UsGovL4, None)
+        );
         for cloud in ["mars", "china"] {
             assert!(matches!(
                 decode_tenant("c.us".into(), Some(gov_discovery()), Some(cloud)),

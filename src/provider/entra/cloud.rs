@@ -192,12 +192,18 @@ mod tests {
     #[test]
     fn each_cloud_gets_its_hosts_client_and_graph_scopes() {
         let dod = config().for_cloud(Cloud::UsGovL5Dod).unwrap();
-        assert_eq!(dod.authority_url().as_str(), "https://login.microsoftonline.us/");
+        assert_eq!(
+            dod.authority_url().as_str(),
+            "https://login.microsoftonline.us/"
+        );
         assert_eq!(dod.graph_url().as_str(), "https://dod-graph.microsoft.us/");
         assert_eq!(dod.client_id(), "dod-app");
         // The global secret never goes to another cloud's authority.
         assert!(dod.client_secret.is_none());
-        assert_eq!(dod.default_scope(), "https://dod-graph.microsoft.us/.default");
+        assert_eq!(
+            dod.default_scope(),
+            "https://dod-graph.microsoft.us/.default"
+        );
         assert_eq!(
             dod.scope_param(),
             "https://dod-graph.microsoft.us/.default https://dod-graph.microsoft.us/User.Read \
@@ -215,13 +221,19 @@ mod tests {
             "https://microsoftgraph.chinacloudapi.cn/"
         );
         assert_eq!(
-            china.client_secret.as_ref().map(ClientSecret::expose_secret),
+            china
+                .client_secret
+                .as_ref()
+                .map(ClientSecret::expose_secret),
             Some("china-secret")
         );
 
         let global = config().for_cloud(Cloud::Global).unwrap();
         assert_eq!(global.client_id(), "global-app");
-        assert_eq!(global.default_scope(), "https://graph.microsoft.com/.default");
+        assert_eq!(
+            global.default_scope(),
+            "https://graph.microsoft.com/.default"
+        );
     }
 
     #[test]
@@ -243,7 +255,9 @@ mod tests {
     fn a_global_registration_replaces_the_configurations_own() {
         let config = config().cloud_registration(
             Cloud::Global,
-            CloudRegistration::new("other").graph("http://127.0.0.1:9").unwrap(),
+            CloudRegistration::new("other")
+                .graph("http://127.0.0.1:9")
+                .unwrap(),
         );
         assert_eq!(config.client_id(), "other");
         assert!(config.client_secret.is_none());

@@ -195,7 +195,10 @@ impl IdentityProvider for EntraProvider {
     /// `invalid_tenant` (AADSTS90002) is [`TenantDiscovery::Unknown`]. Transient faults are
     /// retried within the call's deadline, as for every other request.
     async fn discover_tenant(&self, tenant: &TenantId) -> Result<TenantDiscovery, ProviderError> {
-        let url = self.site(tenant)?.config.openid_configuration_url(tenant.as_str());
+        let url = self
+            .site(tenant)?
+            .config
+            .openid_configuration_url(tenant.as_str());
         let answer = self.http.get(&url, None).await?;
         discovery::read_discovery(answer.status, &answer.body)
     }

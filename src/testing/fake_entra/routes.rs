@@ -15,11 +15,11 @@ use url::Url;
 
 use super::answer::{error_body, form, json_response, oauth_error};
 use super::sign_in;
-use crate::model::Cloud;
 use super::state::{
     DEVICE_CODE_LIFETIME, Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault,
     REFRESH_INACTIVITY, Shared, State, lock,
 };
+use crate::model::Cloud;
 
 /// The router of every served endpoint, on `state`.
 pub(super) fn router(state: Shared) -> Router {
@@ -641,7 +641,10 @@ async fn adminconsent(
     s.count_for(&name, FakeRequest::AdminConsent);
     let now = s.now();
     let fields = form(query.unwrap_or_default().as_bytes());
-    if let Some(foreign) = fields.get("scope").and_then(|scope| s.foreign_graph_scope(scope)) {
+    if let Some(foreign) = fields
+        .get("scope")
+        .and_then(|scope| s.foreign_graph_scope(scope))
+    {
         return unknown_resource(now, foreign);
     }
     for required in ["client_id", "scope", "redirect_uri"] {
