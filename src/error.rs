@@ -766,6 +766,7 @@ mod tests {
                 InputError::CustomerId(_) => ("Input::CustomerId", FixInput),
                 InputError::Tenant(_) => ("Input::Tenant", FixInput),
                 InputError::UnknownTenant(_) => ("Input::UnknownTenant", FixInput),
+                InputError::CloudMismatch { .. } => ("Input::CloudMismatch", FixInput),
                 InputError::Email(_) => ("Input::Email", FixInput),
                 InputError::Url(_) => ("Input::Url", FixInput),
                 InputError::ConsentCallback(_) => ("Input::ConsentCallback", FixInput),
@@ -919,6 +920,12 @@ mod tests {
             InputError::CustomerId("x").into(),
             InputError::Tenant("x").into(),
             InputError::UnknownTenant("contoso.invalid".into()).into(),
+            InputError::CloudMismatch {
+                tenant: "contoso.us".into(),
+                chosen: crate::model::Cloud::UsGovL4,
+                discovered: crate::model::Cloud::Global,
+            }
+            .into(),
             InputError::Email("x").into(),
             InputError::Url("x".into()).into(),
             InputError::ConsentCallback("x").into(),
@@ -1075,7 +1082,7 @@ mod tests {
     }
 
     /// The number of rows in [`table`]: raise it with each new row (and sample).
-    const ROWS: usize = 75;
+    const ROWS: usize = 76;
 
     #[test]
     fn every_variant_has_its_one_action() {

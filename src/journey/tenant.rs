@@ -9,7 +9,8 @@ use crate::ports::{ConsentCallback, Ports, TenantDiscovery};
 impl Ports {
     /// Resolves `new`'s tenant with the provider's tenant discovery and pins what it found
     /// (the GUID, the cloud) in the tenant. An unknown tenant is
-    /// [`InputError::UnknownTenant`]; a provider without discovery leaves the tenant as given.
+    /// [`InputError::UnknownTenant`]; a cloud the MSP chose that discovery contradicts is
+    /// [`InputError::CloudMismatch`]; a provider without discovery leaves the tenant as given.
     pub(crate) async fn resolve_tenant(&self, mut new: NewCustomer) -> Result<NewCustomer, Error> {
         let found = match self.provider().discover_tenant(&new.tenant).await? {
             TenantDiscovery::Found(found) => found,
@@ -19,8 +20,13 @@ impl Ports {
             }
             TenantDiscovery::Unsupported => return Ok(new),
         };
-        new.tenant = new.tenant.with_discovery(found).map_err(|e| {
-            ProviderError::InvalidResponse(format!("tenant discovery for {}: {e}", new.tenant))
+        new.tenant = new.tenant.with_discovery(found).map_err(|e| match e {
+            // The MSP's choice contradicts what the tenant is: the caller's mistake to fix.
+            InputError::CloudMismatch { .. } => Error::from(e),
+            e => {
+                ProviderError::InvalidResponse(format!("tenant discovery for {}: {e}", new.tenant))
+                    .into()
+            }
         })?;
         tracing::debug!(tenant = ?new.tenant, "tenant resolved");
         Ok(new)

@@ -4,6 +4,7 @@
 use time::OffsetDateTime;
 
 use super::certificate::{AppCredential, CredentialExpiry};
+use super::cloud::Cloud;
 use super::ids::{CustomerId, EmailAddress, Method, TenantId};
 use super::invitation::Invitation;
 use super::secret::{AccessToken, Password, RefreshToken};
@@ -161,6 +162,25 @@ impl NewCustomer {
             tenant: TenantId::new(tenant)?,
             admin_email: EmailAddress::new(admin_email)?,
         })
+    }
+
+    /// The customer's tenant is in `cloud`, whatever tenant discovery would assume: its
+    /// discovery and every later request go to that cloud's hosts. For tenants the public
+    /// authority cannot place (a national cloud's); when discovery does name the tenant's
+    /// cloud and it is another, creating the customer fails with
+    /// [`InputError::CloudMismatch`](super::input::InputError::CloudMismatch). Without it the
+    /// cloud is the one discovery finds, else the public cloud.
+    ///
+    /// ```
+    /// use tenant_access::{NewCustomer, model::Cloud};
+    /// let c = NewCustomer::new("army", "army.example.us", "admin@army.example.us")
+    ///     .unwrap()
+    ///     .cloud(Cloud::UsGovL5Dod);
+    /// assert_eq!(c.tenant.cloud(), Cloud::UsGovL5Dod);
+    /// ```
+    pub fn cloud(mut self, cloud: Cloud) -> Self {
+        self.tenant = self.tenant.choosing_cloud(cloud);
+        self
     }
 }
 

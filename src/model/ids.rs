@@ -6,6 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::cloud::Cloud;
 use super::input::InputError;
 use super::tenant::{DiscoveredTenant, is_guid};
 
@@ -132,7 +133,13 @@ impl TryFrom<&str> for CustomerId {
 /// keeps the result here ([`with_discovery`](Self::with_discovery)), so the tenant travels
 /// with its GUID to every check: [`guid`](Self::guid) is what the admin-consent callback's
 /// `tenant`, a token's `tid` and the validating call's tenant are compared with. Two values
-/// are equal when they name the tenant alike and carry the same discovery.
+/// are equal when they name the tenant alike and carry the same discovery and cloud.
+///
+/// The tenant's [`cloud`](Self::cloud) decides where every request for it goes: the cloud
+/// the MSP chose ([`with_cloud`](Self::with_cloud), from
+/// [`NewCustomer::cloud`](crate::NewCustomer::cloud)), else the one discovery found, else
+/// the public cloud. A chosen cloud that discovery contradicts is refused
+/// ([`InputError::CloudMismatch`]): discovery says what the tenant really is.
 ///
 /// ```
 /// use tenant_access::model::{DiscoveredTenant, TenantId};
@@ -151,6 +158,8 @@ pub struct TenantId {
     name: Arc<str>,
     /// What discovery found, once resolved.
     discovered: Option<Arc<DiscoveredTenant>>,
+    /// The cloud the MSP chose, if any (for tenants discovery cannot place).
+    chosen_cloud: Option<Cloud>,
 }
 
 impl TenantId {
@@ -166,6 +175,7 @@ impl TenantId {
             Ok(Self {
                 name: value.into(),
                 discovered: None,
+                chosen_cloud: None,
             })
         } else {
             Err(InputError::Tenant(
@@ -175,7 +185,9 @@ impl TenantId {
     }
 
     /// The same tenant, resolved: it keeps `found` (its GUID and cloud). A tenant given as a
-    /// GUID must be resolved to that GUID.
+    /// GUID must be resolved to that GUID, and a tenant given a cloud
+    /// ([`with_cloud`](Self::with_cloud)) must be found in that cloud when discovery names one
+    /// ([`InputError::CloudMismatch`]).
     pub fn with_discovery(&self, found: DiscoveredTenant) -> Result<Self, InputError> {
         if !is_guid(&found.id) {
             return Err(InputError::Tenant("discovery must name the tenant's GUID"));
@@ -185,10 +197,59 @@ impl TenantId {
                 "was given as a GUID, and discovery named another one",
             ));
         }
+        check_cloud(&self.name, self.chosen_cloud, Some(&found))?;
         Ok(Self {
             name: self.name.clone(),
             discovered: Some(Arc::new(found)),
+            chosen_cloud: self.chosen_cloud,
         })
+    }
+
+    /// The same tenant in the cloud the MSP chose: requests for it go to that cloud's hosts,
+    /// tenant discovery included. For tenants discovery cannot place (a national cloud the
+    /// public authority does not answer for); refused with [`InputError::CloudMismatch`]
+    /// when the tenant was already found in another cloud.
+    ///
+    /// ```
+    /// use tenant_access::model::{Cloud, TenantId};
+    /// let tenant = TenantId::new("contoso.us").unwrap();
+    /// assert_eq!(tenant.cloud(), Cloud::Global);
+    /// let gov = tenant.with_cloud(Cloud::UsGovL4).unwrap();
+    /// assert_eq!((gov.cloud(), gov.chosen_cloud()), (Cloud::UsGovL4, Some(Cloud::UsGovL4)));
+    /// ```
+    pub fn with_cloud(&self, cloud: Cloud) -> Result<Self, InputError> {
+        check_cloud(&self.name, Some(cloud), self.discovered.as_deref())?;
+        Ok(Self {
+            name: self.name.clone(),
+            discovered: self.discovered.clone(),
+            chosen_cloud: Some(cloud),
+        })
+    }
+
+    /// The same tenant in the cloud the MSP chose, without what discovery found if it named
+    /// another cloud: the engine discovers every new customer's tenant again, and refuses
+    /// the mismatch then.
+    pub(crate) fn choosing_cloud(&self, cloud: Cloud) -> Self {
+        let consistent = check_cloud(&self.name, Some(cloud), self.discovered.as_deref()).is_ok();
+        Self {
+            name: self.name.clone(),
+            discovered: self.discovered.clone().filter(|_| consistent),
+            chosen_cloud: Some(cloud),
+        }
+    }
+
+    /// The cloud the tenant's requests go to: the MSP's choice, else the one discovery
+    /// found, else [`Cloud::Global`] (a tenant never resolved, or in a cloud discovery named
+    /// but this crate does not know).
+    pub fn cloud(&self) -> Cloud {
+        self.chosen_cloud
+            .or_else(|| self.discovered.as_deref().and_then(DiscoveredTenant::cloud))
+            .unwrap_or_default()
+    }
+
+    /// The cloud the MSP chose ([`with_cloud`](Self::with_cloud)), if any.
+    pub fn chosen_cloud(&self) -> Option<Cloud> {
+        self.chosen_cloud
     }
 
     /// The tenant as given, as text (lower-case): the GUID or domain requests name.
@@ -241,6 +302,9 @@ impl fmt::Debug for TenantId {
         if let Some(found) = &self.discovered {
             tuple.field(found);
         }
+        if let Some(cloud) = self.chosen_cloud {
+            tuple.field(&cloud);
+        }
         tuple.finish()
     }
 }
@@ -248,6 +312,24 @@ impl fmt::Debug for TenantId {
 impl fmt::Display for TenantId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)
+    }
+}
+
+/// Refuses a chosen cloud that discovery contradicts (both known and different).
+fn check_cloud(
+    tenant: &str,
+    chosen: Option<Cloud>,
+    found: Option<&DiscoveredTenant>,
+) -> Result<(), InputError> {
+    match (chosen, found.and_then(DiscoveredTenant::cloud)) {
+        (Some(chosen), Some(discovered)) if chosen != discovered => {
+            Err(InputError::CloudMismatch {
+                tenant: tenant.to_owned(),
+                chosen,
+                discovered,
+            })
+        }
+        _ => Ok(()),
     }
 }
 

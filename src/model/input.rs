@@ -16,6 +16,21 @@ pub enum InputError {
         "tenant {0} is not known to the identity provider (no tenant has this GUID or verified domain)"
     )]
     UnknownTenant(String),
+    /// The cloud the MSP chose for a new customer
+    /// ([`NewCustomer::cloud`](crate::NewCustomer::cloud)) is not the one tenant discovery
+    /// found the tenant in. Discovery says what the tenant really is; the MSP's choice is for
+    /// tenants discovery cannot place.
+    #[error(
+        "tenant {tenant} was given the {chosen} cloud, but tenant discovery found it in the {discovered} cloud"
+    )]
+    CloudMismatch {
+        /// The tenant as given.
+        tenant: String,
+        /// The cloud the MSP chose.
+        chosen: super::cloud::Cloud,
+        /// The cloud discovery found.
+        discovered: super::cloud::Cloud,
+    },
     /// An email address.
     #[error("email address {0}")]
     Email(&'static str),

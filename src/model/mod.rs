@@ -5,6 +5,7 @@
 
 mod audit;
 mod certificate;
+mod cloud;
 mod customer;
 mod ids;
 mod input;
@@ -19,6 +20,7 @@ pub use certificate::{
     ASSERTION_LIFETIME, ASSERTION_TYPE, AppCredential, ClientCertificate, CredentialExpiry,
     CredentialStatus, ExpiryState, KeyAlgorithm,
 };
+pub use cloud::Cloud;
 pub use customer::*;
 pub use ids::*;
 pub use input::InputError;

@@ -5,6 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use serde::Deserialize;
 
+use super::cloud::Cloud;
 use super::input::InputError;
 
 /// A tenant as its identity provider describes it before anything else happens: its GUID and
@@ -50,6 +51,16 @@ impl DiscoveredTenant {
             msgraph_host: None,
             tenant_region_scope: None,
         })
+    }
+
+    /// The cloud its `cloud_instance_name` and `msgraph_host` name
+    /// ([`Cloud::from_discovery`]); `None` when discovery did not say, or named a cloud this
+    /// crate does not know.
+    pub fn cloud(&self) -> Option<Cloud> {
+        Cloud::from_discovery(
+            self.cloud_instance_name.as_deref()?,
+            self.msgraph_host.as_deref(),
+        )
     }
 }
 

@@ -44,11 +44,12 @@ use crate::model::VerificationStatus;
 use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
 use crate::model::{Actor, AuditEvent};
 use crate::model::{AppCredential, ClientCertificate, CredentialExpiry};
+use crate::model::{
+    Cloud, CustomerId, DiscoveredTenant, EmailAddress, JourneyId, Method, PendingSwitch, TenantId,
+    Version,
+};
 use crate::model::{CodeHash, Delivery, Invitation};
 use crate::model::{Credentials, Customer, RefreshLease, TenantInfo, TokenSet, Verification};
-use crate::model::{
-    CustomerId, DiscoveredTenant, EmailAddress, JourneyId, Method, PendingSwitch, TenantId, Version,
-};
 use crate::model::{PkceVerifier, SignInState};
 use crate::ports::Record;
 use crate::seal::Sealer;
@@ -284,6 +285,10 @@ fn encode_facts(c: &Customer, secrets: &mut SecretsV1) -> FactsV1 {
             msgraph_host: d.msgraph_host.clone(),
             tenant_region_scope: d.tenant_region_scope.clone(),
         }),
+        tenant_cloud: c
+            .tenant
+            .chosen_cloud()
+            .map(|cloud| cloud.as_str().to_owned()),
         admin_email: c.admin_email.as_str().to_owned(),
         method: c.method.as_str().to_owned(),
         created_at: Ts(c.created_at),
@@ -370,7 +375,7 @@ fn decode_facts(f: FactsV1, secrets: &mut SecretsV1) -> Result<Customer, StoreEr
     let input = |e: crate::error::InputError| corrupt(e.to_string());
     let customer = Customer {
         id: CustomerId::new(f.id).map_err(input)?,
-        tenant: decode_tenant(f.tenant, f.tenant_discovery).map_err(input)?,
+        tenant: decode_tenant(f.tenant, f.tenant_discovery, f.tenant_cloud.as_deref())?,
         admin_email: EmailAddress::new(f.admin_email).map_err(input)?,
         method: Method::parse(&f.method).ok_or_else(|| corrupt("unknown method".into()))?,
         created_at: f.created_at.0,
@@ -475,16 +480,24 @@ fn decode_facts(f: FactsV1, secrets: &mut SecretsV1) -> Result<Customer, StoreEr
 fn decode_tenant(
     tenant: String,
     discovery: Option<DiscoveryV1>,
-) -> Result<TenantId, crate::error::InputError> {
-    let tenant = TenantId::new(tenant)?;
+    cloud: Option<&str>,
+) -> Result<TenantId, StoreError> {
+    let input = |e: crate::error::InputError| corrupt(e.to_string());
+    let mut tenant = TenantId::new(tenant).map_err(input)?;
+    // The MSP's chosen cloud first, so a body whose discovery contradicts it is refused
+    // as it was when the customer was created.
+    if let Some(name) = cloud {
+        let cloud = Cloud::parse(name).ok_or_else(|| corrupt(format!("unknown cloud {name:?}")))?;
+        tenant = tenant.with_cloud(cloud).map_err(input)?;
+    }
     let Some(d) = discovery else {
         return Ok(tenant);
     };
-    let mut found = DiscoveredTenant::new(d.id)?;
+    let mut found = DiscoveredTenant::new(d.id).map_err(input)?;
     found.cloud_instance_name = d.cloud_instance_name;
     found.msgraph_host = d.msgraph_host;
     found.tenant_region_scope = d.tenant_region_scope;
-    tenant.with_discovery(found)
+    tenant.with_discovery(found).map_err(input)
 }
 
 fn encode_stage(stage: &Stage, secrets: &mut SecretsV1) -> Result<StageV1, StoreError> {
@@ -722,6 +735,10 @@ struct FactsV1 {
     /// What tenant discovery found; absent in bodies written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tenant_discovery: Option<DiscoveryV1>,
+    /// The cloud the MSP chose for the tenant ([`Cloud::as_str`]); absent when none was
+    /// chosen, and in bodies written before clouds existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant_cloud: Option<String>,
     admin_email: String,
     method: String,
     created_at: Ts,
@@ -994,6 +1011,54 @@ mod tests {
                 blob[i] ^= 1 + (next() % 255) as u8;
                 assert!(decode("fz", 1, &row.body, &blob, &sealer).is_err());
             }
+        }
+    }
+
+    #[test]
+    fn a_chosen_cloud_round_trips_and_bodies_without_one_still_decode() {
+        let sealer = Sealer::new(Keyring::new(SealingKey::new("k", [3; 32]).unwrap()));
+        // Without a chosen cloud the body has no `tenant_cloud`: the shape every body written
+        // before clouds existed has, and it decodes to the discovered (or public) cloud.
+        let plain = testdata::record("old", StageKind::Validated, 1);
+        let row = encode(&plain, &sealer).unwrap();
+        assert!(!row.body.contains("tenant_cloud"), "{}", row.body);
+        let back = decode(&row.customer_id, 1, &row.body, &row.secrets, &sealer).unwrap();
+        assert_eq!(back.customer.tenant.chosen_cloud(), None);
+        assert_eq!(back.customer.tenant, plain.customer.tenant);
+
+        let mut gov = testdata::record("gov", StageKind::Validated, 0);
+        gov.customer.tenant = gov.customer.tenant.with_cloud(Cloud::UsGovL5Dod).unwrap();
+        let row = encode(&gov, &sealer).unwrap();
+        assert!(
+            row.body.contains(r#""tenant_cloud":"usgov-l5-dod""#),
+            "{}",
+            row.body
+        );
+        let back = decode(&row.customer_id, 1, &row.body, &row.secrets, &sealer).unwrap();
+        assert_eq!(back.customer.tenant.cloud(), Cloud::UsGovL5Dod);
+        assert_eq!(testdata::fingerprint(&back), testdata::fingerprint(&gov));
+    }
+
+    #[test]
+    fn a_stored_cloud_that_is_unknown_or_contradicts_discovery_is_corrupt() {
+        let gov_discovery = || DiscoveryV1 {
+            id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
+            cloud_instance_name: Some("microsoftonline.us".into()),
+            msgraph_host: Some("graph.microsoft.us".into()),
+            tenant_region_scope: None,
+        };
+        let tenant = decode_tenant("c.us".into(), Some(gov_discovery()), Some("usgov-l4")).unwrap();
+        assert_eq!(tenant.cloud(), Cloud::UsGovL4);
+        let tenant = decode_tenant("c.us".into(), Some(gov_discovery()), None).unwrap();
+        assert_eq!(
+            (tenant.cloud(), tenant.chosen_cloud()),
+            (Cloud::UsGovL4, None)
+        );
+        for cloud in ["mars", "china"] {
+            assert!(matches!(
+                decode_tenant("c.us".into(), Some(gov_discovery()), Some(cloud)),
+                Err(StoreError::Corrupt(_))
+            ));
         }
     }
 

@@ -1,5 +1,11 @@
 //! What an [`EntraProvider`](super::EntraProvider) talks to and as whom: the authority and
 //! Graph hosts, the MSP's application, its scopes, and the HTTP settings.
+//!
+//! An [`EntraConfig`] made with [`EntraConfig::new`] is the MSP's application in the public
+//! cloud ([`Cloud::Global`](crate::model::Cloud::Global)): [`authority`](EntraConfig::authority),
+//! [`graph`](EntraConfig::graph), [`client_secret`](EntraConfig::client_secret) and the scopes
+//! are that cloud's. The application's registrations in national clouds are added with
+//! [`EntraConfig::cloud_registration`] (see `cloud.rs`).
 
 use oauth2::{ClientId, Scope};
 use url::Url;
@@ -31,6 +37,8 @@ pub struct EntraConfig {
     pub(super) timeout: std::time::Duration,
     pub(super) user_agent: String,
     pub(super) retry: RetryPolicy,
+    /// The application's registrations in the national clouds (`cloud.rs`).
+    pub(super) clouds: Vec<(crate::model::Cloud, super::cloud::CloudRegistration)>,
 }
 
 impl std::fmt::Debug for EntraConfig {
@@ -46,11 +54,12 @@ impl std::fmt::Debug for EntraConfig {
             .field("timeout", &self.timeout)
             .field("user_agent", &self.user_agent)
             .field("retry", &self.retry)
+            .field("clouds", &self.clouds)
             .finish()
     }
 }
 
-fn host_url(text: &str) -> Result<Url, ProviderError> {
+pub(super) fn host_url(text: &str) -> Result<Url, ProviderError> {
     let bad = |why: String| {
         ProviderError::Misconfigured(ProviderDetail::new(
             "invalid_host",
@@ -92,6 +101,7 @@ impl EntraConfig {
             timeout: std::time::Duration::from_secs(30),
             user_agent: concat!("tenant-access/", env!("CARGO_PKG_VERSION")).to_owned(),
             retry: RetryPolicy::default(),
+            clouds: Vec::new(),
         }
     }
 

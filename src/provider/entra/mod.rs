@@ -16,8 +16,24 @@
 //!   [`ProviderError::InvalidResponse`].
 //! * Both hosts may point at `http://127.0.0.1:PORT` (a test server such as FakeEntra).
 //!
+//! # National clouds
+//!
+//! A tenant lives in one [`Cloud`]: the public one, US Government L4 (GCC High) or L5 (DoD),
+//! or China (21Vianet). Each has its own authority and Graph host, its own Graph resource in
+//! the `/.default` scopes, and its own registration of the MSP's application. Every request
+//! for a [`Target`] goes to its tenant's cloud ([`TenantId::cloud`]: the cloud the MSP chose,
+//! else the one tenant discovery found, else the public cloud), with that cloud's client id,
+//! secret, hosts and scopes ([`EntraConfig::for_cloud`]): device codes and their polls, every
+//! token grant, refreshes, the admin-consent and sign-in URLs, code redemption and the Graph
+//! validation. A tenant in a cloud the application is not registered in
+//! ([`EntraConfig::cloud_registration`]) is [`ProviderError::Misconfigured`] before any request.
+//! Tenant discovery starts at the public cloud's authority, which answers for a national
+//! cloud's tenant with that cloud's `cloud_instance_name` (that is how the cloud is learnt),
+//! unless the tenant's cloud is already known (the MSP chose it): then it asks that cloud.
+//!
 //! The token requests, client authentication and retries are the shared OAuth layer's; this
-//! module says what is Entra's own: `config` (authority, Graph host, scopes), `codes` (how
+//! module says what is Entra's own: `config` (authority, Graph host, scopes), `cloud` (the
+//! national clouds' registrations), `codes` (how
 //! AADSTS codes read) and `graph` (validation through Graph, the `tid` of a token).
 //!
 //! ```
@@ -41,12 +57,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use url::Url;
 
+mod cloud;
 mod codes;
 mod config;
 mod discovery;
 mod graph;
 
 pub use super::oauth::{DEFAULT_CALL_DEADLINE, MAX_BODY_BYTES, RetryPolicy};
+pub use cloud::CloudRegistration;
 pub use config::{DEFAULT_AUTHORITY, DEFAULT_GRAPH, EntraConfig, GRAPH_RESOURCE};
 pub use graph::token_tenant;
 
@@ -54,7 +72,7 @@ use super::oauth::{self, Client, Credential, HttpClient, TokenEndpoint};
 use crate::error::ProviderError;
 use crate::model::Scopes;
 use crate::model::{AccessToken, AppCredential, ConsentState, DeviceCode, Password, RefreshToken};
-use crate::model::{CredentialExpiry, TenantId, TenantInfo};
+use crate::model::{Cloud, CredentialExpiry, TenantId, TenantInfo};
 use crate::ports::Clock;
 use crate::ports::{
     AdminConsentRequest, AuthorizationRequest, CodeRedemption, ConsentCallback,
@@ -69,7 +87,16 @@ use graph::{application_url, graph_error, parse_application_credentials, parse_o
 pub struct EntraProvider {
     config: Arc<EntraConfig>,
     http: HttpClient,
-    /// Graph's `/v1.0/organization`, built once.
+    /// What each registered cloud's requests use, the public cloud's first; built once.
+    sites: Arc<[Site]>,
+}
+
+/// One registered cloud, as its requests see it.
+struct Site {
+    cloud: Cloud,
+    /// The configuration for the cloud ([`EntraConfig::for_cloud`]).
+    config: EntraConfig,
+    /// Graph's `/v1.0/organization` in the cloud.
     organization: Url,
 }
 
@@ -91,13 +118,40 @@ impl EntraProvider {
             config.retry.clone(),
             "Entra ID",
         )?;
-        let mut organization = config.graph.clone();
-        organization.set_path("/v1.0/organization");
+        let sites = config
+            .registered_clouds()
+            .into_iter()
+            .map(|cloud| {
+                let config = config.for_cloud(cloud)?;
+                let mut organization = config.graph.clone();
+                organization.set_path("/v1.0/organization");
+                Ok(Site {
+                    cloud,
+                    config,
+                    organization,
+                })
+            })
+            .collect::<Result<_, ProviderError>>()?;
         Ok(Self {
             config: Arc::new(config),
             http,
-            organization,
+            sites,
         })
+    }
+
+    /// Where requests for `tenant` go: its cloud's site, or
+    /// [`ProviderError::Misconfigured`] when the application is not registered there.
+    fn site(&self, tenant: &TenantId) -> Result<&Site, ProviderError> {
+        let cloud = tenant.cloud();
+        match self.sites.iter().find(|site| site.cloud == cloud) {
+            Some(site) => Ok(site),
+            None => Err(cloud::unregistered(cloud)),
+        }
+    }
+
+    /// The configuration requests for `target` use (its tenant's cloud's).
+    fn config_for(&self, target: &Target) -> Result<&EntraConfig, ProviderError> {
+        Ok(&self.site(&target.tenant)?.config)
     }
 
     /// The same provider waiting between retries on `clock`, whatever clock it had.
@@ -169,7 +223,10 @@ impl IdentityProvider for EntraProvider {
     /// `invalid_tenant` (AADSTS90002) is [`TenantDiscovery::Unknown`]. Transient faults are
     /// retried within the call's deadline, as for every other request.
     async fn discover_tenant(&self, tenant: &TenantId) -> Result<TenantDiscovery, ProviderError> {
-        let url = self.config.openid_configuration_url(tenant.as_str());
+        let url = self
+            .site(tenant)?
+            .config
+            .openid_configuration_url(tenant.as_str());
         let answer = self.http.get(&url, None).await?;
         discovery::read_discovery(answer.status, &answer.body)
     }
@@ -178,9 +235,10 @@ impl IdentityProvider for EntraProvider {
         &self,
         target: &Target,
     ) -> Result<DeviceAuthorization, ProviderError> {
-        let url = self.config.device_url(target.tenant.as_str());
-        let scope = self.config.scope_param();
-        let client = self.config.public_client();
+        let config = self.config_for(target)?;
+        let url = config.device_url(target.tenant.as_str());
+        let scope = config.scope_param();
+        let client = config.public_client();
         oauth::device_authorization(&self.http, &url, client, &scope, DIALECT).await
     }
 
@@ -189,8 +247,9 @@ impl IdentityProvider for EntraProvider {
         target: &Target,
         device_code: &DeviceCode,
     ) -> Result<DevicePoll, ProviderError> {
-        let url = self.config.token_url(target.tenant.as_str());
-        self.token_endpoint(&url, self.config.public_client())
+        let config = self.config_for(target)?;
+        let url = config.token_url(target.tenant.as_str());
+        self.token_endpoint(&url, config.public_client())
             .poll_device_code(device_code)
             .await
     }
@@ -201,9 +260,10 @@ impl IdentityProvider for EntraProvider {
         username: &str,
         password: &Password,
     ) -> Result<TokenResponse, ProviderError> {
-        let url = self.config.token_url(target.tenant.as_str());
-        let scope = self.config.scope_param();
-        self.token_endpoint(&url, self.config.confidential_client())
+        let config = self.config_for(target)?;
+        let url = config.token_url(target.tenant.as_str());
+        let scope = config.scope_param();
+        self.token_endpoint(&url, config.confidential_client())
             .password(&scope, username, password)
             .await
     }
@@ -214,8 +274,9 @@ impl IdentityProvider for EntraProvider {
         client_id: &str,
         credential: &AppCredential,
     ) -> Result<TokenResponse, ProviderError> {
-        let url = self.config.token_url(target.tenant.as_str());
-        let scope = self.config.default_scope();
+        let config = self.config_for(target)?;
+        let url = config.token_url(target.tenant.as_str());
+        let scope = config.default_scope();
         let client = Client {
             id: client_id,
             credential: Credential::of_app(credential, Credential::SecretPost),
@@ -230,27 +291,36 @@ impl IdentityProvider for EntraProvider {
         target: &Target,
         refresh_token: &RefreshToken,
     ) -> Result<TokenResponse, ProviderError> {
-        let url = self.config.token_url(target.tenant.as_str());
-        let scope = self.config.scope_param();
-        self.token_endpoint(&url, self.config.confidential_client())
+        let config = self.config_for(target)?;
+        let url = config.token_url(target.tenant.as_str());
+        let scope = config.scope_param();
+        self.token_endpoint(&url, config.confidential_client())
             .refresh(refresh_token, Some(&scope))
             .await
     }
 
     /// A refresh-token grant with `scope` set to `scopes` plus `offline_access`: Entra ID
-    /// issues an access token for that resource and a new refresh token.
+    /// issues an access token for that resource and a new refresh token. Microsoft Graph
+    /// scopes (`https://graph.microsoft.com/…`) are sent naming the tenant's cloud's Graph;
+    /// other resources' scopes (Azure Resource Manager's, say) are sent as given, so the
+    /// caller names the national cloud's resource for a national cloud's tenant.
     async fn refresh_for_scopes(
         &self,
         target: &Target,
         refresh_token: &RefreshToken,
         scopes: &Scopes,
     ) -> Result<TokenResponse, ProviderError> {
-        let mut scope = scopes.as_str().to_owned();
+        let config = self.config_for(target)?;
+        // Graph scopes name the tenant's cloud's Graph; other resources are the caller's.
+        let mut scope = (scopes.iter())
+            .map(|s| config.in_cloud(s))
+            .collect::<Vec<_>>()
+            .join(" ");
         if !scopes.iter().any(|s| s == "offline_access") {
             scope.push_str(" offline_access");
         }
-        let url = self.config.token_url(target.tenant.as_str());
-        self.token_endpoint(&url, self.config.confidential_client())
+        let url = config.token_url(target.tenant.as_str());
+        self.token_endpoint(&url, config.confidential_client())
             .refresh(refresh_token, Some(&scope))
             .await
     }
@@ -260,11 +330,19 @@ impl IdentityProvider for EntraProvider {
         target: &Target,
         request: &AdminConsentRequest,
     ) -> Result<Url, ProviderError> {
+        let config = self.config_for(target)?;
+        // The MSP's own application is registered anew in each cloud: consent goes to its
+        // registration in the tenant's cloud. Any other application is the caller's to name.
+        let client_id = if request.client_id == self.config.client_id() {
+            config.client_id()
+        } else {
+            &request.client_id
+        };
         admin_consent_url(
-            &self.config.authority,
+            &config.authority,
             target.tenant.as_str(),
-            &request.client_id,
-            &self.config.default_scope(),
+            client_id,
+            &config.default_scope(),
             &request.redirect_uri,
             &request.state,
         )
@@ -288,15 +366,16 @@ impl IdentityProvider for EntraProvider {
         target: &Target,
         request: &AuthorizationRequest,
     ) -> Result<Url, ProviderError> {
-        let mut url = self.config.authorize_url(target.tenant.as_str());
+        let config = self.config_for(target)?;
+        let mut url = config.authorize_url(target.tenant.as_str());
         {
             let mut pairs = url.query_pairs_mut();
             pairs
-                .append_pair("client_id", self.config.client_id())
+                .append_pair("client_id", config.client_id())
                 .append_pair("response_type", "code")
                 .append_pair("redirect_uri", request.redirect_uri.as_str())
                 .append_pair("response_mode", "query")
-                .append_pair("scope", &self.config.scope_param())
+                .append_pair("scope", &config.scope_param())
                 .append_pair("state", request.state.expose_secret())
                 .append_pair("code_challenge", &request.code_challenge)
                 .append_pair("code_challenge_method", "S256");
@@ -316,9 +395,10 @@ impl IdentityProvider for EntraProvider {
         target: &Target,
         redemption: CodeRedemption<'_>,
     ) -> Result<TokenResponse, ProviderError> {
-        let url = self.config.token_url(target.tenant.as_str());
-        let scope = self.config.scope_param();
-        self.token_endpoint(&url, self.config.confidential_client())
+        let config = self.config_for(target)?;
+        let url = config.token_url(target.tenant.as_str());
+        let scope = config.scope_param();
+        self.token_endpoint(&url, config.confidential_client())
             .authorization_code_for(
                 redemption.code.expose_secret(),
                 redemption.redirect_uri,
@@ -337,21 +417,24 @@ impl IdentityProvider for EntraProvider {
     /// tenant) is [`ProviderError::Other`] with Graph's code.
     async fn app_credential_expiry(
         &self,
-        _target: &Target,
+        target: &Target,
         access_token: &AccessToken,
         client_id: &str,
     ) -> Result<Vec<CredentialExpiry>, ProviderError> {
-        let url = application_url(&self.config.graph, client_id)?;
+        // The application's record lives in the Graph of the tenant's cloud.
+        let url = application_url(&self.config_for(target)?.graph, client_id)?;
         let answer = self.graph_get(&url, access_token).await?;
         parse_application_credentials(&answer.body)
     }
 
     async fn validate(
         &self,
-        _target: &Target,
+        target: &Target,
         access_token: &AccessToken,
     ) -> Result<TenantInfo, ProviderError> {
-        let answer = self.graph_get(&self.organization, access_token).await?;
+        // Graph of the tenant's cloud: a token of one cloud means nothing to another's Graph.
+        let url = &self.site(&target.tenant)?.organization;
+        let answer = self.graph_get(url, access_token).await?;
         // Graph answers for the tenant the token was issued in (its `tid`), so the answer is
         // the proof; the caller checks it is the invited tenant. Decoding the token's claims
         // here too would prove nothing more and cost a base64 and JSON pass on every

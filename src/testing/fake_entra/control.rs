@@ -16,9 +16,9 @@ use super::state::{
     App, Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault, State, Tenant, User, lock,
 };
 use crate::error::ProviderError;
-use crate::model::{ClientCertificate, ClientSecret};
+use crate::model::{ClientCertificate, ClientSecret, Cloud};
 use crate::ports::{Clock, SystemClock};
-use crate::provider::entra::{EntraConfig, EntraProvider, GRAPH_RESOURCE, RetryPolicy};
+use crate::provider::entra::{CloudRegistration, EntraConfig, EntraProvider, RetryPolicy};
 
 /// The MSP application's client id FakeEntra knows unless told another.
 pub const DEFAULT_CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
@@ -45,6 +45,7 @@ pub enum SignIn {
 #[derive(Debug)]
 pub struct FakeEntraBuilder {
     clock: Arc<dyn Clock>,
+    cloud: Cloud,
     client_id: String,
     client_secret: Option<String>,
     client_secret_expires_at: Option<time::OffsetDateTime>,
@@ -57,6 +58,15 @@ impl FakeEntraBuilder {
     /// The clock expiry follows (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The cloud it plays (default [`Cloud::Global`]): its tenant discovery names that
+    /// cloud, its tokens are for that cloud's Microsoft Graph, and requests whose scopes name
+    /// another cloud's Graph are refused (HTTP 400 `invalid_resource`, AADSTS500011). Point
+    /// a [`CloudRegistration`] at it with [`FakeEntra::cloud_registration`].
+    pub fn cloud(mut self, cloud: Cloud) -> Self {
+        self.cloud = cloud;
         self
     }
 
@@ -113,6 +123,8 @@ impl FakeEntraBuilder {
         let addr: SocketAddr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State {
             clock: self.clock.clone(),
+            cloud: self.cloud,
+            tenant_counts: HashMap::new(),
             client_id: self.client_id,
             client_secret: self.client_secret,
             client_secret_expires_at: self.client_secret_expires_at,
@@ -199,6 +211,7 @@ impl FakeEntra {
     pub fn builder() -> FakeEntraBuilder {
         FakeEntraBuilder {
             clock: Arc::new(SystemClock),
+            cloud: Cloud::Global,
             client_id: DEFAULT_CLIENT_ID.to_owned(),
             client_secret: None,
             client_secret_expires_at: None,
@@ -241,6 +254,26 @@ impl FakeEntra {
             (Some(secret), _) => config.client_secret(ClientSecret::new(secret)),
             (None, Some(certificate)) => config.client_certificate(certificate),
             (None, None) => config,
+        }
+    }
+
+    /// The cloud it plays ([`FakeEntraBuilder::cloud`]).
+    pub fn cloud(&self) -> Cloud {
+        self.lock().cloud
+    }
+
+    /// The MSP application's registration in the cloud this server plays, with both hosts
+    /// pointing here (and its secret, when it has one): for
+    /// [`EntraConfig::cloud_registration`], so a national cloud's tenants are served here.
+    pub fn cloud_registration(&self) -> CloudRegistration {
+        let secret = self.lock().client_secret.clone();
+        let registration = CloudRegistration::new(self.client_id())
+            .authority(self.url.as_str())
+            .and_then(|r| r.graph(self.url.as_str()))
+            .expect("a loopback URL is a valid host");
+        match secret {
+            Some(secret) => registration.client_secret(ClientSecret::new(secret)),
+            None => registration,
         }
     }
 
@@ -565,7 +598,7 @@ impl FakeEntra {
         let tenant = s.tenant(tenant)?;
         tenant.consented.insert(client_id.clone());
         let tenant_id = tenant.id.clone();
-        let scope = format!("{GRAPH_RESOURCE}/.default offline_access");
+        let scope = format!("{}/.default offline_access", s.cloud.graph_resource());
         let body = s.issue(&tenant_id, &client_id, &scope, false);
         let expires_in = s.access_token_lifetime(&tenant_id);
         let text = |name: &str| body[name].as_str().map(str::to_owned);
@@ -580,6 +613,20 @@ impl FakeEntra {
     /// How many requests of this kind arrived (faulted ones included).
     pub fn requests(&self, request: FakeRequest) -> u64 {
         self.lock().counts.get(&request).copied().unwrap_or(0)
+    }
+
+    /// How many requests of this kind named `tenant` (a GUID or domain, counted as its GUID):
+    /// in their path, or for Graph, in their token. Requests for a tenant other tenants'
+    /// tokens claim are counted for the token's tenant.
+    pub fn requests_for(&self, tenant: &str, request: FakeRequest) -> u64 {
+        let id = super::state::tenant_guid(&tenant.trim().to_ascii_lowercase());
+        let s = self.lock();
+        s.tenant_counts.get(&(id, request)).copied().unwrap_or(0)
+    }
+
+    /// How many requests of any kind arrived (faulted ones included).
+    pub fn total_requests(&self) -> u64 {
+        self.lock().counts.values().sum()
     }
 
     /// When each request of this kind arrived (faulted ones included), on FakeEntra's

@@ -14,6 +14,14 @@
 //! it answers 400 `invalid_tenant` (AADSTS90002). Expiry follows the [`Clock`](crate::ports::Clock) it is given, so a
 //! [`ManualClock`](crate::testing::ManualClock) drives it without sleeping.
 //!
+//! It plays one [`Cloud`](crate::model::Cloud) ([`FakeEntraBuilder::cloud`], default the
+//! public one): its tenant discovery names that cloud, its tokens are for that cloud's Graph,
+//! and scopes naming another cloud's Graph are refused (AADSTS500011). A tenant's
+//! [`Scenario::cloud`] makes discovery place it in another cloud, as the public authority does
+//! for a US Government tenant; [`FakeEntra::cloud_registration`] points the MSP's registration
+//! for that cloud at another FakeEntra, and [`FakeEntra::requests_for`] tells where each
+//! tenant's requests went.
+//!
 //! The browser sign-in (authorization code with PKCE) has a real page a browser, or a test
 //! posting its form, can drive; [`Scenario::sign_in`] makes it answer at once instead. Only
 //! the redirect URIs registered with

@@ -20,6 +20,7 @@ use super::state::{
     Access, DEVICE_CODE_LIFETIME, Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault,
     REFRESH_INACTIVITY, Shared, State, lock,
 };
+use crate::model::Cloud;
 
 /// The router of every served endpoint, on `state`.
 pub(super) fn router(state: Shared) -> Router {
@@ -98,9 +99,24 @@ fn unknown_tenant(now: OffsetDateTime, name: &str) -> Response {
     )
 }
 
+/// Entra's answer for a scope naming a resource this cloud does not have (another cloud's
+/// Microsoft Graph): 400 `invalid_resource`, AADSTS500011.
+fn unknown_resource(now: OffsetDateTime, scope: &str) -> Response {
+    oauth_error(
+        now,
+        StatusCode::BAD_REQUEST,
+        "invalid_resource",
+        Some(500011),
+        &format!(
+            "The resource principal named {scope} was not found in the tenant. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+        ),
+        None,
+    )
+}
+
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`: the tenant's anonymous OpenID
 /// configuration (tenant discovery), its issuer naming the tenant GUID, with the cloud facts
-/// of the public cloud. Endpoints point at this server.
+/// of the tenant's cloud (its scenario's, else the server's). Endpoints point at this server.
 async fn openid_configuration(
     AxumState(state): AxumState<Shared>,
     Path(name): Path<String>,
@@ -108,12 +124,21 @@ async fn openid_configuration(
 ) -> Response {
     let mut s = lock(&state);
     s.count(FakeRequest::OpenIdConfiguration);
+    s.count_for(&name, FakeRequest::OpenIdConfiguration);
     if let Some(fault) = fault(&mut s, FakeEndpoint::OpenIdConfiguration) {
         return fault;
     }
     let now = s.now();
+    let server_cloud = s.cloud;
     let Some(tenant) = s.tenant(&name) else {
         return unknown_tenant(now, &name);
+    };
+    // Any authority answers discovery for any cloud's tenant with that tenant's cloud.
+    let cloud = tenant.scenario.cloud.unwrap_or(server_cloud);
+    let region = match cloud {
+        Cloud::UsGovL4 | Cloud::UsGovL5Dod => "USGov",
+        Cloud::China => "AS",
+        _ => "NA",
     };
     let base = format!("http://{}/{}", host(&headers), tenant.id);
     json_response(
@@ -138,10 +163,10 @@ async fn openid_configuration(
             "end_session_endpoint": format!("{base}/oauth2/v2.0/logout"),
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "tid", "name", "email"],
             "kerberos_endpoint": format!("{base}/kerberos"),
-            "tenant_region_scope": "NA",
-            "cloud_instance_name": "microsoftonline.com",
+            "tenant_region_scope": region,
+            "cloud_instance_name": cloud.cloud_instance_name(),
             "cloud_graph_host_name": "graph.windows.net",
-            "msgraph_host": "graph.microsoft.com",
+            "msgraph_host": cloud.graph_host(),
             "rbac_url": "https://pas.windows.net",
         }),
     )
@@ -155,6 +180,7 @@ async fn devicecode(
     hold_back(&state, &tenant).await;
     let mut s = lock(&state);
     s.count(FakeRequest::DeviceAuthorization);
+    s.count_for(&tenant, FakeRequest::DeviceAuthorization);
     if let Some(fault) = fault(&mut s, FakeEndpoint::DeviceCode) {
         return fault;
     }
@@ -174,6 +200,9 @@ async fn devicecode(
             None,
         );
     };
+    if let Some(foreign) = s.foreign_graph_scope(&scope) {
+        return unknown_resource(now, foreign);
+    }
     let Some((tenant, one_click)) = s
         .tenant(&tenant)
         .map(|t| (t.id.clone(), t.scenario.verification_uri_complete))
@@ -248,6 +277,7 @@ async fn token(
     };
     if let Some(request) = counted {
         s.count(request);
+        s.count_for(&tenant, request);
     }
     if let Some(fault) = fault(&mut s, FakeEndpoint::Token) {
         return fault;
@@ -279,6 +309,9 @@ async fn token(
         Ok(proof) => proof,
         Err(refused) => return *refused,
     };
+    if let Some(foreign) = s.foreign_graph_scope(&field("scope")) {
+        return unknown_resource(now, foreign);
+    }
     let msp_grant = matches!(
         counted,
         Some(FakeRequest::Password | FakeRequest::Refresh | FakeRequest::AuthorizationCode)
@@ -630,8 +663,15 @@ async fn adminconsent(
 ) -> Response {
     let mut s = lock(&state);
     s.count(FakeRequest::AdminConsent);
+    s.count_for(&name, FakeRequest::AdminConsent);
     let now = s.now();
     let fields = form(query.unwrap_or_default().as_bytes());
+    if let Some(foreign) = fields
+        .get("scope")
+        .and_then(|scope| s.foreign_graph_scope(scope))
+    {
+        return unknown_resource(now, foreign);
+    }
     for required in ["client_id", "scope", "redirect_uri"] {
         if fields.get(required).is_none_or(|v| v.is_empty()) {
             return oauth_error(
@@ -837,6 +877,16 @@ async fn organization(AxumState(state): AxumState<Shared>, headers: HeaderMap) -
         return fault;
     }
     let now = s.now();
+    // Graph's path names no tenant: the request is counted for its token's.
+    let owner = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|token| s.access.get(token))
+        .map(|a| a.tenant.clone());
+    if let Some(owner) = owner {
+        s.count_for(&owner, FakeRequest::Organization);
+    }
     let access = match bearer(&s, now, &headers) {
         Ok(access) => access,
         Err(refused) => return *refused,

@@ -54,6 +54,10 @@ pub struct Scenario {
     /// `invalid_grant` AADSTS53003. Whether real Entra ends such a poll this way or in
     /// `expired_token` is uncertain (entra-wire.md); this is what is modelled.
     pub device_code_blocked: bool,
+    /// Tenant discovery (the OpenID configuration) says this tenant lives in this cloud
+    /// (its `cloud_instance_name` and `msgraph_host`) instead of the server's own, as the
+    /// public cloud's authority answers for a US Government tenant.
+    pub cloud: Option<crate::model::Cloud>,
 }
 
 /// A choice on the browser sign-in page, scripted with [`Scenario::sign_in`].

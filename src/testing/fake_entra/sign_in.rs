@@ -42,6 +42,7 @@ pub(super) async fn authorize_page(
 ) -> Response {
     let mut s = lock(&state);
     s.count(FakeRequest::Authorize);
+    s.count_for(&tenant, FakeRequest::Authorize);
     let fields = form(query.unwrap_or_default().as_bytes());
     let request = match check(&mut s, &tenant, &fields) {
         Ok(request) => request,
@@ -67,6 +68,7 @@ pub(super) async fn authorize_decide(
 ) -> Response {
     let mut s = lock(&state);
     s.count(FakeRequest::Authorize);
+    s.count_for(&tenant, FakeRequest::Authorize);
     let fields = form(&body);
     let request = match check(&mut s, &tenant, &fields) {
         Ok(request) => request,

@@ -13,9 +13,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::model::ClientCertificate;
+use crate::model::{ClientCertificate, Cloud};
 use crate::ports::Clock;
-use crate::provider::entra::GRAPH_RESOURCE;
 
 /// How long device codes live (Entra: 15 minutes).
 pub const DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -86,6 +85,11 @@ pub enum Fault {
 
 pub(super) struct State {
     pub(super) clock: Arc<dyn Clock>,
+    /// The cloud this server plays: its Graph resource is the only one its scopes may name,
+    /// and the one its tokens are for.
+    pub(super) cloud: Cloud,
+    /// Counted requests per tenant GUID (those whose path or token names a tenant).
+    pub(super) tenant_counts: HashMap<(String, FakeRequest), u64>,
     pub(super) client_id: String,
     /// The MSP application's secret, when it has one: then its password, refresh and
     /// authorization-code grants must carry it.
@@ -264,6 +268,25 @@ impl State {
         self.log.push((request, now));
     }
 
+    /// Counts `request` for the tenant `name` (a GUID or domain) too, whether or not such a
+    /// tenant exists: tests ask where requests went.
+    pub(super) fn count_for(&mut self, name: &str, request: FakeRequest) {
+        let id = tenant_guid(&name.trim().to_ascii_lowercase());
+        *self.tenant_counts.entry((id, request)).or_default() += 1;
+    }
+
+    /// The first scope in `scope` (space separated) naming another cloud's Microsoft Graph
+    /// than this server's: a real authority does not know that resource (AADSTS500011).
+    pub(super) fn foreign_graph_scope<'a>(&self, scope: &'a str) -> Option<&'a str> {
+        scope.split(' ').find(|s| {
+            Cloud::ALL.into_iter().any(|cloud| {
+                cloud != self.cloud
+                    && s.strip_prefix(&cloud.graph_resource())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+        })
+    }
+
     /// The next fault queued for `endpoint`, if any.
     pub(super) fn take_fault(&mut self, endpoint: FakeEndpoint) -> Option<Fault> {
         self.faults.get_mut(&endpoint)?.pop_front()
@@ -298,8 +321,9 @@ impl State {
             .unwrap_or_else(|| tenant.to_owned());
         let tid = tid.as_str();
         let jti = self.random(16);
+        let resource = self.cloud.graph_resource();
         let mut claims = json!({
-            "aud": GRAPH_RESOURCE,
+            "aud": resource,
             "iss": format!("https://sts.windows.net/{tid}/"),
             "iat": now.unix_timestamp(),
             "nbf": now.unix_timestamp(),
@@ -332,10 +356,9 @@ impl State {
             },
         );
         let granted_scope = if app_only {
-            format!("{GRAPH_RESOURCE}/.default")
+            format!("{resource}/.default")
         } else {
-            let mut s =
-                format!("{GRAPH_RESOURCE}/Organization.Read.All {GRAPH_RESOURCE}/User.Read");
+            let mut s = format!("{resource}/Organization.Read.All {resource}/User.Read");
             for extra in ["openid", "profile", "offline_access"] {
                 if scope.split(' ').any(|x| x == extra) {
                     s.push(' ');
