@@ -23,12 +23,12 @@
 mod support;
 
 use support::BoxError;
-use tenant_access::model::{AppCredential, ClientCertificate, ClientSecret, CustomerId, TenantId};
+use tenant_access::model::{ClientCertificate, ClientSecret, CustomerId};
 use tenant_access::ops::StatusRow;
-use tenant_access::provider::{ConsentCallback, IdentityProvider, Target};
+use tenant_access::provider::ConsentCallback;
 use tenant_access::store::Filter;
 use tenant_access::testing::CaptureMailer;
-use tenant_access::{Config, NewCustomer, RefreshOutcome};
+use tenant_access::{Config, NewCustomer, RefreshOutcome, TenantAccess};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -96,20 +96,28 @@ async fn main() -> Result<(), BoxError> {
         "{}",
         StatusRow::table(&ta.status_report(&Filter::all()).await?)
     );
-    with_certificate(&env, &app_id).await
+    with_certificate(&ta, &env, &app_id).await
 }
 
-/// The customer's application by certificate: a client-credentials token signed for with the
-/// certificate's key, validated, and the application's credential end dates from Graph.
-async fn with_certificate(env: &support::Env, app_id: &str) -> Result<(), BoxError> {
+/// The customer's application moves from its secret to a certificate (a method switch): a
+/// client-credentials token signed for with the certificate's key, validated, and the
+/// certificate's end in the status report.
+async fn with_certificate(
+    ta: &TenantAccess,
+    env: &support::Env,
+    app_id: &str,
+) -> Result<(), BoxError> {
     let certificate = match env.fake() {
         Some(fake) => {
             // A test certificate for a fixed test key, made now; the customer uploads it.
             let key = rcgen::KeyPair::from_pem(include_str!(
                 "../tests/fixtures/certificates/rsa-a.key.pem"
             ))?;
-            let cert = rcgen::CertificateParams::new(vec!["portal.example.com".into()])?
-                .self_signed(&key)?;
+            let mut params = rcgen::CertificateParams::new(vec!["portal.example.com".into()])?;
+            // A year, as a customer's certificate would typically run.
+            params.not_before = time::OffsetDateTime::now_utc();
+            params.not_after = params.not_before + time::Duration::days(365);
+            let cert = params.self_signed(&key)?;
             let certificate = ClientCertificate::from_pem(&cert.pem(), &key.serialize_pem())?;
             fake.add_app_certificate(&env.tenant, app_id, &certificate);
             certificate
@@ -136,27 +144,27 @@ async fn with_certificate(env: &support::Env, app_id: &str) -> Result<(), BoxErr
         certificate.thumbprint(),
         certificate.not_after()
     );
-    let target = Target {
-        customer: CustomerId::new("contoso")?,
-        tenant: TenantId::new(env.tenant.as_str())?,
-    };
-    let provider = &env.provider;
-    let token = provider
-        .client_credentials(&target, app_id, &AppCredential::Certificate(certificate))
+    // Switch the customer from its secret to the certificate: the secret serves until the
+    // certificate is validated; then one write replaces it.
+    let contoso = CustomerId::new("contoso")?;
+    let switch = ta
+        .switch_to_app_registration(&contoso, app_id, certificate)
         .await?;
-    let info = provider.validate(&target, &token.access_token).await?;
-    println!("certificate: token validated for tenant {}", info.id);
-    match provider
-        .app_credential_expiry(&target, &token.access_token, app_id)
-        .await
-    {
-        Ok(credentials) => {
-            for c in credentials {
-                println!("  {} {} ends {}", c.kind, c.name, c.expires_at);
-            }
+    let url = switch.stage().admin_consent_url().clone();
+    let token = match env.fake() {
+        Some(fake) => {
+            let landed = fake.admin_consents(&url).await?;
+            ta.complete_consent(&ConsentCallback::from_url(&landed)?)
+                .await?
         }
-        // Without Application.Read.All the end dates cannot be read; the rest worked.
-        Err(e) => println!("  credential end dates not readable: {e}"),
-    }
+        // The application is consented already: the certificate gets a token at once.
+        None => switch.acquire_token(ta).await?,
+    };
+    let connected = support::validate(ta, token).await?;
+    println!(
+        "contoso: {:?} - switched to the certificate",
+        connected.kind()
+    );
+    print!("{}", ta.status_report(&Filter::all()).await?.table());
     Ok(())
 }
