@@ -6,13 +6,15 @@
 //! admin-consent URL, consent, and paste the URL the browser lands on (or press Enter if
 //! consent was granted already).
 //!
-//! Then the same application proves itself with a certificate instead of its secret
-//! (`private_key_jwt`, which Microsoft recommends; secrets expire within 24 months): set
+//! Then the customer switches the same application from its secret to a certificate (a
+//! method switch: the secret serves until the certificate is validated; `private_key_jwt`,
+//! which Microsoft recommends; secrets expire within 24 months): set
 //! `ENTRA_APP_CERTIFICATE_PEM` and `ENTRA_APP_PRIVATE_KEY_PEM` to the paths of the certificate
 //! uploaded to the app registration (*Certificates & secrets*) and of its PKCS#8 private key
 //! (RSA or EC P-256; `-----BEGIN PRIVATE KEY-----`). Without them the certificate part is
-//! skipped. It also reads the application's credential end dates from Graph, which needs
-//! the application permission `Application.Read.All` (or the app owning itself).
+//! skipped. The status table shows each credential's end: a certificate's `notAfter`, or for
+//! the secret the end date Graph names, which needs the application permission
+//! `Application.Read.All` (or the app owning itself).
 //!
 //! Unattended, against an in-process FakeEntra:
 //!
