@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::{AdminState, CustomerForm, Operator, act, engine_for, stage_name};
 use crate::error::Error;
 use crate::journey::AnyOnboarding;
-use crate::model::{ClientSecret, Password};
+use crate::model::{AppCredential, ClientCertificate, ClientSecret, Password};
 use crate::model::{CustomerId, EmailAddress, Method};
 use crate::web::WebError;
 use crate::web::csrf::{CsrfForm, CsrfToken};
@@ -30,6 +30,48 @@ pub(super) struct SwitchForm {
     client_id: String,
     #[serde(default)]
     client_secret: String,
+    /// The secret's end date (`YYYY-MM-DD`), optional.
+    #[serde(default)]
+    secret_expires: String,
+    /// A certificate (PEM) and its PKCS#8 private key (PEM), instead of a secret.
+    #[serde(default)]
+    certificate_pem: String,
+    #[serde(default)]
+    private_key_pem: String,
+}
+
+impl SwitchForm {
+    /// The app registration's credential: the certificate when one is given, else the
+    /// secret (with its end date when given).
+    fn app_credential(&self) -> Result<AppCredential, WebError> {
+        if !self.certificate_pem.trim().is_empty() {
+            if !self.client_secret.is_empty() {
+                return Err(WebError::Input(
+                    "Give a client secret or a certificate, not both.".into(),
+                ));
+            }
+            let certificate =
+                ClientCertificate::from_pem(&self.certificate_pem, &self.private_key_pem)
+                    .map_err(|e| WebError::Input(format!("The {e}.")))?;
+            return Ok(certificate.into());
+        }
+        let secret = ClientSecret::new(self.client_secret.clone());
+        match self.secret_expires.trim() {
+            "" => Ok(AppCredential::secret(secret)),
+            date => {
+                let format = time::macros::format_description!("[year]-[month]-[day]");
+                let day = time::Date::parse(date, &format).map_err(|_| {
+                    WebError::Input(format!(
+                        "The secret's end date {date:?} is not a date (YYYY-MM-DD)."
+                    ))
+                })?;
+                Ok(AppCredential::secret_expiring(
+                    secret,
+                    day.midnight().assume_utc(),
+                ))
+            }
+        }
+    }
 }
 
 /// `POST /admin/switch`: starts switching a customer to another method; the old connection
@@ -66,12 +108,8 @@ pub(super) async fn switch(
                 "switch-consent"
             }
             Some(Method::AppRegistration) => {
-                ta.switch_to_app_registration(
-                    &id,
-                    form.client_id.trim(),
-                    ClientSecret::new(form.client_secret.clone()),
-                )
-                .await?;
+                ta.switch_to_app_registration(&id, form.client_id.trim(), form.app_credential()?)
+                    .await?;
                 "switch-consent"
             }
             _ => return Err(WebError::Input("Choose the method to switch to.".into())),
