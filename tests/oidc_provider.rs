@@ -5,6 +5,11 @@
 //! so. Each test starts its own server on a free port (so control calls never cross tests) and
 //! drives the real `TenantAccess` engine on a `ManualClock`; the only real wait is the one
 //! second a short-lived device code needs to expire on the server.
+//!
+//! The `private_key_jwt` tests (at the end) sign their assertions with a certificate made at
+//! run time for tests/fixtures/certificates/rsa-b.key.pem, whose public key server.mjs
+//! registers for `portal-jwt`; their worlds' clocks start near the wall clock, since the
+//! server checks the assertions' times against its own.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -16,7 +21,9 @@ use std::time::Instant;
 use std::time::Duration;
 use tenant_access::error::{CodeRefusal, Error, FlowError, ProviderError};
 use tenant_access::journey::{Claimed, DeviceCodeIssued, SignInOutcome, TokenAcquired};
-use tenant_access::model::{AuthorizationCode, ClientSecret, ConsentState, DeviceCode};
+use tenant_access::model::{
+    AccessToken, AuthorizationCode, ClientCertificate, ClientSecret, ConsentState, DeviceCode,
+};
 use tenant_access::model::{CustomerId, TenantId};
 use tenant_access::ports::{CodeRedemption, SignInCallback};
 use tenant_access::provider::oidc::{ClientAuth, OidcConfig, OidcProvider, Revocable, Validation};
@@ -29,10 +36,26 @@ use tenant_access::{
     AnyOnboarding, Config, NewCustomer, Onboarding, PollOutcome, RefreshOutcome, TenantAccess,
 };
 use tenant_access::{ports::Clock, testing::ManualClock};
+use time::OffsetDateTime;
 use time::macros::datetime;
 
 const TENANT: &str = "fabrikam.example";
 const REDIRECT: &str = "http://127.0.0.1/callback";
+/// The key whose public half server.mjs registers for `portal-jwt`.
+const RSA_B: &str = include_str!("fixtures/certificates/rsa-b.key.pem");
+/// Another key, which the server does not know.
+const RSA_A: &str = include_str!("fixtures/certificates/rsa-a.key.pem");
+
+/// A self-signed certificate for the PKCS#8 `key`, made now with rcgen (valid for as long as
+/// rcgen's defaults say: 1975 to 4096).
+fn certificate(key: &str) -> ClientCertificate {
+    let pair = rcgen::KeyPair::from_pem(key).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["portal".into()])
+        .unwrap()
+        .self_signed(&pair)
+        .unwrap();
+    ClientCertificate::from_pem(&cert.pem(), &pair.serialize_pem()).unwrap()
+}
 
 fn server_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/oidc-server")
@@ -154,7 +177,12 @@ struct World {
 }
 
 async fn world_with(server: OidcServer, config: OidcConfig) -> World {
-    let clock = ManualClock::new(datetime!(2026-11-23 10:00 UTC));
+    world_at(server, config, datetime!(2026-11-23 10:00 UTC)).await
+}
+
+/// A world whose clock starts at `start`.
+async fn world_at(server: OidcServer, config: OidcConfig, start: OffsetDateTime) -> World {
+    let clock = ManualClock::new(start);
     let provider = OidcProvider::new(config)
         .unwrap()
         .with_clock(Arc::new(clock.clone()));
@@ -198,6 +226,25 @@ async fn basic_world() -> World {
         .redirect_uri(REDIRECT)
         .unwrap();
     world_with(server, config).await
+}
+
+/// The MSP portal as `portal-jwt`, authenticating with a certificate for `key`
+/// (`private_key_jwt`, a fresh assertion per request), validating by introspection and reading
+/// the tenant from the `tenant` claim.
+///
+/// The server checks each assertion's `nbf` and `exp` against its own clock (15 s tolerance),
+/// and the assertions are stamped with this world's clock: it starts a minute before the wall
+/// clock, so the assertions (ten minutes long) stay good while a test moves it on by up to a
+/// minute.
+async fn jwt_world(key: &str) -> World {
+    let server = OidcServer::start();
+    let config = server
+        .config("portal-jwt", ClientAuth::PrivateKeyJwt(certificate(key)))
+        .tenant_claim("tenant")
+        .redirect_uri(REDIRECT)
+        .unwrap();
+    let start = ManualClock::starting_now().now() - Duration::from_secs(60);
+    world_at(server, config, start).await
 }
 
 async fn claimed(w: &World, id: &str, tenant: &str) -> Onboarding<Claimed> {
@@ -871,4 +918,166 @@ async fn browser_sign_in_completes_through_tenant_access_from_the_redirect_alone
         w.ta.complete_sign_in(&callback).await.unwrap_err(),
         Error::Flow(FlowError::SignInStateMismatch)
     ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// private_key_jwt (RFC 7523): the portal's certificate, checked by the real server
+
+#[tokio::test]
+async fn private_key_jwt_device_flow_approved_validated_refreshed_and_revoked() {
+    // Every request below (device authorization, each poll, introspection, refresh,
+    // revocation) is authenticated by its own assertion: oidc-provider refuses a reused one
+    // ("client assertion tokens must only be used once").
+    let w = jwt_world(RSA_B).await;
+    let d = device(&w, "fabrikam", TENANT).await;
+    let PollOutcome::Pending(d) = poll_once(&w, d).await else {
+        panic!("nobody approved yet: authorization_pending")
+    };
+    w.server.approve(d.stage().user_code()).await;
+    let PollOutcome::Authenticated(token) = poll_once(&w, d).await else {
+        panic!("approved")
+    };
+    let tokens = token.customer().token.clone().unwrap();
+    assert!(tokens.refresh_token.is_some(), "offline_access was granted");
+    assert_eq!(tokens.expires_at, w.clock.now() + Duration::from_secs(3600));
+
+    // Introspected by the portal's client: the server's `tenant` claim.
+    let connected = token.validate(&w.ta).await.unwrap();
+    assert_eq!(
+        connected.customer().tenant_info.as_ref().unwrap().id,
+        TENANT
+    );
+
+    // Refreshed (the clock stays put: the assertion is stamped with it).
+    let RefreshOutcome::Refreshed(connected) = connected.refresh(&w.ta).await.unwrap() else {
+        panic!("the refresh token is alive")
+    };
+    let refreshed = connected.customer().token.clone().unwrap();
+    assert_ne!(
+        refreshed.access_token.expose_secret(),
+        tokens.access_token.expose_secret()
+    );
+    let connected = connected.verify(&w.ta).await.unwrap();
+
+    // Revocation (RFC 7009) with the assertion too: the access token no longer introspects
+    // as active, and the revoked refresh token needs re-authentication.
+    let t = target(TENANT);
+    w.provider
+        .revoke(Revocable::Access(&refreshed.access_token))
+        .await
+        .unwrap();
+    let rejected = w
+        .provider
+        .validate(&t, &refreshed.access_token)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&rejected, ProviderError::TokenRejected(d) if d.error == "invalid_token"),
+        "{rejected:?}"
+    );
+    w.provider
+        .revoke(Revocable::Refresh(
+            refreshed.refresh_token.as_ref().unwrap(),
+        ))
+        .await
+        .unwrap();
+    let RefreshOutcome::ReauthRequired(_) = connected.refresh(&w.ta).await.unwrap() else {
+        panic!("the refresh token was revoked")
+    };
+}
+
+#[tokio::test]
+async fn private_key_jwt_app_registration_gets_a_client_credentials_token() {
+    // A customer's app registration with a certificate (here the same registered client):
+    // the client-credentials grant carries an assertion signed with its key.
+    let w = jwt_world(RSA_B).await;
+    let new = NewCustomer::new("fabrikam", TENANT, "it@fabrikam.example").unwrap();
+    let consent =
+        w.ta.connect_app_registration(new, "portal-jwt", certificate(RSA_B))
+            .await
+            .unwrap();
+    let token = consent.acquire_token(&w.ta).await.unwrap();
+    let tokens = token.customer().token.clone().unwrap();
+    assert!(tokens.refresh_token.is_none());
+    let connected = token.validate(&w.ta).await.unwrap();
+    assert_eq!(
+        connected.customer().tenant_info.as_ref().unwrap().id,
+        TENANT
+    );
+    // Renewal is another client-credentials grant, with another assertion.
+    let RefreshOutcome::Refreshed(connected) = connected.refresh(&w.ta).await.unwrap() else {
+        panic!("client credentials renew")
+    };
+    assert_ne!(
+        connected
+            .customer()
+            .token
+            .as_ref()
+            .unwrap()
+            .access_token
+            .expose_secret(),
+        tokens.access_token.expose_secret()
+    );
+
+    // A certificate for a key the server does not know: the customer's credential is wrong,
+    // theirs to fix.
+    let new = NewCustomer::new("litware", TENANT, "it@litware.example").unwrap();
+    let consent =
+        w.ta.connect_app_registration(new, "portal-jwt", certificate(RSA_A))
+            .await
+            .unwrap();
+    let rejected = consent.acquire_token(&w.ta).await.unwrap_err();
+    assert!(
+        matches!(
+            provider_error(rejected.error()),
+            ProviderError::InvalidClientSecret(d) if d.error == "invalid_client"
+        ),
+        "{:?}",
+        rejected.error()
+    );
+}
+
+#[tokio::test]
+async fn private_key_jwt_with_another_key_is_refused_as_misconfigured() {
+    // The MSP's own client signing with a key the server does not have for it: every request
+    // is refused (`invalid_client`), which is the MSP's configuration to fix. The provider
+    // runs on the system clock here.
+    let server = OidcServer::start();
+    let wrong = OidcProvider::new(
+        server.config("portal-jwt", ClientAuth::PrivateKeyJwt(certificate(RSA_A))),
+    )
+    .unwrap();
+    let t = target(TENANT);
+    let refused = wrong.device_authorization(&t).await.unwrap_err();
+    assert!(
+        matches!(&refused, ProviderError::Misconfigured(d) if d.error == "invalid_client"),
+        "{refused:?}"
+    );
+    let refused = wrong
+        .poll_device_code(&t, &DeviceCode::new("no-such-code"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, ProviderError::Misconfigured(d) if d.error == "invalid_client"),
+        "{refused:?}"
+    );
+    let refused = wrong
+        .revoke(Revocable::Access(&AccessToken::new("no-such-token")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, ProviderError::Misconfigured(d) if d.error == "invalid_client"),
+        "{refused:?}"
+    );
+
+    // The right key, at the same server, on the system clock: accepted.
+    let right = OidcProvider::new(
+        server.config("portal-jwt", ClientAuth::PrivateKeyJwt(certificate(RSA_B))),
+    )
+    .unwrap();
+    right.device_authorization(&t).await.unwrap();
+    right
+        .revoke(Revocable::Access(&AccessToken::new("no-such-token")))
+        .await
+        .unwrap();
 }

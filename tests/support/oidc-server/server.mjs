@@ -23,7 +23,11 @@
 //
 // Everything else is oidc-provider's own code: discovery, the token endpoint and its errors
 // (authorization_pending, access_denied, expired_token, invalid_grant), revocation,
-// introspection and userinfo.
+// introspection and userinfo, and client authentication, `private_key_jwt` (RFC 7523)
+// included: the `portal-jwt` client's key is the public half of
+// tests/fixtures/certificates/rsa-b.key.pem.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -39,6 +43,14 @@ const ACCOUNT = 'alice';
 const TENANT = 'fabrikam.example';
 
 const portalGrants = [DEVICE, 'refresh_token', 'authorization_code'];
+
+// The public key of the test key rsa-b as a JWK (createPublicKey derives it from the private
+// key's PEM). Our assertions carry `x5t#S256` and no `kid`: oidc-provider then tries every
+// key of the client's jwks whose kty, alg and use fit (lib/helpers/keystore.js), so none is
+// needed here.
+const rsaB = crypto
+  .createPublicKey(fs.readFileSync(new URL('../../fixtures/certificates/rsa-b.key.pem', import.meta.url)))
+  .export({ format: 'jwk' });
 const clients = [
   // The MSP portal as a confidential client, each auth method.
   {
@@ -56,6 +68,17 @@ const clients = [
     grant_types: portalGrants,
     response_types: ['code'],
     redirect_uris: ['http://127.0.0.1/callback'],
+  },
+  // The MSP portal authenticating with a certificate's key (`private_key_jwt`): every
+  // request carries a fresh assertion signed with rsa-b (PS256). Client credentials too, so
+  // it can stand for a customer's app registration with a certificate.
+  {
+    client_id: 'portal-jwt',
+    token_endpoint_auth_method: 'private_key_jwt',
+    grant_types: [...portalGrants, 'client_credentials'],
+    response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1/callback'],
+    jwks: { keys: [{ ...rsaB, alg: 'PS256', use: 'sig' }] },
   },
   // A public client (no secret): browser sign-in with PKCE alone, and the device flow.
   {
