@@ -487,17 +487,18 @@ async fn status_report_as_csv_and_json() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "customer,admin_email,method,stage,email_sent,device_authenticated,token_created_at,token_expires_at,last_verified_at,last_verification,last_error,switch_method,switch_stage"
+        "customer,admin_email,method,stage,email_sent,device_authenticated,token_created_at,token_expires_at,last_verified_at,last_verification,last_error,switch_method,switch_stage,credential,credential_expires_at,credential_state"
     );
     let contoso = lines.next().unwrap();
     assert!(contoso.starts_with("contoso,admin@contoso.com,device_code,validated,true,true,2026-"));
-    assert!(contoso.ends_with(",ok,,,"), "{contoso}");
+    assert!(contoso.ends_with(",ok,,,,,,"), "{contoso}");
     assert!(lines.next().unwrap().starts_with("\"fab,\"\"rikam\"\"\","));
     let json: serde_json::Value = serde_json::from_str(&StatusRow::json(&rows)).unwrap();
     assert_eq!(json[0]["customer"], "contoso");
     assert_eq!(json[0]["last_verification"], "ok");
     assert_eq!(json[0]["switch_method"], serde_json::Value::Null);
     assert_eq!(json[0]["switch_stage"], serde_json::Value::Null);
+    assert_eq!(json[0]["credential_state"], serde_json::Value::Null);
     assert_eq!(json[1]["token_expires_at"], serde_json::Value::Null);
     assert_eq!(json[1]["stage"], "invited");
     assert!(!csv.contains("mock-at-"));
@@ -529,7 +530,7 @@ async fn status_report_as_csv_and_json() {
     let contoso = csv.lines().nth(1).unwrap();
     assert!(contoso.starts_with("contoso,"), "{contoso}");
     assert!(
-        contoso.ends_with(",ok,,device_code,invitation_sent"),
+        contoso.ends_with(",ok,,device_code,invitation_sent,,,"),
         "{contoso}"
     );
     assert!(!csv.contains("#switch"));

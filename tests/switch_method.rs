@@ -410,17 +410,14 @@ async fn the_status_report_folds_a_pending_switch_into_its_customers_row() {
     assert_eq!(rows[0].switch, pending);
     assert_eq!(rows[1].switch, None);
     let csv = StatusRow::csv(&rows);
-    assert!(
-        csv.lines()
-            .next()
-            .unwrap()
-            .ends_with(",switch_method,switch_stage")
-    );
+    assert!(csv.lines().next().unwrap().ends_with(
+        ",switch_method,switch_stage,credential,credential_expires_at,credential_state"
+    ));
     assert!(
         csv.lines()
             .nth(1)
             .unwrap()
-            .ends_with(",device_code,invitation_sent"),
+            .ends_with(",device_code,invitation_sent,,,"),
         "{csv}"
     );
 

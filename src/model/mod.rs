@@ -22,6 +22,8 @@ pub use certificate::{
 };
 pub use cloud::Cloud;
 pub use customer::*;
+#[cfg(any(feature = "mock", feature = "testing"))]
+pub(crate) use ids::derived_guid;
 pub use ids::*;
 pub use input::InputError;
 pub use invitation::*;

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -210,16 +209,7 @@ pub(super) fn tenant_guid(name: &str) -> String {
     if is_guid(name) {
         return name.to_owned();
     }
-    let h = Sha256::digest(name.as_bytes());
-    let hex: String = h.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    crate::model::derived_guid(name)
 }
 
 fn is_guid(s: &str) -> bool {

@@ -29,7 +29,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 use url::Url;
 
@@ -504,17 +503,7 @@ fn tenant_guid(tenant: &str) -> String {
     if TenantId::new(tenant).is_ok_and(|t| t.is_guid()) {
         return tenant.to_ascii_lowercase();
     }
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let h = Sha256::digest(tenant.as_bytes());
-    let mut guid = String::with_capacity(36);
-    for (i, b) in h.iter().take(16).enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            guid.push('-');
-        }
-        guid.push(HEX[usize::from(b >> 4)] as char);
-        guid.push(HEX[usize::from(b & 0xf)] as char);
-    }
-    guid
+    crate::model::derived_guid(tenant)
 }
 
 fn detail(error: &str, code: u32, text: &str) -> ProviderDetail {
