@@ -554,6 +554,31 @@ impl fmt::Display for Version {
     }
 }
 
+/// 16 bytes as a GUID's text (`8-4-4-4-12` lower-case hex digits).
+pub(crate) fn guid_text(bytes: &[u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut guid = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            guid.push('-');
+        }
+        guid.push(HEX[usize::from(b >> 4)] as char);
+        guid.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    guid
+}
+
+/// A GUID derived from `name`: the first 16 bytes of its SHA-256, as a GUID's text (the test
+/// doubles' stable tenant GUIDs).
+#[cfg(any(feature = "mock", feature = "testing"))]
+pub(crate) fn derived_guid(name: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    guid_text(&bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -681,29 +706,4 @@ mod tests {
         }
         assert_eq!(Method::parse("nope"), None);
     }
-}
-
-/// 16 bytes as a GUID's text (`8-4-4-4-12` lower-case hex digits).
-pub(crate) fn guid_text(bytes: &[u8; 16]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut guid = String::with_capacity(36);
-    for (i, b) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            guid.push('-');
-        }
-        guid.push(HEX[usize::from(b >> 4)] as char);
-        guid.push(HEX[usize::from(b & 0xf)] as char);
-    }
-    guid
-}
-
-/// A GUID derived from `name`: the first 16 bytes of its SHA-256, as a GUID's text (the test
-/// doubles' stable tenant GUIDs).
-#[cfg(any(feature = "mock", feature = "testing"))]
-pub(crate) fn derived_guid(name: &str) -> String {
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(name.as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    guid_text(&bytes)
 }
