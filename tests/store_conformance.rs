@@ -208,3 +208,112 @@ async fn a_broken_store_fails_the_kit() {
     // Pagination and filters do not depend on updates and still pass.
     assert!(report.passed().contains(&"pagination"));
 }
+
+/// A store whose cursor includes the record it names: the next page starts with the last
+/// record of the one before, so a pager that follows it never ends.
+#[derive(Debug, Default)]
+struct InclusiveCursorStore(MemoryStore);
+
+#[async_trait]
+impl tenant_access::store::Store for InclusiveCursorStore {
+    async fn create(
+        &self,
+        record: &tenant_access::store::Record,
+        event: &tenant_access::model::AuditEvent,
+    ) -> Result<tenant_access::Version, tenant_access::error::StoreError> {
+        self.0.create(record, event).await
+    }
+    async fn load(
+        &self,
+        customer: &tenant_access::CustomerId,
+    ) -> Result<Option<tenant_access::store::Record>, tenant_access::error::StoreError> {
+        self.0.load(customer).await
+    }
+    async fn load_by_invitation(
+        &self,
+        hash: &tenant_access::model::CodeHash,
+    ) -> Result<Option<tenant_access::store::Record>, tenant_access::error::StoreError> {
+        self.0.load_by_invitation(hash).await
+    }
+    async fn update(
+        &self,
+        record: &tenant_access::store::Record,
+        event: Option<&tenant_access::model::AuditEvent>,
+    ) -> Result<tenant_access::Version, tenant_access::error::StoreError> {
+        self.0.update(record, event).await
+    }
+    async fn delete(
+        &self,
+        customer: &tenant_access::CustomerId,
+        expected: tenant_access::Version,
+        event: &tenant_access::model::AuditEvent,
+    ) -> Result<(), tenant_access::error::StoreError> {
+        self.0.delete(customer, expected, event).await
+    }
+    async fn list(
+        &self,
+        filter: &tenant_access::store::Filter,
+        page: &tenant_access::store::PageRequest,
+    ) -> Result<tenant_access::store::Page, tenant_access::error::StoreError> {
+        let mut listed = self.0.list(filter, page).await?;
+        // The bug: the record the cursor names comes back first.
+        if let Some(after) = &page.after {
+            if let Some(named) = self.0.load(after).await? {
+                if filter.matches(&named) {
+                    listed.records.insert(0, named);
+                    listed.records.truncate(page.limit);
+                    let last = listed.records.last().map(|r| r.id().clone());
+                    listed.next = Some(tenant_access::store::PageRequest {
+                        after: last,
+                        limit: page.limit,
+                    });
+                }
+            }
+        }
+        Ok(listed)
+    }
+    async fn append_event(
+        &self,
+        event: &tenant_access::model::AuditEvent,
+    ) -> Result<(), tenant_access::error::StoreError> {
+        self.0.append_event(event).await
+    }
+    async fn events(
+        &self,
+        customer: &tenant_access::CustomerId,
+    ) -> Result<Vec<tenant_access::model::AuditEvent>, tenant_access::error::StoreError> {
+        self.0.events(customer).await
+    }
+}
+
+#[test]
+fn an_inclusive_cursor_fails_the_paging_checks_within_seconds_naming_them() {
+    // On its own thread and runtime: a pager loop that never yields could not be cut short
+    // by a timer on the same runtime, and this test must fail, not hang, if the kit's loops
+    // lose their bounds.
+    let (done, report) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let report = runtime.block_on(conformance::run_with(|| async {
+            InclusiveCursorStore::default()
+        }));
+        let _ = done.send(report);
+    });
+    let report = report
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the kit ends within seconds on a store whose pager never does");
+    let failed: Vec<_> = report.failed().iter().map(|(n, _)| *n).collect();
+    for must_fail in ["pagination", "filters", "verification_writes"] {
+        assert!(
+            failed.contains(&must_fail),
+            "{must_fail} passed: {failed:?}"
+        );
+    }
+    let why: Vec<&str> = report.failed().iter().map(|(_, w)| w.as_str()).collect();
+    assert!(
+        why.iter().any(|w| w.contains("cursor")),
+        "the failures say what is wrong: {why:?}"
+    );
+    // What does not page still passes.
+    assert!(report.passed().contains(&"round_trip_every_stage"));
+}

@@ -193,8 +193,18 @@ pub(super) async fn filters<S: Store>(store: &S) -> Check {
             .collect();
         let mut got = Vec::new();
         let mut request = Some(PageRequest::first(4));
+        let mut pages = 0;
         while let Some(r) = request.take() {
+            pages += 1;
+            ensure!(
+                pages <= all.len() + 2,
+                "filter {name}: the pager never ends (does the cursor include the record it names?)"
+            );
             let page = store.list(&filter, &r).await.map_err(err("list"))?;
+            ensure!(
+                page.next.as_ref().is_none_or(|next| next.after != r.after),
+                "filter {name}: the next page starts where this one did: the cursor never moves"
+            );
             ensure!(
                 page.records.iter().all(|r| filter.matches(r)),
                 "filter {name}: a listed record does not match"

@@ -105,8 +105,22 @@ pub(super) async fn verification_writes<S: Store>(store: &S) -> Check {
     // `list_connections` lists what `list` lists, page for page.
     for filter in [Filter::all(), Filter::stages([StageKind::Validated])] {
         let mut request = Some(PageRequest::first(1));
+        // Two records, pages of one: more pages than that is a pager that never ends.
+        let mut pages = 0;
         while let Some(page) = request {
+            pages += 1;
+            ensure!(
+                pages <= 4,
+                "the pager never ends (does the cursor include the record it names?)"
+            );
             let records = store.list(&filter, &page).await.map_err(err("list"))?;
+            ensure!(
+                records
+                    .next
+                    .as_ref()
+                    .is_none_or(|next| next.after != page.after),
+                "the next page starts where this one did: the cursor never moves"
+            );
             let listed = store
                 .list_connections(&filter, &page)
                 .await
