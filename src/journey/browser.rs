@@ -223,14 +223,10 @@ impl Onboarding<BrowserSignIn> {
             ProviderError::ConsentRequired(_) => ask_admin_consent(self, ports)
                 .await
                 .map(SignInOutcome::ConsentRequired),
-            blocked @ ProviderError::ConditionalAccessBlocked(_) => {
-                let mut customer = self.customer.clone();
-                customer.last_error = Some(Error::from(blocked).to_string());
-                let note = Some("Conditional Access blocked the browser sign-in".to_owned());
-                self.transition(ports, customer, Claimed, note)
-                    .await
-                    .map(SignInOutcome::Blocked)
-            }
+            blocked @ ProviderError::ConditionalAccessBlocked(_) => self
+                .blocked_by_policy(ports, blocked, "browser")
+                .await
+                .map(SignInOutcome::Blocked),
             other => Err(self.fail(ports, other).await),
         }
     }

@@ -166,11 +166,8 @@ impl Onboarding<DeviceCodeIssued> {
         let answer = match answer {
             Ok(answer) => answer,
             Err(blocked @ ProviderError::ConditionalAccessBlocked(_)) => {
-                let mut customer = self.customer.clone();
-                customer.last_error = Some(Error::from(blocked).to_string());
-                let note = Some("Conditional Access blocked the device-code sign-in".to_owned());
                 return self
-                    .transition(ports, customer, Claimed, note)
+                    .blocked_by_policy(ports, blocked, "device-code")
                     .await
                     .map(PollOutcome::Blocked);
             }

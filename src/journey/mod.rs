@@ -259,6 +259,21 @@ impl<S: StageType> Onboarding<S> {
         }
     }
 
+    /// A sign-in (device code or browser) that Conditional Access refused: back to
+    /// [`Claimed`], the refusal kept as the customer's last error, so the other way of
+    /// signing in can be offered.
+    pub(crate) async fn blocked_by_policy(
+        self,
+        ports: &Ports,
+        refusal: crate::error::ProviderError,
+        sign_in: &str,
+    ) -> Result<Onboarding<Claimed>, Rejected<S>> {
+        let mut customer = self.customer.clone();
+        customer.last_error = Some(Error::from(refusal).to_string());
+        let note = Some(format!("Conditional Access blocked the {sign_in} sign-in"));
+        self.transition(ports, customer, Claimed, note).await
+    }
+
     /// Rejects with `error`, first recording it as the customer's last error when the store
     /// allows (the returned stage is then the stored one, at its new version; otherwise it is
     /// `self` as it was).

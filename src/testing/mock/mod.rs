@@ -506,6 +506,15 @@ fn tenant_guid(tenant: &str) -> String {
     crate::model::derived_guid(tenant)
 }
 
+/// Entra's answer when nobody has consented to the application (AADSTS65001).
+fn consent_missing() -> ProviderError {
+    ProviderError::ConsentRequired(detail(
+        "invalid_grant",
+        65001,
+        "The user or administrator has not consented to use the application.",
+    ))
+}
+
 fn detail(error: &str, code: u32, text: &str) -> ProviderDetail {
     ProviderDetail::new(error, format!("AADSTS{code}: {text}")).with_code(code)
 }
@@ -636,11 +645,7 @@ impl IdentityProvider for MockProvider {
             )));
         }
         if script.consent_required && !script.consent_granted {
-            return Err(ProviderError::ConsentRequired(detail(
-                "invalid_grant",
-                65001,
-                "The user or administrator has not consented to use the application.",
-            )));
+            return Err(consent_missing());
         }
         Ok(inner.tokens(target, true))
     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use url::Url;
 
-use super::{AUTHORITY, Inner, MockProvider, detail};
+use super::{AUTHORITY, Inner, MockProvider, consent_missing, detail};
 use crate::error::{CodeRefusal, ProviderError};
 use crate::model::PkceVerifier;
 use crate::ports::{AuthorizationRequest, CodeRedemption, Target, TokenResponse};
@@ -192,11 +192,7 @@ impl Inner {
         issued.redeemed = true;
         let script = self.script(target);
         if script.consent_required && !script.consent_granted {
-            return Err(ProviderError::ConsentRequired(detail(
-                "invalid_grant",
-                65001,
-                "The user or administrator has not consented to use the application.",
-            )));
+            return Err(consent_missing());
         }
         Ok(self.tokens(target, true))
     }
