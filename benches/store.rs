@@ -176,7 +176,7 @@ async fn measure_simple(store: &dyn Store, n: usize, out: &mut String, name: &st
     for k in 0..ops {
         let len = held.len();
         let r = &mut held[k % len];
-        let v = store.update(r, None).await.unwrap();
+        let v = store.update(r, None, &[]).await.unwrap();
         r.version = v;
     }
     let update = rate(ops, t.elapsed());
@@ -345,7 +345,7 @@ fn bench_store(c: &mut Criterion) {
             b.iter(|| {
                 j = (j + 1) % held.len();
                 let r = &mut held[j];
-                let v: Version = rt.block_on(store.update(r, None)).unwrap();
+                let v: Version = rt.block_on(store.update(r, None, &[])).unwrap();
                 r.version = v;
             })
         });

@@ -4,6 +4,7 @@
 //! Each setting has one name: the builder's setter and the config's getter share it
 //! (`ConfigBuilder::msp_name` sets what `Config::msp_name` reads).
 
+use crate::model::HealthPolicy;
 use std::time::Duration;
 use url::Url;
 
@@ -46,6 +47,8 @@ pub struct Config {
     refresh_ahead: Duration,
     refresh_lease: Duration,
     reinvite_on_reauth: bool,
+    health: HealthPolicy,
+    notify_channels: Vec<String>,
 }
 
 /// Builds a [`Config`]: one setter per setting, named as the [`Config`] getter that reads it.
@@ -78,6 +81,8 @@ pub struct ConfigBuilder {
     refresh_ahead: Duration,
     refresh_lease: Duration,
     reinvite_on_reauth: bool,
+    health: HealthPolicy,
+    notify_channels: Vec<String>,
 }
 
 impl Config {
@@ -110,6 +115,8 @@ impl Config {
             refresh_ahead: Duration::from_secs(5 * 60),
             refresh_lease: Duration::from_secs(30),
             reinvite_on_reauth: false,
+            health: HealthPolicy::default(),
+            notify_channels: Vec::new(),
         }
     }
 
@@ -177,6 +184,20 @@ impl Config {
     /// days).
     pub fn credential_warning(&self) -> Duration {
         self.credential_warning
+    }
+
+    /// What makes a customer need attention: thresholds and the permissions tokens must
+    /// carry (defaults: [`HealthPolicy::default`], its credential warning
+    /// [`credential_warning`](Self::credential_warning)).
+    pub fn health(&self) -> &HealthPolicy {
+        &self.health
+    }
+
+    /// The notification channels: each change of a customer's attention reasons puts one
+    /// notice per channel into the store's outbox, for that channel's dispatcher (default
+    /// none: reasons are kept and reported, nothing is queued).
+    pub fn notify_channels(&self) -> &[String] {
+        &self.notify_channels
     }
 
     /// The MSP's name, used in invitation emails (default "Your IT provider").
@@ -266,6 +287,25 @@ impl ConfigBuilder {
         self
     }
 
+    /// What makes a customer need attention ([`HealthPolicy`]); its `credential_warning` is
+    /// replaced by [`credential_warning`](Self::credential_warning)'s.
+    pub fn health(mut self, policy: HealthPolicy) -> Self {
+        self.health = policy;
+        self
+    }
+
+    /// The notification channels (such as `["webhook", "operators"]`): one outbox notice per
+    /// channel for each change of a customer's attention reasons, each delivered by its own
+    /// dispatcher ([`TenantAccess::dispatch_notices`](crate::TenantAccess::dispatch_notices)).
+    pub fn notify_channels<I, S>(mut self, channels: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.notify_channels = channels.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// The MSP's name, used in invitation emails.
     pub fn msp_name(mut self, name: impl Into<String>) -> Self {
         self.msp_name = name.into();
@@ -348,6 +388,11 @@ impl ConfigBuilder {
             refresh_ahead: self.refresh_ahead,
             refresh_lease: self.refresh_lease,
             reinvite_on_reauth: self.reinvite_on_reauth,
+            health: HealthPolicy {
+                credential_warning: self.credential_warning,
+                ..self.health
+            },
+            notify_channels: self.notify_channels,
         })
     }
 }

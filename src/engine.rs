@@ -17,10 +17,12 @@ use crate::model::{
 #[cfg(doc)]
 use crate::model::{ApprovalRequested, Claimed, DeviceCodeIssued, Expired, ReauthRequired};
 use crate::ops::{DayTwo, Maintainer, MaintenancePolicy, PassReport, StatusReport, VerifyOutcome};
+use crate::ops::{DispatchReport, HealthReport};
 use crate::ports::{
     Clock, ConsentCallback, Filter, IdentityProvider, Journeys, Listed, Listing, Mailer,
     PageRequest, Pager, Ports, Store, SystemClock,
 };
+use crate::ports::{DispatchPolicy, Notifier, OutboxEntry, OutboxQuery};
 
 /// The engine every journey runs on. Cheap to clone; clones share the same parts.
 ///
@@ -530,6 +532,46 @@ impl TenantAccess {
     /// until [`Maintainer::shutdown`]. Needs a tokio runtime.
     pub fn spawn_maintainer(&self, policy: MaintenancePolicy) -> Maintainer {
         self.day_two.spawn_maintainer(policy)
+    }
+
+    /// Reassesses every customer's attention reasons now (page by page), writing those whose
+    /// reasons changed together with their notices (one per
+    /// [notification channel](Config::notify_channels)). The maintainer runs it at the end of
+    /// every pass, so reasons that time alone raises (a credential nearing its end, an
+    /// invitation left unanswered) appear without anyone pressing "verify all".
+    pub async fn health_pass(&self) -> Result<HealthReport, Error> {
+        self.day_two.health_pass().await
+    }
+
+    /// Delivers due notices of `policy.channel` from the store's outbox through `notifier`,
+    /// once: claimed by compare-and-swap (so replicas dispatching together never deliver one
+    /// twice while a claim holds), delivered in batches of
+    /// [`Notifier::max_batch`](crate::ports::Notifier::max_batch), then settled: delivered,
+    /// retried with exponential backoff, or dead-lettered after `policy.max_attempts` tries.
+    /// A delivery failure never reaches a journey: it only delays the notice.
+    pub async fn dispatch_notices(
+        &self,
+        notifier: &dyn Notifier,
+        policy: &DispatchPolicy,
+    ) -> Result<DispatchReport, Error> {
+        self.day_two.dispatch_notices(notifier, policy).await
+    }
+
+    /// Runs [`dispatch_notices`](Self::dispatch_notices) every `tick` (at once again after a
+    /// full batch) on a tokio task until [`Maintainer::shutdown`]. Needs a tokio runtime.
+    pub fn spawn_dispatcher(
+        &self,
+        notifier: Arc<dyn Notifier>,
+        policy: DispatchPolicy,
+        tick: std::time::Duration,
+    ) -> Maintainer {
+        self.day_two.spawn_dispatcher(notifier, policy, tick)
+    }
+
+    /// The store's outbox entries in one state, newest first: pending notices, or the
+    /// dead-lettered ones an operator should look at.
+    pub async fn outbox(&self, query: &OutboxQuery) -> Result<Vec<OutboxEntry>, Error> {
+        Ok(self.ports().store().outbox(query).await?)
     }
 
     /// Starts switching `customer` to the device-code method: a new invitation journey (in

@@ -93,6 +93,45 @@ impl Action {
 }
 
 impl Error {
+    /// The provider's error codes (Entra's AADSTS numbers) this error carries, if any.
+    pub fn provider_codes(&self) -> &[u32] {
+        match self {
+            Error::Provider(p) => p.detail().map_or(&[], |d| d.codes.as_slice()),
+            _ => &[],
+        }
+    }
+
+    /// The attention [`Reason`](crate::model::Reason) this failure is evidence of, if any:
+    /// by the provider's codes first (65001 and 700016: consent revoked; 53000–53004:
+    /// Conditional Access; 700082, 50173, 70008, 70043, 50078: the refresh token is dead),
+    /// then by the kind of refusal.
+    pub fn attention_reason(&self) -> Option<crate::model::Reason> {
+        use crate::model::Reason;
+        let codes = self.provider_codes();
+        let has = |wanted: &[u32]| codes.iter().any(|c| wanted.contains(c));
+        if has(&[65001, 700016]) {
+            return Some(Reason::ConsentRevoked);
+        }
+        if codes.iter().any(|c| (53000..=53004).contains(c)) {
+            return Some(Reason::BlockedByPolicy);
+        }
+        if has(&[700082, 50173, 70008, 70043, 50078]) {
+            return Some(Reason::RefreshTokenDead);
+        }
+        match self {
+            Error::Provider(ProviderError::ReauthenticationRequired(_)) => {
+                Some(Reason::RefreshTokenDead)
+            }
+            Error::Provider(
+                ProviderError::ConsentRequired(_) | ProviderError::AppNotInTenant(_),
+            ) => Some(Reason::ConsentRevoked),
+            Error::Provider(ProviderError::ConditionalAccessBlocked(_)) => {
+                Some(Reason::BlockedByPolicy)
+            }
+            _ => None,
+        }
+    }
+
     /// What the portal should do about this error.
     pub fn action(&self) -> Action {
         match self {
@@ -565,6 +604,36 @@ fn retry_hint(after: &Option<Duration>) -> String {
 }
 
 impl ProviderError {
+    /// The provider's answer, for the refusals that carry one.
+    pub fn detail(&self) -> Option<&ProviderDetail> {
+        use ProviderError::*;
+        match self {
+            ReauthenticationRequired(d)
+            | MfaRequired(d)
+            | InvalidCredentials(d)
+            | AccountUnusable(d)
+            | ConsentRequired(d)
+            | ConsentDeclined(d)
+            | AdminApprovalRequired(d)
+            | UserNotInTenant(d)
+            | InvalidClientSecret(d)
+            | ClientSecretExpired(d)
+            | AppNotInTenant(d)
+            | ConditionalAccessBlocked(d)
+            | SignInCancelled(d)
+            | TokenRejected(d)
+            | Misconfigured(d)
+            | Other(d)
+            | CodeRefused { detail: d, .. } => Some(d),
+            Throttled { .. }
+            | Unavailable { .. }
+            | Transport(_)
+            | InvalidResponse(_)
+            | ConsentCallback(_)
+            | Unsupported(_) => None,
+        }
+    }
+
     fn action(&self) -> Action {
         use ProviderError::*;
         match self {

@@ -105,6 +105,7 @@ mod html;
 pub mod journey;
 pub mod mail;
 pub mod model;
+pub mod notify;
 pub mod ops;
 pub mod ports;
 pub mod provider;

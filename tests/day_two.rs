@@ -372,8 +372,9 @@ impl tenant_access::store::Store for MovesAfterListing {
         &self,
         record: &tenant_access::store::Record,
         event: Option<&tenant_access::model::AuditEvent>,
+        notices: &[tenant_access::model::Notice],
     ) -> Result<tenant_access::Version, tenant_access::error::StoreError> {
-        self.0.update(record, event).await
+        self.0.update(record, event, notices).await
     }
     async fn delete(
         &self,
@@ -398,7 +399,7 @@ impl tenant_access::store::Store for MovesAfterListing {
         let listed = self.0.list_connections(filter, page).await?;
         for connection in &listed.connections {
             let record = self.0.load(&connection.customer).await?.unwrap();
-            self.0.update(&record, None).await?;
+            self.0.update(&record, None, &[]).await?;
         }
         Ok(listed)
     }
@@ -413,6 +414,26 @@ impl tenant_access::store::Store for MovesAfterListing {
         customer: &CustomerId,
     ) -> Result<Vec<tenant_access::model::AuditEvent>, tenant_access::error::StoreError> {
         self.0.events(customer).await
+    }
+    async fn claim_notices(
+        &self,
+        claim: &tenant_access::ports::Claim<'_>,
+    ) -> Result<Vec<tenant_access::ports::OutboxEntry>, tenant_access::error::StoreError> {
+        self.0.claim_notices(claim).await
+    }
+    async fn settle_notice(
+        &self,
+        id: &tenant_access::model::NoticeId,
+        holder: &str,
+        settlement: &tenant_access::ports::Settlement,
+    ) -> Result<bool, tenant_access::error::StoreError> {
+        self.0.settle_notice(id, holder, settlement).await
+    }
+    async fn outbox(
+        &self,
+        query: &tenant_access::ports::OutboxQuery,
+    ) -> Result<Vec<tenant_access::ports::OutboxEntry>, tenant_access::error::StoreError> {
+        self.0.outbox(query).await
     }
 }
 

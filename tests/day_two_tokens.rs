@@ -68,7 +68,7 @@ async fn a_sixty_second_token_is_served_from_cache_for_half_its_life() {
         .unwrap()
         .unwrap();
     record.customer.token.as_mut().unwrap().access_token = AccessToken::new("only-in-the-store");
-    Store::update(&w.store, &record, None).await.unwrap();
+    Store::update(&w.store, &record, None, &[]).await.unwrap();
     for _ in 0..29 {
         w.clock.advance(Duration::from_secs(1));
         for _ in 0..10 {

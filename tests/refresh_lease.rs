@@ -82,7 +82,7 @@ async fn put_lease(store: &dyn Store, customer: &CustomerId, holder: &str, until
         holder: holder.to_owned(),
         until,
     });
-    store.update(&record, None).await.unwrap();
+    store.update(&record, None, &[]).await.unwrap();
 }
 
 #[tokio::test]
@@ -202,6 +202,7 @@ impl Store for InterloperStore {
         &self,
         record: &Record,
         event: Option<&AuditEvent>,
+        notices: &[tenant_access::model::Notice],
     ) -> Result<Version, StoreError> {
         let stored = self.inner.load(record.id()).await?;
         let new_token = |r: &Record| {
@@ -216,10 +217,10 @@ impl Store for InterloperStore {
                     at: stored.customer.updated_at,
                     status: VerificationStatus::Transient,
                 });
-                self.inner.update(&stored, None).await?;
+                self.inner.update(&stored, None, &[]).await?;
             }
         }
-        self.inner.update(record, event).await
+        self.inner.update(record, event, notices).await
     }
     async fn delete(
         &self,
@@ -237,6 +238,26 @@ impl Store for InterloperStore {
     }
     async fn events(&self, customer: &CustomerId) -> Result<Vec<AuditEvent>, StoreError> {
         self.inner.events(customer).await
+    }
+    async fn claim_notices(
+        &self,
+        claim: &tenant_access::ports::Claim<'_>,
+    ) -> Result<Vec<tenant_access::ports::OutboxEntry>, tenant_access::error::StoreError> {
+        self.inner.claim_notices(claim).await
+    }
+    async fn settle_notice(
+        &self,
+        id: &tenant_access::model::NoticeId,
+        holder: &str,
+        settlement: &tenant_access::ports::Settlement,
+    ) -> Result<bool, tenant_access::error::StoreError> {
+        self.inner.settle_notice(id, holder, settlement).await
+    }
+    async fn outbox(
+        &self,
+        query: &tenant_access::ports::OutboxQuery,
+    ) -> Result<Vec<tenant_access::ports::OutboxEntry>, tenant_access::error::StoreError> {
+        self.inner.outbox(query).await
     }
 }
 

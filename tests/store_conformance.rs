@@ -153,6 +153,7 @@ impl tenant_access::store::Store for ForgetfulStore {
         &self,
         record: &tenant_access::store::Record,
         _event: Option<&tenant_access::model::AuditEvent>,
+        _notices: &[tenant_access::model::Notice],
     ) -> Result<tenant_access::Version, tenant_access::error::StoreError> {
         // Claims success without checking or storing anything.
         Ok(record.version.next())
@@ -184,6 +185,26 @@ impl tenant_access::store::Store for ForgetfulStore {
         customer: &tenant_access::CustomerId,
     ) -> Result<Vec<tenant_access::model::AuditEvent>, tenant_access::error::StoreError> {
         self.0.events(customer).await
+    }
+    async fn claim_notices(
+        &self,
+        claim: &tenant_access::ports::Claim<'_>,
+    ) -> Result<Vec<tenant_access::ports::OutboxEntry>, tenant_access::error::StoreError> {
+        self.0.claim_notices(claim).await
+    }
+    async fn settle_notice(
+        &self,
+        id: &tenant_access::model::NoticeId,
+        holder: &str,
+        settlement: &tenant_access::ports::Settlement,
+    ) -> Result<bool, tenant_access::error::StoreError> {
+        self.0.settle_notice(id, holder, settlement).await
+    }
+    async fn outbox(
+        &self,
+        query: &tenant_access::ports::OutboxQuery,
+    ) -> Result<Vec<tenant_access::ports::OutboxEntry>, tenant_access::error::StoreError> {
+        self.0.outbox(query).await
     }
 }
 
@@ -239,8 +260,9 @@ impl tenant_access::store::Store for InclusiveCursorStore {
         &self,
         record: &tenant_access::store::Record,
         event: Option<&tenant_access::model::AuditEvent>,
+        notices: &[tenant_access::model::Notice],
     ) -> Result<tenant_access::Version, tenant_access::error::StoreError> {
-        self.0.update(record, event).await
+        self.0.update(record, event, notices).await
     }
     async fn delete(
         &self,
@@ -283,6 +305,26 @@ impl tenant_access::store::Store for InclusiveCursorStore {
         customer: &tenant_access::CustomerId,
     ) -> Result<Vec<tenant_access::model::AuditEvent>, tenant_access::error::StoreError> {
         self.0.events(customer).await
+    }
+    async fn claim_notices(
+        &self,
+        claim: &tenant_access::ports::Claim<'_>,
+    ) -> Result<Vec<tenant_access::ports::OutboxEntry>, tenant_access::error::StoreError> {
+        self.0.claim_notices(claim).await
+    }
+    async fn settle_notice(
+        &self,
+        id: &tenant_access::model::NoticeId,
+        holder: &str,
+        settlement: &tenant_access::ports::Settlement,
+    ) -> Result<bool, tenant_access::error::StoreError> {
+        self.0.settle_notice(id, holder, settlement).await
+    }
+    async fn outbox(
+        &self,
+        query: &tenant_access::ports::OutboxQuery,
+    ) -> Result<Vec<tenant_access::ports::OutboxEntry>, tenant_access::error::StoreError> {
+        self.0.outbox(query).await
     }
 }
 

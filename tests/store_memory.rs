@@ -57,7 +57,7 @@ async fn concurrent_read_modify_write_loses_no_update() {
                 let mut r = store.load(&id).await.unwrap().unwrap();
                 let n: u32 = r.customer.last_error.as_deref().unwrap().parse().unwrap();
                 r.customer.last_error = Some((n + 1).to_string());
-                match store.update(&r, None).await {
+                match store.update(&r, None, &[]).await {
                     Ok(_) => return conflicts,
                     Err(StoreError::Conflict { .. }) => conflicts += 1,
                     Err(e) => panic!("{e}"),
@@ -92,7 +92,7 @@ async fn racing_writers_on_one_version_exactly_one_wins() {
         tasks.push(tokio::spawn(async move {
             mine.customer.last_error = Some(format!("writer {n}"));
             barrier.wait().await;
-            store.update(&mine, None).await.map(|_| n)
+            store.update(&mine, None, &[]).await.map(|_| n)
         }));
     }
     let mut winners = Vec::new();
@@ -120,10 +120,10 @@ async fn a_stale_write_changes_nothing() {
         .unwrap();
     let mut v1 = store.load(r.id()).await.unwrap().unwrap();
     v1.customer.last_error = Some("first".into());
-    store.update(&v1, None).await.unwrap();
+    store.update(&v1, None, &[]).await.unwrap();
     v1.customer.last_error = Some("stale".into());
     let err = store
-        .update(&v1, Some(&event("contoso", StageKind::Claimed)))
+        .update(&v1, Some(&event("contoso", StageKind::Claimed)), &[])
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }));

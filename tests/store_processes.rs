@@ -448,7 +448,7 @@ async fn replica_child(location: &str, proc_tag: &str) {
                     inv.codes_issued += 1;
                 }
                 record.customer.last_error = Some(writer.clone());
-                match store.update(&record, None).await {
+                match store.update(&record, None, &[]).await {
                     Ok(v) => {
                         wins += 1;
                         println!("WIN {id} {} {writer}", v.0);
@@ -661,7 +661,7 @@ fn refresh_lease(rt: &tokio::runtime::Runtime, url: &str, schema: &str) -> Resul
             let token = record.customer.token.as_mut().unwrap();
             token.expires_at = time::OffsetDateTime::now_utc() + time::Duration::seconds(60);
             token.obtained_at = token.expires_at - time::Duration::hours(1);
-            store.update(&record, None).await.unwrap();
+            store.update(&record, None, &[]).await.unwrap();
         }
     });
     let refreshes_before = fake.requests(FakeRequest::Refresh);

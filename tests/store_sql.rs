@@ -346,7 +346,7 @@ async fn rotation_and_reseal_all(db: &Db) {
     // Old records open; new writes use the new key.
     let mut r = s.store().load(&id("rot-0007")).await.unwrap().unwrap();
     r.customer.last_error = Some("touched".into());
-    s.store().update(&r, None).await.unwrap();
+    s.store().update(&r, None, &[]).await.unwrap();
     let report = s.reseal_all().await.unwrap();
     assert_eq!(report.resealed, 1202);
     assert_eq!(report.changed_concurrently, 0);
@@ -450,7 +450,7 @@ async fn two_sqlite_handles_on_one_file_race_with_one_winner() {
         let mut y = conformance::sample_record("two-1", StageKind::Validated, round * 2 + 2);
         x.version = current.version;
         y.version = current.version;
-        let (ra, rb) = tokio::join!(a.update(&x, None), b.update(&y, None));
+        let (ra, rb) = tokio::join!(a.update(&x, None, &[]), b.update(&y, None, &[]));
         assert!(ra.is_ok() != rb.is_ok(), "round {round}: {ra:?} / {rb:?}");
     }
     assert_eq!(a.load(r.id()).await.unwrap().unwrap().version, Version(21));

@@ -168,7 +168,7 @@ impl Onboarding<BrowserSignIn> {
         let mut customer = self.customer.clone();
         customer.token = Some(TokenSet::from_response(response, now));
         customer.device_authenticated_at = Some(now);
-        customer.last_error = None;
+        super::note_success(&mut customer);
         let note = Some("signed in with the browser".to_owned());
         self.transition(ports, customer, TokenAcquired, note)
             .await

@@ -146,7 +146,7 @@ impl<S: StageType> Onboarding<S> {
             at: ports.clock().now(),
             status: verification_status(&error),
         });
-        customer.last_error = Some(error.to_string());
+        super::note_failure(&mut customer, &error, ports.clock().now());
         let stage = self.stage.clone();
         match self.save(ports, customer, stage).await {
             Ok(saved) => saved.reject(error),
@@ -224,13 +224,17 @@ impl Onboarding<TokenAcquired> {
                     customer.method
                 )),
             );
-            let record = Record {
+            // The reasons reported for the connection being replaced are reassessed on the
+            // new one: those that no longer hold are reported cleared.
+            customer.health.attention = current.customer.health.attention.clone();
+            let mut record = Record {
                 customer,
                 stage: Stage::Validated(validated.clone()),
                 version: current.version,
                 switch: None,
             };
-            match ports.store().update(&record, Some(&event)).await {
+            let notices = ports.reassess(&mut record).unwrap_or_default();
+            match ports.store().update(&record, Some(&event), &notices).await {
                 Ok(version) => {
                     ports.connection_changed(&owner);
                     tracing::info!(customer = %owner, from = %old_method, to = %record.customer.method, "method switched");
@@ -269,7 +273,7 @@ impl Onboarding<Validated> {
     ) -> Result<Onboarding<Validated>, Rejected<Validated>> {
         let with_token = |mut customer: Customer| {
             apply(&mut customer.token);
-            customer.last_error = None;
+            super::note_success(&mut customer);
             customer.refresh_lease = None;
             customer
         };
@@ -553,6 +557,10 @@ impl Onboarding<Validated> {
         let now = ports.clock().now();
         let mut customer = self.customer.clone();
         let reason = detail.to_string();
+        let error = Error::Provider(crate::error::ProviderError::ReauthenticationRequired(
+            detail.clone(),
+        ));
+        super::note_failure(&mut customer, &error, now);
         customer.last_error = Some(reason.clone());
         customer.refresh_lease = None;
         customer.last_verification = Some(Verification {

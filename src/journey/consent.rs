@@ -327,7 +327,7 @@ impl Onboarding<ConsentRequired> {
         }
         let consented = self.accept_callback(ports, callback).await?;
         let mut customer = consented.customer.clone();
-        customer.last_error = None;
+        super::note_success(&mut customer);
         let note = Some("an administrator consented; the customer signs in again".to_owned());
         consented
             .transition(ports, customer, Claimed, note)
@@ -423,7 +423,7 @@ impl Onboarding<ConsentRequired> {
                 }
                 let mut customer = self.customer.clone();
                 customer.token = Some(TokenSet::from_response(response, ports.clock().now()));
-                customer.last_error = None;
+                super::note_success(&mut customer);
                 self.transition(ports, customer, TokenAcquired, None).await
             }
             Err(error) => Err(self.fail(ports, error).await),

@@ -225,7 +225,7 @@ impl Onboarding<DeviceCodeIssued> {
                 let mut customer = self.customer.clone();
                 customer.token = Some(TokenSet::from_response(response, now));
                 customer.device_authenticated_at = Some(now);
-                customer.last_error = None;
+                super::note_success(&mut customer);
                 self.transition(ports, customer, TokenAcquired, None)
                     .await
                     .map(PollOutcome::Authenticated)

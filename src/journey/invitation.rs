@@ -188,7 +188,7 @@ impl<S: StageType> Onboarding<S> {
             opened_at: None,
             codes_issued,
         });
-        customer.last_error = None;
+        super::note_success(&mut customer);
         let note = (codes_issued > 1).then(|| format!("invitation resent (code {codes_issued})"));
         self.transition(ports, customer, InvitationSent, note).await
     }

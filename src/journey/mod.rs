@@ -212,7 +212,14 @@ impl<S: StageType> Onboarding<S> {
             .record_with(&customer, next.clone().into_stage(), self.version);
         let mut retries = 0;
         loop {
-            match ports.store().update(&record, event.as_ref()).await {
+            // The connection's attention reasons, reassessed on the record as written: their
+            // changes go into the outbox with the record, or not at all.
+            let notices = ports.reassess(&mut record).unwrap_or_default();
+            match ports
+                .store()
+                .update(&record, event.as_ref(), &notices)
+                .await
+            {
                 Ok(version) => {
                     let Record {
                         customer: connection,
@@ -220,14 +227,18 @@ impl<S: StageType> Onboarding<S> {
                         switch,
                         ..
                     } = record;
-                    let slot = match switch {
-                        Some(switch) if self.is_switch() => Slot::Switch(Box::new(Beside {
-                            journey: switch.journey,
-                            version: switch.version,
-                            connection,
-                            connection_stage,
-                        })),
-                        switch => Slot::Connection(switch),
+                    let (customer, slot) = match switch {
+                        Some(switch) if self.is_switch() => (
+                            customer,
+                            Slot::Switch(Box::new(Beside {
+                                journey: switch.journey,
+                                version: switch.version,
+                                connection,
+                                connection_stage,
+                            })),
+                        ),
+                        // The record's customer is this journey's, with its reasons.
+                        switch => (connection, Slot::Connection(switch)),
                     };
                     return Ok(Onboarding::from_parts(customer, next, version, slot));
                 }
@@ -269,7 +280,8 @@ impl<S: StageType> Onboarding<S> {
         sign_in: &str,
     ) -> Result<Onboarding<Claimed>, Rejected<S>> {
         let mut customer = self.customer.clone();
-        customer.last_error = Some(Error::from(refusal).to_string());
+        let error = Error::from(refusal);
+        note_failure(&mut customer, &error, ports.clock().now());
         let note = Some(format!("Conditional Access blocked the {sign_in} sign-in"));
         self.transition(ports, customer, Claimed, note).await
     }
@@ -294,7 +306,7 @@ impl<S: StageType> Onboarding<S> {
     ) -> Rejected<S> {
         let error = error.into();
         let mut customer = self.customer.clone();
-        customer.last_error = Some(error.to_string());
+        note_failure(&mut customer, &error, ports.clock().now());
         customer.refresh_lease = None;
         match self.save(ports, customer, stage.clone()).await {
             Ok(saved) => saved.reject(error),
@@ -381,4 +393,21 @@ impl<S: StageType> From<Rejected<S>> for Error {
     fn from(rejected: Rejected<S>) -> Self {
         rejected.error
     }
+}
+
+/// Records `error` as the customer's last error and as a failed step of its health (with the
+/// provider's codes and the attention reason they show).
+pub(crate) fn note_failure(customer: &mut Customer, error: &Error, now: time::OffsetDateTime) {
+    customer.last_error = Some(error.to_string());
+    customer.health.failed(
+        now,
+        error.provider_codes().to_vec(),
+        error.attention_reason(),
+    );
+}
+
+/// Records a successful step: no last error, the failure streak ends.
+pub(crate) fn note_success(customer: &mut Customer) {
+    customer.last_error = None;
+    customer.health.succeeded();
 }

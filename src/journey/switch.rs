@@ -76,7 +76,8 @@ impl Ports {
                 customer: new.clone(),
                 stage: stage.clone().into_stage(),
             }));
-            match self.store().update(&record, Some(&event)).await {
+            let notices = self.reassess(&mut record).unwrap_or_default();
+            match self.store().update(&record, Some(&event), &notices).await {
                 Ok(version) => {
                     tracing::info!(customer = %customer, to = %method, "method switch started");
                     let slot = Slot::Switch(Box::new(Beside {
@@ -114,7 +115,8 @@ impl Ports {
             let Some(switch) = record.as_mut().and_then(|r| r.switch.take()) else {
                 return Err(FlowError::NoSwitchInProgress(customer.clone()).into());
             };
-            let record = record.expect("a switch came from it");
+            let mut record = record.expect("a switch came from it");
+            let notices = self.reassess(&mut record).unwrap_or_default();
             let event = self.event(
                 customer,
                 Some(switch.stage.kind()),
@@ -124,7 +126,7 @@ impl Ports {
                     switch.customer.method
                 )),
             );
-            match self.store().update(&record, Some(&event)).await {
+            match self.store().update(&record, Some(&event), &notices).await {
                 Ok(_) => return Ok(()),
                 // The record moved meanwhile (a poll, a refresh): look again.
                 Err(StoreError::Conflict { .. }) if attempt < RETRIES => continue,

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::error::MailError;
 use crate::model::MessageId;
-use crate::ports::{InvitationMessage, Mailer};
+use crate::ports::{InvitationMessage, Mailer, OperatorMessage};
 
 /// Logs each invitation (recipient, customer, expiry) at `info` through `tracing`, and accepts
 /// it. The link is a secret and is never logged: use [`CaptureMailer`](crate::testing::CaptureMailer)
@@ -34,6 +34,19 @@ impl Mailer for LogMailer {
             expires_at = %message.expires_at,
             message_id = %id,
             "invitation email (not sent: log mailer; link withheld)"
+        );
+        Ok(id)
+    }
+
+    async fn send_to_operators(&self, message: &OperatorMessage) -> Result<MessageId, MailError> {
+        let n = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = MessageId(format!("<log-{n}@tenant-access.invalid>"));
+        tracing::info!(
+            to = message.to.len(),
+            subject = %message.subject,
+            message_id = %id,
+            "operator email (not sent: log mailer)\n{}",
+            message.text
         );
         Ok(id)
     }

@@ -30,7 +30,7 @@ use crate::error::MailError;
 use crate::model::EmailAddress;
 use crate::model::MessageId;
 use crate::model::Password;
-use crate::ports::{InvitationMessage, Mailer};
+use crate::ports::{InvitationMessage, Mailer, OperatorMessage};
 
 /// How the connection to the mail server is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -470,8 +470,56 @@ impl SmtpMailer {
     }
 }
 
+impl SmtpMailer {
+    /// A plain-text message to the MSP's operators, from the invitations' sender.
+    fn compose_plain(&self, message: &OperatorMessage) -> Result<(Composed, MessageId), MailError> {
+        let id = MessageId(format!("<{}@{}>", random_hex(), self.from.email.domain()));
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(message.subject.clone())
+            .message_id(Some(id.0.clone()));
+        if message.to.is_empty() {
+            return Err(MailError::Misconfigured("no operator to write to".into()));
+        }
+        for to in &message.to {
+            let address: Address = to
+                .as_str()
+                .parse()
+                .map_err(|e| MailError::Refused(format!("recipient address: {e}")))?;
+            builder = builder.to(Mailbox::new(None, address));
+        }
+        let email = builder
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(message.text.clone()),
+            )
+            .map_err(|e| MailError::Misconfigured(format!("building the message: {e}")))?;
+        let composed = Composed {
+            envelope: email.envelope().clone(),
+            bytes: email.formatted(),
+        };
+        Ok((composed, id))
+    }
+}
+
 #[async_trait]
 impl Mailer for SmtpMailer {
+    async fn send_to_operators(&self, message: &OperatorMessage) -> Result<MessageId, MailError> {
+        let (email, id) = self.compose_plain(message)?;
+        let mut failed = 0;
+        loop {
+            match self.try_once(&email).await {
+                Ok(()) => return Ok(id),
+                Err(MailError::Transient(_)) if failed + 1 < self.retry.attempts => {
+                    failed += 1;
+                    tokio::time::sleep(self.retry.delay(failed)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
     async fn send_invitation(&self, message: &InvitationMessage) -> Result<MessageId, MailError> {
         let (email, id) = self.compose(message)?;
         let mut failed = 0;

@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 
 use super::certificate::{AppCredential, CredentialExpiry};
 use super::cloud::Cloud;
+use super::health::Health;
 use super::ids::{CustomerId, EmailAddress, Method, TenantId};
 use super::invitation::Invitation;
 use super::secret::{AccessToken, Password, RefreshToken};
@@ -66,6 +67,9 @@ pub struct Customer {
     /// without its end date): the end the application's own record in Graph names, read when
     /// the connection was last validated or verified.
     pub app_credential_expiry: Option<CredentialExpiry>,
+    /// The reasons the customer needs attention, as last reported, and the failures they
+    /// are computed from.
+    pub health: Health,
 }
 
 clone_by_field!(Customer {
@@ -83,7 +87,8 @@ clone_by_field!(Customer {
     last_verification,
     last_error,
     refresh_lease,
-    app_credential_expiry
+    app_credential_expiry,
+    health
 });
 
 /// A short claim on a token refresh, stored with the customer by compare-and-swap: while it
@@ -116,6 +121,7 @@ impl Customer {
             last_error: None,
             refresh_lease: None,
             app_credential_expiry: None,
+            health: Health::default(),
         }
     }
 

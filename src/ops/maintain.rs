@@ -1,5 +1,6 @@
 //! The background maintainer: refreshes tokens before they expire (due-time order, with
-//! jitter) and re-verifies connections on a schedule, with graceful shutdown.
+//! jitter), re-verifies connections and reassesses every customer's attention reasons on a
+//! schedule, with graceful shutdown.
 
 use std::hash::{Hash, Hasher};
 
@@ -11,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::DayTwo;
+use super::health::HealthReport;
 use crate::error::Error;
 use crate::journey::{AnyOnboarding, StageKind};
 use crate::model::{CustomerId, ExpiryState};
@@ -60,6 +62,9 @@ pub struct PassReport {
     pub verified: usize,
     /// Connections verified and failing.
     pub verify_failed: usize,
+    /// The health pass that ended the maintenance pass: every customer's attention reasons
+    /// reassessed, changes queued as notices.
+    pub health: HealthReport,
 }
 
 /// A stable share of `jitter` for one customer.
@@ -111,6 +116,7 @@ impl DayTwo {
                 Err(_) => report.verify_failed += 1,
             }
         }
+        report.health = self.health_pass().await?;
         Ok(report)
     }
 
@@ -144,21 +150,46 @@ impl DayTwo {
 
     /// [`TenantAccess::spawn_maintainer`](crate::TenantAccess::spawn_maintainer).
     pub(crate) fn spawn_maintainer(&self, policy: MaintenancePolicy) -> Maintainer {
+        let ta = self.clone();
+        let tick = policy.tick;
+        self.spawn_every(tick, move || {
+            let ta = ta.clone();
+            let policy = policy.clone();
+            async move {
+                match ta.maintenance_pass(&policy).await {
+                    Ok(report) => tracing::debug!(?report, "maintenance pass"),
+                    Err(error) => tracing::warn!(%error, "maintenance pass failed"),
+                }
+                false
+            }
+        })
+    }
+
+    /// Runs `job` on a tokio task, then again `tick` later on the clock (at once when it
+    /// answers `true`: more work is waiting), until the handle shuts it down.
+    pub(super) fn spawn_every<F, Fut>(&self, tick: Duration, mut job: F) -> Maintainer
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = bool> + Send + 'static,
+    {
         let (stop, mut stopped) = watch::channel(false);
         let (passes_tx, passes) = watch::channel(0u64);
         let ta = self.clone();
         let task = tokio::spawn(async move {
             let mut count = 0u64;
             loop {
-                match ta.maintenance_pass(&policy).await {
-                    Ok(report) => tracing::debug!(?report, "maintenance pass"),
-                    Err(error) => tracing::warn!(%error, "maintenance pass failed"),
-                }
+                let more = job().await;
                 count += 1;
                 let _ = passes_tx.send(count);
                 // Stay cooperative even when the clock never makes us wait (a manual clock).
                 tokio::task::yield_now().await;
-                let next = ta.clock().now() + policy.tick;
+                if *stopped.borrow() {
+                    return;
+                }
+                if more {
+                    continue;
+                }
+                let next = ta.clock().now() + tick;
                 let stop = tokio::select! {
                     _ = ta.clock().sleep_until(next) => false,
                     // A closed channel (the handle was dropped) stops too.
@@ -173,8 +204,8 @@ impl DayTwo {
     }
 }
 
-/// A running background maintainer. Dropping it without [`shutdown`](Self::shutdown) stops it
-/// after its current pass.
+/// A running background task: the maintainer, or a notice dispatcher. Dropping it without
+/// [`shutdown`](Self::shutdown) stops it after its current pass.
 #[derive(Debug)]
 pub struct Maintainer {
     stop: watch::Sender<bool>,

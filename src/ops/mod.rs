@@ -26,12 +26,14 @@
 
 mod access;
 mod cache;
+mod health;
 mod maintain;
 mod report;
 mod resource;
 mod switch;
 mod verify;
 
+pub use health::{DispatchReport, HealthReport};
 pub use maintain::{Maintainer, MaintenancePolicy, PassReport};
 pub use report::{PendingSwitchStatus, StatusReport, StatusRow};
 pub use verify::{VerifyOutcome, VerifyProgress};

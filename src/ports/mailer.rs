@@ -27,9 +27,30 @@ pub struct InvitationMessage {
     pub msp_name: String,
 }
 
-/// Sends invitation emails.
+/// A plain-text message to the MSP's own operators (a digest of attention notices, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorMessage {
+    /// The recipients.
+    pub to: Vec<EmailAddress>,
+    /// The subject line.
+    pub subject: String,
+    /// The body, plain text.
+    pub text: String,
+}
+
+/// Sends invitation emails, and messages to the MSP's operators.
 #[async_trait]
 pub trait Mailer: Send + Sync + fmt::Debug {
     /// Sends the invitation and returns the message id once the mail server has accepted it.
     async fn send_invitation(&self, message: &InvitationMessage) -> Result<MessageId, MailError>;
+
+    /// Sends a message to the MSP's operators and returns its id once accepted. The default
+    /// refuses ([`MailError::Misconfigured`]): a mailer written before operator messages
+    /// existed sends invitations only.
+    async fn send_to_operators(&self, message: &OperatorMessage) -> Result<MessageId, MailError> {
+        let _ = message;
+        Err(MailError::Misconfigured(
+            "this mailer does not send operator messages".into(),
+        ))
+    }
 }

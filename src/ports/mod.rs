@@ -9,6 +9,7 @@
 mod clock;
 mod consent;
 mod mailer;
+mod notify;
 mod pager;
 mod provider;
 mod sign_in;
@@ -20,7 +21,11 @@ use std::sync::Arc;
 
 pub use clock::{Clock, SystemClock};
 pub use consent::{ConsentCallback, admin_consent_url, check_admin_consent};
-pub use mailer::{InvitationMessage, Mailer};
+pub use mailer::{InvitationMessage, Mailer, OperatorMessage};
+pub use notify::{
+    Claim, DispatchPolicy, Notifier, NotifyError, OutboxEntry, OutboxQuery, OutboxState,
+    Settlement, newest_first,
+};
 pub use pager::{Connections, Journeys, Listed, Listing, Pager, Records};
 pub use provider::{
     AdminConsentRequest, DeviceAuthorization, DevicePoll, IdentityProvider, TenantDiscovery,
@@ -29,8 +34,8 @@ pub use provider::{
 pub use sign_in::{AuthorizationRequest, CodeRedemption, SignInCallback, sign_in_refusal};
 pub(crate) use store::verification_target;
 pub use store::{
-    ConnectionPage, Filter, ListedConnection, Page, PageRequest, Record, Store, Unreadable,
-    VerifiedConnection,
+    AttentionFilter, ConnectionPage, Filter, ListedConnection, Page, PageRequest, Record, Store,
+    Unreadable, VerifiedConnection,
 };
 pub use target::Target;
 
@@ -182,6 +187,45 @@ impl Ports {
             _ => {}
         }
         Some(status)
+    }
+
+    /// Reassesses `record`'s attention reasons now ([`crate::model::assess`]) and stores them
+    /// in the record (a reason still there keeps its `since`, its evidence refreshed).
+    /// Returns `None` when no reason was gained or cleared; otherwise the notices the changes
+    /// make, one per [notification channel](Config::notify_channels) (none when no channel
+    /// is configured): what a write of the record puts into the outbox in the same step.
+    pub fn reassess(&self, record: &mut Record) -> Option<Vec<crate::model::Notice>> {
+        let now = self.clock.now();
+        let current = crate::model::assess(
+            &record.customer,
+            &record.stage,
+            record.switch.as_deref(),
+            now,
+            self.config.health(),
+        );
+        if current.is_empty() && record.customer.health.attention.is_empty() {
+            return None;
+        }
+        let (kept, changes) = crate::model::reconcile(&record.customer.health.attention, current);
+        record.customer.health.attention = kept;
+        if changes.is_empty() {
+            return None;
+        }
+        for (change, attention) in &changes {
+            tracing::info!(
+                customer = %record.customer.id,
+                change = change.as_str(),
+                reason = %attention.reason,
+                "attention reason {}",
+                change.as_str()
+            );
+        }
+        Some(crate::model::Notice::for_changes(
+            &record.customer,
+            &changes,
+            self.config.notify_channels(),
+            now,
+        ))
     }
 
     /// The actor recorded in audit events.

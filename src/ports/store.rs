@@ -6,12 +6,14 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use super::notify::{Claim, OutboxEntry, OutboxQuery, Settlement};
 use crate::error::StoreError;
 use crate::model::{
     AccessToken, AuditEvent, CodeHash, Customer, CustomerId, Method, PendingSwitch, Stage,
     StageKind, StageType, TenantId, TenantInfo, Validated, Verification, VerificationStatus,
     Version,
 };
+use crate::model::{Notice, NoticeId, Reason};
 
 /// One customer as stored: the customer's facts, the stage data, the method switch under way
 /// (if any) and the version.
@@ -71,7 +73,10 @@ impl Record {
 ///
 /// Implementations must be safe to share between tasks and processes: `update` is a
 /// compare-and-swap on [`Record::version`], and `create`/`update` store the audit event in the
-/// same atomic step as the record where the backend allows it.
+/// same atomic step as the record where the backend allows it. `update` stores the outbox
+/// notices in that same step (always: a notice lost or written without its record breaks
+/// the notifier's promise), and the outbox methods claim and settle them by
+/// compare-and-swap. The conformance kit (`testing::conformance`) checks all of it.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Stores a new customer. `record.version` must be [`Version::NEW`]; returns the stored
@@ -88,10 +93,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Replaces the record if the stored version still equals `record.version`, and returns
     /// the new version (one higher). Otherwise fails with [`StoreError::Conflict`] and changes
     /// nothing.
+    ///
+    /// `notices` (the changes of the customer's attention reasons this write records) go into
+    /// the outbox as pending entries
+    /// ([`OutboxState::Pending`](super::OutboxState::Pending)) in the same atomic step: stored with
+    /// the record, or not at all.
     async fn update(
         &self,
         record: &Record,
         event: Option<&AuditEvent>,
+        notices: &[Notice],
     ) -> Result<Version, StoreError>;
 
     /// Removes a customer if the stored version still equals `expected` (compare-and-swap),
@@ -147,7 +158,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         let mut stored = self.load(customer).await?;
         let record = verification_target(customer, expected, stored.as_mut())?;
         verified.apply_to(record);
-        self.update(record, None).await
+        self.update(record, None, &[]).await
     }
 
     /// Appends an event that is not part of a write (for example a failed attempt).
@@ -155,6 +166,48 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The customer's events, oldest first.
     async fn events(&self, customer: &CustomerId) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Claims up to `claim.limit` outbox entries of `claim.channel` that are pending, due
+    /// (`next_attempt_at <= now`) and not claimed (or whose claim lapsed), oldest first, for
+    /// `claim.holder` until `claim.until`, counting a try on each. Two dispatchers never
+    /// claim the same entry while a claim holds (compare-and-swap). Returns the entries as
+    /// claimed.
+    async fn claim_notices(&self, claim: &Claim<'_>) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Settles the entry `id` that `holder` claimed: delivered, to be retried, or dead.
+    /// Returns `false`, changing nothing, when `holder` no longer holds it (the claim lapsed
+    /// and another dispatcher took it over) or it is not pending.
+    async fn settle_notice(
+        &self,
+        id: &NoticeId,
+        holder: &str,
+        settlement: &Settlement,
+    ) -> Result<bool, StoreError>;
+
+    /// Outbox entries in one state, newest first (for the admin pages).
+    async fn outbox(&self, query: &OutboxQuery) -> Result<Vec<OutboxEntry>, StoreError>;
+}
+
+/// Which customers' attention reasons to select ([`Filter::attention`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttentionFilter {
+    /// Customers with any reason.
+    Any,
+    /// Customers with this reason.
+    Reason(Reason),
+    /// Customers with no reason.
+    None,
+}
+
+impl AttentionFilter {
+    /// Whether `health`'s stored reasons match.
+    pub fn matches(self, health: &crate::model::Health) -> bool {
+        match self {
+            AttentionFilter::Any => !health.attention.is_empty(),
+            AttentionFilter::None => health.attention.is_empty(),
+            AttentionFilter::Reason(r) => health.attention.iter().any(|a| a.reason == r),
+        }
+    }
 }
 
 /// Which customers to list. Empty fields match everything; set fields must all match.
@@ -170,6 +223,8 @@ pub struct Filter {
     pub token_expires_before: Option<OffsetDateTime>,
     /// Only customers not verified since this moment (or never).
     pub not_verified_since: Option<OffsetDateTime>,
+    /// Only customers whose stored attention reasons match (customers that need attention).
+    pub attention: Option<AttentionFilter>,
 }
 
 impl Filter {
@@ -182,6 +237,14 @@ impl Filter {
     pub fn stages(stages: impl IntoIterator<Item = StageKind>) -> Self {
         Self {
             stages: Some(stages.into_iter().collect()),
+            ..Self::default()
+        }
+    }
+
+    /// Customers that need attention (any reason).
+    pub fn needs_attention() -> Self {
+        Self {
+            attention: Some(AttentionFilter::Any),
             ..Self::default()
         }
     }
@@ -204,6 +267,7 @@ impl Filter {
             && self
                 .not_verified_since
                 .is_none_or(|t| c.last_verification.as_ref().is_none_or(|last| last.at < t))
+            && self.attention.is_none_or(|a| a.matches(&c.health))
     }
 }
 
@@ -350,6 +414,7 @@ impl VerifiedConnection {
             status: VerificationStatus::Ok,
         });
         customer.last_error = None;
+        customer.health.succeeded();
         customer.updated_at = self.at;
     }
 }

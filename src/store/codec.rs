@@ -39,6 +39,7 @@ use crate::journey::{
     ApprovalRequested, BrowserSignIn, Claimed, ConsentRequired, DeviceCodeIssued, Expired,
     InvitationSent, Invited, ReauthRequired, Revoked, Stage, StageKind, TokenAcquired, Validated,
 };
+use crate::model::Health;
 use crate::model::MessageId;
 use crate::model::VerificationStatus;
 use crate::model::{AccessToken, ClientSecret, ConsentState, DeviceCode, Password, RefreshToken};
@@ -76,6 +77,9 @@ pub struct EncodedRecord {
     pub invitation_hash: Option<Vec<u8>>,
     /// The SHA-256 of the live invitation code of the method switch under way.
     pub switch_invitation_hash: Option<Vec<u8>>,
+    /// The customer's attention reasons, `,reason,reason,` (`None` when there is none): so a
+    /// store can select customers that need attention.
+    pub attention: Option<String>,
     /// The non-secret facts, JSON.
     pub body: String,
     /// The secrets, sealed.
@@ -172,6 +176,7 @@ pub fn encode(record: &Record, sealer: &Sealer) -> Result<EncodedRecord, StoreEr
             .transpose()?,
         invitation_hash: record.invitation_hash().map(|h| h.0.to_vec()),
         switch_invitation_hash: record.switch_invitation_hash().map(|h| h.0.to_vec()),
+        attention: c.health.attention_index(),
         body,
         secrets: sealed,
         key_id: sealer.current_key_id().map(str::to_owned),
@@ -367,6 +372,7 @@ fn encode_facts(c: &Customer, secrets: &mut SecretsV1) -> FactsV1 {
             name: e.name.clone(),
             expires_at: Ts(e.expires_at),
         }),
+        health: c.health.clone(),
     }
 }
 
@@ -471,6 +477,7 @@ fn decode_facts(f: FactsV1, secrets: &mut SecretsV1) -> Result<Customer, StoreEr
             name: e.name,
             expires_at: e.expires_at.0,
         }),
+        health: f.health,
     };
     Ok(customer)
 }
@@ -756,6 +763,10 @@ struct FactsV1 {
     /// Absent in bodies written before credential expiry was tracked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     app_credential_expiry: Option<ExpiryV1>,
+    /// Attention reasons and failures; absent when there are none (and in bodies written
+    /// before health was tracked).
+    #[serde(default, skip_serializing_if = "Health::is_empty")]
+    health: Health,
 }
 
 /// A [`CredentialExpiry`].

@@ -11,6 +11,8 @@ use crate::error::StoreError;
 use crate::model::AuditEvent;
 use crate::model::CodeHash;
 use crate::model::{CustomerId, Version};
+use crate::model::{Notice, NoticeId};
+use crate::ports::{Claim, OutboxEntry, OutboxQuery, OutboxState, Settlement, newest_first};
 use crate::ports::{
     ConnectionPage, Filter, ListedConnection, Page, PageRequest, Record, Store, VerifiedConnection,
     verification_target,
@@ -31,6 +33,8 @@ struct Inner {
     order: BTreeSet<CustomerId>,
     by_code: HashMap<CodeHash, CustomerId>,
     events: HashMap<CustomerId, Vec<AuditEvent>>,
+    /// The outbox, oldest first.
+    outbox: Vec<OutboxEntry>,
 }
 
 impl MemoryStore {
@@ -173,6 +177,7 @@ impl Store for MemoryStore {
         &self,
         record: &Record,
         event: Option<&AuditEvent>,
+        notices: &[Notice],
     ) -> Result<Version, StoreError> {
         let mut inner = self.write();
         let Inner {
@@ -212,6 +217,9 @@ impl Store for MemoryStore {
         if let Some(event) = event {
             inner.push_event(event);
         }
+        inner
+            .outbox
+            .extend(notices.iter().cloned().map(OutboxEntry::new));
         Ok(version)
     }
 
@@ -286,5 +294,43 @@ impl Store for MemoryStore {
             .get(customer)
             .cloned()
             .unwrap_or_default())
+    }
+
+    async fn claim_notices(&self, claim: &Claim<'_>) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut inner = self.write();
+        let mut claimed = Vec::new();
+        for entry in inner.outbox.iter_mut() {
+            if claimed.len() == claim.limit.max(1) {
+                break;
+            }
+            if entry.claimable(claim.channel, claim.now) {
+                entry.claim = Some((claim.holder.to_owned(), claim.until));
+                entry.attempts += 1;
+                claimed.push(entry.clone());
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn settle_notice(
+        &self,
+        id: &NoticeId,
+        holder: &str,
+        settlement: &Settlement,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.write();
+        let Some(entry) = inner.outbox.iter_mut().find(|e| &e.notice.id == id) else {
+            return Ok(false);
+        };
+        let held = entry.state == OutboxState::Pending
+            && entry.claim.as_ref().is_some_and(|(h, _)| h == holder);
+        if held {
+            entry.settle(settlement);
+        }
+        Ok(held)
+    }
+
+    async fn outbox(&self, query: &OutboxQuery) -> Result<Vec<OutboxEntry>, StoreError> {
+        Ok(newest_first(self.read().outbox.iter(), query))
     }
 }

@@ -27,6 +27,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/postgres/0003_key_canary.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_health_outbox.sql"),
+    ),
 ];
 
 /// How to reach PostgreSQL.
@@ -316,4 +320,4 @@ async fn migrate_steps(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> 
     Ok(())
 }
 
-super::sql::sql_store_impl!(PostgresStore, Postgres);
+super::sql::sql_store_impl!(PostgresStore, Postgres, " FOR UPDATE SKIP LOCKED");

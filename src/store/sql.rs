@@ -4,7 +4,7 @@ use crate::error::{SealError, StoreError};
 use crate::seal::Sealer;
 
 /// The newest schema version this crate writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// The largest page a SQL store returns; bigger requests are capped.
 pub(crate) const MAX_PAGE: usize = 10_000;
@@ -105,7 +105,7 @@ pub(crate) fn check_canary_rows(
 /// has `pool` and `sealer` fields; the calling module has `backend`, `MAX_PAGE`, `codec`,
 /// `Row` and the store's types in scope.
 macro_rules! sql_store_impl {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, $skip_locked:literal) => {
         impl $store {
             fn decode(&self, row: &<$db as sqlx::Database>::Row) -> Result<Record, StoreError> {
                 let id: String = row.try_get("customer_id").map_err(backend)?;
@@ -223,9 +223,9 @@ macro_rules! sql_store_impl {
                                 "UPDATE tenant_access_customers SET stage = $1, method = $2, \
                                  verification_status = $3, last_verified_at = $4, \
                                  token_expires_at = $5, invitation_hash = $6, \
-                                 switch_invitation_hash = $7, key_id = $8, body = $9, \
-                                 secrets = $10, version = version + 1 \
-                                 WHERE customer_id = $11 AND version = $12",
+                                 switch_invitation_hash = $7, attention = $8, key_id = $9, \
+                                 body = $10, secrets = $11, version = version + 1 \
+                                 WHERE customer_id = $12 AND version = $13",
                             );
                             let version = i64::try_from(owner.version.0)
                                 .map_err(|_| StoreError::Corrupt("version out of range".into()))?;
@@ -286,6 +286,60 @@ macro_rules! sql_store_impl {
             }
         }
 
+        impl $store {
+            async fn insert_notice(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                notice: &$crate::model::Notice,
+            ) -> Result<(), StoreError> {
+                let body = serde_json::to_string(notice)
+                    .map_err(|e| StoreError::Corrupt(format!("notice: {e}")))?;
+                let at = codec::timestamp(notice.at)?;
+                sqlx::query(
+                    "INSERT INTO tenant_access_outbox (notice_id, channel, customer_id, created_at, \
+                     state, attempts, next_attempt_at, body) \
+                     VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6)",
+                )
+                .bind(notice.id.as_str())
+                .bind(notice.channel.as_str())
+                .bind(notice.customer.as_str())
+                .bind(at)
+                .bind(at)
+                .bind(body)
+                .execute(conn)
+                .await
+                .map_err(backend)?;
+                Ok(())
+            }
+
+            fn outbox_entry(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> Result<$crate::ports::OutboxEntry, StoreError> {
+                let body: String = row.try_get("body").map_err(backend)?;
+                let notice: $crate::model::Notice = serde_json::from_str(&body)
+                    .map_err(|e| StoreError::Corrupt(format!("stored notice: {e}")))?;
+                let state: String = row.try_get("state").map_err(backend)?;
+                let state = $crate::ports::OutboxState::parse(&state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("outbox state {state:?}")))?;
+                let attempts: i32 = row.try_get("attempts").map_err(backend)?;
+                let next: i64 = row.try_get("next_attempt_at").map_err(backend)?;
+                let holder: Option<String> = row.try_get("claimed_by").map_err(backend)?;
+                let until: Option<i64> = row.try_get("claimed_until").map_err(backend)?;
+                let settled: Option<i64> = row.try_get("settled_at").map_err(backend)?;
+                Ok($crate::ports::OutboxEntry {
+                    notice,
+                    state,
+                    attempts: attempts.max(0) as u32,
+                    next_attempt_at: codec::from_timestamp(next)?,
+                    claim: match (holder, until) {
+                        (Some(h), Some(u)) => Some((h, codec::from_timestamp(u)?)),
+                        _ => None,
+                    },
+                    last_error: row.try_get("last_error").map_err(backend)?,
+                    settled_at: settled.map(codec::from_timestamp).transpose()?,
+                })
+            }
+        }
+
         /// Binds the index columns and the sealed body, in the order the SQL names them.
         fn bind_columns<'q>(
             q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
@@ -298,6 +352,7 @@ macro_rules! sql_store_impl {
                 .bind(e.token_expires_at)
                 .bind(e.invitation_hash.as_deref())
                 .bind(e.switch_invitation_hash.as_deref())
+                .bind(e.attention.as_deref())
                 .bind(e.key_id.as_deref())
                 .bind(e.body.as_str())
                 .bind(e.secrets.as_slice())
@@ -311,8 +366,8 @@ macro_rules! sql_store_impl {
                 let q = sqlx::query(
                     "INSERT INTO tenant_access_customers (stage, method, verification_status, \
                      last_verified_at, token_expires_at, invitation_hash, switch_invitation_hash, \
-                     key_id, body, secrets, customer_id, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1) \
+                     attention, key_id, body, secrets, customer_id, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1) \
                      ON CONFLICT (customer_id) DO NOTHING",
                 );
                 let inserted = bind_columns(q, &e)
@@ -365,6 +420,7 @@ macro_rules! sql_store_impl {
                 &self,
                 record: &Record,
                 event: Option<&AuditEvent>,
+                notices: &[$crate::model::Notice],
             ) -> Result<Version, StoreError> {
                 let e = codec::encode(record, &self.sealer)?;
                 let expected = i64::try_from(record.version.0)
@@ -373,8 +429,8 @@ macro_rules! sql_store_impl {
                 let q = sqlx::query(
                     "UPDATE tenant_access_customers SET stage = $1, method = $2, verification_status = $3, \
                      last_verified_at = $4, token_expires_at = $5, invitation_hash = $6, \
-                     switch_invitation_hash = $7, key_id = $8, body = $9, secrets = $10, \
-                     version = version + 1 WHERE customer_id = $11 AND version = $12",
+                     switch_invitation_hash = $7, attention = $8, key_id = $9, body = $10, \
+                     secrets = $11, version = version + 1 WHERE customer_id = $12 AND version = $13",
                 );
                 let updated = bind_columns(q, &e)
                     .bind(e.customer_id.as_str())
@@ -399,6 +455,9 @@ macro_rules! sql_store_impl {
                 }
                 if let Some(event) = event {
                     Self::insert_event(&mut tx, event).await?;
+                }
+                for notice in notices {
+                    Self::insert_notice(&mut tx, notice).await?;
                 }
                 tx.commit().await.map_err(backend)?;
                 Ok(record.version.next())
@@ -475,6 +534,19 @@ macro_rules! sql_store_impl {
                     qb.push(" AND token_expires_at < ")
                         .push_bind(codec::timestamp(t)?);
                 }
+                match filter.attention {
+                    None => {}
+                    Some($crate::ports::AttentionFilter::Any) => {
+                        qb.push(" AND attention IS NOT NULL");
+                    }
+                    Some($crate::ports::AttentionFilter::None) => {
+                        qb.push(" AND attention IS NULL");
+                    }
+                    Some($crate::ports::AttentionFilter::Reason(r)) => {
+                        qb.push(" AND attention LIKE ")
+                            .push_bind(format!("%,{},%", r.as_str()));
+                    }
+                }
                 if let Some(t) = filter.not_verified_since {
                     qb.push(" AND (last_verified_at IS NULL OR last_verified_at < ")
                         .push_bind(codec::timestamp(t)?)
@@ -527,6 +599,99 @@ macro_rules! sql_store_impl {
                         )
                     })
                     .collect()
+            }
+
+            async fn claim_notices(
+                &self,
+                claim: &$crate::ports::Claim<'_>,
+            ) -> Result<Vec<$crate::ports::OutboxEntry>, StoreError> {
+                let now = codec::timestamp(claim.now)?;
+                let until = codec::timestamp(claim.until)?;
+                let limit = claim.limit.clamp(1, MAX_PAGE) as i64;
+                // The conditions are repeated outside the subquery: a claimer that waited on
+                // another's row lock re-checks them on the row as that one left it.
+                let sql = concat!(
+                    "UPDATE tenant_access_outbox SET claimed_by = $1, claimed_until = $2, \
+                     attempts = attempts + 1 WHERE seq IN (SELECT seq FROM tenant_access_outbox \
+                     WHERE channel = $3 AND state = 'pending' AND next_attempt_at <= $4 \
+                     AND (claimed_until IS NULL OR claimed_until <= $5) ORDER BY seq LIMIT $6",
+                    $skip_locked,
+                    ") AND state = 'pending' AND (claimed_until IS NULL OR claimed_until <= $7) \
+                     RETURNING seq, notice_id, state, attempts, next_attempt_at, claimed_by, \
+                     claimed_until, last_error, settled_at, body"
+                );
+                let rows = sqlx::query(sql)
+                    .bind(claim.holder)
+                    .bind(until)
+                    .bind(claim.channel)
+                    .bind(now)
+                    .bind(now)
+                    .bind(limit)
+                    .bind(now)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                let mut claimed = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let seq: i64 = row.try_get("seq").map_err(backend)?;
+                    claimed.push((seq, Self::outbox_entry(row)?));
+                }
+                claimed.sort_by_key(|(seq, _)| *seq);
+                Ok(claimed.into_iter().map(|(_, e)| e).collect())
+            }
+
+            async fn settle_notice(
+                &self,
+                id: &$crate::model::NoticeId,
+                holder: &str,
+                settlement: &$crate::ports::Settlement,
+            ) -> Result<bool, StoreError> {
+                use $crate::ports::Settlement;
+                let (state, next, error, settled) = match settlement {
+                    Settlement::Delivered { at } => {
+                        ("delivered", None, None, Some(codec::timestamp(*at)?))
+                    }
+                    Settlement::Retry { at, error } => {
+                        ("pending", Some(codec::timestamp(*at)?), Some(error.as_str()), None)
+                    }
+                    Settlement::Dead { at, error } => {
+                        ("dead", None, Some(error.as_str()), Some(codec::timestamp(*at)?))
+                    }
+                };
+                let settled_rows = sqlx::query(
+                    "UPDATE tenant_access_outbox SET state = $1, \
+                     next_attempt_at = COALESCE($2, next_attempt_at), last_error = $3, \
+                     settled_at = $4, claimed_by = NULL, claimed_until = NULL \
+                     WHERE notice_id = $5 AND state = 'pending' AND claimed_by = $6",
+                )
+                .bind(state)
+                .bind(next)
+                .bind(error)
+                .bind(settled)
+                .bind(id.as_str())
+                .bind(holder)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+                Ok(settled_rows == 1)
+            }
+
+            async fn outbox(
+                &self,
+                query: &$crate::ports::OutboxQuery,
+            ) -> Result<Vec<$crate::ports::OutboxEntry>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT seq, notice_id, state, attempts, next_attempt_at, claimed_by, \
+                     claimed_until, last_error, settled_at, body FROM tenant_access_outbox \
+                     WHERE state = $1 ORDER BY seq DESC LIMIT $2",
+                )
+                .bind(query.state.as_str())
+                .bind(query.limit.clamp(1, MAX_PAGE) as i64)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+                rows.iter().map(Self::outbox_entry).collect()
             }
         }
     };

@@ -30,6 +30,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/sqlite/0003_key_canary.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_health_outbox.sql"),
+    ),
 ];
 
 /// A [`Store`](super::Store) in one SQLite file (WAL journal, full sync): the embedded default for a
@@ -281,7 +285,7 @@ async fn migrate_steps(conn: &mut sqlx::SqliteConnection) -> Result<(), StoreErr
     Ok(())
 }
 
-super::sql::sql_store_impl!(SqliteStore, Sqlite);
+super::sql::sql_store_impl!(SqliteStore, Sqlite, "");
 
 #[cfg(test)]
 mod tests {

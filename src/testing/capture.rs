@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::error::MailError;
 use crate::model::MessageId;
-use crate::ports::{InvitationMessage, Mailer};
+use crate::ports::{InvitationMessage, Mailer, OperatorMessage};
 
 /// Keeps every invitation it is asked to send, so tests can read the link. Cheap to clone;
 /// clones share the same messages.
@@ -21,6 +21,7 @@ pub struct CaptureMailer {
 #[derive(Debug, Default)]
 struct Inner {
     sent: Vec<InvitationMessage>,
+    to_operators: Vec<OperatorMessage>,
     failures: VecDeque<MailError>,
     attempts: usize,
 }
@@ -62,6 +63,11 @@ impl CaptureMailer {
         self.lock().failures.push_back(error);
     }
 
+    /// Every accepted message to the MSP's operators, oldest first.
+    pub fn operator_messages(&self) -> Vec<OperatorMessage> {
+        self.lock().to_operators.clone()
+    }
+
     /// How many sends were attempted, failed ones included.
     pub fn attempts(&self) -> usize {
         self.lock().attempts
@@ -80,6 +86,19 @@ impl Mailer for CaptureMailer {
         Ok(MessageId(format!(
             "<capture-{}@tenant-access.invalid>",
             inner.sent.len()
+        )))
+    }
+
+    async fn send_to_operators(&self, message: &OperatorMessage) -> Result<MessageId, MailError> {
+        let mut inner = self.lock();
+        inner.attempts += 1;
+        if let Some(error) = inner.failures.pop_front() {
+            return Err(error);
+        }
+        inner.to_operators.push(message.clone());
+        Ok(MessageId(format!(
+            "<capture-operators-{}@tenant-access.invalid>",
+            inner.to_operators.len()
         )))
     }
 }

@@ -137,6 +137,28 @@ fn parts(id: &str, kind: StageKind, n: u64, prefix: &str) -> (Customer, Stage) {
             name: "portal secret (abc)".into(),
             expires_at: t + Duration::days(200),
         }),
+        // A third of the samples need attention: the reasons and the failure they come
+        // from round-trip through the store, and the attention filter has something to find.
+        health: match n % 3 {
+            0 => crate::model::Health {
+                attention: vec![crate::model::Attention {
+                    reason: crate::model::Reason::ConsentRevoked,
+                    since: t,
+                    evidence: crate::model::Evidence {
+                        codes: vec![65001],
+                        date: Some(t),
+                        ..Default::default()
+                    },
+                }],
+                failures: 2,
+                last_failure: Some(crate::model::Failure {
+                    at: t,
+                    codes: vec![65001],
+                    reason: Some(crate::model::Reason::ConsentRevoked),
+                }),
+            },
+            _ => crate::model::Health::default(),
+        },
     };
     let stage = match kind {
         StageKind::Invited => Stage::Invited(Invited),

@@ -27,7 +27,7 @@ pub(super) async fn audit_events<S: Store>(store: &S) -> Check {
         next.version = current.version;
         let ev = event(r.id(), Some(current.stage.kind()), kind, i as i64 + 1);
         store
-            .update(&next, Some(&ev))
+            .update(&next, Some(&ev), &[])
             .await
             .map_err(err("update"))?;
         sent.push(ev);
@@ -36,7 +36,10 @@ pub(super) async fn audit_events<S: Store>(store: &S) -> Check {
     // An update without an event adds none; append_event adds one outside a write.
     let mut quiet = current.clone();
     quiet.customer.last_error = Some("quiet".into());
-    store.update(&quiet, None).await.map_err(err("update"))?;
+    store
+        .update(&quiet, None, &[])
+        .await
+        .map_err(err("update"))?;
     let extra = AuditEvent {
         note: None,
         actor: Actor::Customer,
@@ -55,7 +58,7 @@ pub(super) async fn audit_events<S: Store>(store: &S) -> Check {
     // A lost compare-and-swap stores no event.
     let lost = event(r.id(), Some(StageKind::Invited), StageKind::Revoked, 10);
     ensure!(
-        store.update(&current, Some(&lost)).await.is_err(),
+        store.update(&current, Some(&lost), &[]).await.is_err(),
         "a stale update succeeded"
     );
     let got = store.events(r.id()).await.map_err(err("events"))?;

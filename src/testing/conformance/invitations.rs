@@ -27,7 +27,10 @@ pub(super) async fn invitation_lookup<S: Store>(store: &S) -> Check {
     if let Some(inv) = resent.customer.invitation.as_mut() {
         inv.code_hash = Some(new_code.hash());
     }
-    store.update(&resent, None).await.map_err(err("update"))?;
+    store
+        .update(&resent, None, &[])
+        .await
+        .map_err(err("update"))?;
     ensure!(
         store
             .load_by_invitation(&old)
@@ -48,7 +51,10 @@ pub(super) async fn invitation_lookup<S: Store>(store: &S) -> Check {
     if let Some(inv) = used.customer.invitation.as_mut() {
         inv.code_hash = None;
     }
-    store.update(&used, None).await.map_err(err("update"))?;
+    store
+        .update(&used, None, &[])
+        .await
+        .map_err(err("update"))?;
     ensure!(
         store
             .load_by_invitation(&new_code.hash())
@@ -82,7 +88,10 @@ pub(super) async fn invitation_lookup<S: Store>(store: &S) -> Check {
     );
     let mut ended = must_load(store, switching.id()).await?;
     ended.switch = None;
-    store.update(&ended, None).await.map_err(err("update"))?;
+    store
+        .update(&ended, None, &[])
+        .await
+        .map_err(err("update"))?;
     ensure!(
         store
             .load_by_invitation(&switch_hash)

@@ -7,9 +7,10 @@ use time::Duration;
 
 use super::support::{Check, create, ensure, err};
 use crate::journey::StageKind;
+use crate::model::Reason;
 use crate::model::{CustomerId, Method};
 use crate::model::{Verification, VerificationStatus};
-use crate::ports::{Filter, PageRequest, Store};
+use crate::ports::{AttentionFilter, Filter, PageRequest, Store};
 use crate::testing::testdata::{self, BASE};
 
 pub(super) async fn pagination<S: Store>(store: &S) -> Check {
@@ -182,6 +183,30 @@ pub(super) async fn filters<S: Store>(store: &S) -> Check {
                 verification: None,
                 token_expires_before: Some(cut),
                 not_verified_since: Some(BASE + Duration::hours(30)),
+                attention: None,
+            },
+        ),
+        ("needs attention", Filter::needs_attention()),
+        (
+            "attention: consent revoked",
+            Filter {
+                attention: Some(AttentionFilter::Reason(Reason::ConsentRevoked)),
+                ..Filter::default()
+            },
+        ),
+        (
+            "attention: none",
+            Filter {
+                attention: Some(AttentionFilter::None),
+                stages: Some(vec![StageKind::Validated, StageKind::Invited]),
+                ..Filter::default()
+            },
+        ),
+        (
+            "attention: a reason nobody has",
+            Filter {
+                attention: Some(AttentionFilter::Reason(Reason::SwitchStalled)),
+                ..Filter::default()
             },
         ),
     ];

@@ -29,7 +29,10 @@ pub(super) async fn round_trip_every_stage<S: Store>(store: &S) -> Check {
         );
         let mut changed = testdata::record(&id, kind, 1);
         changed.version = loaded.version;
-        let v = store.update(&changed, None).await.map_err(err("update"))?;
+        let v = store
+            .update(&changed, None, &[])
+            .await
+            .map_err(err("update"))?;
         ensure!(v == Version(2), "{kind}: update returned {v}, expected v2");
         let loaded = must_load(store, record.id()).await?;
         ensure!(

@@ -21,7 +21,10 @@ pub(super) async fn no_plaintext_secrets<H: Harness>(
         let mut next = testdata::record(&id, kind, i as u64 + 50);
         next.version = Version(1);
         secrets.extend(testdata::secrets_of(&next));
-        store.update(&next, None).await.map_err(err("update"))?;
+        store
+            .update(&next, None, &[])
+            .await
+            .map_err(err("update"))?;
     }
     let Some(raw) = harness.raw_contents(store).await else {
         return Ok(false);

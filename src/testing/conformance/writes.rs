@@ -27,7 +27,10 @@ pub(super) async fn cas_conflict<S: Store>(store: &S) -> Check {
         StageKind::DeviceCodeIssued,
         1,
     );
-    let v = store.update(&a, Some(&ev_a)).await.map_err(err("update"))?;
+    let v = store
+        .update(&a, Some(&ev_a), &[])
+        .await
+        .map_err(err("update"))?;
     ensure!(
         v == Version(2),
         "the first update returned {v}, expected v2"
@@ -35,7 +38,7 @@ pub(super) async fn cas_conflict<S: Store>(store: &S) -> Check {
     let mut b = testdata::record("cas-1", StageKind::Revoked, 2);
     b.version = read_b.version;
     let ev_b = event(b.id(), Some(StageKind::Claimed), StageKind::Revoked, 2);
-    match store.update(&b, Some(&ev_b)).await {
+    match store.update(&b, Some(&ev_b), &[]).await {
         Err(StoreError::Conflict {
             customer,
             expected,
@@ -64,7 +67,7 @@ pub(super) async fn cas_conflict<S: Store>(store: &S) -> Check {
     future.version = Version(9);
     ensure!(
         matches!(
-            store.update(&future, None).await,
+            store.update(&future, None, &[]).await,
             Err(StoreError::Conflict { .. })
         ),
         "an update with a version ahead of the stored one did not conflict"
@@ -72,7 +75,7 @@ pub(super) async fn cas_conflict<S: Store>(store: &S) -> Check {
     let ghost = testdata::record("cas-ghost", StageKind::Claimed, 0);
     let mut ghost_v1 = ghost.clone();
     ghost_v1.version = Version(1);
-    match store.update(&ghost_v1, None).await {
+    match store.update(&ghost_v1, None, &[]).await {
         Err(StoreError::Conflict { actual: None, .. }) => {}
         other => {
             return Err(format!(
@@ -285,7 +288,7 @@ pub(super) async fn concurrent_writers<S: Store + 'static>(store: Arc<S>) -> Che
                     StageKind::Validated,
                     7,
                 );
-                (store.update(&mine, Some(&ev)).await, mine)
+                (store.update(&mine, Some(&ev), &[]).await, mine)
             });
         }
         let mut winners = Vec::new();
@@ -346,7 +349,7 @@ pub(super) async fn concurrent_writers<S: Store + 'static>(store: Arc<S>) -> Che
                 if let Some(inv) = r.customer.invitation.as_mut() {
                     inv.codes_issued += 1;
                 }
-                match store.update(&r, None).await {
+                match store.update(&r, None, &[]).await {
                     Ok(_) => done += 1,
                     Err(StoreError::Conflict { .. }) => tokio::task::yield_now().await,
                     Err(e) => return Err(format!("update: {e}")),
