@@ -566,7 +566,7 @@ async fn status_report_as_csv_and_json() {
 
 #[tokio::test]
 async fn a_maintenance_pass_refreshes_due_tokens_and_verifies_stale_connections() {
-    use tenant_access::ops::{MaintenancePolicy, PassReport};
+    use tenant_access::ops::{HealthReport, MaintenancePolicy, PassReport};
     let h = harness();
     for n in 0..6 {
         h.validated(&format!("m{n}")).await;
@@ -574,9 +574,16 @@ async fn a_maintenance_pass_refreshes_due_tokens_and_verifies_stale_connections(
     h.mock.revoke_refresh_tokens("m5");
     let policy = MaintenancePolicy::default();
     // Nothing is due yet and everything was verified just now.
+    // The health pass at its end looked at all six and found nothing to report.
     assert_eq!(
         h.ta.maintenance_pass(&policy).await.unwrap(),
-        PassReport::default()
+        PassReport {
+            health: HealthReport {
+                assessed: 6,
+                ..HealthReport::default()
+            },
+            ..PassReport::default()
+        }
     );
     assert_eq!(h.mock.count(Operation::Refresh), 0);
     // 50 minutes on, every token expires within the window; a day on, all are stale.
@@ -585,6 +592,12 @@ async fn a_maintenance_pass_refreshes_due_tokens_and_verifies_stale_connections(
     assert_eq!(report.refreshed, 5);
     assert_eq!(report.reauth_required, 1);
     assert_eq!(report.verified, 0);
+    // The dead refresh token raised its reason in the write that recorded it; the health
+    // pass finds it there and changes nothing.
+    assert_eq!(
+        (report.health.needing_attention, report.health.changed),
+        (1, 0)
+    );
     assert_eq!(h.mock.count(Operation::Refresh), 6);
     h.clock.advance(Duration::from_secs(86_400));
     let report = h.ta.maintenance_pass(&policy).await.unwrap();

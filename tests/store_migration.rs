@@ -155,7 +155,7 @@ async fn a_schema_1_sqlite_database_migrates_and_resumes() {
         pool.close().await;
     }
     let store = SqliteStore::open(&path, keyring()).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 3);
+    assert_eq!(store.schema_version().await.unwrap(), 4);
     migrated_and_resumed(Arc::new(store.clone()), &codes("sqlite")).await;
     store.close().await;
     // Opening again changes nothing more.
@@ -181,7 +181,7 @@ async fn a_schema_1_postgres_database_migrates_and_resumes() {
     let store = PostgresStore::open(PostgresOptions::new(url.clone()).schema(&schema), keyring())
         .await
         .unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 3);
+    assert_eq!(store.schema_version().await.unwrap(), 4);
     migrated_and_resumed(Arc::new(store.clone()), &codes("postgres")).await;
     store.close().await;
     let again = PostgresStore::open(PostgresOptions::new(url.clone()).schema(&schema), keyring())

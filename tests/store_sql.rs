@@ -180,7 +180,7 @@ async fn newer_schema_is_refused(db: &Db) {
     match db.open(sealer()).await {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 3,
+            supported: 4,
         }) => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
@@ -471,7 +471,7 @@ async fn replicas_opening_together_migrate_once() {
     }
     while let Some(s) = tasks.join_next().await {
         let s = s.unwrap().unwrap();
-        assert_eq!(s.schema_version().await.unwrap(), 3);
+        assert_eq!(s.schema_version().await.unwrap(), 4);
         s.close().await;
     }
     drop_schemas(&url, &[schema]).await;

@@ -608,25 +608,28 @@ macro_rules! sql_store_impl {
                 let now = codec::timestamp(claim.now)?;
                 let until = codec::timestamp(claim.until)?;
                 let limit = claim.limit.clamp(1, MAX_PAGE) as i64;
-                // The conditions are repeated outside the subquery: a claimer that waited on
-                // another's row lock re-checks them on the row as that one left it.
+                // The due notices are picked once (a materialised CTE: PostgreSQL would run
+                // an `IN (... LIMIT)` subquery again per row and claim more than the limit),
+                // and the conditions are checked again on each row: a claimer that waited on
+                // another's row lock sees the row as that one left it.
                 let sql = concat!(
-                    "UPDATE tenant_access_outbox SET claimed_by = $1, claimed_until = $2, \
-                     attempts = attempts + 1 WHERE seq IN (SELECT seq FROM tenant_access_outbox \
-                     WHERE channel = $3 AND state = 'pending' AND next_attempt_at <= $4 \
-                     AND (claimed_until IS NULL OR claimed_until <= $5) ORDER BY seq LIMIT $6",
+                    "WITH picked AS MATERIALIZED (SELECT seq FROM tenant_access_outbox \
+                     WHERE channel = $1 AND state = 'pending' AND next_attempt_at <= $2 \
+                     AND (claimed_until IS NULL OR claimed_until <= $3) ORDER BY seq LIMIT $4",
                     $skip_locked,
-                    ") AND state = 'pending' AND (claimed_until IS NULL OR claimed_until <= $7) \
+                    ") UPDATE tenant_access_outbox SET claimed_by = $5, claimed_until = $6, \
+                     attempts = attempts + 1 WHERE seq IN (SELECT seq FROM picked) \
+                     AND state = 'pending' AND (claimed_until IS NULL OR claimed_until <= $7) \
                      RETURNING seq, notice_id, state, attempts, next_attempt_at, claimed_by, \
                      claimed_until, last_error, settled_at, body"
                 );
                 let rows = sqlx::query(sql)
-                    .bind(claim.holder)
-                    .bind(until)
                     .bind(claim.channel)
                     .bind(now)
                     .bind(now)
                     .bind(limit)
+                    .bind(claim.holder)
+                    .bind(until)
                     .bind(now)
                     .fetch_all(&self.pool)
                     .await

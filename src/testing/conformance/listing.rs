@@ -202,13 +202,6 @@ pub(super) async fn filters<S: Store>(store: &S) -> Check {
                 ..Filter::default()
             },
         ),
-        (
-            "attention: a reason nobody has",
-            Filter {
-                attention: Some(AttentionFilter::Reason(Reason::SwitchStalled)),
-                ..Filter::default()
-            },
-        ),
     ];
     for (name, filter) in cases {
         let want: Vec<CustomerId> = all

@@ -27,16 +27,19 @@
 //! old hash is dead once it changes), a method switch's code included; `delete` is a compare-and-swap that kills the invitation
 //! and keeps the events; `list_connections` lists what `list` lists, and
 //! `record_verification` is a compare-and-swap on a validated record that writes the
-//! verification's facts and nothing else; and, when the harness exposes raw storage, no
-//! secret appears in it.
+//! verification's facts and nothing else; the outbox stores a write's notices with it (none
+//! when the write loses), hands each due notice to one claimer while a claim holds, lets a
+//! lapsed claim be taken over, lets only the holder settle, retries when due and lists by
+//! state; and, when the harness exposes raw storage, no secret appears in it.
 //!
 //! Each check lives with its concept: `records` (round trip, create, delete), `writes`
 //! (compare-and-swap, verification writes, concurrent writers), `listing` (pagination,
-//! filters), `events`, `invitations` and `secrets`.
+//! filters), `events`, `invitations`, `outbox` and `secrets`.
 
 mod events;
 mod invitations;
 mod listing;
+mod outbox;
 mod records;
 mod secrets;
 mod support;
@@ -63,6 +66,7 @@ pub const CHECKS: &[&str] = &[
     "filters",
     "audit_events",
     "invitation_lookup",
+    "outbox",
     "no_plaintext_secrets",
 ];
 
@@ -161,6 +165,7 @@ pub async fn run<H: Harness>(harness: &H) -> Report {
             "filters" => listing::filters(&store).await,
             "audit_events" => events::audit_events(&store).await,
             "invitation_lookup" => invitations::invitation_lookup(&store).await,
+            "outbox" => outbox::outbox(Arc::new(store)).await,
             "no_plaintext_secrets" => match secrets::no_plaintext_secrets(harness, &store).await {
                 Ok(true) => Ok(()),
                 Ok(false) => {
