@@ -71,30 +71,26 @@
 //! ask the customer, fix the configuration, reload, fix the input, or answer "not found".
 //! Secrets never appear in `Debug` output, errors or logs.
 //!
+//! # The guide
+//!
+//! Longer chapters, every snippet a doctest, are in [`docs`]:
+//! [journeys](docs::journeys), [Day Two](docs::day_two), [identity providers](docs::providers),
+//! [stores](docs::stores), [SMTP mail](docs::mail), [the web wizard](docs::web),
+//! [testing](docs::testing) and [operations](docs::operations) (CI, benchmarks, fuzzing).
+//!
 //! # Optional features
 //!
-//! | feature   | what it adds |
-//! |-----------|--------------|
-//! | `mock`    | `testing::mock`: the scripted provider |
-//! | `entra`   | `provider::entra`: Microsoft Entra ID over HTTPS (reqwest + rustls, no OpenSSL) |
-//! | `oidc`    | `provider::oidc`: any OAuth 2.0 / OpenID Connect server with the device flow (discovery, PKCE consent, revocation, userinfo/introspection; reqwest + rustls) |
-//! | `testing` | everything downstream test suites need: `mock`, `entra` and `testing::fake_entra`, a fake Entra ID served over HTTP on 127.0.0.1 |
-//! | `smtp`    | [`mail::SmtpMailer`] (lettre over rustls, pooled, retries) and the replaceable invitation templates ([`mail::InvitationTemplates`], minijinja) |
-//! | `seal`    | `seal`: sealed secrets (XChaCha20-Poly1305 keyring) and `store::codec` |
-//! | `sqlite`  | `store::SqliteStore`: the embedded store (one file, WAL); implies `seal` |
-//! | `postgres`| `store::PostgresStore`: one database shared by many portal replicas; implies `seal` |
-//! | `conformance` | `testing::conformance`: the behavioural suite for any [`Store`](ports::Store) |
-//! | `axum`    | `web`: the embeddable web wizard: the customer's invitation wizard, the admin-consent callback and the MSP's admin pages as axum routers |
-#![cfg_attr(feature = "mock", doc = include_str!("docs/journeys.md"))]
-#![cfg_attr(
-    not(feature = "mock"),
-    doc = "\n# Journeys\n\nThe worked examples of each journey are compiled with the `mock` feature; \
-           see them on docs.rs or with `cargo doc --features mock`."
-)]
+//! None is on by default; [`store::MemoryStore`], [`mail::LogMailer`],
+//! [`testing::CaptureMailer`] and [`testing::ManualClock`] need none. On docs.rs (built with
+//! every feature and `--cfg docsrs`) each item behind a feature carries a badge naming it.
+//!
+#![doc = include_str!("docs/features.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod docs;
 mod engine;
 pub mod error;
 #[cfg(feature = "fuzzing")]
@@ -110,10 +106,12 @@ pub mod ops;
 pub mod ports;
 pub mod provider;
 #[cfg(feature = "seal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "seal")))]
 pub mod seal;
 pub mod store;
 pub mod testing;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod web;
 
 pub use config::{Config, ConfigBuilder};
@@ -123,3 +121,23 @@ pub use journey::{
     AnyOnboarding, Onboarding, OnboardingPage, PollOutcome, RefreshOutcome, Rejected,
 };
 pub use model::{CustomerId, EmailAddress, Method, NewCustomer, Scopes, TenantId, Version};
+
+/// The README's snippets, compiled as doctests (they run on the mock provider).
+#[cfg(all(doctest, feature = "mock"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+#[cfg(test)]
+mod readme {
+    /// One feature table: the crate docs include `src/docs/features.md`, and the README
+    /// carries the same table.
+    #[test]
+    fn the_readme_shows_the_feature_table_of_the_crate_docs() {
+        let readme = include_str!("../README.md");
+        let table = include_str!("docs/features.md");
+        assert!(
+            readme.contains(table),
+            "README.md's feature table differs from src/docs/features.md"
+        );
+    }
+}

@@ -6,18 +6,23 @@
 
 mod log;
 #[cfg(feature = "smtp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
 pub mod smtp;
 #[cfg(feature = "smtp")]
 mod smtp_error;
 #[cfg(feature = "smtp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
 pub mod template;
 
 pub use log::LogMailer;
 #[cfg(feature = "smtp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
 pub use smtp::{RetryPolicy, Security, SmtpMailer, SmtpMailerBuilder};
 #[cfg(feature = "smtp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
 pub use smtp_error::SmtpConfigError;
 #[cfg(feature = "smtp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
 pub use template::{InvitationTemplates, RenderedInvitation, SupportContact};
 
 pub use crate::model::MessageId;

@@ -10,13 +10,16 @@
 //! implementations. The scripted mock and FakeEntra are in [`testing`](crate::testing).
 
 #[cfg(feature = "entra")]
+#[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
 pub mod entra;
 #[cfg(any(feature = "entra", feature = "oidc"))]
 mod oauth;
 #[cfg(feature = "oidc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
 pub mod oidc;
 
 #[cfg(any(feature = "entra", feature = "oidc"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "entra", feature = "oidc"))))]
 pub use oauth::{DEFAULT_CALL_DEADLINE, MAX_BODY_BYTES, RetryPolicy};
 
 pub use crate::ports::{

@@ -6,14 +6,18 @@
 //! Nothing in the rest of the crate depends on this module.
 
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod assertion;
 mod capture;
 mod clock;
 #[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod fake_entra;
 #[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
 #[cfg(any(all(test, feature = "seal"), feature = "conformance"))]
 pub(crate) mod testdata;
