@@ -14,6 +14,9 @@
 //!   binary, the Entra side driven with plain form posts.
 //! - **state file**: no temporary file left behind; a malformed file stops the binary at
 //!   start with a message instead of starting empty over it.
+//! - **in process**: `FakeEntra` is `Clone` (clones share one server), serves the control
+//!   API too, and a second in-process fake started on the first one's state file finds its
+//!   device code.
 //!
 //! Nothing sleeps: readiness is the binary's `FakeEntra listening on …` line, and the portal
 //! runs on a `ManualClock` (its poll interval is jumped over).
@@ -58,7 +61,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let tests: [(&str, &dyn Fn() -> Outcome); 5] = [
+    let tests: [(&str, &dyn Fn() -> Outcome); 6] = [
         ("portal_killed_and_restarted_finishes_the_journey", &|| {
             rt.block_on(portal_restart())
         }),
@@ -74,6 +77,10 @@ fn main() {
         (
             "state_file_is_replaced_atomically_and_a_bad_one_refused",
             &|| rt.block_on(state_file()),
+        ),
+        (
+            "in_process_fake_is_clone_and_shares_the_state_file",
+            &|| rt.block_on(in_process()),
         ),
     ];
     let (mut passed, mut failed) = (0, 0);
@@ -774,5 +781,62 @@ async fn state_file() -> Outcome {
         std::fs::read_to_string(&state).unwrap_or_default() == "not json",
         || "the malformed file was overwritten".into(),
     )?;
+    Ok(())
+}
+
+async fn in_process() -> Outcome {
+    use tenant_access::testing::fake_entra::{FakeEntra, FakeRequest, SignIn};
+    let dir = TempDir::new("in-process");
+    let state = dir.0.join("fake-entra.json");
+    let fake = FakeEntra::builder()
+        .state_file(&state)
+        .start()
+        .await
+        .map_err(|e| e.to_string())?;
+    let clone = fake.clone();
+    drop(fake);
+    let url = clone.url().clone();
+    let response = http()
+        .post(url.join("contoso.com/oauth2/v2.0/devicecode").unwrap())
+        .form(&[("client_id", DEFAULT_CLIENT_ID), ("scope", SCOPE)])
+        .send()
+        .await
+        .map_err(|e| format!("a clone keeps serving: {e}"))?;
+    let user_code = text(&answer(response, 200).await?, "user_code")?;
+    let counters = answer(
+        http()
+            .get(url.join("_control/counters").unwrap())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?,
+        200,
+    )
+    .await?;
+    same(
+        &counters["requests"]["device_authorization"],
+        &json!(1),
+        "control API in process",
+    )?;
+    check(clone.state_file() == Some(state.as_path()), || {
+        "state_file()".into()
+    })?;
+
+    // The answer went out after the file was written: a second fake started on it has the code.
+    let second = FakeEntra::builder()
+        .state_file(&state)
+        .start()
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        second.requests(FakeRequest::DeviceAuthorization) == 1,
+        || "the counters came from the file".into(),
+    )?;
+    check(
+        second.waiting_user_codes(Some("contoso.com")) == [user_code.clone()],
+        || "the device code came from the file".into(),
+    )?;
+    check(second.sign_in(&user_code) == SignIn::SignedIn, || {
+        "the restored code signs in".into()
+    })?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as AxumState};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -82,18 +82,27 @@ pub(super) fn router(control: Control) -> Router {
         .with_state(control)
 }
 
-type Answer = Result<Response, Response>;
+/// A control request refused: its status and JSON body.
+struct Refusal(StatusCode, Value);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        json_response(self.0, self.1)
+    }
+}
+
+type Answer = Result<Response, Refusal>;
 
 fn ok(body: Value) -> Answer {
     Ok(json_response(StatusCode::OK, body))
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    json_response(status, json!({ "error": message.into() }))
+fn error(status: StatusCode, message: impl Into<String>) -> Refusal {
+    Refusal(status, json!({ "error": message.into() }))
 }
 
 /// The JSON body as `T` (an empty body reads as `{}`), or 400.
-fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Response> {
+fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Refusal> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -105,7 +114,7 @@ fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Response> {
 
 /// The tenant named in the path, created on first use, or 404 for `common` and forgotten
 /// names.
-fn known<'s>(s: &'s mut State, name: &str) -> Result<&'s mut Tenant, Response> {
+fn known<'s>(s: &'s mut State, name: &str) -> Result<&'s mut Tenant, Refusal> {
     s.tenant(name).ok_or_else(|| {
         error(
             StatusCode::NOT_FOUND,
@@ -118,7 +127,7 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-async fn unknown_route() -> Response {
+async fn unknown_route() -> Refusal {
     error(StatusCode::NOT_FOUND, "no such control route")
 }
 
@@ -394,7 +403,7 @@ struct Which {
 }
 
 impl Which {
-    fn user_code(self, s: &mut State) -> Result<String, Response> {
+    fn user_code(self, s: &mut State) -> Result<String, Refusal> {
         match (self.user_code, self.tenant) {
             (Some(code), None) => Ok(code),
             (None, Some(tenant)) => s
@@ -415,7 +424,7 @@ impl Which {
     }
 }
 
-fn unknown_code(user_code: &str) -> Response {
+fn unknown_code(user_code: &str) -> Refusal {
     error(
         StatusCode::NOT_FOUND,
         format!("no live device code has the user code {user_code:?}"),
@@ -429,7 +438,7 @@ async fn approve_device_code(AxumState(c): AxumState<Control>, bytes: Bytes) -> 
     let outcome = s.sign_in(&user_code);
     let answer = json!({ "user_code": user_code, "sign_in": outcome });
     if outcome == SignIn::UnknownCode {
-        return Err(json_response(StatusCode::NOT_FOUND, answer));
+        return Err(Refusal(StatusCode::NOT_FOUND, answer));
     }
     ok(answer)
 }

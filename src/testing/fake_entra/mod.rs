@@ -32,9 +32,11 @@
 //! ([`FakeEntraBuilder::client_certificate`], [`FakeEntra::add_app_certificate`]) as Entra
 //! does, in `client_auth`, with [`ClientAssertion`](crate::testing::assertion::ClientAssertion).
 //!
-//! The parts: `state` (the fake directory and what it issued), `routes` (the HTTP endpoints),
-//! `sign_in` (the sign-in page and code redemption) and `control` (the [`FakeEntra`] handle a
-//! test drives).
+//! The parts: `state` (the fake directory and what it issued), `directory` (what the
+//! customer, their administrators and the network do to it), `routes` (the HTTP endpoints),
+//! `sign_in` (the sign-in page and code redemption), `control` (the [`FakeEntra`] handle a
+//! test drives), `control_api` (the same over HTTP, under `/_control/`) and `snapshot` (the
+//! state file).
 //!
 //! Served endpoints (`{tenant}` is a GUID or a domain):
 //!
