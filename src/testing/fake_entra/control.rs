@@ -4,17 +4,19 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use axum::http::header;
-use tokio::sync::oneshot;
+use axum::http::{StatusCode, header};
+use tokio::sync::watch;
 use url::Url;
 
+use super::control_api::{self, Control};
+use super::directory::SignIn;
 use super::routes;
 use super::scenario::SignInAnswer;
-use super::state::{
-    App, Device, DeviceStatus, FakeEndpoint, FakeRequest, Fault, State, Tenant, User, lock,
-};
+use super::snapshot::Persister;
+use super::state::{App, FakeEndpoint, FakeRequest, Fault, Shared, State, lock};
 use crate::error::ProviderError;
 use crate::model::{ClientCertificate, ClientSecret, Cloud};
 use crate::ports::{Clock, SystemClock};
@@ -22,24 +24,6 @@ use crate::provider::entra::{CloudRegistration, EntraConfig, EntraProvider, Retr
 
 /// The MSP application's client id FakeEntra knows unless told another.
 pub const DEFAULT_CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
-
-/// What happened when the customer signed in with a user code ([`FakeEntra::sign_in`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SignIn {
-    /// Signed in and consented; the next poll gets the token.
-    SignedIn,
-    /// User consent is not allowed and the admin consent workflow is on: the user requested
-    /// approval; polls answer AADSTS90095 until a new device code is used after approval.
-    ApprovalRequested,
-    /// No such user code (or it is no longer waiting for a sign-in).
-    UnknownCode,
-    /// Signed in, but the application is not consented in the tenant and the tenant's
-    /// [`Scenario::consent_required_on_poll`](super::Scenario::consent_required_on_poll) is
-    /// on: polls answer AADSTS65001 until an administrator consents and the customer signs in
-    /// with a new device code.
-    ConsentRequired,
-}
 
 /// Builds a [`FakeEntra`].
 #[derive(Debug)]
@@ -52,6 +36,8 @@ pub struct FakeEntraBuilder {
     client_certificates: Vec<ClientCertificate>,
     redirect_uris: Vec<Url>,
     latency: std::time::Duration,
+    listen: SocketAddr,
+    state_file: Option<PathBuf>,
 }
 
 impl FakeEntraBuilder {
@@ -117,11 +103,32 @@ impl FakeEntraBuilder {
         self
     }
 
-    /// Binds `127.0.0.1` on an OS-chosen port and starts serving on the current tokio runtime.
+    /// The address to listen on (default `127.0.0.1:0`: an OS-chosen port). A fixed port
+    /// lets a fake that was stopped come back where its clients expect it.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Keeps the fake's state in this JSON file, so that a FakeEntra started again with it
+    /// goes on where the last one stopped (a device code issued before answers its polls
+    /// after, tokens stay valid, counters keep counting). At start the file is read if it
+    /// exists (its client id, secret, redirect URIs and cloud win over the builder's); it is
+    /// written, whole and atomically (a temporary file renamed over it), after every request
+    /// served (Entra's and the control API's) before the answer goes out, and within a
+    /// quarter of a second of a change made through the in-process methods. Certificates
+    /// (their keys) and the clock are not written. Default: none, the state lives in memory.
+    pub fn state_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.state_file = Some(path.into());
+        self
+    }
+
+    /// Binds the [`listen`](Self::listen) address (default `127.0.0.1` on an OS-chosen port)
+    /// and starts serving on the current tokio runtime: Entra's endpoints and the HTTP control
+    /// API under `/_control/`. With a [`state_file`](Self::state_file), loads it first (an
+    /// unreadable or malformed file is an error).
     pub async fn start(self) -> std::io::Result<FakeEntra> {
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-        let addr: SocketAddr = listener.local_addr()?;
-        let state = Arc::new(Mutex::new(State {
+        let mut state = State {
             clock: self.clock.clone(),
             cloud: self.cloud,
             tenant_counts: HashMap::new(),
@@ -141,7 +148,21 @@ impl FakeEntraBuilder {
             counts: HashMap::new(),
             log: Vec::new(),
             next: 0,
-        }));
+        };
+        let persister = match &self.state_file {
+            Some(path) => {
+                let (persister, snapshot) = Persister::open(path)?;
+                if let Some(snapshot) = snapshot {
+                    state.restore(snapshot);
+                }
+                Some(Arc::new(persister))
+            }
+            None => None,
+        };
+        let state = Arc::new(Mutex::new(state));
+        let listener = tokio::net::TcpListener::bind(self.listen).await?;
+        let addr: SocketAddr = listener.local_addr()?;
+        let url = Url::parse(&format!("http://{addr}")).expect("a socket address is a URL host");
         let app = routes::router(state.clone());
         let latency = self.latency;
         let app = if latency.is_zero() {
@@ -154,50 +175,124 @@ impl FakeEntraBuilder {
                 },
             ))
         };
-        let (shutdown, stopped) = oneshot::channel::<()>();
+        let app = app.merge(control_api::router(Control {
+            state: state.clone(),
+            url: url.clone(),
+            state_file: self.state_file.clone(),
+        }));
+        // Dropping the sender (the last clone of the handle) stops the server and the saver.
+        let (stop, stopped) = watch::channel(());
+        let app = match &persister {
+            Some(persister) => {
+                spawn_saver(persister.clone(), state.clone(), stopped.clone());
+                app.layer(axum::middleware::from_fn(saving(
+                    persister.clone(),
+                    state.clone(),
+                )))
+            }
+            None => app,
+        };
+        let mut until = stopped;
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
+                .with_graceful_shutdown(async move {
+                    let _ = until.changed().await;
                 })
                 .await;
         });
-        let url = Url::parse(&format!("http://{addr}")).expect("a socket address is a URL host");
         Ok(FakeEntra {
-            url,
-            state,
-            clock: self.clock,
-            shutdown: Some(shutdown),
-            browser: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(std::io::Error::other)?,
+            inner: Arc::new(Inner {
+                url,
+                state,
+                clock: self.clock,
+                state_file: self.state_file,
+                _stop: stop,
+                browser: reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(std::io::Error::other)?,
+            }),
         })
     }
 }
 
-/// A running fake Entra ID. Stops serving when dropped.
+/// The middleware writing the state file after every request, before its answer goes out;
+/// an answer whose change could not be written becomes HTTP 500.
+#[allow(clippy::type_complexity)]
+fn saving(
+    persister: Arc<Persister>,
+    state: Shared,
+) -> impl Fn(
+    axum::extract::Request,
+    axum::middleware::Next,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = axum::response::Response> + Send>>
++ Clone
++ Send
++ Sync
++ 'static {
+    move |request, next| {
+        let persister = persister.clone();
+        let state = state.clone();
+        Box::pin(async move {
+            let response = next.run(request).await;
+            match persister.save(&state) {
+                Ok(()) => response,
+                Err(e) => axum::response::IntoResponse::into_response((
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    serde_json::json!({
+                        "error": format!(
+                            "FakeEntra could not write its state file {}: {e}",
+                            persister.path().display()
+                        )
+                    })
+                    .to_string(),
+                )),
+            }
+        })
+    }
+}
+
+/// Saves the state file every quarter second if it changed (changes made through the
+/// in-process methods), and once more when the fake stops.
+fn spawn_saver(persister: Arc<Persister>, state: Shared, mut stopped: watch::Receiver<()>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+            }
+            if let Err(e) = persister.save(&state) {
+                tracing::warn!(error = %e, "FakeEntra could not write its state file");
+            }
+        }
+        let _ = persister.save(&state);
+    });
+}
+
+/// A running fake Entra ID. Cheap to clone (clones share one server and one state); stops
+/// serving when the last clone is dropped.
+#[derive(Clone)]
 pub struct FakeEntra {
+    inner: Arc<Inner>,
+}
+
+/// What the clones of a [`FakeEntra`] share.
+struct Inner {
     url: Url,
-    state: Arc<Mutex<State>>,
+    state: Shared,
     clock: Arc<dyn Clock>,
-    shutdown: Option<oneshot::Sender<()>>,
+    state_file: Option<PathBuf>,
+    /// Dropped with the last clone: stops the server (and the state file's saver).
+    _stop: watch::Sender<()>,
     browser: reqwest::Client,
 }
 
 impl std::fmt::Debug for FakeEntra {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeEntra")
-            .field("url", &self.url.as_str())
+            .field("url", &self.inner.url.as_str())
             .finish()
-    }
-}
-
-impl Drop for FakeEntra {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
     }
 }
 
@@ -218,16 +313,24 @@ impl FakeEntra {
             client_certificates: Vec::new(),
             redirect_uris: Vec::new(),
             latency: std::time::Duration::ZERO,
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            state_file: None,
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
+        lock(&self.inner.state)
     }
 
-    /// Where it listens: `http://127.0.0.1:PORT/` (both the authority and the Graph host).
+    /// Where it listens: `http://127.0.0.1:PORT/` (both the authority and the Graph host;
+    /// the control API is under `/_control/`).
     pub fn url(&self) -> &Url {
-        &self.url
+        &self.inner.url
+    }
+
+    /// The state file it keeps ([`FakeEntraBuilder::state_file`]), if any.
+    pub fn state_file(&self) -> Option<&Path> {
+        self.inner.state_file.as_deref()
     }
 
     /// The MSP application's client id it knows.
@@ -246,8 +349,8 @@ impl FakeEntra {
             )
         };
         let config = EntraConfig::new(self.client_id())
-            .authority(self.url.as_str())
-            .and_then(|c| c.graph(self.url.as_str()))
+            .authority(self.inner.url.as_str())
+            .and_then(|c| c.graph(self.inner.url.as_str()))
             .expect("a loopback URL is a valid host")
             .timeout(std::time::Duration::from_secs(10));
         match (secret, certificate) {
@@ -268,8 +371,8 @@ impl FakeEntra {
     pub fn cloud_registration(&self) -> CloudRegistration {
         let secret = self.lock().client_secret.clone();
         let registration = CloudRegistration::new(self.client_id())
-            .authority(self.url.as_str())
-            .and_then(|r| r.graph(self.url.as_str()))
+            .authority(self.inner.url.as_str())
+            .and_then(|r| r.graph(self.inner.url.as_str()))
             .expect("a loopback URL is a valid host");
         match secret {
             Some(secret) => registration.client_secret(ClientSecret::new(secret)),
@@ -291,12 +394,13 @@ impl FakeEntra {
 
     /// An [`EntraProvider`] talking to this server, waiting between retries on its clock.
     pub fn provider(&self) -> Result<EntraProvider, ProviderError> {
-        Ok(EntraProvider::new(self.entra_config())?.with_clock(self.clock.clone()))
+        Ok(EntraProvider::new(self.entra_config())?.with_clock(self.inner.clock.clone()))
     }
 
     /// The same, with a custom retry policy.
     pub fn provider_with_retry(&self, retry: RetryPolicy) -> Result<EntraProvider, ProviderError> {
-        Ok(EntraProvider::new(self.entra_config().retry(retry))?.with_clock(self.clock.clone()))
+        Ok(EntraProvider::new(self.entra_config().retry(retry))?
+            .with_clock(self.inner.clock.clone()))
     }
 
     /// The GUID of a tenant named by GUID or domain (creating it on first use); empty for a
@@ -323,12 +427,7 @@ impl FakeEntra {
     /// # }
     /// ```
     pub fn forget_tenant(&self, tenant: &str) -> bool {
-        let name = tenant.trim().to_ascii_lowercase();
-        let id = super::state::tenant_guid(&name);
-        let mut s = self.lock();
-        s.unknown.insert(name);
-        s.unknown.insert(id.clone());
-        s.tenants.remove(&id).is_some()
+        self.lock().forget_tenant(tenant)
     }
 
     /// Changes what `tenant` does differently (see [`Scenario`](super::Scenario)); the
@@ -352,9 +451,7 @@ impl FakeEntra {
     /// Users of `tenant` may not consent, and the admin consent workflow is on: a device
     /// sign-in ends in an approval request until a reviewer approves.
     pub fn require_admin_approval(&self, tenant: &str) {
-        if let Some(t) = self.lock().tenant(tenant) {
-            t.user_consent_blocked = true;
-        }
+        self.lock().require_admin_approval(tenant);
     }
 
     /// Open admin consent requests in `tenant`.
@@ -366,49 +463,27 @@ impl FakeEntra {
 
     /// An Admin Consent Reviewer approves every open request in `tenant`; returns how many.
     pub fn approve_admin_consent_requests(&self, tenant: &str) -> usize {
-        let mut s = self.lock();
-        let Some(t) = s.tenant(tenant) else { return 0 };
-        let approved = std::mem::take(&mut t.approval_requests);
-        t.consented.extend(approved.iter().cloned());
-        approved.len()
+        self.lock().approve_admin_consent_requests(tenant)
     }
 
     /// An administrator consents to `client_id` in `tenant` out of band.
     pub fn grant_admin_consent(&self, tenant: &str, client_id: &str) {
-        if let Some(t) = self.lock().tenant(tenant) {
-            t.consented.insert(client_id.to_owned());
-        }
+        self.lock().grant_admin_consent(tenant, client_id);
     }
 
     /// The next admin consent in `tenant` is declined (AADSTS65004 on the redirect).
     pub fn decline_next_admin_consent(&self, tenant: &str) {
-        if let Some(t) = self.lock().tenant(tenant) {
-            t.decline_next_admin_consent = true;
-        }
+        self.lock().decline_next_admin_consent(tenant);
     }
 
     /// Adds a user for the password grant, MFA off.
     pub fn add_user(&self, tenant: &str, username: &str, password: &str) {
-        if let Some(t) = self.lock().tenant(tenant) {
-            t.users.insert(
-                username.to_ascii_lowercase(),
-                User {
-                    password: password.to_owned(),
-                    mfa: false,
-                },
-            );
-        }
+        self.lock().add_user(tenant, username, password, false);
     }
 
     /// Turns MFA on or off for a user added with [`add_user`](Self::add_user).
     pub fn set_mfa(&self, tenant: &str, username: &str, on: bool) {
-        if let Some(u) = self
-            .lock()
-            .tenant(tenant)
-            .and_then(|t| t.users.get_mut(&username.to_ascii_lowercase()))
-        {
-            u.mfa = on;
-        }
+        self.lock().set_mfa(tenant, username, on);
     }
 
     /// Registers an application (client id and secret) in the customer's tenant. Graph
@@ -455,97 +530,41 @@ impl FakeEntra {
 
     /// Changes the application `client_id` of `tenant`, registering it first if new.
     fn with_app(&self, tenant: &str, client_id: &str, change: impl FnOnce(&mut App)) {
-        let mut s = self.lock();
-        let now = s.now();
-        if let Some(t) = s.tenant(tenant) {
-            let app = t.apps.entry(client_id.to_owned()).or_insert_with(|| App {
-                secret: None,
-                secret_expires_at: now + time::Duration::days(730),
-                certificates: Vec::new(),
-            });
-            change(app);
-        }
-    }
-
-    fn with_device<T>(
-        &self,
-        user_code: &str,
-        f: impl FnOnce(&mut Device, &mut Tenant) -> T,
-    ) -> Option<T> {
-        let mut s = self.lock();
-        let now = s.now();
-        let State {
-            devices, tenants, ..
-        } = &mut *s;
-        let device = devices
-            .values_mut()
-            .find(|d| d.user_code.eq_ignore_ascii_case(user_code.trim()) && now < d.expires_at)?;
-        let tenant = tenants.get_mut(&device.tenant)?;
-        Some(f(device, tenant))
+        self.lock().with_app(tenant, client_id, change);
     }
 
     /// The customer enters `user_code` at the verification URI and signs in. If the
     /// application is not consented and users may not consent, they request approval instead.
     pub fn sign_in(&self, user_code: &str) -> SignIn {
-        self.with_device(user_code, |device, tenant| {
-            if device.status != DeviceStatus::Waiting {
-                return SignIn::UnknownCode;
-            }
-            let consented = tenant.consented.contains(&device.client_id);
-            if !consented && tenant.scenario.consent_required_on_poll {
-                device.status = DeviceStatus::ConsentMissing;
-                return SignIn::ConsentRequired;
-            }
-            if consented || !tenant.user_consent_blocked {
-                tenant.consented.insert(device.client_id.clone());
-                device.status = DeviceStatus::SignedIn;
-                SignIn::SignedIn
-            } else {
-                if !tenant.approval_requests.contains(&device.client_id) {
-                    tenant.approval_requests.push(device.client_id.clone());
-                }
-                device.status = DeviceStatus::ApprovalRequested;
-                SignIn::ApprovalRequested
-            }
-        })
-        .unwrap_or(SignIn::UnknownCode)
+        self.lock().sign_in(user_code)
+    }
+
+    /// The user codes still waiting for the customer's sign-in, oldest first: of `tenant` (a
+    /// GUID or domain), or of every tenant when `None`.
+    pub fn waiting_user_codes(&self, tenant: Option<&str>) -> Vec<String> {
+        self.lock().waiting_user_codes(tenant)
     }
 
     /// The customer declines at the verification URI. Returns whether the code was known.
     pub fn decline(&self, user_code: &str) -> bool {
-        self.with_device(user_code, |device, _| {
-            device.status = DeviceStatus::Declined
-        })
-        .is_some()
+        self.lock().decline(user_code)
     }
 
     /// The device code expires now. Returns whether the code was known.
     pub fn expire(&self, user_code: &str) -> bool {
-        let now = self.lock().now();
-        self.with_device(user_code, |device, _| device.expires_at = now)
-            .is_some()
+        self.lock().expire(user_code)
     }
 
     /// The next poll of this device code answers `slow_down` (as would polling faster than
     /// the interval). Returns whether the code was known.
     pub fn slow_down(&self, user_code: &str) -> bool {
-        self.with_device(user_code, |device, _| device.slow_down_next = true)
-            .is_some()
+        self.lock().slow_down(user_code)
     }
 
     /// Revokes every refresh token of `tenant` (a password change or an admin's revoke):
     /// refreshes then answer AADSTS50173.
     pub fn revoke_refresh_tokens(&self, tenant: &str) -> usize {
-        let mut s = self.lock();
-        let Some(id) = s.tenant(tenant).map(|t| t.id.clone()) else {
-            return 0;
-        };
-        let mut n = 0;
-        for rt in s.refresh.values_mut().filter(|rt| rt.tenant == id) {
-            rt.revoked = true;
-            n += 1;
-        }
-        n
+        self.lock().revoke_refresh_tokens(tenant)
     }
 
     /// Makes every access token issued so far in `tenant` inactive (a Continuous Access
@@ -554,20 +573,7 @@ impl FakeEntra {
     /// [`Scenario::inactive_tokens`](super::Scenario::inactive_tokens) refuses the later ones
     /// too.
     pub fn revoke_access_tokens(&self, tenant: &str) -> usize {
-        let mut s = self.lock();
-        let Some(id) = s.tenant(tenant).map(|t| t.id.clone()) else {
-            return 0;
-        };
-        let mut n = 0;
-        for access in s
-            .access
-            .values_mut()
-            .filter(|a| a.tenant == id && !a.revoked)
-        {
-            access.revoked = true;
-            n += 1;
-        }
-        n
+        self.lock().revoke_access_tokens(tenant)
     }
 
     /// Whether `refresh_token` is one FakeEntra issued and has not revoked.
@@ -580,11 +586,7 @@ impl FakeEntra {
 
     /// The next request to `endpoint` is answered with `fault` (queue several for several).
     pub fn inject(&self, endpoint: FakeEndpoint, fault: Fault) {
-        self.lock()
-            .faults
-            .entry(endpoint)
-            .or_default()
-            .push_back(fault);
+        self.lock().inject(endpoint, fault);
     }
 
     /// A user of `tenant` has already signed in and consented: issues the delegated token set
@@ -619,9 +621,7 @@ impl FakeEntra {
     /// in their path, or for Graph, in their token. Requests for a tenant other tenants'
     /// tokens claim are counted for the token's tenant.
     pub fn requests_for(&self, tenant: &str, request: FakeRequest) -> u64 {
-        let id = super::state::tenant_guid(&tenant.trim().to_ascii_lowercase());
-        let s = self.lock();
-        s.tenant_counts.get(&(id, request)).copied().unwrap_or(0)
+        self.lock().requests_for(tenant, request)
     }
 
     /// How many requests of any kind arrived (faulted ones included).
@@ -644,7 +644,7 @@ impl FakeEntra {
     /// redirect (to the portal's callback) that FakeEntra answers with. Redirects are not
     /// followed.
     pub async fn admin_consents(&self, consent_url: &Url) -> Result<Url, ProviderError> {
-        self.redirect_of(self.browser.get(consent_url.clone()), "admin consent")
+        self.redirect_of(self.inner.browser.get(consent_url.clone()), "admin consent")
             .await
     }
 
@@ -660,6 +660,7 @@ impl FakeEntra {
         answer: SignInAnswer,
     ) -> Result<Url, ProviderError> {
         let page = self
+            .inner
             .browser
             .get(authorize_url.clone())
             .send()
@@ -692,8 +693,11 @@ impl FakeEntra {
             .map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
         let mut fields = form.fields;
         fields.push(("decision".into(), decision.into()));
-        self.redirect_of(self.browser.post(action).form(&fields), "the sign-in page")
-            .await
+        self.redirect_of(
+            self.inner.browser.post(action).form(&fields),
+            "the sign-in page",
+        )
+        .await
     }
 
     /// Sends `request` and reads the `Location` of its redirect.

@@ -32,9 +32,11 @@
 //! ([`FakeEntraBuilder::client_certificate`], [`FakeEntra::add_app_certificate`]) as Entra
 //! does, in `client_auth`, with [`ClientAssertion`](crate::testing::assertion::ClientAssertion).
 //!
-//! The parts: `state` (the fake directory and what it issued), `routes` (the HTTP endpoints),
-//! `sign_in` (the sign-in page and code redemption) and `control` (the [`FakeEntra`] handle a
-//! test drives).
+//! The parts: `state` (the fake directory and what it issued), `directory` (what the
+//! customer, their administrators and the network do to it), `routes` (the HTTP endpoints),
+//! `sign_in` (the sign-in page and code redemption), `control` (the [`FakeEntra`] handle a
+//! test drives), `control_api` (the same over HTTP, under `/_control/`) and `snapshot` (the
+//! state file).
 //!
 //! Served endpoints (`{tenant}` is a GUID or a domain):
 //!
@@ -68,16 +70,54 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! [`FakeEntra`] is cheap to clone (the clones share one server and one directory); it stops
+//! serving when the last clone is dropped.
+//!
+//! The same fake runs as its own process, so that a portal can be killed and started again
+//! against it: the `fake-entra` binary (`cargo run --features testing --bin fake-entra --
+//! --listen 127.0.0.1:8400 --state fake-entra.json`), driven through the control API below.
+//! In process, the control API is served too:
+//!
+//! ```
+//! use tenant_access::testing::fake_entra::FakeEntra;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let fake = FakeEntra::start().await?;
+//! let http = reqwest::Client::new();
+//! let control = |path: &str| fake.url().join(path).unwrap();
+//! http.patch(control("_control/tenants/contoso.com/scenario"))
+//!     .body(r#"{"device_code_blocked": true}"#)
+//!     .send()
+//!     .await?
+//!     .error_for_status()?;
+//! let counters: serde_json::Value = http
+//!     .get(control("_control/counters"))
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! assert_eq!(counters["total"], 0);
+//! # Ok(())
+//! # }
+//! ```
+#![doc = include_str!("CONTROL_API.md")]
 
 mod answer;
 mod client_auth;
 mod control;
+mod control_api;
+mod directory;
 mod routes;
 mod scenario;
+mod serde_fields;
 mod sign_in;
+mod snapshot;
 mod state;
 
-pub use control::{DEFAULT_CLIENT_ID, FakeEntra, FakeEntraBuilder, SignIn};
+pub use control::{DEFAULT_CLIENT_ID, FakeEntra, FakeEntraBuilder};
+pub use directory::SignIn;
 pub use scenario::{Scenario, SignInAnswer};
 pub use state::{
     ACCESS_TOKEN_LIFETIME, AUTHORIZATION_CODE_LIFETIME, DEVICE_CODE_LIFETIME, FakeEndpoint,

@@ -7,8 +7,18 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
+use super::serde_fields;
+
 /// What one tenant of the fake does differently. Everything is off by default.
-#[derive(Debug, Clone, Default)]
+///
+/// In JSON (the control API's `PATCH /_control/tenants/{tenant}/scenario`, the state file)
+/// the fields keep their names; durations are seconds, the cloud is its
+/// [`Cloud::as_str`](crate::model::Cloud::as_str) name, the sign-in answer is `approve`,
+/// `cancel`, `request_approval` or `blocked`, and an unknown field is an error.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Scenario {
     /// Device-code polls and password grants for this tenant answer `invalid_grant` with this
@@ -31,6 +41,7 @@ pub struct Scenario {
     /// Access tokens issued in this tenant (every grant) live this long instead of
     /// [`ACCESS_TOKEN_LIFETIME`](super::ACCESS_TOKEN_LIFETIME): their `expires_in` says so,
     /// and Graph refuses them from then on.
+    #[serde(with = "serde_fields::seconds_option")]
     pub access_token_lifetime: Option<Duration>,
     /// Graph refuses every token of this tenant as inactive (HTTP 401
     /// `InvalidAuthenticationToken`), those issued later included, as when a Continuous
@@ -42,6 +53,7 @@ pub struct Scenario {
     pub verification_uri_complete: bool,
     /// Every answer for this tenant is held back this long, by the real clock (a slow
     /// endpoint, for deadlines).
+    #[serde(with = "serde_fields::seconds_option")]
     pub latency: Option<Duration>,
     /// The browser sign-in page answers at once with this choice (`GET .../authorize`
     /// redirects straight back, HTTP 302), for tests and examples without a browser. `None`:
@@ -57,11 +69,13 @@ pub struct Scenario {
     /// Tenant discovery (the OpenID configuration) says this tenant lives in this cloud
     /// (its `cloud_instance_name` and `msgraph_host`) instead of the server's own, as the
     /// public cloud's authority answers for a US Government tenant.
+    #[serde(with = "serde_fields::cloud_option")]
     pub cloud: Option<crate::model::Cloud>,
 }
 
 /// A choice on the browser sign-in page, scripted with [`Scenario::sign_in`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SignInAnswer {
     /// "Accept": signed in and consented, a code comes back. Where users may not consent

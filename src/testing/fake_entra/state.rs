@@ -10,8 +10,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::serde_fields::{rfc3339, seconds};
 use crate::model::{ClientCertificate, Cloud};
 use crate::ports::Clock;
 
@@ -24,8 +26,10 @@ pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
 /// How long a refresh token may go unused before it dies (AADSTS700082).
 pub const REFRESH_INACTIVITY: Duration = Duration::from_secs(90 * 86_400);
 
-/// What FakeEntra counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What FakeEntra counts. In JSON (the control API, the state file): its name in snake
+/// case, such as `device_poll`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum FakeRequest {
     /// `POST /{tenant}/oauth2/v2.0/devicecode`.
@@ -55,8 +59,10 @@ pub enum FakeRequest {
     Application,
 }
 
-/// The endpoint an injected fault hits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The endpoint an injected fault hits. In JSON: `device_code`, `token`, `organization` or
+/// `open_id_configuration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum FakeEndpoint {
     /// The device authorization endpoint.
@@ -69,8 +75,10 @@ pub enum FakeEndpoint {
     OpenIdConfiguration,
 }
 
-/// A fault FakeEntra answers with instead of serving the next request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A fault FakeEntra answers with instead of serving the next request. In JSON:
+/// `{"throttle": {"retry_after": 5}}` or `{"status": 503}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Fault {
     /// HTTP 429 with `Retry-After: seconds`.
@@ -118,7 +126,8 @@ pub(super) struct State {
     pub(super) next: u64,
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
+#[serde(default)]
 pub(super) struct Tenant {
     pub(super) id: String,
     pub(super) domains: Vec<String>,
@@ -136,22 +145,28 @@ pub(super) struct Tenant {
 }
 
 /// An application registered in a customer's tenant (their app registration) and its
-/// credentials.
+/// credentials. Its certificates are not written to the state file (their keys stay in
+/// memory): an app restored from it has none.
+#[derive(Serialize, Deserialize)]
 pub(super) struct App {
     /// Its client secret, if it has one.
     pub(super) secret: Option<String>,
     /// When the secret ends (Graph's `endDateTime`).
+    #[serde(with = "rfc3339")]
     pub(super) secret_expires_at: OffsetDateTime,
     /// Its certificates (`keyCredentials`): client assertions signed with their keys.
+    #[serde(skip)]
     pub(super) certificates: Vec<ClientCertificate>,
 }
 
+#[derive(Serialize, Deserialize)]
 pub(super) struct User {
     pub(super) password: String,
     pub(super) mfa: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(super) enum DeviceStatus {
     Waiting,
     SignedIn,
@@ -162,41 +177,51 @@ pub(super) enum DeviceStatus {
     Redeemed,
 }
 
+#[derive(Serialize, Deserialize)]
 pub(super) struct Device {
     pub(super) tenant: String,
     pub(super) user_code: String,
     pub(super) client_id: String,
     pub(super) scope: String,
+    #[serde(with = "rfc3339")]
     pub(super) expires_at: OffsetDateTime,
+    #[serde(with = "seconds")]
     pub(super) interval: Duration,
+    #[serde(with = "super::serde_fields::rfc3339_option")]
     pub(super) last_poll: Option<OffsetDateTime>,
     pub(super) slow_down_next: bool,
     pub(super) status: DeviceStatus,
 }
 
 /// An authorization code the sign-in page handed out.
+#[derive(Serialize, Deserialize)]
 pub(super) struct IssuedCode {
     pub(super) tenant: String,
     pub(super) client_id: String,
     pub(super) redirect_uri: String,
     pub(super) challenge: String,
     pub(super) scope: String,
+    #[serde(with = "rfc3339")]
     pub(super) expires_at: OffsetDateTime,
     pub(super) redeemed: bool,
 }
 
+#[derive(Serialize, Deserialize)]
 pub(super) struct Refresh {
     pub(super) tenant: String,
     pub(super) client_id: String,
     pub(super) scope: String,
     pub(super) revoked: bool,
+    #[serde(with = "rfc3339")]
     pub(super) last_used: OffsetDateTime,
 }
 
+#[derive(Serialize, Deserialize)]
 pub(super) struct Access {
     pub(super) tenant: String,
     pub(super) client_id: String,
     pub(super) app_only: bool,
+    #[serde(with = "rfc3339")]
     pub(super) expires_at: OffsetDateTime,
     /// Refused by Graph before its expiry ([`FakeEntra::revoke_access_tokens`]).
     ///
