@@ -27,19 +27,28 @@ pub struct Harness {
 }
 
 pub fn harness() -> Harness {
+    harness_with(|config| config)
+}
+
+/// [`harness`] with more settings on its configuration.
+pub fn harness_with(
+    configure: impl FnOnce(tenant_access::config::ConfigBuilder) -> tenant_access::config::ConfigBuilder,
+) -> Harness {
     let mock = MockProvider::new();
     let mailer = CaptureMailer::new();
     let clock = ManualClock::new(datetime!(2026-11-23 10:00 UTC));
     let store = MemoryStore::new();
     let ta = TenantAccess::builder()
         .config(
-            Config::builder("https://portal.example.com")
-                .msp_name("Northwind IT")
-                .consent_client_id(CONSENT_CLIENT)
-                .consent_redirect_url(REDIRECT)
-                .sign_in_redirect_url(SIGN_IN_REDIRECT)
-                .build()
-                .unwrap(),
+            configure(
+                Config::builder("https://portal.example.com")
+                    .msp_name("Northwind IT")
+                    .consent_client_id(CONSENT_CLIENT)
+                    .consent_redirect_url(REDIRECT)
+                    .sign_in_redirect_url(SIGN_IN_REDIRECT),
+            )
+            .build()
+            .unwrap(),
         )
         .store(store.clone())
         .mailer(mailer.clone())

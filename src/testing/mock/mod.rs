@@ -115,6 +115,7 @@ pub struct Script {
     refresh_dead: bool,
     validates_as: Option<TenantInfo>,
     token_tenant: Option<String>,
+    granted: Option<serde_json::Value>,
     conditional_access_blocks: bool,
     device_code_blocked: bool,
     app_credentials: Option<Vec<CredentialExpiry>>,
@@ -205,6 +206,26 @@ impl Script {
     /// Validation proves this tenant instead of the invited one.
     pub fn validates_as(&mut self, tenant: TenantInfo) -> &mut Self {
         self.validates_as = Some(tenant);
+        self
+    }
+
+    /// Access tokens are JWT-shaped (unsigned) and grant these delegated permissions in
+    /// their `scp` claim (space-separated), as Entra's do; tokens issued later follow a
+    /// later call.
+    pub fn grants_scopes(&mut self, scp: impl Into<String>) -> &mut Self {
+        self.granted = Some(serde_json::json!({ "scp": scp.into() }));
+        self
+    }
+
+    /// Access tokens are JWT-shaped (unsigned) and grant these application permissions in
+    /// their `roles` claim, as app-only tokens do.
+    pub fn grants_roles<I, S>(&mut self, roles: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let roles: Vec<String> = roles.into_iter().map(Into::into).collect();
+        self.granted = Some(serde_json::json!({ "roles": roles }));
         self
     }
 
@@ -480,13 +501,18 @@ impl Inner {
         self.issued += 1;
         let n = self.issued;
         let opaque = format!("mock-at-{}-{n}", target.customer);
-        let access_token = match &self.script(target).token_tenant {
-            // Unsigned but JWT-shaped, with the scripted `tid`.
-            Some(tid) => format!(
+        let script = self.script(target);
+        let mut claims = script.granted.clone().unwrap_or_else(|| serde_json::json!({}));
+        if let Some(tid) = &script.token_tenant {
+            claims["tid"] = serde_json::json!(tid);
+        }
+        let access_token = match claims.as_object().is_some_and(|c| !c.is_empty()) {
+            // Unsigned but JWT-shaped, with the scripted claims.
+            true => format!(
                 "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.{}.{opaque}",
-                URL_SAFE_NO_PAD.encode(serde_json::json!({ "tid": tid }).to_string())
+                URL_SAFE_NO_PAD.encode(claims.to_string())
             ),
-            None => opaque,
+            false => opaque,
         };
         TokenResponse {
             access_token: AccessToken::new(access_token),
