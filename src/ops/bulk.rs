@@ -211,12 +211,18 @@ impl BulkCsvError {
 /// assert_eq!(parsed.refused[0].line, 3);
 /// assert!(matches!(parsed.refused[0].reason, BulkRefusal::Unreadable(_)));
 /// ```
-pub fn parse_bulk_csv(reader: impl std::io::Read) -> Result<BulkCsv, BulkCsvError> {
+pub fn parse_bulk_csv(mut reader: impl std::io::Read) -> Result<BulkCsv, BulkCsvError> {
+    // Read whole (such files are small): the line numbers are counted here, since the csv
+    // reader's own count leaves out the empty lines it skips.
+    let mut data = Vec::new();
+    reader
+        .read_to_end(&mut data)
+        .map_err(|e| BulkCsvError::Read(e.to_string()))?;
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(reader);
+        .from_reader(data.as_slice());
     let headers = match csv.headers() {
         Ok(headers) if !headers.is_empty() && headers.iter().any(|h| !h.is_empty()) => {
             headers.clone()
@@ -236,12 +242,32 @@ pub fn parse_bulk_csv(reader: impl std::io::Read) -> Result<BulkCsv, BulkCsvErro
             .ok_or(BulkCsvError::MissingColumn(field))?;
     }
     let mut parsed = BulkCsv::default();
+    // The line a record starts on: 1 + the newlines before its first byte.
+    let (mut line, mut counted) = (1u64, 0usize);
     for record in csv.byte_records() {
         let record = record.map_err(read_error)?;
-        let line = record.position().map_or(0, |p| p.line());
-        let text = |i: usize| record.get(i).map(|b| String::from_utf8_lossy(b).into_owned());
+        let mut start = record.position().map_or(counted, |p| {
+            usize::try_from(p.byte())
+                .unwrap_or(usize::MAX)
+                .min(data.len())
+        });
+        // The position is where the reader stood before the empty lines it skipped.
+        while matches!(data.get(start), Some(b'\n' | b'\r')) {
+            start += 1;
+        }
+        line += data[counted.min(start)..start]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        counted = start;
+        let text = |i: usize| {
+            record
+                .get(i)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        };
         let raw_id = text(columns[0]).unwrap_or_default();
-        let refuse = |why: String| BulkRefused::new(line, raw_id.clone(), BulkRefusal::Unreadable(why));
+        let refuse =
+            |why: String| BulkRefused::new(line, raw_id.clone(), BulkRefusal::Unreadable(why));
         if record.len() != headers.len() {
             parsed.refused.push(refuse(format!(
                 "the line has {} fields where the header has {} (is a value with a comma not quoted?)",
@@ -251,7 +277,9 @@ pub fn parse_bulk_csv(reader: impl std::io::Read) -> Result<BulkCsv, BulkCsvErro
             continue;
         }
         let Ok(record) = csv::StringRecord::from_byte_record(record.clone()) else {
-            parsed.refused.push(refuse("the line is not UTF-8 text".into()));
+            parsed
+                .refused
+                .push(refuse("the line is not UTF-8 text".into()));
             continue;
         };
         let field = |i: usize| record.get(columns[i]).unwrap_or_default().to_owned();
@@ -463,7 +491,14 @@ impl BulkReport {
     /// `message`.
     pub fn write_csv<W: std::io::Write>(&self, out: W) -> std::io::Result<()> {
         let mut writer = csv::Writer::from_writer(out);
-        writer.write_record(["line", "customer_id", "outcome", "mail", "action", "message"])?;
+        writer.write_record([
+            "line",
+            "customer_id",
+            "outcome",
+            "mail",
+            "action",
+            "message",
+        ])?;
         for row in self.rows() {
             writer.write_record([
                 row.line.to_string().as_str(),
@@ -504,7 +539,11 @@ impl BulkReport {
             BulkLine {
                 line: c.line,
                 customer_id: c.customer.to_string(),
-                outcome: if self.dry_run { "would_create" } else { "created" },
+                outcome: if self.dry_run {
+                    "would_create"
+                } else {
+                    "created"
+                },
                 mail: if self.dry_run { "" } else { c.mail.as_str() },
                 action,
                 message,
