@@ -360,7 +360,7 @@ pub enum BulkRefusal {
     /// The tenant could not be resolved: unknown to the identity provider
     /// ([`InputError::UnknownTenant`]), or discovery failed for now (a retryable
     /// [`Error::Provider`]: try the row again later).
-    #[error("tenant discovery: {0}")]
+    #[error("{}", tenant_refusal(.0))]
     Tenant(Error),
     /// The store failed while the row was checked or created; nothing was stored for it.
     #[error("not created: {0}")]
@@ -572,6 +572,15 @@ pub(crate) struct BulkLine {
     pub(crate) mail: &'static str,
     pub(crate) action: &'static str,
     pub(crate) message: String,
+}
+
+/// A tenant discovery's refusal in words: the input error itself (`the tenant … is not
+/// known …`), or the failure.
+fn tenant_refusal(error: &Error) -> String {
+    match error {
+        Error::Input(input) => format!("the {input}"),
+        other => format!("the tenant could not be resolved now ({other})"),
+    }
 }
 
 fn action_name(action: Action) -> &'static str {
