@@ -22,10 +22,10 @@
 //!    tenant is resolved by the identity provider's tenant discovery, as
 //!    [`TenantAccess::invite`](crate::TenantAccess::invite) resolves it (once per distinct
 //!    tenant). A tenant discovery says does not exist is refused as
-//!    [`InputError::UnknownTenant`](crate::error::InputError::UnknownTenant); a discovery that
+//!    [`InputError::UnknownTenant`]; a discovery that
 //!    failed for now is refused with the error's [`Action::Retry`]: run that row again later.
 //! 2. **Create** each row that passed, in file order, in stage
-//!    [`Invited`](crate::model::Invited), exactly as `invite` creates one customer.
+//!    [`Invited`], exactly as `invite` creates one customer.
 //! 3. **Mail** each invitation right after its row is created, at most one send per
 //!    [`BulkOptions::pace`], waiting on the engine's [`Clock`](crate::ports::Clock) (a
 //!    [`ManualClock`](crate::testing::ManualClock) in tests, so nothing sleeps for real).
@@ -418,11 +418,11 @@ pub enum BulkMail {
     /// [`InvitationSent`](crate::model::InvitationSent).
     Sent,
     /// The mailer refused or failed: the customer is in stage
-    /// [`Invited`](crate::model::Invited) with the failure as its last error;
+    /// [`Invited`] with the failure as its last error;
     /// [`resend_invitation`](crate::TenantAccess::resend_invitation) mails it.
     NotSent(Error),
     /// Not tried: an earlier send found the mailer misconfigured. The customer is in stage
-    /// [`Invited`](crate::model::Invited); resend once the mailer is fixed.
+    /// [`Invited`]; resend once the mailer is fixed.
     Skipped,
     /// A dry run ([`BulkOptions::dry_run`]): nothing was created or mailed.
     DryRun,
@@ -608,6 +608,10 @@ fn advice(action: Action) -> String {
     }
 }
 
+/// A row after the store and tenant discovery: its line, the customer (tenant resolved when
+/// discovery found it), and whether it passed.
+type Checked = (u64, NewCustomer, Result<(), BulkRefusal>);
+
 /// A row that passed the checks made without I/O.
 struct Candidate {
     line: u64,
@@ -682,7 +686,7 @@ impl DayTwo {
             });
             groups[index].push(candidate);
         }
-        let checked: Vec<Vec<(u64, NewCustomer, Result<(), BulkRefusal>)>> =
+        let checked: Vec<Vec<Checked>> =
             futures_util::stream::iter(groups.into_iter().map(|group| self.check_group(group)))
                 .buffer_unordered(options.concurrency.max(1))
                 .collect()
@@ -762,10 +766,7 @@ impl DayTwo {
     /// and checks each row's customer id against the store.
     ///
     /// [`TenantAccess::invite`]: crate::TenantAccess::invite
-    async fn check_group(
-        &self,
-        group: Vec<Candidate>,
-    ) -> Vec<(u64, NewCustomer, Result<(), BulkRefusal>)> {
+    async fn check_group(&self, group: Vec<Candidate>) -> Vec<Checked> {
         let mut resolved: Option<TenantId> = None;
         // What discovery said of a tenant that is wrong for good (unknown, another cloud).
         let mut wrong: Option<InputError> = None;
