@@ -602,3 +602,26 @@ async fn on_sqlite_good_rows_are_invited_and_bad_ones_leave_nothing() {
         StageKind::InvitationSent
     );
 }
+
+#[test]
+fn a_header_that_is_not_text_is_refused_as_a_whole() {
+    let mut csv = b"customer_id,tenant,admin_email,\xff\xfe\n".to_vec();
+    csv.extend_from_slice(b"a,b,c,d\n");
+    let error = parse_bulk_csv(csv.as_slice()).unwrap_err();
+    assert!(matches!(error, BulkCsvError::Malformed(_)), "{error:?}");
+    assert_eq!(error.action(), Action::FixInput);
+}
+
+#[test]
+fn line_numbers_count_crlf_quoted_newlines_and_blank_lines() {
+    let csv = "customer_id,tenant,admin_email,method\r\n\
+               a,a.com,admin@a.com,device_code\r\n\
+               \r\n\
+               \"b\nb\",b.com,admin@b.com,device_code\r\n\
+               c,c.com,admin@c.com,device_code\r\n\
+               d,d.com,é@d.com\r\n";
+    let parsed = parse_bulk_csv(csv.as_bytes()).unwrap();
+    let lines: Vec<u64> = parsed.rows.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [2, 4, 6]);
+    assert_eq!(parsed.refused[0].line, 7);
+}

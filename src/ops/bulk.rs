@@ -176,14 +176,17 @@ pub enum BulkCsvError {
     /// The header row does not name this column.
     #[error("the CSV header row has no {0} column: it must name {BULK_CSV_HEADER}")]
     MissingColumn(BulkField),
-    /// The file could not be read.
+    /// The file is not CSV text (a header row that is not UTF-8, say).
+    #[error("the file cannot be read as CSV: {0}")]
+    Malformed(String),
+    /// The reader failed.
     #[error("the CSV file could not be read: {0}")]
     Read(String),
 }
 
 impl BulkCsvError {
-    /// What to do about it: always [`Action::FixInput`] (fix the file) but for a read
-    /// failure of the underlying reader ([`Action::Retry`]).
+    /// What to do about it: [`Action::FixInput`] (fix the file), but [`Action::Retry`] when
+    /// the reader failed.
     pub fn action(&self) -> Action {
         match self {
             BulkCsvError::Read(_) => Action::Retry {
@@ -228,7 +231,7 @@ pub fn parse_bulk_csv(mut reader: impl std::io::Read) -> Result<BulkCsv, BulkCsv
             headers.clone()
         }
         Ok(_) => return Err(BulkCsvError::Empty),
-        Err(e) => return Err(read_error(e)),
+        Err(e) => return Err(BulkCsvError::Malformed(e.to_string())),
     };
     let names: Vec<String> = headers
         .iter()
@@ -245,7 +248,9 @@ pub fn parse_bulk_csv(mut reader: impl std::io::Read) -> Result<BulkCsv, BulkCsv
     // The line a record starts on: 1 + the newlines before its first byte.
     let (mut line, mut counted) = (1u64, 0usize);
     for record in csv.byte_records() {
-        let record = record.map_err(read_error)?;
+        // Reading from memory, with flexible records and bytes: no error is left but a
+        // line the CSV grammar cannot split, which ends the file.
+        let record = record.map_err(|e| BulkCsvError::Malformed(e.to_string()))?;
         let mut start = record.position().map_or(counted, |p| {
             usize::try_from(p.byte())
                 .unwrap_or(usize::MAX)
@@ -290,10 +295,6 @@ pub fn parse_bulk_csv(mut reader: impl std::io::Read) -> Result<BulkCsv, BulkCsv
     Ok(parsed)
 }
 
-fn read_error(error: csv::Error) -> BulkCsvError {
-    BulkCsvError::Read(error.to_string())
-}
-
 /// How [`TenantAccess::invite_many`](crate::TenantAccess::invite_many) runs.
 #[derive(Debug, Clone)]
 pub struct BulkOptions {
@@ -334,7 +335,9 @@ pub enum BulkRefusal {
     #[error("the {0}")]
     Invalid(InputError),
     /// The method is not one this crate knows.
-    #[error("the method {0:?} is unknown: use device_code")]
+    #[error(
+        "the method {0:?} is unknown: use device_code (its invitation offers the browser sign-in too)"
+    )]
     UnknownMethod(String),
     /// The method needs credentials (a password, an application's secret or certificate),
     /// which must not travel in a CSV file: connect this customer on its own.
