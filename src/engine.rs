@@ -636,6 +636,45 @@ impl TenantAccess {
     pub async fn cancel_switch(&self, customer: &CustomerId) -> Result<(), Error> {
         self.day_two.cancel_switch(customer).await
     }
+
+    /// Bulk onboarding: creates and mails a device-code invitation for every row of `rows`
+    /// (a [`BulkCsv`](crate::ops::bulk::BulkCsv) from
+    /// [`parse_bulk_csv`](crate::ops::bulk::parse_bulk_csv), or a `Vec` of
+    /// [`BulkRow`](crate::ops::bulk::BulkRow)s) that passes every check, and reports each
+    /// row as created (mailed or not) or refused with its reason. Every row is checked before
+    /// anything is created (fields, method, duplicates in the file, the store, tenant
+    /// discovery); a refused row creates nothing; sends are paced by
+    /// [`BulkOptions::pace`](crate::ops::bulk::BulkOptions::pace) on the engine's clock. A
+    /// customer created whose mail failed stays in [`Invited`]:
+    /// [`resend_invitation`](Self::resend_invitation) mails it. See [`ops::bulk`](crate::ops::bulk).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use tenant_access::{*, testing::{CaptureMailer, ManualClock, mock::MockProvider}, store::MemoryStore};
+    /// use tenant_access::ops::bulk::{parse_bulk_csv, BulkOptions};
+    /// # let ta = TenantAccess::builder().config(Config::new("https://portal.example.com")?)
+    /// #     .store(MemoryStore::new()).mailer(CaptureMailer::new()).provider(MockProvider::new())
+    /// #     .clock(ManualClock::starting_now()).build()?;
+    /// let csv = "customer_id,tenant,admin_email,method\n\
+    ///            contoso,contoso.com,admin@contoso.com,device_code\n\
+    ///            fabrikam,fabrikam.com,not-an-email,device_code\n\
+    ///            woodgrove,woodgrove.com,admin@woodgrove.com,password\n";
+    /// let report = ta.invite_many(parse_bulk_csv(csv.as_bytes())?, &BulkOptions::default()).await;
+    /// assert_eq!(report.sent(), 1);
+    /// assert_eq!(report.refused.len(), 2);
+    /// for refused in &report.refused {
+    ///     println!("line {}: {} {}", refused.line, refused.customer_id, refused.message);
+    /// }
+    /// print!("{}", report.csv());
+    /// # Ok(()) }
+    /// ```
+    pub async fn invite_many(
+        &self,
+        rows: impl Into<crate::ops::bulk::BulkCsv>,
+        options: &crate::ops::bulk::BulkOptions,
+    ) -> crate::ops::bulk::BulkReport {
+        self.day_two.invite_many(rows.into(), options).await
+    }
 }
 
 impl Listing<TenantAccess> for Journeys {

@@ -21,10 +21,14 @@
 //! - The status report: [`StatusReport`], its [`StatusRow`]s and [`PendingSwitchStatus`], as a
 //!   table, CSV and JSON, and the customers whose records could not be read.
 //!
+//! - Bulk onboarding ([`bulk`]): many invitations from one CSV file, every row checked before
+//!   anything is created, mail sending paced, and a report of what was created and refused.
+//!
 //! Day Two is written against the [`journey`](crate::journey) and the [`Ports`]; the engine
 //! is a thin facade over it.
 
 mod access;
+pub mod bulk;
 mod cache;
 mod health;
 mod maintain;

@@ -587,6 +587,11 @@ fn templates() -> Environment<'static> {
             "admin_verify.html",
             include_str!("templates/admin_verify.html"),
         ),
+        ("admin_bulk.html", include_str!("templates/admin_bulk.html")),
+        (
+            "admin_bulk_report.html",
+            include_str!("templates/admin_bulk_report.html"),
+        ),
     ] {
         env.add_template(name, source)
             .expect("the built-in web templates compile");

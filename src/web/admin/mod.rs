@@ -4,8 +4,10 @@
 //!
 //! The router and what its pages share are here; each page and its actions have a file:
 //! `status` (the status table, *Refresh token now*), `invitations` (create, resend, revoke),
-//! `switch` (*Switch method*) and `verify` (*Verify all* and its progress).
+//! `switch` (*Switch method*), `verify` (*Verify all* and its progress) and `bulk` (*Bulk
+//! invite* from a CSV).
 
+mod bulk;
 mod invitations;
 mod status;
 mod switch;
@@ -48,6 +50,7 @@ struct AdminState {
     web: Arc<Web>,
     authorizer: Arc<dyn AdminAuthorizer>,
     job: Arc<Mutex<Option<verify::Job>>>,
+    bulk: Arc<Mutex<Option<bulk::Job>>>,
 }
 
 impl FromRef<AdminState> for Arc<Web> {
@@ -69,6 +72,8 @@ impl FromRef<AdminState> for Arc<Web> {
 /// | GET | `/admin/switch/consent?customer=ID` | redirects to the pending switch's admin-consent page |
 /// | POST, GET | `/admin/verify-all` | starts *Verify all* in the background / shows its progress |
 /// | GET | `/admin/verify-all/progress` | its progress as JSON, for the page's script |
+/// | GET, POST | `/admin/bulk` | *Bulk invite*: a pasted CSV checked (nothing created) or invited in the background, mails paced; the report |
+/// | GET | `/admin/bulk/report.csv` | the last bulk run's report as CSV |
 /// | GET | `/admin/assets/ta-wizard.css`, `/admin/assets/ta-wizard.js` | the stylesheet and script |
 ///
 /// Transitions are recorded with [`Actor::Operator`](crate::model::Actor::Operator) and the operator's name.
@@ -82,6 +87,7 @@ pub fn admin_router(
         web: Arc::clone(&web),
         authorizer: Arc::new(authorizer),
         job: Arc::new(Mutex::new(None)),
+        bulk: Arc::new(Mutex::new(None)),
     };
     Router::new()
         .route("/admin", get(status::status_page))
@@ -109,6 +115,8 @@ pub fn admin_router(
             get(verify::verify_page).post(verify::start_verify),
         )
         .route("/admin/verify-all/progress", get(verify::verify_progress))
+        .route("/admin/bulk", get(bulk::bulk_page).post(bulk::bulk_submit))
+        .route("/admin/bulk/report.csv", get(bulk::bulk_report_csv))
         .route(
             "/admin/assets/ta-wizard.css",
             get(|| async { asset(super::CSS, "text/css; charset=utf-8") }),
