@@ -226,17 +226,17 @@ pub struct OutboxQuery {
     pub limit: usize,
 }
 
-/// The outbox entries of `entries` in `state`, newest first, at most `limit`: how a store
-/// that holds entries in memory answers [`Store::outbox`](super::Store::outbox).
+/// The outbox entries of `entries` (oldest first, as written) in `query.state`, newest first,
+/// at most `query.limit`: how a store that holds entries in memory answers
+/// [`Store::outbox`](super::Store::outbox).
 pub fn newest_first<'a>(
-    entries: impl Iterator<Item = &'a OutboxEntry>,
+    entries: impl DoubleEndedIterator<Item = &'a OutboxEntry>,
     query: &OutboxQuery,
 ) -> Vec<OutboxEntry> {
-    let mut out: Vec<OutboxEntry> = entries
+    entries
+        .rev()
         .filter(|e| e.state == query.state)
+        .take(query.limit)
         .cloned()
-        .collect();
-    out.sort_by(|a, b| b.notice.at.cmp(&a.notice.at));
-    out.truncate(query.limit);
-    out
+        .collect()
 }

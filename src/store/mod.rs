@@ -27,6 +27,7 @@ pub use sql::ResealReport;
 pub use sqlite::SqliteStore;
 
 pub use crate::ports::{
-    ConnectionPage, Connections, Filter, Listed, ListedConnection, Listing, Page, PageRequest,
-    Pager, Record, Records, Store, Unreadable, VerifiedConnection,
+    AttentionFilter, Claim, ConnectionPage, Connections, Filter, Listed, ListedConnection, Listing,
+    OutboxEntry, OutboxQuery, OutboxState, Page, PageRequest, Pager, Record, Records, Settlement,
+    Store, Unreadable, VerifiedConnection,
 };

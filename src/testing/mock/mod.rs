@@ -502,7 +502,10 @@ impl Inner {
         let n = self.issued;
         let opaque = format!("mock-at-{}-{n}", target.customer);
         let script = self.script(target);
-        let mut claims = script.granted.clone().unwrap_or_else(|| serde_json::json!({}));
+        let mut claims = script
+            .granted
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({}));
         if let Some(tid) = &script.token_tenant {
             claims["tid"] = serde_json::json!(tid);
         }
