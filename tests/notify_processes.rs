@@ -223,8 +223,9 @@ fn sigkill(rt: &tokio::runtime::Runtime, url: &str, schema: &str) -> Result<(), 
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let mut victim = children.remove(0);
-        victim.kill().map_err(|e| e.to_string())?;
+        let killed = victim.kill();
         victim.wait().map_err(|e| e.to_string())?;
+        killed.map_err(|e| e.to_string())?;
         tokio::task::spawn_blocking(move || wait(children))
             .await
             .unwrap()?;

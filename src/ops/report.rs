@@ -7,6 +7,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::journey::StageKind;
 use crate::model::VerificationStatus;
+use crate::model::{Attention, HealthPolicy, assess, reconcile};
 use crate::model::{CredentialStatus, CustomerId, EmailAddress, Method};
 use std::time::Duration;
 
@@ -34,6 +35,9 @@ struct Flat<'a> {
     credential: Option<String>,
     credential_expires_at: Option<String>,
     credential_state: Option<&'static str>,
+    attention: String,
+    attention_actions: String,
+    attention_since: Option<String>,
 }
 
 /// A method switch under way, shown in its customer's [`StatusRow`]: the journey kept in the
@@ -86,15 +90,23 @@ pub struct StatusRow {
     /// The app registration's credential and where it stands against its expiry, where the
     /// end is known ([`Customer::credential_expiry`](crate::model::Customer::credential_expiry)).
     pub credential: Option<CredentialStatus>,
+    /// Why the customer needs attention now, each with since when, its evidence and its
+    /// [`remedy`](Attention::remedy) (assessed when the report is made; a reason already
+    /// reported keeps its `since`).
+    pub attention: Vec<Attention>,
 }
 
 impl StatusRow {
     /// The row for a stored record at `now`, with the method switch under way in it; a
-    /// credential ending within `warning` (see
+    /// credential ending within the policy's warning window (see
     /// [`Config::credential_warning`](crate::Config::credential_warning)) is reported as
-    /// expiring soon.
-    pub fn from_record(record: &Record, now: OffsetDateTime, warning: Duration) -> Self {
+    /// expiring soon, and the attention reasons are assessed under `policy`
+    /// ([`Config::health`](crate::Config::health)).
+    pub fn from_record(record: &Record, now: OffsetDateTime, policy: &HealthPolicy) -> Self {
         let c = &record.customer;
+        let warning: Duration = policy.credential_warning;
+        let current = assess(c, &record.stage, record.switch.as_deref(), now, policy);
+        let (attention, _) = reconcile(&c.health.attention, current);
         StatusRow {
             customer: c.id.clone(),
             admin_email: c.admin_email.clone(),
@@ -111,15 +123,27 @@ impl StatusRow {
             credential: c
                 .credential_expiry()
                 .map(|expiry| CredentialStatus::at(expiry, now, warning)),
+            attention,
         }
     }
 
-    /// Whether the customer needs someone's attention: for now, a credential that expires
-    /// soon or has expired.
+    /// Whether the customer needs someone's attention: any attention reason (a credential
+    /// that expires soon or has expired is one).
     pub fn needs_attention(&self) -> bool {
-        self.credential
-            .as_ref()
-            .is_some_and(CredentialStatus::needs_attention)
+        !self.attention.is_empty()
+            || self
+                .credential
+                .as_ref()
+                .is_some_and(CredentialStatus::needs_attention)
+    }
+
+    /// The reasons, `reason (remedy)`, joined by `; ` (empty when none).
+    pub fn attention_summary(&self) -> String {
+        self.attention
+            .iter()
+            .map(|a| format!("{} ({})", a.reason, a.remedy()))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// Renders rows as a plain-text table with a header, for terminals and logs.
@@ -138,8 +162,9 @@ impl StatusRow {
             "last error",
             "switching to",
             "credential",
+            "attention",
         ];
-        let cells: Vec<[String; 13]> = rows.iter().map(StatusRow::cells).collect();
+        let cells: Vec<[String; 14]> = rows.iter().map(StatusRow::cells).collect();
         let mut widths = header.map(str::len);
         for row in &cells {
             for (w, cell) in widths.iter_mut().zip(row) {
@@ -208,10 +233,23 @@ impl StatusRow {
                 .map(|c| format!("{} {}", c.expiry.kind, c.expiry.name)),
             credential_expires_at: time(self.credential.as_ref().map(|c| c.expiry.expires_at)),
             credential_state: self.credential.as_ref().map(|c| c.state.as_str()),
+            attention: self
+                .attention
+                .iter()
+                .map(|a| a.reason.as_str())
+                .collect::<Vec<_>>()
+                .join(";"),
+            attention_actions: self
+                .attention
+                .iter()
+                .map(|a| a.remedy().as_str())
+                .collect::<Vec<_>>()
+                .join(";"),
+            attention_since: time(self.attention.iter().map(|a| a.since).min()),
         }
     }
 
-    fn cells(&self) -> [String; 13] {
+    fn cells(&self) -> [String; 14] {
         let time = |t: Option<OffsetDateTime>| {
             t.and_then(|t| t.format(&Rfc3339).ok())
                 .unwrap_or_else(|| "-".into())
@@ -248,6 +286,10 @@ impl StatusRow {
                     )
                 },
             ),
+            match self.attention.is_empty() {
+                true => "-".into(),
+                false => self.attention_summary(),
+            },
         ]
     }
 }
@@ -354,13 +396,13 @@ impl DayTwo {
             ..StatusReport::default()
         };
         let now = self.clock().now();
-        let warning = self.config().credential_warning();
+        let policy = self.config().health();
         let mut pager = Pager::new(self.store(), filter.clone(), STATUS_PAGE);
         while let Some(records) = pager.next_page().await? {
             report.rows.extend(
                 records
                     .iter()
-                    .map(|record| StatusRow::from_record(record, now, warning)),
+                    .map(|record| StatusRow::from_record(record, now, policy)),
             );
         }
         report.unreadable = pager.take_unreadable();

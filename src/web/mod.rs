@@ -592,6 +592,10 @@ fn templates() -> Environment<'static> {
             "admin_bulk_report.html",
             include_str!("templates/admin_bulk_report.html"),
         ),
+        (
+            "admin_notifications.html",
+            include_str!("templates/admin_notifications.html"),
+        ),
     ] {
         env.add_template(name, source)
             .expect("the built-in web templates compile");

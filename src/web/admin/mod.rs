@@ -9,6 +9,7 @@
 
 mod bulk;
 mod invitations;
+mod notifications;
 mod status;
 mod switch;
 mod verify;
@@ -116,6 +117,10 @@ pub fn admin_router(
         )
         .route("/admin/verify-all/progress", get(verify::verify_progress))
         .route("/admin/bulk", get(bulk::bulk_page).post(bulk::bulk_submit))
+        .route(
+            "/admin/notifications",
+            get(notifications::notifications_page),
+        )
         .route("/admin/bulk/report.csv", get(bulk::bulk_report_csv))
         .route(
             "/admin/assets/ta-wizard.css",

@@ -35,6 +35,25 @@ struct StatusView {
     /// The app registration's credential end, with `expires_soon` / `expired` when it needs
     /// attention.
     credential: Option<CredentialView>,
+    /// Why the customer needs attention, and what clears each.
+    attention: Vec<AttentionView>,
+}
+
+#[derive(Serialize)]
+struct AttentionView {
+    reason: &'static str,
+    name: &'static str,
+    remedy: &'static str,
+    since: String,
+    codes: String,
+    missing: String,
+}
+
+/// The status page's query: `?attention=1` lists only the customers that need attention.
+#[derive(serde::Deserialize, Default)]
+pub(super) struct StatusQuery {
+    #[serde(default)]
+    attention: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -68,12 +87,19 @@ pub(super) async fn status_page(
     Extension(csrf): Extension<CsrfToken>,
     Extension(operator): Extension<Operator>,
     Query(notice): Query<Notice>,
+    Query(query): Query<StatusQuery>,
 ) -> Response {
     let web = &state.web;
-    let report = match web.engine.status_report(&Filter::all()).await {
+    let only_attention = query.attention.as_deref().is_some_and(|v| v == "1");
+    let filter = match only_attention {
+        true => Filter::needs_attention(),
+        false => Filter::all(),
+    };
+    let report = match web.engine.status_report(&filter).await {
         Ok(report) => report,
         Err(error) => return web.error_page(&WebError::Engine(error), Some(&csrf.0)),
     };
+    let needing = report.attention().count();
     let rows: Vec<StatusView> = report.rows.iter().map(status_view).collect();
     let client_credential = report.client_credential.as_ref().map(CredentialView::of);
     let unreadable: Vec<UnreadableView> = report.unreadable.iter().map(unreadable_view).collect();
@@ -83,7 +109,7 @@ pub(super) async fn status_page(
         "admin_status.html",
         minijinja::context! {
             csrf => csrf.0, operator => operator.name(), rows, unreadable, running, client_credential,
-            notice => notice.text(), section => "status",
+            notice => notice.text(), section => "status", only_attention, needing,
         },
     )
 }
@@ -112,6 +138,24 @@ fn status_view(row: &StatusRow) -> StatusView {
             }),
         }),
         credential: row.credential.as_ref().map(CredentialView::of),
+        attention: row
+            .attention
+            .iter()
+            .map(|a| AttentionView {
+                reason: a.reason.describe(),
+                name: a.reason.as_str(),
+                remedy: a.remedy().describe(),
+                since: show_time(Some(a.since)),
+                codes: a
+                    .evidence
+                    .codes
+                    .iter()
+                    .map(|c| format!("AADSTS{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                missing: a.evidence.missing.join(", "),
+            })
+            .collect(),
     }
 }
 
