@@ -122,3 +122,11 @@ pub use journey::{
     AnyOnboarding, Onboarding, OnboardingPage, PollOutcome, RefreshOutcome, Rejected,
 };
 pub use model::{CustomerId, EmailAddress, Method, NewCustomer, Scopes, TenantId, Version};
+
+// What the public API makes users name, so they need no dependency of their own to match ours:
+// times (`time`), URLs (`url`), `#[async_trait]` for implementing the ports (`Store`, `Mailer`,
+// `IdentityProvider`, ...), and the stream traits for `TenantAccess::verify_all`.
+pub use async_trait::async_trait;
+pub use futures_util::{Stream, StreamExt};
+pub use time;
+pub use url;

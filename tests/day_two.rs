@@ -5,9 +5,9 @@ mod support;
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use std::time::Duration;
 use support::{customer, harness};
+use tenant_access::StreamExt;
 use tenant_access::error::{Action, Error, FlowError};
 use tenant_access::journey::{StageKind, Validated};
 use tenant_access::model::{TenantInfo, VerificationStatus};

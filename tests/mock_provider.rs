@@ -221,3 +221,34 @@ async fn a_browser_sign_in_uses_the_customers_script() {
     assert!(redirect.as_str().contains("AADSTS53003"), "{redirect}");
     mock.assert_all_scripts_used();
 }
+
+/// The crate re-exports what its public API makes users name: a port implemented and a
+/// stream read with `tenant_access::{async_trait, time, url, Stream, StreamExt}` alone.
+#[tokio::test]
+async fn the_reexports_are_enough_to_implement_a_port_and_read_a_stream() {
+    use tenant_access::{Stream, StreamExt, async_trait, time, url};
+
+    #[derive(Debug)]
+    struct Fixed(time::OffsetDateTime);
+
+    #[async_trait]
+    impl tenant_access::ports::Clock for Fixed {
+        fn now(&self) -> time::OffsetDateTime {
+            self.0
+        }
+        async fn sleep_until(&self, _deadline: time::OffsetDateTime) {}
+    }
+
+    let at = time::macros::datetime!(2026-01-01 0:00 UTC);
+    let clock: &dyn tenant_access::ports::Clock = &Fixed(at);
+    clock.sleep_until(at).await;
+    assert_eq!(clock.now(), at);
+    let link: url::Url = "https://portal.example.com/i/abc".parse().unwrap();
+    assert_eq!(link.host_str(), Some("portal.example.com"));
+
+    fn outcomes() -> impl Stream<Item = u32> {
+        futures_util::stream::iter([1, 2])
+    }
+    let mut stream = std::pin::pin!(outcomes());
+    assert_eq!(stream.next().await, Some(1));
+}
