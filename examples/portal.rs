@@ -6,7 +6,16 @@
 //! cargo run --features axum,testing,sqlite --example portal            # http://127.0.0.1:8080/admin
 //! cargo run --features axum,testing,sqlite --example portal -- --port 9000
 //! cargo run --features axum,testing,sqlite --example portal -- --smoke # start, check, exit (CI)
+//! cargo run --features axum,testing,sqlite --example portal -- --data ./portal-data
 //! ```
+//!
+//! Keys that outlive a restart: the wizard's session cookies and CSRF tokens are signed with
+//! `TENANT_ACCESS_WEB_KEY` (standard base64 of 32 bytes, `WebConfig::signing_key_from_base64`)
+//! when it is set, else with the key in `web-signing.key` beside the SQLite database, made
+//! once (mode 0600) and read on every later start; the store's sealing key is kept the same
+//! way in `sealing.key`. So with `--data DIR` (kept after exit; without it, a fresh directory
+//! per run is removed at exit) a restarted portal still accepts the sessions and forms of the
+//! one before, and reads its records.
 //!
 //! The admin pages are behind a demo authoriser: HTTP Basic with user `admin` and the
 //! password printed at start-up (or `TA_PORTAL_ADMIN_PASSWORD`). A real portal plugs its own
@@ -29,7 +38,9 @@
 mod serve;
 
 use std::collections::HashSet;
+use std::io::Write as _;
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -115,6 +126,56 @@ impl AdminAuthorizer for BasicAuth {
     }
 }
 
+/// The key that signs the wizard's sessions and CSRF tokens, as base64:
+/// `TENANT_ACCESS_WEB_KEY` when set, else the key file `web-signing.key` in `dir` (beside
+/// the SQLite database). With a random key per start (`WebConfig::new()`'s default) every
+/// restart would sign every customer out of the wizard and void every open form.
+fn web_signing_key(dir: &Path) -> Result<(String, String), BoxError> {
+    if let Ok(key) = std::env::var("TENANT_ACCESS_WEB_KEY") {
+        return Ok((key, "TENANT_ACCESS_WEB_KEY".to_owned()));
+    }
+    key_file(&dir.join("web-signing.key"))
+}
+
+/// The base64 key kept in `path` and where it came from: made once (32 random bytes,
+/// readable by this user only) when the file does not exist, read on every later start.
+fn key_file(path: &Path) -> Result<(String, String), BoxError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|e| format!("no random source: {e}"))?;
+            let key = STANDARD.encode(bytes);
+            file.write_all(key.as_bytes())?;
+            file.sync_all()?;
+            Ok((key, format!("{} (made now, mode 0600)", path.display())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    return Err(format!(
+                        "{} is readable by others (mode {mode:o}): chmod 600 it",
+                        path.display()
+                    )
+                    .into());
+                }
+            }
+            let key = std::fs::read_to_string(path)?.trim().to_owned();
+            Ok((
+                key,
+                format!("{} (kept from an earlier start)", path.display()),
+            ))
+        }
+        Err(e) => Err(format!("{}: {e}", path.display()).into()),
+    }
+}
+
 fn random_password() -> String {
     let mut bytes = [0u8; 12];
     getrandom::fill(&mut bytes).expect("the OS random source is unavailable");
@@ -126,12 +187,17 @@ async fn main() -> Result<(), BoxError> {
     let mut args = std::env::args().skip(1);
     let mut port = 8080u16;
     let mut smoke = std::env::var("TA_PORTAL_EXIT_AFTER_START").is_ok_and(|v| v == "1");
+    let mut data: Option<PathBuf> = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().ok_or("--port needs a number")?.parse()?,
             "--smoke" => smoke = true,
+            "--data" => data = Some(args.next().ok_or("--data needs a directory")?.into()),
             other => {
-                return Err(format!("unknown argument {other:?} (try --port N, --smoke)").into());
+                return Err(format!(
+                    "unknown argument {other:?} (try --port N, --smoke, --data DIR)"
+                )
+                .into());
             }
         }
     }
@@ -146,11 +212,14 @@ async fn main() -> Result<(), BoxError> {
     // "Sign in with Microsoft" goes to FakeEntra's sign-in page, which sends the browser back
     // here: the redirect URI must be registered, as on a real app registration.
     fake.register_sign_in_redirect_uri(&format!("{url}/authenticate/SignInCallback").parse()?);
-    let dir = std::env::temp_dir().join(format!("tenant-access-portal-{}", std::process::id()));
+    let dir = data.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("tenant-access-portal-{}", std::process::id()))
+    });
     std::fs::create_dir_all(&dir)?;
+    let (sealing_key, _) = key_file(&dir.join("sealing.key"))?;
     let store = SqliteStore::open(
         dir.join("portal.sqlite"),
-        Keyring::new(SealingKey::generate("portal-demo")?),
+        Keyring::new(SealingKey::from_base64("portal-demo", &sealing_key)?),
     )
     .await?;
     let mailer = PrintMailer::default();
@@ -173,7 +242,8 @@ async fn main() -> Result<(), BoxError> {
     let auth = BasicAuth {
         expected: STANDARD.encode(format!("admin:{password}")),
     };
-    let config = WebConfig::new();
+    let (web_key, web_key_from) = web_signing_key(&dir)?;
+    let config = WebConfig::new().signing_key_from_base64(&web_key)?;
     let app = axum::Router::new()
         .merge(web::customer_router(ta.clone(), config.clone()))
         .merge(web::admin_router(ta.clone(), config, auth))
@@ -185,6 +255,7 @@ async fn main() -> Result<(), BoxError> {
     println!("  admin pages:  {url}/admin   (user admin, password {password})");
     println!("  FakeEntra:    {}", fake.url());
     println!("  SQLite store: {}", dir.join("portal.sqlite").display());
+    println!("  web signing key: {web_key_from}");
     println!("Invite a customer on {url}/admin/invitations; the link appears here. Ctrl-C stops.");
 
     let timeouts = serve::Timeouts {
@@ -210,7 +281,9 @@ async fn main() -> Result<(), BoxError> {
     }
     server.abort();
     store.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    if data.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }
 

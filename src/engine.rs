@@ -513,6 +513,10 @@ impl TenantAccess {
     /// customers there are. A store failure while listing ends the run with an `Err` item; a
     /// record that cannot be read (tampered with, damaged) does not: its customer gets an
     /// outcome with [`Error::Store`] (nothing is recorded on it) and the others are verified.
+    ///
+    /// Read it with [`StreamExt`](crate::StreamExt) (re-exported: no `futures` dependency
+    /// needed): `while let Some(outcome) = stream.next().await { .. }`, after
+    /// `std::pin::pin!(stream)`.
     pub fn verify_all(
         &self,
         filter: Filter,

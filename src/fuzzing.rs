@@ -3,6 +3,7 @@
 //! response parsers, the web wizard's query, form and cookie parsing). Each takes bytes and
 //! panics only on a bug. Not a stable API: hidden from the docs and not covered by semver.
 
+use crate::model::Version;
 use crate::seal::{Keyring, Sealer, SealingKey};
 use crate::store::codec::{self, EncodedRecord};
 
@@ -30,13 +31,13 @@ pub fn codec(input: &[u8]) {
         SealingKey::new("fuzz", [7; 32]).expect("a valid key id"),
     ));
     for sealer in [&plain, &keyring] {
-        if let Ok(record) = codec::decode(&id, 1, body, secrets, sealer) {
+        if let Ok(record) = codec::decode(&id, Version(1), body, secrets, sealer) {
             round_trip(&record, sealer);
         }
         let Ok(sealed) = sealer.seal(secrets, &codec::associated_data(&id, body)) else {
             continue;
         };
-        if let Ok(record) = codec::decode(&id, 1, body, &sealed, sealer) {
+        if let Ok(record) = codec::decode(&id, Version(1), body, &sealed, sealer) {
             round_trip(&record, sealer);
         }
     }
@@ -47,7 +48,7 @@ fn round_trip(record: &crate::ports::Record, sealer: &Sealer) {
     let first = codec::encode(record, sealer).expect("a decoded record encodes");
     let again = codec::decode(
         &first.customer_id,
-        record.version.0 as i64,
+        record.version,
         &first.body,
         &first.secrets,
         sealer,

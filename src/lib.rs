@@ -122,6 +122,14 @@ pub use journey::{
 };
 pub use model::{CustomerId, EmailAddress, Method, NewCustomer, Scopes, TenantId, Version};
 
+// What the public API makes users name, so they need no dependency of their own to match ours:
+// times (`time`), URLs (`url`), `#[async_trait]` for implementing the ports (`Store`, `Mailer`,
+// `IdentityProvider`, ...), and the stream traits for `TenantAccess::verify_all`.
+pub use async_trait::async_trait;
+pub use futures_util::{Stream, StreamExt};
+pub use time;
+pub use url;
+
 /// The README's snippets, compiled as doctests (they run on the mock provider).
 #[cfg(all(doctest, feature = "mock"))]
 #[doc = include_str!("../README.md")]

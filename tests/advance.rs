@@ -20,7 +20,7 @@ fn id(text: &str) -> CustomerId {
 #[tokio::test]
 async fn a_device_code_journey_with_approval_runs_on_advance_alone_across_a_restart() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.pending(1).approval_workflow();
     });
     let contoso = id("contoso");
@@ -80,7 +80,7 @@ async fn a_device_code_journey_with_approval_runs_on_advance_alone_across_a_rest
     h.clock.advance(Duration::from_secs(2 * 86_400));
     let idle = restarted.advance(&contoso).await.unwrap();
     assert_eq!(idle.step, Step::Nothing);
-    h.mock.approve("contoso");
+    h.mock.approve(&id("contoso"));
     let AnyOnboarding::ApprovalRequested(approved) = idle.journey else {
         panic!("still waiting for approval")
     };
@@ -125,7 +125,7 @@ async fn advance_expires_an_invitation_whose_time_ran_out() {
 #[tokio::test]
 async fn a_device_code_expired_before_sign_in_goes_back_to_the_start() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.pending(1_000);
     });
     let device = h.device("contoso").await;
@@ -181,7 +181,7 @@ fn config() -> Config {
 #[tokio::test]
 async fn a_failed_poll_through_advance_says_when_to_come_back() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.fail(
             Operation::PollDeviceCode,
             tenant_access::error::ProviderError::Transport("connection reset".into()),

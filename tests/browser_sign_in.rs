@@ -317,7 +317,7 @@ async fn cancelling_goes_back_to_the_start_and_a_new_attempt_works() {
 #[tokio::test]
 async fn an_approval_request_waits_for_the_reviewer_then_a_new_sign_in_succeeds() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.approval_workflow();
     });
     let pending = browser(&h, "contoso").await;
@@ -329,7 +329,7 @@ async fn an_approval_request_waits_for_the_reviewer_then_a_new_sign_in_succeeds(
         panic!("{outcome:?}")
     };
     assert_eq!(h.mock.count(Operation::RedeemCode), 0);
-    h.mock.approve("contoso");
+    h.mock.approve(&id("contoso"));
     let again = waiting.start_browser_sign_in(&h.ta).await.unwrap();
     let outcome = h.ta.complete_sign_in(&signed_in(&h, &again)).await.unwrap();
     assert!(matches!(outcome, SignInOutcome::Authenticated(_)));
@@ -338,7 +338,7 @@ async fn an_approval_request_waits_for_the_reviewer_then_a_new_sign_in_succeeds(
 #[tokio::test]
 async fn consent_required_at_the_token_endpoint_offers_admin_consent_then_a_new_sign_in() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.consent_required();
     });
     let pending = browser(&h, "contoso").await;
@@ -365,7 +365,7 @@ async fn consent_required_at_the_token_endpoint_offers_admin_consent_then_a_new_
 #[tokio::test]
 async fn a_conditional_access_block_goes_back_to_the_start_with_the_reason_kept() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.conditional_access_blocks();
     });
     let pending = browser(&h, "contoso").await;
@@ -448,7 +448,7 @@ async fn two_tabs_with_one_callback_get_one_token_and_a_reload() {
 #[tokio::test]
 async fn an_expired_code_asks_the_customer_to_sign_in_again() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.fail(
             Operation::RedeemCode,
             ProviderError::CodeRefused {
@@ -472,7 +472,7 @@ async fn an_expired_code_asks_the_customer_to_sign_in_again() {
 #[tokio::test]
 async fn a_passing_fault_at_the_token_endpoint_keeps_the_stage_for_a_retry() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.transient_failure(Operation::RedeemCode, 503);
     });
     let pending = browser(&h, "contoso").await;
@@ -489,7 +489,7 @@ async fn a_passing_fault_at_the_token_endpoint_keeps_the_stage_for_a_retry() {
 #[tokio::test]
 async fn a_token_of_another_tenant_is_not_stored() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.token_tenant("00000000-0000-0000-0000-00000000dead");
     });
     let pending = browser(&h, "contoso").await;
@@ -572,7 +572,7 @@ fn the_verifier_challenge_is_rfc_7636_s256() {
 #[tokio::test]
 async fn a_device_code_blocked_by_conditional_access_gives_way_to_the_browser_sign_in() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.device_code_blocked();
     });
     let device = h.device("contoso").await;

@@ -170,7 +170,7 @@ async fn an_expired_credential_is_refused_before_consent_gets_a_token() {
 async fn a_secret_without_an_end_date_takes_the_one_graph_names() {
     let h = harness();
     let graph_end = now(&h) + 300 * DAY;
-    h.mock.script("tailspin", |s| {
+    h.mock.script(&id("tailspin"), |s| {
         s.app_credentials(vec![
             CredentialExpiry {
                 kind: "client secret",

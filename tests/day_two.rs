@@ -5,9 +5,9 @@ mod support;
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use std::time::Duration;
 use support::{customer, harness};
+use tenant_access::StreamExt;
 use tenant_access::error::{Action, Error, FlowError};
 use tenant_access::journey::{StageKind, Validated};
 use tenant_access::model::{TenantInfo, VerificationStatus};
@@ -102,14 +102,14 @@ async fn a_transient_refresh_failure_serves_the_still_valid_token() {
     h.validated("contoso").await;
     let first = h.ta.access_token(&id("contoso")).await.unwrap();
     h.clock.advance(Duration::from_secs(57 * 60));
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.transient_failure(Operation::Refresh, 503);
     });
     let still = h.ta.access_token(&id("contoso")).await.unwrap();
     assert_eq!(still.expose_secret(), first.expose_secret());
     // Once it has expired, the failure is the caller's.
     h.clock.advance(Duration::from_secs(3 * 60));
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.transient_failure(Operation::Refresh, 503);
     });
     let err = h.ta.access_token(&id("contoso")).await.unwrap_err();
@@ -120,7 +120,7 @@ async fn a_transient_refresh_failure_serves_the_still_valid_token() {
 async fn a_dead_refresh_token_requires_reauthentication_and_may_reinvite() {
     let h = harness();
     h.validated("contoso").await;
-    h.mock.revoke_refresh_tokens("contoso");
+    h.mock.revoke_refresh_tokens(&id("contoso"));
     h.clock.advance(Duration::from_secs(2 * 3600));
     let err = h.ta.access_token(&id("contoso")).await.unwrap_err();
     assert!(matches!(
@@ -149,7 +149,7 @@ async fn a_dead_refresh_token_requires_reauthentication_and_may_reinvite() {
     let sent_before = h.mailer.messages().len();
     let refreshed = ta.refresh_now(&id("fabrikam")).await.unwrap();
     assert_eq!(refreshed.kind(), StageKind::Validated);
-    h.mock.revoke_refresh_tokens("fabrikam");
+    h.mock.revoke_refresh_tokens(&id("fabrikam"));
     let after = ta.refresh_now(&id("fabrikam")).await.unwrap();
     assert_eq!(after.kind(), StageKind::InvitationSent);
     assert_eq!(h.mailer.messages().len(), sent_before + 1);
@@ -258,7 +258,7 @@ async fn verify_keeps_an_unchanged_tenant_and_records_a_renamed_one() {
         display_name: "Contoso (renamed)".into(),
         ..recorded.clone()
     };
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.validates_as(renamed.clone());
     });
     h.clock.advance(Duration::from_secs(1000));
@@ -282,7 +282,7 @@ async fn verify_all_updates_everyone_despite_failures_and_throttling() {
     // 5% point at another tenant (failed); a few get throttled once (retried after the pause).
     let failing: Vec<String> = (0..total).step_by(20).map(|n| format!("c{n:04}")).collect();
     for name in &failing {
-        h.mock.script(name, |s| {
+        h.mock.script(&id(name), |s| {
             s.validates_as(TenantInfo {
                 id: "00000000-0000-0000-0000-0000000000ff".into(),
                 display_name: "Elsewhere".into(),
@@ -291,7 +291,7 @@ async fn verify_all_updates_everyone_despite_failures_and_throttling() {
         });
     }
     for n in [10, 333, 999] {
-        h.mock.script(&format!("c{n:04}"), |s| {
+        h.mock.script(&id(&format!("c{n:04}")), |s| {
             s.throttle(Operation::Validate, Duration::from_secs(30));
         });
     }
@@ -442,7 +442,7 @@ async fn verify_all_verifies_a_record_that_moved_after_listing_as_it_is_now() {
     let h = harness();
     h.validated("moved-ok").await;
     h.validated("moved-bad").await;
-    h.mock.script("moved-bad", |s| {
+    h.mock.script(&id("moved-bad"), |s| {
         s.validates_as(TenantInfo {
             id: "00000000-0000-0000-0000-0000000000ff".into(),
             display_name: "Elsewhere".into(),
@@ -571,7 +571,7 @@ async fn a_maintenance_pass_refreshes_due_tokens_and_verifies_stale_connections(
     for n in 0..6 {
         h.validated(&format!("m{n}")).await;
     }
-    h.mock.revoke_refresh_tokens("m5");
+    h.mock.revoke_refresh_tokens(&id("m5"));
     let policy = MaintenancePolicy::default();
     // Nothing is due yet and everything was verified just now.
     // The health pass at its end looked at all six and found nothing to report.
@@ -683,7 +683,7 @@ async fn tokens_for_another_resource_need_a_live_refresh_token() {
     let h = harness();
     h.validated("contoso").await;
     let arm = Scopes::new(["https://management.azure.com/.default"]).unwrap();
-    h.mock.revoke_refresh_tokens("contoso");
+    h.mock.revoke_refresh_tokens(&id("contoso"));
     match h.ta.access_token_for(&id("contoso"), &arm).await {
         Err(Error::Flow(FlowError::NotConnected { stage, .. })) => {
             assert_eq!(stage, StageKind::ReauthRequired)

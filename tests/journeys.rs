@@ -23,6 +23,10 @@ use tenant_access::{
     AnyOnboarding, Config, Method, NewCustomer, PollOutcome, RefreshOutcome, TenantAccess,
 };
 
+fn id(name: &str) -> tenant_access::CustomerId {
+    tenant_access::CustomerId::new(name).unwrap()
+}
+
 // ---- invitation -------------------------------------------------------------------------
 
 #[tokio::test]
@@ -273,7 +277,7 @@ async fn polling_before_the_interval_is_refused_without_a_request() {
 #[tokio::test]
 async fn pending_then_slow_down_then_authenticated_one_request_per_poll() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.pending(2).slow_down();
     });
     let mut device = h.device("contoso").await;
@@ -324,7 +328,7 @@ async fn pending_then_slow_down_then_authenticated_one_request_per_poll() {
 #[tokio::test]
 async fn poll_until_done_waits_on_the_clock_not_the_wall() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.pending(100);
     });
     let device = h.device("contoso").await;
@@ -339,7 +343,7 @@ async fn poll_until_done_waits_on_the_clock_not_the_wall() {
 #[tokio::test]
 async fn declined_and_expired_codes_return_to_claimed_and_can_start_again() {
     let h = harness();
-    h.mock.script("declines", |s| {
+    h.mock.script(&id("declines"), |s| {
         s.decline();
     });
     let device = h.device("declines").await;
@@ -352,7 +356,7 @@ async fn declined_and_expired_codes_return_to_claimed_and_can_start_again() {
         PollOutcome::Authenticated(_)
     ));
 
-    h.mock.script("expires", |s| {
+    h.mock.script(&id("expires"), |s| {
         s.expire_code();
     });
     let device = h.device("expires").await;
@@ -382,7 +386,7 @@ async fn a_device_code_past_its_expiry_is_expired_without_a_request() {
 #[tokio::test]
 async fn approval_workflow_waits_then_continues_after_a_reviewer_approves() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.pending(1).approval_workflow();
     });
     let device = h.device("contoso").await;
@@ -399,7 +403,7 @@ async fn approval_workflow_waits_then_continues_after_a_reviewer_approves() {
     };
     // Days pass; the request is approved; the customer continues.
     h.clock.advance(Duration::from_secs(3 * 86_400));
-    h.mock.approve("contoso");
+    h.mock.approve(&id("contoso"));
     let device = waiting.continue_authentication(&h.ta).await.unwrap();
     let PollOutcome::Authenticated(token) = device.poll_until_done(&h.ta).await.unwrap() else {
         panic!()
@@ -433,7 +437,7 @@ async fn approval_workflow_waits_then_continues_after_a_reviewer_approves() {
 #[tokio::test]
 async fn throttled_and_transient_polls_move_the_next_poll_on_and_store_it() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.throttle(Operation::PollDeviceCode, Duration::from_secs(30))
             .transient_failure(Operation::PollDeviceCode, 503);
     });
@@ -511,7 +515,7 @@ async fn throttled_and_transient_polls_move_the_next_poll_on_and_store_it() {
 #[tokio::test]
 async fn a_failed_device_authorization_keeps_the_claim() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.transient_failure(Operation::DeviceAuthorization, 500);
     });
     let claimed = h.claimed("contoso").await;
@@ -538,7 +542,7 @@ async fn validation_proves_the_invited_tenant() {
 #[tokio::test]
 async fn a_token_for_another_tenant_is_rejected_and_recorded() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.validates_as(TenantInfo {
             id: "00000000-0000-0000-0000-0000000000ff".into(),
             display_name: "Evil".into(),
@@ -569,7 +573,7 @@ async fn verify_records_success_and_failure() {
     h.clock.advance(Duration::from_secs(86_400));
     let validated = validated.verify(&h.ta).await.unwrap();
     assert_eq!(validated.stage().validated_at, h.clock_now());
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.throttle(Operation::Validate, Duration::from_secs(2));
     });
     h.clock.advance(Duration::from_secs(86_400));
@@ -609,7 +613,7 @@ async fn refresh_rotates_tokens_and_a_dead_refresh_token_requires_reauthenticati
     );
     assert_eq!(new.obtained_at, h.clock_now());
 
-    h.mock.revoke_refresh_tokens("contoso");
+    h.mock.revoke_refresh_tokens(&id("contoso"));
     let RefreshOutcome::ReauthRequired(dead) = validated.refresh(&h.ta).await.unwrap() else {
         panic!()
     };
@@ -627,7 +631,7 @@ async fn refresh_rotates_tokens_and_a_dead_refresh_token_requires_reauthenticati
 async fn a_transient_refresh_failure_keeps_the_connection() {
     let h = harness();
     let validated = h.validated("contoso").await;
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.transient_failure(Operation::Refresh, 502);
     });
     let rejected = validated.refresh(&h.ta).await.unwrap_err();
@@ -655,7 +659,7 @@ async fn password_consent(h: &Harness, id: &str) -> tenant_access::Onboarding<Co
 #[tokio::test]
 async fn password_journey_with_admin_consent_callback() {
     let h = harness();
-    h.mock.script("fabrikam", |s| {
+    h.mock.script(&id("fabrikam"), |s| {
         s.consent_required();
     });
     let consent = password_consent(&h, "fabrikam").await;
@@ -695,7 +699,7 @@ async fn password_journey_with_admin_consent_callback() {
 #[tokio::test]
 async fn device_code_consent_required_waits_for_the_callback_then_signs_in_again() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.consent_required();
     });
     let device = h.device("contoso").await;
@@ -733,7 +737,7 @@ async fn device_code_consent_required_waits_for_the_callback_then_signs_in_again
 #[tokio::test]
 async fn password_journey_with_mfa_points_at_the_device_code_journey() {
     let h = harness();
-    h.mock.script("tailspin", |s| {
+    h.mock.script(&id("tailspin"), |s| {
         s.mfa_required();
     });
     let consent = password_consent(&h, "tailspin").await;
@@ -758,7 +762,7 @@ async fn password_journey_with_mfa_points_at_the_device_code_journey() {
 #[tokio::test]
 async fn bad_credentials_and_declined_or_forged_consent_are_typed() {
     let h = harness();
-    h.mock.script("woodgrove", |s| {
+    h.mock.script(&id("woodgrove"), |s| {
         s.invalid_credentials();
     });
     let consent = password_consent(&h, "woodgrove").await;
@@ -885,7 +889,7 @@ fn the_builder_names_what_is_missing() {
 #[tokio::test]
 async fn app_registration_journey() {
     let h = harness();
-    h.mock.script("woodgrove", |s| {
+    h.mock.script(&id("woodgrove"), |s| {
         s.consent_required();
     });
     let consent =
@@ -933,7 +937,7 @@ async fn revoke_drops_every_secret() {
     let h = harness();
     let validated = h.validated("contoso").await;
     // The provider cannot revoke right now: nothing changes, the error says retry.
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.transient_failure(Operation::RevokeTokens, 503);
     });
     let rejected = validated.revoke(&h.ta).await.unwrap_err();
@@ -1050,7 +1054,7 @@ async fn each_stage_but_expired(h: &Harness, prefix: &str) {
         .start_browser_sign_in(&h.ta)
         .await
         .unwrap();
-    h.mock.script(&name("approval"), |s| {
+    h.mock.script(&id(&name("approval")), |s| {
         s.approval_workflow();
     });
     h.device(&name("approval"))
@@ -1069,7 +1073,7 @@ async fn each_stage_but_expired(h: &Harness, prefix: &str) {
         panic!()
     };
     h.validated(&name("validated")).await;
-    h.mock.revoke_refresh_tokens(&name("reauth"));
+    h.mock.revoke_refresh_tokens(&id(&name("reauth")));
     h.validated(&name("reauth"))
         .await
         .refresh(&h.ta)
@@ -1135,11 +1139,13 @@ async fn every_stage_round_trips_through_the_store_and_resumes() {
                 rejected.into_onboarding().abandon(&h.ta).await.unwrap();
             }
             AnyOnboarding::ApprovalRequested(o) => {
-                h.mock.approve("s-approval");
+                h.mock
+                    .approve(&tenant_access::CustomerId::new("s-approval").unwrap());
                 o.continue_authentication(&h.ta).await.unwrap();
             }
             AnyOnboarding::ConsentRequired(o) => {
-                h.mock.grant_consent("s-consent");
+                h.mock
+                    .grant_consent(&tenant_access::CustomerId::new("s-consent").unwrap());
                 o.acquire_token(&h.ta).await.unwrap();
             }
             AnyOnboarding::TokenAcquired(o) => {
@@ -1418,7 +1424,7 @@ fn bad_customer_input_is_a_typed_error() {
 #[tokio::test]
 async fn provider_details_keep_unknown_codes() {
     let h = harness();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.fail(
             Operation::DeviceAuthorization,
             ProviderError::Other(
@@ -1442,7 +1448,7 @@ async fn forged_consent_callbacks_change_nothing_and_never_beat_the_real_one() {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     let h = harness();
-    h.mock.script("fabrikam", |s| {
+    h.mock.script(&id("fabrikam"), |s| {
         s.consent_required();
     });
     let consent = password_consent(&h, "fabrikam").await;

@@ -163,7 +163,7 @@ async fn a_failed_refresh_ends_the_lease_and_serves_the_old_token() {
     let connected = h.validated("contoso").await;
     let old = connected.customer().token.clone().unwrap();
     h.clock.advance(Duration::from_secs(58 * 60));
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.transient_failure(Operation::Refresh, 503);
     });
     let token = h.ta.access_token(&id("contoso")).await.unwrap();

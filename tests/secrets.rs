@@ -18,6 +18,10 @@ use tenant_access::store::{Filter, PageRequest, Store};
 use tenant_access::testing::mock::Operation;
 use tenant_access::{AnyOnboarding, PollOutcome};
 
+fn id(name: &str) -> tenant_access::CustomerId {
+    tenant_access::CustomerId::new(name).unwrap()
+}
+
 const PASSWORD: &str = "Planted-Password-6f1e";
 const CLIENT_SECRET: &str = "Planted-ClientSecret-93ab";
 
@@ -50,7 +54,7 @@ async fn no_secret_reaches_debug_output_errors_or_logs() {
     let mut secrets: Vec<String> = vec![PASSWORD.into(), CLIENT_SECRET.into()];
 
     // Device code, with pending polls, a throttle and the approval workflow.
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.pending(1)
             .throttle(Operation::PollDeviceCode, Duration::from_secs(1))
             .approval_workflow();
@@ -80,7 +84,7 @@ async fn no_secret_reaches_debug_output_errors_or_logs() {
     else {
         panic!()
     };
-    h.mock.approve("contoso");
+    h.mock.approve(&id("contoso"));
     let device = waiting.continue_authentication(&h.ta).await.unwrap();
     secrets.push(device.stage().device_code.expose_secret().into());
     let outcome = device.poll_until_done(&h.ta).await.unwrap();
@@ -103,7 +107,7 @@ async fn no_secret_reaches_debug_output_errors_or_logs() {
     printed += &format!("{validated:?}\n");
 
     // Password journey with MFA, then consent.
-    h.mock.script("fabrikam", |s| {
+    h.mock.script(&id("fabrikam"), |s| {
         s.mfa_required();
     });
     let consent =

@@ -359,3 +359,64 @@ fn an_inclusive_cursor_fails_the_paging_checks_within_seconds_naming_them() {
     // What does not page still passes.
     assert!(report.passed().contains(&"round_trip_every_stage"));
 }
+
+/// A harness that counts the stores it makes and tears down, and whose raw-storage hook
+/// panics: the panicking check fails (it does not abort the run) and is torn down like the
+/// others.
+#[derive(Default)]
+struct Counting {
+    made: std::sync::atomic::AtomicUsize,
+    torn_down: Mutex<Vec<usize>>,
+}
+
+#[async_trait]
+impl Harness for Counting {
+    type Store = MemoryStore;
+    async fn fresh(&self) -> MemoryStore {
+        self.made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        MemoryStore::new()
+    }
+    async fn raw_contents(&self, _store: &MemoryStore) -> Option<Vec<u8>> {
+        panic!("the raw-storage hook broke");
+    }
+    async fn teardown(&self, _store: &MemoryStore) {
+        let made = self.made.load(std::sync::atomic::Ordering::SeqCst);
+        self.torn_down.lock().unwrap().push(made);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_teardown_hook_runs_after_every_check_even_one_that_panics() {
+    let harness = Counting::default();
+    let report = conformance::run(&harness).await;
+    // Every check but the panicking one passed; that one is a failure naming the panic.
+    assert_eq!(report.passed(), &CHECKS[..CHECKS.len() - 1]);
+    assert_eq!(report.failed().len(), 1, "{:?}", report.failed());
+    let (name, why) = &report.failed()[0];
+    assert_eq!(*name, "no_plaintext_secrets");
+    assert!(
+        why.contains("panicked: the raw-storage hook broke"),
+        "{why}"
+    );
+    // Each store was torn down once, right after its own check (before the next was made).
+    let torn_down = harness.torn_down.lock().unwrap().clone();
+    assert_eq!(torn_down, (1..=CHECKS.len()).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_teardown_closure_runs_after_failing_checks_too() {
+    let torn_down = std::sync::atomic::AtomicUsize::new(0);
+    let report = conformance::run_with_teardown(
+        || async { ForgetfulStore::default() },
+        |_store: &ForgetfulStore| {
+            torn_down.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async {})
+        },
+    )
+    .await;
+    assert!(!report.failed().is_empty());
+    assert_eq!(
+        torn_down.load(std::sync::atomic::Ordering::SeqCst),
+        CHECKS.len()
+    );
+}

@@ -324,7 +324,7 @@ async fn a_switch_that_fails_validation_leaves_the_old_connection_alone() {
     let before = h.validated("contoso").await;
     start_device_switch(&h, "contoso").await;
     // A script for the customer applies to its switch journey: it is the same customer.
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.validates_as(TenantInfo {
             id: "99999999-9999-9999-9999-999999999999".into(),
             display_name: "Someone Else".into(),
@@ -348,7 +348,7 @@ async fn a_switch_that_fails_validation_leaves_the_old_connection_alone() {
     let journey: Onboarding<TokenAcquired> = journey.try_into_stage().unwrap();
     // The invited tenant again: its GUID, pinned when the customer was invited.
     let guid = h.mock.tenant_guid("contoso.onmicrosoft.com");
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.validates_as(TenantInfo {
             id: guid,
             display_name: "Contoso".into(),
@@ -443,4 +443,42 @@ async fn the_status_report_folds_a_pending_switch_into_its_customers_row() {
     let rows = h.ta.status_report(&Filter::all()).await.unwrap();
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r.switch.is_none()));
+}
+
+#[tokio::test]
+async fn a_customers_script_applies_to_its_switch_journeys_device_code_and_browser_sign_in() {
+    let h = harness();
+    h.validated("contoso").await;
+    h.mock.assert_all_scripts_used();
+    start_device_switch(&h, "contoso").await;
+    // Scripted by the customer's id, after the switch began: the switch journey is the
+    // same customer, so its device code is declined by the script...
+    h.mock.script(&id("contoso"), |s| {
+        s.decline().conditional_access_blocks();
+    });
+    assert_eq!(h.mock.unused_scripts(), [id("contoso")]);
+    let code = h.mailer.last_code_to("admin@contoso.com").unwrap();
+    let claimed = match h.ta.open_invitation(&code).await.unwrap() {
+        AnyOnboarding::InvitationSent(sent) => sent.claim(&h.ta).await.unwrap(),
+        other => panic!("unexpected {:?}", other.kind()),
+    };
+    assert!(claimed.is_switch());
+    let device = claimed.start_device_code(&h.ta).await.unwrap();
+    let PollOutcome::Declined(claimed) = device.poll_until_done(&h.ta).await.unwrap() else {
+        panic!("the script declines the switch journey's device code");
+    };
+    assert!(claimed.is_switch());
+    // ...and its browser sign-in page answers the Conditional Access block.
+    let browser = claimed.start_browser_sign_in(&h.ta).await.unwrap();
+    let redirect = h.mock.signs_in(browser.stage().authorize_url());
+    assert!(
+        redirect.as_str().contains("AADSTS53003"),
+        "the script's block reached the switch's sign-in page: {redirect}"
+    );
+    h.mock.assert_all_scripts_used();
+    // The working connection is untouched.
+    assert_eq!(
+        h.ta.load(&id("contoso")).await.unwrap().kind(),
+        StageKind::Validated
+    );
 }

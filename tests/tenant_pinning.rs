@@ -570,7 +570,7 @@ async fn validation_compares_graphs_organization_id_with_the_guid_not_the_domain
     let guid = connected.customer().tenant.guid().unwrap().to_owned();
     assert_eq!(guid, h.mock.tenant_guid("contoso.onmicrosoft.com"));
     // Graph answers another organization that also lists the invited domain: refused.
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.validates_as(TenantInfo {
             id: ELSEWHERE.into(),
             display_name: "Someone else".into(),
@@ -596,7 +596,7 @@ async fn a_tenant_kept_as_given_is_checked_as_before() {
     let connected = h.validated("contoso").await;
     assert_eq!(connected.customer().tenant.guid(), None);
     assert_eq!(h.mock.discoveries(), 1);
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.validates_as(TenantInfo {
             id: ELSEWHERE.into(),
             display_name: "Contoso".into(),
@@ -626,7 +626,7 @@ async fn the_mock_pins_what_it_is_told_and_refuses_unknown_tenants() {
     assert!(matches!(error, Error::Input(InputError::UnknownTenant(_))));
 
     // A device-code token naming another tenant in its `tid` is not kept.
-    h.mock.script("fabrikam", |s| {
+    h.mock.script(&id("fabrikam"), |s| {
         s.token_tenant(ELSEWHERE);
     });
     let device = h.device("fabrikam").await;

@@ -262,10 +262,10 @@ impl<S: Revocable> Onboarding<S> {
         ports: &impl AsRef<Ports>,
     ) -> Result<Onboarding<Revoked>, Rejected<S>> {
         let ports = ports.as_ref();
-        if let Some(tokens) = &self.customer.token {
-            if let Err(error) = ports.provider().revoke_tokens(&self.target(), tokens).await {
-                return Err(self.fail(ports, error).await);
-            }
+        if let Some(tokens) = &self.customer.token
+            && let Err(error) = ports.provider().revoke_tokens(&self.target(), tokens).await
+        {
+            return Err(self.fail(ports, error).await);
         }
         ports.connection_changed(&self.customer.id);
         let mut customer = self.customer.clone();

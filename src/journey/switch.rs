@@ -46,14 +46,14 @@ impl Ports {
                 }
                 .into());
             }
-            if let Some(pending) = record.switch.as_ref() {
-                if pending.stage.kind() != StageKind::Revoked {
-                    return Err(FlowError::SwitchInProgress {
-                        customer: customer.clone(),
-                        method: pending.customer.method,
-                    }
-                    .into());
+            if let Some(pending) = record.switch.as_ref()
+                && pending.stage.kind() != StageKind::Revoked
+            {
+                return Err(FlowError::SwitchInProgress {
+                    customer: customer.clone(),
+                    method: pending.customer.method,
                 }
+                .into());
             }
             let new = NewCustomer {
                 id: customer.clone(),

@@ -114,6 +114,21 @@ impl fmt::Display for CustomerId {
     }
 }
 
+/// Serialized as its text.
+impl serde::Serialize for CustomerId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Deserialized from its text, checked as [`CustomerId::new`] checks it.
+impl<'de> serde::Deserialize<'de> for CustomerId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::new(text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl TryFrom<&str> for CustomerId {
     type Error = InputError;
     fn try_from(value: &str) -> Result<Self, Self::Error> {

@@ -190,6 +190,8 @@ pub struct Expired {
 }
 
 /// The name of a stage, without its data: for filters, audit events and reports.
+///
+/// Serialized (serde) as its [`as_str`](Self::as_str) name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum StageKind {
@@ -297,6 +299,20 @@ impl StageKind {
                 | StageKind::BrowserSignIn
                 | StageKind::ApprovalRequested
         )
+    }
+}
+
+impl serde::Serialize for StageKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StageKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Self::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format_args!("unknown stage {name:?}")))
     }
 }
 

@@ -15,7 +15,7 @@
 //! ```
 //! use tenant_access::store::codec;
 //! use tenant_access::seal::{Keyring, Sealer, SealingKey};
-//! # use tenant_access::{model::{Customer, Stage, Invited}, store::Record, Method, NewCustomer};
+//! # use tenant_access::{model::{Customer, Stage, Invited, Version}, store::Record, Method, NewCustomer};
 //! # let now = time::macros::datetime!(2026-01-01 0:00 UTC);
 //! # let customer = Customer::new(NewCustomer::new("contoso", "contoso.com", "a@contoso.com").unwrap(), Method::DeviceCode, now);
 //! # let record = Record::new(customer, Stage::Invited(Invited));
@@ -23,7 +23,7 @@
 //! let row = codec::encode(&record, &sealer).unwrap();
 //! assert_eq!(row.stage, "invited");
 //! assert_eq!(row.key_id.as_deref(), Some("k1"));
-//! let back = codec::decode(&row.customer_id, 1, &row.body, &row.secrets, &sealer).unwrap();
+//! let back = codec::decode(&row.customer_id, Version(1), &row.body, &row.secrets, &sealer).unwrap();
 //! assert_eq!(back.customer.id, record.customer.id);
 //! ```
 
@@ -59,7 +59,30 @@ use crate::seal::Sealer;
 pub const BODY_FORMAT: u32 = 1;
 
 /// A record laid out for a row.
-#[derive(Debug, Clone)]
+///
+/// Serializable (serde), for stores that keep a record as one document (a Redis hash or
+/// string, an object store): the names and numbers as they are, the hashes and the sealed
+/// `secrets` as standard base64. Deserializing checks the stage, method and status names
+/// (an unknown name is an error) but not the body or the secrets: [`decode`] does that. The
+/// record's version is not part of it: keep it beside the document and hand it to [`decode`].
+///
+/// ```
+/// use tenant_access::store::codec::{self, EncodedRecord};
+/// use tenant_access::seal::{Keyring, Sealer, SealingKey};
+/// # use tenant_access::{model::{Customer, Stage, Invited}, store::Record, Method, NewCustomer};
+/// # let now = time::macros::datetime!(2026-01-01 0:00 UTC);
+/// # let customer = Customer::new(NewCustomer::new("contoso", "contoso.com", "a@contoso.com").unwrap(), Method::DeviceCode, now);
+/// # let record = Record::new(customer, Stage::Invited(Invited));
+/// use tenant_access::model::Version;
+///
+/// let sealer = Sealer::new(Keyring::new(SealingKey::generate("k1").unwrap()));
+/// let document = serde_json::to_string(&codec::encode(&record, &sealer).unwrap()).unwrap();
+/// // ... stored under the customer id with its version, read back later:
+/// let row: EncodedRecord = serde_json::from_str(&document).unwrap();
+/// let back = codec::decode(&row.customer_id, Version(3), &row.body, &row.secrets, &sealer).unwrap();
+/// assert_eq!((back.customer.id, back.version), (record.customer.id, Version(3)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EncodedRecord {
     /// The customer id (primary key; sort and page on it, byte-wise).
     pub customer_id: String,
@@ -74,8 +97,10 @@ pub struct EncodedRecord {
     /// When the access token expires ([`timestamp`]).
     pub token_expires_at: Option<i64>,
     /// The live invitation code's SHA-256 (32 bytes).
+    #[serde(serialize_with = "base64_bytes::option::serialize")]
     pub invitation_hash: Option<Vec<u8>>,
     /// The SHA-256 of the live invitation code of the method switch under way.
+    #[serde(serialize_with = "base64_bytes::option::serialize")]
     pub switch_invitation_hash: Option<Vec<u8>>,
     /// The customer's attention reasons, `,reason,reason,` (`None` when there is none): so a
     /// store can select customers that need attention.
@@ -83,9 +108,103 @@ pub struct EncodedRecord {
     /// The non-secret facts, JSON.
     pub body: String,
     /// The secrets, sealed.
+    #[serde(serialize_with = "base64_bytes::serialize")]
     pub secrets: Vec<u8>,
     /// The id of the key that sealed `secrets` (`None` in plaintext test mode).
     pub key_id: Option<String>,
+}
+
+/// [`EncodedRecord`] as it is read: owned names, checked against the names the codec writes.
+#[derive(Deserialize)]
+struct EncodedRecordDocument {
+    customer_id: String,
+    stage: String,
+    method: String,
+    #[serde(default)]
+    verification_status: Option<String>,
+    #[serde(default)]
+    last_verified_at: Option<i64>,
+    #[serde(default)]
+    token_expires_at: Option<i64>,
+    #[serde(default, deserialize_with = "base64_bytes::option::deserialize")]
+    invitation_hash: Option<Vec<u8>>,
+    #[serde(default, deserialize_with = "base64_bytes::option::deserialize")]
+    switch_invitation_hash: Option<Vec<u8>>,
+    body: String,
+    #[serde(deserialize_with = "base64_bytes::deserialize")]
+    secrets: Vec<u8>,
+    #[serde(default)]
+    key_id: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for EncodedRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let d = EncodedRecordDocument::deserialize(deserializer)?;
+        let unknown = |what: &str, name: &str| D::Error::custom(format!("unknown {what} {name:?}"));
+        Ok(EncodedRecord {
+            stage: StageKind::parse(&d.stage)
+                .ok_or_else(|| unknown("stage", &d.stage))?
+                .as_str(),
+            method: Method::parse(&d.method)
+                .ok_or_else(|| unknown("method", &d.method))?
+                .as_str(),
+            verification_status: d
+                .verification_status
+                .map(|name| {
+                    parse_status(&name)
+                        .map(VerificationStatus::as_str)
+                        .ok_or_else(|| unknown("verification status", &name))
+                })
+                .transpose()?,
+            customer_id: d.customer_id,
+            last_verified_at: d.last_verified_at,
+            token_expires_at: d.token_expires_at,
+            invitation_hash: d.invitation_hash,
+            switch_invitation_hash: d.switch_invitation_hash,
+            body: d.body,
+            secrets: d.secrets,
+            key_id: d.key_id,
+        })
+    }
+}
+
+/// Bytes as standard base64 text.
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        STANDARD.decode(text.as_bytes()).map_err(D::Error::custom)
+    }
+
+    pub(super) mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub(in super::super) fn serialize<S: Serializer>(
+            bytes: &Option<Vec<u8>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match bytes {
+                Some(bytes) => super::serialize(bytes, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Vec<u8>>, D::Error> {
+            #[derive(Deserialize)]
+            struct Bytes(#[serde(deserialize_with = "super::deserialize")] Vec<u8>);
+            Ok(Option::<Bytes>::deserialize(d)?.map(|b| b.0))
+        }
+    }
 }
 
 /// An audit event laid out for a row.
@@ -183,11 +302,12 @@ pub fn encode(record: &Record, sealer: &Sealer) -> Result<EncodedRecord, StoreEr
     })
 }
 
-/// Rebuilds a record from a row: `customer_id` and `version` from their columns, `body` and
-/// the sealed `secrets` as [`encode`] wrote them.
+/// Rebuilds a record from a row: `customer_id` and `version` from their columns (a SQL
+/// column's `i64` through [`version_from_column`]), `body` and the sealed `secrets` as
+/// [`encode`] wrote them.
 pub fn decode(
     customer_id: &str,
-    version: i64,
+    version: Version,
     body_text: &str,
     secrets: &[u8],
     sealer: &Sealer,
@@ -203,7 +323,6 @@ pub fn decode(
     let plain = sealer.open(secrets, &associated_data(customer_id, body_text))?;
     let mut secrets: SecretsV1 = serde_json::from_slice(&plain)
         .map_err(|_| corrupt("sealed secrets are not valid".into()))?;
-    let version = u64::try_from(version).map_err(|_| corrupt("negative version".into()))?;
     let customer = decode_facts(body.facts, &mut secrets)?;
     let record_id = customer.id.clone();
     let stage = decode_stage(body.stage, &mut secrets)?;
@@ -227,9 +346,17 @@ pub fn decode(
     Ok(Record {
         customer,
         stage,
-        version: Version(version),
+        version,
         switch,
     })
+}
+
+/// A version read from a signed 64-bit column (SQL has no unsigned integers): a negative
+/// one is [`StoreError::Corrupt`].
+pub fn version_from_column(version: i64) -> Result<Version, StoreError> {
+    u64::try_from(version)
+        .map(Version)
+        .map_err(|_| corrupt("negative version".into()))
 }
 
 /// Lays out an audit event for a row.
@@ -969,10 +1096,85 @@ mod tests {
                     "{kind}: secrets not sealed"
                 );
             }
-            let back = decode(&row.customer_id, 7, &row.body, &row.secrets, &sealer).unwrap();
+            let back = decode(
+                &row.customer_id,
+                Version(7),
+                &row.body,
+                &row.secrets,
+                &sealer,
+            )
+            .unwrap();
             assert_eq!(back.version, Version(7));
             assert_eq!(testdata::fingerprint(&back), testdata::fingerprint(&record));
         }
+    }
+
+    #[test]
+    fn an_encoded_record_round_trips_through_serde_json() {
+        let sealer = Sealer::new(Keyring::new(SealingKey::new("k", [3; 32]).unwrap()));
+        let mut statuses = 0;
+        let mut hashes = 0;
+        for kind in StageKind::ALL {
+            let record = testdata::record("c-1", kind, 0);
+            let row = encode(&record, &sealer).unwrap();
+            statuses += usize::from(row.verification_status.is_some());
+            hashes += usize::from(row.invitation_hash.is_some());
+            let json = serde_json::to_string(&row).unwrap();
+            let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(value["stage"], kind.as_str());
+            assert!(
+                value["secrets"].is_string(),
+                "sealed secrets as base64 text"
+            );
+            let back: EncodedRecord = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, row, "{kind}");
+            let record_back = decode(
+                &back.customer_id,
+                Version(2),
+                &back.body,
+                &back.secrets,
+                &sealer,
+            )
+            .unwrap();
+            assert_eq!(
+                testdata::fingerprint(&record_back),
+                testdata::fingerprint(&record)
+            );
+        }
+        assert!(
+            statuses > 0 && hashes > 0,
+            "the optional columns were exercised"
+        );
+    }
+
+    #[test]
+    fn an_encoded_record_with_an_unknown_name_or_bad_base64_does_not_deserialize() {
+        let sealer = Sealer::insecure_plaintext_for_tests_only();
+        let row = encode(&testdata::record("c", StageKind::Validated, 0), &sealer).unwrap();
+        let good = serde_json::to_value(&row).unwrap();
+        assert!(serde_json::from_value::<EncodedRecord>(good.clone()).is_ok());
+        for (field, bad) in [
+            ("stage", "nowhere"),
+            ("method", "carrier_pigeon"),
+            ("verification_status", "so-so"),
+            ("secrets", "not base64!"),
+        ] {
+            let mut value = good.clone();
+            value[field] = bad.into();
+            assert!(
+                serde_json::from_value::<EncodedRecord>(value).is_err(),
+                "{field}: {bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_negative_version_column_is_corrupt() {
+        assert_eq!(version_from_column(4).unwrap(), Version(4));
+        assert!(matches!(
+            version_from_column(-1),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]
@@ -982,16 +1184,16 @@ mod tests {
         let b = encode(&testdata::record("b", StageKind::Validated, 0), &sealer).unwrap();
         // a's sealed secrets on b's row do not open.
         assert!(matches!(
-            decode(&b.customer_id, 1, &b.body, &a.secrets, &sealer),
+            decode(&b.customer_id, Version(1), &b.body, &a.secrets, &sealer),
             Err(StoreError::Seal(crate::error::SealError::Tampered))
         ));
         // a's body under b's id is refused.
         assert!(matches!(
-            decode(&b.customer_id, 1, &a.body, &b.secrets, &sealer),
+            decode(&b.customer_id, Version(1), &a.body, &b.secrets, &sealer),
             Err(StoreError::Corrupt(_))
         ));
         assert!(matches!(
-            decode(&a.customer_id, 1, "{", &a.secrets, &sealer),
+            decode(&a.customer_id, Version(1), "{", &a.secrets, &sealer),
             Err(StoreError::Corrupt(_))
         ));
     }
@@ -1014,13 +1216,13 @@ mod tests {
                 body[i] = (next() % 128) as u8;
                 if let Ok(body) = String::from_utf8(body) {
                     // The body is bound to the sealed secrets: any edit is an error.
-                    let decoded = decode("fz", 1, &body, &row.secrets, &sealer);
+                    let decoded = decode("fz", Version(1), &body, &row.secrets, &sealer);
                     assert_eq!(decoded.is_ok(), body == row.body, "{body}");
                 }
                 let mut blob = row.secrets.clone();
                 let i = (next() as usize) % blob.len();
                 blob[i] ^= 1 + (next() % 255) as u8;
-                assert!(decode("fz", 1, &row.body, &blob, &sealer).is_err());
+                assert!(decode("fz", Version(1), &row.body, &blob, &sealer).is_err());
             }
         }
     }
@@ -1033,7 +1235,14 @@ mod tests {
         let plain = testdata::record("old", StageKind::Validated, 1);
         let row = encode(&plain, &sealer).unwrap();
         assert!(!row.body.contains("tenant_cloud"), "{}", row.body);
-        let back = decode(&row.customer_id, 1, &row.body, &row.secrets, &sealer).unwrap();
+        let back = decode(
+            &row.customer_id,
+            Version(1),
+            &row.body,
+            &row.secrets,
+            &sealer,
+        )
+        .unwrap();
         assert_eq!(back.customer.tenant.chosen_cloud(), None);
         assert_eq!(back.customer.tenant, plain.customer.tenant);
 
@@ -1045,7 +1254,14 @@ mod tests {
             "{}",
             row.body
         );
-        let back = decode(&row.customer_id, 1, &row.body, &row.secrets, &sealer).unwrap();
+        let back = decode(
+            &row.customer_id,
+            Version(1),
+            &row.body,
+            &row.secrets,
+            &sealer,
+        )
+        .unwrap();
         assert_eq!(back.customer.tenant.cloud(), Cloud::UsGovL5Dod);
         assert_eq!(testdata::fingerprint(&back), testdata::fingerprint(&gov));
     }

@@ -112,6 +112,7 @@ macro_rules! sql_store_impl {
                 let version: i64 = row.try_get("version").map_err(backend)?;
                 let body: String = row.try_get("body").map_err(backend)?;
                 let secrets: Vec<u8> = row.try_get("secrets").map_err(backend)?;
+                let version = codec::version_from_column(version)?;
                 codec::decode(&id, version, &body, &secrets, &self.sealer)
             }
 

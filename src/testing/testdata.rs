@@ -51,7 +51,7 @@ pub(crate) fn record(id: &str, kind: StageKind, n: u64) -> Record {
 /// The sample tenant: as given for even `n`, resolved by discovery (GUID and cloud) for odd.
 fn sample_tenant(n: u64) -> TenantId {
     let tenant = TenantId::new("contoso.onmicrosoft.com").expect("tenant");
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         return tenant;
     }
     let mut found = DiscoveredTenant::new("72f988bf-86f1-41af-91ab-2d7cd011db47").expect("guid");
@@ -67,7 +67,7 @@ fn parts(id: &str, kind: StageKind, n: u64, prefix: &str) -> (Customer, Stage) {
     let secret = |id: &str, what: &str, n: u64| format!("{MARKER}-{prefix}{what}-{id}-{n}");
     let t = BASE + Duration::seconds(n as i64);
     let method = match kind {
-        StageKind::ConsentRequired if n % 2 == 0 => Method::Password,
+        StageKind::ConsentRequired if n.is_multiple_of(2) => Method::Password,
         StageKind::ConsentRequired => Method::AppRegistration,
         _ => Method::DeviceCode,
     };
@@ -132,7 +132,7 @@ fn parts(id: &str, kind: StageKind, n: u64, prefix: &str) -> (Customer, Stage) {
             holder: format!("replica-{n}"),
             until: t + Duration::seconds(30),
         }),
-        app_credential_expiry: (n % 3 == 0).then(|| CredentialExpiry {
+        app_credential_expiry: n.is_multiple_of(3).then(|| CredentialExpiry {
             kind: "client secret",
             name: "portal secret (abc)".into(),
             expires_at: t + Duration::days(200),
@@ -169,7 +169,7 @@ fn parts(id: &str, kind: StageKind, n: u64, prefix: &str) -> (Customer, Stage) {
             user_code: "ABCD-EFGH".into(),
             verification_uri: Url::parse("https://microsoft.com/devicelogin").expect("url"),
             // Every other record has a one-click link, so stores round-trip both shapes.
-            verification_uri_complete: (n % 2 == 0).then(|| {
+            verification_uri_complete: n.is_multiple_of(2).then(|| {
                 Url::parse("https://microsoft.com/devicelogin?user_code=ABCD-EFGH").expect("url")
             }),
             message: Some("To sign in, use a web browser…".into()),

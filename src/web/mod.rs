@@ -190,6 +190,11 @@ pub enum WebConfigError {
     /// A path must start with `/`, and hold no query, fragment or white space.
     #[error("the path {0:?} must start with '/' and hold no '?', '#' or white space")]
     Path(String),
+    /// The signing key given to
+    /// [`signing_key_from_base64`](WebConfig::signing_key_from_base64) is not standard
+    /// base64 of exactly 32 bytes (the reason; never the key).
+    #[error("the web signing key is unusable: {0}")]
+    SigningKey(&'static str),
 }
 
 fn check_path(path: &str) -> Result<String, WebConfigError> {
@@ -233,6 +238,37 @@ impl WebConfig {
     pub fn signing_key(mut self, key: [u8; 32]) -> Self {
         self.key = Arc::new(key);
         self
+    }
+
+    /// [`signing_key`](Self::signing_key) from standard base64 (44 characters for 32 bytes;
+    /// surrounding white space is ignored), as kept in a secret manager, an environment
+    /// variable or a key file, so every replica and every restart signs with the same key
+    /// and wizard sessions and forms stay valid. Make one with
+    /// `head -c 32 /dev/urandom | base64`.
+    ///
+    /// ```
+    /// use tenant_access::web::{WebConfig, WebConfigError};
+    ///
+    /// let config = WebConfig::new()
+    ///     .signing_key_from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")?;
+    /// assert!(matches!(
+    ///     WebConfig::new().signing_key_from_base64("c2hvcnQ="), // 5 bytes
+    ///     Err(WebConfigError::SigningKey(_))
+    /// ));
+    /// # Ok::<(), WebConfigError>(())
+    /// ```
+    pub fn signing_key_from_base64(self, encoded: &str) -> Result<Self, WebConfigError> {
+        use base64::Engine as _;
+        let bytes = zeroize::Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| WebConfigError::SigningKey("not valid base64"))?,
+        );
+        let key: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| WebConfigError::SigningKey("a key must be exactly 32 bytes"))?;
+        Ok(self.signing_key(key))
     }
 
     /// Where the routers are mounted (`Router::nest(path, ..)`), so links and cookies point
@@ -609,4 +645,45 @@ pub(crate) const JS: &str = include_str!("assets/ta-wizard.js");
 
 pub(crate) fn asset(body: &'static str, content_type: &'static str) -> Response {
     ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    #[test]
+    fn a_key_from_base64_signs_what_a_restart_with_the_same_key_accepts() {
+        let before_restart = WebConfig::new().signing_key_from_base64(KEY).unwrap();
+        let after_restart = WebConfig::new()
+            .signing_key_from_base64(&format!(" {KEY}\n"))
+            .unwrap();
+        let bytes: [u8; 32] = std::array::from_fn(|i| i as u8);
+        assert_eq!(*before_restart.key, bytes);
+        let cookie = session::sign(&before_restart.key, "wizard-session", b"journey");
+        assert_eq!(
+            session::verify(&after_restart.key, "wizard-session", &cookie).as_deref(),
+            Some(&b"journey"[..])
+        );
+        // A random key per process (the default) does not accept it.
+        assert_eq!(
+            session::verify(&WebConfig::new().key, "wizard-session", &cookie),
+            None
+        );
+        assert!(!format!("{before_restart:?}").contains(KEY));
+    }
+
+    #[test]
+    fn a_bad_base64_key_is_a_typed_error_that_does_not_show_the_key() {
+        for (text, why) in [
+            ("not base64!", "not valid base64"),
+            ("c2hvcnQ=", "a key must be exactly 32 bytes"),
+            ("", "a key must be exactly 32 bytes"),
+        ] {
+            let error = WebConfig::new().signing_key_from_base64(text).unwrap_err();
+            assert_eq!(error, WebConfigError::SigningKey(why));
+            assert!(!error.to_string().contains(text) || text.is_empty());
+        }
+    }
 }

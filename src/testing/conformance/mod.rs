@@ -32,6 +32,30 @@
 //! lapsed claim be taken over, lets only the holder settle, retries when due and lists by
 //! state; and, when the harness exposes raw storage, no secret appears in it.
 //!
+//! After each check the kit calls [`Harness::teardown`] with the check's store (whether the
+//! check passed, failed or panicked; a panic is reported as that check's failure), so a
+//! harness can drop a schema, delete a file or flush a database per check:
+//!
+//! ```
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use tenant_access::store::MemoryStore;
+//! use tenant_access::testing::conformance::{self, CHECKS};
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let torn_down = AtomicUsize::new(0);
+//! let report = conformance::run_with_teardown(
+//!     || async { MemoryStore::new() },
+//!     |_store: &MemoryStore| {
+//!         torn_down.fetch_add(1, Ordering::SeqCst);
+//!         Box::pin(async {})
+//!     },
+//! )
+//! .await;
+//! report.assert_passed();
+//! assert_eq!(torn_down.load(Ordering::SeqCst), CHECKS.len());
+//! # });
+//! ```
+//!
 //! Each check lives with its concept: `records` (round trip, create, delete), `writes`
 //! (compare-and-swap, verification writes, concurrent writers), `listing` (pagination,
 //! filters), `events`, `invitations`, `outbox` and `secrets`.
@@ -46,9 +70,12 @@ mod support;
 mod writes;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures_util::FutureExt as _;
 
 use super::testdata;
 use crate::journey::StageKind;
@@ -84,6 +111,11 @@ pub trait Harness: Send + Sync {
     async fn raw_contents(&self, _store: &Self::Store) -> Option<Vec<u8>> {
         None
     }
+
+    /// Called after every check with the store [`fresh`](Self::fresh) made for it, whether
+    /// the check passed, failed or panicked: drop the schema, delete the file, flush the
+    /// database. The default does nothing.
+    async fn teardown(&self, _store: &Self::Store) {}
 }
 
 /// A [`Harness`] from a closure that makes fresh stores (no raw-storage check).
@@ -100,6 +132,41 @@ where
     type Store = S;
     async fn fresh(&self) -> S {
         (self.0)().await
+    }
+}
+
+/// A [`Harness`] from two closures: one makes fresh stores, the other tears each one down
+/// after its check (no raw-storage check). See [`run_with_teardown`].
+pub struct FnTeardownHarness<F, T> {
+    /// Makes a fresh, empty store.
+    pub fresh: F,
+    /// Tears a store down after its check.
+    pub teardown: T,
+}
+
+impl<F, T> std::fmt::Debug for FnTeardownHarness<F, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FnTeardownHarness").finish_non_exhaustive()
+    }
+}
+
+/// The future a teardown closure returns: boxed, since it borrows the store.
+pub type TeardownFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+#[async_trait]
+impl<S, F, Fut, T> Harness for FnTeardownHarness<F, T>
+where
+    S: Store + 'static,
+    F: Fn() -> Fut + Send + Sync,
+    Fut: Future<Output = S> + Send,
+    T: for<'a> Fn(&'a S) -> TeardownFuture<'a> + Send + Sync,
+{
+    type Store = S;
+    async fn fresh(&self) -> S {
+        (self.fresh)().await
+    }
+    async fn teardown(&self, store: &S) {
+        (self.teardown)(store).await
     }
 }
 
@@ -149,41 +216,61 @@ impl Report {
     }
 }
 
-/// Runs every check against stores from `harness`.
+/// Runs every check against stores from `harness`, each on a fresh store that
+/// [`Harness::teardown`] gets afterwards. A check that panics is reported as failed (with the
+/// panic's message) and the run goes on.
 pub async fn run<H: Harness>(harness: &H) -> Report {
     let mut report = Report::default();
     for &name in CHECKS {
-        let store = harness.fresh().await;
-        let outcome = match name {
-            "round_trip_every_stage" => records::round_trip_every_stage(&store).await,
-            "create_rules" => records::create_rules(&store).await,
-            "cas_conflict" => writes::cas_conflict(&store).await,
-            "delete_rules" => records::delete_rules(&store).await,
-            "verification_writes" => writes::verification_writes(&store).await,
-            "concurrent_writers" => writes::concurrent_writers(Arc::new(store)).await,
-            "pagination" => listing::pagination(&store).await,
-            "filters" => listing::filters(&store).await,
-            "audit_events" => events::audit_events(&store).await,
-            "invitation_lookup" => invitations::invitation_lookup(&store).await,
-            "outbox" => outbox::outbox(Arc::new(store)).await,
-            "no_plaintext_secrets" => match secrets::no_plaintext_secrets(harness, &store).await {
-                Ok(true) => Ok(()),
-                Ok(false) => {
-                    report
-                        .skipped
-                        .push((name, "the harness does not expose raw storage"));
-                    continue;
-                }
-                Err(e) => Err(e),
-            },
-            _ => unreachable!("every check is dispatched"),
-        };
+        let store = Arc::new(harness.fresh().await);
+        let outcome = AssertUnwindSafe(check(harness, name, &store))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_owned());
+                Some(Err(format!("panicked: {message}")))
+            });
+        harness.teardown(&store).await;
         match outcome {
-            Ok(()) => report.passed.push(name),
-            Err(e) => report.failed.push((name, e)),
+            Some(Ok(())) => report.passed.push(name),
+            Some(Err(e)) => report.failed.push((name, e)),
+            None => report
+                .skipped
+                .push((name, "the harness does not expose raw storage")),
         }
     }
     report
+}
+
+/// Runs check `name` on `store`: `None` when it was skipped.
+async fn check<H: Harness>(
+    harness: &H,
+    name: &str,
+    store: &Arc<H::Store>,
+) -> Option<Result<(), String>> {
+    Some(match name {
+        "round_trip_every_stage" => records::round_trip_every_stage(&**store).await,
+        "create_rules" => records::create_rules(&**store).await,
+        "cas_conflict" => writes::cas_conflict(&**store).await,
+        "delete_rules" => records::delete_rules(&**store).await,
+        "verification_writes" => writes::verification_writes(&**store).await,
+        "concurrent_writers" => writes::concurrent_writers(Arc::clone(store)).await,
+        "pagination" => listing::pagination(&**store).await,
+        "filters" => listing::filters(&**store).await,
+        "audit_events" => events::audit_events(&**store).await,
+        "invitation_lookup" => invitations::invitation_lookup(&**store).await,
+        "outbox" => outbox::outbox(Arc::clone(store)).await,
+        "no_plaintext_secrets" => match secrets::no_plaintext_secrets(harness, &**store).await {
+            Ok(true) => Ok(()),
+            Ok(false) => return None,
+            Err(e) => Err(e),
+        },
+        _ => unreachable!("every check is dispatched"),
+    })
 }
 
 /// Runs every check against stores made by `factory` (no raw-storage check).
@@ -194,6 +281,23 @@ where
     Fut: Future<Output = S> + Send,
 {
     run(&FnHarness(factory)).await
+}
+
+/// Runs every check against stores made by `factory`, handing each store to `teardown` after
+/// its check (no raw-storage check). `teardown` returns a boxed future
+/// (`|store| Box::pin(async move { .. })`), since it borrows the store.
+pub async fn run_with_teardown<S, F, Fut, T>(factory: F, teardown: T) -> Report
+where
+    S: Store + 'static,
+    F: Fn() -> Fut + Send + Sync,
+    Fut: Future<Output = S> + Send,
+    T: for<'a> Fn(&'a S) -> TeardownFuture<'a> + Send + Sync,
+{
+    run(&FnTeardownHarness {
+        fresh: factory,
+        teardown,
+    })
+    .await
 }
 
 /// A record in stage `kind` with every optional fact set and distinctive secrets (each

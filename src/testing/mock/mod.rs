@@ -15,15 +15,25 @@
 //! use tenant_access::testing::mock::{MockProvider, Operation};
 //! use std::time::Duration;
 //!
+//! # use tenant_access::CustomerId;
 //! let mock = MockProvider::new();
-//! mock.script("contoso", |s| {
+//! let contoso = CustomerId::new("contoso").unwrap();
+//! mock.script(&contoso, |s| {
 //!     s.pending(2)
 //!         .slow_down()
 //!         .approval_workflow()
 //!         .throttle(Operation::PollDeviceCode, Duration::from_secs(3));
 //! });
 //! assert_eq!(mock.calls().len(), 0);
+//! // No call for contoso yet: its script is unused.
+//! assert_eq!(mock.unused_scripts(), [contoso]);
 //! ```
+//!
+//! Scripts are keyed by [`CustomerId`] and apply to every call for that customer: its device
+//! code, password, app registration and browser sign-in journeys, a method switch under way
+//! (which keeps the customer's id) and Day Two. End a test with
+//! [`MockProvider::assert_all_scripts_used`], so a script for a customer no call was made for
+//! (a typo in the id) fails the test instead of scripting nothing in silence.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -105,6 +115,8 @@ pub enum PollStep {
 /// What one customer's calls answer. Built inside [`MockProvider::script`].
 #[derive(Debug, Clone, Default)]
 pub struct Script {
+    /// Whether a call for the customer has been made since the script was written.
+    used: bool,
     polls: VecDeque<PollStep>,
     approval_workflow: bool,
     approved: bool,
@@ -273,7 +285,7 @@ pub struct MockProvider {
 
 #[derive(Debug, Default)]
 struct Inner {
-    scripts: HashMap<String, Script>,
+    scripts: HashMap<CustomerId, Script>,
     calls: Vec<Call>,
     issued: u64,
     /// Tenant discovery, by tenant name (lower-case).
@@ -310,25 +322,82 @@ impl MockProvider {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Scripts one customer's answers (adds to any script it has).
-    pub fn script(&self, customer: &str, edit: impl FnOnce(&mut Script)) {
-        edit(self.lock().scripts.entry(customer.to_owned()).or_default());
+    /// Scripts one customer's answers (adds to any script it has), for every journey of
+    /// that customer (see the [module docs](self)).
+    ///
+    /// The script counts as unused ([`unused_scripts`](Self::unused_scripts)) until the next
+    /// call for the customer.
+    pub fn script(&self, customer: &CustomerId, edit: impl FnOnce(&mut Script)) {
+        let mut inner = self.lock();
+        let script = inner.scripts.entry(customer.clone()).or_default();
+        script.used = false;
+        edit(script);
     }
 
     /// A reviewer approves the application in the admin consent workflow: from now on the
     /// customer's device sign-in succeeds.
-    pub fn approve(&self, customer: &str) {
+    pub fn approve(&self, customer: &CustomerId) {
         self.script(customer, |s| s.approved = true);
     }
 
     /// An administrator consented out of band: the grants stop answering consent required.
-    pub fn grant_consent(&self, customer: &str) {
+    pub fn grant_consent(&self, customer: &CustomerId) {
         self.script(customer, |s| s.consent_granted = true);
     }
 
     /// The customer's refresh tokens die (as after a password change or an admin revoke).
-    pub fn revoke_refresh_tokens(&self, customer: &str) {
+    pub fn revoke_refresh_tokens(&self, customer: &CustomerId) {
         self.script(customer, |s| s.refresh_dead = true);
+    }
+
+    /// The customers scripted ([`script`](Self::script), [`approve`](Self::approve),
+    /// [`grant_consent`](Self::grant_consent),
+    /// [`revoke_refresh_tokens`](Self::revoke_refresh_tokens)) for whom no call has been
+    /// made since they were last scripted, in id order.
+    pub fn unused_scripts(&self) -> Vec<CustomerId> {
+        let mut unused: Vec<CustomerId> = self
+            .lock()
+            .scripts
+            .iter()
+            .filter(|(_, script)| !script.used)
+            .map(|(id, _)| id.clone())
+            .collect();
+        unused.sort();
+        unused
+    }
+
+    /// Panics unless every script has been used: a call was made for each scripted
+    /// customer (a browser sign-in at one of its URLs counts). The message names the unused
+    /// scripts and the customers calls were made for, so a typo shows.
+    #[track_caller]
+    pub fn assert_all_scripts_used(&self) {
+        let unused = self.unused_scripts();
+        if unused.is_empty() {
+            return;
+        }
+        let mut called: Vec<CustomerId> = self
+            .lock()
+            .calls
+            .iter()
+            .map(|c| c.customer.clone())
+            .collect();
+        called.sort();
+        called.dedup();
+        let names = |ids: &[CustomerId]| {
+            ids.iter()
+                .map(|id| format!("{:?}", id.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        panic!(
+            "MockProvider: no call was made for the scripted customer(s) {} (calls were made for: {})",
+            names(&unused),
+            if called.is_empty() {
+                "none".to_owned()
+            } else {
+                names(&called)
+            },
+        );
     }
 
     /// What an administrator's browser is redirected to after consenting at `url` (an
@@ -452,11 +521,10 @@ impl MockProvider {
             customer: target.customer.clone(),
             tenant: target.tenant.clone(),
         });
-        let fault = inner
-            .scripts
-            .get_mut(target.customer.as_str())
-            .and_then(|s| s.faults.get_mut(&operation))
-            .and_then(VecDeque::pop_front);
+        let fault = inner.scripts.get_mut(&target.customer).and_then(|s| {
+            s.used = true;
+            s.faults.get_mut(&operation).and_then(VecDeque::pop_front)
+        });
         (inner, fault)
     }
 }
@@ -494,7 +562,9 @@ impl Inner {
     }
 
     fn script(&mut self, target: &Target) -> &mut Script {
-        self.scripts.entry(target.customer.to_string()).or_default()
+        let script = self.scripts.entry(target.customer.clone()).or_default();
+        script.used = true;
+        script
     }
 
     fn tokens(&mut self, target: &Target, with_refresh: bool) -> TokenResponse {

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use url::Url;
 
+use super::Script;
 use super::{AUTHORITY, Inner, MockProvider, consent_missing, detail};
 use crate::error::{CodeRefusal, ProviderError};
-use crate::model::PkceVerifier;
+use crate::model::{CustomerId, PkceVerifier};
 use crate::ports::{AuthorizationRequest, CodeRedemption, Target, TokenResponse};
 
 /// A code the sign-in page handed out.
@@ -67,7 +68,13 @@ impl MockProvider {
         let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
         let customer = query.get("mock_customer").cloned().unwrap_or_default();
         let mut inner = self.lock();
-        let script = inner.scripts.entry(customer.clone()).or_default();
+        let mut unscripted = Script::default();
+        let script = match CustomerId::new(customer.as_str()) {
+            Ok(id) => inner.scripts.entry(id).or_default(),
+            // Not a URL this provider built: nobody's script.
+            Err(_) => &mut unscripted,
+        };
+        script.used = true;
         if script.conditional_access_blocks {
             return redirect(
                 &query,
