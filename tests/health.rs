@@ -106,7 +106,7 @@ async fn app_connected(h: &Harness, name: &str, credential: impl Into<AppCredent
 }
 
 fn full_scopes(h: &Harness, name: &str) {
-    h.mock.script(name, |s| {
+    h.mock.script(&id(name), |s| {
         s.grants_scopes("User.Read Directory.Read.All");
     });
 }
@@ -117,7 +117,7 @@ async fn a_dead_refresh_token_is_reported_once_and_cleared_by_reinviting() {
     full_scopes(&h, "contoso");
     h.validated("contoso").await;
     assert!(notices(&h).await.is_empty());
-    h.mock.revoke_refresh_tokens("contoso");
+    h.mock.revoke_refresh_tokens(&id("contoso"));
     let AnyOnboarding::ReauthRequired(dead) = h.ta.refresh_now(&id("contoso")).await.unwrap()
     else {
         panic!("the refresh token was revoked");
@@ -150,7 +150,7 @@ async fn revoked_consent_at_verify_is_reported_with_its_code_and_cleared_by_a_go
     let h = world();
     full_scopes(&h, "contoso");
     h.validated("contoso").await;
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.fail(
             Operation::Validate,
             ProviderError::ConsentRequired(
@@ -185,7 +185,7 @@ async fn revoked_consent_at_verify_is_reported_with_its_code_and_cleared_by_a_go
 async fn a_conditional_access_block_is_reported_and_cleared_by_a_sign_in_that_works() {
     let h = world();
     full_scopes(&h, "contoso");
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.device_code_blocked();
     });
     let device = h.device("contoso").await;
@@ -198,7 +198,7 @@ async fn a_conditional_access_block_is_reported_and_cleared_by_a_sign_in_that_wo
     );
     quiet_pass(&h).await;
     // The policy is fixed: a new sign-in goes through.
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         *s = Script::default();
         s.grants_scopes("User.Read Directory.Read.All");
     });
@@ -220,7 +220,7 @@ async fn a_conditional_access_block_is_reported_and_cleared_by_a_sign_in_that_wo
 #[tokio::test]
 async fn a_credential_is_reported_expiring_then_expired_and_cleared_by_a_new_one() {
     let h = world();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.grants_roles(["Directory.Read.All"]);
     });
     let end = h.ta.clock().now() + 40 * DAY;
@@ -292,7 +292,7 @@ async fn a_credential_is_reported_expiring_then_expired_and_cleared_by_a_new_one
 #[tokio::test]
 async fn missing_permissions_are_read_from_scp_reported_and_cleared_by_a_token_that_has_them() {
     let h = world();
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         s.grants_scopes("User.Read openid");
     });
     h.validated("contoso").await;
@@ -321,7 +321,7 @@ async fn missing_permissions_are_read_from_scp_reported_and_cleared_by_a_token_t
 #[tokio::test]
 async fn app_only_tokens_are_checked_against_roles() {
     let h = world();
-    h.mock.script("fabrikam", |s| {
+    h.mock.script(&id("fabrikam"), |s| {
         s.grants_roles(["User.Read.All"]);
     });
     app_connected(&h, "fabrikam", ClientSecret::new("s3cret")).await;
@@ -347,7 +347,7 @@ async fn verification_failing_three_times_in_a_row_is_reported_once_and_cleared_
     let h = world();
     full_scopes(&h, "contoso");
     h.validated("contoso").await;
-    h.mock.script("contoso", |s| {
+    h.mock.script(&id("contoso"), |s| {
         for _ in 0..3 {
             s.transient_failure(Operation::Validate, 503);
         }

@@ -130,6 +130,8 @@ struct EncodedRecordDocument {
     invitation_hash: Option<Vec<u8>>,
     #[serde(default, deserialize_with = "base64_bytes::option::deserialize")]
     switch_invitation_hash: Option<Vec<u8>>,
+    #[serde(default)]
+    attention: Option<String>,
     body: String,
     #[serde(deserialize_with = "base64_bytes::deserialize")]
     secrets: Vec<u8>,
@@ -162,6 +164,7 @@ impl<'de> Deserialize<'de> for EncodedRecord {
             token_expires_at: d.token_expires_at,
             invitation_hash: d.invitation_hash,
             switch_invitation_hash: d.switch_invitation_hash,
+            attention: d.attention,
             body: d.body,
             secrets: d.secrets,
             key_id: d.key_id,
