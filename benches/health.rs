@@ -482,7 +482,13 @@ fn report(out: &mut String, name: &str, seeded: Duration, small: &Size, big: &Si
         "{name}: memory flat: peak at {} / peak at {} = {ratio:.2} (target ≤ 1.5){}",
         label(big.n),
         label(small.n),
-        if ratio <= 1.5 { "" } else { "   NOT FLAT" },
+        if small.n < 2 * 500 {
+            "   (not judged: see below)"
+        } else if ratio <= 1.5 {
+            ""
+        } else {
+            "   NOT FLAT"
+        },
     );
     if small.n < 2 * 500 {
         let _ = writeln!(
@@ -640,7 +646,8 @@ fn bench_health(c: &mut Criterion) {
     // Full runs update the committed summary; quick runs write under target/.
     let _ = writeln!(
         summary,
-        "criterion (target/criterion), steady pass over {n} customers, one pass per sample: see above.\n\
+        "criterion's statistics for the steady pass over {n} customers (one pass per sample) are in \
+         target/criterion/health/ and printed above.\n\
          Peak heap counts this process's Rust allocations (the engine, sqlx, the codec); SQLite's \
          own page cache is allocated by its C library outside the counter, PostgreSQL's in the \
          server. SQLite runs WAL with synchronous=FULL (an fsync per write); PostgreSQL local, \
