@@ -502,7 +502,7 @@ fn report(out: &mut String, name: &str, seeded: Duration, small: &Size, big: &Si
 }
 
 fn label(n: usize) -> String {
-    if n >= 1000 && n % 1000 == 0 {
+    if n >= 1000 && n.is_multiple_of(1000) {
         format!("{}k", n / 1000)
     } else {
         n.to_string()

@@ -508,11 +508,11 @@ async fn status_report_as_csv_and_json() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "customer,admin_email,method,stage,email_sent,device_authenticated,token_created_at,token_expires_at,last_verified_at,last_verification,last_error,switch_method,switch_stage,credential,credential_expires_at,credential_state"
+        "customer,admin_email,method,stage,email_sent,device_authenticated,token_created_at,token_expires_at,last_verified_at,last_verification,last_error,switch_method,switch_stage,credential,credential_expires_at,credential_state,attention,attention_actions,attention_since"
     );
     let contoso = lines.next().unwrap();
     assert!(contoso.starts_with("contoso,admin@contoso.com,device_code,validated,true,true,2026-"));
-    assert!(contoso.ends_with(",ok,,,,,,"), "{contoso}");
+    assert!(contoso.ends_with(",ok,,,,,,,,,"), "{contoso}");
     assert!(lines.next().unwrap().starts_with("\"fab,\"\"rikam\"\"\","));
     let json: serde_json::Value = serde_json::from_str(&StatusRow::json(&rows)).unwrap();
     assert_eq!(json[0]["customer"], "contoso");

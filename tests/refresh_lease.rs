@@ -211,14 +211,15 @@ impl Store for InterloperStore {
                 .as_ref()
                 .map(|t| t.access_token.expose_secret().to_owned())
         };
-        if let Some(mut stored) = stored {
-            if new_token(&stored) != new_token(record) && self.armed.swap(false, Ordering::SeqCst) {
-                stored.customer.last_verification = Some(Verification {
-                    at: stored.customer.updated_at,
-                    status: VerificationStatus::Transient,
-                });
-                self.inner.update(&stored, None, &[]).await?;
-            }
+        if let Some(mut stored) = stored
+            && new_token(&stored) != new_token(record)
+            && self.armed.swap(false, Ordering::SeqCst)
+        {
+            stored.customer.last_verification = Some(Verification {
+                at: stored.customer.updated_at,
+                status: VerificationStatus::Transient,
+            });
+            self.inner.update(&stored, None, &[]).await?;
         }
         self.inner.update(record, event, notices).await
     }

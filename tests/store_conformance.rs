@@ -279,18 +279,17 @@ impl tenant_access::store::Store for InclusiveCursorStore {
     ) -> Result<tenant_access::store::Page, tenant_access::error::StoreError> {
         let mut listed = self.0.list(filter, page).await?;
         // The bug: the record the cursor names comes back first.
-        if let Some(after) = &page.after {
-            if let Some(named) = self.0.load(after).await? {
-                if filter.matches(&named) {
-                    listed.records.insert(0, named);
-                    listed.records.truncate(page.limit);
-                    let last = listed.records.last().map(|r| r.id().clone());
-                    listed.next = Some(tenant_access::store::PageRequest {
-                        after: last,
-                        limit: page.limit,
-                    });
-                }
-            }
+        if let Some(after) = &page.after
+            && let Some(named) = self.0.load(after).await?
+            && filter.matches(&named)
+        {
+            listed.records.insert(0, named);
+            listed.records.truncate(page.limit);
+            let last = listed.records.last().map(|r| r.id().clone());
+            listed.next = Some(tenant_access::store::PageRequest {
+                after: last,
+                limit: page.limit,
+            });
         }
         Ok(listed)
     }

@@ -411,13 +411,13 @@ async fn the_status_report_folds_a_pending_switch_into_its_customers_row() {
     assert_eq!(rows[1].switch, None);
     let csv = StatusRow::csv(&rows);
     assert!(csv.lines().next().unwrap().ends_with(
-        ",switch_method,switch_stage,credential,credential_expires_at,credential_state"
+        ",switch_method,switch_stage,credential,credential_expires_at,credential_state,attention,attention_actions,attention_since"
     ));
     assert!(
         csv.lines()
             .nth(1)
             .unwrap()
-            .ends_with(",device_code,invitation_sent,,,"),
+            .ends_with(",device_code,invitation_sent,,,,,,"),
         "{csv}"
     );
 

@@ -184,21 +184,22 @@ impl DayTwo {
                     return Ok((other, None));
                 }
             };
-            if let Job::Renew(wanted) = &job {
-                if wanted.is_met(&connected, self.config().refresh_ahead()) {
-                    self.cache_from(&connected);
-                    return Ok((connected.into(), None));
-                }
+            if let Job::Renew(wanted) = &job
+                && wanted.is_met(&connected, self.config().refresh_ahead())
+            {
+                self.cache_from(&connected);
+                return Ok((connected.into(), None));
             }
             let now = self.clock().now();
-            if let Some(lease) = &connected.customer().refresh_lease {
-                if lease.holder != self.instance_id() && lease.until > now {
-                    // Another replica is refreshing: wait for its result.
-                    let wake = (now + LEASE_POLL).min(lease.until);
-                    self.clock().sleep_until(wake).await;
-                    journey = self.load(customer).await?;
-                    continue;
-                }
+            if let Some(lease) = &connected.customer().refresh_lease
+                && lease.holder != self.instance_id()
+                && lease.until > now
+            {
+                // Another replica is refreshing: wait for its result.
+                let wake = (now + LEASE_POLL).min(lease.until);
+                self.clock().sleep_until(wake).await;
+                journey = self.load(customer).await?;
+                continue;
             }
             let mut claim = connected.customer().clone();
             claim.refresh_lease = Some(RefreshLease {

@@ -63,7 +63,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// // In production the key comes from a secret manager: SealingKey::from_base64("2026-01", ..).
 /// let key = SealingKey::generate("2026-01").unwrap();
 /// let store = SqliteStore::open(dir.join("tenant-access.db"), Keyring::new(key)).await.unwrap();
-/// assert_eq!(store.schema_version().await.unwrap(), 3);
+/// assert_eq!(store.schema_version().await.unwrap(), 4);
 /// # store.close().await;
 /// # std::fs::remove_dir_all(&dir).ok();
 /// # });
