@@ -11,6 +11,8 @@
 //! | [`day_two`] | access tokens, *Verify all*, *Refresh token now*, the maintainer, the status report, re-authentication, switching method | `mock` |
 //! | [`providers`] | Microsoft Entra ID (the app registration to create, certificates, national clouds, credential expiry, the examples) and any OAuth 2.0 / OpenID Connect server | `entra`, `oidc` |
 //! | [`stores`] | the memory, SQLite and PostgreSQL stores, sealed secrets and key rotation, writing your own store and the conformance kit | `sqlite`, `postgres`, `conformance` |
+//! | [`store_contract`] | implementing `Store`: every rule the conformance kit checks, the outbox included | `conformance` |
+//! | [`health`] | attention reasons, the outbox and its dispatchers, webhooks and the operators' digest | `mock`, `webhook` |
 //! | [`mail`] | sending invitations by SMTP: configuration, what happens to a send, templates | `smtp` |
 //! | [`web`] | the web wizard and admin pages (axum routers), their security and accessibility, the portal example | `axum` |
 //! | [`testing`] | the test doubles (manual clock, capture mailer, mock provider, FakeEntra) and the crate's own suites and the services they need | `testing` |
@@ -54,6 +56,23 @@ pub mod providers {}
            `cargo doc --features sqlite,postgres,conformance --open`."
 )]
 pub mod stores {}
+
+#[cfg_attr(feature = "conformance", doc = include_str!("store_contract.md"))]
+#[cfg_attr(
+    not(feature = "conformance"),
+    doc = "# Implementing `Store`\n\nThis chapter's examples are compiled with the `conformance` \
+           feature: read it on docs.rs or with `cargo doc --features conformance --open`."
+)]
+pub mod store_contract {}
+
+#[cfg_attr(all(feature = "mock", feature = "webhook"), doc = include_str!("health.md"))]
+#[cfg_attr(
+    not(all(feature = "mock", feature = "webhook")),
+    doc = "# Connection health\n\nThis chapter's examples are compiled with the `mock` and \
+           `webhook` features: read it on docs.rs or with \
+           `cargo doc --features mock,webhook --open`."
+)]
+pub mod health {}
 
 #[cfg_attr(feature = "smtp", doc = include_str!("mail.md"))]
 #[cfg_attr(
