@@ -551,7 +551,7 @@ async fn status_report_as_csv_and_json() {
     let contoso = csv.lines().nth(1).unwrap();
     assert!(contoso.starts_with("contoso,"), "{contoso}");
     assert!(
-        contoso.ends_with(",ok,,device_code,invitation_sent,,,"),
+        contoso.ends_with(",ok,,device_code,invitation_sent,,,,,,"),
         "{contoso}"
     );
     assert!(!csv.contains("#switch"));
