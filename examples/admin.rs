@@ -63,6 +63,7 @@ async fn main() -> Result<()> {
                 .msp_name("Northwind IT")
                 .consent_client_id(fake.client_id())
                 .consent_redirect_url("https://portal.example.com/authenticate/OAuth2Callback")
+                .notify_channels(["operators"])
                 .build()?,
         )
         .store(store.clone())
@@ -145,6 +146,13 @@ async fn main() -> Result<()> {
                 "bulk" => {
                     let file = words.next().ok_or("bulk needs a CSV file")?;
                     bulk(&ta, &fake, file).await?;
+                }
+                "health" => {
+                    let days: u64 = words
+                        .next()
+                        .ok_or("health needs a number of days to let pass")?
+                        .parse()?;
+                    health(&ta, &clock, &mailer, days).await?;
                 }
                 other => return Err(format!("unknown command {other:?}").into()),
             }
@@ -357,5 +365,41 @@ async fn finish_switch(
         switched.kind(),
         switched.customer().method
     );
+    Ok(())
+}
+
+/// `health DAYS`: lets `DAYS` pass on the clock, runs the health pass, lists the customers
+/// that need attention and mails the operators' digest of what changed.
+async fn health(
+    ta: &TenantAccess,
+    clock: &ManualClock,
+    mailer: &CaptureMailer,
+    days: u64,
+) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use tenant_access::notify::EmailDigestNotifier;
+    use tenant_access::ports::DispatchPolicy;
+    clock.advance(std::time::Duration::from_secs(days * 86_400));
+    let pass = ta.health_pass().await?;
+    println!(
+        "{days} day(s) later: {} customers assessed, {} changed, {} notices queued",
+        pass.assessed, pass.changed, pass.notices
+    );
+    for row in ta.status_report(&Filter::needs_attention()).await?.rows {
+        println!("  {:<14} {}", row.customer, row.attention_summary());
+    }
+    let digest = EmailDigestNotifier::new(
+        Arc::new(mailer.clone()),
+        vec![tenant_access::EmailAddress::new("noc@northwind.example")?],
+    )
+    .msp_name("Northwind IT");
+    let sent = ta
+        .dispatch_notices(&digest, &DispatchPolicy::channel("operators"))
+        .await?;
+    if let Some(mail) = mailer.operator_messages().last() {
+        println!(
+            "digest to the operators ({} notices): {}\n{}",
+            sent.delivered, mail.subject, mail.text
+        );
+    }
     Ok(())
 }

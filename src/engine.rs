@@ -222,7 +222,8 @@ impl TenantAccess {
     /// customer's journey says so ([`AnyOnboarding::pending_switch`]), and
     /// [`pending_switch`](Self::pending_switch) loads it.
     ///
-    /// ```
+    #[cfg_attr(feature = "mock", doc = "```")]
+    #[cfg_attr(not(feature = "mock"), doc = "```ignore")]
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tenant_access::Error> {
     /// # use tenant_access::{*, testing::{CaptureMailer, mock::MockProvider}, store::{Filter, MemoryStore}};
     /// # let ta = TenantAccess::builder().config(Config::new("https://portal.example.com")?)
@@ -458,7 +459,8 @@ impl TenantAccess {
     /// (app registrations) get [`FlowError::WrongMethod`](crate::error::FlowError::WrongMethod); a dead refresh token moves the
     /// customer to re-authentication and returns [`FlowError::NotConnected`](crate::error::FlowError::NotConnected).
     ///
-    /// ```
+    #[cfg_attr(feature = "mock", doc = "```")]
+    #[cfg_attr(not(feature = "mock"), doc = "```ignore")]
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use tenant_access::{*, testing::{CaptureMailer, ManualClock, mock::MockProvider}, store::MemoryStore};
     /// # let mailer = CaptureMailer::new();
@@ -652,7 +654,8 @@ impl TenantAccess {
     /// customer created whose mail failed stays in [`Invited`]:
     /// [`resend_invitation`](Self::resend_invitation) mails it. See [`ops::bulk`](crate::ops::bulk).
     ///
-    /// ```
+    #[cfg_attr(feature = "mock", doc = "```")]
+    #[cfg_attr(not(feature = "mock"), doc = "```ignore")]
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # use tenant_access::{*, testing::{CaptureMailer, ManualClock, mock::MockProvider}, store::MemoryStore};
     /// use tenant_access::ops::bulk::{parse_bulk_csv, BulkOptions};

@@ -4,10 +4,12 @@
 //!
 //! - **exactly once**: 400 notices, four dispatcher processes racing on one database: each
 //!   notice is acknowledged exactly once, and all end delivered.
-//! - **SIGKILL mid-dispatch**: one of four dispatchers is killed with SIGKILL while it holds
-//!   claims; the others finish, then a dispatcher whose clock is past the claims' end takes
-//!   over the killed one's. No notice is lost; none the store had recorded as delivered is
-//!   delivered again; only notices the killed process held may reach the receiver twice.
+//! - **SIGKILL mid-dispatch**: a dispatcher claims a batch, delivers part of it (the last
+//!   notice acknowledged by the receiver but not yet recorded) and is killed with SIGKILL
+//!   there; three others deliver the rest, then a dispatcher whose clock is past the claims'
+//!   end takes over the killed one's. No notice is lost; none the store had recorded as
+//!   delivered is delivered again; only notices the killed process held may reach the
+//!   receiver twice.
 
 #[path = "sql_support/mod.rs"]
 mod support;
@@ -135,15 +137,21 @@ async fn seed(store: &PostgresStore) -> BTreeSet<String> {
     ids
 }
 
-fn spawn_child(url: &str, schema: &str, hook: &str, clock_ahead: Duration) -> Child {
-    Command::new(std::env::current_exe().unwrap())
+fn child_command(url: &str, schema: &str, hook: &str, clock_ahead: Duration) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
         .env(CHILD, "1")
         .env("TA_NOTIFY_URL", url)
         .env("TA_NOTIFY_SCHEMA", schema)
         .env("TA_NOTIFY_HOOK", hook)
         .env("TA_NOTIFY_AHEAD", clock_ahead.as_secs().to_string())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    command
+}
+
+fn spawn_child(url: &str, schema: &str, hook: &str, clock_ahead: Duration) -> Child {
+    child_command(url, schema, hook, clock_ahead)
         .spawn()
         .unwrap()
 }
@@ -210,30 +218,45 @@ fn sigkill(rt: &tokio::runtime::Runtime, url: &str, schema: &str) -> Result<(), 
     rt.block_on(async {
         let store = open(url, schema).await;
         let ids = seed(&store).await;
-        // A slow receiver, so the kill lands while claims are held.
-        let receiver = Receiver::start(Arc::new(SystemClock), Duration::from_millis(10)).await;
-        let mut children: Vec<Child> = (0..4)
-            .map(|_| spawn_child(url, schema, &receiver.url, Duration::ZERO))
-            .collect();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while receiver.acknowledged().len() < NOTICES / 4 {
-            if Instant::now() > deadline {
-                return Err("the dispatchers made no progress".into());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        let receiver = Receiver::start(Arc::new(SystemClock), Duration::ZERO).await;
+        // The victim claims a batch of 5, delivers 3 (the third acknowledged by the receiver
+        // but not recorded) and stops there, holding its claims, until it is killed.
+        let mut victim = child_command(url, schema, &receiver.url, Duration::ZERO)
+            .env("TA_NOTIFY_HOLD_AFTER", "3")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = victim.stdout.take().unwrap();
+        let holding = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead as _;
+            std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .any(|line| line == "HOLDING")
+        });
+        let held = tokio::time::timeout(Duration::from_secs(60), holding).await;
+        if !matches!(held, Ok(Ok(true))) {
+            let _ = victim.kill();
+            let _ = victim.wait();
+            return Err("the victim never held its claims".into());
         }
-        let mut victim = children.remove(0);
         let killed = victim.kill();
         victim.wait().map_err(|e| e.to_string())?;
         killed.map_err(|e| e.to_string())?;
+        let children: Vec<Child> = (0..3)
+            .map(|_| spawn_child(url, schema, &receiver.url, Duration::ZERO))
+            .collect();
         tokio::task::spawn_blocking(move || wait(children))
             .await
             .unwrap()?;
         // What the store recorded as delivered before the take-over: never delivered again.
         let recorded = outbox(&store, OutboxState::Delivered).await;
         let stranded: BTreeSet<String> = outbox(&store, OutboxState::Pending).await;
-        if stranded.is_empty() {
-            return Err("the killed dispatcher held no claim: the kill missed".into());
+        if stranded.len() != 3 {
+            return Err(format!(
+                "{} notices stranded (want the 3 the killed dispatcher held)",
+                stranded.len()
+            ));
         }
         let before = receiver.acknowledged();
         // A dispatcher whose clock is past the claims' end takes the stranded ones over.
@@ -329,10 +352,41 @@ async fn child() {
         claim_for: CLAIM_FOR,
         ..DispatchPolicy::channel("webhook")
     };
+    if let Ok(after) = std::env::var("TA_NOTIFY_HOLD_AFTER") {
+        let holding = HoldAfter {
+            inner: notifier,
+            left: std::sync::atomic::AtomicUsize::new(after.parse().unwrap()),
+        };
+        ta.dispatch_notices(&holding, &policy).await.unwrap();
+        unreachable!("the dispatcher holds until it is killed");
+    }
     loop {
         let report = ta.dispatch_notices(&notifier, &policy).await.unwrap();
         if report.claimed == 0 {
             return;
         }
+    }
+}
+
+/// Delivers through `inner` until `left` notices are delivered, then says `HOLDING` on stdout
+/// and never returns: a dispatcher stopped mid-batch, its last delivery acknowledged by the
+/// receiver but not recorded.
+#[derive(Debug)]
+struct HoldAfter {
+    inner: WebhookNotifier,
+    left: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl tenant_access::ports::Notifier for HoldAfter {
+    async fn deliver(&self, notices: &[Notice]) -> Result<(), tenant_access::ports::NotifyError> {
+        self.inner.deliver(notices).await?;
+        if self.left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            use std::io::Write as _;
+            println!("HOLDING");
+            std::io::stdout().flush().unwrap();
+            std::future::pending::<()>().await;
+        }
+        Ok(())
     }
 }

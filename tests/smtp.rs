@@ -803,3 +803,77 @@ async fn a_try_cut_off_mid_conversation_never_reuses_its_connection() {
     // still arrive later: a cut-off try can mean a duplicate email, never a lost one.)
     assert!(!server.messages().is_empty());
 }
+
+#[tokio::test]
+async fn the_operators_digest_goes_through_the_smtp_server() {
+    use std::sync::Arc;
+    use tenant_access::EmailAddress;
+    use tenant_access::notify::EmailDigestNotifier;
+    use tenant_access::ports::DispatchPolicy;
+
+    let server = SmtpServer::start("accept", &[]);
+    let clock = ManualClock::new(datetime!(2026-11-23 10:00 UTC));
+    let ta = TenantAccess::builder()
+        .config(
+            Config::builder("https://portal.example.com")
+                .msp_name(MSP)
+                .notify_channels(["operators"])
+                .build()
+                .unwrap(),
+        )
+        .store(MemoryStore::new())
+        .mailer(mailer(&server).build().unwrap())
+        .provider(MockProvider::new())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    for id in ["contoso", "fabrikam"] {
+        let new = NewCustomer::new(
+            id,
+            format!("{id}.onmicrosoft.com"),
+            format!("admin@{id}.com"),
+        )
+        .unwrap();
+        ta.invite(new).await.unwrap().send(&ta).await.unwrap();
+    }
+    clock.advance(Duration::from_secs(8 * 86_400));
+    assert_eq!(ta.health_pass().await.unwrap().notices, 2);
+
+    let digest = EmailDigestNotifier::new(
+        Arc::new(mailer(&server).build().unwrap()),
+        vec![
+            EmailAddress::new("noc@northwind.example").unwrap(),
+            EmailAddress::new("oncall@northwind.example").unwrap(),
+        ],
+    )
+    .msp_name(MSP);
+    let report = ta
+        .dispatch_notices(&digest, &DispatchPolicy::channel("operators"))
+        .await
+        .unwrap();
+    assert_eq!(report.delivered, 2);
+
+    // Two invitations, then one digest to both operators.
+    let messages = server.messages();
+    assert_eq!(messages.len(), 3);
+    let envelope = server.envelope(3);
+    assert!(
+        envelope
+            .contains("\"rcpt_tos\": [\"noc@northwind.example\", \"oncall@northwind.example\"]"),
+        "{envelope}"
+    );
+    let message = MessageParser::default().parse(&messages[2]).unwrap();
+    assert_eq!(
+        message.subject(),
+        Some("[Northwind IT] 2 connection(s) need attention, 0 recovered")
+    );
+    let text = message.body_text(0).unwrap();
+    assert!(
+        text.contains("contoso: gained invitation_unanswered (resend the invitation)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fabrikam: gained invitation_unanswered"),
+        "{text}"
+    );
+}

@@ -86,7 +86,10 @@ pub fn assess(
             add(Reason::CredentialExpiring, evidence);
         }
     }
+    let checks_permissions =
+        !policy.delegated_permissions.is_empty() || !policy.application_permissions.is_empty();
     if kind == StageKind::Validated
+        && checks_permissions
         && let Some(token) = &customer.token
         && let Some(granted) = granted_permissions(token.access_token.expose_secret())
     {

@@ -140,6 +140,7 @@ impl Portal {
                     .consent_client_id(fake.client_id())
                     .consent_redirect_url(format!("{url}/authenticate/OAuth2Callback"))
                     .sign_in_redirect_url(format!("{url}/authenticate/SignInCallback"))
+                    .notify_channels(["webhook"])
                     .build()
                     .unwrap(),
             )
