@@ -306,14 +306,7 @@ impl Default for HealthPolicy {
 /// read from a JWT access token's payload without checking its signature (it came from the
 /// provider over TLS; this only reads what it says). `None` for a token that is not a JWT.
 pub fn granted_permissions(token: &str) -> Option<Granted> {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
-    let mut parts = token.split('.');
-    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
-    let bytes = URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .or_else(|_| URL_SAFE.decode(payload))
-        .ok()?;
+    let bytes = super::tenant::jwt_payload(token)?;
     #[derive(Deserialize)]
     struct Claims {
         #[serde(default)]

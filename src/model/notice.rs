@@ -48,7 +48,6 @@ pub struct Notice {
     /// The channel it is for ([`Config::notify_channels`](crate::Config::notify_channels)).
     pub channel: String,
     /// The customer.
-    #[serde(with = "customer_id_text")]
     pub customer: CustomerId,
     /// The customer's tenant, as invited.
     pub tenant: String,
@@ -102,20 +101,5 @@ impl Notice {
                 Change::Cleared => "nothing to do",
             }
         )
-    }
-}
-
-/// A [`CustomerId`] as its text.
-mod customer_id_text {
-    use super::CustomerId;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(id: &CustomerId, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(id.as_str())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CustomerId, D::Error> {
-        let text = String::deserialize(d)?;
-        CustomerId::new(text).map_err(serde::de::Error::custom)
     }
 }

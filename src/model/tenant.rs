@@ -77,18 +77,24 @@ pub(super) fn is_guid(s: &str) -> bool {
 /// refuse a token issued in another tenant, never proof of anything. `None` for opaque tokens
 /// and tokens without a string `tid`.
 pub(crate) fn jwt_tenant(token: &str) -> Option<String> {
+    let bytes = jwt_payload(token)?;
+    // Only `tid` is read: every other claim is skipped without being built.
+    let claims: TidClaim<'_> = serde_json::from_slice(&bytes).ok()?;
+    claims.tid.map(std::borrow::Cow::into_owned)
+}
+
+/// The decoded payload (the middle part) of a JWT-shaped token, its signature unchecked;
+/// `None` for a token that is not three dot-separated parts or whose payload is not base64url.
+pub(crate) fn jwt_payload(token: &str) -> Option<Vec<u8>> {
     let mut parts = token.split('.');
     let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
         return None;
     }
-    let bytes = URL_SAFE_NO_PAD
+    URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .or_else(|_| URL_SAFE.decode(payload))
-        .ok()?;
-    // Only `tid` is read: every other claim is skipped without being built.
-    let claims: TidClaim<'_> = serde_json::from_slice(&bytes).ok()?;
-    claims.tid.map(std::borrow::Cow::into_owned)
+        .ok()
 }
 
 /// The one claim [`jwt_tenant`] reads; a `tid` that is not a string makes the token

@@ -48,15 +48,17 @@ type HmacSha256 = Hmac<Sha256>;
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
 pub fn sign(secret: &[u8], at: OffsetDateTime, body: &[u8]) -> String {
     let t = at.unix_timestamp();
-    format!("t={t},v1={}", hex(&mac(secret, t, body)))
+    let signature = mac(secret, t, body).finalize().into_bytes();
+    format!("t={t},v1={}", hex(&signature))
 }
 
-fn mac(secret: &[u8], t: i64, body: &[u8]) -> Vec<u8> {
+/// The HMAC-SHA256 of `"<t>.<body>"` under `secret`, ready to finalize or verify.
+fn mac(secret: &[u8], t: i64, body: &[u8]) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes a key of any length");
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    mac.finalize().into_bytes().to_vec()
+    mac
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -235,12 +237,7 @@ impl WebhookVerifier {
             return Err(SignatureError::Stale);
         }
         for signature in signatures {
-            let mut mac =
-                HmacSha256::new_from_slice(&self.secret).expect("HMAC takes a key of any length");
-            mac.update(t.to_string().as_bytes());
-            mac.update(b".");
-            mac.update(body);
-            if mac.verify_slice(&signature).is_ok() {
+            if mac(&self.secret, t, body).verify_slice(&signature).is_ok() {
                 return Ok(());
             }
         }

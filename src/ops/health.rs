@@ -2,8 +2,6 @@
 //! reasons (so time alone, a credential nearing its end or an invitation left unanswered,
 //! raises them), and the dispatcher delivers the outbox's notices through a [`Notifier`].
 
-use time::OffsetDateTime;
-
 use super::DayTwo;
 use crate::error::{Error, StoreError};
 use crate::model::Notice;
@@ -109,7 +107,7 @@ impl DayTwo {
                         error: error.to_string(),
                     },
                     Err(error) => Settlement::Retry {
-                        at: retry_at(at, policy, entry.attempts),
+                        at: at + policy.backoff_after(entry.attempts),
                         error: error.to_string(),
                     },
                 };
@@ -139,11 +137,6 @@ impl DayTwo {
         }
         Ok(report)
     }
-}
-
-/// When a notice that failed its `attempts`-th try is tried again.
-fn retry_at(at: OffsetDateTime, policy: &DispatchPolicy, attempts: u32) -> OffsetDateTime {
-    at + policy.backoff_after(attempts)
 }
 
 impl DayTwo {
